@@ -1,0 +1,34 @@
+# Two entry points (README): `make demo` runs the product on a generated demo
+# portal, `make test` runs every check. Both build .venv themselves.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+
+.PHONY: demo test lint venv dev clean
+
+$(BIN)/rop: pyproject.toml
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e .
+	touch $(BIN)/rop
+
+$(VENV)/.dev: $(BIN)/rop
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $(VENV)/.dev
+
+venv: $(BIN)/rop
+dev: $(VENV)/.dev
+
+demo: $(BIN)/rop
+	$(BIN)/rop demo
+
+lint: $(VENV)/.dev
+	$(BIN)/ruff check rop tests bench
+	$(BIN)/ruff format --check rop tests bench
+	$(BIN)/mypy rop
+
+test: lint
+	$(BIN)/pytest -q
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

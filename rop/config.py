@@ -1,0 +1,60 @@
+"""Typed settings, read from the environment with the ROP_ prefix.
+
+Settings are built where they are needed (the CLI command, ``create_app``),
+never at import time, so tests can construct their own.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from pydantic import Field, ValidationError
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def default_db_path() -> Path:
+    """One store file in the user's data folder (XDG_DATA_HOME on Linux)."""
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "rop-report" / "rop.duckdb"
+
+
+class SettingsError(ValueError):
+    """A setting is missing or malformed; the message names the ROP_ variable."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="ROP_", extra="ignore")
+
+    db: Path = Field(default_factory=default_db_path, description="Store file (DuckDB)")
+    webhook: str | None = Field(default=None, description="Bitrix24 incoming webhook URL")
+    timezone: str | None = Field(
+        default=None, description="Portal time zone (IANA); default: from the portal"
+    )
+    # Bitrix24 cloud limits (BITRIX24_API.md §2): 2 req/s with a burst of 50,
+    # Enterprise 5 req/s with 250.
+    rate_per_second: float = Field(default=2.0, gt=0)
+    rate_burst: int = Field(default=50, gt=0)
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=0, le=65535)
+    viewer: int | None = Field(default=None, description="Viewer user ID (demo mode)")
+    demo: bool = False
+    sync_interval_minutes: int = Field(default=0, ge=0, description="0: no scheduled sync")
+    language: str = Field(default="ru", pattern="^(ru|en)$")
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Build settings from the environment plus explicit overrides.
+
+    Overrides with value None are dropped so CLI options left unset fall back
+    to the environment. Errors name the ROP_ variable at fault.
+    """
+    given = {k: v for k, v in overrides.items() if v is not None}
+    try:
+        return Settings(**given)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            name = "ROP_" + "_".join(str(p) for p in err["loc"]).upper()
+            problems.append(f"{name}: {err['msg']}")
+        raise SettingsError("bad setting " + "; ".join(problems)) from None

@@ -1,0 +1,241 @@
+"""Ordered schema migrations; each runs once and is recorded.
+
+Every table is keyed by ``portal`` (the portal's domain) and the record's
+Bitrix24 ID, so one store can hold several portals. Times are stored as UTC
+``TIMESTAMP`` (converted from the offset Bitrix24 sends) and planned dates as
+``DATE`` in the portal's local calendar. SQL stays in the common subset of
+DuckDB and PostgreSQL.
+
+Append new migrations at the end; never edit one that has shipped.
+"""
+
+from __future__ import annotations
+
+MIGRATIONS: list[tuple[int, str, str]] = [
+    (
+        1,
+        "core tables",
+        """
+CREATE TABLE portals (
+    portal TEXT PRIMARY KEY,
+    timezone TEXT,
+    base_currency TEXT,
+    webhook_user_id BIGINT,
+    updated_at TIMESTAMP
+);
+CREATE TABLE users (
+    portal TEXT NOT NULL,
+    id BIGINT NOT NULL,
+    active BOOLEAN,
+    name TEXT,
+    last_name TEXT,
+    second_name TEXT,
+    email TEXT,
+    work_position TEXT,
+    department_id BIGINT,
+    department_ids TEXT,
+    is_admin BOOLEAN,
+    PRIMARY KEY (portal, id)
+);
+CREATE TABLE departments (
+    portal TEXT NOT NULL,
+    id BIGINT NOT NULL,
+    name TEXT,
+    parent_id BIGINT,
+    head_id BIGINT,
+    sort INTEGER,
+    PRIMARY KEY (portal, id)
+);
+CREATE TABLE pipelines (
+    portal TEXT NOT NULL,
+    id BIGINT NOT NULL,
+    name TEXT,
+    sort INTEGER,
+    is_default BOOLEAN,
+    PRIMARY KEY (portal, id)
+);
+CREATE TABLE statuses (
+    portal TEXT NOT NULL,
+    entity_id TEXT NOT NULL,
+    status_id TEXT NOT NULL,
+    name TEXT,
+    sort INTEGER,
+    category_id BIGINT,
+    semantics TEXT,
+    PRIMARY KEY (portal, entity_id, status_id)
+);
+CREATE TABLE currencies (
+    portal TEXT NOT NULL,
+    currency TEXT NOT NULL,
+    amount_cnt DOUBLE PRECISION,
+    amount DOUBLE PRECISION,
+    base BOOLEAN,
+    PRIMARY KEY (portal, currency)
+);
+CREATE TABLE deals (
+    portal TEXT NOT NULL,
+    id BIGINT NOT NULL,
+    title TEXT,
+    type_id TEXT,
+    category_id BIGINT,
+    stage_id TEXT,
+    stage_semantic TEXT,
+    opportunity DOUBLE PRECISION,
+    currency_id TEXT,
+    assigned_by_id BIGINT,
+    created_by_id BIGINT,
+    moved_by_id BIGINT,
+    company_id BIGINT,
+    contact_id BIGINT,
+    lead_id BIGINT,
+    source_id TEXT,
+    closed BOOLEAN,
+    opened BOOLEAN,
+    date_create TIMESTAMP,
+    date_modify TIMESTAMP,
+    moved_time TIMESTAMP,
+    begindate DATE,
+    closedate DATE,
+    PRIMARY KEY (portal, id)
+);
+CREATE TABLE leads (
+    portal TEXT NOT NULL,
+    id BIGINT NOT NULL,
+    title TEXT,
+    name TEXT,
+    last_name TEXT,
+    status_id TEXT,
+    status_semantic TEXT,
+    opportunity DOUBLE PRECISION,
+    currency_id TEXT,
+    assigned_by_id BIGINT,
+    created_by_id BIGINT,
+    moved_by_id BIGINT,
+    company_id BIGINT,
+    contact_id BIGINT,
+    source_id TEXT,
+    opened BOOLEAN,
+    date_create TIMESTAMP,
+    date_modify TIMESTAMP,
+    moved_time TIMESTAMP,
+    date_closed TIMESTAMP,
+    PRIMARY KEY (portal, id)
+);
+CREATE TABLE companies (
+    portal TEXT NOT NULL,
+    id BIGINT NOT NULL,
+    title TEXT,
+    company_type TEXT,
+    industry TEXT,
+    assigned_by_id BIGINT,
+    created_by_id BIGINT,
+    lead_id BIGINT,
+    is_my_company BOOLEAN,
+    opened BOOLEAN,
+    date_create TIMESTAMP,
+    date_modify TIMESTAMP,
+    PRIMARY KEY (portal, id)
+);
+CREATE TABLE contacts (
+    portal TEXT NOT NULL,
+    id BIGINT NOT NULL,
+    name TEXT,
+    last_name TEXT,
+    second_name TEXT,
+    post TEXT,
+    company_id BIGINT,
+    lead_id BIGINT,
+    source_id TEXT,
+    assigned_by_id BIGINT,
+    created_by_id BIGINT,
+    opened BOOLEAN,
+    date_create TIMESTAMP,
+    date_modify TIMESTAMP,
+    PRIMARY KEY (portal, id)
+);
+CREATE TABLE deal_stage_history (
+    portal TEXT NOT NULL,
+    id BIGINT NOT NULL,
+    type_id INTEGER,
+    owner_id BIGINT,
+    created_time TIMESTAMP,
+    category_id BIGINT,
+    stage_semantic TEXT,
+    stage_id TEXT,
+    PRIMARY KEY (portal, id)
+);
+CREATE TABLE lead_status_history (
+    portal TEXT NOT NULL,
+    id BIGINT NOT NULL,
+    type_id INTEGER,
+    owner_id BIGINT,
+    created_time TIMESTAMP,
+    status_semantic TEXT,
+    status_id TEXT,
+    PRIMARY KEY (portal, id)
+);
+CREATE TABLE calls (
+    portal TEXT NOT NULL,
+    id BIGINT NOT NULL,
+    call_id TEXT,
+    portal_user_id BIGINT,
+    portal_number TEXT,
+    phone_number TEXT,
+    call_type INTEGER,
+    call_duration INTEGER,
+    call_start_date TIMESTAMP,
+    call_failed_code TEXT,
+    crm_entity_type TEXT,
+    crm_entity_id BIGINT,
+    crm_activity_id BIGINT,
+    PRIMARY KEY (portal, id)
+);
+CREATE TABLE activities (
+    portal TEXT NOT NULL,
+    id BIGINT NOT NULL,
+    type_id INTEGER,
+    provider_id TEXT,
+    provider_type_id TEXT,
+    owner_type_id INTEGER,
+    owner_id BIGINT,
+    responsible_id BIGINT,
+    direction INTEGER,
+    completed BOOLEAN,
+    subject TEXT,
+    created TIMESTAMP,
+    last_updated TIMESTAMP,
+    start_time TIMESTAMP,
+    end_time TIMESTAMP,
+    PRIMARY KEY (portal, id)
+);
+CREATE TABLE sync_state (
+    portal TEXT NOT NULL,
+    entity TEXT NOT NULL,
+    modified_watermark TIMESTAMP,
+    id_watermark BIGINT,
+    full_done BOOLEAN,
+    updated_at TIMESTAMP,
+    PRIMARY KEY (portal, entity)
+);
+CREATE TABLE sync_runs (
+    portal TEXT NOT NULL,
+    id BIGINT NOT NULL,
+    kind TEXT,
+    started_at TIMESTAMP,
+    finished_at TIMESTAMP,
+    outcome TEXT,
+    message TEXT,
+    requests BIGINT,
+    counts TEXT,
+    PRIMARY KEY (portal, id)
+);
+CREATE TABLE scope_overrides (
+    portal TEXT NOT NULL,
+    viewer_id BIGINT NOT NULL,
+    user_id BIGINT NOT NULL,
+    allow BOOLEAN NOT NULL,
+    PRIMARY KEY (portal, viewer_id, user_id)
+);
+""",
+    ),
+]

@@ -1,0 +1,79 @@
+"""The store: migrations run once and are recorded; upsert replaces by key."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+import pytest
+
+from rop.store import open_store
+from rop.store.db import StoreError
+from rop.store.migrations import MIGRATIONS
+
+
+def test_migrations_recorded_once(tmp_path):
+    path = tmp_path / "s.duckdb"
+    with open_store(path) as store:
+        versions = [r[0] for r in store.query("SELECT version FROM schema_migrations")]
+    assert versions == [m[0] for m in MIGRATIONS]
+    with open_store(path) as store:
+        count = store.scalar("SELECT count(*) FROM schema_migrations")
+    assert count == len(MIGRATIONS)
+
+
+def test_every_table_is_keyed_by_portal(tmp_path):
+    with open_store(tmp_path / "s.duckdb") as store:
+        tables = [
+            r[0]
+            for r in store.query(
+                "SELECT table_name FROM information_schema.tables WHERE table_name != 'schema_migrations'"
+            )
+        ]
+        for table in tables:
+            assert store.table(table).key[0] == "portal", table
+
+
+def _deal(id_: int, title: str) -> dict:
+    return {
+        "portal": "p.bitrix24.ru",
+        "id": id_,
+        "title": title,
+        "opportunity": 10.5,
+        "date_create": datetime(2026, 1, 2, 3, 4, 5),
+        "closedate": date(2026, 2, 1),
+    }
+
+
+def test_upsert_is_idempotent_and_replaces(tmp_path):
+    with open_store(tmp_path / "s.duckdb") as store:
+        rows = [_deal(1, "Первая"), _deal(2, "<b>&</b> 🚀")]
+        store.upsert("deals", rows)
+        snapshot = store.query("SELECT * FROM deals ORDER BY id")
+        store.upsert("deals", rows)
+        assert store.query("SELECT * FROM deals ORDER BY id") == snapshot
+        store.upsert("deals", [_deal(2, "Вторая")])
+        titles = store.query("SELECT id, title FROM deals ORDER BY id")
+    assert titles == [(1, "Первая"), (2, "Вторая")]
+
+
+def test_upsert_keeps_other_portals_apart(tmp_path):
+    with open_store(tmp_path / "s.duckdb") as store:
+        store.upsert("deals", [_deal(1, "a")])
+        store.upsert("deals", [{**_deal(1, "b"), "portal": "other.bitrix24.ru"}])
+        assert store.scalar("SELECT count(*) FROM deals") == 2
+        assert store.delete_ids("deals", "other.bitrix24.ru", [1, 99]) == 1
+        assert store.query("SELECT portal, title FROM deals") == [("p.bitrix24.ru", "a")]
+
+
+def test_transaction_rolls_back_on_error(tmp_path):
+    with open_store(tmp_path / "s.duckdb") as store:
+        store.upsert("deals", [_deal(1, "a")])
+        with pytest.raises(RuntimeError), store.transaction():
+            store.upsert("deals", [_deal(1, "changed"), _deal(3, "new")])
+            raise RuntimeError("boom")
+        assert store.query("SELECT id, title FROM deals") == [(1, "a")]
+
+
+def test_unknown_table_is_named(tmp_path):
+    with open_store(tmp_path / "s.duckdb") as store, pytest.raises(StoreError, match="nope"):
+        store.upsert("nope", [{"portal": "p", "id": 1}])
