@@ -91,6 +91,7 @@ def load_snapshot(store: Store, folder: str | Path) -> str:
             [
                 {
                     "portal": portal,
+                    "url": f"https://{portal}",
                     "timezone": info.timezone,
                     "base_currency": info.base_currency,
                     "webhook_user_id": info.webhook_user_id,

@@ -143,6 +143,12 @@ class Store:
             self.conn.unregister("_rop_ids")
         return int(removed or 0)
 
+    def cursor(self) -> Store:
+        """Another handle on the same database for another thread (DuckDB MVCC)."""
+        twin = Store(self.conn.cursor(), self.path)
+        twin._specs = self._specs
+        return twin
+
     def close(self) -> None:
         self.conn.close()
 

@@ -18,6 +18,7 @@ MIGRATIONS: list[tuple[int, str, str]] = [
         """
 CREATE TABLE portals (
     portal TEXT PRIMARY KEY,
+    url TEXT,
     timezone TEXT,
     base_currency TEXT,
     webhook_user_id BIGINT,
