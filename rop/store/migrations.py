@@ -239,4 +239,15 @@ CREATE TABLE scope_overrides (
 );
 """,
     ),
+    (
+        2,
+        "report admins",
+        """
+CREATE TABLE report_admins (
+    portal TEXT NOT NULL,
+    user_id BIGINT NOT NULL,
+    PRIMARY KEY (portal, user_id)
+);
+""",
+    ),
 ]
