@@ -1,0 +1,573 @@
+"""Copy a Bitrix24 portal into the store: first in full, then only what changed.
+
+A run goes:
+
+1. **Preflight**: one ``batch`` that reads the webhook user, the base
+   currency, each directory's first page, and for each big entity its count,
+   highest ID and latest modification. Every method we need is touched here,
+   so a bad token, a missing scope or a denied method stops the run before
+   anything is written.
+2. **Directories** (users, departments, pipelines, stages, currencies) and the
+   ``portals`` row are replaced whole in one transaction.
+3. **Big entities**, concurrently under one rate limiter: a keyset export
+   (first run, or ``full``), or the records changed since the watermark
+   (``DATE_MODIFY >= watermark - overlap``) and, for append-only history and
+   calls, the records after the last ID. Each batch commits its rows together
+   with the watermark it earns, so a killed run resumes without loss.
+4. **Deletions**: per entity, counts over ID ranges find what the portal no
+   longer has (:mod:`rop.bitrix.reconcile`).
+
+Each run is logged in ``sync_runs``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, TypeVar
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from rop.bitrix.client import (
+    PAGE_SIZE,
+    BatchReply,
+    BitrixClient,
+    Command,
+    RetryPolicy,
+    TokenProvider,
+    Webhook,
+    parse_webhook,
+    unwrap_list,
+)
+from rop.bitrix.errors import BitrixError
+from rop.bitrix.export import Chain, count_command, list_params, step, step_chains
+from rop.bitrix.progress import ProgressCallback
+from rop.bitrix.reconcile import reconcile
+from rop.bitrix.records import BIG, DIRECTORIES, Entity, Record, to_rows
+from rop.bitrix.sync_state import (
+    EntityState,
+    finish_run,
+    load_state,
+    reset_state,
+    save_state,
+    start_run,
+    utcnow,
+)
+from rop.bitrix.sync_write import (
+    HISTORY_OF,
+    Tally,
+    delete_records,
+    store_count,
+    store_ids,
+    write_records,
+)
+from rop.bitrix.values import offset_zone_name, to_bool, to_int, to_utc
+from rop.store.db import Store, StoreError
+
+# Re-read changes this far before the watermark: portal servers' clocks and
+# records saved in the same second as the previous run's last read.
+OVERLAP = timedelta(minutes=5)
+# A batch's pages are shared between entities in the first incremental step.
+FIRST_STEP_COMMANDS = 48
+
+T = TypeVar("T")
+
+
+class SyncError(RuntimeError):
+    """The sync stopped; the message says why (method and Bitrix24 error, if any)."""
+
+
+@dataclass
+class SyncResult:
+    portal: str
+    kind: str  # "full" or "incremental"
+    run_id: int
+    started_at: datetime
+    finished_at: datetime
+    requests: int
+    counts: dict[str, dict[str, int]] = field(default_factory=dict)
+
+    @property
+    def seconds(self) -> float:
+        return (self.finished_at - self.started_at).total_seconds()
+
+    def summary_lines(self) -> list[str]:
+        lines = [
+            f"{self.kind} sync of {self.portal}: {self.requests} requests, {self.seconds:.1f} s"
+        ]
+        for name, c in self.counts.items():
+            lines.append(
+                f"  {name:<14} +{c.get('added', 0)} added  ~{c.get('updated', 0)} updated"
+                f"  -{c.get('deleted', 0)} deleted"
+            )
+        return lines
+
+
+@dataclass
+class _Probe:
+    """What the preflight learnt about one big entity."""
+
+    total: int | None
+    max_id: int
+    high: datetime | None  # latest modification on the portal at preflight
+    high_text: str | None  # the same, as the portal wrote it (carries its offset)
+
+
+@dataclass
+class _Preflight:
+    user: dict[str, Any]
+    is_admin: bool
+    base_currency: str | None
+    first_pages: dict[str, tuple[list[Record], int | None]]
+    probes: dict[str, _Probe]
+    date_start: str | None
+
+
+def _directory_params(entity: Entity, start: int) -> dict[str, Any]:
+    if entity.method in ("user.get", "department.get"):
+        return {"sort": "ID", "order": "ASC", "start": start}
+    if entity.method == "crm.status.list":
+        return {"order": {"SORT": "ASC"}, "start": start}
+    return {**entity.params, "start": start}
+
+
+def _zone(name: Any) -> str | None:
+    if not name or not isinstance(name, str):
+        return None
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return None
+    return name
+
+
+def guess_timezone(user_zone: Any, sample_dates: list[str | None]) -> str:
+    """The portal's zone: the webhook user's zone if it matches the portal's offset,
+    else a fixed-offset zone from the portal's own dates, else UTC."""
+    offset_zone = None
+    for text in sample_dates:
+        if text:
+            try:
+                offset_zone = offset_zone_name(text)
+            except ValueError:
+                continue
+            if offset_zone:
+                break
+    named = _zone(user_zone)
+    if named and offset_zone:
+        sample = next(t for t in sample_dates if t)
+        moment = datetime.fromisoformat(sample)
+        if moment.utcoffset() == moment.astimezone(ZoneInfo(named)).utcoffset():
+            return named
+    return offset_zone or named or "UTC"
+
+
+async def _all_first(tasks: list[Awaitable[T]]) -> list[T]:
+    """Run concurrently; on the first failure cancel the rest and raise it."""
+    running = [asyncio.ensure_future(t) for t in tasks]
+    try:
+        return list(await asyncio.gather(*running))
+    except BaseException:
+        for task in running:
+            task.cancel()
+        await asyncio.gather(*running, return_exceptions=True)
+        raise
+
+
+class _Engine:
+    def __init__(
+        self,
+        store: Store,
+        client: BitrixClient,
+        hook: Webhook,
+        *,
+        full: bool,
+        timezone: str | None,
+        progress: ProgressCallback | None,
+    ) -> None:
+        self.store = store
+        self.client = client
+        self.hook = hook
+        self.portal = hook.portal
+        self.full = full
+        self.timezone = timezone
+        self.progress = progress
+        self.tallies: dict[str, Tally] = {}
+
+    def _report(self, entity: str, done: int, total: int | None) -> None:
+        if self.progress is not None:
+            self.progress(entity, done, total)
+
+    # -- 1. preflight --------------------------------------------------------
+    async def preflight(self) -> _Preflight:
+        commands: dict[str, Command] = {
+            "me": ("user.current", {}),
+            "admin": ("user.admin", {}),
+            "currency": ("crm.currency.base.get", {}),
+        }
+        for entity in DIRECTORIES:
+            commands[f"d_{entity.name}"] = (entity.method, _directory_params(entity, 0))
+        for entity in BIG:
+            commands[f"n_{entity.name}"] = count_command(entity)
+            if entity.modified_field:
+                commands[f"m_{entity.name}"] = (
+                    entity.method,
+                    list_params(
+                        entity,
+                        descending=True,
+                        select=(entity.id_field, entity.modified_field),
+                        order_field=entity.modified_field,
+                    ),
+                )
+        reply = await self.client.batch(commands)
+        user = reply.get("me")
+        first_pages = {
+            e.name: (unwrap_list(reply.get(f"d_{e.name}")), reply.total(f"d_{e.name}"))
+            for e in DIRECTORIES
+        }
+        probes: dict[str, _Probe] = {}
+        for entity in BIG:
+            top = unwrap_list(reply.get(f"n_{entity.name}"))
+            high_text = None
+            if entity.modified_field:
+                latest = unwrap_list(reply.get(f"m_{entity.name}"))
+                high_text = latest[0].get(entity.modified_field) if latest else None
+            probes[entity.name] = _Probe(
+                total=reply.total(f"n_{entity.name}"),
+                max_id=int(top[0][entity.id_field]) if top else 0,
+                high=to_utc(high_text),
+                high_text=high_text,
+            )
+        currency = reply.get("currency")
+        return _Preflight(
+            user=user if isinstance(user, dict) else {},
+            is_admin=bool(to_bool(reply.get("admin"))),
+            base_currency=str(currency) if currency else None,
+            first_pages=first_pages,
+            probes=probes,
+            date_start=str(reply.time.get("date_start") or "") or None,
+        )
+
+    # -- 2. directories ------------------------------------------------------
+    async def _directory_records(self, pre: _Preflight, entity: Entity) -> list[Record]:
+        records, total = pre.first_pages[entity.name]
+        records = list(records)
+        if total is None or total <= len(records):
+            return records
+        starts = list(range(PAGE_SIZE, total, PAGE_SIZE))
+        for first in range(0, len(starts), 50):
+            chunk = starts[first : first + 50]
+            reply: BatchReply = await self.client.batch(
+                {f"s{s}": (entity.method, _directory_params(entity, s)) for s in chunk}
+            )
+            for s in chunk:
+                records.extend(unwrap_list(reply.get(f"s{s}")))
+        return records
+
+    async def directories(self, pre: _Preflight) -> None:
+        fetched = {e.name: await self._directory_records(pre, e) for e in DIRECTORIES}
+        webhook_user = to_int(pre.user.get("ID"))
+        deals_probe = pre.probes.get("deals")
+        zone = self.timezone or guess_timezone(
+            pre.user.get("TIME_ZONE"),
+            [deals_probe.high_text if deals_probe else None, pre.date_start],
+        )
+        with self.store.transaction():
+            for entity in DIRECTORIES:
+                rows = to_rows(entity, self.portal, fetched[entity.name])
+                before = int(
+                    self.store.scalar(
+                        f"SELECT count(*) FROM {entity.table} WHERE portal = ?",  # noqa: S608
+                        [self.portal],
+                    )
+                    or 0
+                )
+                if entity.name == "users":
+                    for row in rows:
+                        row["is_admin"] = pre.is_admin and row["id"] == webhook_user
+                self.store.execute(
+                    f"DELETE FROM {entity.table} WHERE portal = ?",  # noqa: S608
+                    [self.portal],
+                )
+                written = self.store.upsert(entity.table, rows)
+                tally = self.tallies.setdefault(entity.name, Tally())
+                tally.added = max(0, written - before)
+                tally.deleted = max(0, before - written)
+                tally.updated = min(before, written)
+                self._report(entity.name, written, written)
+            self.store.upsert(
+                "portals",
+                [
+                    {
+                        "portal": self.portal,
+                        "url": self.hook.origin,
+                        "timezone": zone,
+                        "base_currency": pre.base_currency,
+                        "webhook_user_id": webhook_user,
+                        "updated_at": utcnow(),
+                    }
+                ],
+            )
+
+    # -- 3. big entities -----------------------------------------------------
+    def _commit(
+        self,
+        entity: Entity,
+        records: list[Record],
+        state: EntityState | None,
+        chain: Chain | None,
+    ) -> None:
+        """Rows and (for keyset passes) the ID watermark, in one transaction."""
+        tally = self.tallies.setdefault(entity.name, Tally())
+        with self.store.transaction():
+            write_records(self.store, entity, self.portal, records, tally)
+            if state is not None and chain is not None:
+                state.id_watermark = chain.last_id
+                save_state(self.store, self.portal, entity.name, state)
+
+    async def _drain(
+        self,
+        entity: Entity,
+        chain: Chain,
+        state: EntityState | None,
+        first: list[Record] | None,
+        total: int | None,
+        done: int = 0,
+    ) -> None:
+        if first is not None:
+            self._commit(entity, first, state, chain)
+            done += len(first)
+            self._report(entity.name, done, total)
+        while not chain.done:
+            records = await step(self.client, chain)
+            self._commit(entity, records, state, chain)
+            done += len(records)
+            self._report(entity.name, done, total)
+
+    def _changes_filter(self, entity: Entity, state: EntityState) -> dict[str, Any] | None:
+        """The filter for records changed since the watermark; None: nothing to ask."""
+        if state.modified_watermark is None:
+            return {}
+        since = state.modified_watermark - OVERLAP
+        return {f">={entity.modified_field}": since.isoformat(timespec="seconds") + "+00:00"}
+
+    async def big_entities(self, pre: _Preflight) -> None:
+        states = {e.name: load_state(self.store, self.portal, e.name) for e in BIG}
+        # Incremental chains start together: one batch asks every entity for
+        # its first changed pages (most runs need nothing more).
+        chains: dict[str, Chain] = {}
+        for entity in BIG:
+            state = states[entity.name]
+            if not state.full_done:
+                continue
+            if entity.modified_field:
+                flt = self._changes_filter(entity, state) or {}
+                chains[entity.name] = Chain(entity, 0, flt)
+            else:
+                chains[entity.name] = Chain(entity, state.id_watermark or 0)
+        first: dict[str, list[Record]] = {}
+        if chains:
+            pages = max(1, FIRST_STEP_COMMANDS // len(chains))
+            got = await step_chains(self.client, [(c, pages) for c in chains.values()])
+            first = dict(zip(chains, got, strict=True))
+        await _all_first(
+            [self._entity(e, states[e.name], pre.probes[e.name], chains, first) for e in BIG]
+        )
+
+    async def _entity(
+        self,
+        entity: Entity,
+        state: EntityState,
+        probe: _Probe,
+        chains: dict[str, Chain],
+        first: dict[str, list[Record]],
+    ) -> None:
+        name = entity.name
+        self.tallies.setdefault(name, Tally())
+        if entity.modified_field is None:
+            # Append-only (history, calls): everything after the last committed ID.
+            chain = chains.get(name) or Chain(entity, state.id_watermark or 0, expected=probe.total)
+            await self._drain(entity, chain, state, first.get(name), probe.total)
+            if not state.full_done:
+                state.full_done = True
+                with self.store.transaction():
+                    save_state(self.store, self.portal, name, state)
+            return
+        if not state.full_done:
+            if state.id_watermark is None:
+                # A full copy starts now: changes from here on are caught by
+                # the change pass that follows it (and by later runs).
+                state.modified_watermark = probe.high
+            chain = Chain(entity, state.id_watermark or 0, expected=probe.total)
+            await self._drain(entity, chain, state, None, probe.total)
+            state.full_done = True
+            with self.store.transaction():
+                save_state(self.store, self.portal, name, state)
+            if state.modified_watermark is None:
+                return  # the portal had none at preflight: nothing to catch up
+            chain = Chain(entity, 0, self._changes_filter(entity, state) or {})
+            await self._drain(entity, chain, None, None, None)
+        else:
+            await self._drain(entity, chains[name], None, first.get(name), None)
+        if probe.high is not None:
+            state.modified_watermark = probe.high
+            with self.store.transaction():
+                save_state(self.store, self.portal, name, state)
+
+    # -- 4. deletions --------------------------------------------------------
+    async def _reconcile(self, entity: Entity, probe: _Probe) -> None:
+        tally = self.tallies.setdefault(entity.name, Tally())
+
+        def listed(records: list[Record]) -> None:
+            with self.store.transaction():
+                write_records(self.store, entity, self.portal, records, Tally())
+
+        def finished(lo: int, hi: int, seen: set[int]) -> None:
+            gone = [i for i in store_ids(self.store, entity, self.portal, lo, hi) if i not in seen]
+            with self.store.transaction():
+                delete_records(self.store, entity, self.portal, gone, tally)
+
+        count = lambda lo, hi: store_count(self.store, entity, self.portal, lo, hi)  # noqa: E731
+        await reconcile(
+            self.client, entity, (0, probe.max_id, probe.total), count, listed, finished
+        )
+        # Rows above the portal's highest ID at preflight were created since
+        # (the change pass read them) or deleted since: list that short range.
+        top = self.store.scalar(
+            f"SELECT max(id) FROM {entity.table} WHERE portal = ?",  # noqa: S608
+            [self.portal],
+        )
+        if top is not None and int(top) > probe.max_id:
+            await reconcile(
+                self.client, entity, (probe.max_id, int(top), None), count, listed, finished
+            )
+
+    async def deletions(self, pre: _Preflight) -> None:
+        owners = [e for e in BIG if e.table not in HISTORY_OF.values()]
+        histories = [e for e in BIG if e.table in HISTORY_OF.values()]
+        await _all_first([self._reconcile(e, pre.probes[e.name]) for e in owners])
+        await _all_first([self._reconcile(e, pre.probes[e.name]) for e in histories])
+
+
+async def sync_portal(
+    store: Store,
+    webhook_url: str,
+    *,
+    full: bool = False,
+    rate_per_second: float = 2.0,
+    rate_burst: int = 50,
+    timezone: str | None = None,
+    progress: ProgressCallback | None = None,
+    token_provider: TokenProvider | None = None,
+    retry: RetryPolicy | None = None,
+) -> SyncResult:
+    """The async engine behind :func:`run_sync` (same arguments)."""
+    try:
+        hook = parse_webhook(webhook_url)
+    except ValueError as exc:
+        raise SyncError(str(exc)) from None
+    async with BitrixClient(
+        hook.base,
+        rate_per_second=rate_per_second,
+        burst=rate_burst,
+        token_provider=token_provider,
+        retry=retry,
+    ) as client:
+        engine = _Engine(store, client, hook, full=full, timezone=timezone, progress=progress)
+        try:
+            pre = await engine.preflight()
+        except BitrixError as exc:
+            raise SyncError(str(exc)) from None
+        except (TypeError, KeyError, ValueError, IndexError) as exc:
+            raise SyncError(f"unexpected answer from {hook.portal}: {exc!r}") from None
+        started = utcnow()
+        try:
+            if full:
+                with store.transaction():
+                    reset_state(store, hook.portal)
+            done_before = all(load_state(store, hook.portal, e.name).full_done for e in BIG)
+            kind = "incremental" if done_before else "full"
+            run_id = start_run(store, hook.portal, kind, started)
+        except StoreError as exc:
+            raise SyncError(str(exc)) from None
+        outcome, message = "failed", None
+        try:
+            await engine.directories(pre)
+            await engine.big_entities(pre)
+            await engine.deletions(pre)
+            outcome = "ok"
+        except BitrixError as exc:
+            message = str(exc)
+            raise SyncError(message) from None
+        except StoreError as exc:
+            message = str(exc)
+            raise SyncError(message) from None
+        except (TypeError, KeyError, ValueError, IndexError) as exc:
+            message = f"unexpected answer from {hook.portal}: {exc!r}"
+            raise SyncError(message) from None
+        except (KeyboardInterrupt, asyncio.CancelledError):
+            outcome, message = "interrupted", "stopped by the user"
+            raise
+        except BaseException as exc:
+            message = f"stopped: {exc!r}"
+            raise
+        finally:
+            counts = {k: t.as_dict() for k, t in engine.tallies.items()}
+            # The run's own error matters more than a failure to log it.
+            with contextlib.suppress(Exception):
+                finish_run(
+                    store,
+                    hook.portal,
+                    run_id,
+                    outcome=outcome,
+                    message=message,
+                    requests=client.requests,
+                    counts=counts,
+                )
+    return SyncResult(
+        portal=hook.portal,
+        kind=kind,
+        run_id=run_id,
+        started_at=started,
+        finished_at=utcnow(),
+        requests=client.requests,
+        counts=counts,
+    )
+
+
+def run_sync(
+    store: Store,
+    webhook_url: str,
+    *,
+    full: bool = False,
+    rate_per_second: float = 2.0,
+    rate_burst: int = 50,
+    timezone: str | None = None,
+    progress: ProgressCallback | None = None,
+    token_provider: TokenProvider | None = None,
+    retry: RetryPolicy | None = None,
+) -> SyncResult:
+    """Copy the portal behind ``webhook_url`` into ``store``; raise SyncError on failure.
+
+    Synchronous: runs the async engine with ``asyncio.run``, so call it from a
+    thread with no running event loop (a web server's worker thread).
+    ``progress(entity, done, total)`` is called from that same thread.
+    """
+    return asyncio.run(
+        sync_portal(
+            store,
+            webhook_url,
+            full=full,
+            rate_per_second=rate_per_second,
+            rate_burst=rate_burst,
+            timezone=timezone,
+            progress=progress,
+            token_provider=token_provider,
+            retry=retry,
+        )
+    )
+
+
+__all__ = ["SyncError", "SyncResult", "run_sync", "sync_portal", "guess_timezone"]
