@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 
 import click
@@ -34,6 +35,54 @@ def demo_portal(out: str, seed: int, deals: int, months: int) -> None:
 
     generate(out, seed=seed, deals=deals, months=months)
     click.echo(f"demo portal generated at {out}")
+
+
+@cli.command("sync")
+@click.option("--webhook", help="Bitrix24 incoming webhook URL (default: ROP_WEBHOOK)")
+@click.option("--db", type=click.Path(dir_okay=False), help="Store file (default: ROP_DB)")
+@click.option("--full", is_flag=True, help="Copy everything again instead of only the changes")
+def sync_command(webhook: str | None, db: str | None, full: bool) -> None:
+    """Copy the portal's CRM into the store: in full the first time, then only changes."""
+    from rop.bitrix.client import parse_webhook
+    from rop.bitrix.progress import ConsoleProgress
+    from rop.bitrix.sync import SyncError, run_sync
+    from rop.bitrix.sync_remote import ForwardError, forward_sync, is_lock_error
+    from rop.store.db import StoreError, open_store
+
+    settings = load_settings(webhook=webhook, db=db)
+    if not settings.webhook:
+        raise UsageProblem("no webhook: pass --webhook URL or set ROP_WEBHOOK")
+    try:
+        parse_webhook(settings.webhook)
+    except ValueError as exc:
+        raise UsageProblem(str(exc)) from None
+    try:
+        store = open_store(settings.db)
+    except StoreError as exc:
+        if not is_lock_error(str(exc)):
+            raise click.ClickException(str(exc)) from None
+        try:
+            answer = forward_sync(settings.db, full=full)
+        except ForwardError as problem:
+            raise click.ClickException(str(problem)) from None
+        click.echo("the store is open in `rop serve`; the server ran the sync:")
+        click.echo(json.dumps(answer, ensure_ascii=False, indent=2))
+        return
+    with store, ConsoleProgress() as progress:
+        try:
+            result = run_sync(
+                store,
+                settings.webhook,
+                full=full,
+                rate_per_second=settings.rate_per_second,
+                rate_burst=settings.rate_burst,
+                timezone=settings.timezone,
+                progress=progress,
+            )
+        except SyncError as exc:
+            raise click.ClickException(str(exc)) from None
+    for line in result.summary_lines():
+        click.echo(line)
 
 
 def main() -> None:
