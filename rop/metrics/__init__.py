@@ -1,0 +1,1 @@
+"""The figure catalogue: each figure of METRICS.md defined once, as data."""

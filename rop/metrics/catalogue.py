@@ -1,0 +1,263 @@
+"""Every figure of METRICS.md, each defined once as data.
+
+A figure names its source relation (rop.metrics.sources), the condition that
+selects its records and its measure. rop.metrics.compile turns the same
+definition into the report's aggregate and into the drill-down list, so the
+two cannot disagree.
+"""
+
+# SQL here is assembled from fragments defined in code only; every value is a
+# bound parameter, so S608 (string-built SQL) does not apply to this module.
+# ruff: noqa: S608
+
+from __future__ import annotations
+
+import hashlib
+
+from rop.metrics.errors import ColumnChoice, ReportInputError
+from rop.metrics.figure import Figure
+from rop.metrics.sources import DAYS, in_period
+
+_NEW_D = in_period("date_create")
+_WON = f"semantic = 'S' AND {in_period('close_time')}"
+_LOST = f"semantic = 'F' AND {in_period('close_time')}"
+_CYCLE = DAYS("close_time", "date_create")
+
+
+def _deal(key, measure, kind, cond, ru, en, dru, den, **kw) -> Figure:
+    return Figure(key, "deals", "deal_rel", measure, kind, cond, ru, en, dru, den, **kw)
+
+
+def _lead(key, measure, kind, cond, ru, en, dru, den, **kw) -> Figure:
+    return Figure(key, "leads", "lead_rel", measure, kind, cond, ru, en, dru, den, **kw)
+
+
+def _call(key, measure, kind, cond, ru, en, dru, den, **kw) -> Figure:
+    return Figure(key, "calls", "call_rel", measure, kind, cond, ru, en, dru, den, **kw)
+
+
+_AMOUNT = {"value": "amount", "value_label": ("Сумма", "Amount")}
+_DAYS = {"value": _CYCLE, "value_label": ("Дней", "Days")}
+
+DEALS: tuple[Figure, ...] = (
+    _deal("deals_new", "count", "count", _NEW_D, "Новые", "New",
+          "Сделки, созданные в периоде.", "Deals created in the period."),
+    _deal("deals_new_amount", "sum", "amount", _NEW_D, "Сумма новых", "New amount",
+          "Сумма новых сделок в базовой валюте.",
+          "Amount of new deals in the base currency.", **_AMOUNT),
+    _deal("deals_in_progress", "count", "count", "semantic = 'P'", "В работе", "In progress",
+          "Сделки в работе сейчас (не закрыты).", "Deals in progress now (not closed)."),
+    _deal("deals_in_progress_amount", "sum", "amount", "semantic = 'P'", "Сумма в работе",
+          "In progress amount", "Сумма сделок в работе сейчас.",
+          "Amount of the deals in progress now.", **_AMOUNT),
+    _deal("deals_moved", "count", "count", "moved", "С движениями по стадиям",
+          "Moved through stages",
+          "Сделки, которые в периоде меняли стадию или воронку.",
+          "Deals that changed stage or pipeline in the period."),
+    _deal("deals_won", "count", "count", _WON, "Успешные", "Won",
+          "Сделки, закрытые успешно в периоде (по истории стадий).",
+          "Deals won in the period (by stage history)."),
+    _deal("deals_won_amount", "sum", "amount", _WON, "Сумма успешных", "Won amount",
+          "Сумма успешных сделок периода.", "Amount of the deals won in the period.",
+          **_AMOUNT),
+    _deal("deals_avg_won", "mean", "amount", _WON, "Средний чек", "Average deal",
+          "Сумма успешных, делённая на их число.", "Won amount divided by won deals.",
+          **_AMOUNT),
+    _deal("deals_lost", "count", "count", _LOST, "Неуспешные", "Lost",
+          "Сделки, закрытые неуспешно в периоде.", "Deals lost in the period."),
+    _deal("deals_lost_amount", "sum", "amount", _LOST, "Сумма неуспешных", "Lost amount",
+          "Сумма неуспешных сделок периода.", "Amount of the deals lost in the period.",
+          **_AMOUNT),
+    _deal("deals_conversion_sale", "share", "share", _NEW_D, "Конверсия в продажу",
+          "Conversion to sale", "Доля новых сделок периода, которые сейчас успешны.",
+          "Share of the period's new deals that are won now.", numerator="semantic = 'S'"),
+    _deal("deals_conversion_loss", "share", "share", _NEW_D, "Конверсия в отказ",
+          "Conversion to loss", "Доля новых сделок периода, которые сейчас неуспешны.",
+          "Share of the period's new deals that are lost now.", numerator="semantic = 'F'"),
+    _deal("deals_win_rate", "share", "share", f"({_WON}) OR ({_LOST})", "Доля выигранных",
+          "Win rate", "Успешные среди закрытых в периоде.",
+          "Won among the deals closed in the period.", numerator="semantic = 'S'"),
+    _deal("deals_sale_cycle_days", "mean", "days", _WON, "Цикл сделки, дней",
+          "Sale cycle, days", "Среднее время от создания до успешного закрытия.",
+          "Mean time from creation to winning.", **_DAYS),
+    _deal("deals_loss_cycle_days", "mean", "days", _LOST, "Цикл отказа, дней",
+          "Loss cycle, days",
+          "Среднее время от создания до неуспешного закрытия (созданы когда угодно, "
+          "закрыты в периоде).",
+          "Mean time from creation to loss (created any time, lost in the period).", **_DAYS),
+    _deal("deals_potential", "count", "count",
+          "semantic = 'P' AND closedate >= $d_from AND closedate <= $d_to",
+          "Потенциал продаж", "Sales potential",
+          "Сделки в работе с плановой датой закрытия в периоде.",
+          "Deals in progress planned to close in the period."),
+    _deal("deals_potential_amount", "sum", "amount",
+          "semantic = 'P' AND closedate >= $d_from AND closedate <= $d_to",
+          "Сумма потенциала", "Potential amount", "Сумма сделок потенциала продаж.",
+          "Amount of the sales potential.", **_AMOUNT),
+    _deal("deals_overdue", "count", "count", "semantic = 'P' AND closedate < $today",
+          "Просрочено", "Overdue", "Сделки в работе с плановой датой закрытия в прошлом.",
+          "Deals in progress whose planned close date has passed."),
+)  # fmt: skip
+
+_NEW_L = in_period("date_create")
+_CONV = f"semantic = 'S' AND {in_period('close_time')}"
+_JUNK = f"semantic = 'F' AND {in_period('close_time')}"
+
+LEADS: tuple[Figure, ...] = (
+    _lead("leads_new", "count", "count", _NEW_L, "Новые лиды", "New leads",
+          "Лиды, созданные в периоде.", "Leads created in the period."),
+    _lead("leads_in_progress", "count", "count", "semantic = 'P'", "Лиды в работе",
+          "Leads in progress", "Лиды в работе сейчас.", "Leads in progress now."),
+    _lead("leads_moved", "count", "count", "moved", "С движениями по статусам",
+          "Moved through statuses", "Лиды, менявшие статус в периоде.",
+          "Leads that changed status in the period."),
+    _lead("leads_converted", "count", "count", _CONV, "Сконвертированы", "Converted",
+          "Лиды, успешно сконвертированные в периоде.", "Leads converted in the period."),
+    _lead("leads_junk", "count", "count", _JUNK, "Некачественные", "Junk",
+          "Лиды, закрытые как некачественные в периоде.",
+          "Leads closed as junk in the period."),
+    _lead("leads_conversion_sale", "share", "share", _NEW_L, "Конверсия лидов",
+          "Lead conversion", "Доля новых лидов периода, которые сейчас сконвертированы.",
+          "Share of the period's new leads that are converted now.",
+          numerator="semantic = 'S'"),
+    _lead("leads_conversion_loss", "share", "share", _NEW_L, "Конверсия в брак",
+          "Conversion to junk", "Доля новых лидов периода, которые сейчас в браке.",
+          "Share of the period's new leads that are junk now.", numerator="semantic = 'F'"),
+    _lead("leads_conversion_cycle_days", "mean", "days", _CONV, "Цикл конверсии, дней",
+          "Conversion cycle, days", "Среднее время от создания лида до конверсии.",
+          "Mean time from a lead's creation to its conversion.", **_DAYS),
+    _lead("leads_junk_cycle_days", "mean", "days", _JUNK, "Цикл отказа по лидам, дней",
+          "Junk cycle, days", "Среднее время от создания лида до брака.",
+          "Mean time from a lead's creation to junk.", **_DAYS),
+)  # fmt: skip
+
+
+def _clients(section: str, source: str, one_ru: str, many_ru: str, many_en: str):
+    key = section  # companies|contacts
+    f = lambda k, m, kind, cond, ru, en, dru, den, **kw: Figure(  # noqa: E731
+        f"{key}_{k}", section, source, m, kind, cond, ru, en, dru, den, **kw
+    )
+    return (
+        f("new", "count", "count", in_period("date_create"), f"Новые {many_ru}",
+          f"New {many_en}", f"{one_ru} менеджера, созданные в периоде.",
+          f"The manager's {many_en} created in the period."),
+        f("total", "count", "count", "TRUE", f"Всего {many_ru}", f"All {many_en}",
+          f"Все {many_ru} менеджера сейчас (клиентский портфель).",
+          f"All the manager's {many_en} now (the portfolio)."),
+        f("with_deals", "count", "count", "with_deals", "Со сделками", "With deals",
+          f"{one_ru} менеджера, по которым в периоде создана сделка.",
+          f"The manager's {many_en} with a deal created in the period."),
+        f("with_sales", "count", "count", "with_sales", "С продажами", "With sales",
+          f"{one_ru} менеджера с успешной сделкой, закрытой в периоде.",
+          f"The manager's {many_en} with a deal won in the period."),
+        f("coverage", "share", "share", "TRUE", "Проработка клиентской базы",
+          "Client base coverage", f"Доля {many_ru}, по которым в периоде созданы сделки.",
+          f"Share of the {many_en} with a deal created in the period.",
+          numerator="with_deals"),
+        f("sell_through", "share", "share", "TRUE", "Продаваемость в клиентскую базу",
+          "Sell-through", f"Доля {many_ru} с успешной сделкой в периоде.",
+          f"Share of the {many_en} with a deal won in the period.", numerator="with_sales"),
+        f("not_called", "count", "count", "NOT called", "Без звонков", "Not called",
+          f"{one_ru} менеджера без звонков в периоде (с учётом длительности).",
+          f"The manager's {many_en} with no call in the period (within the duration bounds)."),
+        f("not_sold", "count", "count", "NOT with_sales", "Без продаж", "Not sold",
+          f"{one_ru} менеджера без успешных сделок в периоде.",
+          f"The manager's {many_en} with no deal won in the period."),
+    )  # fmt: skip
+
+
+COMPANIES = _clients("companies", "company_rel", "Компании", "компаний", "companies")
+CONTACTS = _clients("contacts", "contact_rel", "Контакты", "контактов", "contacts")
+
+_INCOMING = "call_type IN (2, 3)"
+CALLS: tuple[Figure, ...] = (
+    _call("calls_total", "count", "count", "TRUE", "Звонков", "Calls",
+          "Звонки, начатые в периоде.", "Calls started in the period."),
+    _call("calls_outgoing", "count", "count", "call_type = 1", "Исходящих", "Outgoing",
+          "Исходящие звонки периода.", "Outgoing calls of the period."),
+    _call("calls_incoming", "count", "count", _INCOMING, "Входящих", "Incoming",
+          "Входящие звонки периода (включая переадресованные).",
+          "Incoming calls of the period (redirected included)."),
+    _call("calls_missed", "count", "count",
+          f"{_INCOMING} AND coalesce(call_failed_code, '') <> '200'", "Пропущенных", "Missed",
+          "Входящие звонки без ответа.", "Incoming calls not answered."),
+    _call("calls_talk_seconds", "sum", "seconds", "TRUE", "Время разговоров", "Talk time",
+          "Суммарная длительность звонков.", "Total duration of the calls.",
+          value="call_duration", value_label=("Секунд", "Seconds")),
+    _call("calls_avg_seconds", "mean", "seconds", "call_failed_code = '200'",
+          "Средний звонок", "Average call", "Средняя длительность состоявшихся звонков.",
+          "Mean duration of the calls that connected.",
+          value="call_duration", value_label=("Секунд", "Seconds")),
+)  # fmt: skip
+
+STATIC: tuple[Figure, ...] = DEALS + LEADS + COMPANIES + CONTACTS + CALLS
+_BY_KEY: dict[str, Figure] = {f.key: f for f in STATIC}
+
+STAGE_PREFIX = "deal_stage:"
+STATUS_PREFIX = "lead_status:"
+
+
+def _param(key: str) -> str:
+    # Parameter names come from code, never from data: a digest of the key.
+    return "k_" + hashlib.sha1(key.encode()).hexdigest()[:10]
+
+
+def stage_figure(stage_id: str, name: str | None = None) -> Figure:
+    """The column of one key deal stage: deals that entered it in the period."""
+    key = STAGE_PREFIX + stage_id
+    p = _param(key)
+    cond = (
+        "EXISTS (SELECT 1 FROM deal_stage_history h WHERE h.portal = $portal "
+        f"AND h.owner_id = f.id AND h.stage_id = ${p} AND {in_period('h.created_time')})"
+    )
+    label = name or stage_id
+    return Figure(
+        key, "deals", "deal_rel", "count", "count", cond, label, label,
+        f"Сделки, попавшие в стадию «{label}» в периоде.",
+        f"Deals that entered the stage “{label}” in the period.",
+        params=((p, stage_id),),
+    )  # fmt: skip
+
+
+def status_figure(status_id: str, name: str | None = None) -> Figure:
+    """The column of one key lead status: leads that entered it in the period."""
+    key = STATUS_PREFIX + status_id
+    p = _param(key)
+    cond = (
+        "EXISTS (SELECT 1 FROM lead_status_history h WHERE h.portal = $portal "
+        f"AND h.owner_id = f.id AND h.status_id = ${p} AND {in_period('h.created_time')})"
+    )
+    label = name or status_id
+    return Figure(
+        key, "leads", "lead_rel", "count", "count", cond, label, label,
+        f"Лиды, попавшие в статус «{label}» в периоде.",
+        f"Leads that entered the status “{label}” in the period.",
+        params=((p, status_id),),
+    )  # fmt: skip
+
+
+def figures(flt: ColumnChoice | None = None, names: dict[str, str] | None = None) -> list[Figure]:
+    """The report's columns in order: the filter's sections, key stages after deals."""
+    if flt is None:
+        return list(STATIC)
+    names = names or {}
+    out: list[Figure] = []
+    for section in flt.sections:
+        out.extend(f for f in STATIC if f.section == section)
+        if section == "deals":
+            out.extend(stage_figure(s, names.get(STAGE_PREFIX + s)) for s in flt.key_stages)
+        if section == "leads":
+            out.extend(status_figure(s, names.get(STATUS_PREFIX + s)) for s in flt.key_statuses)
+    return out
+
+
+def figure(key: str) -> Figure:
+    """The figure of ``key``; key stage/status columns are built on demand."""
+    found = _BY_KEY.get(key)
+    if found is not None:
+        return found
+    if key.startswith(STAGE_PREFIX) and len(key) > len(STAGE_PREFIX):
+        return stage_figure(key[len(STAGE_PREFIX) :])
+    if key.startswith(STATUS_PREFIX) and len(key) > len(STATUS_PREFIX):
+        return status_figure(key[len(STATUS_PREFIX) :])
+    raise ReportInputError(f"unknown figure {key!r}")

@@ -1,0 +1,171 @@
+"""Compile figures into SQL: one aggregate query per section, and drill-down lists.
+
+Both come from the same Figure fields (source, condition, measure, value), so
+a number and the list behind it cannot disagree. Values are always bound
+parameters; identifiers and SQL fragments only ever come from the catalogue.
+"""
+
+# SQL here is assembled from fragments defined in code only; every value is a
+# bound parameter, so S608 (string-built SQL) does not apply to this module.
+# ruff: noqa: S608
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from rop.metrics.figure import Column, Figure
+from rop.metrics.sources import Options, Source
+
+_PARAM = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)")
+
+GROUP_EXPR = {
+    "manager": "f.manager_id",
+    "department": "f.department_id",
+    "source": "f.grp_source",
+    "pipeline": "f.grp_pipeline",
+}
+
+
+@dataclass
+class Context:
+    """Everything a query binds: the portal, the period and the filter's values."""
+
+    params: dict[str, Any]
+    opts: Options
+    allowed: frozenset[int] | None = None  # managers that may appear; None = any
+    excluded: frozenset[int] = field(default_factory=frozenset)
+    group: str = "manager"
+
+
+def bind(sql: str, params: dict[str, Any]) -> dict[str, Any]:
+    """Only the parameters the statement names (DuckDB refuses extra ones)."""
+    names = set(_PARAM.findall(sql))
+    missing = names - params.keys()
+    if missing:
+        raise KeyError(f"unbound SQL parameters: {sorted(missing)}")
+    return {n: params[n] for n in names}
+
+
+def relation(source: Source, ctx: Context) -> str:
+    """``WITH ...`` ending in ``f``: the source relation narrowed to who may be seen."""
+    ctes: dict[str, str] = {}
+    for name, sql in source.ctes(ctx.opts):  # type: ignore[operator]
+        ctes.setdefault(name, sql)
+    who = []
+    if ctx.allowed is not None:
+        who.append("r.manager_id IN (SELECT unnest($allowed))")
+    if ctx.excluded:
+        who.append("r.manager_id NOT IN (SELECT unnest($excluded))")
+    base = " AND ".join([f"r.{source.base}" if source.base != "TRUE" else "TRUE", *who])
+    ctes["f"] = (
+        "SELECT r.*, u.department_id AS department_id, "
+        "coalesce(nullif(trim(coalesce(u.name, '') || ' ' || coalesce(u.last_name, '')), ''), "
+        "'user #' || CAST(r.manager_id AS VARCHAR)) AS manager_name "
+        f"FROM {source.name} r LEFT JOIN users u ON u.portal = $portal AND u.id = r.manager_id "
+        f"WHERE {base}"
+    )
+    return "WITH " + ",\n".join(f"{n} AS (\n{sql}\n)" for n, sql in ctes.items())
+
+
+def params_for(ctx: Context, figs: Sequence[Figure]) -> dict[str, Any]:
+    params = dict(ctx.params)
+    if ctx.allowed is not None:
+        params["allowed"] = sorted(ctx.allowed)
+    if ctx.excluded:
+        params["excluded"] = sorted(ctx.excluded)
+    for fig in figs:
+        params.update(dict(fig.params))
+    return params
+
+
+def _aggregates(fig: Figure, i: int) -> list[str]:
+    """The SQL aggregates a figure needs; combined in Python by :func:`combine`."""
+    cond = fig.condition
+    if fig.measure == "count":
+        return [f"count(*) FILTER (WHERE {cond}) AS a{i}_n"]
+    if fig.measure == "sum":
+        return [f"sum({fig.value}) FILTER (WHERE {cond}) AS a{i}_s"]
+    if fig.measure == "mean":
+        return [
+            f"sum({fig.value}) FILTER (WHERE {cond}) AS a{i}_s",
+            f"count({fig.value}) FILTER (WHERE {cond}) AS a{i}_n",
+        ]
+    if fig.measure == "share":
+        return [
+            f"count(*) FILTER (WHERE ({cond}) AND ({fig.numerator})) AS a{i}_num",
+            f"count(*) FILTER (WHERE {cond}) AS a{i}_den",
+        ]
+    raise ValueError(f"unknown measure {fig.measure}")
+
+
+def combine(fig: Figure, i: int, row: dict[str, Any]) -> Any:
+    """A figure's value from its aggregates: nothing to divide by gives None."""
+    if fig.measure == "count":
+        return int(row[f"a{i}_n"] or 0)
+    if fig.measure == "sum":
+        total = row[f"a{i}_s"] or 0
+        return int(total) if fig.kind == "seconds" else float(total)
+    if fig.measure == "mean":
+        n = row[f"a{i}_n"] or 0
+        return float(row[f"a{i}_s"]) / n if n else None
+    num, den = row[f"a{i}_num"] or 0, row[f"a{i}_den"] or 0
+    return num / den if den else None
+
+
+def aggregate_sql(source: Source, figs: Sequence[Figure], ctx: Context) -> str:
+    """One query for all figures of a section: a row per group, per department, and the total."""
+    key = GROUP_EXPR[ctx.group]
+    aggs = ",\n    ".join(a for i, fig in enumerate(figs) for a in _aggregates(fig, i))
+    if ctx.group == "manager":
+        head = f"{key} AS k, f.department_id AS dept, GROUPING({key}) AS gk, GROUPING(f.department_id) AS gd"
+        sets = f"GROUPING SETS (({key}), (f.department_id), ())"
+    else:
+        head = f"{key} AS k, NULL AS dept, GROUPING({key}) AS gk, 1 AS gd"
+        sets = f"GROUPING SETS (({key}), ())"
+    return f"{relation(source, ctx)}\nSELECT {head},\n    {aggs}\nFROM f GROUP BY {sets}"
+
+
+def value_sql(source: Source, fig: Figure, ctx: Context, where: str) -> str:
+    """The one figure's value over the records that also meet ``where``."""
+    aggs = ", ".join(_aggregates(fig, 0))
+    return f"{relation(source, ctx)}\nSELECT {aggs} FROM f WHERE {where}"
+
+
+def drill_columns(source: Source, fig: Figure) -> tuple[Column, ...]:
+    """The drill-down's columns: the source's, plus what the measure needs to be checked."""
+    extra: list[Column] = []
+    if (
+        fig.measure in ("sum", "mean")
+        and fig.value
+        and fig.value not in {c.expr for c in source.columns}
+    ):
+        extra.append(Column("value", fig.value, *fig.value_label, fig.kind))
+    if fig.measure == "share":
+        extra.append(Column("counted", f"({fig.numerator})", "В числителе", "In numerator", "bool"))
+    return (*extra, *source.columns)
+
+
+def drill_sql(
+    source: Source,
+    fig: Figure,
+    ctx: Context,
+    where: str,
+    order: str,
+    limit: int | None,
+    offset: int,
+) -> tuple[str, tuple[Column, ...]]:
+    """The records behind one figure: for a share, its denominator with the numerator flagged."""
+    cols = drill_columns(source, fig)
+    select = ", ".join(
+        ["f.id AS id", "f.manager_id AS manager_id"] + [f"{c.expr} AS {c.key}" for c in cols]
+    )
+    page = f" LIMIT {int(limit)}" if limit is not None else ""
+    page += f" OFFSET {int(offset)}" if offset else ""
+    sql = (
+        f"{relation(source, ctx)}\nSELECT {select}, count(*) OVER () AS _total "
+        f"FROM f WHERE ({fig.condition}) AND {where} ORDER BY {order}{page}"
+    )
+    return sql, cols

@@ -1,0 +1,334 @@
+"""The source relations every figure is computed over: one row per record.
+
+These are the report's "views": the joins live here and nowhere else. Each
+relation is a chain of CTEs ending in one named relation with an ``id``, the
+``manager_id`` the record is attributed to, and the facts the figures test
+(close time, base-currency amount, movements in the period...). They are
+compiled as CTEs rather than stored views so the portal and the period are
+bound early and the planner can prune by them.
+
+Named parameters every relation may use: ``$portal``, ``$base`` (base
+currency), ``$p_from``/``$p_to`` (period as UTC, [from, to)),
+``$tz_offset`` (the zone's offset in seconds, for CLOSEDATE at local
+midnight), ``$min_s``/``$max_s`` (call duration bounds) and ``$pipes``.
+"""
+
+# SQL here is assembled from fragments defined in code only; every value is a
+# bound parameter, so S608 (string-built SQL) does not apply to this module.
+# ruff: noqa: S608
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from rop.metrics.figure import Column
+from rop.store.dialect import days_between
+
+
+def in_period(expr: str) -> str:
+    """``expr`` (a UTC TIMESTAMP) falls in the period [$p_from, $p_to)."""
+    return f"({expr} >= $p_from AND {expr} < $p_to)"
+
+
+def close_time(semantic: str, history: str, moved: str, last_resort: str) -> str:
+    """METRICS.md: the latest move into a final stage, else MOVED_TIME, else the date."""
+    return (
+        f"CASE WHEN {semantic} IN ('S', 'F') THEN coalesce({history}, {moved}, {last_resort}) END"
+    )
+
+
+@dataclass(frozen=True)
+class Options:
+    """What the relations need from the filter (beyond bound values)."""
+
+    pipelines: bool  # a pipeline subset is chosen ($pipes)
+    max_call: bool  # an upper call duration bound is chosen ($max_s)
+
+
+def call_bounds(alias: str, opts: Options) -> str:
+    cond = f"{alias}.call_duration >= $min_s"
+    if opts.max_call:
+        cond += f" AND {alias}.call_duration <= $max_s"
+    return cond
+
+
+def _pipes(alias: str, opts: Options) -> str:
+    return f"{alias}.category_id IN (SELECT unnest($pipes))" if opts.pipelines else "TRUE"
+
+
+def deal_ctes(opts: Options) -> list[tuple[str, str]]:
+    moved_or_date = "CAST(d.closedate AS TIMESTAMP) - $tz_offset * INTERVAL '1 second'"
+    semantic = "coalesce(d.stage_semantic, s.semantics, 'P')"
+    return [
+        (
+            "deal_close",
+            "SELECT owner_id, max(created_time) AS closed_at FROM deal_stage_history "
+            "WHERE portal = $portal AND type_id = 3 GROUP BY owner_id",
+        ),
+        (
+            "deal_moves",
+            "SELECT DISTINCT owner_id FROM deal_stage_history "
+            "WHERE portal = $portal AND type_id IN (2, 3, 5) "
+            "AND created_time >= $p_from AND created_time < $p_to",
+        ),
+        (
+            "deal_rate",
+            "SELECT currency, CASE WHEN currency = $base OR base THEN 1.0 "
+            "ELSE amount / amount_cnt END AS rate FROM currencies WHERE portal = $portal",
+        ),
+        (
+            "deal_stage_dir",
+            "SELECT status_id, max(semantics) AS semantics, max(name) AS name FROM statuses "
+            "WHERE portal = $portal AND entity_id LIKE 'DEAL_STAGE%' GROUP BY status_id",
+        ),
+        (
+            "deal_rel",
+            f"""SELECT d.id, d.assigned_by_id AS manager_id, d.title, d.category_id,
+    coalesce(p.name, CAST(d.category_id AS VARCHAR)) AS pipeline_name,
+    d.stage_id, coalesce(s.name, d.stage_id) AS stage_name, {semantic} AS semantic,
+    d.date_create, d.closedate, d.source_id, d.company_id, d.contact_id,
+    d.opportunity, coalesce(d.currency_id, $base) AS currency_id,
+    {close_time(semantic, "c.closed_at", "d.moved_time", moved_or_date)} AS close_time,
+    coalesce(d.opportunity * coalesce(r.rate, CASE WHEN d.currency_id IS NULL THEN 1.0 END), 0)
+        AS amount,
+    (coalesce(d.opportunity, 0) = 0 OR (r.rate IS NULL AND d.currency_id IS NOT NULL))
+        AS amount_missing,
+    m.owner_id IS NOT NULL AS moved,
+    {_pipes("d", opts)} AS in_pipes,
+    d.source_id AS grp_source, CAST(d.category_id AS VARCHAR) AS grp_pipeline
+FROM deals d
+LEFT JOIN deal_close c ON c.owner_id = d.id
+LEFT JOIN deal_moves m ON m.owner_id = d.id
+LEFT JOIN deal_rate r ON r.currency = d.currency_id
+LEFT JOIN deal_stage_dir s ON s.status_id = d.stage_id
+LEFT JOIN pipelines p ON p.portal = d.portal AND p.id = d.category_id
+WHERE d.portal = $portal AND d.assigned_by_id IS NOT NULL""",
+        ),
+    ]
+
+
+def lead_ctes(opts: Options) -> list[tuple[str, str]]:
+    semantic = "coalesce(l.status_semantic, s.semantics, 'P')"
+    return [
+        (
+            "lead_close",
+            "SELECT owner_id, max(created_time) AS closed_at FROM lead_status_history "
+            "WHERE portal = $portal AND type_id = 3 GROUP BY owner_id",
+        ),
+        (
+            "lead_moves",
+            "SELECT DISTINCT owner_id FROM lead_status_history "
+            "WHERE portal = $portal AND type_id IN (2, 3) "
+            "AND created_time >= $p_from AND created_time < $p_to",
+        ),
+        (
+            "lead_status_dir",
+            "SELECT status_id, max(semantics) AS semantics, max(name) AS name FROM statuses "
+            "WHERE portal = $portal AND entity_id = 'STATUS' GROUP BY status_id",
+        ),
+        (
+            "lead_rel",
+            f"""SELECT l.id, l.assigned_by_id AS manager_id,
+    coalesce(l.title, trim(coalesce(l.name, '') || ' ' || coalesce(l.last_name, ''))) AS title,
+    l.status_id, coalesce(s.name, l.status_id) AS status_name, {semantic} AS semantic,
+    l.date_create, l.source_id,
+    {close_time(semantic, "c.closed_at", "l.moved_time", "l.date_closed")} AS close_time,
+    m.owner_id IS NOT NULL AS moved,
+    l.source_id AS grp_source, CAST(NULL AS VARCHAR) AS grp_pipeline
+FROM leads l
+LEFT JOIN lead_close c ON c.owner_id = l.id
+LEFT JOIN lead_moves m ON m.owner_id = l.id
+LEFT JOIN lead_status_dir s ON s.status_id = l.status_id
+WHERE l.portal = $portal AND l.assigned_by_id IS NOT NULL""",
+        ),
+    ]
+
+
+def _client_ctes(kind: str, opts: Options) -> list[tuple[str, str]]:
+    """Companies or contacts with their deal and call facts for the period."""
+    table, link, entity = (
+        ("companies", "company_id", "COMPANY")
+        if kind == "company"
+        else ("contacts", "contact_id", "CONTACT")
+    )
+    won = f"semantic = 'S' AND {in_period('close_time')}"
+    called = [
+        f"SELECT c.crm_entity_id AS cid FROM calls c WHERE c.portal = $portal "
+        f"AND c.crm_entity_type = '{entity}' AND {in_period('c.call_start_date')} "
+        f"AND {call_bounds('c', opts)}"
+    ]
+    if kind == "company":
+        # A company is also called through any of its contacts (METRICS.md).
+        called.append(
+            "SELECT ct.company_id AS cid FROM calls c JOIN contacts ct "
+            "ON ct.portal = c.portal AND ct.id = c.crm_entity_id "
+            "WHERE c.portal = $portal AND c.crm_entity_type = 'CONTACT' "
+            f"AND {in_period('c.call_start_date')} AND {call_bounds('c', opts)} "
+            "AND ct.company_id IS NOT NULL"
+        )
+    name = (
+        "x.title"
+        if kind == "company"
+        else "trim(coalesce(x.name, '') || ' ' || coalesce(x.last_name, ''))"
+    )
+    mine = "AND NOT coalesce(x.is_my_company, FALSE)" if kind == "company" else ""
+    source = "x.source_id" if kind == "contact" else "CAST(NULL AS VARCHAR)"
+    return [
+        *deal_ctes(opts),
+        (
+            f"{kind}_deals",
+            f"SELECT {link} AS cid, "
+            f"bool_or({in_period('date_create')}) AS with_deals, bool_or({won}) AS with_sales "
+            f"FROM deal_rel WHERE in_pipes AND {link} IS NOT NULL GROUP BY {link}",
+        ),
+        (f"{kind}_calls", "SELECT DISTINCT cid FROM (" + " UNION ALL ".join(called) + ") q"),
+        (
+            f"{kind}_rel",
+            f"""SELECT x.id, x.assigned_by_id AS manager_id, {name} AS title, x.date_create,
+    coalesce(cd.with_deals, FALSE) AS with_deals, coalesce(cd.with_sales, FALSE) AS with_sales,
+    cc.cid IS NOT NULL AS called,
+    {source} AS grp_source, CAST(NULL AS VARCHAR) AS grp_pipeline
+FROM {table} x
+LEFT JOIN {kind}_deals cd ON cd.cid = x.id
+LEFT JOIN {kind}_calls cc ON cc.cid = x.id
+WHERE x.portal = $portal AND x.assigned_by_id IS NOT NULL {mine}""",
+        ),
+    ]
+
+
+def company_ctes(opts: Options) -> list[tuple[str, str]]:
+    return _client_ctes("company", opts)
+
+
+def contact_ctes(opts: Options) -> list[tuple[str, str]]:
+    return _client_ctes("contact", opts)
+
+
+def call_ctes(opts: Options) -> list[tuple[str, str]]:
+    return [
+        (
+            "call_rel",
+            f"""SELECT c.id, c.portal_user_id AS manager_id, c.call_type, c.call_duration,
+    c.call_start_date, c.call_failed_code, c.phone_number, c.crm_entity_type, c.crm_entity_id,
+    CAST(NULL AS VARCHAR) AS grp_source, CAST(NULL AS VARCHAR) AS grp_pipeline
+FROM calls c
+WHERE c.portal = $portal AND c.portal_user_id IS NOT NULL
+    AND {in_period("c.call_start_date")} AND {call_bounds("c", opts)}""",
+        )
+    ]
+
+
+@dataclass(frozen=True)
+class Source:
+    """A relation: its CTEs, the predicate every figure over it shares, its drill columns."""
+
+    name: str  # the final CTE's name
+    section: str
+    entity: str  # deal|lead|company|contact|call
+    ctes: object  # Callable[[Options], list[tuple[str, str]]]
+    base: str  # predicate shared by every figure of the source
+    columns: tuple[Column, ...]
+    card: str | None  # URL path of a record's card, {id} replaced
+
+
+_MANAGER = Column("manager", "manager_name", "Менеджер", "Manager")
+
+SOURCES: dict[str, Source] = {
+    "deal_rel": Source(
+        "deal_rel",
+        "deals",
+        "deal",
+        deal_ctes,
+        "in_pipes",
+        (
+            Column("title", "title", "Сделка", "Deal"),
+            _MANAGER,
+            Column("pipeline", "pipeline_name", "Воронка", "Pipeline"),
+            Column("stage", "stage_name", "Стадия", "Stage"),
+            Column("amount", "amount", "Сумма", "Amount", "amount"),
+            Column("amount_missing", "amount_missing", "Нет суммы", "No amount", "bool"),
+            Column("opportunity", "opportunity", "Сумма в валюте", "Amount in currency", "amount"),
+            Column("currency", "currency_id", "Валюта", "Currency"),
+            Column("date_create", "date_create", "Создана", "Created", "datetime"),
+            Column("close_time", "close_time", "Закрыта", "Closed", "datetime"),
+            Column("closedate", "closedate", "Плановая дата", "Planned close", "date"),
+        ),
+        "/crm/deal/details/{id}/",
+    ),
+    "lead_rel": Source(
+        "lead_rel",
+        "leads",
+        "lead",
+        lead_ctes,
+        "TRUE",
+        (
+            Column("title", "title", "Лид", "Lead"),
+            _MANAGER,
+            Column("status", "status_name", "Статус", "Status"),
+            Column("source", "source_id", "Источник", "Source"),
+            Column("date_create", "date_create", "Создан", "Created", "datetime"),
+            Column("close_time", "close_time", "Закрыт", "Closed", "datetime"),
+        ),
+        "/crm/lead/details/{id}/",
+    ),
+    "company_rel": Source(
+        "company_rel",
+        "companies",
+        "company",
+        company_ctes,
+        "TRUE",
+        (
+            Column("title", "title", "Компания", "Company"),
+            _MANAGER,
+            Column("date_create", "date_create", "Создана", "Created", "datetime"),
+            Column("with_deals", "with_deals", "Сделки за период", "Deals in period", "bool"),
+            Column("with_sales", "with_sales", "Продажи за период", "Sales in period", "bool"),
+            Column("called", "called", "Звонки за период", "Calls in period", "bool"),
+        ),
+        "/crm/company/details/{id}/",
+    ),
+    "contact_rel": Source(
+        "contact_rel",
+        "contacts",
+        "contact",
+        contact_ctes,
+        "TRUE",
+        (
+            Column("title", "title", "Контакт", "Contact"),
+            _MANAGER,
+            Column("date_create", "date_create", "Создан", "Created", "datetime"),
+            Column("with_deals", "with_deals", "Сделки за период", "Deals in period", "bool"),
+            Column("with_sales", "with_sales", "Продажи за период", "Sales in period", "bool"),
+            Column("called", "called", "Звонки за период", "Calls in period", "bool"),
+        ),
+        "/crm/contact/details/{id}/",
+    ),
+    "call_rel": Source(
+        "call_rel",
+        "calls",
+        "call",
+        call_ctes,
+        "TRUE",
+        (
+            _MANAGER,
+            Column("started", "call_start_date", "Начало", "Started", "datetime"),
+            Column("call_type", "call_type", "Тип", "Type", "count"),
+            Column("duration", "call_duration", "Длительность", "Duration", "seconds"),
+            Column("failed_code", "call_failed_code", "Код", "Code"),
+            Column("phone", "phone_number", "Номер", "Number"),
+            Column("crm_entity_type", "crm_entity_type", "Привязка", "Bound to"),
+            Column("crm_entity_id", "crm_entity_id", "ID в CRM", "CRM ID", "count"),
+        ),
+        None,
+    ),
+}
+
+SECTION_SOURCE: dict[str, str] = {
+    "deals": "deal_rel",
+    "leads": "lead_rel",
+    "companies": "company_rel",
+    "contacts": "contact_rel",
+    "calls": "call_rel",
+}
+
+DAYS = days_between  # re-exported for the catalogue

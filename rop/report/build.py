@@ -1,0 +1,372 @@
+"""Assemble the report (CONTRACT.md §3) and the drill-down behind any number."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, date, datetime
+from typing import Any
+
+from rop.metrics.catalogue import figure as find_figure
+from rop.metrics.catalogue import figures as catalogue_figures
+from rop.metrics.compile import (
+    GROUP_EXPR,
+    Context,
+    aggregate_sql,
+    bind,
+    combine,
+    drill_sql,
+    params_for,
+    value_sql,
+)
+from rop.metrics.figure import Figure
+from rop.metrics.sources import SECTION_SOURCE, SOURCES
+from rop.report.context import Prepared, context, prepare
+from rop.report.filter import AccessDenied, ReportFilter, ReportInputError
+from rop.report.periods import previous_period
+from rop.report.portal import data_as_of
+from rop.store.db import Store
+
+Cells = dict[Any, dict[str, Any]]
+
+
+def empty_value(fig: Figure) -> Any:
+    """A figure's value over no records: 0 for counts and sums, None for ratios."""
+    if fig.measure == "count":
+        return 0
+    if fig.measure == "sum":
+        return 0 if fig.kind == "seconds" else 0.0
+    return None
+
+
+def _section_figures(prep: Prepared) -> dict[str, list[Figure]]:
+    out: dict[str, list[Figure]] = {}
+    for fig in catalogue_figures(prep.flt, prep.names):
+        out.setdefault(fig.section, []).append(fig)
+    return out
+
+
+def _run_period(
+    prep: Prepared, sections: dict[str, list[Figure]], date_from: date, date_to: date
+) -> tuple[Cells, Cells, dict[str, Any]]:
+    """One aggregate query per section: figures per row key, per department, and the total."""
+    ctx = context(prep, date_from, date_to)
+    rows: Cells = {}
+    depts: Cells = {}
+    total: dict[str, Any] = {}
+    for section, figs in sections.items():
+        source = SOURCES[SECTION_SOURCE[section]]
+        sql = aggregate_sql(source, figs, ctx)
+        result = prep.store.query_dicts(sql, bind(sql, params_for(ctx, figs)))
+        for rec in result:
+            values = {fig.key: combine(fig, i, rec) for i, fig in enumerate(figs)}
+            if not rec["gk"]:
+                rows.setdefault(rec["k"], {}).update(values)
+            elif not rec["gd"]:
+                depts.setdefault(rec["dept"], {}).update(values)
+            else:
+                total.update(values)
+        for fig in figs:
+            total.setdefault(fig.key, empty_value(fig))
+    return rows, depts, total
+
+
+def _fill(values: dict[str, Any], figs: Sequence[Figure]) -> dict[str, Any]:
+    return {f.key: values.get(f.key, empty_value(f)) for f in figs}
+
+
+def _nonzero(values: dict[str, Any]) -> bool:
+    return any(v not in (None, 0, 0.0) for v in values.values())
+
+
+def _users(store: Store, portal: str) -> dict[int, dict[str, Any]]:
+    return {
+        r["id"]: r
+        for r in store.query_dicts(
+            "SELECT id, active, name, last_name, department_id FROM users WHERE portal = ?",
+            [portal],
+        )
+    }
+
+
+def _departments(store: Store, portal: str) -> dict[int, dict[str, Any]]:
+    return {
+        r["id"]: r
+        for r in store.query_dicts(
+            "SELECT id, name, sort, parent_id FROM departments WHERE portal = ?", [portal]
+        )
+    }
+
+
+def _user_name(user: dict[str, Any] | None, uid: int) -> str:
+    if user is None:
+        return f"user #{uid}"
+    name = " ".join(p for p in (user.get("name"), user.get("last_name")) if p)
+    return name or f"user #{uid}"
+
+
+def _manager_rows(prep: Prepared, cells: Cells, figs: Sequence[Figure]) -> list[dict[str, Any]]:
+    store, key = prep.store, prep.portal.key
+    users = _users(store, key)
+    depts = _departments(store, key)
+    wanted = {k for k, v in cells.items() if k is not None and _nonzero(v)}
+    if prep.flt.departments:
+        # Every active user of the chosen departments gets a row, even with nothing to show.
+        wanted |= {u for u in prep.scope.users if u in users and users[u]["active"] is not False}
+    rows = []
+    for uid in wanted:
+        user = users.get(uid)
+        dept = user["department_id"] if user else None
+        rows.append(
+            {
+                "user_id": uid,
+                "key": uid,
+                "name": _user_name(user, uid),
+                "department_id": dept,
+                "department": (depts.get(dept) or {}).get("name") if dept is not None else None,
+                "dismissed": bool(user is not None and user["active"] is False),
+                "unknown": user is None,
+                "profile_url": prep.portal.link(f"/company/personal/user/{uid}/"),
+                "figures": _fill(cells.get(uid, {}), figs),
+            }
+        )
+
+    def order(row: dict[str, Any]) -> tuple:
+        d = depts.get(row["department_id"]) or {}
+        return (d.get("sort") is None, d.get("sort") or 0, str(d.get("name") or ""), row["name"])
+
+    rows.sort(key=order)
+    return rows
+
+
+def _group_names(prep: Prepared) -> dict[Any, str]:
+    store, key = prep.store, prep.portal.key
+    by = prep.flt.by
+    if by == "department":
+        return {d: v["name"] for d, v in _departments(store, key).items()}
+    if by == "source":
+        return dict(
+            store.query(
+                "SELECT status_id, name FROM statuses WHERE portal = ? AND entity_id = 'SOURCE'",
+                [key],
+            )
+        )
+    names = {
+        str(i): n for i, n in store.query("SELECT id, name FROM pipelines WHERE portal = ?", [key])
+    }
+    names.setdefault("0", "Общая")
+    return names
+
+
+def _group_rows(prep: Prepared, cells: Cells, figs: Sequence[Figure]) -> list[dict[str, Any]]:
+    names = _group_names(prep)
+    rows = []
+    for k, values in cells.items():
+        if not _nonzero(values):
+            continue
+        rows.append(
+            {
+                "user_id": None,
+                "key": k,
+                "name": names.get(k, str(k)) if k is not None else "—",
+                "department_id": k if prep.flt.by == "department" else None,
+                "dismissed": False,
+                "unknown": k is not None and k not in names,
+                "profile_url": None,
+                "figures": _fill(values, figs),
+            }
+        )
+    rows.sort(key=lambda r: (r["key"] is None, r["name"]))
+    return rows
+
+
+def build_report(store: Store, flt: ReportFilter, *, portal: str | None = None) -> dict:
+    """The report of CONTRACT.md §3, for ``flt`` as seen by ``flt.viewer``."""
+    prep = prepare(store, flt, portal)
+    sections = _section_figures(prep)
+    figs = [f for fs in sections.values() for f in fs]
+    cells, dept_cells, total = _run_period(prep, sections, flt.date_from, flt.date_to)
+    if flt.by == "manager":
+        rows = _manager_rows(prep, cells, figs)
+        all_depts = _departments(store, prep.portal.key)
+        shown = {r["department_id"] for r in rows}
+        departments = [
+            {
+                "department_id": d,
+                "name": (all_depts.get(d) or {}).get("name") if d is not None else None,
+                "figures": _fill(dept_cells.get(d, {}), figs),
+            }
+            for d in sorted(
+                shown, key=lambda d: ((all_depts.get(d) or {}).get("sort") or 0, d or 0)
+            )
+        ]
+    else:
+        rows = _group_rows(prep, cells, figs)
+        departments = []
+    report: dict[str, Any] = {
+        "portal": prep.portal.as_json(),
+        "data_as_of": data_as_of(store, prep.portal),
+        "period": {
+            "from": flt.date_from.isoformat(),
+            "to": flt.date_to.isoformat(),
+            "timezone": prep.portal.timezone,
+        },
+        "currency": prep.portal.base_currency,
+        "filter": flt.as_json(),
+        "description_ru": flt.describe("ru"),
+        "description_en": flt.describe("en"),
+        "columns": [f.as_column() for f in figs],
+        "rows": rows,
+        "departments": departments,
+        "total": {"figures": _fill(total, figs)},
+    }
+    if flt.compare:
+        p_from, p_to = previous_period(flt.date_from, flt.date_to)
+        prev_cells, prev_depts, prev_total = _run_period(prep, sections, p_from, p_to)
+        report["previous"] = {
+            "period": {"from": p_from.isoformat(), "to": p_to.isoformat(),
+                       "timezone": prep.portal.timezone},
+            "total": {"figures": _fill(prev_total, figs)},
+            "rows": [
+                {"key": r["key"], "user_id": r["user_id"],
+                 "figures": _fill(prev_cells.get(r["key"], {}), figs)}
+                for r in rows
+            ],
+            "departments": [
+                {"department_id": d["department_id"],
+                 "figures": _fill(prev_depts.get(d["department_id"], {}), figs)}
+                for d in departments
+            ],
+        }  # fmt: skip
+    return report
+
+
+# -- drill-down ---------------------------------------------------------------
+
+
+def _jsonable(value: Any, prep: Prepared) -> Any:
+    if isinstance(value, datetime):
+        # Moments are shown in the portal's clock, as its users read them.
+        return value.replace(tzinfo=UTC).astimezone(prep.tz).isoformat()
+    if isinstance(value, date):
+        return value.isoformat()
+    return value
+
+
+_CARDS = {"LEAD": "lead", "CONTACT": "contact", "COMPANY": "company", "DEAL": "deal"}
+
+
+def _record_url(prep: Prepared, entity: str, rec: dict[str, Any]) -> str | None:
+    if entity == "call":
+        kind = _CARDS.get(str(rec.get("crm_entity_type") or "").upper())
+        target = rec.get("crm_entity_id")
+        if kind is None or target is None:
+            return None
+        return prep.portal.link(f"/crm/{kind}/details/{target}/")
+    return prep.portal.link(f"/crm/{entity}/details/{rec['id']}/")
+
+
+def drill(
+    store: Store,
+    flt: ReportFilter,
+    figure: str,
+    *,
+    user_id: int | None = None,
+    department_id: int | None = None,
+    portal: str | None = None,
+    sort: str | None = None,
+    desc: bool = False,
+    offset: int = 0,
+    limit: int | None = None,
+    key: Any = None,
+) -> dict:
+    """The records behind one number of the report; refused outside the viewer's scope.
+
+    ``user_id`` is a manager's row, ``department_id`` a department's subtotal,
+    ``key`` a row when rows are by department/source/pipeline; none of them is
+    the grand total.
+    """
+    fig = find_figure(figure)
+    prep = prepare(store, flt, portal)
+    if fig.key.startswith("deal_stage:") and fig.key not in prep.names:
+        raise ReportInputError(f"unknown deal stage {fig.key.split(':', 1)[1]!r}")
+    if fig.key.startswith("lead_status:") and fig.key not in prep.names:
+        raise ReportInputError(f"unknown lead status {fig.key.split(':', 1)[1]!r}")
+    if fig.section not in flt.sections:
+        raise ReportInputError(f"figure {figure!r} is in the hidden section {fig.section!r}")
+    if offset < 0 or (limit is not None and limit < 0):
+        raise ReportInputError("offset and limit cannot be negative")
+    ctx = context(prep, flt.date_from, flt.date_to)
+    source = SOURCES[fig.source]
+    where, extra = _drill_where(prep, ctx, user_id, department_id, key)
+    cols_all = {c.key: c for c in source.columns}
+    from rop.metrics.compile import drill_columns
+
+    cols = drill_columns(source, fig)
+    by_key = {c.key: c for c in cols} | cols_all
+    if sort is not None and sort != "id" and sort not in by_key:
+        raise ReportInputError(f"cannot sort by {sort!r}; columns: {', '.join(by_key)}")
+    direction = "DESC" if desc else "ASC"
+    order_expr = "f.id" if sort in (None, "id") else by_key[sort].expr
+    order = f"{order_expr} {direction} NULLS LAST, f.id"
+    sql, cols = drill_sql(source, fig, ctx, where, order, limit, offset)
+    params = params_for(ctx, [fig]) | extra
+    records = store.query_dicts(sql, bind(sql, params))
+    total = int(records[0]["_total"]) if records else 0
+    if not records and offset:
+        count_sql, _ = drill_sql(source, fig, ctx, where, "f.id", 1, 0)
+        got = store.query_dicts(count_sql, bind(count_sql, params))
+        total = int(got[0]["_total"]) if got else 0
+    vsql = value_sql(source, fig, ctx, where)
+    value = combine(fig, 0, store.query_dicts(vsql, bind(vsql, params_for(ctx, [fig]) | extra))[0])
+    out_records = []
+    for rec in records:
+        rec.pop("_total", None)
+        item = {k: _jsonable(v, prep) for k, v in rec.items()}
+        item["url"] = _record_url(prep, source.entity, rec)
+        out_records.append(item)
+    value_column = None
+    if fig.measure in ("sum", "mean"):
+        value_column = next((c.key for c in cols if c.expr == fig.value), "value")
+    return {
+        "figure": fig.key,
+        "label_ru": fig.label_ru,
+        "label_en": fig.label_en,
+        "kind": fig.kind,
+        "measure": fig.measure,
+        "value": value,
+        "value_column": value_column,
+        "entity": source.entity,
+        "records": out_records,
+        "columns": [{"key": "id", "label_ru": "ID", "label_en": "ID", "kind": "count"}]
+        + [c.as_json() for c in cols],
+        "total_records": total,
+        "description": flt.describe("ru"),
+        "description_en": flt.describe("en"),
+        "period": {"from": flt.date_from.isoformat(), "to": flt.date_to.isoformat(),
+                   "timezone": prep.portal.timezone},
+        "user_id": user_id,
+        "department_id": department_id,
+    }  # fmt: skip
+
+
+def _drill_where(
+    prep: Prepared, ctx: Context, user_id: int | None, department_id: int | None, key: Any
+) -> tuple[str, dict[str, Any]]:
+    scope = prep.scope
+    if user_id is not None:
+        if not scope.sees(user_id):
+            raise AccessDenied(f"user {user_id} is outside the viewer's scope")
+        return "f.manager_id = $drill_user", {"drill_user": user_id}
+    if department_id is not None:
+        return "f.department_id = $drill_dept", {"drill_dept": department_id}
+    if key is not None:
+        expr = GROUP_EXPR[ctx.group]
+        if ctx.group in ("source", "pipeline"):
+            key = str(key)
+        else:
+            try:
+                key = int(key)
+            except (TypeError, ValueError):
+                raise ReportInputError(f"bad row key {key!r}") from None
+        return f"{expr} = $drill_key", {"drill_key": key}
+    return "TRUE", {}

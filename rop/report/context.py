@@ -1,0 +1,118 @@
+"""From a filter to the bound values and the narrowed scope that queries run with."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from zoneinfo import ZoneInfo
+
+from rop.metrics.compile import Context
+from rop.metrics.errors import ReportInputError
+from rop.metrics.sources import Options
+from rop.report.filter import ReportFilter
+from rop.report.periods import local_today, utc_bounds, utc_offset_seconds, zone
+from rop.report.portal import PortalRow, select_portal
+from rop.report.scope import Scope, subtree, users_of, viewer_scope
+from rop.store.db import Store
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A validated filter on one portal: its zone, today, the scope and names of columns."""
+
+    store: Store
+    portal: PortalRow
+    flt: ReportFilter
+    tz: ZoneInfo
+    today: date
+    scope: Scope  # the viewer's scope narrowed by the filter's departments and managers
+    names: dict[str, str]  # figure key -> label for key stages/statuses
+
+
+def prepare(store: Store, flt: ReportFilter, portal: str | None) -> Prepared:
+    """Check the filter against the store; every problem is one ReportInputError."""
+    flt.validate()
+    row = select_portal(store, portal)
+    key = row.key
+    tz = zone(row.timezone)
+    known_pipes = {r[0] for r in store.query("SELECT id FROM pipelines WHERE portal = ?", [key])}
+    known_pipes.add(0)  # the default pipeline exists even when crm.category.list omits it
+    for p in flt.pipelines:
+        if p not in known_pipes:
+            raise ReportInputError(f"unknown pipeline {p}")
+    names: dict[str, str] = {}
+    stages = {
+        sid: (name, cat, entity)
+        for sid, name, cat, entity in store.query(
+            "SELECT status_id, name, category_id, entity_id FROM statuses "
+            "WHERE portal = ? AND entity_id LIKE 'DEAL_STAGE%'",
+            [key],
+        )
+    }
+    for s in flt.key_stages:
+        if s not in stages:
+            raise ReportInputError(f"unknown deal stage {s!r}")
+        name, cat, entity = stages[s]
+        pipe = cat if cat is not None else _pipe_of(entity)
+        if flt.pipelines and pipe not in flt.pipelines:
+            raise ReportInputError(f"deal stage {s!r} is not in the chosen pipelines")
+        names["deal_stage:" + s] = name or s
+    statuses = dict(
+        store.query(
+            "SELECT status_id, name FROM statuses WHERE portal = ? AND entity_id = 'STATUS'",
+            [key],
+        )
+    )
+    for s in flt.key_statuses:
+        if s not in statuses:
+            raise ReportInputError(f"unknown lead status {s!r}")
+        names["lead_status:" + s] = statuses[s] or s
+    scope = viewer_scope(store, key, flt.viewer)
+    chosen: set[int] | None = None
+    if flt.departments:
+        known = {r[0] for r in store.query("SELECT id FROM departments WHERE portal = ?", [key])}
+        for d in flt.departments:
+            if d not in known:
+                raise ReportInputError(f"unknown department {d}")
+        chosen = users_of(store, key, subtree(store, key, set(flt.departments)))
+    if flt.managers:
+        chosen = set(flt.managers) if chosen is None else chosen & set(flt.managers)
+    scope = scope.narrowed(frozenset(chosen) if chosen is not None else None)
+    today = flt.today or local_today(tz)
+    return Prepared(store, row, flt, tz, today, scope, names)
+
+
+def _pipe_of(entity: str) -> int:
+    # DEAL_STAGE is pipeline 0, DEAL_STAGE_<n> pipeline n.
+    tail = entity[len("DEAL_STAGE") :].lstrip("_")
+    return int(tail) if tail.isdigit() else 0
+
+
+def context(prep: Prepared, date_from: date, date_to: date) -> Context:
+    """The bound values of one period (the report runs this twice: now and before)."""
+    flt = prep.flt
+    p_from, p_to = utc_bounds(date_from, date_to, prep.tz)
+    params = {
+        "portal": prep.portal.key,
+        "base": prep.portal.base_currency,
+        "p_from": p_from,
+        "p_to": p_to,
+        "d_from": date_from,
+        "d_to": date_to,
+        "today": prep.today,
+        # CLOSEDATE is a local day: its local midnight in UTC uses the zone's
+        # offset at the period start (exact for whole-day comparisons).
+        "tz_offset": utc_offset_seconds(date_from, prep.tz),
+        "min_s": flt.min_call_seconds,
+        "max_s": flt.max_call_seconds,
+        "pipes": list(flt.pipelines),
+    }
+    opts = Options(pipelines=bool(flt.pipelines), max_call=flt.max_call_seconds is not None)
+    scope = prep.scope
+    return Context(
+        params=params,
+        opts=opts,
+        allowed=None if scope.everyone else scope.users,
+        excluded=scope.excluded if scope.everyone else frozenset(),
+        group=flt.by,
+    )

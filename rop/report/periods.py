@@ -1,0 +1,113 @@
+"""Report periods: presets, the previous period, and local days as UTC bounds.
+
+Periods are whole local days in the portal's time zone. The bounds that SQL
+compares are computed here (local midnight -> UTC), so SQL never needs
+time-zone functions.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from rop.metrics.errors import ReportInputError
+
+PRESETS: tuple[str, ...] = (
+    "today",
+    "yesterday",
+    "this_week",
+    "last_week",
+    "this_month",
+    "last_month",
+    "this_quarter",
+    "last_quarter",
+    "this_year",
+    "last_7_days",
+    "last_30_days",
+)
+
+
+def _month_start(day: date) -> date:
+    return day.replace(day=1)
+
+
+def _add_months(day: date, months: int) -> date:
+    index = day.year * 12 + day.month - 1 + months
+    return date(index // 12, index % 12 + 1, 1)
+
+
+def resolve_period(preset: str, today: date) -> tuple[date, date]:
+    """The inclusive local days of a preset, seen from ``today`` (weeks start Monday)."""
+    if preset == "today":
+        return today, today
+    if preset == "yesterday":
+        day = today - timedelta(days=1)
+        return day, day
+    if preset in ("this_week", "last_week"):
+        monday = today - timedelta(days=today.weekday())
+        if preset == "last_week":
+            monday -= timedelta(days=7)
+        return monday, monday + timedelta(days=6)
+    if preset in ("this_month", "last_month"):
+        start = _month_start(today)
+        if preset == "last_month":
+            start = _add_months(start, -1)
+        return start, _add_months(start, 1) - timedelta(days=1)
+    if preset in ("this_quarter", "last_quarter"):
+        start = date(today.year, (today.month - 1) // 3 * 3 + 1, 1)
+        if preset == "last_quarter":
+            start = _add_months(start, -3)
+        return start, _add_months(start, 3) - timedelta(days=1)
+    if preset == "this_year":
+        return date(today.year, 1, 1), date(today.year, 12, 31)
+    if preset == "last_7_days":
+        return today - timedelta(days=6), today
+    if preset == "last_30_days":
+        return today - timedelta(days=29), today
+    raise ReportInputError(f"unknown period {preset!r}; choose one of: {', '.join(PRESETS)}")
+
+
+def previous_period(date_from: date, date_to: date) -> tuple[date, date]:
+    """The period of equal length that ends the day before ``date_from``.
+
+    A whole calendar month compares with the whole previous month (a head of
+    sales compares November with October, not with the last 30 days of it).
+    """
+    first_of_month = date_from.day == 1
+    next_day = date_to + timedelta(days=1)
+    if first_of_month and next_day.day == 1:
+        months = (next_day.year - date_from.year) * 12 + next_day.month - date_from.month
+        start = _add_months(date_from, -months)
+        return start, date_from - timedelta(days=1)
+    length = (date_to - date_from).days + 1
+    return date_from - timedelta(days=length), date_from - timedelta(days=1)
+
+
+def zone(name: str | None) -> ZoneInfo:
+    try:
+        return ZoneInfo(name or "UTC")
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ReportInputError(f"unknown time zone {name!r}") from None
+
+
+def local_midnight_utc(day: date, tz: ZoneInfo) -> datetime:
+    """The UTC moment (naive, as the store keeps it) of ``day``'s local midnight."""
+    return datetime.combine(day, time(0), tzinfo=tz).astimezone(UTC).replace(tzinfo=None)
+
+
+def utc_bounds(date_from: date, date_to: date, tz: ZoneInfo) -> tuple[datetime, datetime]:
+    """[start, end) in UTC for the inclusive local days ``date_from``..``date_to``."""
+    return local_midnight_utc(date_from, tz), local_midnight_utc(date_to + timedelta(days=1), tz)
+
+
+def utc_offset_seconds(day: date, tz: ZoneInfo) -> int:
+    """The zone's UTC offset at ``day``'s local midnight, in seconds."""
+    offset = datetime.combine(day, time(0), tzinfo=tz).utcoffset()
+    return int(offset.total_seconds()) if offset else 0
+
+
+def local_today(tz: ZoneInfo, now: datetime | None = None) -> date:
+    moment = now or datetime.now(UTC)
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(tz).date()

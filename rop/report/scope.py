@@ -1,0 +1,184 @@
+"""Who may see what (METRICS.md "Who may see what").
+
+Admins (portal admins, or users marked as report admins) see everyone; a head
+of departments sees themselves and every user of those departments and of
+all their sub-departments; everyone else sees themselves. The report
+administrator's overrides (``scope_overrides``) then widen or narrow a
+viewer's scope, user by user. The scope limits rows, totals and drill-downs.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from rop.metrics.errors import ReportInputError
+from rop.store.db import Store
+
+
+@dataclass(frozen=True)
+class Scope:
+    """The users a viewer sees: everyone but ``excluded``, or exactly ``users``."""
+
+    everyone: bool
+    users: frozenset[int] = frozenset()
+    excluded: frozenset[int] = frozenset()
+
+    def sees(self, user_id: int) -> bool:
+        if self.everyone:
+            return user_id not in self.excluded
+        return user_id in self.users
+
+    def narrowed(self, to: frozenset[int] | None) -> Scope:
+        """This scope intersected with an explicit set of users (None = no narrowing)."""
+        if to is None:
+            return self
+        return Scope(False, frozenset(u for u in to if self.sees(u)))
+
+
+EVERYONE = Scope(True)
+
+
+def user_departments(store: Store, portal: str) -> dict[int, list[int]]:
+    """Every user's departments (first one first)."""
+    out: dict[int, list[int]] = {}
+    for uid, first, many in store.query(
+        "SELECT id, department_id, department_ids FROM users WHERE portal = ?", [portal]
+    ):
+        ids = [int(d) for d in json.loads(many)] if many else []
+        if first is not None and first not in ids:
+            ids.insert(0, first)
+        out[uid] = ids
+    return out
+
+
+def subtree(store: Store, portal: str, roots: set[int]) -> set[int]:
+    """``roots`` and every department below them."""
+    children: dict[int, list[int]] = {}
+    for did, parent in store.query(
+        "SELECT id, parent_id FROM departments WHERE portal = ?", [portal]
+    ):
+        if parent is not None:
+            children.setdefault(parent, []).append(did)
+    seen: set[int] = set()
+    todo = list(roots)
+    while todo:
+        d = todo.pop()
+        if d in seen:
+            continue
+        seen.add(d)
+        todo.extend(children.get(d, []))
+    return seen
+
+
+def users_of(store: Store, portal: str, departments: set[int]) -> set[int]:
+    """Users in any of ``departments`` (not their sub-departments: pass a subtree)."""
+    return {uid for uid, deps in user_departments(store, portal).items() if set(deps) & departments}
+
+
+def is_report_admin(store: Store, portal: str, user_id: int) -> bool:
+    row = store.query(
+        "SELECT coalesce(is_admin, FALSE) OR EXISTS (SELECT 1 FROM report_admins a "
+        "WHERE a.portal = u.portal AND a.user_id = u.id) FROM users u "
+        "WHERE u.portal = ? AND u.id = ?",
+        [portal, user_id],
+    )
+    return bool(row and row[0][0])
+
+
+def viewer_scope(store: Store, portal: str, viewer: int | None) -> Scope:
+    """The scope of ``viewer``; None means no restriction (the admin CLI)."""
+    if viewer is None:
+        return EVERYONE
+    known = store.scalar("SELECT count(*) FROM users WHERE portal = ? AND id = ?", [portal, viewer])
+    if not known:
+        raise ReportInputError(f"no user {viewer} on portal {portal}")
+    overrides = store.query(
+        "SELECT user_id, allow FROM scope_overrides WHERE portal = ? AND viewer_id = ?",
+        [portal, viewer],
+    )
+    allow = {u for u, a in overrides if a}
+    deny = {u for u, a in overrides if not a}
+    if is_report_admin(store, portal, viewer):
+        return Scope(True, excluded=frozenset(deny - allow))
+    headed = {
+        d for (d,) in store.query(
+            "SELECT id FROM departments WHERE portal = ? AND head_id = ?", [portal, viewer]
+        )
+    }  # fmt: skip
+    users = {viewer} | users_of(store, portal, subtree(store, portal, headed))
+    return Scope(False, frozenset((users | allow) - deny))
+
+
+# -- editing rights (rop rights) ---------------------------------------------
+
+
+def set_override(store: Store, portal: str, viewer: int, user: int, allow: bool) -> None:
+    """Let ``viewer`` see ``user`` (allow) or hide ``user`` from them (deny)."""
+    for uid in (viewer, user):
+        if not store.scalar(
+            "SELECT count(*) FROM users WHERE portal = ? AND id = ?", [portal, uid]
+        ):
+            raise ReportInputError(f"no user {uid} on portal {portal}")
+    store.upsert(
+        "scope_overrides",
+        [{"portal": portal, "viewer_id": viewer, "user_id": user, "allow": allow}],
+    )
+
+
+def clear_override(store: Store, portal: str, viewer: int, user: int | None = None) -> int:
+    """Remove one override (or all of ``viewer``'s); returns how many went."""
+    if user is None:
+        n = store.scalar(
+            "SELECT count(*) FROM scope_overrides WHERE portal = ? AND viewer_id = ?",
+            [portal, viewer],
+        )
+        store.execute(
+            "DELETE FROM scope_overrides WHERE portal = ? AND viewer_id = ?", [portal, viewer]
+        )
+        return int(n or 0)
+    n = store.scalar(
+        "SELECT count(*) FROM scope_overrides WHERE portal = ? AND viewer_id = ? AND user_id = ?",
+        [portal, viewer, user],
+    )
+    store.execute(
+        "DELETE FROM scope_overrides WHERE portal = ? AND viewer_id = ? AND user_id = ?",
+        [portal, viewer, user],
+    )
+    return int(n or 0)
+
+
+def set_report_admin(store: Store, portal: str, user: int, admin: bool) -> None:
+    """Mark (or unmark) ``user`` as an administrator of the report: sees everyone."""
+    if not store.scalar("SELECT count(*) FROM users WHERE portal = ? AND id = ?", [portal, user]):
+        raise ReportInputError(f"no user {user} on portal {portal}")
+    if admin:
+        store.upsert("report_admins", [{"portal": portal, "user_id": user}])
+    else:
+        store.execute("DELETE FROM report_admins WHERE portal = ? AND user_id = ?", [portal, user])
+
+
+def list_rights(store: Store, portal: str) -> dict:
+    """Report admins, portal admins and every override, for display."""
+    return {
+        "portal_admins": [
+            r[0]
+            for r in store.query(
+                "SELECT id FROM users WHERE portal = ? AND is_admin ORDER BY id", [portal]
+            )
+        ],
+        "report_admins": [
+            r[0]
+            for r in store.query(
+                "SELECT user_id FROM report_admins WHERE portal = ? ORDER BY user_id", [portal]
+            )
+        ],
+        "overrides": [
+            {"viewer_id": v, "user_id": u, "allow": bool(a)}
+            for v, u, a in store.query(
+                "SELECT viewer_id, user_id, allow FROM scope_overrides WHERE portal = ? "
+                "ORDER BY viewer_id, user_id",
+                [portal],
+            )
+        ],
+    }
