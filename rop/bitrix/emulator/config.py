@@ -1,0 +1,42 @@
+"""Emulator settings: which Bitrix24 rules are on and how strict they are."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+# Bitrix24 cloud limits (BITRIX24_API.md §2): leaky bucket draining 2 req/s
+# with a burst of 50 (Enterprise: 5 and 250); 480 s of execution time per
+# method in a 10-minute window.
+DEFAULT_RATE_PER_SECOND = 2.0
+DEFAULT_BURST = 50
+DEFAULT_OPERATING_LIMIT_SECONDS = 480.0
+# OAuth access tokens live one hour (BITRIX24_API.md §8).
+DEFAULT_TOKEN_TTL_SECONDS = 3600.0
+
+
+@dataclass(frozen=True)
+class FaultConfig:
+    """Seeded fault injection; each rate is the chance per REST request."""
+
+    drop_rate: float = 0.0  # connection closed mid-reply
+    error_rate: float = 0.0  # HTTP 500 INTERNAL_SERVER_ERROR
+    slow_rate: float = 0.0  # reply delayed by slow_seconds
+    slow_seconds: float = 2.0
+    malformed_rate: float = 0.0  # HTTP 200 with a truncated JSON body
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class EmulatorConfig:
+    rate_limit: bool = True
+    rate_per_second: float = DEFAULT_RATE_PER_SECOND
+    burst: int = DEFAULT_BURST
+    operating_limit_seconds: float = DEFAULT_OPERATING_LIMIT_SECONDS
+    simulate_processing: bool = True
+    faults: FaultConfig | None = None
+    oauth: bool = False
+    # Extensions beyond the shared API.
+    test_api: bool = False  # POST /_emulator/... changes records (tests only)
+    token_ttl_seconds: float = DEFAULT_TOKEN_TTL_SECONDS
+    # Multiplies the simulated processing time (0 keeps the accounting but never sleeps).
+    processing_scale: float = 1.0

@@ -1,0 +1,315 @@
+"""The live in-memory portal: every record kind sorted by ID, with an ID index.
+
+Records stay exactly as the snapshot folder holds them (Bitrix24's own value
+types); list methods project and filter them on the way out.
+"""
+
+from __future__ import annotations
+
+import bisect
+import json
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from rop.bitrix.emulator.clock import Clock
+
+Record = dict[str, Any]
+
+# kind -> snapshot file (CONTRACT.md §1)
+FILES: dict[str, str] = {
+    "deal": "crm.deal.list.json",
+    "lead": "crm.lead.list.json",
+    "company": "crm.company.list.json",
+    "contact": "crm.contact.list.json",
+    "deal_history": "crm.stagehistory.list.2.json",
+    "lead_history": "crm.stagehistory.list.1.json",
+    "call": "voximplant.statistic.get.json",
+    "activity": "crm.activity.list.json",
+    "user": "user.get.json",
+    "department": "department.get.json",
+}
+KINDS = frozenset(FILES)
+# Stage history rows are typed (ints); the classic kinds send IDs as strings.
+_INT_ID_KINDS = frozenset({"deal_history", "lead_history"})
+_HISTORY_OF = {"deal": "deal_history", "lead": "lead_history"}
+_MODIFIED_FIELD = {
+    "deal": "DATE_MODIFY",
+    "lead": "DATE_MODIFY",
+    "company": "DATE_MODIFY",
+    "contact": "DATE_MODIFY",
+    "activity": "LAST_UPDATED",
+}
+_CREATED_FIELD = {
+    "deal": "DATE_CREATE",
+    "lead": "DATE_CREATE",
+    "company": "DATE_CREATE",
+    "contact": "DATE_CREATE",
+    "activity": "CREATED",
+}
+
+
+def _names(text: str) -> tuple[str, ...]:
+    return tuple(text.split())
+
+
+# Field names every record of a kind has in Bitrix24, even where a sparse
+# snapshot leaves them out: filtering on them is allowed (BITRIX24_API.md §3-7).
+BASE_FIELDS: dict[str, tuple[str, ...]] = {
+    "deal": _names(
+        "ID TITLE TYPE_ID CATEGORY_ID STAGE_ID STAGE_SEMANTIC_ID CLOSED OPENED IS_NEW "
+        "IS_RECURRING IS_RETURN_CUSTOMER IS_REPEATED_APPROACH PROBABILITY OPPORTUNITY "
+        "CURRENCY_ID IS_MANUAL_OPPORTUNITY TAX_VALUE ASSIGNED_BY_ID CREATED_BY_ID MODIFY_BY_ID "
+        "MOVED_BY_ID MOVED_TIME COMPANY_ID CONTACT_ID LEAD_ID QUOTE_ID DATE_CREATE DATE_MODIFY "
+        "BEGINDATE CLOSEDATE LAST_ACTIVITY_TIME LAST_ACTIVITY_BY SOURCE_ID SOURCE_DESCRIPTION "
+        "ORIGINATOR_ID ORIGIN_ID COMMENTS ADDITIONAL_INFO LOCATION_ID"
+    ),
+    "lead": _names(
+        "ID TITLE NAME LAST_NAME SECOND_NAME STATUS_ID STATUS_SEMANTIC_ID STATUS_DESCRIPTION "
+        "DATE_CLOSED SOURCE_ID SOURCE_DESCRIPTION OPPORTUNITY CURRENCY_ID ASSIGNED_BY_ID "
+        "CREATED_BY_ID MODIFY_BY_ID MOVED_BY_ID MOVED_TIME DATE_CREATE DATE_MODIFY "
+        "IS_RETURN_CUSTOMER COMPANY_ID CONTACT_ID OPENED POST COMMENTS HAS_PHONE HAS_EMAIL"
+    ),
+    "company": _names(
+        "ID TITLE COMPANY_TYPE INDUSTRY REVENUE CURRENCY_ID ASSIGNED_BY_ID CREATED_BY_ID "
+        "MODIFY_BY_ID DATE_CREATE DATE_MODIFY IS_MY_COMPANY LEAD_ID OPENED COMMENTS "
+        "HAS_PHONE HAS_EMAIL"
+    ),
+    "contact": _names(
+        "ID NAME LAST_NAME SECOND_NAME POST TYPE_ID SOURCE_ID COMPANY_ID LEAD_ID "
+        "ASSIGNED_BY_ID CREATED_BY_ID MODIFY_BY_ID DATE_CREATE DATE_MODIFY OPENED COMMENTS "
+        "HAS_PHONE HAS_EMAIL"
+    ),
+    "deal_history": _names(
+        "ID TYPE_ID OWNER_ID CREATED_TIME CATEGORY_ID STAGE_SEMANTIC_ID STAGE_ID"
+    ),
+    "lead_history": _names("ID TYPE_ID OWNER_ID CREATED_TIME STATUS_SEMANTIC_ID STATUS_ID"),
+    "call": _names(
+        "ID CALL_ID PORTAL_USER_ID PORTAL_NUMBER PHONE_NUMBER CALL_TYPE CALL_DURATION "
+        "CALL_START_DATE CALL_FAILED_CODE CALL_FAILED_REASON CALL_VOTE COST COST_CURRENCY "
+        "CRM_ENTITY_TYPE CRM_ENTITY_ID CRM_ACTIVITY_ID CALL_RECORD_URL RECORD_DURATION "
+        "REST_APP_ID EXTERNAL_CALL_ID CALL_CATEGORY TRANSCRIPT_ID COMMENT"
+    ),
+    "activity": _names(
+        "ID OWNER_TYPE_ID OWNER_ID TYPE_ID PROVIDER_ID PROVIDER_TYPE_ID SUBJECT DIRECTION "
+        "COMPLETED STATUS RESPONSIBLE_ID AUTHOR_ID CREATED LAST_UPDATED START_TIME END_TIME "
+        "DEADLINE PRIORITY DESCRIPTION"
+    ),
+    "user": _names(
+        "ID ACTIVE NAME LAST_NAME SECOND_NAME EMAIL WORK_POSITION PERSONAL_PHOTO "
+        "UF_DEPARTMENT USER_TYPE IS_ONLINE TIME_ZONE"
+    ),
+    "department": _names("ID NAME SORT PARENT UF_HEAD"),
+}
+# How many records to look at when learning a kind's field names at load.
+_FIELD_SAMPLE = 2000
+
+
+class PortalError(ValueError):
+    """Bad snapshot or bad change request; the message names the problem."""
+
+
+def record_id(record: Record) -> int:
+    value = record.get("ID", record.get("id"))
+    try:
+        return int(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise PortalError(f"record without a numeric ID: {str(record)[:120]}") from None
+
+
+class Table:
+    """Records of one kind, kept sorted by ID with an ID index (bisect keyset paging)."""
+
+    def __init__(self, kind: str, records: list[Record]) -> None:
+        self.kind = kind
+        self.rows: dict[int, Record] = {}
+        for record in records:
+            self.rows[record_id(record)] = record
+        self.ids: list[int] = sorted(self.rows)
+        self.fields: set[str] = set(BASE_FIELDS.get(kind, ()))
+        for record in records[:_FIELD_SAMPLE]:
+            self.fields.update(record)
+        self.version = 0  # bumped on every change (caches key on it)
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def put(self, rid: int, record: Record) -> None:
+        if rid not in self.rows:
+            if not self.ids or rid > self.ids[-1]:
+                self.ids.append(rid)
+            else:
+                bisect.insort(self.ids, rid)
+        self.rows[rid] = record
+        self.fields.update(record)
+        self.version += 1
+
+    def remove(self, rid: int) -> bool:
+        if self.rows.pop(rid, None) is None:
+            return False
+        pos = bisect.bisect_left(self.ids, rid)
+        del self.ids[pos]
+        self.version += 1
+        return True
+
+    def next_id(self) -> int:
+        return (self.ids[-1] + 1) if self.ids else 1
+
+    def iter_range(
+        self, low: int | None, high: int | None, descending: bool = False
+    ) -> Iterator[Record]:
+        """Records with low <= ID <= high (None: open), in ID order."""
+        lo = 0 if low is None else bisect.bisect_left(self.ids, low)
+        hi = len(self.ids) if high is None else bisect.bisect_right(self.ids, high)
+        ids, rows = self.ids, self.rows
+        positions = range(hi - 1, lo - 1, -1) if descending else range(lo, hi)
+        for pos in positions:
+            yield rows[ids[pos]]
+
+    def count_range(self, low: int | None, high: int | None) -> int:
+        lo = 0 if low is None else bisect.bisect_left(self.ids, low)
+        hi = len(self.ids) if high is None else bisect.bisect_right(self.ids, high)
+        return max(0, hi - lo)
+
+    def slice_range(
+        self, low: int | None, high: int | None, offset: int, limit: int, descending: bool
+    ) -> list[Record]:
+        lo = 0 if low is None else bisect.bisect_left(self.ids, low)
+        hi = len(self.ids) if high is None else bisect.bisect_right(self.ids, high)
+        if descending:
+            end = hi - offset
+            chosen = self.ids[max(lo, end - limit) : max(lo, end)][::-1]
+        else:
+            begin = lo + offset
+            chosen = self.ids[begin : min(hi, begin + limit)]
+        return [self.rows[i] for i in chosen]
+
+
+class Portal:
+    """One portal served by the emulator; thread-safe changes for sync tests."""
+
+    def __init__(self, info: dict[str, Any], tables: dict[str, Table], extra: dict[str, Any]):
+        self.info = info
+        self.domain = str(info.get("domain") or "emulator.bitrix24.local")
+        self.timezone = str(info.get("timezone") or "UTC")
+        self.base_currency = str(info.get("base_currency") or "RUB")
+        self.admins = frozenset(int(a) for a in info.get("admins") or ())
+        webhook = info.get("webhook") or {}
+        self.webhook_user_id = int(webhook.get("user_id", 1))
+        self.webhook_token = str(webhook.get("token", "demo"))
+        self.clock = Clock(self.timezone, info.get("now"))
+        self.tables = tables
+        self.categories: list[Record] = extra.get("categories", [])
+        self.statuses: list[Record] = extra.get("statuses", [])
+        self.currencies: list[Record] = extra.get("currencies", [])
+        self.lock = threading.RLock()
+        self.structure_version = 0  # users/departments changes invalidate scopes
+
+    # -- changes (in-process API, also behind the test-only HTTP API) --------
+
+    def table(self, kind: str) -> Table:
+        if kind not in KINDS:
+            raise PortalError(f"unknown kind {kind!r}; one of {', '.join(sorted(KINDS))}")
+        return self.tables[kind]
+
+    def add(self, kind: str, record: Record) -> int:
+        """Add a record (ID assigned if absent); sets DATE_CREATE/DATE_MODIFY to now."""
+        with self.lock:
+            table = self.table(kind)
+            record = dict(record)
+            raw = record.get("ID", record.get("id"))
+            rid = table.next_id() if raw in (None, "") else record_id(record)
+            if rid in table.rows:
+                raise PortalError(f"{kind} {rid} already exists")
+            record["ID"] = rid if kind in _INT_ID_KINDS else str(rid)
+            now = self.clock.iso()
+            if kind in _CREATED_FIELD:
+                record.setdefault(_CREATED_FIELD[kind], now)
+            if kind in _MODIFIED_FIELD:
+                record[_MODIFIED_FIELD[kind]] = now
+            table.put(rid, record)
+            self._touch(kind)
+            return rid
+
+    def update(self, kind: str, rid: int, fields: Record) -> None:
+        """Change fields of a record; bumps DATE_MODIFY to now."""
+        with self.lock:
+            table = self.table(kind)
+            rid = int(rid)
+            current = table.rows.get(rid)
+            if current is None:
+                raise PortalError(f"{kind} {rid} not found")
+            record = {**current, **{k: v for k, v in fields.items() if k not in ("ID", "id")}}
+            if kind in _MODIFIED_FIELD:
+                record[_MODIFIED_FIELD[kind]] = self.clock.iso()
+            table.put(rid, record)
+            self._touch(kind)
+
+    def delete(self, kind: str, rid: int) -> None:
+        """Delete a record; a deal's or lead's stage history goes with it (as in Bitrix24)."""
+        with self.lock:
+            table = self.table(kind)
+            rid = int(rid)
+            if not table.remove(rid):
+                raise PortalError(f"{kind} {rid} not found")
+            history = _HISTORY_OF.get(kind)
+            if history:
+                rows = self.tables[history]
+                doomed = [
+                    record_id(r) for r in rows.rows.values() if _as_int(r.get("OWNER_ID")) == rid
+                ]
+                for hid in doomed:
+                    rows.remove(hid)
+            self._touch(kind)
+
+    def _touch(self, kind: str) -> None:
+        if kind in ("user", "department"):
+            self.structure_version += 1
+
+    def get(self, kind: str, rid: int) -> Record | None:
+        return self.tables[kind].rows.get(rid)
+
+
+def _as_int(value: Any) -> int | None:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _read_list(path: Path) -> list[Record]:
+    if not path.exists():
+        return []
+    try:
+        with path.open("rb") as handle:
+            data = json.load(handle)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise PortalError(f"{path}: not valid JSON ({exc})") from None
+    if not isinstance(data, list) or not all(isinstance(r, dict) for r in data):
+        raise PortalError(f"{path}: expected a JSON array of records")
+    return data
+
+
+def load_portal(folder: str | Path) -> Portal:
+    """Read a portal snapshot folder (CONTRACT.md §1). Missing files mean none."""
+    root = Path(folder)
+    info_path = root / "portal.json"
+    if not info_path.is_file():
+        raise PortalError(f"{info_path}: not found (is this a portal snapshot folder?)")
+    try:
+        info = json.loads(info_path.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise PortalError(f"{info_path}: not valid JSON ({exc})") from None
+    if not isinstance(info, dict) or "domain" not in info:
+        raise PortalError(f"{info_path}: expected an object with at least 'domain'")
+    tables = {kind: Table(kind, _read_list(root / name)) for kind, name in FILES.items()}
+    extra = {
+        "categories": _read_list(root / "crm.category.list.json"),
+        "statuses": _read_list(root / "crm.status.list.json"),
+        "currencies": _read_list(root / "crm.currency.list.json"),
+    }
+    try:
+        return Portal(info, tables, extra)
+    except (TypeError, ValueError) as exc:
+        raise PortalError(f"{info_path}: bad field ({exc})") from None

@@ -1,0 +1,103 @@
+"""OAuth mode: access tokens that expire, and a refresh endpoint shaped like
+Bitrix24's OAuth server (``GET /oauth/token/?grant_type=refresh_token&...``,
+BITRIX24_API.md §8). Every refresh returns a new refresh token.
+"""
+
+from __future__ import annotations
+
+import secrets
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from rop.bitrix.emulator.errors import ApiError
+
+DEFAULT_CLIENT_ID = "local.emulator.app"
+DEFAULT_CLIENT_SECRET = "emulator-secret"
+
+
+class OAuthError(Exception):
+    def __init__(self, code: str, description: str, status: int = 400) -> None:
+        super().__init__(description)
+        self.code, self.description, self.status = code, description, status
+
+    def body(self) -> dict[str, str]:
+        return {"error": self.code, "error_description": self.description}
+
+
+@dataclass
+class _Access:
+    user_id: int
+    expires: float
+
+
+class TokenStore:
+    def __init__(
+        self,
+        clock: Callable[[], float],
+        ttl: float,
+        client_id: str = DEFAULT_CLIENT_ID,
+        client_secret: str = DEFAULT_CLIENT_SECRET,
+        member_id: str = "emulator",
+    ) -> None:
+        self.clock = clock
+        self.ttl = ttl
+        self.client_id = client_id
+        self.client_secret = client_secret
+        self.member_id = member_id
+        self._access: dict[str, _Access] = {}
+        self._refresh: dict[str, int] = {}
+        self._lock = threading.Lock()
+
+    def issue(self, user_id: int, client_endpoint: str = "") -> dict[str, Any]:
+        """New access + refresh tokens for a user (what install or refresh gives)."""
+        access, refresh = secrets.token_hex(16), secrets.token_hex(16)
+        expires = self.clock() + self.ttl
+        with self._lock:
+            self._access[access] = _Access(user_id, expires)
+            self._refresh[refresh] = user_id
+        return {
+            "access_token": access,
+            "expires": int(expires),
+            "expires_in": int(self.ttl),
+            "scope": "app",
+            "domain": "oauth.bitrix.info",
+            "server_endpoint": "https://oauth.bitrix.info/rest/",
+            "status": "L",
+            "client_endpoint": client_endpoint,
+            "member_id": self.member_id,
+            "user_id": user_id,
+            "refresh_token": refresh,
+        }
+
+    def expire(self, access_token: str) -> None:
+        """Test hook: make a token expire now."""
+        with self._lock:
+            if access_token in self._access:
+                self._access[access_token].expires = self.clock() - 1
+
+    def user_of(self, access_token: str) -> int:
+        with self._lock:
+            entry = self._access.get(access_token)
+        if entry is None:
+            raise ApiError("invalid_token", "The access token provided is invalid.", 401)
+        if entry.expires <= self.clock():
+            raise ApiError("expired_token", "The access token provided has expired.", 401)
+        return entry.user_id
+
+    def refresh(self, params: dict[str, str], client_endpoint: str) -> dict[str, Any]:
+        grant = params.get("grant_type", "")
+        if grant != "refresh_token":
+            raise OAuthError("invalid_request", f"Unsupported grant_type {grant!r}")
+        if (
+            params.get("client_id") != self.client_id
+            or params.get("client_secret") != self.client_secret
+        ):
+            raise OAuthError("invalid_client", "Invalid client credentials", 401)
+        token = params.get("refresh_token", "")
+        with self._lock:
+            user_id = self._refresh.pop(token, None)
+        if user_id is None:
+            raise OAuthError("invalid_grant", "Invalid refresh token")
+        return self.issue(user_id, client_endpoint)
