@@ -1,0 +1,201 @@
+"""The app factory and the server: nothing is built until ``create_app`` runs."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import socket
+import threading
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import jinja2
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.routing import Mount
+from starlette.staticfiles import StaticFiles
+from starlette.templating import Jinja2Templates
+
+from rop.config import Settings
+from rop.store.db import Store, open_store
+from rop.web import errors, routes
+from rop.web.formatting import fmt_cell, fmt_value
+from rop.web.sync import Scheduler, SyncJob
+from rop.web.urls import Urls
+
+HERE = Path(__file__).parent
+
+
+class StorePool:
+    """One DuckDB cursor per worker thread: a connection is not shared across threads."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self._local = threading.local()
+
+    def get(self) -> Store:
+        cur = getattr(self._local, "store", None)
+        if cur is None:
+            cur = self.store.cursor()
+            self._local.store = cur
+        return cur
+
+
+def _templates(urls: Urls) -> Jinja2Templates:
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(HERE / "templates")),
+        autoescape=True,  # every CRM string is data: escaped, always
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters["fmt"] = lambda value, kind, currency="RUB", lang="ru": fmt_value(
+        kind, value, currency, lang
+    )
+    env.filters["cell"] = lambda value, col, currency="RUB", lang="ru": fmt_cell(
+        col.get("kind", "text"), value, col.get("key", ""), currency, lang
+    )
+    env.globals["urls"] = urls
+    return Jinja2Templates(env=env)
+
+
+def create_app(settings: Settings, store: Store | None = None, runner: Any = None) -> Starlette:
+    """The web report over ``store`` (opened from ``settings.db`` when not given).
+
+    ``runner`` replaces ``rop.bitrix.sync.run_sync`` (tests use a fake).
+    """
+    owned = store is None
+    if store is None:
+        store = open_store(settings.db)
+    urls = Urls()
+    job = SyncJob(store, settings.webhook, runner=runner)
+    scheduler = Scheduler(job, settings.sync_interval_minutes)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        scheduler.start()
+        try:
+            yield
+        finally:
+            scheduler.stop()
+            job.wait(timeout=30)
+            if owned:
+                store.close()
+
+    handlers: dict[Any, Any] = {errors.WebError: errors.handle, HTTPException: errors.handle}
+    with contextlib.suppress(ImportError):
+        from rop.report.filter import AccessDenied, ReportInputError
+
+        handlers[AccessDenied] = errors.handle
+        handlers[ReportInputError] = errors.handle
+
+    app = Starlette(
+        routes=[
+            *routes.ROUTES,
+            Mount("/static", app=StaticFiles(directory=str(HERE / "static")), name="static"),
+        ],
+        exception_handlers=handlers,
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.store = store
+    app.state.pool = StorePool(store)
+    app.state.urls = urls
+    app.state.templates = _templates(urls)
+    app.state.sync = job
+    return app
+
+
+def server_file(db_path: str | Path) -> Path:
+    """Where a running server announces itself, next to the store file."""
+    return Path(f"{db_path}.server.json")
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    sock.listen(128)
+    sock.set_inheritable(True)
+    return sock
+
+
+def _url(host: str, port: int) -> str:
+    shown = f"[{host}]" if ":" in host else host
+    return f"http://{shown}:{port}"
+
+
+@dataclass
+class RunningServer:
+    url: str
+    thread: threading.Thread
+    server: Any
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=15)
+
+
+def _uvicorn(app: Starlette) -> Any:
+    import uvicorn
+
+    config = uvicorn.Config(app, log_level="warning", lifespan="on", access_log=False)
+    return uvicorn.Server(config)
+
+
+def _announce(app: Starlette, url: str) -> Path | None:
+    path = str(getattr(app.state.store, "path", ":memory:"))
+    if path == ":memory:":
+        return None
+    target = server_file(path)
+    target.write_text(json.dumps({"url": url, "pid": os.getpid()}), encoding="utf-8")
+    return target
+
+
+def _retract(target: Path | None) -> None:
+    if target is None:
+        return
+    with contextlib.suppress(OSError, ValueError):
+        data = json.loads(target.read_text(encoding="utf-8"))
+        if data.get("pid") == os.getpid():
+            target.unlink()
+
+
+def serve(app: Starlette, host: str = "127.0.0.1", port: int = 8000) -> None:
+    """Serve until interrupted; print the URL, announce it in ``<db>.server.json``."""
+    sock = _bind(host, port)
+    url = _url(host, sock.getsockname()[1])
+    announced = _announce(app, url)
+    print(f"ROP Report: {url}/report", flush=True)
+    try:
+        _uvicorn(app).run(sockets=[sock])
+    finally:
+        _retract(announced)
+        sock.close()
+
+
+def serve_in_thread(app: Starlette, host: str = "127.0.0.1", port: int = 0) -> RunningServer:
+    """Start a server in a background thread (tests, benchmarks); ``.stop()`` ends it."""
+    sock = _bind(host, port)
+    url = _url(host, sock.getsockname()[1])
+    server = _uvicorn(app)
+    announced = _announce(app, url)
+
+    def run() -> None:
+        try:
+            server.run(sockets=[sock])
+        finally:
+            _retract(announced)
+            sock.close()
+
+    thread = threading.Thread(target=run, name="rop-web", daemon=True)
+    thread.start()
+    for _ in range(200):
+        if server.started:
+            break
+        threading.Event().wait(0.05)
+    return RunningServer(url, thread, server)

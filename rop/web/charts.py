@@ -1,0 +1,205 @@
+"""Data for the page's pictures: a funnel per pipeline, won amount and win rate
+by manager, and the new/won/lost trend.
+
+The funnel and the trend are small queries over the store (values bound,
+identifiers from the code); the bars reuse the report's own rows, so they
+cannot disagree with the table. Hours are aggregated in SQL and turned into
+portal-local days here, which keeps the SQL free of time-zone functions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from rop.store.db import Store
+from rop.web.options import Options, stage_entity
+
+# Longer periods are shown by week so that the trend stays readable.
+DAILY_UP_TO_DAYS = 62
+
+
+def _zone(name: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(name)
+    except (KeyError, ValueError):
+        return ZoneInfo("UTC")
+
+
+def _bounds(date_from: date, date_to: date, tz: ZoneInfo) -> tuple[datetime, datetime]:
+    def utc(day: date) -> datetime:
+        local = datetime(day.year, day.month, day.day, tzinfo=tz)
+        return local.astimezone(UTC).replace(tzinfo=None)
+
+    return utc(date_from), utc(date_to + timedelta(days=1))
+
+
+def _users_clause(column: str, users: Sequence[int] | None) -> tuple[str, list[Any]]:
+    if users is None:
+        return "", []
+    if not users:
+        return " AND 1 = 0", []
+    marks = ", ".join("?" for _ in users)
+    return f" AND {column} IN ({marks})", list(users)
+
+
+def funnel(
+    store: Store,
+    opts: Options,
+    pipeline_id: int,
+    date_from: date,
+    date_to: date,
+    users: Sequence[int] | None = None,
+) -> dict[str, Any]:
+    """Deals created in the period in one pipeline, and how far each got.
+
+    A deal counts at every working stage up to the furthest one it ever
+    reached (by stage history or its current stage); won deals passed them
+    all. Lost stages are not steps of the funnel. Conversion is the share of
+    the previous step that reached this one.
+    """
+    tz = _zone(opts.timezone)
+    start, end = _bounds(date_from, date_to, tz)
+    entity = stage_entity(pipeline_id)
+    stages = [
+        s
+        for s in opts.stages
+        if s["category_id"] == pipeline_id and (s.get("semantics") or "") != "F"
+    ]
+    name = next((p["name"] for p in opts.pipelines if p["id"] == pipeline_id), str(pipeline_id))
+    if not stages:
+        return {"pipeline_id": pipeline_id, "name": name, "steps": []}
+    users_sql, users_params = _users_clause("assigned_by_id", users)
+    # Only placeholders and code-made clauses are spliced in; values are bound.
+    sql = (
+        "WITH d AS (SELECT id, stage_id FROM deals WHERE portal = ? AND category_id = ? "  # noqa: S608
+        "AND date_create >= ? AND date_create < ?" + users_sql + "), "
+        "reached AS ("
+        "SELECT d.id, h.stage_id FROM d JOIN deal_stage_history h "
+        "ON h.portal = ? AND h.owner_id = d.id "
+        "UNION SELECT id, stage_id FROM d), "
+        "tops AS (SELECT d.id, max(st.sort) AS top FROM d "
+        "LEFT JOIN reached r ON r.id = d.id "
+        "LEFT JOIN statuses st ON st.portal = ? AND st.entity_id = ? "
+        "AND st.status_id = r.stage_id AND coalesce(st.semantics, '') <> 'F' "
+        "GROUP BY d.id) "
+        "SELECT top, count(*) FROM tops GROUP BY top"
+    )
+    params = [opts.portal, pipeline_id, start, end, *users_params, opts.portal, opts.portal, entity]
+    by_top = dict(store.query(sql, params))
+    first_sort = stages[0]["sort"]
+    # Every deal created in the pipeline stood at least at its first stage.
+    tops: list[tuple[int, int]] = [
+        (first_sort if top is None else max(top, first_sort), n) for top, n in by_top.items()
+    ]
+    steps = []
+    previous: int | None = None
+    for s in stages:
+        count = sum(n for top, n in tops if top >= s["sort"])
+        conversion = (count / previous) if previous else None
+        steps.append(
+            {
+                "stage_id": s["status_id"],
+                "name": s["name"],
+                "count": count,
+                "conversion": conversion,
+            }
+        )
+        previous = count
+    return {"pipeline_id": pipeline_id, "name": name, "steps": steps}
+
+
+def trend(
+    store: Store,
+    opts: Options,
+    date_from: date,
+    date_to: date,
+    pipelines: Sequence[int] = (),
+    users: Sequence[int] | None = None,
+) -> dict[str, Any]:
+    """New, won and lost deals per local day (or per week for long periods).
+
+    Won and lost follow METRICS.md's close time: the latest history row into
+    a final stage, else ``MOVED_TIME``, else ``CLOSEDATE``.
+    """
+    tz = _zone(opts.timezone)
+    start, end = _bounds(date_from, date_to, tz)
+    weekly = (date_to - date_from).days + 1 > DAILY_UP_TO_DAYS
+    users_sql, users_params = _users_clause("d.assigned_by_id", users)
+    pipe_sql = ""
+    pipe_params: list[Any] = []
+    if pipelines:
+        pipe_sql = " AND d.category_id IN (" + ", ".join("?" for _ in pipelines) + ")"
+        pipe_params = list(pipelines)
+    where = " WHERE d.portal = ?" + pipe_sql + users_sql
+    base = [opts.portal, *pipe_params, *users_params]
+
+    buckets: dict[date, dict[str, int]] = {}
+
+    def bucket(day: date) -> date:
+        return day - timedelta(days=day.weekday()) if weekly else day
+
+    def add(day: date, kind: str, n: int) -> None:
+        if date_from <= day <= date_to:
+            slot = buckets.setdefault(bucket(day), {"new": 0, "won": 0, "lost": 0})
+            slot[kind] += n
+
+    def local_day(moment: datetime) -> date:
+        return moment.replace(tzinfo=UTC).astimezone(tz).date()
+
+    new_sql = (
+        "SELECT date_trunc('hour', d.date_create) AS h, count(*) FROM deals d"  # noqa: S608
+        + where
+        + " AND d.date_create >= ? AND d.date_create < ? GROUP BY h"
+    )
+    for hour, n in store.query(new_sql, [*base, start, end]):
+        add(local_day(hour), "new", n)
+
+    closed_sql = (
+        "WITH h AS (SELECT owner_id, max(created_time) AS t FROM deal_stage_history "  # noqa: S608
+        "WHERE portal = ? AND type_id = 3 GROUP BY owner_id), "
+        "c AS (SELECT d.stage_semantic AS sem, coalesce(h.t, d.moved_time) AS t, "
+        "d.closedate AS day FROM deals d LEFT JOIN h ON h.owner_id = d.id"
+        + where
+        + " AND d.stage_semantic IN ('S', 'F')) "
+        "SELECT sem, date_trunc('hour', t) AS hr, day, count(*) FROM c "
+        "WHERE (t >= ? AND t < ?) OR (t IS NULL AND day >= ? AND day <= ?) "
+        "GROUP BY sem, hr, day"
+    )
+    params = [opts.portal, *base, start, end, date_from, date_to]
+    for sem, hour, day, n in store.query(closed_sql, params):
+        when = local_day(hour) if hour is not None else day
+        add(when, "won" if sem == "S" else "lost", n)
+
+    # Every bucket of the period is present, so gaps show as zeros.
+    labels = []
+    day = bucket(date_from)
+    while day <= date_to:
+        labels.append(day)
+        day += timedelta(days=7 if weekly else 1)
+    empty = {"new": 0, "won": 0, "lost": 0}
+    return {
+        "unit": "week" if weekly else "day",
+        "labels": [d.isoformat() for d in labels],
+        "new": [buckets.get(d, empty)["new"] for d in labels],
+        "won": [buckets.get(d, empty)["won"] for d in labels],
+        "lost": [buckets.get(d, empty)["lost"] for d in labels],
+    }
+
+
+def manager_bars(report: dict[str, Any]) -> dict[str, Any]:
+    """Won amount and win rate per row, straight from the report's rows."""
+    rows = [r for r in report.get("rows", []) if "deals_won_amount" in r.get("figures", {})]
+    rows.sort(key=lambda r: r["figures"].get("deals_won_amount") or 0, reverse=True)
+    return {
+        "names": [r.get("name") or "" for r in rows],
+        "won_amount": [r["figures"].get("deals_won_amount") or 0 for r in rows],
+        "win_rate": [
+            None
+            if r["figures"].get("deals_win_rate") is None
+            else round(r["figures"]["deals_win_rate"] * 100, 1)
+            for r in rows
+        ],
+    }

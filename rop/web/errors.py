@@ -1,0 +1,99 @@
+"""One error handler: every failure becomes a page (or JSON) saying what was
+wrong and what to do, with the right status; bad input is 400, never 500."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from rop.web import i18n
+
+log = logging.getLogger("rop.web")
+
+
+class WebError(Exception):
+    """An error with a status, a message for the user and a hint what to do."""
+
+    def __init__(self, status: int, message: str, hint_key: str = "fix_filter") -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.hint_key = hint_key
+
+
+class BadInput(WebError):
+    """A filter or URL value that cannot be used (HTTP 400)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(400, message, "fix_filter")
+
+
+def _title_key(status: int) -> str:
+    return {400: "bad_request", 403: "forbidden", 404: "not_found"}.get(status, "server_error")
+
+
+def wants_json(request: Request) -> bool:
+    path = request.url.path
+    if path.endswith(".json") or path.startswith("/api/"):
+        return True
+    accept = request.headers.get("accept", "")
+    return "application/json" in accept and "text/html" not in accept
+
+
+def _lang(request: Request) -> str:
+    lang = request.query_params.get("lang")
+    if lang in i18n.LANGS:
+        return lang
+    settings = getattr(request.app.state, "settings", None)
+    return getattr(settings, "language", "ru") or "ru"
+
+
+def classify(exc: BaseException) -> tuple[int, str, str]:
+    """Map any exception to (status, message, hint key)."""
+    from rop.report.filter import AccessDenied, ReportInputError
+
+    if isinstance(exc, WebError):
+        return exc.status, exc.message, exc.hint_key
+    if isinstance(exc, AccessDenied):
+        return 403, str(exc), "ask_admin"
+    if isinstance(exc, ReportInputError):
+        return 400, str(exc), "fix_filter"
+    if isinstance(exc, HTTPException):
+        return exc.status_code, str(exc.detail), "go_home"
+    log.exception("unexpected error", exc_info=exc)
+    return 500, f"{type(exc).__name__}: {exc}", "go_home"
+
+
+async def handle(request: Request, exc: Exception) -> Response:
+    status, message, hint_key = classify(exc)
+    lang = _lang(request)
+    body: dict[str, Any] = {
+        "error": {
+            "status": status,
+            "title": i18n.text(_title_key(status), lang),
+            "message": message,
+            "what_to_do": i18n.text(hint_key, lang),
+        }
+    }
+    if wants_json(request):
+        return JSONResponse(body, status_code=status)
+    templates = request.app.state.templates
+    urls = request.app.state.urls
+    fragment = request.headers.get("hx-request") == "true"
+    return templates.TemplateResponse(
+        request,
+        "error_fragment.html" if fragment else "error.html",
+        {
+            "error": body["error"],
+            "lang": lang,
+            "t": i18n.translator(lang),
+            "home_url": urls.home(lang=lang),
+            "lang_url": urls.home(lang="en" if lang == "ru" else "ru"),
+            "urls": urls,
+        },
+        status_code=status,
+    )

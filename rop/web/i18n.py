@@ -1,0 +1,163 @@
+"""The page's own words in Russian (the default) and English.
+
+Figure labels and descriptions come from the metric catalogue via the report's
+``columns``; this module holds only the interface text.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+LANGS = ("ru", "en")
+
+_TEXT: dict[str, tuple[str, str]] = {
+    # key: (ru, en)
+    "title": ("Отчёт РОПа", "Sales head report"),
+    "period": ("Период", "Period"),
+    "from": ("с", "from"),
+    "to": ("по", "to"),
+    "custom": ("Свои даты", "Custom dates"),
+    "pipelines": ("Воронки", "Pipelines"),
+    "all_pipelines": ("Все воронки", "All pipelines"),
+    "key_stages": ("Ключевые стадии", "Key stages"),
+    "key_statuses": ("Ключевые статусы лидов", "Key lead statuses"),
+    "departments": ("Отделы", "Departments"),
+    "managers": ("Менеджеры", "Managers"),
+    "everyone": ("Все", "Everyone"),
+    "sections": ("Разделы", "Sections"),
+    "section_deals": ("Сделки", "Deals"),
+    "section_leads": ("Лиды", "Leads"),
+    "section_companies": ("Компании", "Companies"),
+    "section_contacts": ("Контакты", "Contacts"),
+    "section_calls": ("Звонки", "Calls"),
+    "calls_duration": ("Длительность звонка, с", "Call duration, s"),
+    "min": ("от", "min"),
+    "max": ("до", "max"),
+    "rows_by": ("Строки", "Rows by"),
+    "by_manager": ("по менеджерам", "manager"),
+    "by_department": ("по отделам", "department"),
+    "by_source": ("по источникам", "source"),
+    "by_pipeline": ("по воронкам", "pipeline"),
+    "compare": ("Сравнить с прошлым периодом", "Compare with previous period"),
+    "apply": ("Показать", "Apply"),
+    "reset": ("Сбросить", "Reset"),
+    "data_as_of": ("Данные на", "Data as of"),
+    "never_synced": ("данные ещё не загружены", "no data loaded yet"),
+    "sync": ("Обновить данные", "Sync now"),
+    "sync_full": ("Полная загрузка", "Full reload"),
+    "sync_running": ("Загрузка…", "Syncing…"),
+    "sync_done": ("Готово", "Done"),
+    "sync_failed": ("Ошибка загрузки", "Sync failed"),
+    "sync_unavailable": (
+        "Синхронизация недоступна: не задан вебхук (--webhook или ROP_WEBHOOK)",
+        "Sync unavailable: no webhook set (--webhook or ROP_WEBHOOK)",
+    ),
+    "export": ("Экспорт", "Export"),
+    "manager": ("Менеджер", "Manager"),
+    "department": ("Отдел", "Department"),
+    "source": ("Источник", "Source"),
+    "pipeline": ("Воронка", "Pipeline"),
+    "subtotal": ("Итого по отделу", "Department total"),
+    "total": ("Итого", "Total"),
+    "dismissed": ("уволен", "dismissed"),
+    "unknown_user": ("неизвестный пользователь", "unknown user"),
+    "previous": ("Прошлый период", "Previous period"),
+    "no_rows": ("Нет данных за выбранный период", "No data for the chosen period"),
+    "close": ("Закрыть", "Close"),
+    "records": ("записей", "records"),
+    "open_card": ("Открыть карточку", "Open card"),
+    "page_prev": ("← Назад", "← Previous"),
+    "page_next": ("Далее →", "Next →"),
+    "shown": ("Показаны", "Showing"),
+    "of": ("из", "of"),
+    "charts": ("Графики", "Charts"),
+    "funnel": ("Воронка", "Funnel"),
+    "won_by_manager": ("Сумма успешных и доля выигранных", "Won amount and win rate"),
+    "trend": ("Новые, успешные и неуспешные сделки", "New, won and lost deals"),
+    "new": ("Новые", "New"),
+    "won": ("Успешные", "Won"),
+    "lost": ("Неуспешные", "Lost"),
+    "won_amount": ("Сумма успешных", "Won amount"),
+    "win_rate": ("Доля выигранных", "Win rate"),
+    "conversion": ("Конверсия", "Conversion"),
+    "viewer": ("Смотрит", "Viewer"),
+    "error": ("Ошибка", "Error"),
+    "bad_request": ("Неверный фильтр", "Bad filter"),
+    "forbidden": ("Нет доступа", "Access denied"),
+    "not_found": ("Не найдено", "Not found"),
+    "server_error": ("Внутренняя ошибка", "Internal error"),
+    "what_to_do": ("Что сделать", "What to do"),
+    "fix_filter": (
+        "Исправьте значение в фильтре или начните заново.",
+        "Correct the value in the filter or start over.",
+    ),
+    "ask_admin": (
+        "Выберите сотрудников из своей области видимости или обратитесь к администратору отчёта.",
+        "Choose people within your scope or ask the report's administrator.",
+    ),
+    "go_home": ("Вернуться к отчёту", "Back to the report"),
+    "bad_date": (
+        "Дата «{value}» в поле «{field}» не существует; нужен формат ГГГГ-ММ-ДД.",
+        "The date “{value}” in “{field}” does not exist; use YYYY-MM-DD.",
+    ),
+    "bad_number": (
+        "«{value}» в поле «{field}» — не целое число.",
+        "“{value}” in “{field}” is not a whole number.",
+    ),
+    "bad_choice": (
+        "«{value}» в поле «{field}» — допустимо: {choices}.",
+        "“{value}” in “{field}” is not allowed; choose one of: {choices}.",
+    ),
+    "unknown_pipeline": (
+        "Воронки с номером {value} нет на портале.",
+        "There is no pipeline {value} on the portal.",
+    ),
+    "unknown_figure": ("Показателя «{value}» нет в отчёте.", "There is no figure “{value}”."),
+    "missing": ("Не задано поле «{field}».", "The field “{field}” is missing."),
+    "no_portal": (
+        "Хранилище пусто: сначала загрузите портал (rop sync или rop demo).",
+        "The store is empty: load a portal first (rop sync or rop demo).",
+    ),
+    "lang_switch": ("English", "Русский"),
+    "filter_sentence": ("Фильтр", "Filter"),
+    "tooltip_prev": ("Прошлый период: {value}", "Previous period: {value}"),
+}
+
+_PRESET_LABELS: dict[str, tuple[str, str]] = {
+    "today": ("Сегодня", "Today"),
+    "yesterday": ("Вчера", "Yesterday"),
+    "this_week": ("Эта неделя", "This week"),
+    "last_week": ("Прошлая неделя", "Last week"),
+    "this_month": ("Этот месяц", "This month"),
+    "last_month": ("Прошлый месяц", "Last month"),
+    "this_quarter": ("Этот квартал", "This quarter"),
+    "last_quarter": ("Прошлый квартал", "Last quarter"),
+    "this_year": ("Этот год", "This year"),
+    "last_7_days": ("Последние 7 дней", "Last 7 days"),
+    "last_30_days": ("Последние 30 дней", "Last 30 days"),
+}
+
+
+def text(key: str, lang: str, **args: object) -> str:
+    """The interface text ``key`` in ``lang``; unknown keys show as themselves."""
+    pair = _TEXT.get(key)
+    if pair is None:
+        return key
+    template = pair[1] if lang == "en" else pair[0]
+    return template.format(**args) if args else template
+
+
+def preset_label(key: str, lang: str) -> str:
+    pair = _PRESET_LABELS.get(key)
+    if pair is None:
+        return key.replace("_", " ")
+    return pair[1] if lang == "en" else pair[0]
+
+
+def translator(lang: str) -> Callable[..., str]:
+    """``t("key", **args)`` bound to one language, for templates."""
+
+    def t(key: str, **args: object) -> str:
+        return text(key, lang, **args)
+
+    return t

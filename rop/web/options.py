@@ -1,0 +1,111 @@
+"""What the filter bar offers, read from the store: the portal, its pipelines,
+stages, lead statuses, departments and users. All values are bound parameters."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from rop.store.db import Store
+
+
+@dataclass
+class Options:
+    portal: str | None
+    portal_url: str | None
+    timezone: str
+    currency: str
+    pipelines: list[dict[str, Any]] = field(default_factory=list)
+    stages: list[dict[str, Any]] = field(default_factory=list)  # every pipeline's stages
+    statuses: list[dict[str, Any]] = field(default_factory=list)  # lead statuses
+    departments: list[dict[str, Any]] = field(default_factory=list)
+    users: list[dict[str, Any]] = field(default_factory=list)
+    data_as_of: datetime | None = None
+
+    def today(self) -> date:
+        """Today in the portal's time zone: period presets count from it."""
+        try:
+            zone = ZoneInfo(self.timezone)
+        except (KeyError, ValueError):
+            zone = ZoneInfo("UTC")
+        return datetime.now(zone).date()
+
+    def stages_of(self, pipelines: tuple[int, ...]) -> list[dict[str, Any]]:
+        chosen = set(pipelines) or {p["id"] for p in self.pipelines}
+        return [s for s in self.stages if s["category_id"] in chosen]
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "portal": self.portal,
+            "portal_url": self.portal_url,
+            "timezone": self.timezone,
+            "currency": self.currency,
+            "pipelines": self.pipelines,
+            "stages": self.stages,
+            "statuses": self.statuses,
+            "departments": self.departments,
+            "users": self.users,
+        }
+
+
+def stage_entity(category_id: int) -> str:
+    """Bitrix24 names the default pipeline's stages DEAL_STAGE, others DEAL_STAGE_<n>."""
+    return "DEAL_STAGE" if category_id == 0 else f"DEAL_STAGE_{category_id}"
+
+
+def load_options(store: Store, portal: str | None = None) -> Options:
+    """The filter bar's choices for ``portal`` (default: the store's latest portal)."""
+    rows = store.query_dicts(
+        "SELECT portal, url, timezone, base_currency, updated_at FROM portals "
+        "ORDER BY updated_at DESC NULLS LAST, portal"
+    )
+    if portal is not None:
+        rows = [r for r in rows if r["portal"] == portal]
+    if not rows:
+        return Options(None, None, "UTC", "RUB")
+    p = rows[0]
+    key = p["portal"]
+    opts = Options(
+        portal=key,
+        portal_url=(p["url"] or f"https://{key}").rstrip("/"),
+        timezone=p["timezone"] or "UTC",
+        currency=p["base_currency"] or "RUB",
+    )
+    opts.pipelines = store.query_dicts(
+        "SELECT id, name, sort, is_default FROM pipelines WHERE portal = ? ORDER BY sort, id",
+        [key],
+    )
+    if not opts.pipelines:
+        # A portal without categories still has the default pipeline 0.
+        opts.pipelines = [{"id": 0, "name": "Общая", "sort": 0, "is_default": True}]
+    stages = store.query_dicts(
+        "SELECT entity_id, status_id, name, sort, category_id, semantics FROM statuses "
+        "WHERE portal = ? AND (entity_id = 'DEAL_STAGE' OR entity_id LIKE 'DEAL_STAGE_%') "
+        "ORDER BY category_id, sort, status_id",
+        [key],
+    )
+    for s in stages:
+        if s["category_id"] is None:
+            s["category_id"] = 0 if s["entity_id"] == "DEAL_STAGE" else int(s["entity_id"][11:])
+    opts.stages = stages
+    opts.statuses = store.query_dicts(
+        "SELECT status_id, name, sort, semantics FROM statuses "
+        "WHERE portal = ? AND entity_id = 'STATUS' ORDER BY sort, status_id",
+        [key],
+    )
+    opts.departments = store.query_dicts(
+        "SELECT id, name, parent_id, head_id, sort FROM departments "
+        "WHERE portal = ? ORDER BY sort, id",
+        [key],
+    )
+    opts.users = store.query_dicts(
+        "SELECT id, trim(coalesce(name, '') || ' ' || coalesce(last_name, '')) AS name, "
+        "active, department_id FROM users WHERE portal = ? ORDER BY last_name, name, id",
+        [key],
+    )
+    opts.data_as_of = store.scalar(
+        "SELECT max(finished_at) FROM sync_runs WHERE portal = ? AND outcome = 'ok'", [key]
+    ) or store.scalar("SELECT updated_at FROM portals WHERE portal = ?", [key])
+    return opts

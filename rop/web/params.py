@@ -1,0 +1,249 @@
+"""The filter as it lives in the URL: parse it, check it, and write it back.
+
+Parsing only checks shape (a real date, a whole number, a known choice, a
+pipeline that exists); the report engine's ``ReportFilter`` owns the meaning.
+Every problem raises :class:`BadInput` naming the field and the value.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import date
+from typing import Any
+
+from starlette.datastructures import QueryParams
+
+from rop.web import i18n
+from rop.web.errors import BadInput
+from rop.web.options import Options
+
+SECTIONS = ("deals", "leads", "companies", "contacts", "calls")
+ROWS_BY = ("manager", "department", "source", "pipeline")
+DEFAULT_PRESET = "this_month"
+# Ten years: enough for any honest question, and it keeps a typo such as
+# 0026-01-01 from scanning the whole store.
+MAX_DAYS = 3700
+
+
+@dataclass(frozen=True)
+class WebFilter:
+    lang: str
+    period: str
+    date_from: date
+    date_to: date
+    pipelines: tuple[int, ...] = ()
+    key_stages: tuple[str, ...] = ()
+    key_statuses: tuple[str, ...] = ()
+    sections: tuple[str, ...] = SECTIONS
+    departments: tuple[int, ...] = ()
+    managers: tuple[int, ...] = ()
+    min_call: int = 0
+    max_call: int | None = None
+    by: str = "manager"
+    compare: bool = True
+    viewer: int | None = None
+    viewer_in_url: bool = False
+
+    def pairs(self, lang: bool = True) -> list[tuple[str, str]]:
+        """Canonical query pairs: only what differs from the defaults."""
+        out: list[tuple[str, str]] = []
+        if lang:
+            out.append(("lang", self.lang))
+        out.append(("period", self.period))
+        if self.period == "custom":
+            out += [("from", self.date_from.isoformat()), ("to", self.date_to.isoformat())]
+        out += [("pipeline", str(p)) for p in self.pipelines]
+        out += [("key_stage", s) for s in self.key_stages]
+        out += [("key_status", s) for s in self.key_statuses]
+        if tuple(self.sections) != SECTIONS:
+            out += [("section", s) for s in self.sections] or [("section", "none")]
+        out += [("department", str(d)) for d in self.departments]
+        out += [("manager", str(m)) for m in self.managers]
+        if self.min_call:
+            out.append(("min_call", str(self.min_call)))
+        if self.max_call is not None:
+            out.append(("max_call", str(self.max_call)))
+        if self.by != "manager":
+            out.append(("by", self.by))
+        if not self.compare:
+            out.append(("compare", "0"))
+        if self.viewer_in_url and self.viewer is not None:
+            out.append(("viewer", str(self.viewer)))
+        return out
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "period": self.period,
+            "from": self.date_from.isoformat(),
+            "to": self.date_to.isoformat(),
+            "pipelines": list(self.pipelines),
+            "key_stages": list(self.key_stages),
+            "key_statuses": list(self.key_statuses),
+            "sections": list(self.sections),
+            "departments": list(self.departments),
+            "managers": list(self.managers),
+            "min_call_seconds": self.min_call,
+            "max_call_seconds": self.max_call,
+            "by": self.by,
+            "compare": self.compare,
+            "viewer": self.viewer,
+        }
+
+    def to_report_filter(self) -> Any:
+        from rop.report.filter import ReportFilter
+
+        return ReportFilter(
+            date_from=self.date_from,
+            date_to=self.date_to,
+            pipelines=self.pipelines,
+            key_stages=self.key_stages,
+            key_statuses=self.key_statuses,
+            sections=self.sections,
+            departments=self.departments,
+            managers=self.managers,
+            min_call_seconds=self.min_call,
+            max_call_seconds=self.max_call,
+            by=self.by,
+            compare=self.compare,
+            viewer=self.viewer,
+        )
+
+    def narrowed(self, **changes: Any) -> WebFilter:
+        return replace(self, **changes)
+
+
+def _ints(q: QueryParams, name: str, lang: str) -> tuple[int, ...]:
+    out = []
+    for raw in q.getlist(name):
+        for part in raw.split(","):
+            if part.strip():
+                out.append(parse_int(part, name, lang))
+    return tuple(dict.fromkeys(out))
+
+
+def _strs(q: QueryParams, name: str) -> tuple[str, ...]:
+    out = [p.strip() for raw in q.getlist(name) for p in raw.split(",") if p.strip()]
+    return tuple(dict.fromkeys(out))
+
+
+def parse_int(raw: str, name: str, lang: str, minimum: int = 0) -> int:
+    try:
+        value = int(raw.strip())
+    except ValueError:
+        raise BadInput(i18n.text("bad_number", lang, value=raw, field=name)) from None
+    if value < minimum:
+        raise BadInput(i18n.text("bad_number", lang, value=raw, field=name))
+    return value
+
+
+def parse_date(raw: str, name: str, lang: str) -> date:
+    try:
+        return date.fromisoformat(raw.strip())
+    except ValueError:
+        raise BadInput(i18n.text("bad_date", lang, value=raw, field=name)) from None
+
+
+def parse_lang(q: QueryParams, default: str) -> str:
+    lang = q.get("lang") or default
+    if lang not in i18n.LANGS:
+        raise BadInput(i18n.text("bad_choice", default, value=lang, field="lang", choices="ru, en"))
+    return lang
+
+
+def _choice(raw: str, name: str, choices: tuple[str, ...], lang: str) -> str:
+    if raw not in choices:
+        raise BadInput(
+            i18n.text("bad_choice", lang, value=raw, field=name, choices=", ".join(choices))
+        )
+    return raw
+
+
+def parse_filter(
+    q: QueryParams,
+    options: Options,
+    *,
+    default_lang: str = "ru",
+    viewer: int | None = None,
+    demo: bool = False,
+) -> WebFilter:
+    """The page's filter from its query string; raises BadInput on any bad value."""
+    from rop.report.periods import PRESETS, resolve_period
+
+    lang = parse_lang(q, default_lang)
+    presets = tuple(PRESETS)
+    period = q.get("period") or ("custom" if q.get("from") or q.get("to") else DEFAULT_PRESET)
+    if period == "custom":
+        if not q.get("from") or not q.get("to"):
+            missing = "from" if not q.get("from") else "to"
+            raise BadInput(i18n.text("missing", lang, field=missing))
+        date_from = parse_date(q["from"], "from", lang)
+        date_to = parse_date(q["to"], "to", lang)
+        if date_to < date_from:
+            raise BadInput(
+                i18n.text("bad_choice", lang, value=q["to"], field="to", choices=f">= {date_from}")
+            )
+        if (date_to - date_from).days > MAX_DAYS:
+            raise BadInput(
+                i18n.text(
+                    "bad_choice",
+                    lang,
+                    value=f"{date_from} — {date_to}",
+                    field="period",
+                    choices=f"<= {MAX_DAYS} days" if lang == "en" else f"не больше {MAX_DAYS} дней",
+                )
+            )
+    else:
+        _choice(period, "period", (*presets, "custom"), lang)
+        date_from, date_to = resolve_period(period, options.today())
+
+    pipelines = _ints(q, "pipeline", lang)
+    known = {p["id"] for p in options.pipelines}
+    for p in pipelines:
+        if p not in known:
+            raise BadInput(i18n.text("unknown_pipeline", lang, value=p))
+
+    sections = _strs(q, "section")
+    if not sections:
+        sections = SECTIONS
+    elif sections == ("none",):
+        sections = ()
+    else:
+        for s in sections:
+            _choice(s, "section", SECTIONS, lang)
+        sections = tuple(s for s in SECTIONS if s in sections)
+
+    min_call = parse_int(q["min_call"], "min_call", lang) if q.get("min_call") else 0
+    max_call = parse_int(q["max_call"], "max_call", lang) if q.get("max_call") else None
+    if max_call is not None and max_call < min_call:
+        raise BadInput(
+            i18n.text(
+                "bad_choice", lang, value=max_call, field="max_call", choices=f">= {min_call}"
+            )
+        )
+    by = _choice(q.get("by") or "manager", "by", ROWS_BY, lang)
+    compare_raw = q.get("compare", "1")
+    compare = _choice(compare_raw, "compare", ("0", "1", "on", "off"), lang) in ("1", "on")
+
+    viewer_in_url = False
+    if demo and q.get("viewer"):
+        viewer = parse_int(q["viewer"], "viewer", lang)
+        viewer_in_url = True
+
+    return WebFilter(
+        lang=lang,
+        period=period,
+        date_from=date_from,
+        date_to=date_to,
+        pipelines=pipelines,
+        key_stages=_strs(q, "key_stage"),
+        key_statuses=_strs(q, "key_status"),
+        sections=sections,
+        departments=_ints(q, "department", lang),
+        managers=_ints(q, "manager", lang),
+        min_call=min_call,
+        max_call=max_call,
+        by=by,
+        compare=compare,
+        viewer=viewer,
+        viewer_in_url=viewer_in_url,
+    )

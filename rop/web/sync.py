@@ -1,0 +1,158 @@
+"""Sync from the page: one background job at a time, with live progress.
+
+DuckDB lets one process write, so while the server runs it is the one that
+syncs; ``rop sync`` finds the server through ``<db>.server.json`` and asks it
+(``POST /api/sync``). The job runs ``rop.bitrix.sync.run_sync`` on its own
+cursor in a thread; the page polls ``GET /api/sync``.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import threading
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from rop.store.db import Store
+
+log = logging.getLogger("rop.web.sync")
+
+Runner = Callable[..., Any]
+
+
+def _default_runner() -> Runner:
+    from rop.bitrix.sync import run_sync
+
+    return run_sync
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, str | int | float | bool) or value is None:
+        return value
+    if hasattr(value, "__dict__"):
+        return {k: _jsonable(v) for k, v in vars(value).items() if not k.startswith("_")}
+    return str(value)
+
+
+class SyncJob:
+    """The server's one sync job; thread-safe state for the progress endpoint."""
+
+    def __init__(self, store: Store, webhook: str | None, runner: Runner | None = None) -> None:
+        self.store = store
+        self.webhook = webhook
+        self._runner = runner
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self.state = "idle"  # idle | running | done | failed
+        self.full = False
+        self.progress: Any = None
+        self.message = ""
+        self.started_at: str | None = None
+        self.finished_at: str | None = None
+        self.runs = 0
+        self.on_finish: Callable[[], None] | None = None
+
+    @property
+    def available(self) -> bool:
+        return bool(self.webhook)
+
+    def status(self) -> dict[str, Any]:
+        with self._lock:
+            return {
+                "available": self.available,
+                "state": self.state,
+                "full": self.full,
+                "progress": _jsonable(self.progress),
+                "message": self.message,
+                "started_at": self.started_at,
+                "finished_at": self.finished_at,
+                "runs": self.runs,
+            }
+
+    def start(self, full: bool = False) -> bool:
+        """Start a sync unless one is running; returns False if one already is."""
+        with self._lock:
+            if self.state == "running":
+                return False
+            self.state = "running"
+            self.full = full
+            self.progress = None
+            self.message = ""
+            self.started_at = datetime.now(UTC).isoformat(timespec="seconds")
+            self.finished_at = None
+            self._thread = threading.Thread(
+                target=self._run, args=(full,), name="rop-sync", daemon=True
+            )
+            self._thread.start()
+        return True
+
+    def wait(self, timeout: float | None = None) -> None:
+        thread = self._thread
+        if thread is not None:
+            thread.join(timeout)
+
+    def _progress(self, *args: Any, **kwargs: Any) -> None:
+        # The sync reports progress in its own shape; keep the latest as is.
+        with self._lock:
+            self.progress = kwargs or (args[0] if len(args) == 1 else list(args))
+
+    def _run(self, full: bool) -> None:
+        runner = self._runner or _default_runner()
+        cursor = self.store.cursor()
+        try:
+            kwargs: dict[str, Any] = {"progress": self._progress}
+            try:
+                accepts_full = "full" in inspect.signature(runner).parameters
+            except (TypeError, ValueError):
+                accepts_full = False
+            if accepts_full:
+                kwargs["full"] = full
+            result = runner(cursor, self.webhook, **kwargs)
+            with self._lock:
+                self.state = "done"
+                self.message = "" if result is None else str(_jsonable(result))[:500]
+        except Exception as exc:  # the page shows the reason; the server stays up
+            log.exception("sync failed")
+            with self._lock:
+                self.state = "failed"
+                self.message = f"{type(exc).__name__}: {exc}"
+        finally:
+            with self._lock:
+                self.runs += 1
+                self.finished_at = datetime.now(UTC).isoformat(timespec="seconds")
+            if self.on_finish is not None:
+                self.on_finish()
+
+
+class Scheduler:
+    """Starts the sync every ``minutes`` minutes (settings.sync_interval_minutes)."""
+
+    def __init__(self, job: SyncJob, minutes: int) -> None:
+        self.job = job
+        self.seconds = minutes * 60
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        if self.seconds <= 0 or not self.job.available:
+            return
+        self._thread = threading.Thread(target=self._loop, name="rop-sync-timer", daemon=True)
+        self._thread.start()
+
+    def _loop(self) -> None:
+        next_at = time.monotonic() + self.seconds
+        while not self._stop.wait(max(0.0, next_at - time.monotonic())):
+            self.job.start(full=False)
+            next_at = time.monotonic() + self.seconds
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)

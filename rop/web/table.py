@@ -1,0 +1,174 @@
+"""The report table as the template draws it: column groups, rows grouped by
+department with subtotals, a grand total, every cell formatted and linked to
+its drill-down, with its delta against the previous period."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from rop.web import i18n
+from rop.web.formatting import Delta, delta, fmt_value
+from rop.web.params import WebFilter
+from rop.web.urls import Urls
+
+
+@dataclass
+class Cell:
+    text: str
+    href: str | None = None
+    delta: Delta | None = None
+    empty: bool = False
+
+
+@dataclass
+class Line:
+    kind: str  # row | subtotal | total
+    name: str
+    href: str | None = None  # the user's profile
+    dismissed: bool = False
+    unknown: bool = False
+    cells: list[Cell] = field(default_factory=list)
+
+
+@dataclass
+class Block:
+    title: str | None
+    lines: list[Line]
+    subtotal: Line | None = None
+
+
+@dataclass
+class Table:
+    groups: list[tuple[str, int]]  # (section label, column count)
+    columns: list[dict[str, Any]]
+    blocks: list[Block]
+    total: Line | None
+    first_header: str
+
+
+def _label(col: dict[str, Any], lang: str) -> str:
+    return str(col.get(f"label_{lang}") or col.get("label_ru") or col["key"])
+
+
+def columns_for(report: dict[str, Any], lang: str) -> list[dict[str, Any]]:
+    return [
+        {
+            "key": c["key"],
+            "section": c.get("section", ""),
+            "kind": c.get("kind", "count"),
+            "label": _label(c, lang),
+            "description": c.get(f"description_{lang}") or c.get("description_ru") or "",
+        }
+        for c in report.get("columns", [])
+    ]
+
+
+def _prev_index(report: dict[str, Any]) -> tuple[dict[Any, dict], dict[Any, dict], dict]:
+    prev = report.get("previous") or {}
+    rows = {_row_key(r): r.get("figures", {}) for r in prev.get("rows", []) or []}
+    depts = {
+        d.get("department_id"): d.get("figures", {}) for d in prev.get("departments", []) or []
+    }
+    total = (prev.get("total") or {}).get("figures", {}) or {}
+    return rows, depts, total
+
+
+def _row_key(row: dict[str, Any]) -> Any:
+    for k in ("user_id", "key", "department_id", "source_id", "pipeline_id"):
+        if row.get(k) is not None:
+            return (k, row[k])
+    return ("name", row.get("name"))
+
+
+def _row_link_args(row: dict[str, Any], wf: WebFilter) -> tuple[WebFilter, dict[str, Any]] | None:
+    """How a row's numbers drill down, or None when the engine cannot narrow to it."""
+    if wf.by == "manager" and row.get("user_id") is not None:
+        return wf, {"user": row["user_id"]}
+    if wf.by != "manager" and row.get("key") is not None:
+        return wf, {"key": row["key"]}
+    return None
+
+
+def build_table(
+    report: dict[str, Any], wf: WebFilter, urls: Urls, lang: str, currency: str
+) -> Table:
+    cols = columns_for(report, lang)
+    groups: list[tuple[str, int]] = []
+    for c in cols:
+        label = i18n.text(f"section_{c['section']}", lang) if c["section"] else ""
+        if groups and groups[-1][0] == label:
+            groups[-1] = (label, groups[-1][1] + 1)
+        else:
+            groups.append((label, 1))
+    prev_rows, prev_depts, prev_total = _prev_index(report)
+    has_prev = bool(report.get("previous")) and wf.compare
+
+    def cells(figures: dict, prev: dict | None, link: tuple[WebFilter, dict] | None) -> list[Cell]:
+        out = []
+        for c in cols:
+            value = figures.get(c["key"])
+            d = None
+            if has_prev and prev is not None and (value or prev.get(c["key"])):
+                d = delta(c["key"], c["kind"], value, prev.get(c["key"]), currency, lang)
+            href = None
+            if link is not None and value is not None:
+                lf, args = link
+                href = urls.drill(lf.pairs(), c["key"], **args)
+            out.append(Cell(fmt_value(c["kind"], value, currency, lang), href, d, value is None))
+        return out
+
+    first_header = i18n.text(wf.by if wf.by != "manager" else "manager", lang)
+    blocks: list[Block] = []
+    rows = report.get("rows", []) or []
+
+    def line(row: dict[str, Any]) -> Line:
+        name = row.get("name") or ""
+        if row.get("unknown") and not name:
+            name = f"#{row.get('user_id')}"
+        return Line(
+            kind="row",
+            name=str(name),
+            href=row.get("profile_url"),
+            dismissed=bool(row.get("dismissed")),
+            unknown=bool(row.get("unknown")),
+            cells=cells(
+                row.get("figures", {}), prev_rows.get(_row_key(row)), _row_link_args(row, wf)
+            ),
+        )
+
+    if wf.by == "manager" and report.get("departments"):
+        by_dept: dict[Any, list[dict]] = {}
+        for r in rows:
+            by_dept.setdefault(r.get("department_id"), []).append(r)
+        seen = set()
+        for d in report["departments"]:
+            did = d.get("department_id")
+            seen.add(did)
+            members = by_dept.get(did, [])
+            if not members:
+                continue
+            sub = Line(
+                kind="subtotal",
+                name=f"{i18n.text('subtotal', lang)}: {d.get('name') or ''}",
+                cells=cells(
+                    d.get("figures", {}),
+                    prev_depts.get(did),
+                    (wf, {"department": did}) if did is not None else None,
+                ),
+            )
+            blocks.append(Block(str(d.get("name") or ""), [line(r) for r in members], sub))
+        rest = [r for r in rows if r.get("department_id") not in seen]
+        if rest:
+            blocks.append(Block(None, [line(r) for r in rest]))
+    else:
+        blocks.append(Block(None, [line(r) for r in rows]))
+
+    total = None
+    if report.get("total") is not None:
+        total = Line(
+            kind="total",
+            name=i18n.text("total", lang),
+            cells=cells(report["total"].get("figures", {}), prev_total, (wf, {})),
+        )
+    return Table(groups, cols, blocks, total, first_header)
