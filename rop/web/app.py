@@ -35,13 +35,26 @@ class StorePool:
     def __init__(self, store: Store) -> None:
         self.store = store
         self._local = threading.local()
+        self._lock = threading.Lock()
+        self._all: list[Store] = []
 
     def get(self) -> Store:
         cur = getattr(self._local, "store", None)
         if cur is None:
             cur = self.store.cursor()
             self._local.store = cur
+            with self._lock:
+                self._all.append(cur)
         return cur
+
+    def close(self) -> None:
+        """Close every cursor handed out (DuckDB aborts on cursors left at exit)."""
+        with self._lock:
+            cursors, self._all = self._all, []
+        for cur in cursors:
+            with contextlib.suppress(Exception):
+                cur.close()
+        self._local = threading.local()
 
 
 def _templates(urls: Urls) -> Jinja2Templates:
@@ -71,8 +84,18 @@ def create_app(settings: Settings, store: Store | None = None, runner: Any = Non
     if store is None:
         store = open_store(settings.db)
     urls = Urls()
-    job = SyncJob(store, settings.webhook, runner=runner)
+    job = SyncJob(
+        store,
+        settings.webhook,
+        runner=runner,
+        options={
+            "rate_per_second": settings.rate_per_second,
+            "rate_burst": settings.rate_burst,
+            "timezone": settings.timezone,
+        },
+    )
     scheduler = Scheduler(job, settings.sync_interval_minutes)
+    pool = StorePool(store)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -82,6 +105,7 @@ def create_app(settings: Settings, store: Store | None = None, runner: Any = Non
         finally:
             scheduler.stop()
             job.wait(timeout=30)
+            pool.close()
             if owned:
                 store.close()
 
@@ -102,7 +126,7 @@ def create_app(settings: Settings, store: Store | None = None, runner: Any = Non
     )
     app.state.settings = settings
     app.state.store = store
-    app.state.pool = StorePool(store)
+    app.state.pool = pool
     app.state.urls = urls
     app.state.templates = _templates(urls)
     app.state.sync = job

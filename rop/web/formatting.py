@@ -143,7 +143,9 @@ def fmt_moment(iso: str | None, timezone: str, lang: str = "ru") -> str | None:
     return local.strftime("%d.%m.%Y %H:%M" if lang == "ru" else "%Y-%m-%d %H:%M")
 
 
-def fmt_cell(kind: str, value: object, key: str = "", currency: str = "RUB", lang: str = "ru") -> str:
+def fmt_cell(
+    kind: str, value: object, key: str = "", currency: str = "RUB", lang: str = "ru"
+) -> str:
     """One value of a drill-down record, by its column kind."""
     if value is None or value == "":
         return DASH

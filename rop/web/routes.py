@@ -8,6 +8,7 @@ from datetime import date, datetime
 from typing import Any
 from urllib.parse import urlencode
 
+import anyio.to_thread
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
@@ -350,22 +351,35 @@ def sync_status(request: Request) -> Response:
 
 
 async def sync_start(request: Request) -> Response:
+    """Start a sync. ``{"full": bool, "wait": bool}``; by default the answer waits
+    for the end (``rop sync`` forwards here and reports the outcome), the page
+    passes ``"wait": false`` and polls ``GET /api/sync`` for progress."""
     job = request.app.state.sync
     lang = request.app.state.settings.language
     if not job.available:
         raise WebError(409, i18n.text("sync_unavailable", lang), "go_home")
     raw = await request.body()
-    full = False
+    body: Any = {}
     if raw.strip():
         try:
             body = json.loads(raw)
         except json.JSONDecodeError:
-            raise BadInput('body must be JSON such as {"full": false}') from None
-        if not isinstance(body, dict) or not isinstance(body.get("full", False), bool):
-            raise BadInput('body must be JSON such as {"full": false}')
-        full = bool(body.get("full", False))
-    started = job.start(full=full)
-    return Json(job.status(), status_code=202 if started else 409)
+            body = None
+    shape_ok = isinstance(body, dict) and all(
+        isinstance(body.get(k, False), bool) for k in ("full", "wait")
+    )
+    if not shape_ok:
+        raise BadInput('the body must be JSON such as {"full": false, "wait": false}')
+    started = job.start(full=bool(body.get("full", False)))
+    if not started:
+        status = job.status()
+        status["message"] = "a sync is already running"
+        return Json(status, status_code=409)
+    if body.get("wait", True):
+        await anyio.to_thread.run_sync(job.wait)
+        status = job.status()
+        return Json(status, status_code=502 if status["state"] == "failed" else 200)
+    return Json(job.status(), status_code=202)
 
 
 ROUTES = [

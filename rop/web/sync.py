@@ -44,10 +44,17 @@ def _jsonable(value: Any) -> Any:
 class SyncJob:
     """The server's one sync job; thread-safe state for the progress endpoint."""
 
-    def __init__(self, store: Store, webhook: str | None, runner: Runner | None = None) -> None:
+    def __init__(
+        self,
+        store: Store,
+        webhook: str | None,
+        runner: Runner | None = None,
+        options: dict[str, Any] | None = None,
+    ) -> None:
         self.store = store
         self.webhook = webhook
         self._runner = runner
+        self._options = dict(options or {})
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self.state = "idle"  # idle | running | done | failed
@@ -99,21 +106,24 @@ class SyncJob:
             thread.join(timeout)
 
     def _progress(self, *args: Any, **kwargs: Any) -> None:
-        # The sync reports progress in its own shape; keep the latest as is.
+        # run_sync calls progress(entity, done, total); keep any other shape as is.
         with self._lock:
-            self.progress = kwargs or (args[0] if len(args) == 1 else list(args))
+            if len(args) == 3 and not kwargs:
+                self.progress = {"entity": args[0], "done": args[1], "total": args[2]}
+            else:
+                self.progress = kwargs or (args[0] if len(args) == 1 else list(args))
 
     def _run(self, full: bool) -> None:
         runner = self._runner or _default_runner()
         cursor = self.store.cursor()
         try:
-            kwargs: dict[str, Any] = {"progress": self._progress}
+            kwargs: dict[str, Any] = {"progress": self._progress, "full": full}
             try:
-                accepts_full = "full" in inspect.signature(runner).parameters
+                accepted = set(inspect.signature(runner).parameters)
             except (TypeError, ValueError):
-                accepts_full = False
-            if accepts_full:
-                kwargs["full"] = full
+                accepted = set()
+            # Rate limits and time zone come from the settings when the runner takes them.
+            kwargs.update({k: v for k, v in self._options.items() if k in accepted})
             result = runner(cursor, self.webhook, **kwargs)
             with self._lock:
                 self.state = "done"

@@ -44,7 +44,9 @@
     function describe(s) {
       if (s.state === "running") {
         var p = s.progress;
-        var detail = p == null ? "" : (typeof p === "object" ? Object.keys(p).map(function (k) { return k + ": " + p[k]; }).join(", ") : String(p));
+        var detail = "";
+        if (p && p.entity !== undefined) { detail = p.entity + " " + p.done + (p.total ? " / " + p.total : ""); }
+        else if (p != null) { detail = typeof p === "object" ? JSON.stringify(p) : String(p); }
         return box.dataset.running + " " + detail;
       }
       if (s.state === "done") { return box.dataset.done; }
@@ -61,7 +63,7 @@
     }
     button.addEventListener("click", function () {
       button.disabled = true;
-      fetch(url, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ full: false }) })
+      fetch(url, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ full: false, wait: false }) })
         .then(function () { poll(); });
     });
     if (box.dataset.state === "running") { button.disabled = true; poll(); }
