@@ -338,8 +338,10 @@ class BitrixClient:
             timing = data.get("time")
             if not isinstance(timing, dict):
                 timing = {}
-            reset_at = float(timing.get("operating_reset_at") or time.time() + 60.0)
-            raise _OperatingLimit(description, reset_at)
+            wait = 60.0  # one operating bucket, when the answer does not say
+            if timing.get("operating_reset_at") and timing.get("finish"):
+                wait = float(timing["operating_reset_at"]) - float(timing["finish"])
+            raise _OperatingLimit(description, time.time() + max(0.0, wait))
         if code == "expired_token":
             raise AuthExpired(method, code, description, status)
         if status >= 500:
@@ -350,8 +352,15 @@ class BitrixClient:
     def _note_time(self, method: str, timing: Any) -> None:
         if not isinstance(timing, dict) or timing.get("operating") is None:
             return
-        reset_at = float(timing.get("operating_reset_at") or time.time() + 600.0)
-        self._operating[method] = (float(timing["operating"]), reset_at)
+        # operating_reset_at is on the portal's clock; measure it from the
+        # reply's own finish time so a skewed clock does not matter.
+        finish = timing.get("finish") or timing.get("start")
+        reset_at = timing.get("operating_reset_at")
+        if reset_at is not None and finish is not None:
+            wait = float(reset_at) - float(finish)
+        else:
+            wait = 600.0
+        self._operating[method] = (float(timing["operating"]), time.time() + max(0.0, wait))
 
     async def _respect_operating(self, methods: tuple[str, ...]) -> None:
         for method in methods:

@@ -42,7 +42,7 @@ from rop.bitrix.client import (
     unwrap_list,
 )
 from rop.bitrix.errors import BitrixError
-from rop.bitrix.export import Chain, count_command, list_params, step, step_chains
+from rop.bitrix.export import Chain, count_command, step, step_chains
 from rop.bitrix.progress import ProgressCallback
 from rop.bitrix.reconcile import reconcile
 from rop.bitrix.records import BIG, DIRECTORIES, Entity, Record, to_rows
@@ -111,8 +111,7 @@ class _Probe:
 
     total: int | None
     max_id: int
-    high: datetime | None  # latest modification on the portal at preflight
-    high_text: str | None  # the same, as the portal wrote it (carries its offset)
+    high: datetime | None  # the portal's clock at preflight (UTC): the next watermark
 
 
 @dataclass
@@ -126,8 +125,12 @@ class _Preflight:
 
 
 def _directory_params(entity: Entity, start: int) -> dict[str, Any]:
-    if entity.method in ("user.get", "department.get"):
+    if entity.method == "user.get":
         return {"sort": "ID", "order": "ASC", "start": start}
+    if entity.method == "department.get":
+        # department.get takes filter fields as top-level keys, SORT among
+        # them: a "sort" parameter is too easily read as a filter.
+        return {"start": start}
     if entity.method == "crm.status.list":
         return {"order": {"SORT": "ASC"}, "start": start}
     return {**entity.params, "start": start}
@@ -211,34 +214,23 @@ class _Engine:
             commands[f"d_{entity.name}"] = (entity.method, _directory_params(entity, 0))
         for entity in BIG:
             commands[f"n_{entity.name}"] = count_command(entity)
-            if entity.modified_field:
-                commands[f"m_{entity.name}"] = (
-                    entity.method,
-                    list_params(
-                        entity,
-                        descending=True,
-                        select=(entity.id_field, entity.modified_field),
-                        order_field=entity.modified_field,
-                    ),
-                )
         reply = await self.client.batch(commands)
         user = reply.get("me")
         first_pages = {
             e.name: (unwrap_list(reply.get(f"d_{e.name}")), reply.total(f"d_{e.name}"))
             for e in DIRECTORIES
         }
+        # The portal's clock at preflight (its own dates' clock): any change
+        # made after this moment carries a DATE_MODIFY at or after it.
+        date_start = str(reply.time.get("date_start") or "") or None
+        now = to_utc(date_start) if date_start else None
         probes: dict[str, _Probe] = {}
         for entity in BIG:
             top = unwrap_list(reply.get(f"n_{entity.name}"))
-            high_text = None
-            if entity.modified_field:
-                latest = unwrap_list(reply.get(f"m_{entity.name}"))
-                high_text = latest[0].get(entity.modified_field) if latest else None
             probes[entity.name] = _Probe(
                 total=reply.total(f"n_{entity.name}"),
                 max_id=int(top[0][entity.id_field]) if top else 0,
-                high=to_utc(high_text),
-                high_text=high_text,
+                high=(now or utcnow()) if entity.modified_field else None,
             )
         currency = reply.get("currency")
         return _Preflight(
@@ -247,7 +239,7 @@ class _Engine:
             base_currency=str(currency) if currency else None,
             first_pages=first_pages,
             probes=probes,
-            date_start=str(reply.time.get("date_start") or "") or None,
+            date_start=date_start,
         )
 
     # -- 2. directories ------------------------------------------------------
@@ -269,11 +261,7 @@ class _Engine:
     async def directories(self, pre: _Preflight) -> None:
         fetched = {e.name: await self._directory_records(pre, e) for e in DIRECTORIES}
         webhook_user = to_int(pre.user.get("ID"))
-        deals_probe = pre.probes.get("deals")
-        zone = self.timezone or guess_timezone(
-            pre.user.get("TIME_ZONE"),
-            [deals_probe.high_text if deals_probe else None, pre.date_start],
-        )
+        zone = self.timezone or guess_timezone(pre.user.get("TIME_ZONE"), [pre.date_start])
         with self.store.transaction():
             for entity in DIRECTORIES:
                 rows = to_rows(entity, self.portal, fetched[entity.name])
