@@ -85,6 +85,88 @@ def sync_command(webhook: str | None, db: str | None, full: bool) -> None:
         click.echo(line)
 
 
+@cli.command("emulate")
+@click.option(
+    "--portal",
+    "portal_dir",
+    required=True,
+    type=click.Path(file_okay=False),
+    help="Portal snapshot folder to serve",
+)
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on")
+@click.option("--port", default=8765, show_default=True, help="Port (0: any free port)")
+@click.option("--no-rate-limit", is_flag=True, help="Switch off the 2 req/s leaky bucket")
+@click.option("--rate", type=float, default=2.0, show_default=True, help="Requests per second")
+@click.option("--burst", type=int, default=50, show_default=True, help="Leaky bucket size")
+@click.option(
+    "--operating-limit",
+    type=float,
+    default=480.0,
+    show_default=True,
+    help="Seconds of work per method per 10 minutes (0: off)",
+)
+@click.option("--no-processing", is_flag=True, help="Do not simulate processing time")
+@click.option("--oauth", is_flag=True, help="Also accept OAuth tokens (/rest/METHOD?auth=...)")
+@click.option("--test-api", is_flag=True, help="Enable POST /_emulator/... record changes")
+@click.option("--drop-rate", type=float, default=0.0, help="Share of dropped connections")
+@click.option("--error-rate", type=float, default=0.0, help="Share of HTTP 500 replies")
+@click.option("--slow-rate", type=float, default=0.0, help="Share of slow replies")
+@click.option("--malformed-rate", type=float, default=0.0, help="Share of broken JSON replies")
+@click.option("--seed", type=int, default=0, help="Fault injection seed")
+def emulate_command(
+    portal_dir: str,
+    host: str,
+    port: int,
+    no_rate_limit: bool,
+    rate: float,
+    burst: int,
+    operating_limit: float,
+    no_processing: bool,
+    oauth: bool,
+    test_api: bool,
+    drop_rate: float,
+    error_rate: float,
+    slow_rate: float,
+    malformed_rate: float,
+    seed: int,
+) -> None:
+    """Serve a portal snapshot folder as a Bitrix24 portal (prints the webhook URL first)."""
+    from rop.bitrix.emulator import EmulatorConfig, FaultConfig, PortalError, create_app
+    from rop.bitrix.emulator.server import bind, serve_forever
+
+    rates = (drop_rate, error_rate, slow_rate, malformed_rate)
+    if any(r < 0 or r > 1 for r in rates) or sum(rates) > 1:
+        raise UsageProblem("fault rates must be between 0 and 1 and add up to at most 1")
+    if rate <= 0 or burst <= 0:
+        raise UsageProblem("--rate and --burst must be positive")
+    faults = FaultConfig(drop_rate, error_rate, slow_rate, 2.0, malformed_rate, seed)
+    config = EmulatorConfig(
+        rate_limit=not no_rate_limit,
+        rate_per_second=rate,
+        burst=burst,
+        operating_limit_seconds=operating_limit,
+        simulate_processing=not no_processing,
+        faults=faults if any(rates) else None,
+        oauth=oauth,
+        test_api=test_api,
+    )
+    try:
+        app = create_app(portal_dir, config)
+    except PortalError as exc:
+        raise UsageProblem(str(exc)) from None
+    try:
+        sock = bind(host, port)
+    except OSError as exc:
+        raise UsageProblem(f"cannot listen on {host}:{port}: {exc.strerror}") from None
+    portal = app.state.portal
+    bound = sock.getsockname()[1]
+    shown = f"[{host}]" if ":" in host else host
+    click.echo(f"http://{shown}:{bound}/rest/{portal.webhook_user_id}/{portal.webhook_token}/")
+    click.echo(f"serving {portal_dir} as {portal.domain}; Ctrl+C stops", err=True)
+    sys.stdout.flush()
+    serve_forever(app, sock)
+
+
 @cli.command("serve")
 @click.option("--db", type=click.Path(dir_okay=False), help="Store file (default: ROP_DB)")
 @click.option("--webhook", help="Webhook URL for the page's sync button (default: ROP_WEBHOOK)")

@@ -93,6 +93,7 @@ def write_portal(folder: Path, deals: int = 120, **info: Any) -> Path:
             "CALL_FAILED_CODE": "200" if i % 3 else "304",
             "CRM_ENTITY_TYPE": "CONTACT",
             "CRM_ENTITY_ID": str(i),
+            "CRM_ACTIVITY_ID": str(1000 + i),
             "COST": "0.0000",
         }
         for i in range(1, 21)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -33,3 +34,19 @@ def serve_in_thread(app: ASGIApp, host: str = "127.0.0.1", port: int = 0) -> Ite
     finally:
         server.should_exit = True
         thread.join(timeout=10)
+
+
+def bind(host: str, port: int) -> socket.socket:
+    """Bind the listening socket first, so the real port is known before serving."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    sock.set_inheritable(True)
+    return sock
+
+
+def serve_forever(app: ASGIApp, sock: socket.socket, log_level: str = "warning") -> None:
+    """Serve on an already bound socket until interrupted (the CLI)."""
+    config = uvicorn.Config(app, log_level=log_level, lifespan="off")
+    uvicorn.Server(config).run(sockets=[sock])

@@ -1,0 +1,399 @@
+"""The emulator over real HTTP: reply shapes, errors, limits, visibility, faults, changes."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from rop.bitrix.emulator import EmulatorConfig, create_app, serve_in_thread
+from tests.emulator_portal import TOKEN, owned_by, write_portal
+
+DOCS = Path(__file__).parent / "fixtures" / "emulator_docs"
+NO_LIMITS = EmulatorConfig(rate_limit=False, test_api=True)
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_portal(tmp_path_factory.mktemp("portal"))
+
+
+@pytest.fixture(scope="module")
+def server(folder: Path) -> Iterator[tuple[str, Any]]:
+    app = create_app(folder, NO_LIMITS)
+    with serve_in_thread(app) as url:
+        yield url, app
+
+
+@pytest.fixture(scope="module")
+def hook(server: tuple[str, Any]) -> str:
+    return f"{server[0]}/rest/1/{TOKEN}/"
+
+
+def shape(value: Any) -> Any:
+    """Key sets and JSON types, recursively (first list element stands for all)."""
+    if isinstance(value, dict):
+        return {k: shape(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [shape(value[0])] if value else []
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, int | float):
+        return "number"
+    return type(value).__name__
+
+
+def doc(name: str) -> Any:
+    return json.loads((DOCS / name).read_text(encoding="utf-8"))
+
+
+# -- reply shapes replayed from the docs ---------------------------------------------
+
+
+def test_deal_list_shape_matches_docs(hook: str) -> None:
+    example = doc("crm.deal.list.json")
+    fields = list(example["result"][0])
+    reply = httpx.post(hook + "crm.deal.list", json={"select": fields, "filter": {"ID": 5}})
+    assert reply.status_code == 200
+    got = reply.json()
+    assert set(got) == set(example)  # result, total, time (no next on the last page)
+    assert shape(got["time"]) == shape(example["time"])
+    row, ref = got["result"][0], example["result"][0]
+    assert set(row) == set(ref)
+    for key, value in ref.items():
+        if value is not None and row[key] is not None:
+            assert type(row[key]) is type(value), key
+
+
+def test_stagehistory_shape_matches_docs(hook: str) -> None:
+    example = doc("crm.stagehistory.list.json")
+    got = httpx.get(
+        hook + "crm.stagehistory.list", params={"entityTypeId": 2, "filter[OWNER_ID]": 3}
+    ).json()
+    assert shape(got) == shape(example)
+    assert got["result"]["items"][0]["OWNER_ID"] == 3
+
+
+def test_batch_shape_matches_docs(hook: str) -> None:
+    example = doc("batch.json")
+    got = httpx.post(
+        hook + "batch", json={"halt": 0, "cmd": {"p1": "crm.deal.list?select[0]=ID&start=50"}}
+    ).json()
+    assert shape(got) == shape(example)
+    assert got["result"]["result_total"] == {"p1": 120}
+    assert got["result"]["result_next"] == {"p1": 100}
+    assert got["result"]["result_error"] == []  # empty maps come back as []
+
+
+def test_voximplant_shape_matches_docs(hook: str) -> None:
+    example = doc("voximplant.statistic.get.json")
+    got = httpx.get(
+        hook + "voximplant.statistic.get",
+        params={"FILTER[>CALL_DURATION]": 100, "SORT": "CALL_DURATION", "ORDER": "DESC"},
+    ).json()
+    assert set(got) == set(example)
+    row = got["result"][0]
+    assert set(example["result"][0]) <= set(row)
+    durations = [int(r["CALL_DURATION"]) for r in got["result"]]
+    assert durations == sorted(durations, reverse=True) and min(durations) > 100
+
+
+def test_error_shape_matches_docs(hook: str) -> None:
+    got = httpx.get(hook + "crm.no.such.method")
+    assert got.status_code == 404
+    assert shape(got.json()) == shape(doc("error.json"))
+    assert got.json()["error"] == "ERROR_METHOD_NOT_FOUND"
+
+
+# -- request forms ------------------------------------------------------------------------
+
+
+def test_get_form_and_json_agree_and_names_are_case_insensitive(hook: str) -> None:
+    # "=" inside a key must be percent-encoded, as PHP splits at the first "=".
+    query = "filter[>%3DID]=10&filter[<ID]=20&select[]=ID&order[ID]=DESC"
+    by_get = httpx.get(hook + "CRM.Deal.List.json?" + query).json()["result"]
+    by_form = httpx.post(
+        hook + "crm.deal.list",
+        content=query.encode(),
+        headers={"content-type": "application/x-www-form-urlencoded"},
+    ).json()["result"]
+    by_json = httpx.post(
+        hook + "crm.deal.list",
+        json={"filter": {">=ID": 10, "<ID": 20}, "select": ["ID"], "order": {"ID": "DESC"}},
+    ).json()["result"]
+    assert by_get == by_form == by_json
+    assert [r["ID"] for r in by_json] == [str(i) for i in range(19, 9, -1)]
+
+
+def test_paging_total_next_and_start_minus_one(hook: str) -> None:
+    first = httpx.get(hook + "crm.deal.list?select[]=ID").json()
+    assert (first["total"], first["next"], len(first["result"])) == (120, 50, 50)
+    last = httpx.get(hook + "crm.deal.list?select[]=ID&start=100").json()
+    assert len(last["result"]) == 20 and "next" not in last
+    fast = httpx.get(hook + "crm.deal.list?select[]=ID&start=-1&filter[>ID]=110").json()
+    assert fast["total"] == 0 and "next" not in fast
+    assert [r["ID"] for r in fast["result"]] == [str(i) for i in range(111, 121)]
+
+
+def test_select_star_uf_and_multifields(hook: str) -> None:
+    default = httpx.get(hook + "crm.deal.list?filter[ID]=1").json()["result"][0]
+    assert "UF_CRM_SOURCE_NOTE" in default and "PHONE" not in default
+    star = httpx.get(hook + "crm.deal.list?filter[ID]=1&select[]=*").json()["result"][0]
+    assert "UF_CRM_SOURCE_NOTE" not in star and "TITLE" in star
+    named = httpx.get(hook + "crm.deal.list?filter[ID]=1&select[]=ID&select[]=PHONE").json()
+    assert named["result"][0]["PHONE"][0]["VALUE"] == "+7000"
+
+
+def test_filter_prefixes(hook: str) -> None:
+    def ids(flt: dict[str, Any]) -> list[int]:
+        reply = httpx.post(hook + "crm.deal.list", json={"filter": flt, "select": ["ID"]})
+        assert reply.status_code == 200, reply.text
+        return sorted(int(r["ID"]) for r in reply.json()["result"])
+
+    assert ids({"@ID": [3, 5, 999]}) == [3, 5]
+    assert ids({"><ID": [10, 12]}) == [10, 11, 12]
+    assert ids({"%TITLE": "#11", "<ID": 115}) == [11, 110, 111, 112, 113, 114]
+    assert ids({"STAGE_ID": "WON", "<=ID": 20}) == [2, 7, 12, 17]
+    assert ids({"!STAGE_ID": "NEW", "<=ID": 5}) == [1, 2, 3, 4]
+    assert ids({"!@STAGE_ID": ["NEW", "WON", "LOSE"], "<=ID": 10}) == [1, 4, 6, 9]
+    assert ids({">=DATE_CREATE": "2026-09-01", "<ID": 30}) == [8, 17, 26]
+    assert ids({">OPPORTUNITY": 11500}) == [116, 117, 118, 119, 120]
+
+
+def test_item_list_is_camel_case_and_typed(hook: str) -> None:
+    got = httpx.post(
+        hook + "crm.item.list",
+        json={
+            "entityTypeId": 2,
+            "select": ["id", "stageId", "opportunity", "assignedById"],
+            "filter": {">id": 118},
+            "order": {"id": "ASC"},
+        },
+    ).json()
+    assert got["total"] == 2
+    assert got["result"]["items"][0] == {
+        "id": 119,
+        "stageId": "C1:NEW",
+        "opportunity": 11900.0,
+        "assignedById": 5,
+    }
+
+
+def test_item_list_unknown_filter_field_is_invalid_arg(hook: str) -> None:
+    got = httpx.post(hook + "crm.item.list", json={"entityTypeId": 2, "filter": {"nope": 1}})
+    assert got.status_code == 400 and got.json()["error"] == "INVALID_ARG_VALUE"
+
+
+def test_directories_and_users(hook: str) -> None:
+    cats = httpx.get(hook + "crm.category.list?entityTypeId=2").json()["result"]["categories"]
+    assert [c["id"] for c in cats] == [0, 1]
+    stages = httpx.get(hook + "crm.status.list?filter[ENTITY_ID]=DEAL_STAGE").json()["result"]
+    assert [s["STATUS_ID"] for s in stages] == ["NEW", "WON"]
+    items = httpx.get(hook + "crm.status.entity.items?entityId=DEAL_STAGE").json()["result"]
+    assert items[1] == {"NAME": "Won", "SORT": "60", "STATUS_ID": "WON"}
+    assert httpx.get(hook + "crm.currency.base.get").json()["result"] == "RUB"
+    assert len(httpx.get(hook + "crm.currency.list").json()["result"]) == 2
+    active = httpx.get(hook + "user.get?FILTER[ACTIVE]=true&sort=ID&order=DESC").json()
+    assert [u["ID"] for u in active["result"]] == ["5", "4", "3", "2", "1"]
+    everyone = httpx.get(hook + "user.get").json()
+    assert everyone["total"] == 6  # fired users included unless ACTIVE is given
+    team = httpx.get(hook + "user.get?UF_DEPARTMENT=3").json()["result"]
+    assert sorted(u["ID"] for u in team) == ["3", "4", "6"]
+    deps = httpx.get(hook + "department.get?PARENT=1").json()["result"]
+    assert [d["ID"] for d in deps] == ["2", "4"]
+    assert httpx.get(hook + "user.admin").json()["result"] is True
+    assert httpx.get(hook + "profile").json()["result"]["ADMIN"] is True
+    assert httpx.get(hook + "app.info").json()["result"]["LICENSE_FAMILY"] == "project"
+
+
+# -- batch ------------------------------------------------------------------------------
+
+
+def test_batch_chains_keyset_pages_with_references(hook: str) -> None:
+    cmd = {"p0": "crm.deal.list?select[0]=ID&order[ID]=ASC&start=-1"}
+    for i in range(1, 4):
+        cmd[f"p{i}"] = (
+            "crm.deal.list?select[0]=ID&order%5BID%5D=ASC&start=-1"
+            f"&filter%5B%3EID%5D=%24result%5Bp{i - 1}%5D%5B49%5D%5BID%5D"
+        )
+    got = httpx.post(hook + "batch", json={"halt": 0, "cmd": cmd}).json()["result"]
+    pages = [[int(r["ID"]) for r in got["result"][k]] for k in ("p0", "p1", "p2", "p3")]
+    assert pages[0] == list(range(1, 51)) and pages[1] == list(range(51, 101))
+    assert pages[2] == list(range(101, 121)) and pages[3] == []
+    assert set(got["result_time"]) == {"p0", "p1", "p2", "p3"}
+
+
+def test_batch_errors_and_halt(hook: str) -> None:
+    cmd = {"a": "crm.deal.list?filter[NOPE]=1", "b": "crm.deal.get?id=1", "c": "batch?cmd[x]=y"}
+    free = httpx.post(hook + "batch", json={"halt": 0, "cmd": cmd}).json()["result"]
+    assert free["result_error"]["a"]["error"] == "INVALID_ARG_VALUE"
+    assert free["result_error"]["c"]["error"] == "ERROR_BATCH_METHOD_NOT_ALLOWED"
+    assert free["result"]["b"]["ID"] == "1"
+    halted = httpx.post(hook + "batch", json={"halt": 1, "cmd": cmd}).json()["result"]
+    assert halted["result"] == [] and list(halted["result_error"]) == ["a"]
+
+
+# -- malformed requests: Bitrix24's error, never a traceback ----------------------------------
+
+
+@pytest.mark.parametrize(
+    ("request_args", "status", "code"),
+    [
+        (
+            {
+                "method": "POST",
+                "path": "crm.deal.list",
+                "content": b"{not json",
+                "headers": {"content-type": "application/json"},
+            },
+            400,
+            "INVALID_REQUEST",
+        ),
+        (
+            {"method": "GET", "path": "crm.deal.list?filter[MISSING_FIELD]=1"},
+            400,
+            "INVALID_ARG_VALUE",
+        ),
+        (
+            {"method": "GET", "path": "crm.deal.list?order[MISSING_FIELD]=ASC"},
+            400,
+            "INVALID_ARG_VALUE",
+        ),
+        (
+            {
+                "method": "POST",
+                "path": "batch",
+                "json": {"cmd": {f"c{i}": "crm.deal.list" for i in range(51)}},
+            },
+            400,
+            "ERROR_BATCH_LENGTH_EXCEEDED",
+        ),
+        ({"method": "GET", "path": "crm.deal.get?id=99999"}, 400, ""),
+        ({"method": "GET", "path": "crm.deal.list?filter=notadict"}, 400, "INVALID_ARG_VALUE"),
+        ({"method": "GET", "path": "crm.item.list?entityTypeId=abc"}, 400, "INVALID_ARG_VALUE"),
+        ({"method": "GET", "path": "crm.deal.list?filter[><ID]=5"}, 400, "INVALID_ARG_VALUE"),
+    ],
+)
+def test_malformed_requests_get_bitrix_errors(
+    hook: str, request_args: dict[str, Any], status: int, code: str
+) -> None:
+    args = dict(request_args)
+    url = hook + args.pop("path")
+    reply = httpx.request(args.pop("method"), url, **args)
+    assert reply.status_code == status
+    body = reply.json()
+    assert set(body) == {"error", "error_description"} and body["error"] == code
+    assert "Traceback" not in reply.text
+
+
+def test_bad_token_and_unknown_user(server: tuple[str, Any]) -> None:
+    base = server[0]
+    for path in (
+        "/rest/1/wrong/crm.deal.list",
+        f"/rest/99/{TOKEN}/crm.deal.list",
+        "/rest/crm.deal.list",
+        f"/rest/x/{TOKEN}/crm.deal.list",
+    ):
+        reply = httpx.get(base + path)
+        assert reply.status_code == 401, path
+        assert reply.json()["error"] == "NO_AUTH_FOUND"
+
+
+# -- visibility ---------------------------------------------------------------------------------
+
+
+def _deal_ids(base: str, user_id: int) -> set[int]:
+    reply = httpx.get(
+        f"{base}/rest/{user_id}/{TOKEN}/crm.deal.list?select[]=ID&start=-1&order[ID]=ASC"
+    )
+    ids: set[int] = set()
+    last = 0
+    while True:
+        reply = httpx.get(
+            f"{base}/rest/{user_id}/{TOKEN}/crm.deal.list",
+            params={"select[]": "ID", "start": -1, "order[ID]": "ASC", "filter[>ID]": last},
+        )
+        rows = reply.json()["result"]
+        ids.update(int(r["ID"]) for r in rows)
+        if len(rows) < 50:
+            return ids
+        last = int(rows[-1]["ID"])
+
+
+def test_visibility_per_webhook_user(server: tuple[str, Any]) -> None:
+    base = server[0]
+    assert _deal_ids(base, 1) == set(range(1, 121))  # admin
+    assert _deal_ids(base, 2) == owned_by({2, 3, 4})  # head of Sales > Team A
+    assert _deal_ids(base, 3) == owned_by({3})  # plain user: own deals
+    assert _deal_ids(base, 5) == owned_by({5})  # head of Support: nobody else there
+    total = httpx.get(f"{base}/rest/3/{TOKEN}/crm.deal.list").json()["total"]
+    assert total == len(owned_by({3}))
+    hidden = min(owned_by({4}))
+    denied = httpx.get(f"{base}/rest/3/{TOKEN}/crm.deal.get?id={hidden}")
+    assert denied.status_code == 400 and denied.json()["error_description"] == "Access denied."
+    history = httpx.get(f"{base}/rest/3/{TOKEN}/crm.stagehistory.list?entityTypeId=2").json()
+    assert {h["OWNER_ID"] for h in history["result"]["items"]} <= owned_by({3})
+    calls = httpx.get(f"{base}/rest/3/{TOKEN}/voximplant.statistic.get").json()["result"]
+    assert calls and {c["PORTAL_USER_ID"] for c in calls} == {"3"}
+    assert httpx.get(f"{base}/rest/3/{TOKEN}/user.admin").json()["result"] is False
+    assert httpx.get(f"{base}/rest/3/{TOKEN}/user.current").json()["result"]["ID"] == "3"
+
+
+# -- changes while serving -----------------------------------------------------------------------
+
+
+def test_changes_in_process_and_over_the_test_api(tmp_path: Path) -> None:
+    app = create_app(write_portal(tmp_path, deals=10), NO_LIMITS)
+    portal = app.state.portal
+    with serve_in_thread(app) as base:
+        hook = f"{base}/rest/1/{TOKEN}/"
+        new_id = portal.add("deal", {"TITLE": "Fresh", "ASSIGNED_BY_ID": "3"})
+        assert new_id == 11
+        before = httpx.get(hook + "crm.deal.get?id=3").json()["result"]["DATE_MODIFY"]
+        portal.update("deal", 3, {"TITLE": "Renamed"})
+        after = httpx.get(hook + "crm.deal.get?id=3").json()["result"]
+        assert after["TITLE"] == "Renamed" and after["DATE_MODIFY"] > before
+        modified = httpx.get(
+            hook + "crm.deal.list",
+            params={"filter[>=DATE_MODIFY]": after["DATE_MODIFY"], "select[]": "ID"},
+        ).json()["result"]
+        assert {r["ID"] for r in modified} == {"3", "11"}
+        portal.delete("deal", 4)
+        assert httpx.get(hook + "crm.deal.get?id=4").status_code == 400
+        history = httpx.get(hook + "crm.stagehistory.list?entityTypeId=2&filter[OWNER_ID]=4").json()
+        assert history["result"]["items"] == []  # history goes with the deal
+
+        added = httpx.post(f"{base}/_emulator/deal/add", json={"fields": {"TITLE": "Via API"}})
+        assert added.json() == {"result": 12}
+        httpx.post(f"{base}/_emulator/deal/update", json={"id": 12, "fields": {"STAGE_ID": "WON"}})
+        assert httpx.get(hook + "crm.deal.get?id=12").json()["result"]["STAGE_ID"] == "WON"
+        httpx.post(f"{base}/_emulator/deal/delete", json={"id": 12})
+        assert httpx.get(hook + "crm.deal.list").json()["total"] == 10
+        bad = httpx.post(f"{base}/_emulator/nonsense/add", json={})
+        assert bad.status_code == 400 and "unknown kind" in bad.json()["error_description"]
+        missing = httpx.post(f"{base}/_emulator/deal/delete", json={"id": 999})
+        assert missing.status_code == 400
+
+
+def test_test_api_is_off_by_default(tmp_path: Path) -> None:
+    app = create_app(write_portal(tmp_path, deals=3), EmulatorConfig(rate_limit=False))
+    with serve_in_thread(app) as base:
+        assert httpx.post(f"{base}/_emulator/deal/add", json={}).status_code == 404
+
+
+# -- cards ---------------------------------------------------------------------------------------
+
+
+def test_cards_show_escaped_fields(server: tuple[str, Any]) -> None:
+    base = server[0]
+    page = httpx.get(f"{base}/crm/company/details/2/")
+    assert page.status_code == 200
+    assert "<h1>&lt;b&gt;Company&lt;/b&gt; 2 &amp; Co</h1>" in page.text
+    assert '<span id="card-id">2</span>' in page.text and "<b>Company" not in page.text
+    assert "Deal #7" in httpx.get(f"{base}/crm/deal/details/7/").text
+    assert "User3 Last3" in httpx.get(f"{base}/company/personal/user/3/").text
+    assert httpx.get(f"{base}/crm/deal/details/9999/").status_code == 404
