@@ -113,13 +113,32 @@ def viewer_scope(store: Store, portal: str, viewer: int | None) -> Scope:
 # -- editing rights (rop rights) ---------------------------------------------
 
 
+def _is_user(store: Store, portal: str, user: int) -> bool:
+    return bool(
+        store.scalar("SELECT count(*) FROM users WHERE portal = ? AND id = ?", [portal, user])
+    )
+
+
+def _owns_records(store: Store, portal: str, user: int) -> bool:
+    # Users unknown to user.get still own records (and get a row "user #ID").
+    return bool(
+        store.scalar(
+            "SELECT EXISTS (SELECT 1 FROM deals WHERE portal = $p AND assigned_by_id = $u) "
+            "OR EXISTS (SELECT 1 FROM leads WHERE portal = $p AND assigned_by_id = $u) "
+            "OR EXISTS (SELECT 1 FROM companies WHERE portal = $p AND assigned_by_id = $u) "
+            "OR EXISTS (SELECT 1 FROM contacts WHERE portal = $p AND assigned_by_id = $u) "
+            "OR EXISTS (SELECT 1 FROM calls WHERE portal = $p AND portal_user_id = $u)",
+            {"p": portal, "u": user},
+        )
+    )
+
+
 def set_override(store: Store, portal: str, viewer: int, user: int, allow: bool) -> None:
     """Let ``viewer`` see ``user`` (allow) or hide ``user`` from them (deny)."""
-    for uid in (viewer, user):
-        if not store.scalar(
-            "SELECT count(*) FROM users WHERE portal = ? AND id = ?", [portal, uid]
-        ):
-            raise ReportInputError(f"no user {uid} on portal {portal}")
+    if not _is_user(store, portal, viewer):
+        raise ReportInputError(f"no user {viewer} on portal {portal}")
+    if not (_is_user(store, portal, user) or _owns_records(store, portal, user)):
+        raise ReportInputError(f"no user {user} on portal {portal}")
     store.upsert(
         "scope_overrides",
         [{"portal": portal, "viewer_id": viewer, "user_id": user, "allow": allow}],
@@ -150,7 +169,7 @@ def clear_override(store: Store, portal: str, viewer: int, user: int | None = No
 
 def set_report_admin(store: Store, portal: str, user: int, admin: bool) -> None:
     """Mark (or unmark) ``user`` as an administrator of the report: sees everyone."""
-    if not store.scalar("SELECT count(*) FROM users WHERE portal = ? AND id = ?", [portal, user]):
+    if not _is_user(store, portal, user):
         raise ReportInputError(f"no user {user} on portal {portal}")
     if admin:
         store.upsert("report_admins", [{"portal": portal, "user_id": user}])
