@@ -33,7 +33,14 @@ def demo_portal(out: str, seed: int, deals: int, months: int) -> None:
     """Write a generated demo portal snapshot folder."""
     from rop.demo.generator import generate
 
-    generate(out, seed=seed, deals=deals, months=months)
+    try:
+        generate(out, seed=seed, deals=deals, months=months)
+    except ValueError as exc:
+        raise UsageProblem(str(exc)) from None
+    except OSError as exc:
+        raise UsageProblem(
+            f"cannot write the demo portal to {out}: {exc.strerror or exc}"
+        ) from None
     click.echo(f"demo portal generated at {out}")
 
 

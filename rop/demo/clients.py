@@ -18,7 +18,7 @@ from typing import Any
 from rop.demo.catalog import SOURCE_WEIGHTS, SOURCES
 from rop.demo.clock import DAY, Clock
 from rop.demo.jsonfile import ArrayWriter
-from rop.demo.names import INDUSTRIES, POSTS, company_title, person
+from rop.demo.names import INDUSTRIES, POSTS, company_title, odd_company, person
 from rop.demo.staff import ADMIN, Roster
 
 MY_COMPANY = 1  # IS_MY_COMPANY "Y": the seller itself, never a client
@@ -68,7 +68,12 @@ def write_clients(
             created = clock.at((index + rng.random()) / companies)
             mine = company_id == MY_COMPANY
             owner = ADMIN if mine else roster.pick(rng, rng.choice("0003"), created)
-            title = "ООО «Вектор Трейд»" if mine else company_title(rng)
+            if mine:
+                title = "ООО «Вектор Трейд»"
+            elif company_id % 50 == 7:
+                title = odd_company(company_id // 50)
+            else:
+                title = company_title(rng)
             base.company_titles.append(title)
             company_owner.append(owner)
             out.add(_company(rng, clock, company_id, title, owner, created, mine))

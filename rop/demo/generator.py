@@ -25,7 +25,7 @@ from rop.demo.clients import ClientBase, pick_company, write_clients
 from rop.demo.clock import DAY, TZ, Clock, local_seconds
 from rop.demo.jsonfile import write_json
 from rop.demo.lifecycle import LEAD_SEMANTICS, SEMANTICS, deal_path, lead_path
-from rop.demo.names import company_title, deal_title, person, phone
+from rop.demo.names import company_title, deal_title, odd_product, person, phone
 from rop.demo.staff import BOT, Roster
 from rop.demo.telephony import plan_calls
 from rop.demo.timeline import Timeline
@@ -327,6 +327,8 @@ class _Sales:
 
         if i == deals // 2:
             title = SCRIPT_TITLE  # exactly one, for the XSS tests
+        elif i % 101 == 50:
+            title = odd_product(i // 101)
         else:
             client = self.clients.company_titles[company - 1] if company else None
             title = deal_title(rng, client)

@@ -91,6 +91,15 @@ _ODD_PRODUCTS = (
 INDUSTRIES = ("IT", "TELECOM", "MANUFACTURING", "BANKING", "CONSULTING", "FINANCE", "GOVERNMENT", "DELIVERY", "ENTERTAINMENT", "NOTPROFIT", "OTHER")  # fmt: skip
 
 
+def odd_company(n: int) -> str:
+    """The n-th awkward company name (cycled), so small portals have them all too."""
+    return _ODD_COMPANIES[n % len(_ODD_COMPANIES)]
+
+
+def odd_product(n: int) -> str:
+    return _ODD_PRODUCTS[n % len(_ODD_PRODUCTS)]
+
+
 def female(last: str) -> str:
     """The feminine form of a Russian surname (Иванов -> Иванова); others stay."""
     if last.endswith(("ов", "ев", "ёв", "ин", "ын")):
