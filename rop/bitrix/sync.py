@@ -323,16 +323,21 @@ class _Engine:
         first: list[Record] | None,
         total: int | None,
         done: int = 0,
+        quiet: bool = False,
     ) -> None:
+        if not quiet:
+            self._report(entity.name, done, total)
         if first is not None:
             self._commit(entity, first, state, chain)
             done += len(first)
-            self._report(entity.name, done, total)
+            if not quiet:
+                self._report(entity.name, done, total)
         while not chain.done:
             records = await step(self.client, chain)
             self._commit(entity, records, state, chain)
             done += len(records)
-            self._report(entity.name, done, total)
+            if not quiet:
+                self._report(entity.name, done, total)
 
     def _changes_filter(self, entity: Entity, state: EntityState) -> dict[str, Any] | None:
         """The filter for records changed since the watermark; None: nothing to ask."""
@@ -376,8 +381,10 @@ class _Engine:
         self.tallies.setdefault(name, Tally())
         if entity.modified_field is None:
             # Append-only (history, calls): everything after the last committed ID.
-            chain = chains.get(name) or Chain(entity, state.id_watermark or 0, expected=probe.total)
-            await self._drain(entity, chain, state, first.get(name), probe.total)
+            already = store_count(self.store, entity, self.portal, 0, state.id_watermark or 0)
+            left = None if probe.total is None else probe.total - already
+            chain = chains.get(name) or Chain(entity, state.id_watermark or 0, expected=left)
+            await self._drain(entity, chain, state, first.get(name), probe.total, already)
             if not state.full_done:
                 state.full_done = True
                 with self.store.transaction():
@@ -388,15 +395,17 @@ class _Engine:
                 # A full copy starts now: changes from here on are caught by
                 # the change pass that follows it (and by later runs).
                 state.modified_watermark = probe.high
-            chain = Chain(entity, state.id_watermark or 0, expected=probe.total)
-            await self._drain(entity, chain, state, None, probe.total)
+            already = store_count(self.store, entity, self.portal, 0, state.id_watermark or 0)
+            left = None if probe.total is None else probe.total - already
+            chain = Chain(entity, state.id_watermark or 0, expected=left)
+            await self._drain(entity, chain, state, None, probe.total, already)
             state.full_done = True
             with self.store.transaction():
                 save_state(self.store, self.portal, name, state)
             if state.modified_watermark is None:
                 return  # the portal had none at preflight: nothing to catch up
             chain = Chain(entity, 0, self._changes_filter(entity, state) or {})
-            await self._drain(entity, chain, None, None, None)
+            await self._drain(entity, chain, None, None, None, quiet=True)
         else:
             await self._drain(entity, chains[name], None, first.get(name), None)
         if probe.high is not None:
