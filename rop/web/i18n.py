@@ -60,6 +60,8 @@ _TEXT: dict[str, tuple[str, str]] = {
     "subtotal": ("Итого по отделу", "Department total"),
     "total": ("Итого", "Total"),
     "dismissed": ("уволен", "dismissed"),
+    "user": ("Пользователь", "User"),
+    "no_department": ("Без отдела", "No department"),
     "unknown_user": ("неизвестный пользователь", "unknown user"),
     "previous": ("Прошлый период", "Previous period"),
     "no_rows": ("Нет данных за выбранный период", "No data for the chosen period"),

@@ -4,6 +4,7 @@ CSV or XLSX. The report engine does the work."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import date, datetime
 from typing import Any
 from urllib.parse import urlencode
@@ -72,6 +73,20 @@ def _chart_users(store: Any, flt: Any, opts: Options) -> list[int] | None:
     return sorted(scope.users)
 
 
+def _scoped_options(store: Any, opts: Options, viewer: int | None) -> Options:
+    """The filter bar offers only the people (and their departments) the viewer sees."""
+    if viewer is None:
+        return opts
+    from rop.report.scope import viewer_scope
+
+    scope = viewer_scope(store, opts.portal, viewer)
+    if scope.everyone and not scope.excluded:
+        return opts
+    users = [u for u in opts.users if scope.sees(u["id"])]
+    depts = {u["department_id"] for u in users}
+    return replace(opts, users=users, departments=[d for d in opts.departments if d["id"] in depts])
+
+
 def report_context(request: Request) -> dict[str, Any]:
     """Everything the report page shows; the HTML and its JSON twin come from it."""
     from rop.report.build import build_report
@@ -81,6 +96,7 @@ def report_context(request: Request) -> dict[str, Any]:
     report = build_report(store, flt, portal=opts.portal)
     lang = wf.lang
     users = _chart_users(store, flt, opts)
+    opts = _scoped_options(store, opts, wf.viewer)
     pictures: dict[str, Any] = {"bars": charts.manager_bars(report)}
     if "deals" in wf.sections:
         chosen = wf.pipelines or tuple(p["id"] for p in opts.pipelines)
@@ -265,6 +281,8 @@ def drill_context(request: Request, limit: int | None = PAGE_SIZE) -> dict[str, 
         "filter": wf,
         "args": args,
         "sentence": flt.describe(wf.lang),
+        "about": _figure_about(result["figure"], wf.lang),
+        "who": _who(opts, args, wf.lang),
         "drill": result,
         "options": opts,
         "link": link,
@@ -275,6 +293,27 @@ def drill_context(request: Request, limit: int | None = PAGE_SIZE) -> dict[str, 
             "report": urls.report(pairs),
         },
     }
+
+
+def _figure_about(key: str, lang: str) -> str:
+    """The figure's definition from the catalogue, shown under the panel title."""
+    from rop.metrics.catalogue import figure
+
+    fig = figure(key)
+    return str(getattr(fig, f"description_{lang}", "") or "")
+
+
+def _who(opts: Options, args: dict[str, Any], lang: str) -> str | None:
+    """Whose records these are: a manager, a department, a row, or everyone."""
+    if args["user"] is not None:
+        name = next((u["name"] for u in opts.users if u["id"] == args["user"]), None)
+        return name or f"{i18n.text('user', lang)} #{args['user']}"
+    if args["department"] is not None:
+        name = next((d["name"] for d in opts.departments if d["id"] == args["department"]), None)
+        return f"{i18n.text('department', lang)}: {name or args['department']}"
+    if args["key"] is not None:
+        return str(args["key"])
+    return i18n.text("total", lang)
 
 
 def drill_page(request: Request) -> Response:

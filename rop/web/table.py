@@ -112,7 +112,9 @@ def build_table(
             if has_prev and prev is not None and (value or prev.get(c["key"])):
                 d = delta(c["key"], c["kind"], value, prev.get(c["key"]), currency, lang)
             href = None
-            if link is not None and value is not None:
+            # A zero count has no records behind it; "—" has nothing to list.
+            worth = value is not None and not (c["kind"] == "count" and value == 0)
+            if link is not None and worth:
                 lf, args = link
                 href = urls.drill(lf.pairs(), c["key"], **args)
             out.append(Cell(fmt_value(c["kind"], value, currency, lang), href, d, value is None))
@@ -124,8 +126,8 @@ def build_table(
 
     def line(row: dict[str, Any]) -> Line:
         name = row.get("name") or ""
-        if row.get("unknown") and not name:
-            name = f"#{row.get('user_id')}"
+        if row.get("unknown") and row.get("user_id") is not None:
+            name = f"{i18n.text('user', lang)} #{row['user_id']}"
         return Line(
             kind="row",
             name=str(name),
@@ -142,22 +144,25 @@ def build_table(
         for r in rows:
             by_dept.setdefault(r.get("department_id"), []).append(r)
         seen = set()
-        for d in report["departments"]:
+        # People without a department come last, after the real departments.
+        ordered = sorted(report["departments"], key=lambda d: d.get("department_id") is None)
+        for d in ordered:
             did = d.get("department_id")
             seen.add(did)
             members = by_dept.get(did, [])
             if not members:
                 continue
+            title = d.get("name") or i18n.text("no_department", lang)
             sub = Line(
                 kind="subtotal",
-                name=f"{i18n.text('subtotal', lang)}: {d.get('name') or ''}",
+                name=f"{i18n.text('subtotal', lang)}: {title}",
                 cells=cells(
                     d.get("figures", {}),
                     prev_depts.get(did),
                     (wf, {"department": did}) if did is not None else None,
                 ),
             )
-            blocks.append(Block(str(d.get("name") or ""), [line(r) for r in members], sub))
+            blocks.append(Block(str(title), [line(r) for r in members], sub))
         rest = [r for r in rows if r.get("department_id") not in seen]
         if rest:
             blocks.append(Block(None, [line(r) for r in rest]))
