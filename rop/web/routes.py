@@ -255,6 +255,8 @@ def drill_context(request: Request, limit: int | None = PAGE_SIZE) -> dict[str, 
 
     store, opts, wf = _setup(request)
     args = _drill_args(request, wf.lang)
+    if limit is None:
+        args["offset"] = 0  # an export lists every record, whatever page is shown
     flt = wf.to_report_filter()
     result = drill(
         store,
