@@ -196,7 +196,8 @@ def build_report(store: Store, flt: ReportFilter, *, portal: str | None = None) 
                 "figures": _fill(dept_cells.get(d, {}), figs),
             }
             for d in sorted(
-                shown, key=lambda d: ((all_depts.get(d) or {}).get("sort") or 0, d or 0)
+                shown,
+                key=lambda d: (d is None, (all_depts.get(d) or {}).get("sort") or 0, d or 0),
             )
         ]
     else:

@@ -86,10 +86,17 @@ def is_report_admin(store: Store, portal: str, user_id: int) -> bool:
     return bool(row and row[0][0])
 
 
-def viewer_scope(store: Store, portal: str, viewer: int | None) -> Scope:
-    """The scope of ``viewer``; None means no restriction (the admin CLI)."""
+def viewer_scope(store: Store, portal: str | None, viewer: int | None) -> Scope:
+    """The scope of ``viewer``; None means no restriction (the admin CLI).
+
+    ``portal`` None means the store's one portal.
+    """
     if viewer is None:
         return EVERYONE
+    if portal is None:
+        from rop.report.portal import select_portal
+
+        portal = select_portal(store).key
     known = store.scalar("SELECT count(*) FROM users WHERE portal = ? AND id = ?", [portal, viewer])
     if not known:
         raise ReportInputError(f"no user {viewer} on portal {portal}")

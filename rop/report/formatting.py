@@ -1,0 +1,61 @@
+"""Shown values: the same rules for the terminal table and the exports."""
+
+from __future__ import annotations
+
+from typing import Any
+
+SECTION_LABELS = {
+    "deals": ("Сделки", "Deals"),
+    "leads": ("Лиды", "Leads"),
+    "companies": ("Компании", "Companies"),
+    "contacts": ("Контакты", "Contacts"),
+    "calls": ("Звонки", "Calls"),
+}
+WORDS = {
+    "manager": ("Менеджер", "Manager"),
+    "department": ("Отдел", "Department"),
+    "row": ("Строка", "Row"),
+    "total": ("Итого", "Total"),
+    "previous": ("Предыдущий период", "Previous period"),
+    "report": ("Отчёт", "Report"),
+    "dismissed": ("уволен", "dismissed"),
+    "no_department": ("Без отдела", "No department"),
+}
+
+
+def word(key: str, lang: str) -> str:
+    ru, en = WORDS[key]
+    return ru if lang == "ru" else en
+
+
+def label(item: dict, lang: str) -> str:
+    return str(item["label_ru"] if lang == "ru" else item["label_en"])
+
+
+def hms(seconds: float) -> str:
+    s = int(round(seconds))
+    return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}"
+
+
+def show(value: Any, kind: str) -> str:
+    """A value as a person reads it; nothing to divide by is a dash, never 0 %."""
+    if value is None:
+        return "—"
+    if kind == "share":
+        return f"{value * 100:.1f} %"
+    if kind == "days":
+        return f"{value:.1f}"
+    if kind == "seconds":
+        return hms(value)
+    if kind == "amount":
+        return f"{value:,.2f}".replace(",", " ")
+    if isinstance(value, bool):
+        return "да" if value else "нет"
+    return str(value)
+
+
+def row_title(row: dict, lang: str) -> str:
+    name = str(row.get("name") or "—")
+    if row.get("dismissed"):
+        name += f" ({word('dismissed', lang)})"
+    return name

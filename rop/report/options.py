@@ -1,0 +1,69 @@
+"""From command-line or query-string text to a ReportFilter; every problem is one clear line."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import date
+
+from rop.metrics.errors import ReportInputError
+from rop.report.filter import SECTIONS, ReportFilter
+from rop.report.periods import PRESETS, local_today, resolve_period, zone
+from rop.report.portal import select_portal
+from rop.store.db import Store
+
+
+def parse_day(text: str, what: str) -> date:
+    try:
+        return date.fromisoformat(text.strip())
+    except ValueError:
+        raise ReportInputError(f"bad date for {what}: {text!r} (expected YYYY-MM-DD)") from None
+
+
+def make_filter(
+    store: Store,
+    *,
+    portal: str | None = None,
+    date_from: str | None = None,
+    date_to: str | None = None,
+    period: str | None = None,
+    pipelines: Iterable[int] = (),
+    key_stages: Iterable[str] = (),
+    key_statuses: Iterable[str] = (),
+    sections: Iterable[str] = (),
+    departments: Iterable[int] = (),
+    managers: Iterable[int] = (),
+    min_call_seconds: int = 0,
+    max_call_seconds: int | None = None,
+    by: str = "manager",
+    compare: bool = True,
+    viewer: int | None = None,
+) -> ReportFilter:
+    """Dates are custom days (both ends inclusive) or a preset; default: this month."""
+    if period is not None and (date_from or date_to):
+        raise ReportInputError("give either a preset period or --from/--to, not both")
+    if period is not None and period not in PRESETS:
+        raise ReportInputError(f"unknown period {period!r}; choose one of: {', '.join(PRESETS)}")
+    if date_from or date_to:
+        if not (date_from and date_to):
+            raise ReportInputError("give both --from and --to")
+        start, end = parse_day(date_from, "--from"), parse_day(date_to, "--to")
+    else:
+        today = local_today(zone(select_portal(store, portal).timezone))
+        start, end = resolve_period(period or "this_month", today)
+    flt = ReportFilter(
+        date_from=start,
+        date_to=end,
+        pipelines=tuple(pipelines),
+        key_stages=tuple(key_stages),
+        key_statuses=tuple(key_statuses),
+        sections=tuple(sections) or SECTIONS,
+        departments=tuple(departments),
+        managers=tuple(managers),
+        min_call_seconds=min_call_seconds,
+        max_call_seconds=max_call_seconds,
+        by=by,
+        compare=compare,
+        viewer=viewer,
+    )
+    flt.validate()
+    return flt

@@ -1,0 +1,86 @@
+"""The report as a readable terminal table (rich), one table per section."""
+
+from __future__ import annotations
+
+import io
+
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from rop.report.formatting import SECTION_LABELS, label, row_title, show, word
+
+
+def report_to_table(report: dict, lang: str = "ru", width: int = 200) -> str:
+    """Plain text (no colour codes) of every section's table, with the filter above."""
+    buffer = io.StringIO()
+    console = Console(file=buffer, width=width, color_system=None, force_terminal=False)
+    period = report["period"]
+    console.print(
+        Text(
+            f"{word('report', lang)} {report['portal']['key']}: {period['from']} — {period['to']} "
+            f"({period['timezone']}), {report['currency']}"
+        )
+    )
+    console.print(Text(report["description_ru" if lang == "ru" else "description_en"]))
+    for section, (ru, en) in SECTION_LABELS.items():
+        section_cols = [c for c in report["columns"] if c["section"] == section]
+        # A terminal is narrow: a section's columns go in chunks that fit.
+        for start in range(0, len(section_cols), COLUMNS_PER_TABLE):
+            cols = section_cols[start : start + COLUMNS_PER_TABLE]
+            title = ru if lang == "ru" else en
+            console.print(_section_table(report, title, cols, lang))
+    return buffer.getvalue()
+
+
+COLUMNS_PER_TABLE = 7
+
+
+def _section_table(report: dict, title: str, cols: list[dict], lang: str) -> Table:
+    table = Table(title=title, show_lines=False)
+    table.add_column(word("manager", lang), no_wrap=True)
+    for col in cols:
+        table.add_column(label(col, lang), justify="right")
+    for row in report["rows"]:
+        table.add_row(
+            Text(row_title(row, lang)), *[show(row["figures"][c["key"]], c["kind"]) for c in cols]
+        )
+    for dep in report["departments"]:
+        name = dep.get("name") or word("no_department", lang)
+        table.add_row(
+            Text(f"{word('total', lang)}: {name}"),
+            *[show(dep["figures"][c["key"]], c["kind"]) for c in cols],
+            style="bold",
+        )
+    table.add_row(
+        word("total", lang),
+        *[show(report["total"]["figures"][c["key"]], c["kind"]) for c in cols],
+        style="bold",
+    )
+    if "previous" in report:
+        table.add_row(
+            word("previous", lang),
+            *[show(report["previous"]["total"]["figures"][c["key"]], c["kind"]) for c in cols],
+            style="italic",
+        )
+    return table
+
+
+def drill_to_table(result: dict, lang: str = "ru", width: int = 200) -> str:
+    buffer = io.StringIO()
+    console = Console(file=buffer, width=width, color_system=None, force_terminal=False)
+    table = Table(
+        title=f"{result['label_ru' if lang == 'ru' else 'label_en']}: {show(result['value'], result['kind'])}"
+    )
+    for col in result["columns"]:
+        table.add_column(label(col, lang))
+    for rec in result["records"]:
+        table.add_row(
+            *[
+                Text(show(rec.get(c["key"]), c["kind"]) if rec.get(c["key"]) is not None else "")
+                for c in result["columns"]
+            ]
+        )
+    console.print(Text(result["description" if lang == "ru" else "description_en"]))
+    console.print(table)
+    return buffer.getvalue()
