@@ -12,8 +12,10 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from rop.bitrix.emulator.clock import Clock
+from rop.bitrix.emulator.filters import cached_moment
 
 Record = dict[str, Any]
 
@@ -131,6 +133,27 @@ class Table:
         for record in records[:_FIELD_SAMPLE]:
             self.fields.update(record)
         self.version = 0  # bumped on every change (caches key on it)
+        self._indexes: dict[tuple[str, str], tuple[int, list[float], list[int]]] = {}
+
+    def moment_index(self, field: str, zone: ZoneInfo) -> tuple[list[float], list[int]]:
+        """(moments, ids) sorted by moment for a date field; rebuilt after changes.
+
+        Stands in for the portal database's index on DATE_MODIFY and the like,
+        so an incremental filter does not walk a million rows.
+        """
+        key = (field, zone.key)
+        cached = self._indexes.get(key)
+        if cached is not None and cached[0] == self.version:
+            return cached[1], cached[2]
+        pairs = []
+        for rid, record in self.rows.items():
+            when = cached_moment(record.get(field), zone)
+            if when is not None:
+                pairs.append((when, rid))
+        pairs.sort()
+        moments, ids = [p[0] for p in pairs], [p[1] for p in pairs]
+        self._indexes[key] = (self.version, moments, ids)
+        return moments, ids
 
     def __len__(self) -> int:
         return len(self.ids)

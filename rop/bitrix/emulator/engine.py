@@ -205,15 +205,17 @@ class Engine:
         if limited and self.budget.blocked(key):
             raise errors.operation_time_limit()
         started = self.portal.clock.now()
-        call = Call(
-            self.portal,
-            state.user_id,
-            self.scopes.scope(state.user_id),
-            params,
-            license_family=self.license_family,
-        )
         tick = time.perf_counter()
+        # One lock around scope and handler: in-process changes (sync tests) run
+        # on other threads.
         with self.portal.lock:
+            call = Call(
+                self.portal,
+                state.user_id,
+                self.scopes.scope(state.user_id),
+                params,
+                license_family=self.license_family,
+            )
             reply = handler(call)
         real = time.perf_counter() - tick
         simulated = (

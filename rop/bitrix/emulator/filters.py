@@ -82,6 +82,25 @@ def moment(value: Any, zone: ZoneInfo) -> float | None:
     return parsed.timestamp()
 
 
+# Parsed record moments, per zone, keyed by the string: a filter on a date field
+# over a big table would otherwise re-parse every row's date on every call.
+_MOMENTS: dict[str, dict[str, float | None]] = {}
+_MOMENTS_CAP = 4_000_000
+
+
+def cached_moment(value: Any, zone: ZoneInfo) -> float | None:
+    if not isinstance(value, str):
+        return None
+    cache = _MOMENTS.get(zone.key)
+    if cache is None or len(cache) > _MOMENTS_CAP:
+        cache = _MOMENTS[zone.key] = {}
+    try:
+        return cache[value]
+    except KeyError:
+        parsed = cache[value] = moment(value, zone)
+        return parsed
+
+
 def _truthy(value: Any) -> bool:
     if isinstance(value, bool):
         return value
@@ -115,7 +134,7 @@ class Operand:
             if other is not None:
                 return other == self.num
         if self.when is not None:
-            other_when = moment(value, self.zone)
+            other_when = cached_moment(value, self.zone)
             if other_when is not None:
                 return other_when == self.when
         return str(value).lower() == self.text
@@ -129,7 +148,7 @@ class Operand:
             if other is not None:
                 return (other > self.num) - (other < self.num)
         if self.when is not None:
-            other_when = moment(value, self.zone)
+            other_when = cached_moment(value, self.zone)
             if other_when is not None:
                 return (other_when > self.when) - (other_when < self.when)
         text = str(value).lower()

@@ -8,13 +8,14 @@ other order materialises and sorts the matching rows, like a database would.
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from rop.bitrix.emulator.data import Portal, Record, Table
 from rop.bitrix.emulator.errors import invalid_arg
-from rop.bitrix.emulator.filters import Compiled, Resolver, _float
+from rop.bitrix.emulator.filters import Compiled, Condition, Resolver, _float
 from rop.bitrix.emulator.params import as_dict, as_list
 from rop.bitrix.emulator.visibility import Scope, visible
 
@@ -41,6 +42,7 @@ class Page:
 
 
 Order = list[tuple[str, bool]]  # (field, descending)
+_RANGE_OPS = frozenset({"gt", "ge", "lt", "le"})
 
 
 def parse_order(value: Any, resolve: Resolver) -> Order:
@@ -105,7 +107,13 @@ def run_list(
         cost.scanned += offset + len(rows)
         return _page(rows, total, offset, no_count, page_size, cost)
 
-    candidates: Iterable[Record] = table.iter_range(low, high, descending if by_id else False)
+    indexed = _indexed_ids(table, compiled, low, high)
+    candidates: Iterable[Record]
+    if indexed is not None:
+        ordered = reversed(indexed) if (by_id and descending) else indexed
+        candidates = (table.rows[i] for i in ordered)
+    else:
+        candidates = table.iter_range(low, high, descending if by_id else False)
     if by_id:
         rows, matched = [], 0
         for record in candidates:
@@ -128,6 +136,46 @@ def run_list(
     cost.scanned += len(matches)  # the sort
     rows = matches[offset : offset + page_size]
     return _page(rows, 0 if no_count else len(matches), offset, no_count, page_size, cost)
+
+
+# Use a date index only when it narrows the walk to under this share of the table.
+_INDEX_SHARE = 0.25
+
+
+def _indexed_ids(
+    table: Table, compiled: Compiled, low: int | None, high: int | None
+) -> list[int] | None:
+    """IDs (sorted) that a date range condition allows, via the table's moment index."""
+    if compiled.rest.logic != "AND" or len(table) < 1000:
+        return None
+    for item in compiled.rest.items:
+        if not isinstance(item, Condition) or item.op not in _RANGE_OPS or not item.operands:
+            continue
+        operand = item.operands[0]
+        if operand.when is None or operand.num is not None:
+            continue
+        moments, ids = table.moment_index(item.field, operand.zone)
+        if item.op in ("gt", "ge"):
+            side = "right" if item.op == "gt" else "left"
+            lo = (
+                bisect.bisect_right(moments, operand.when)
+                if side == "right"
+                else bisect.bisect_left(moments, operand.when)
+            )
+            chosen = ids[lo:]
+        else:
+            hi = (
+                bisect.bisect_left(moments, operand.when)
+                if item.op == "lt"
+                else bisect.bisect_right(moments, operand.when)
+            )
+            chosen = ids[:hi]
+        if len(chosen) > len(table) * _INDEX_SHARE:
+            continue
+        return sorted(
+            i for i in chosen if (low is None or i >= low) and (high is None or i <= high)
+        )
+    return None
 
 
 def _page(
