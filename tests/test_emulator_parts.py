@@ -143,3 +143,31 @@ def test_batch_references_resolve_and_missing_ones_become_empty() -> None:
     assert calls[1][1] == {"x": "9", "y": ""}
     assert calls[2][1] == {"t": "total 2"}
     assert out["result_total"] == {"a": 2} and out["result_error"] == []
+
+
+def test_date_index_gives_what_a_scan_gives() -> None:
+    rows = [
+        {"ID": str(i), "DATE_MODIFY": f"2026-{(i % 12) + 1:02d}-{(i % 28) + 1:02d}T10:00:00+03:00"}
+        for i in range(1, 5001)
+    ]
+    rows[4000]["DATE_MODIFY"] = "2026-12-31T23:00:00+00:00"  # another offset, same rule
+    table = Table("deal", rows)
+    flt = {">=DATE_MODIFY": "2026-12-20", ">ID": 100}
+    cost = Cost()
+    page = run_list(None, table, compile_filter(flt, _resolve(table), ZONE), [], 0, None, cost)  # type: ignore[arg-type]
+    expected = [
+        int(r["ID"]) for r in rows if int(r["ID"]) > 100 and r["DATE_MODIFY"][:10] >= "2026-12-20"
+    ]
+    assert page.total == len(expected) and [int(r["ID"]) for r in page.rows] == expected[:50]
+    assert cost.scanned == len(expected)  # the index, not a walk over 5000 rows
+    table.put(7, {"ID": "7", "DATE_MODIFY": "2026-12-25T00:00:00+03:00"})  # index rebuilt
+    page = run_list(
+        None,
+        table,
+        compile_filter({">=DATE_MODIFY": "2026-12-20"}, _resolve(table), ZONE),
+        [],
+        0,
+        None,
+        Cost(),
+    )  # type: ignore[arg-type]
+    assert page.rows[0]["ID"] == "7"
