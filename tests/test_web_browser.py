@@ -1,0 +1,259 @@
+"""The web report in real headless Chromium, against a real uvicorn server.
+
+The store is loaded from a generated demo portal; the portal's URL points at
+the Bitrix24 emulator, which serves record cards and profiles, so the links
+the report makes are followed for real. ROP_SCREENSHOTS=1 also writes the
+screenshots under docs/.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+import shutil
+from datetime import timedelta
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+import httpx
+import pytest
+
+CHROMIUM = "/usr/bin/chromium"
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+DOCS = Path(__file__).resolve().parent.parent / "docs"
+XSS = "<script>alert(1)</script>"
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(
+        not Path(CHROMIUM).exists() and not os.environ.get("CI"),
+        reason=f"{CHROMIUM} is missing (apt-get install -y chromium); required in CI",
+    ),
+]
+
+
+@pytest.fixture(scope="module")
+def portal(tmp_path_factory):
+    """A demo portal: a store loaded from it and the emulator serving its cards."""
+    from rop.bitrix.emulator.app import create_app as emulator_app
+    from rop.bitrix.emulator.server import serve_in_thread as emulator_thread
+    from rop.bitrix.snapshot import load_snapshot
+    from rop.demo.generator import generate
+    from rop.store import open_store
+
+    tmp = tmp_path_factory.mktemp("browser")
+    folder = tmp / "portal"
+    generate(folder, seed=1, deals=3000)
+    store = open_store(tmp / "demo.duckdb")
+    key = load_snapshot(store, folder)
+    with emulator_thread(emulator_app(folder)) as emulator_url:
+        store.execute("UPDATE portals SET url = ? WHERE portal = ?", [emulator_url, key])
+        yield store, emulator_url
+    store.close()
+
+
+@pytest.fixture(scope="module")
+def server(portal):
+    from rop.config import Settings
+    from rop.web import create_app, serve_in_thread
+
+    store, _ = portal
+    app = create_app(Settings(db=store.path, demo=True), store)
+    srv = serve_in_thread(app)
+    yield srv.url
+    srv.stop()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def page(browser):
+    context = browser.new_context(
+        viewport={"width": 1500, "height": 950}, accept_downloads=True, locale="ru-RU"
+    )
+    pg = context.new_page()
+    errors: list[str] = []
+    pg.on("pageerror", lambda e: errors.append(str(e)))
+    pg.on("dialog", lambda d: (errors.append("dialog: " + d.message), d.dismiss()))
+    pg.errors = errors  # type: ignore[attr-defined]
+    yield pg
+    context.close()
+    assert errors == [], errors
+
+
+def _number(text: str) -> int:
+    return int(re.sub(r"\D", "", text))
+
+
+def _screenshot(pg, name: str) -> None:
+    if os.environ.get("ROP_SCREENSHOTS") == "1":
+        pg.screenshot(path=str(DOCS / name))
+
+
+def test_report_filters_drill_downs_and_links(page, server, portal):
+    _, emulator_url = portal
+    page.goto(server + "/report")
+    assert page.locator("#report-table tfoot tr.total").count() == 1
+
+    # Change the period: the preset submits the filter, and the URL carries it.
+    with page.expect_navigation():
+        page.select_option("#period", "last_month")
+    assert "period=last_month" in page.url
+    # Change the pipeline: choose the second one and apply.
+    page.click("#pick-pipelines summary")
+    box = page.locator("#pick-pipelines input[name=pipeline]").nth(1)
+    pipeline = box.get_attribute("value")
+    box.check()
+    with page.expect_navigation():
+        page.click("#apply")
+    assert f"pipeline={pipeline}" in page.url and "period=last_month" in page.url
+    # The pipeline filter is back to all pipelines for a richer table.
+    with page.expect_navigation():
+        page.goto(server + "/report?period=last_month")
+    page.wait_for_selector("#charts svg")
+    _screenshot(page, "screenshot-report.png")
+
+    # Three different numbers (different figures and rows), each small enough for one page.
+    links = page.locator("#report-table tbody a.drill")
+    picked: list[tuple[int, str, int]] = []
+    seen_figures: set[str] = set()
+    seen_users: set[str] = set()
+    for i in range(links.count()):
+        link = links.nth(i)
+        q = parse_qs(urlsplit(link.get_attribute("href") or "").query)
+        fig, user = q["figure"][0], q.get("user", [""])[0]
+        if (
+            fig in seen_figures
+            or user in seen_users
+            or not fig.endswith(("_new", "_won", "_total"))
+        ):
+            continue
+        value = _number(link.inner_text())
+        if 1 <= value <= 50:
+            picked.append((i, fig, value))
+            seen_figures.add(fig)
+            seen_users.add(user)
+        if len(picked) == 3:
+            break
+    assert len(picked) == 3, picked
+    for n, (i, fig, value) in enumerate(picked):
+        links.nth(i).click()
+        page.wait_for_selector(f"#drill-panel.open #drill[data-figure='{fig}']")
+        assert _number(page.inner_text("#drill-total")) == value
+        rows = page.locator("#drill-records tbody tr")
+        assert rows.count() == value
+        cards = page.locator("#drill-records tbody a.card")
+        assert cards.count() >= value  # the ID (and the title) link to the card
+        href = cards.first.get_attribute("href") or ""
+        assert href.startswith(emulator_url + "/crm/") and re.search(r"/details/\d+/$", href)
+        assert cards.first.get_attribute("target") == "_blank"
+        record_id = rows.first.get_attribute("data-id")
+        assert httpx.get(href).status_code == 200
+        if n == 0:
+            # The card really opens in a new tab, on the record behind the number.
+            with page.context.expect_page() as new_tab:
+                cards.first.click()
+            tab = new_tab.value
+            tab.wait_for_load_state()
+            assert tab.inner_text("#card-id") == str(_number(href.rsplit("/details/", 1)[1]))
+            assert record_id is not None
+            tab.close()
+            _screenshot(page, "screenshot-drill.png")
+        page.click("#drill-close")
+        page.wait_for_selector("#drill-panel:not(.open)", state="attached")
+
+    # A manager's name opens their profile in the portal.
+    profile = page.locator("#report-table a.profile").first
+    href = profile.get_attribute("href") or ""
+    assert re.fullmatch(re.escape(emulator_url) + r"/company/personal/user/\d+/", href)
+    with page.context.expect_page() as new_tab:
+        profile.click()
+    tab = new_tab.value
+    tab.wait_for_load_state()
+    assert tab.inner_text("#card-id") == href.rstrip("/").rsplit("/", 1)[1]
+    tab.close()
+
+
+def test_export_xlsx_and_switch_language(page, server):
+    import openpyxl
+
+    page.goto(server + "/report?period=last_month")
+    names = page.locator("#report-table tr.row:not(.dismissed) a.profile").all_inner_texts()
+    names = [n for n in names if "#" not in n]  # unknown users are titled by the export itself
+    with page.expect_download() as download:
+        page.click("#export-xlsx")
+    path = download.value.path()
+    book = openpyxl.load_workbook(io.BytesIO(Path(path).read_bytes()))
+    texts = [c for row in book.worksheets[0].iter_rows(values_only=True) for c in row]
+    texts = [c for c in texts if isinstance(c, str)]
+    assert len(names) >= 5
+    for name in names:
+        assert any(name in t for t in texts), name
+
+    with page.expect_navigation():
+        page.click("#lang-switch")
+    assert "lang=en" in page.url and "period=last_month" in page.url
+    assert page.locator("html").get_attribute("lang") == "en"
+    assert page.inner_text("#report-table tfoot th") == "Total"
+    assert "Won amount" in page.inner_text("#report-table thead")
+
+
+def test_crm_strings_render_as_text(page, server, portal):
+    from zoneinfo import ZoneInfo
+
+    store, _ = portal
+    row = store.query(
+        "SELECT id, assigned_by_id, date_create FROM deals WHERE title = ? LIMIT 1", [XSS]
+    )
+    assert row, "the demo portal has a deal titled with a script tag"
+    deal_id, owner, created = row[0]
+    day = (created.replace(tzinfo=ZoneInfo("UTC")).astimezone(ZoneInfo("Europe/Moscow"))).date()
+    period = f"period=custom&from={day}&to={day + timedelta(days=0)}"
+    page.goto(f"{server}/report?{period}")
+    page.click(f"#report-table a.drill[href*='figure=deals_new&user={owner}']")
+    page.wait_for_selector("#drill-panel.open #drill-records")
+    cell = page.locator(f"#drill-records tr[data-id='{deal_id}'] a.card").nth(1)
+    assert cell.inner_text() == XSS
+    assert page.locator("#drill-records script").count() == 0
+
+
+def test_viewer_scope_in_the_browser(page, server, portal):
+    store, _ = portal
+    # A manager who is not a head of any department sees only their own row.
+    viewer = store.scalar(
+        "SELECT u.id FROM users u WHERE u.active AND NOT coalesce(u.is_admin, FALSE) AND u.id NOT IN "
+        "(SELECT head_id FROM departments WHERE head_id IS NOT NULL) ORDER BY u.id LIMIT 1"
+    )
+    page.goto(f"{server}/report?period=last_month&viewer={viewer}")
+    rows = page.locator("#report-table tbody tr.row")
+    assert rows.count() <= 1
+    other = store.scalar("SELECT id FROM users WHERE id <> ? ORDER BY id LIMIT 1", [viewer])
+    resp = page.goto(
+        f"{server}/drill?period=last_month&viewer={viewer}&figure=deals_new&user={other}"
+    )
+    assert resp is not None and resp.status == 403
+    assert page.locator("[role=alert]").count() == 1
+
+
+def test_screenshots_are_saved_when_asked():
+    if os.environ.get("ROP_SCREENSHOTS") != "1":
+        pytest.skip("set ROP_SCREENSHOTS=1 to refresh docs/screenshot-*.png")
+    for name in ("screenshot-report.png", "screenshot-drill.png"):
+        assert (DOCS / name).stat().st_size > 10_000
+    assert shutil.which("true")
