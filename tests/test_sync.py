@@ -18,7 +18,7 @@ from rop.bitrix.records import ALL, BIG, DIRECTORIES, Entity, to_rows
 from rop.bitrix.snapshot import read_records
 from rop.bitrix.sync import SyncError, SyncResult, run_sync
 from rop.store.db import Store, open_store
-from tests.sync_portal import TOKEN, make_portal
+from tests.sync_portal import make_portal
 
 # Our entity -> the emulator's record kind (live records, changed by tests).
 KINDS = {
@@ -48,7 +48,8 @@ class Emulated:
     def __init__(self, app: Any, base: str) -> None:
         self.app = app
         self.portal = app.state.portal
-        self.webhook = f"{base}/rest/1/{TOKEN}/"
+        user, token = self.portal.webhook_user_id, self.portal.webhook_token
+        self.webhook = f"{base}/rest/{user}/{token}/"
         self.key = base.split("://", 1)[1]
 
 
@@ -259,3 +260,22 @@ def test_directories_are_replaced_whole(store: Store, emulator: Emulated, portal
     ids = [r[0] for r in store.query("SELECT id FROM users ORDER BY id")]
     assert 60 not in ids and len(ids) == 59
     assert [e.name for e in DIRECTORIES][0] == "users"
+
+
+def test_generated_demo_portal_round_trip(tmp_path: Path, store: Store) -> None:
+    from rop.demo.generator import generate
+
+    demo = tmp_path / "demo"
+    generate(str(demo), seed=1, deals=300, months=12)
+    for emu in emulate(demo):
+        sync(store, emu)
+        assert_store_equals_portal(store, emu, demo)
+        deal_ids = sorted(emu.portal.tables["deal"].rows)
+        for rid in deal_ids[::30]:
+            emu.portal.update("deal", rid, {"STAGE_ID": "WON", "STAGE_SEMANTIC_ID": "S"})
+        emu.portal.delete("deal", deal_ids[1])
+        emu.portal.delete("lead", sorted(emu.portal.tables["lead"].rows)[0])
+        result = sync(store, emu)
+        assert_store_equals_portal(store, emu, demo)
+        assert result.counts["deals"]["deleted"] == 1
+        assert result.counts["leads"]["deleted"] == 1
