@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import socket
 import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from time import monotonic as time_monotonic
+from time import sleep as time_sleep
 from typing import Any
 
 import pytest
@@ -27,6 +30,7 @@ from rop.bitrix.client import RetryPolicy
 from rop.bitrix.emulator import EmulatorConfig, FaultConfig, create_app, serve_in_thread
 from rop.bitrix.emulator import methods as emulator_methods
 from rop.bitrix.emulator.errors import ApiError
+from rop.bitrix.sync import run_sync
 from rop.cli import cli
 from rop.store.db import open_store
 from tests.sync_portal import TOKEN, make_portal
@@ -171,3 +175,51 @@ def test_locked_store_forwards_to_the_server(held_db: Path) -> None:
     assert result.exit_code == 0, result.output
     assert asked == [{"full": True}]
     assert '"outcome": "ok"' in result.output
+
+
+class CountingApp:
+    """ASGI wrapper counting REST requests, so a test can act after the n-th."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+        self.rest_requests = 0
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and scope["path"].startswith("/rest/"):
+            self.rest_requests += 1
+        await self.app(scope, receive, send)
+
+
+def test_sync_process_killed_midway_then_rerun_is_exact(portal_dir: Path, tmp_path: Path) -> None:
+    from tests.test_sync import Emulated, assert_store_equals_portal
+
+    app = create_app(portal_dir, EmulatorConfig(rate_limit=True, rate_per_second=8.0, burst=1))
+    counting = CountingApp(app)
+    db = tmp_path / "killed.duckdb"
+    with serve_in_thread(counting, host="127.0.0.1", port=0) as base:
+        emu = Emulated(app, base)
+        env = {**os.environ, "ROP_RATE_PER_SECOND": "8", "ROP_RATE_BURST": "1"}
+        child = subprocess.Popen(
+            [sys.executable, "-c", "from rop.cli import main; main()", "sync"]
+            + ["--webhook", emu.webhook, "--db", str(db)],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            deadline = time_monotonic() + 60
+            while counting.rest_requests < 5 and child.poll() is None:
+                assert time_monotonic() < deadline, "the sync never got going"
+                time_sleep(0.01)
+            child.kill()  # SIGKILL: no cleanup code runs
+        finally:
+            child.wait()
+        assert child.returncode != 0, "the sync finished before it could be killed"
+        emu.portal.update("deal", 1, {"TITLE": "changed while down"})
+        with open_store(db) as store:
+            run_sync(store, emu.webhook, rate_per_second=8.0, rate_burst=1)
+            assert_store_equals_portal(store, emu, portal_dir)
+            # The killed run had started (the preflight is request 1): the
+            # next run marks it interrupted.
+            runs = store.query("SELECT outcome FROM sync_runs ORDER BY id")
+            assert runs == [("interrupted",), ("ok",)]
