@@ -397,3 +397,58 @@ def test_cards_show_escaped_fields(server: tuple[str, Any]) -> None:
     assert "Deal #7" in httpx.get(f"{base}/crm/deal/details/7/").text
     assert "User3 Last3" in httpx.get(f"{base}/company/personal/user/3/").text
     assert httpx.get(f"{base}/crm/deal/details/9999/").status_code == 404
+
+
+FUZZ_METHODS = [
+    "crm.deal.list",
+    "crm.item.list",
+    "crm.stagehistory.list",
+    "crm.status.list",
+    "crm.status.entity.items",
+    "voximplant.statistic.get",
+    "user.get",
+    "department.get",
+    "crm.category.list",
+    "crm.deal.get",
+    "crm.item.get",
+    "batch",
+    "crm.activity.list",
+]
+FUZZ_QUERIES = [
+    "filter[]=x",
+    "filter=abc",
+    "select=123",
+    "select[a][b]=c",
+    "order=abc",
+    "order[ID][x]=1",
+    "start=abc",
+    "start=99999999999999999999",
+    "cmd=str",
+    "cmd[a]=",
+    "cmd[a][b]=c",
+    "entityTypeId[]=1",
+    "entityTypeId=2&filter[>id][]=1",
+    "filter[><ID][]=1",
+    "filter[@ID]=5",
+    "filter[LOGIC]=OR&filter[0][ID]=1&filter[1][ID]=2",
+    "FILTER=1",
+    "sort=NOPE",
+    "id=abc",
+    "id[]=1",
+    "filter[>DATE_CREATE]=notadate",
+    "filter[0]=1",
+    "filter[>=ID]=1e400",
+    "filter[ID]=nan",
+    "%ZZ=1",
+    "a[[b]]=1",
+]
+
+
+def test_odd_parameters_never_break_the_server(hook: str) -> None:
+    with httpx.Client() as client:
+        for method in FUZZ_METHODS:
+            for query in FUZZ_QUERIES:
+                reply = client.get(f"{hook}{method}?{query}")
+                assert reply.status_code < 500, (method, query, reply.text)
+                body = reply.json()
+                assert "result" in body or set(body) == {"error", "error_description"}

@@ -10,7 +10,7 @@ from rop.bitrix.emulator.batch import run_batch
 from rop.bitrix.emulator.data import Table
 from rop.bitrix.emulator.errors import ApiError
 from rop.bitrix.emulator.filters import compile_filter
-from rop.bitrix.emulator.listing import Cost, run_list
+from rop.bitrix.emulator.listing import Cost, parse_start, run_list
 from rop.bitrix.emulator.methods import Reply
 from rop.bitrix.emulator.params import parse_body, parse_query
 
@@ -171,3 +171,18 @@ def test_date_index_gives_what_a_scan_gives() -> None:
         Cost(),
     )  # type: ignore[arg-type]
     assert page.rows[0]["ID"] == "7"
+
+
+def test_absurd_offset_costs_no_more_than_the_table() -> None:
+    table = _table(100)
+    cost = Cost()
+    page = run_list(
+        None,
+        table,
+        compile_filter({}, _resolve(table), ZONE),
+        [],
+        parse_start("99999999999999999999"),
+        None,
+        cost,
+    )  # type: ignore[arg-type]
+    assert page.rows == [] and page.total == 100 and cost.scanned <= 100

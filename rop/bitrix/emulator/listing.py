@@ -42,6 +42,7 @@ class Page:
 
 
 Order = list[tuple[str, bool]]  # (field, descending)
+_MAX_START = 10**12  # beyond any table; keeps absurd offsets harmless
 _RANGE_OPS = frozenset({"gt", "ge", "lt", "le"})
 
 
@@ -63,7 +64,7 @@ def parse_start(value: Any) -> int:
         start = int(str(value).strip())
     except ValueError:
         return 0
-    return -1 if start < 0 else start
+    return -1 if start < 0 else min(start, _MAX_START)
 
 
 def sort_key(value: Any) -> tuple[int, float, str]:
@@ -104,7 +105,7 @@ def run_list(
         total = 0 if no_count else table.count_range(low, high)
         cost.counted += total
         rows = table.slice_range(low, high, offset, page_size, descending)
-        cost.scanned += offset + len(rows)
+        cost.scanned += min(offset, table.count_range(low, high)) + len(rows)
         return _page(rows, total, offset, no_count, page_size, cost)
 
     indexed = _indexed_ids(table, compiled, low, high)
