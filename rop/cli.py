@@ -174,6 +174,17 @@ def emulate_command(
     serve_forever(app, sock)
 
 
+@cli.command("demo")
+@click.option("--deals", default=20000, show_default=True, help="Deals in the generated portal")
+@click.option("--port", type=int, help="Web report port (default: ROP_PORT or 8000)")
+@click.option("--host", help="Address to listen on (default: ROP_HOST or 127.0.0.1)")
+def demo_command(deals: int, port: int | None, host: str | None) -> None:
+    """The whole product on a generated demo portal: generate, emulate, sync, serve."""
+    from rop.rundemo import run_demo
+
+    run_demo(load_settings(port=port, host=host), deals=deals, say=click.echo)
+
+
 @cli.command("serve")
 @click.option("--db", type=click.Path(dir_okay=False), help="Store file (default: ROP_DB)")
 @click.option("--webhook", help="Webhook URL for the page's sync button (default: ROP_WEBHOOK)")

@@ -1,0 +1,62 @@
+"""`rop demo`: the whole product on a generated portal, in one command.
+
+Generates a demo portal (once; kept in the data folder), serves it through
+the Bitrix24 emulator on loopback, copies it into a demo store through the
+REST API exactly as a real portal would be copied, then serves the report.
+This module sits above web/ and bitrix/ because it wires them together.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable
+from pathlib import Path
+
+from rop.config import Settings
+
+DEMO_SEED = 1
+DEMO_DEALS = 20000
+
+
+def demo_paths(settings: Settings) -> tuple[Path, Path]:
+    """The demo portal folder and the demo store, beside the default store."""
+    folder = settings.db.parent / "demo"
+    return folder / "portal", folder / "demo.duckdb"
+
+
+def run_demo(
+    settings: Settings,
+    *,
+    deals: int = DEMO_DEALS,
+    emulator_port: int = 0,
+    say: Callable[[str], None] = print,
+) -> None:
+    from rop.bitrix.emulator import EmulatorConfig, create_app, serve_in_thread
+    from rop.bitrix.snapshot import read_portal_info
+    from rop.bitrix.sync import run_sync
+    from rop.demo.generator import generate
+    from rop.store import open_store
+    from rop.web.app import create_app as create_web_app
+    from rop.web.app import serve
+
+    portal_dir, db_path = demo_paths(settings)
+    if not (portal_dir / "portal.json").exists():
+        generate(portal_dir, seed=DEMO_SEED, deals=deals)
+    say(f"demo portal generated at {portal_dir}")
+    info = read_portal_info(portal_dir)
+    # Enterprise limits keep the demo quick while still exercising the limiter.
+    emulator = create_app(
+        portal_dir, EmulatorConfig(rate_limit=True, rate_per_second=5.0, burst=250)
+    )
+    with contextlib.ExitStack() as stack:
+        base_url = stack.enter_context(
+            serve_in_thread(emulator, host="127.0.0.1", port=emulator_port)
+        )
+        webhook = f"{base_url}/rest/{info.webhook_user_id}/{info.webhook_token}/"
+        say(f"Bitrix24 emulator serving the demo portal at {webhook}")
+        store = stack.enter_context(open_store(db_path))
+        run_sync(store, webhook, rate_per_second=5.0, rate_burst=250, timezone=info.timezone)
+        say(f"store at {db_path}")
+        web_settings = settings.model_copy(update={"db": db_path, "webhook": webhook, "demo": True})
+        app = create_web_app(web_settings, store=store)
+        serve(app, web_settings.host, web_settings.port)
