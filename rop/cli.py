@@ -462,3 +462,7 @@ def main() -> None:
 
 
 __all__ = ["cli", "main", "load_settings", "UsageProblem"]
+
+
+if __name__ == "__main__":
+    main()
