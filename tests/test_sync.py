@@ -6,6 +6,7 @@ same records.py mapping the sync uses (every entity, every mapped field).
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -53,6 +54,7 @@ class Emulated:
         self.key = base.split("://", 1)[1]
 
 
+@contextlib.contextmanager
 def emulate(portal_dir: Path, **config: Any) -> Iterator[Emulated]:
     settings = {
         "rate_limit": True,
@@ -66,7 +68,8 @@ def emulate(portal_dir: Path, **config: Any) -> Iterator[Emulated]:
 
 @pytest.fixture
 def emulator(portal_dir: Path) -> Iterator[Emulated]:
-    yield from emulate(portal_dir)
+    with emulate(portal_dir) as emu:
+        yield emu
 
 
 @pytest.fixture
@@ -223,7 +226,7 @@ def test_a_sync_killed_midway_resumes_exactly(
 
 def test_rate_limit_and_faults_still_end_exact(portal_dir: Path, store: Store) -> None:
     faults = FaultConfig(drop_rate=0.1, error_rate=0.1, malformed_rate=0.1, seed=3)
-    for emu in emulate(portal_dir, faults=faults):
+    with emulate(portal_dir, faults=faults) as emu:
         result = sync(store, emu)
         assert_store_equals_portal(store, emu, portal_dir)
         emu.portal.update("deal", 9, {"TITLE": "after faults"})
@@ -267,7 +270,7 @@ def test_generated_demo_portal_round_trip(tmp_path: Path, store: Store) -> None:
 
     demo = tmp_path / "demo"
     generate(str(demo), seed=1, deals=300, months=12)
-    for emu in emulate(demo):
+    with emulate(demo) as emu:
         sync(store, emu)
         assert_store_equals_portal(store, emu, demo)
         deal_ids = sorted(emu.portal.tables["deal"].rows)
@@ -279,3 +282,44 @@ def test_generated_demo_portal_round_trip(tmp_path: Path, store: Store) -> None:
         assert_store_equals_portal(store, emu, demo)
         assert result.counts["deals"]["deleted"] == 1
         assert result.counts["leads"]["deleted"] == 1
+
+
+def test_oauth_token_expiring_midway_is_refreshed_once(portal_dir: Path, store: Store) -> None:
+    import httpx
+
+    with emulate(portal_dir, oauth=True) as emu:
+        tokens = emu.app.state.engine.tokens
+        issued = tokens.issue(1)
+        current = {"access": issued["access_token"], "refresh": issued["refresh_token"]}
+        refreshes: list[bool] = []
+        origin = emu.webhook.split("/rest/")[0]
+
+        async def provider(refresh: bool) -> str:
+            refreshes.append(refresh)
+            if refresh:
+                async with httpx.AsyncClient() as http:
+                    answer = await http.get(
+                        f"{origin}/oauth/token/",
+                        params={
+                            "grant_type": "refresh_token",
+                            "client_id": tokens.client_id,
+                            "client_secret": tokens.client_secret,
+                            "refresh_token": current["refresh"],
+                        },
+                    )
+                data = answer.json()
+                assert "access_token" in data, data
+                current.update(access=data["access_token"], refresh=data["refresh_token"])
+            return current["access"]
+
+        def expire_once(entity: str, done: int, total: int | None) -> None:
+            if entity == "deals" and not refreshes[1:]:
+                tokens.expire(current["access"])
+
+        result = run_sync(
+            store, f"{origin}/rest/", token_provider=provider, progress=expire_once, retry=QUICK,
+            rate_per_second=RATE["rate_per_second"], rate_burst=RATE["burst"],
+        )  # fmt: skip
+        assert refreshes == [False, True]
+        assert result.portal == emu.key
+        assert_store_equals_portal(store, emu, portal_dir)

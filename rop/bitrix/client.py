@@ -106,8 +106,12 @@ class Webhook:
     origin: str  # scheme://netloc
 
 
-def parse_webhook(url: str) -> Webhook:
-    """Check a webhook URL's shape; raise ValueError naming what is wrong."""
+def parse_webhook(url: str, *, oauth: bool = False) -> Webhook:
+    """Check a webhook URL's shape; raise ValueError naming what is wrong.
+
+    With ``oauth`` the URL is the app's REST endpoint, ``https://PORTAL/rest/``
+    (the token travels in the ``auth`` parameter instead of the path).
+    """
     parts = urlsplit(url.strip())
     if parts.scheme not in ("http", "https") or not parts.netloc:
         raise ValueError(
@@ -115,7 +119,10 @@ def parse_webhook(url: str) -> Webhook:
         )
     path = parts.path.rstrip("/")
     segments = [s for s in path.split("/") if s]
-    if len(segments) < 3 or segments[-3] != "rest":
+    if oauth:
+        if not segments or segments[-1] != "rest":
+            raise ValueError(f"REST endpoint {url!r} must look like https://PORTAL/rest/")
+    elif len(segments) < 3 or segments[-3] != "rest":
         raise ValueError(
             f"webhook URL {url!r} must look like https://PORTAL/rest/USER_ID/CODE/ "
             "(Bitrix24: Developer resources -> Other -> Incoming webhook)"
@@ -178,6 +185,7 @@ class BitrixClient:
         self.retries = 0
         self._token_provider = token_provider
         self._token: str | None = None
+        self._auth_lock = asyncio.Lock()
         self._connected = False
         self._operating: dict[str, tuple[float, float]] = {}  # method -> (seconds, reset_at)
         self._http = httpx.AsyncClient(
@@ -254,12 +262,18 @@ class BitrixClient:
         return reply
 
     # -- transport ---------------------------------------------------------
-    async def _auth(self, refresh: bool) -> str | None:
+    async def _auth(self, refresh: bool, stale: str | None = None) -> str | None:
+        """The current token; with ``refresh``, a new one unless ``stale`` was already replaced.
+
+        Concurrent requests that all hit the expiry share one refresh (a
+        refresh token is single-use).
+        """
         if self._token_provider is None:
             return None
-        if refresh or self._token is None:
-            self._token = await self._token_provider(refresh)
-        return self._token
+        async with self._auth_lock:
+            if self._token is None or (refresh and self._token == stale):
+                self._token = await self._token_provider(refresh and self._token is not None)
+            return self._token
 
     async def _send(
         self, method: str, payload: dict[str, Any], methods: tuple[str, ...]
@@ -279,7 +293,7 @@ class BitrixClient:
                 if refreshed or self._token_provider is None:
                     raise
                 refreshed = True
-                await self._auth(True)
+                await self._auth(True, stale=token)
             except _OperatingLimit as limit:
                 operating_waits += 1
                 if operating_waits > self.retry.max_operating_waits:

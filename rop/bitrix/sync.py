@@ -462,7 +462,7 @@ async def sync_portal(
 ) -> SyncResult:
     """The async engine behind :func:`run_sync` (same arguments)."""
     try:
-        hook = parse_webhook(webhook_url)
+        hook = parse_webhook(webhook_url, oauth=token_provider is not None)
     except ValueError as exc:
         raise SyncError(str(exc)) from None
     async with BitrixClient(

@@ -1,0 +1,257 @@
+"""Sync speed, incremental cost and memory against the emulator (not a test).
+
+    .venv/bin/python bench/bench_sync.py --deals 20000 --mem-deals 1000000
+
+1. Full sync of a generated demo portal (rop.demo.generator) served by
+   ``rop emulate`` with Bitrix24's standard limits (2 req/s, burst 50,
+   simulated processing): rows/s against the bound 2 req/s x 50 pages x 50
+   rows = 5,000 rows/s.
+2. The same deals exported three ways in one run, each after the rate-limit
+   bucket has drained: our client (keyset chains in batch), fast-bitrix24
+   ``get_all`` and b24pysdk ``as_list_fast``.
+3. Requests of an incremental sync after 1 % of deals changed, as a share of
+   the full sync's requests.
+4. Peak memory (max RSS) of the ``rop sync`` process copying a deals-only
+   portal of ``--mem-deals`` deals (the emulator runs in its own process).
+
+Prints a Markdown section for docs/BENCHMARKS.md and writes JSON if asked.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from rop.bitrix.client import BitrixClient, parse_webhook
+from rop.bitrix.export import Chain, step
+from rop.bitrix.records import DEALS
+from rop.demo.generator import generate
+
+ROP = str(Path(sys.executable).parent / "rop")
+BOUND_ROWS_PER_SECOND = 2 * 50 * 50  # standard plan: 2 req/s x 50 commands x 50 rows
+DRAIN_SECONDS = 26.0  # a full 50-request bucket drains at 2/s in 25 s
+
+
+class Emulator:
+    """``rop emulate`` in a child process (its memory is not the sync's)."""
+
+    def __init__(self, portal: Path, *extra: str) -> None:
+        self.proc = subprocess.Popen(
+            [ROP, "emulate", "--portal", str(portal), "--port", "0", "--test-api", *extra],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+        )
+        assert self.proc.stdout is not None
+        self.webhook = self.proc.stdout.readline().strip()
+        if not self.webhook.startswith("http"):
+            raise RuntimeError("the emulator did not start")
+        hook = parse_webhook(self.webhook)
+        self.origin = hook.origin
+        self.domain = hook.portal
+        self.token = "/".join(hook.base.rstrip("/").split("/")[-2:])
+
+    def change(self, kind: str, rid: int, fields: dict[str, Any]) -> None:
+        httpx.post(
+            f"{self.origin}/_emulator/{kind}/update", json={"id": rid, "fields": fields}
+        ).raise_for_status()
+
+    def stop(self) -> None:
+        self.proc.kill()
+        self.proc.wait()
+
+
+def rop_sync(webhook: str, db: Path, **env: str) -> dict[str, Any]:
+    """Run ``rop sync`` in a child; its wall time, max RSS and the requests it reports."""
+    started = time.perf_counter()
+    proc = subprocess.Popen(
+        [ROP, "sync", "--webhook", webhook, "--db", str(db)],
+        env={**os.environ, **env},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    assert proc.stdout is not None
+    output = proc.stdout.read()
+    _, status, usage = os.wait4(proc.pid, 0)
+    seconds = time.perf_counter() - started
+    if status != 0:
+        raise RuntimeError(f"rop sync failed:\n{output}")
+    found = re.search(r"(\d+) requests", output)
+    return {
+        "seconds": seconds,
+        "max_rss_mb": usage.ru_maxrss / 1024,
+        "requests": int(found.group(1)) if found else None,
+        "output": output,
+    }
+
+
+def big_rows(db: Path) -> int:
+    import duckdb
+
+    con = duckdb.connect(str(db), read_only=True)
+    tables = (
+        "deals leads companies contacts deal_stage_history lead_status_history calls activities"
+    )
+    total = sum(con.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in tables.split())
+    con.close()
+    return int(total)
+
+
+async def ours(webhook: str) -> int:
+    rows = 0
+    async with BitrixClient(parse_webhook(webhook).base) as client:
+        chain = Chain(DEALS)
+        while not chain.done:
+            rows += len(await step(client, chain))
+    return rows
+
+
+def fast_bitrix(webhook: str) -> int:
+    from fast_bitrix24 import Bitrix
+
+    bx = Bitrix(webhook, ssl=False, verbose=False)
+    return len(bx.get_all("crm.deal.list", {"select": list(DEALS.select)}))
+
+
+def b24pysdk(emu: Emulator) -> int:
+    from b24pysdk import BitrixWebhook, Client, Config
+
+    caller = importlib.import_module("b24pysdk.api.callers.call_method")
+    # b24pysdk hard-codes https (BITRIX24_API.md §11); the emulator speaks http.
+    caller._MethodCaller._base_url = property(lambda s: f"http://{s._domain}/rest")
+    Config().configure(default_timeout=(3.05, 120))
+    client = Client(BitrixWebhook(domain=emu.domain, webhook_token=emu.token))
+    request = client.crm.deal.list(select=list(DEALS.select))
+    return sum(1 for _ in request.as_list_fast().result)
+
+
+def timed(fn: Any, *args: Any) -> tuple[int, float]:
+    started = time.perf_counter()
+    rows = fn(*args)
+    return rows, time.perf_counter() - started
+
+
+def write_deals_only(folder: Path, deals: int) -> None:
+    bench_emulator = importlib.import_module("bench.bench_emulator")
+    folder.mkdir(parents=True, exist_ok=True)
+    bench_emulator.write(folder, deals)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--deals", type=int, default=20000, help="demo portal size")
+    parser.add_argument("--mem-deals", type=int, default=1_000_000, help="0: skip")
+    parser.add_argument("--no-libs", action="store_true", help="skip the library comparison")
+    parser.add_argument("--json", type=Path, help="also write the figures here")
+    args = parser.parse_args()
+    figures: dict[str, Any] = {"deals": args.deals, "mem_deals": args.mem_deals}
+
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        portal = root / "portal"
+        generate(str(portal), seed=1, deals=args.deals, months=12)
+        emu = Emulator(portal)
+        try:
+            full = rop_sync(emu.webhook, root / "a.duckdb")
+            rows = big_rows(root / "a.duckdb")
+            figures["full"] = {
+                "rows": rows,
+                "seconds": round(full["seconds"], 1),
+                "requests": full["requests"],
+                "rows_per_second": round(rows / full["seconds"]),
+                "ratio_to_bound": round(rows / full["seconds"] / BOUND_ROWS_PER_SECOND, 2),
+                "max_rss_mb": round(full["max_rss_mb"]),
+            }
+            print("full", figures["full"], flush=True)
+
+            time.sleep(DRAIN_SECONDS)
+            changed = max(1, args.deals // 100)
+            step_ids = max(1, args.deals // changed)
+            for rid in range(1, args.deals + 1, step_ids)[:changed]:
+                emu.change("deal", rid, {"OPPORTUNITY": "12345.00"})
+            inc = rop_sync(emu.webhook, root / "a.duckdb")
+            figures["incremental"] = {
+                "changed_deals": changed,
+                "requests": inc["requests"],
+                "ratio_to_full": round(inc["requests"] / full["requests"], 4),
+                "seconds": round(inc["seconds"], 1),
+            }
+            print("incremental", figures["incremental"], flush=True)
+
+            if not args.no_libs:
+                libs: dict[str, Any] = {}
+                runs = [
+                    ("rop (keyset batch chains)", lambda: asyncio.run(ours(emu.webhook))),
+                    ("fast-bitrix24 get_all", lambda: fast_bitrix(emu.webhook)),
+                    ("b24pysdk as_list_fast", lambda: b24pysdk(emu)),
+                ]
+                for name, run in runs:
+                    time.sleep(DRAIN_SECONDS)
+                    try:
+                        got, seconds = timed(run)
+                        libs[name] = {
+                            "rows": got,
+                            "seconds": round(seconds, 1),
+                            "rows_per_second": round(got / seconds),
+                        }
+                    except Exception as exc:  # a library failing is a finding, not a crash
+                        libs[name] = {"error": f"{type(exc).__name__}: {exc}"[:300]}
+                    print(name, libs[name], flush=True)
+                figures["deals_export"] = libs
+        finally:
+            emu.stop()
+
+        # Steady state: no burst credit on either side, so every request waits
+        # its turn at 2/s; rows/s over the bound is then rows per request / 2,500.
+        emu = Emulator(portal, "--burst", "1")
+        try:
+            steady = rop_sync(emu.webhook, root / "s.duckdb", ROP_RATE_BURST="1")
+        finally:
+            emu.stop()
+        rows = big_rows(root / "s.duckdb")
+        figures["steady"] = {
+            "rows": rows,
+            "seconds": round(steady["seconds"], 1),
+            "requests": steady["requests"],
+            "rows_per_second": round(rows / steady["seconds"]),
+            "ratio_to_bound": round(rows / steady["seconds"] / BOUND_ROWS_PER_SECOND, 2),
+        }
+        print("steady", figures["steady"], flush=True)
+
+        if args.mem_deals:
+            big = root / "big"
+            write_deals_only(big, args.mem_deals)
+            emu = Emulator(big, "--no-rate-limit")
+            try:
+                mem = rop_sync(emu.webhook, root / "big.duckdb")
+            finally:
+                emu.stop()
+            figures["memory"] = {
+                "deals": args.mem_deals,
+                "max_rss_mb": round(mem["max_rss_mb"]),
+                "seconds": round(mem["seconds"], 1),
+                "requests": mem["requests"],
+            }
+            print("memory", figures["memory"], flush=True)
+
+    if args.json:
+        args.json.write_text(json.dumps(figures, indent=2))
+    print(json.dumps(figures, indent=2))
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    main()
