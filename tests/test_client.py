@@ -346,3 +346,29 @@ def test_batch_refuses_more_than_fifty_commands() -> None:
     with pytest.raises(ValueError, match="at most 50"):
         run(go())
     assert recorder.requests == []
+
+
+def test_concurrent_expiries_share_one_refresh() -> None:
+    expired = (401, {"error": "expired_token", "error_description": "The access token expired"})
+    calls: list[bool] = []
+
+    async def provider(refresh: bool) -> str:
+        calls.append(refresh)
+        await asyncio.sleep(0)
+        return "new" if refresh else "old"
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        auth = json.loads(request.content)["auth"]
+        status, body = expired if auth == "old" else (200, DEALS)
+        return httpx.Response(status, json=body)
+
+    async def go() -> list[Any]:
+        async with BitrixClient(
+            BASE, transport=httpx.MockTransport(handler), token_provider=provider, retry=FAST
+        ) as client:
+            return await asyncio.gather(*(client.call("crm.deal.list") for _ in range(5)))
+
+    replies = run(go())
+    assert [r.total for r in replies] == [120] * 5
+    # A refresh token is single-use: five expiries, one refresh.
+    assert calls == [False, True]
