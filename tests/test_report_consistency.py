@@ -9,7 +9,7 @@ and, when the demo generator is present, on a generated demo portal
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 
 import pytest
 
@@ -118,3 +118,24 @@ def test_demo_portal_figures_equal_their_drill_downs(demo_store):
     ]
     total = sum(check(demo_store, flt) for flt in periods)
     assert total > 100, portal
+
+
+def test_cached_static_steps_agree_with_inline_sql_and_follow_data_changes(monkeypatch):
+    import rop.report.context as context
+
+    store = load("tricky")
+    flt = ReportFilter(date(2026, 11, 1), date(2026, 11, 30), today=date(2026, 11, 27))
+    cached = build_report(store, flt)
+    monkeypatch.setattr(context, "CACHE_STATIC_STEPS", False)
+    inline = build_report(store, flt)
+    monkeypatch.setattr(context, "CACHE_STATIC_STEPS", True)
+    assert cached["rows"] == inline["rows"] and cached["total"] == inline["total"]
+    # A new close in the history (as a sync would write it) is seen by the next report.
+    store.upsert(
+        "deal_stage_history",
+        [{"portal": "tricky.bitrix24.ru", "id": 9999, "type_id": 3, "owner_id": 10,
+          "created_time": datetime(2026, 11, 20, 7, 0), "category_id": 1,
+          "stage_semantic": "S", "stage_id": "C1:WON"}],
+    )  # fmt: skip
+    after = build_report(store, flt)
+    assert after["total"]["figures"]["deals_won"] == cached["total"]["figures"]["deals_won"] + 1

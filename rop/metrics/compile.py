@@ -12,7 +12,7 @@ parameters; identifiers and SQL fragments only ever come from the catalogue.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -38,6 +38,8 @@ class Context:
     allowed: frozenset[int] | None = None  # managers that may appear; None = any
     excluded: frozenset[int] = field(default_factory=frozenset)
     group: str = "manager"
+    # (name, sql, params) -> a table holding that static step's rows; None: inline
+    materialize: Callable[[str, str, dict[str, Any]], str] | None = None
 
 
 def bind(sql: str, params: dict[str, Any]) -> dict[str, Any]:
@@ -50,10 +52,27 @@ def bind(sql: str, params: dict[str, Any]) -> dict[str, Any]:
 
 
 def relation(source: Source, ctx: Context) -> str:
-    """``WITH ...`` ending in ``f``: the source relation narrowed to who may be seen."""
+    """``WITH ...`` ending in ``f``: the source relation narrowed to who may be seen.
+
+    With ``ctx.materialize`` set, each static ``*_base`` step is read from the
+    table that function returns (computed once per store state) instead of
+    being recomputed by every query.
+    """
     ctes: dict[str, str] = {}
-    for name, sql in source.ctes(ctx.opts):  # type: ignore[operator]
-        ctes.setdefault(name, sql)
+    static: dict[str, str] = {}
+    for cte in source.ctes(ctx.opts):
+        if cte.name in ctes or cte.name in static:
+            continue
+        if cte.static and ctx.materialize is not None:
+            if cte.name.endswith("_base"):
+                sql = "WITH " + _with(static) + "\n" + cte.sql if static else cte.sql
+                table = ctx.materialize(cte.name, sql, bind(sql, ctx.params))
+                ctes[cte.name] = f"SELECT * FROM {table}"
+                static = {}
+            else:
+                static[cte.name] = cte.sql
+            continue
+        ctes[cte.name] = cte.sql
     who = []
     if ctx.allowed is not None:
         who.append("r.manager_id IN (SELECT unnest($allowed))")
@@ -67,7 +86,11 @@ def relation(source: Source, ctx: Context) -> str:
         f"FROM {source.name} r LEFT JOIN users u ON u.portal = $portal AND u.id = r.manager_id "
         f"WHERE {base}"
     )
-    return "WITH " + ",\n".join(f"{n} AS (\n{sql}\n)" for n, sql in ctes.items())
+    return "WITH " + _with(ctes)
+
+
+def _with(ctes: dict[str, str]) -> str:
+    return ",\n".join(f"{n} AS (\n{sql}\n)" for n, sql in ctes.items())
 
 
 def params_for(ctx: Context, figs: Sequence[Figure]) -> dict[str, Any]:
@@ -116,16 +139,28 @@ def combine(fig: Figure, i: int, row: dict[str, Any]) -> Any:
 
 
 def aggregate_sql(source: Source, figs: Sequence[Figure], ctx: Context) -> str:
-    """One query for all figures of a section: a row per group, per department, and the total."""
+    """One query for all figures of a section: the aggregates of each row's records.
+
+    Each record is in exactly one row (one manager, one first department), and
+    every aggregate is a count or a sum, so department subtotals and the grand
+    total are exact sums of these partials over distinct records (see
+    :func:`add_partials`); ratios are then taken from the summed numerator and
+    denominator, never from the rows' ratios.
+    """
     key = GROUP_EXPR[ctx.group]
     aggs = ",\n    ".join(a for i, fig in enumerate(figs) for a in _aggregates(fig, i))
-    if ctx.group == "manager":
-        head = f"{key} AS k, f.department_id AS dept, GROUPING({key}) AS gk, GROUPING(f.department_id) AS gd"
-        sets = f"GROUPING SETS (({key}), (f.department_id), ())"
-    else:
-        head = f"{key} AS k, NULL AS dept, GROUPING({key}) AS gk, 1 AS gd"
-        sets = f"GROUPING SETS (({key}), ())"
-    return f"{relation(source, ctx)}\nSELECT {head},\n    {aggs}\nFROM f GROUP BY {sets}"
+    dept = "f.department_id" if ctx.group == "manager" else "NULL"
+    return (
+        f"{relation(source, ctx)}\nSELECT {key} AS k, {dept} AS dept,\n    {aggs}\n"
+        f"FROM f GROUP BY {key}, {dept}"
+    )
+
+
+def add_partials(acc: dict[str, Any], rec: dict[str, Any]) -> None:
+    """Sum one group's partial aggregates (columns ``a<i>_*``) into ``acc``."""
+    for name, value in rec.items():
+        if name.startswith("a"):
+            acc[name] = (acc.get(name) or 0) + (value or 0)
 
 
 def value_sql(source: Source, fig: Figure, ctx: Context, where: str) -> str:

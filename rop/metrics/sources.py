@@ -19,6 +19,7 @@ midnight), ``$min_s``/``$max_s`` (call duration bounds) and ``$pipes``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from rop.metrics.figure import Column
@@ -35,6 +36,20 @@ def close_time(semantic: str, history: str, moved: str, last_resort: str) -> str
     return (
         f"CASE WHEN {semantic} IN ('S', 'F') THEN coalesce({history}, {moved}, {last_resort}) END"
     )
+
+
+@dataclass(frozen=True)
+class Cte:
+    """One named step of a relation.
+
+    A ``static`` step depends on the store's data only, not on the period or
+    the filter, so a report may compute it once and reuse it (rop.metrics.cache);
+    the last static step of a chain is the one reused, named ``*_base``.
+    """
+
+    name: str
+    sql: str
+    static: bool = False
 
 
 @dataclass(frozen=True)
@@ -56,33 +71,30 @@ def _pipes(alias: str, opts: Options) -> str:
     return f"{alias}.category_id IN (SELECT unnest($pipes))" if opts.pipelines else "TRUE"
 
 
-def deal_ctes(opts: Options) -> list[tuple[str, str]]:
+def deal_ctes(opts: Options) -> list[Cte]:
     moved_or_date = "CAST(d.closedate AS TIMESTAMP) - $tz_offset * INTERVAL '1 second'"
     semantic = "coalesce(d.stage_semantic, s.semantics, 'P')"
     return [
-        (
+        Cte(
             "deal_close",
             "SELECT owner_id, max(created_time) AS closed_at FROM deal_stage_history "
             "WHERE portal = $portal AND type_id = 3 GROUP BY owner_id",
+            static=True,
         ),
-        (
-            "deal_moves",
-            "SELECT DISTINCT owner_id FROM deal_stage_history "
-            "WHERE portal = $portal AND type_id IN (2, 3, 5) "
-            "AND created_time >= $p_from AND created_time < $p_to",
-        ),
-        (
+        Cte(
             "deal_rate",
             "SELECT currency, CASE WHEN currency = $base OR base THEN 1.0 "
             "ELSE amount / amount_cnt END AS rate FROM currencies WHERE portal = $portal",
+            static=True,
         ),
-        (
+        Cte(
             "deal_stage_dir",
             "SELECT status_id, max(semantics) AS semantics, max(name) AS name FROM statuses "
             "WHERE portal = $portal AND entity_id LIKE 'DEAL_STAGE%' GROUP BY status_id",
+            static=True,
         ),
-        (
-            "deal_rel",
+        Cte(
+            "deal_base",
             f"""SELECT d.id, d.assigned_by_id AS manager_id, d.title, d.category_id,
     coalesce(p.name, CAST(d.category_id AS VARCHAR)) AS pipeline_name,
     d.stage_id, coalesce(s.name, d.stage_id) AS stage_name, {semantic} AS semantic,
@@ -93,58 +105,73 @@ def deal_ctes(opts: Options) -> list[tuple[str, str]]:
         AS amount,
     (coalesce(d.opportunity, 0) = 0 OR (r.rate IS NULL AND d.currency_id IS NOT NULL))
         AS amount_missing,
-    m.owner_id IS NOT NULL AS moved,
-    {_pipes("d", opts)} AS in_pipes,
     d.source_id AS grp_source, CAST(d.category_id AS VARCHAR) AS grp_pipeline
 FROM deals d
 LEFT JOIN deal_close c ON c.owner_id = d.id
-LEFT JOIN deal_moves m ON m.owner_id = d.id
 LEFT JOIN deal_rate r ON r.currency = d.currency_id
 LEFT JOIN deal_stage_dir s ON s.status_id = d.stage_id
 LEFT JOIN pipelines p ON p.portal = d.portal AND p.id = d.category_id
 WHERE d.portal = $portal AND d.assigned_by_id IS NOT NULL""",
+            static=True,
+        ),
+        Cte(
+            "deal_moves",
+            "SELECT DISTINCT owner_id FROM deal_stage_history "
+            "WHERE portal = $portal AND type_id IN (2, 3, 5) "
+            "AND created_time >= $p_from AND created_time < $p_to",
+        ),
+        Cte(
+            "deal_rel",
+            f"""SELECT b.*, m.owner_id IS NOT NULL AS moved, {_pipes("b", opts)} AS in_pipes
+FROM deal_base b LEFT JOIN deal_moves m ON m.owner_id = b.id""",
         ),
     ]
 
 
-def lead_ctes(opts: Options) -> list[tuple[str, str]]:
+def lead_ctes(opts: Options) -> list[Cte]:
     semantic = "coalesce(l.status_semantic, s.semantics, 'P')"
     return [
-        (
+        Cte(
             "lead_close",
             "SELECT owner_id, max(created_time) AS closed_at FROM lead_status_history "
             "WHERE portal = $portal AND type_id = 3 GROUP BY owner_id",
+            static=True,
         ),
-        (
-            "lead_moves",
-            "SELECT DISTINCT owner_id FROM lead_status_history "
-            "WHERE portal = $portal AND type_id IN (2, 3) "
-            "AND created_time >= $p_from AND created_time < $p_to",
-        ),
-        (
+        Cte(
             "lead_status_dir",
             "SELECT status_id, max(semantics) AS semantics, max(name) AS name FROM statuses "
             "WHERE portal = $portal AND entity_id = 'STATUS' GROUP BY status_id",
+            static=True,
         ),
-        (
-            "lead_rel",
+        Cte(
+            "lead_base",
             f"""SELECT l.id, l.assigned_by_id AS manager_id,
     coalesce(l.title, trim(coalesce(l.name, '') || ' ' || coalesce(l.last_name, ''))) AS title,
     l.status_id, coalesce(s.name, l.status_id) AS status_name, {semantic} AS semantic,
     l.date_create, l.source_id,
     {close_time(semantic, "c.closed_at", "l.moved_time", "l.date_closed")} AS close_time,
-    m.owner_id IS NOT NULL AS moved,
     l.source_id AS grp_source, CAST(NULL AS VARCHAR) AS grp_pipeline
 FROM leads l
 LEFT JOIN lead_close c ON c.owner_id = l.id
-LEFT JOIN lead_moves m ON m.owner_id = l.id
 LEFT JOIN lead_status_dir s ON s.status_id = l.status_id
 WHERE l.portal = $portal AND l.assigned_by_id IS NOT NULL""",
+            static=True,
+        ),
+        Cte(
+            "lead_moves",
+            "SELECT DISTINCT owner_id FROM lead_status_history "
+            "WHERE portal = $portal AND type_id IN (2, 3) "
+            "AND created_time >= $p_from AND created_time < $p_to",
+        ),
+        Cte(
+            "lead_rel",
+            "SELECT b.*, m.owner_id IS NOT NULL AS moved "
+            "FROM lead_base b LEFT JOIN lead_moves m ON m.owner_id = b.id",
         ),
     ]
 
 
-def _client_ctes(kind: str, opts: Options) -> list[tuple[str, str]]:
+def _client_ctes(kind: str, opts: Options) -> list[Cte]:
     """Companies or contacts with their deal and call facts for the period."""
     table, link, entity = (
         ("companies", "company_id", "COMPANY")
@@ -175,14 +202,14 @@ def _client_ctes(kind: str, opts: Options) -> list[tuple[str, str]]:
     source = "x.source_id" if kind == "contact" else "CAST(NULL AS VARCHAR)"
     return [
         *deal_ctes(opts),
-        (
+        Cte(
             f"{kind}_deals",
             f"SELECT {link} AS cid, "
             f"bool_or({in_period('date_create')}) AS with_deals, bool_or({won}) AS with_sales "
             f"FROM deal_rel WHERE in_pipes AND {link} IS NOT NULL GROUP BY {link}",
         ),
-        (f"{kind}_calls", "SELECT DISTINCT cid FROM (" + " UNION ALL ".join(called) + ") q"),
-        (
+        Cte(f"{kind}_calls", "SELECT DISTINCT cid FROM (" + " UNION ALL ".join(called) + ") q"),
+        Cte(
             f"{kind}_rel",
             f"""SELECT x.id, x.assigned_by_id AS manager_id, {name} AS title, x.date_create,
     coalesce(cd.with_deals, FALSE) AS with_deals, coalesce(cd.with_sales, FALSE) AS with_sales,
@@ -196,17 +223,17 @@ WHERE x.portal = $portal AND x.assigned_by_id IS NOT NULL {mine}""",
     ]
 
 
-def company_ctes(opts: Options) -> list[tuple[str, str]]:
+def company_ctes(opts: Options) -> list[Cte]:
     return _client_ctes("company", opts)
 
 
-def contact_ctes(opts: Options) -> list[tuple[str, str]]:
+def contact_ctes(opts: Options) -> list[Cte]:
     return _client_ctes("contact", opts)
 
 
-def call_ctes(opts: Options) -> list[tuple[str, str]]:
+def call_ctes(opts: Options) -> list[Cte]:
     return [
-        (
+        Cte(
             "call_rel",
             f"""SELECT c.id, c.portal_user_id AS manager_id, c.call_type, c.call_duration,
     c.call_start_date, c.call_failed_code, c.phone_number, c.crm_entity_type, c.crm_entity_id,
@@ -225,7 +252,7 @@ class Source:
     name: str  # the final CTE's name
     section: str
     entity: str  # deal|lead|company|contact|call
-    ctes: object  # Callable[[Options], list[tuple[str, str]]]
+    ctes: Callable[[Options], list[Cte]]
     base: str  # predicate shared by every figure of the source
     columns: tuple[Column, ...]
     card: str | None  # URL path of a record's card, {id} replaced

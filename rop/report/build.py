@@ -11,6 +11,7 @@ from rop.metrics.catalogue import figures as catalogue_figures
 from rop.metrics.compile import (
     GROUP_EXPR,
     Context,
+    add_partials,
     aggregate_sql,
     bind,
     combine,
@@ -56,18 +57,25 @@ def _run_period(
     for section, figs in sections.items():
         source = SOURCES[SECTION_SOURCE[section]]
         sql = aggregate_sql(source, figs, ctx)
-        result = prep.store.query_dicts(sql, bind(sql, params_for(ctx, figs)))
-        for rec in result:
-            values = {fig.key: combine(fig, i, rec) for i, fig in enumerate(figs)}
-            if not rec["gk"]:
-                rows.setdefault(rec["k"], {}).update(values)
-            elif not rec["gd"]:
-                depts.setdefault(rec["dept"], {}).update(values)
-            else:
-                total.update(values)
-        for fig in figs:
-            total.setdefault(fig.key, empty_value(fig))
+        row_parts: dict[Any, dict[str, Any]] = {}
+        dept_parts: dict[Any, dict[str, Any]] = {}
+        total_parts: dict[str, Any] = {}
+        for rec in prep.store.query_dicts(sql, bind(sql, params_for(ctx, figs))):
+            add_partials(row_parts.setdefault(rec["k"], {}), rec)
+            add_partials(dept_parts.setdefault(rec["dept"], {}), rec)
+            add_partials(total_parts, rec)
+        for target, parts in ((rows, row_parts), (depts, dept_parts)):
+            for k, part in parts.items():
+                target.setdefault(k, {}).update(_values(figs, part))
+        total.update(_values(figs, total_parts))
     return rows, depts, total
+
+
+def _values(figs: Sequence[Figure], partials: dict[str, Any]) -> dict[str, Any]:
+    return {
+        fig.key: combine(fig, i, partials) if partials else empty_value(fig)
+        for i, fig in enumerate(figs)
+    }
 
 
 def _fill(values: dict[str, Any], figs: Sequence[Figure]) -> dict[str, Any]:

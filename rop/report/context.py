@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
+from typing import Any
 from zoneinfo import ZoneInfo
 
+from rop.metrics.cache import materializer
 from rop.metrics.compile import Context
 from rop.metrics.errors import ReportInputError
 from rop.metrics.sources import Options
@@ -14,6 +17,10 @@ from rop.report.periods import local_today, utc_bounds, utc_offset_seconds, zone
 from rop.report.portal import PortalRow, select_portal
 from rop.report.scope import Scope, subtree, users_of, viewer_scope
 from rop.store.db import Store
+
+# Reuse close times and base amounts between queries while the data is unchanged;
+# tests switch it off to check that the cached and the inline SQL agree.
+CACHE_STATIC_STEPS = True
 
 
 @dataclass(frozen=True)
@@ -27,6 +34,8 @@ class Prepared:
     today: date
     scope: Scope  # the viewer's scope narrowed by the filter's departments and managers
     names: dict[str, str]  # figure key -> label for key stages/statuses
+    # reuses the static steps of the relations (rop.metrics.cache); None: inline SQL
+    materialize: Callable[[str, str, dict[str, Any]], str] | None = None
 
 
 def prepare(store: Store, flt: ReportFilter, portal: str | None) -> Prepared:
@@ -79,7 +88,8 @@ def prepare(store: Store, flt: ReportFilter, portal: str | None) -> Prepared:
         chosen = set(flt.managers) if chosen is None else chosen & set(flt.managers)
     scope = scope.narrowed(frozenset(chosen) if chosen is not None else None)
     today = flt.today or local_today(tz)
-    return Prepared(store, row, flt, tz, today, scope, names)
+    materialize = materializer(store, key) if CACHE_STATIC_STEPS else None
+    return Prepared(store, row, flt, tz, today, scope, names, materialize)
 
 
 def _pipe_of(entity: str) -> int:
@@ -115,4 +125,5 @@ def context(prep: Prepared, date_from: date, date_to: date) -> Context:
         allowed=None if scope.everyone else scope.users,
         excluded=scope.excluded if scope.everyone else frozenset(),
         group=flt.by,
+        materialize=prep.materialize,
     )

@@ -1,0 +1,109 @@
+"""Benchmark the report engine: the full report and a drill-down on big demo portals.
+
+Not a test. Usage:
+    .venv/bin/python bench/bench_report.py --deals 100000 1000000 [--workdir /tmp/rop-bench]
+
+For each size it generates a demo portal (rop.demo.generator, seed 1), loads it
+into a DuckDB store file (rop.bitrix.snapshot.load_snapshot), then times, each
+as the median of several runs on a warm store:
+  - the full report: all sections, previous period included, rows by manager,
+    for the generator's last month and for the whole year to date;
+  - a drill-down: deals_won for one manager (first 100 rows) and for the total.
+Results go to stdout as a Markdown table for docs/BENCHMARKS.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import statistics
+import time
+from datetime import date
+from pathlib import Path
+
+from rop.bitrix.snapshot import load_snapshot
+from rop.report.build import build_report, drill
+from rop.report.filter import ReportFilter
+from rop.store import open_store
+
+
+def timed(fn, runs: int) -> tuple[float, object]:
+    result = fn()  # warm-up: plans and file pages
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        result = fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times), result
+
+
+def prepare(size: int, workdir: Path) -> Path:
+    folder = workdir / f"portal-{size}"
+    db = workdir / f"store-{size}.duckdb"
+    if not (folder / "portal.json").exists():
+        from rop.demo.generator import generate
+
+        start = time.perf_counter()
+        generate(folder, seed=1, deals=size)
+        print(f"# {size}: generated in {time.perf_counter() - start:.1f} s", flush=True)
+    if not db.exists():
+        start = time.perf_counter()
+        with open_store(db) as store:
+            load_snapshot(store, folder)
+        print(f"# {size}: loaded in {time.perf_counter() - start:.1f} s", flush=True)
+    return db
+
+
+def bench(size: int, workdir: Path, runs: int) -> list[str]:
+    db = prepare(size, workdir)
+    lines = []
+    with open_store(db) as store:
+        counts = {
+            t: store.scalar(f"SELECT count(*) FROM {t}")
+            for t in ("deals", "leads", "companies", "contacts", "deal_stage_history", "calls")
+        }
+        print(f"# {size}: {counts}", flush=True)
+        last = store.scalar("SELECT max(date_create) FROM deals").date()
+        month = ReportFilter(last.replace(day=1), last)
+        year = ReportFilter(date(last.year, 1, 1), last)
+        manager = store.scalar(
+            "SELECT assigned_by_id FROM deals GROUP BY 1 ORDER BY count(*) DESC LIMIT 1"
+        )
+        cases = [
+            ("full report, month + previous", lambda: build_report(store, month)),
+            ("full report, year to date + previous", lambda: build_report(store, year)),
+            (
+                "drill deals_won, one manager, 100 rows",
+                lambda: drill(store, month, "deals_won", user_id=manager, limit=100),
+            ),
+            (
+                "drill deals_won, total, 100 rows",
+                lambda: drill(store, month, "deals_won", limit=100),
+            ),
+            (
+                "drill companies_not_called, one manager, 100 rows",
+                lambda: drill(store, month, "companies_not_called", user_id=manager, limit=100),
+            ),
+        ]
+        for name, fn in cases:
+            seconds, _ = timed(fn, runs)
+            lines.append(f"| {size:,} | {name} | {seconds * 1000:.0f} ms |")
+            print(lines[-1], flush=True)
+    return lines
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--deals", type=int, nargs="+", default=[100_000])
+    parser.add_argument("--workdir", type=Path, default=Path("/tmp/rop-bench"))
+    parser.add_argument("--runs", type=int, default=5)
+    args = parser.parse_args()
+    args.workdir.mkdir(parents=True, exist_ok=True)
+    print(f"# {date.today()} {platform.node()} python {platform.python_version()}")
+    print("| deals | case | median |\n|---|---|---|")
+    for size in args.deals:
+        bench(size, args.workdir, args.runs)
+
+
+if __name__ == "__main__":
+    main()
