@@ -41,6 +41,7 @@ class Clock:
         first = date(month_index // 12, month_index % 12 + 1, 1)
         self.start = (first - _EPOCH).days * DAY
         self._day_text: dict[int, str] = {}
+        self._weights: dict[int, float] = {}
         self._days: list[int] = []  # day numbers with office activity
         self._cumulative: list[float] = []  # running sum of their weights
         total = 0.0
@@ -87,11 +88,15 @@ class Clock:
     def working(self, moment: int, jitter: int) -> int:
         """The first working-hours moment at or after ``moment`` (``jitter`` s after opening)."""
         day, second = divmod(moment, DAY)
-        if WORK_START <= second < WORK_END and self.day_weight(day) >= 1.0:
+        weights = self._weights
+        weight = weights.get(day)
+        if weight is None:
+            weight = weights[day] = self.day_weight(day)
+        if WORK_START <= second < WORK_END and weight >= 1.0:
             return moment
         if second >= WORK_END:
             day += 1
-        while self.day_weight(day) < 1.0:
+        while weights.setdefault(day, self.day_weight(day)) < 1.0:
             day += 1
         return day * DAY + WORK_START + jitter % (WORK_END - WORK_START)
 

@@ -321,7 +321,8 @@ class _Sales:
         if not entity_id:
             # No client in the CRM: at most one call from an unknown number.
             entity, entity_id, count = None, None, int(rng.random() < 0.3)
-        end = min(clock.now, last + 3 * DAY) if closed else clock.now
+        # Calls stop soon after a deal closes, and fade out on a deal left hanging.
+        end = min(clock.now, last + (3 if closed else 20) * DAY)
         for moment, call in plan_calls(rng, roster, owner, entity, entity_id, created, end, count):
             self.timeline.call(moment, call)
 

@@ -84,7 +84,7 @@ def deal_path(rng: Random, clock: Clock, pipe: Pipeline, created: int) -> list[E
             step = min(here + 2, target)  # a skipped stage
         else:
             step = here + 1
-        if not switched and rng.random() < 0.03:
+        if not switched and rng.random() < 0.008:
             # Moved to another pipeline (e.g. a sale that turned out to be a tender).
             switched = True
             kind = TO_PIPELINE
