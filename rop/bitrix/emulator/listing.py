@@ -53,7 +53,13 @@ def parse_order(value: Any, resolve: Resolver) -> Order:
         name = resolve(str(key).strip())
         if name is None:
             raise invalid_arg(f"Invalid order: field '{key}' is not allowed in order")
-        order.append((name, str(direction).strip().upper() == "DESC"))
+        way = str(direction).strip().upper()
+        if way not in ("ASC", "DESC"):
+            raise invalid_arg(
+                f"Invalid order: allowed sort directions are ASC, DESC. "
+                f"But got '{direction}' for field '{key}'"
+            )
+        order.append((name, way == "DESC"))
     return order
 
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from rop.bitrix.emulator.data import Portal, Record, Table
-from rop.bitrix.emulator.errors import access_denied, invalid_arg, not_found
+from rop.bitrix.emulator.errors import ApiError, access_denied, invalid_arg, not_found
 from rop.bitrix.emulator.filters import Group, Resolver, compile_filter, compile_group
 from rop.bitrix.emulator.items import ENTITY_KINDS, ItemNames, to_item
 from rop.bitrix.emulator.listing import (
@@ -185,7 +185,7 @@ def stagehistory_list(call: Call) -> Reply:
     type_id = as_int(get(call.params, "entityTypeId"), "entityTypeId", default=0)
     kind = _HISTORY_KINDS.get(type_id)
     if kind is None:
-        raise invalid_arg("entityTypeId: stage history is kept for leads (1) and deals (2)")
+        raise ApiError("ENTITY_TYPE_NOT_SUPPORTED", f"Entity type {type_id} is not supported", 400)
     table = call.portal.tables[kind]
     page = _list_page(call, table, call.params, _classic(table))
     project = projector(table, get(call.params, "select"))

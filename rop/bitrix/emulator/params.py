@@ -13,7 +13,7 @@ import re
 from typing import Any
 from urllib.parse import parse_qsl
 
-from rop.bitrix.emulator.errors import invalid_arg, invalid_request
+from rop.bitrix.emulator.errors import ApiError, invalid_arg, invalid_request
 
 Params = dict[str, Any]
 
@@ -99,7 +99,8 @@ def as_dict(value: Any, what: str) -> dict[str, Any]:
         return value
     if isinstance(value, list):
         return {str(i): v for i, v in enumerate(value)}
-    raise invalid_arg(f"Parameter '{what}' must be array.")
+    # The CRM list methods answer this with an empty code (crm-deal-list.md).
+    raise ApiError("", f"Parameter '{what}' must be array.", 400)
 
 
 def as_int(value: Any, what: str, default: int = 0) -> int:
