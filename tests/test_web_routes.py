@@ -384,3 +384,31 @@ def test_drill_exports_list_every_record(web):
     text = web.get("/drill.csv", params=q).content.decode("utf-8-sig")
     assert len(list(csv.reader(io.StringIO(text)))) == 1 + 7
     assert XSS in text  # data, unchanged, in the file
+
+
+# -- the report cache ----------------------------------------------------------------
+
+
+def test_reports_are_cached_until_the_data_changes(tmp_path):
+    store = tiny_store(tmp_path)
+    try:
+        app = create_app(Settings(db=store.path), store)
+        web = TestClient(app)
+        cache = app.state.cache
+        first = web.get("/report.json", params=PERIOD).json()
+        web.get("/report", params={**PERIOD, "lang": "en"})
+        web.get("/report.xlsx", params=PERIOD)
+        # One report built; the English page is rendered once (a miss) from it.
+        assert (cache.misses, cache.hits) == (2, 2)
+        web.get("/report", params={**PERIOD, "lang": "en"})
+        assert (cache.misses, cache.hits) == (2, 4)
+        # New data (a load or a sync) changes the data version: the report is rebuilt.
+        store.execute("DELETE FROM deals WHERE id = 3")
+        store.execute("UPDATE portals SET updated_at = updated_at + INTERVAL 1 SECOND")
+        second = web.get("/report.json", params=PERIOD).json()
+        assert cache.misses == 3
+        assert second["report"]["total"]["figures"]["deals_new"] == (
+            first["report"]["total"]["figures"]["deals_new"] - 1
+        )
+    finally:
+        store.close()

@@ -22,6 +22,7 @@ from starlette.templating import Jinja2Templates
 from rop.config import Settings
 from rop.store.db import Store, open_store
 from rop.web import errors, routes
+from rop.web.cache import ReportCache
 from rop.web.formatting import fmt_cell, fmt_value
 from rop.web.sync import Scheduler, SyncJob
 from rop.web.urls import Urls
@@ -75,10 +76,13 @@ def _templates(urls: Urls) -> Jinja2Templates:
     return Jinja2Templates(env=env)
 
 
-def create_app(settings: Settings, store: Store | None = None, runner: Any = None) -> Starlette:
+def create_app(
+    settings: Settings, store: Store | None = None, runner: Any = None, cache_size: int = 64
+) -> Starlette:
     """The web report over ``store`` (opened from ``settings.db`` when not given).
 
-    ``runner`` replaces ``rop.bitrix.sync.run_sync`` (tests use a fake).
+    ``runner`` replaces ``rop.bitrix.sync.run_sync`` (tests use a fake);
+    ``cache_size`` built reports are kept until the data changes (0: none).
     """
     owned = store is None
     if store is None:
@@ -96,6 +100,8 @@ def create_app(settings: Settings, store: Store | None = None, runner: Any = Non
     )
     scheduler = Scheduler(job, settings.sync_interval_minutes)
     pool = StorePool(store)
+    cache = ReportCache(cache_size)
+    job.on_finish = cache.clear  # a sync changes the data: rebuild on the next view
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -130,6 +136,7 @@ def create_app(settings: Settings, store: Store | None = None, runner: Any = Non
     app.state.urls = urls
     app.state.templates = _templates(urls)
     app.state.sync = job
+    app.state.cache = cache
     return app
 
 

@@ -11,10 +11,11 @@ from urllib.parse import urlencode
 
 import anyio.to_thread
 from starlette.requests import Request
-from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from rop.web import charts, i18n
+from rop.web.cache import data_version
 from rop.web.errors import BadInput, WebError
 from rop.web.formatting import fmt_moment
 from rop.web.options import Options, load_options
@@ -93,20 +94,36 @@ def report_context(request: Request) -> dict[str, Any]:
 
     store, opts, wf = _setup(request)
     flt = wf.to_report_filter()
-    report = build_report(store, flt, portal=opts.portal)
+
+    def build() -> dict[str, Any]:
+        report = build_report(store, flt, portal=opts.portal)
+        users = _chart_users(store, flt, opts)
+        pictures: dict[str, Any] = {"bars": charts.manager_bars(report)}
+        if "deals" in wf.sections:
+            chosen = wf.pipelines or tuple(p["id"] for p in opts.pipelines)
+            pictures["funnels"] = [
+                charts.funnel(store, opts, pid, wf.date_from, wf.date_to, users) for pid in chosen
+            ]
+            pictures["trend"] = charts.trend(
+                store, opts, wf.date_from, wf.date_to, wf.pipelines, users
+            )
+        return {"report": report, "charts": pictures}
+
+    key = (
+        "report",
+        tuple(wf.pairs(lang=False)),
+        wf.viewer,
+        opts.today(),
+        data_version(store, opts.portal),
+    )
+    built = request.app.state.cache.get_or_build(key, build)
+    report, pictures = built["report"], built["charts"]
     lang = wf.lang
-    users = _chart_users(store, flt, opts)
     opts = _scoped_options(store, opts, wf.viewer)
-    pictures: dict[str, Any] = {"bars": charts.manager_bars(report)}
-    if "deals" in wf.sections:
-        chosen = wf.pipelines or tuple(p["id"] for p in opts.pipelines)
-        pictures["funnels"] = [
-            charts.funnel(store, opts, pid, wf.date_from, wf.date_to, users) for pid in chosen
-        ]
-        pictures["trend"] = charts.trend(store, opts, wf.date_from, wf.date_to, wf.pipelines, users)
     urls = request.app.state.urls
     pairs = wf.pairs()
     return {
+        "cache_key": key,  # not in the JSON twin
         "filter": wf,
         "sentence": flt.describe(lang),
         "report": report,
@@ -151,36 +168,14 @@ def home(request: Request) -> Response:
 
 
 def report_page(request: Request) -> Response:
-    from rop.report.periods import PRESETS
-
     ctx = report_context(request)
     wf: WebFilter = ctx["filter"]
-    lang = wf.lang
-    urls = request.app.state.urls
-    report = ctx["report"]
-    currency = report.get("currency") or ctx["options"].currency
-    table = build_table(report, wf, urls, lang, currency)
-    settings = request.app.state.settings
-    response = request.app.state.templates.TemplateResponse(
-        request,
-        "report.html",
-        {
-            **ctx,
-            "lang": lang,
-            "t": i18n.translator(lang),
-            "preset_label": lambda key: i18n.preset_label(key, lang),
-            "table": table,
-            "currency": currency,
-            "lang_url": urls.with_lang(wf.pairs(), "en" if lang == "ru" else "ru"),
-            "reset_url": urls.report([("lang", lang)]),
-            "stages": ctx["options"].stages_of(wf.pipelines),
-            "sync": request.app.state.sync.status(),
-            "demo": settings.demo,
-            "presets": PRESETS,
-            "section_keys": SECTIONS,
-            "as_of": fmt_moment(report.get("data_as_of"), ctx["options"].timezone, lang),
-        },
-    )
+    sync = request.app.state.sync.status()
+    # The page is a pure function of the cached report, the language and the
+    # sync state, so its HTML is cached alongside the report.
+    key = ("html", ctx["cache_key"], wf.lang, tuple(wf.pairs()), sync["state"], sync["available"])
+    body = request.app.state.cache.get_or_build(key, lambda: _render_report(request, ctx, sync))
+    response = HTMLResponse(body)
     response.set_cookie(
         LAST_FILTER_COOKIE,
         json.dumps(wf.pairs()),
@@ -191,6 +186,38 @@ def report_page(request: Request) -> Response:
     return response
 
 
+def _render_report(request: Request, ctx: dict[str, Any], sync: dict[str, Any]) -> str:
+    from rop.report.periods import PRESETS
+
+    wf: WebFilter = ctx["filter"]
+    lang = wf.lang
+    urls = request.app.state.urls
+    report = ctx["report"]
+    currency = report.get("currency") or ctx["options"].currency
+    table = build_table(report, wf, urls, lang, currency)
+    settings = request.app.state.settings
+    template = request.app.state.templates.get_template("report.html")
+    return template.render(
+        {
+            **ctx,
+            "request": request,
+            "lang": lang,
+            "t": i18n.translator(lang),
+            "preset_label": lambda key: i18n.preset_label(key, lang),
+            "table": table,
+            "currency": currency,
+            "lang_url": urls.with_lang(wf.pairs(), "en" if lang == "ru" else "ru"),
+            "reset_url": urls.report([("lang", lang)]),
+            "stages": ctx["options"].stages_of(wf.pipelines),
+            "sync": sync,
+            "demo": settings.demo,
+            "presets": PRESETS,
+            "section_keys": SECTIONS,
+            "as_of": fmt_moment(report.get("data_as_of"), ctx["options"].timezone, lang),
+        }
+    )
+
+
 def report_json(request: Request) -> Response:
     return Json(_report_json(report_context(request)))
 
@@ -198,10 +225,9 @@ def report_json(request: Request) -> Response:
 def _report_export(request: Request, fmt: str) -> Response:
     from rop.report import export
 
-    store, opts, wf = _setup(request)
-    from rop.report.build import build_report
-
-    report = build_report(store, wf.to_report_filter(), portal=opts.portal)
+    ctx = report_context(request)
+    wf: WebFilter = ctx["filter"]
+    report = ctx["report"]
     name = f"rop-report-{wf.date_from}-{wf.date_to}.{fmt}"
     if fmt == "xlsx":
         body = _as_bytes(export.report_to_xlsx(report, lang=wf.lang))

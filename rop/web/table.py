@@ -81,12 +81,12 @@ def _row_key(row: dict[str, Any]) -> Any:
     return ("name", row.get("name"))
 
 
-def _row_link_args(row: dict[str, Any], wf: WebFilter) -> tuple[WebFilter, dict[str, Any]] | None:
+def _row_link_args(row: dict[str, Any], wf: WebFilter) -> dict[str, Any] | None:
     """How a row's numbers drill down, or None when the engine cannot narrow to it."""
     if wf.by == "manager" and row.get("user_id") is not None:
-        return wf, {"user": row["user_id"]}
+        return {"user": row["user_id"]}
     if wf.by != "manager" and row.get("key") is not None:
-        return wf, {"key": row["key"]}
+        return {"key": row["key"]}
     return None
 
 
@@ -104,7 +104,9 @@ def build_table(
     prev_rows, prev_depts, prev_total = _prev_index(report)
     has_prev = bool(report.get("previous")) and wf.compare
 
-    def cells(figures: dict, prev: dict | None, link: tuple[WebFilter, dict] | None) -> list[Cell]:
+    base = tuple(wf.pairs())
+
+    def cells(figures: dict, prev: dict | None, link: tuple[tuple, dict] | None) -> list[Cell]:
         out = []
         for c in cols:
             value = figures.get(c["key"])
@@ -115,14 +117,18 @@ def build_table(
             # A zero count has no records behind it; "—" has nothing to list.
             worth = value is not None and not (c["kind"] == "count" and value == 0)
             if link is not None and worth:
-                lf, args = link
-                href = urls.drill(lf.pairs(), c["key"], **args)
+                pairs, args = link
+                href = urls.drill(pairs, c["key"], **args)
             out.append(Cell(fmt_value(c["kind"], value, currency, lang), href, d, value is None))
         return out
 
     first_header = i18n.text(wf.by if wf.by != "manager" else "manager", lang)
     blocks: list[Block] = []
     rows = report.get("rows", []) or []
+
+    def _link(row: dict[str, Any]) -> tuple[tuple, dict] | None:
+        args = _row_link_args(row, wf)
+        return None if args is None else (base, args)
 
     def line(row: dict[str, Any]) -> Line:
         name = row.get("name") or ""
@@ -134,9 +140,7 @@ def build_table(
             href=row.get("profile_url"),
             dismissed=bool(row.get("dismissed")),
             unknown=bool(row.get("unknown")),
-            cells=cells(
-                row.get("figures", {}), prev_rows.get(_row_key(row)), _row_link_args(row, wf)
-            ),
+            cells=cells(row.get("figures", {}), prev_rows.get(_row_key(row)), _link(row)),
         )
 
     if wf.by == "manager" and report.get("departments"):
@@ -159,7 +163,7 @@ def build_table(
                 cells=cells(
                     d.get("figures", {}),
                     prev_depts.get(did),
-                    (wf, {"department": did}) if did is not None else None,
+                    (base, {"department": did}) if did is not None else None,
                 ),
             )
             blocks.append(Block(str(title), [line(r) for r in members], sub))
@@ -174,6 +178,6 @@ def build_table(
         total = Line(
             kind="total",
             name=i18n.text("total", lang),
-            cells=cells(report["total"].get("figures", {}), prev_total, (wf, {})),
+            cells=cells(report["total"].get("figures", {}), prev_total, (base, {})),
         )
     return Table(groups, cols, blocks, total, first_header)

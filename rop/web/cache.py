@@ -1,0 +1,67 @@
+"""A small cache of built reports, keyed by the filter and the data's version.
+
+The store changes only when a sync runs, so the same filter on the same data
+gives the same report: a head of sales reloading the page, or twenty people
+opening the morning link at once, share one computation. Concurrent misses
+on one key wait for the first instead of all computing it.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
+from typing import Any
+
+from rop.store.db import Store
+
+
+def data_version(store: Store, portal: str | None) -> tuple:
+    """Changes whenever the portal's data may have changed (a load or a sync)."""
+    row = store.query(
+        "SELECT (SELECT max(updated_at) FROM portals WHERE portal = ?), "
+        "(SELECT max(coalesce(finished_at, started_at)) FROM sync_runs WHERE portal = ?), "
+        "(SELECT count(*) FROM sync_runs WHERE portal = ?)",
+        [portal, portal, portal],
+    )
+    return tuple(row[0]) if row else ()
+
+
+class ReportCache:
+    def __init__(self, size: int = 64) -> None:
+        self.size = size
+        self._items: OrderedDict[Hashable, Any] = OrderedDict()
+        self._lock = threading.Lock()
+        self._flights: dict[Hashable, threading.Lock] = {}
+        self.generation = 0  # bumped after every sync the server runs
+        self.hits = 0
+        self.misses = 0
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
+            self.generation += 1
+
+    def get_or_build(self, key: Hashable, build: Callable[[], Any]) -> Any:
+        if self.size <= 0:
+            return build()
+        with self._lock:
+            key = (self.generation, key)
+            if key in self._items:
+                self._items.move_to_end(key)
+                self.hits += 1
+                return self._items[key]
+            flight = self._flights.setdefault(key, threading.Lock())
+        with flight:
+            with self._lock:
+                if key in self._items:
+                    self.hits += 1
+                    return self._items[key]
+            value = build()  # errors propagate and nothing is stored
+            with self._lock:
+                self.misses += 1
+                self._items[key] = value
+                while len(self._items) > self.size:
+                    self._items.popitem(last=False)
+                self._flights.pop(key, None)
+            return value
