@@ -228,6 +228,7 @@ class Portal:
         self.currencies: list[Record] = extra.get("currencies", [])
         self.lock = threading.RLock()
         self.structure_version = 0  # users/departments changes invalidate scopes
+        self._owner_index: dict[str, tuple[int, dict[int, list[int]]]] = {}
 
     # -- changes (in-process API, also behind the test-only HTTP API) --------
 
@@ -279,12 +280,24 @@ class Portal:
             history = _HISTORY_OF.get(kind)
             if history:
                 rows = self.tables[history]
-                doomed = [
-                    record_id(r) for r in rows.rows.values() if _as_int(r.get("OWNER_ID")) == rid
-                ]
-                for hid in doomed:
+                index = self._owners(history)
+                for hid in index.pop(rid, []):
                     rows.remove(hid)
+                self._owner_index[history] = (rows.version, index)
             self._touch(kind)
+
+    def _owners(self, kind: str) -> dict[int, list[int]]:
+        """OWNER_ID -> history row IDs, rebuilt only when the history changed otherwise."""
+        table = self.tables[kind]
+        cached = self._owner_index.get(kind)
+        if cached is not None and cached[0] == table.version:
+            return cached[1]
+        index: dict[int, list[int]] = {}
+        for hid, record in table.rows.items():
+            owner = _as_int(record.get("OWNER_ID"))
+            if owner is not None:
+                index.setdefault(owner, []).append(hid)
+        return index
 
     def _touch(self, kind: str) -> None:
         if kind in ("user", "department"):
