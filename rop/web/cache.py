@@ -16,13 +16,15 @@ from typing import Any
 from rop.store.db import Store
 
 
-def data_version(store: Store, portal: str | None) -> tuple:
-    """Changes whenever the portal's data may have changed (a load or a sync)."""
+def data_version(store: Store, portal: str | None = None) -> tuple:
+    """Changes whenever the data may have changed (a load or a sync); None: any portal."""
     row = store.query(
-        "SELECT (SELECT max(updated_at) FROM portals WHERE portal = ?), "
-        "(SELECT max(coalesce(finished_at, started_at)) FROM sync_runs WHERE portal = ?), "
-        "(SELECT count(*) FROM sync_runs WHERE portal = ?)",
-        [portal, portal, portal],
+        "SELECT (SELECT max(updated_at) FROM portals WHERE ? IS NULL OR portal = ?), "
+        "(SELECT max(coalesce(finished_at, started_at)) FROM sync_runs "
+        "WHERE ? IS NULL OR portal = ?), "
+        "(SELECT count(*) FROM sync_runs WHERE ? IS NULL OR portal = ?), "
+        "(SELECT count(*) FROM portals)",
+        [portal, portal] * 3,
     )
     return tuple(row[0]) if row else ()
 

@@ -48,7 +48,8 @@ class Json(JSONResponse):
 def _setup(request: Request) -> tuple[Any, Options, WebFilter]:
     settings = request.app.state.settings
     store = request.app.state.pool.get()
-    opts = load_options(store)
+    version = data_version(store, None)
+    opts = request.app.state.cache.get_or_build(("options", version), lambda: load_options(store))
     lang = request.query_params.get("lang") or settings.language
     if opts.portal is None:
         raise WebError(404, i18n.text("no_portal", lang if lang in i18n.LANGS else "ru"))
@@ -284,18 +285,30 @@ def drill_context(request: Request, limit: int | None = PAGE_SIZE) -> dict[str, 
     if limit is None:
         args["offset"] = 0  # an export lists every record, whatever page is shown
     flt = wf.to_report_filter()
-    result = drill(
-        store,
-        flt,
-        args["figure"],
-        user_id=args["user"],
-        department_id=args["department"],
-        key=args["key"],
-        portal=opts.portal,
-        sort=args["sort"],
-        desc=args["desc"],
-        offset=args["offset"],
-        limit=limit,
+    cache_key = (
+        "drill",
+        tuple(wf.pairs(lang=False)),
+        wf.viewer,
+        tuple(sorted(args.items())),
+        limit,
+        opts.today(),
+        data_version(store, opts.portal),
+    )
+    result = request.app.state.cache.get_or_build(
+        cache_key,
+        lambda: drill(
+            store,
+            flt,
+            args["figure"],
+            user_id=args["user"],
+            department_id=args["department"],
+            key=args["key"],
+            portal=opts.portal,
+            sort=args["sort"],
+            desc=args["desc"],
+            offset=args["offset"],
+            limit=limit,
+        ),
     )
     urls = request.app.state.urls
     pairs = wf.pairs()
