@@ -9,7 +9,6 @@ incremental sync asks every entity for its first changed pages at once).
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -72,10 +71,10 @@ class Chain:
         return f"$result[{key}]{inner}[{PAGE_SIZE - 1}][{self.entity.id_field}]"
 
     def pages_wanted(self) -> int:
-        """Pages for the next batch: enough for the expected rows plus one to see the end."""
+        """Pages for the next batch: enough for the expected rows and the short page that ends them."""
         if self.expected is None:
             return BATCH_MAX_COMMANDS
-        return max(1, min(BATCH_MAX_COMMANDS, math.ceil(max(self.expected, 0) / PAGE_SIZE) + 1))
+        return max(1, min(BATCH_MAX_COMMANDS, max(self.expected, 0) // PAGE_SIZE + 1))
 
     def commands(self, prefix: str, pages: int) -> dict[str, Command]:
         out: dict[str, Command] = {}

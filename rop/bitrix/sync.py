@@ -31,6 +31,7 @@ from typing import Any, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from rop.bitrix.client import (
+    BATCH_MAX_COMMANDS,
     PAGE_SIZE,
     BatchReply,
     BitrixClient,
@@ -69,8 +70,6 @@ from rop.store.db import Store, StoreError
 # Re-read changes this far before the watermark: portal servers' clocks and
 # records saved in the same second as the previous run's last read.
 OVERLAP = timedelta(minutes=5)
-# A batch's pages are shared between entities in the first incremental step.
-FIRST_STEP_COMMANDS = 48
 
 T = TypeVar("T")
 
@@ -198,6 +197,8 @@ class _Engine:
         self.timezone = timezone
         self.progress = progress
         self.tallies: dict[str, Tally] = {}
+        self.chains: dict[str, Chain] = {}
+        self.change_totals: dict[str, int | None] = {}
 
     def _report(self, entity: str, done: int, total: int | None) -> None:
         if self.progress is not None:
@@ -214,6 +215,10 @@ class _Engine:
             commands[f"d_{entity.name}"] = (entity.method, _directory_params(entity, 0))
         for entity in BIG:
             commands[f"n_{entity.name}"] = count_command(entity)
+        self.chains = self.incremental_chains()
+        for name, chain in self.chains.items():
+            flt = {**chain.extra_filter, f">{chain.entity.id_field}": chain.last_id}
+            commands[f"c_{name}"] = count_command(chain.entity, flt)
         reply = await self.client.batch(commands)
         user = reply.get("me")
         first_pages = {
@@ -232,6 +237,10 @@ class _Engine:
                 max_id=int(top[0][entity.id_field]) if top else 0,
                 high=(now or utcnow()) if entity.modified_field else None,
             )
+        for name, chain in self.chains.items():
+            reply.get(f"c_{name}")
+            chain.expected = reply.total(f"c_{name}")
+            self.change_totals[name] = chain.expected
         currency = reply.get("currency")
         return _Preflight(
             user=user if isinstance(user, dict) else {},
@@ -346,13 +355,13 @@ class _Engine:
         since = state.modified_watermark - OVERLAP
         return {f">={entity.modified_field}": since.isoformat(timespec="seconds") + "+00:00"}
 
-    async def big_entities(self, pre: _Preflight) -> None:
-        states = {e.name: load_state(self.store, self.portal, e.name) for e in BIG}
-        # Incremental chains start together: one batch asks every entity for
-        # its first changed pages (most runs need nothing more).
+    def incremental_chains(self) -> dict[str, Chain]:
+        """Per entity whose first copy is done: the walk over what changed since."""
         chains: dict[str, Chain] = {}
+        if self.full:
+            return chains
         for entity in BIG:
-            state = states[entity.name]
+            state = load_state(self.store, self.portal, entity.name)
             if not state.full_done:
                 continue
             if entity.modified_field:
@@ -360,23 +369,34 @@ class _Engine:
                 chains[entity.name] = Chain(entity, 0, flt)
             else:
                 chains[entity.name] = Chain(entity, state.id_watermark or 0)
+        return chains
+
+    async def big_entities(self, pre: _Preflight) -> None:
+        states = {e.name: load_state(self.store, self.portal, e.name) for e in BIG}
+        # Incremental chains start together: the preflight counted each one's
+        # changes, so one batch usually carries every entity's pages.
+        packed: list[tuple[str, Chain, int]] = []
+        used = 0
+        for name, chain in sorted(self.chains.items(), key=lambda kv: kv[1].pages_wanted()):
+            pages = chain.pages_wanted()
+            if used + pages > BATCH_MAX_COMMANDS:
+                break
+            packed.append((name, chain, pages))
+            used += pages
         first: dict[str, list[Record]] = {}
-        if chains:
-            pages = max(1, FIRST_STEP_COMMANDS // len(chains))
-            got = await step_chains(self.client, [(c, pages) for c in chains.values()])
-            first = dict(zip(chains, got, strict=True))
-        await _all_first(
-            [self._entity(e, states[e.name], pre.probes[e.name], chains, first) for e in BIG]
-        )
+        if packed:
+            got = await step_chains(self.client, [(c, pages) for _, c, pages in packed])
+            first = {name: rows for (name, _, _), rows in zip(packed, got, strict=True)}
+        await _all_first([self._entity(e, states[e.name], pre.probes[e.name], first) for e in BIG])
 
     async def _entity(
         self,
         entity: Entity,
         state: EntityState,
         probe: _Probe,
-        chains: dict[str, Chain],
         first: dict[str, list[Record]],
     ) -> None:
+        chains = self.chains
         name = entity.name
         self.tallies.setdefault(name, Tally())
         if entity.modified_field is None:
@@ -407,7 +427,8 @@ class _Engine:
             chain = Chain(entity, 0, self._changes_filter(entity, state) or {})
             await self._drain(entity, chain, None, None, None, quiet=True)
         else:
-            await self._drain(entity, chains[name], None, first.get(name), None)
+            total = self.change_totals.get(name)
+            await self._drain(entity, chains[name], None, first.get(name), total)
         if probe.high is not None:
             state.modified_watermark = probe.high
             with self.store.transaction():
