@@ -422,3 +422,80 @@ def test_reports_are_cached_until_the_data_changes(tmp_path, monkeypatch):
         assert len(built) == 4
     finally:
         store.close()
+
+
+# -- other filter choices ----------------------------------------------------------
+
+
+def test_rows_by_department_drill_by_row(web):
+    data = web.get("/report.json", params={**PERIOD, "by": "department"}).json()
+    rows = {r["key"]: r["figures"]["deals_new"] for r in data["report"]["rows"]}
+    page = web.get("/report", params={**PERIOD, "by": "department"}).text
+    assert "subtotal" not in page.split('id="report-table"')[1]
+    links = [link for link in drill_links(page) if "figure=deals_new&" in link and "row=" in link]
+    assert len(links) == len([v for v in rows.values() if v])
+    for link in links:
+        key = int(parse_qs(urlsplit(link).query)["row"][0])
+        got = web.get(link.replace("/drill?", "/drill.json?")).json()
+        assert got["total_records"] == rows[key]
+
+
+def test_rows_by_source_and_pipeline_render(web):
+    for by in ("source", "pipeline"):
+        resp = web.get("/report", params={**PERIOD, "by": by})
+        assert resp.status_code == 200
+        assert drill_links(resp.text)
+
+
+def test_sections_and_key_stages_are_columns(web):
+    q = {**PERIOD, "section": ["deals", "calls"], "key_stage": "PREPARATION", "pipeline": "0"}
+    data = web.get("/report.json", params=q).json()
+    sections = {c["section"] for c in data["report"]["columns"]}
+    assert sections == {"deals", "calls"}
+    keys = [c["key"] for c in data["report"]["columns"]]
+    assert "deal_stage:PREPARATION" in keys
+    assert data["report"]["total"]["figures"]["deal_stage:PREPARATION"] == 3
+    page = web.get("/report", params=q).text
+    assert '<th data-key="deal_stage:PREPARATION"' in page
+    # The stage picker offers the chosen pipeline's stages only.
+    picker = page.split('id="pick-stages"')[1].split("</details>")[0]
+    assert 'value="PREPARATION" checked' in picker and "C1:NEW" not in picker
+    assert "Лиды" not in page.split('id="report-table"')[1]
+
+
+def test_call_bounds_filter_calls(web):
+    data = web.get("/report.json", params={**PERIOD, "min_call": "100"}).json()
+    assert data["report"]["total"]["figures"]["calls_total"] == 2
+    data = web.get("/report.json", params={**PERIOD, "min_call": "100", "max_call": "200"}).json()
+    assert data["report"]["total"]["figures"]["calls_total"] == 1
+
+
+def test_errors_inside_the_panel_are_fragments(store):
+    web = client(store, viewer=4)
+    resp = web.get(
+        "/drill",
+        params={**PERIOD, "figure": "deals_new", "user": "3"},
+        headers={"hx-request": "true"},
+    )
+    assert resp.status_code == 403
+    assert 'role="alert"' in resp.text and "<html" not in resp.text
+
+
+def test_scheduled_sync_runs_on_its_own(store):
+    from rop.web.sync import Scheduler, SyncJob
+
+    ran = threading.Event()
+
+    def fake_sync(cur, url, *, full=False, progress=None):
+        ran.set()
+
+    job = SyncJob(store, "http://127.0.0.1:1/rest/1/x/", runner=fake_sync)
+    scheduler = Scheduler(job, 1)
+    scheduler.seconds = 0.05  # a minute is too long for a test
+    scheduler.start()
+    try:
+        assert ran.wait(5)
+    finally:
+        scheduler.stop()
+        job.wait(5)
+    assert job.status()["state"] == "done" and job.status()["full"] is False
