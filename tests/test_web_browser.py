@@ -257,3 +257,40 @@ def test_screenshots_are_saved_when_asked():
     for name in ("screenshot-report.png", "screenshot-drill.png"):
         assert (DOCS / name).stat().st_size > 10_000
     assert shutil.which("true")
+
+
+def test_sync_button_shows_live_progress(browser, tmp_path):
+    import threading
+
+    from rop.config import Settings
+    from rop.web import create_app, serve_in_thread
+    from tests.test_web_support import PERIOD, tiny_store
+
+    gate = threading.Event()
+
+    def fake_sync(cur, url, *, full=False, progress=None):
+        progress("deals", 5, 10)
+        gate.wait(20)
+
+    store = tiny_store(tmp_path)
+    app = create_app(
+        Settings(db=store.path, webhook="http://127.0.0.1:1/rest/1/x/"), store, fake_sync
+    )
+    srv = serve_in_thread(app)
+    try:
+        pg = browser.new_page()
+        query = "&".join(f"{k}={v}" for k, v in PERIOD.items())
+        pg.goto(f"{srv.url}/report?{query}")
+        pg.click("#sync-button")
+        pg.wait_for_function(
+            "document.getElementById('sync-progress').textContent.includes('deals 5 / 10')"
+        )
+        assert pg.is_disabled("#sync-button")
+        with pg.expect_navigation():  # the page reloads with the new data when the sync ends
+            gate.set()
+        assert app.state.sync.status()["state"] == "done"
+        pg.close()
+    finally:
+        gate.set()
+        srv.stop()
+        store.close()
