@@ -128,14 +128,15 @@ def test_count_costs_more_than_a_keyset_page(tmp_path: Path) -> None:
 # -- fault injection --------------------------------------------------------------------------------
 
 
-def _outcomes(folder: Path, faults: FaultConfig, n: int) -> list[str]:
+def _outcomes(folder: Path, faults: FaultConfig, n: int) -> tuple[list[str], dict[str, int]]:
+    """What a client saw per request ("ok" includes slow ones), and the injected counts."""
     app = create_app(folder, EmulatorConfig(rate_limit=False, faults=faults))
-    out = []
-    with serve_in_thread(app) as base:
+    out, slow_enough = [], 0
+    with serve_in_thread(app) as base, httpx.Client(timeout=10) as client:
         for _ in range(n):
             started = time.monotonic()
             try:
-                reply = httpx.get(f"{base}/rest/1/{TOKEN}/user.admin", timeout=10)
+                reply = client.get(f"{base}/rest/1/{TOKEN}/user.admin")
             except (httpx.RemoteProtocolError, httpx.ReadError):
                 out.append("drop")
                 continue
@@ -148,11 +149,14 @@ def _outcomes(folder: Path, faults: FaultConfig, n: int) -> list[str]:
             except json.JSONDecodeError:
                 out.append("malformed")
                 continue
-            out.append("slow" if time.monotonic() - started >= 0.25 else "ok")
-        assert app.state.engine.faults.counts == {
-            k: out.count(k) for k in ("drop", "error", "malformed", "slow")
-        }
-    return out
+            out.append("ok")
+            slow_enough += time.monotonic() - started >= faults.slow_seconds
+        counts = dict(app.state.engine.faults.counts)
+    assert counts["drop"] == out.count("drop") and counts["error"] == out.count("error")
+    assert counts["malformed"] == out.count("malformed")
+    # Every slow fault really waited (a busy machine may make others slow too).
+    assert counts["slow"] >= 1 and slow_enough >= counts["slow"]
+    return out, counts
 
 
 def test_fault_injection_is_seeded_and_produces_each_fault(folder: Path) -> None:
@@ -165,7 +169,7 @@ def test_fault_injection_is_seeded_and_produces_each_fault(folder: Path) -> None
         seed=7,
     )
     first = _outcomes(folder, faults, 40)
-    assert {"drop", "error", "malformed", "slow", "ok"} <= set(first)
+    assert {"drop", "error", "malformed", "ok"} <= set(first[0])
     assert _outcomes(folder, faults, 40) == first  # same seed, same faults
 
 
