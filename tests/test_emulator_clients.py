@@ -77,3 +77,25 @@ def test_b24pysdk_as_list_and_single_call(b24_client: object) -> None:
     page = b24_client.crm.deal.list(select=["ID"])  # type: ignore[attr-defined]
     assert page.response.total == DEALS
     assert len(page.result) == 50
+
+
+def test_b24pysdk_fast_lists_of_wrapped_methods(b24_client: object) -> None:
+    client = b24_client
+    items = list(client.crm.item.list(entity_type_id=2, select=["id"]).as_list_fast().result)  # type: ignore[attr-defined]
+    assert [i["id"] for i in items] == list(range(1, DEALS + 1))
+    history = list(client.crm.stagehistory.list(entity_type_id=2).as_list_fast().result)  # type: ignore[attr-defined]
+    assert sorted(h["OWNER_ID"] for h in history) == list(range(1, DEALS + 1))
+
+
+def test_fast_bitrix24_get_all_of_other_methods(base_url: str) -> None:
+    from fast_bitrix24 import BitrixAsync
+
+    async def fetch() -> list[int]:
+        client = BitrixAsync(f"{base_url}/rest/1/{TOKEN}/", verbose=False, ssl=False)
+        items = await client.get_all("crm.item.list", {"entityTypeId": 2, "select": ["id"]})
+        history = await client.get_all("crm.stagehistory.list", {"entityTypeId": 2})
+        users = await client.get_all("user.get")
+        calls = await client.get_all("voximplant.statistic.get")
+        return [len(items), len(history), len(users), len(calls)]
+
+    assert asyncio.run(fetch()) == [DEALS, DEALS, 6, 20]
