@@ -211,6 +211,38 @@ def test_oauth_tokens_expire_and_refresh(folder: Path) -> None:
         assert unknown.status_code == 401 and unknown.json()["error"] == "invalid_token"
 
 
+def test_oauth_authorize_redirects_with_a_code_to_exchange(folder: Path) -> None:
+    app = create_app(folder, EmulatorConfig(rate_limit=False, oauth=True))
+    tokens = app.state.engine.tokens
+    with serve_in_thread(app) as base:
+        redirect = httpx.get(
+            f"{base}/oauth/authorize/",
+            params={
+                "client_id": tokens.client_id,
+                "state": "xyz",
+                "redirect_uri": "https://app.example/cb",
+                "user_id": 2,
+            },
+        )
+        assert redirect.status_code == 302
+        location = httpx.URL(redirect.headers["location"])
+        assert location.host == "app.example" and location.params["state"] == "xyz"
+        exchange = {
+            "grant_type": "authorization_code",
+            "client_id": tokens.client_id,
+            "client_secret": tokens.client_secret,
+            "code": location.params["code"],
+        }
+        issued = httpx.get(f"{base}/oauth/token/", params=exchange).json()
+        assert issued["user_id"] == 2 and issued["client_endpoint"] == f"{base}/rest/"
+        me = httpx.get(f"{base}/rest/user.current", params={"auth": issued["access_token"]})
+        assert me.json()["result"]["ID"] == "2"
+        again = httpx.get(f"{base}/oauth/token/", params=exchange)  # codes are one-time
+        assert again.status_code == 400 and again.json()["error"] == "invalid_grant"
+        stranger = httpx.get(f"{base}/oauth/authorize/", params={"client_id": "other"})
+        assert stranger.json()["error"] == "invalid_client"
+
+
 def test_oauth_off_refuses_tokens(folder: Path) -> None:
     app = create_app(folder, EmulatorConfig(rate_limit=False))
     with serve_in_thread(app) as base:

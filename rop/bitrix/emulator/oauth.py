@@ -1,6 +1,6 @@
-"""OAuth mode: access tokens that expire, and a refresh endpoint shaped like
-Bitrix24's OAuth server (``GET /oauth/token/?grant_type=refresh_token&...``,
-BITRIX24_API.md §8). Every refresh returns a new refresh token.
+"""OAuth mode: access tokens that expire, and token endpoints shaped like
+Bitrix24's OAuth server (``GET /oauth/token/?grant_type=refresh_token|authorization_code``,
+``GET /oauth/authorize/``; BITRIX24_API.md §8). Every refresh returns a new refresh token.
 """
 
 from __future__ import annotations
@@ -15,6 +15,8 @@ from rop.bitrix.emulator.errors import ApiError
 
 DEFAULT_CLIENT_ID = "local.emulator.app"
 DEFAULT_CLIENT_SECRET = "emulator-secret"
+# Bitrix24's authorization codes live 30 seconds (BITRIX24_API.md §8).
+CODE_TTL_SECONDS = 30.0
 
 
 class OAuthError(Exception):
@@ -48,6 +50,7 @@ class TokenStore:
         self.member_id = member_id
         self._access: dict[str, _Access] = {}
         self._refresh: dict[str, int] = {}
+        self._codes: dict[str, tuple[int, float]] = {}
         self._lock = threading.Lock()
 
     def issue(self, user_id: int, client_endpoint: str = "") -> dict[str, Any]:
@@ -86,18 +89,30 @@ class TokenStore:
             raise ApiError("expired_token", "The access token provided has expired.", 401)
         return entry.user_id
 
-    def refresh(self, params: dict[str, str], client_endpoint: str) -> dict[str, Any]:
+    def authorization_code(self, user_id: int) -> str:
+        """A one-time code for the authorize redirect; valid CODE_TTL_SECONDS."""
+        code = secrets.token_hex(12)
+        with self._lock:
+            self._codes[code] = (user_id, self.clock() + CODE_TTL_SECONDS)
+        return code
+
+    def token(self, params: dict[str, str], client_endpoint: str) -> dict[str, Any]:
+        """The /oauth/token/ endpoint: grant_type refresh_token or authorization_code."""
         grant = params.get("grant_type", "")
-        if grant != "refresh_token":
+        if grant not in ("refresh_token", "authorization_code"):
             raise OAuthError("invalid_request", f"Unsupported grant_type {grant!r}")
         if (
             params.get("client_id") != self.client_id
             or params.get("client_secret") != self.client_secret
         ):
             raise OAuthError("invalid_client", "Invalid client credentials", 401)
-        token = params.get("refresh_token", "")
         with self._lock:
-            user_id = self._refresh.pop(token, None)
+            if grant == "refresh_token":
+                user_id = self._refresh.pop(params.get("refresh_token", ""), None)
+            else:
+                user_id, until = self._codes.pop(params.get("code", ""), (None, 0.0))
+                if until <= self.clock():
+                    user_id = None
         if user_id is None:
-            raise OAuthError("invalid_grant", "Invalid refresh token")
+            raise OAuthError("invalid_grant", f"Invalid {grant.replace('_', ' ')}")
         return self.issue(user_id, client_endpoint)
