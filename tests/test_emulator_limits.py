@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import subprocess
 import sys
@@ -241,6 +242,39 @@ def test_oauth_authorize_redirects_with_a_code_to_exchange(folder: Path) -> None
         assert again.status_code == 400 and again.json()["error"] == "invalid_grant"
         stranger = httpx.get(f"{base}/oauth/authorize/", params={"client_id": "other"})
         assert stranger.json()["error"] == "invalid_client"
+
+
+def test_fast_bitrix24_oauth_client_renews_an_expired_token(folder: Path) -> None:
+    from fast_bitrix24 import BitrixAsync
+
+    app = create_app(folder, EmulatorConfig(oauth=True))
+    tokens = app.state.engine.tokens
+    with serve_in_thread(app) as base:
+        current = tokens.issue(1, f"{base}/rest/")
+        asked = []
+
+        async def token_func() -> str:
+            asked.append(1)
+            if len(asked) > 1:  # after a 401 expired_token: refresh as an app would
+                query = {
+                    "grant_type": "refresh_token",
+                    "client_id": tokens.client_id,
+                    "client_secret": tokens.client_secret,
+                    "refresh_token": current["refresh_token"],
+                }
+                async with httpx.AsyncClient() as http:
+                    current.update((await http.get(f"{base}/oauth/token/", params=query)).json())
+            return str(current["access_token"])
+
+        async def run() -> tuple[int, int]:
+            client = BitrixAsync(f"{base}/rest/", token_func=token_func, verbose=False, ssl=False)
+            first = await client.get_all("crm.deal.list", {"select": ["ID"]})
+            tokens.expire(current["access_token"])
+            second = await client.get_all("crm.deal.list", {"select": ["ID"]})
+            return len(first), len(second)
+
+        assert asyncio.run(run()) == (60, 60)
+        assert len(asked) == 2
 
 
 def test_oauth_off_refuses_tokens(folder: Path) -> None:
