@@ -49,13 +49,87 @@ def prepare(size: int, workdir: Path) -> Path:
     if not db.exists():
         start = time.perf_counter()
         with open_store(db) as store:
-            load_snapshot(store, folder)
+            if size <= 200_000:
+                load_snapshot(store, folder)
+            else:
+                load_in_chunks(store, folder)
         print(f"# {size}: loaded in {time.perf_counter() - start:.1f} s", flush=True)
     return db
 
 
-def bench(size: int, workdir: Path, runs: int) -> list[str]:
+def load_in_chunks(store, folder: Path, chunk: int = 200_000) -> None:
+    """load_snapshot's mapping, one entity at a time, so 1M deals fit in memory."""
+    from datetime import UTC, datetime
+
+    from rop.bitrix.records import ALL, to_rows
+    from rop.bitrix.snapshot import read_portal_info, read_records
+
+    info = read_portal_info(folder)
+    for entity in ALL:
+        rows = to_rows(entity, info.domain, read_records(folder, entity))
+        if entity.name == "users":
+            for row in rows:
+                row["is_admin"] = row["id"] in info.admins
+        for i in range(0, len(rows), chunk):
+            store.upsert(entity.table, rows[i : i + chunk])
+        print(f"#   {entity.name}: {len(rows)}", flush=True)
+        del rows
+    store.upsert(
+        "portals",
+        [
+            {
+                "portal": info.domain,
+                "url": f"https://{info.domain}",
+                "timezone": info.timezone,
+                "base_currency": info.base_currency,
+                "webhook_user_id": info.webhook_user_id,
+                "updated_at": datetime.now(UTC).replace(tzinfo=None),
+            }
+        ],
+    )
+
+
+# Columns holding record IDs, shifted per copy by replicate().
+_ID_COLUMNS = {
+    "deals": ("id", "company_id", "contact_id", "lead_id"),
+    "leads": ("id", "company_id", "contact_id"),
+    "companies": ("id",),
+    "contacts": ("id", "company_id"),
+    "deal_stage_history": ("id", "owner_id"),
+    "lead_status_history": ("id", "owner_id"),
+    "calls": ("id", "crm_entity_id"),
+}
+
+
+def replicate(base: Path, target: Path, copies: int) -> None:
+    """A store with ``copies`` copies of ``base``'s records under shifted IDs.
+
+    A quick way to a 1M-deal store from a generated 100k one: the same
+    managers, pipelines and distributions, ten times the records.
+    """
+    import shutil
+
+    shutil.copy(base, target)
+    with open_store(target) as store:
+        for table, cols in _ID_COLUMNS.items():
+            shift = ", ".join(f"{c} + $k * 100000000 AS {c}" for c in cols)
+            for k in range(1, copies):
+                store.execute(
+                    f"INSERT INTO {table} SELECT * REPLACE ({shift}) FROM {table} "
+                    "WHERE id < 100000000",
+                    {"k": k},
+                )
+
+
+def bench(size: int, workdir: Path, runs: int, copies: int = 1) -> list[str]:
     db = prepare(size, workdir)
+    if copies > 1:
+        target = workdir / f"store-{size}x{copies}.duckdb"
+        if not target.exists():
+            start = time.perf_counter()
+            replicate(db, target, copies)
+            print(f"# {size}x{copies}: replicated in {time.perf_counter() - start:.1f} s")
+        db, size = target, size * copies
     lines = []
     with open_store(db) as store:
         counts = {
@@ -97,12 +171,15 @@ def main() -> None:
     parser.add_argument("--deals", type=int, nargs="+", default=[100_000])
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/rop-bench"))
     parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument(
+        "--copies", type=int, default=1, help="Also bench N shifted copies of each portal"
+    )
     args = parser.parse_args()
     args.workdir.mkdir(parents=True, exist_ok=True)
     print(f"# {date.today()} {platform.node()} python {platform.python_version()}")
     print("| deals | case | median |\n|---|---|---|")
     for size in args.deals:
-        bench(size, args.workdir, args.runs)
+        bench(size, args.workdir, args.runs, args.copies)
 
 
 if __name__ == "__main__":

@@ -206,7 +206,10 @@ def _client_ctes(kind: str, opts: Options) -> list[Cte]:
             f"{kind}_deals",
             f"SELECT {link} AS cid, "
             f"bool_or({in_period('date_create')}) AS with_deals, bool_or({won}) AS with_sales "
-            f"FROM deal_rel WHERE in_pipes AND {link} IS NOT NULL GROUP BY {link}",
+            # deal_base, not deal_rel: the flags need no stage movements.
+            f"FROM deal_base b WHERE {_pipes('b', opts)} AND {link} IS NOT NULL "
+            # Only deals created or won in the period can set a flag.
+            f"AND ({in_period('date_create')} OR ({won})) GROUP BY {link}",
         ),
         Cte(f"{kind}_calls", "SELECT DISTINCT cid FROM (" + " UNION ALL ".join(called) + ") q"),
         Cte(
