@@ -175,7 +175,12 @@ def test_get_form_and_json_agree_and_names_are_case_insensitive(hook: str) -> No
         hook + "crm.deal.list",
         json={"filter": {">=ID": 10, "<ID": 20}, "select": ["ID"], "order": {"ID": "DESC"}},
     ).json()["result"]
-    assert by_get == by_form == by_json
+    by_multipart = httpx.post(
+        hook + "crm.deal.list",
+        files={"placeholder": ("", b"")},  # forces multipart; ignored as a file
+        data={"filter[>=ID]": "10", "filter[<ID]": "20", "select[]": "ID", "order[ID]": "DESC"},
+    ).json()["result"]
+    assert by_get == by_form == by_json == by_multipart
     assert [r["ID"] for r in by_json] == [str(i) for i in range(19, 9, -1)]
 
 

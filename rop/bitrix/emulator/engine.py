@@ -11,6 +11,7 @@ import logging
 import time
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlencode
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -128,8 +129,7 @@ class Engine:
         parts = [p for p in request.path_params.get("path", "").split("/") if p]
         params = parse_query(request.url.query)
         if request.method == "POST":
-            body = await request.body()
-            params.update(parse_body(body, request.headers.get("content-type", "")))
+            params.update(await self._body(request))
         if len(parts) == 3:
             user_id = self._webhook_user(parts[0], parts[1])
             auth_key = f"webhook:{parts[0]}"
@@ -184,6 +184,18 @@ class Engine:
             raw = JsonResponse(reply_body).body
             return Response(raw[: max(1, len(raw) // 2)], media_type=JsonResponse.media_type)
         return JsonResponse(reply_body)
+
+    async def _body(self, request: Request) -> Params:
+        content_type = request.headers.get("content-type", "")
+        if content_type.lower().startswith("multipart/form-data"):
+            # PHP reads multipart forms like url-encoded ones (files are not supported).
+            try:
+                form = await request.form()
+            except Exception:  # malformed multipart: Bitrix24's error, not a traceback
+                raise errors.invalid_request("Malformed multipart body") from None
+            pairs = [(k, v) for k, v in form.multi_items() if isinstance(v, str)]
+            return parse_query(urlencode(pairs))
+        return parse_body(await request.body(), content_type)
 
     def _webhook_user(self, user_part: str, token: str) -> int:
         if not user_part.isdigit() or token not in self.webhook_tokens:
