@@ -118,8 +118,11 @@ def trend(
     date_to: date,
     pipelines: Sequence[int] = (),
     users: Sequence[int] | None = None,
+    today: date | None = None,
 ) -> dict[str, Any]:
     """New, won and lost deals per local day (or per week for long periods).
+
+    Days after ``today`` (the rest of "this month") are left off the axis.
 
     Won and lost follow METRICS.md's close time: the latest history row into
     a final stage, else ``MOVED_TIME``, else ``CLOSEDATE``.
@@ -176,7 +179,8 @@ def trend(
     # Every bucket of the period is present, so gaps show as zeros.
     labels = []
     day = bucket(date_from)
-    while day <= date_to:
+    last = min(date_to, today) if today is not None and today >= date_from else date_to
+    while day <= last:
         labels.append(day)
         day += timedelta(days=7 if weekly else 1)
     empty = {"new": 0, "won": 0, "lost": 0}

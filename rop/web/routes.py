@@ -106,7 +106,7 @@ def report_context(request: Request) -> dict[str, Any]:
                 charts.funnel(store, opts, pid, wf.date_from, wf.date_to, users) for pid in chosen
             ]
             pictures["trend"] = charts.trend(
-                store, opts, wf.date_from, wf.date_to, wf.pipelines, users
+                store, opts, wf.date_from, wf.date_to, wf.pipelines, users, opts.today()
             )
         return {"report": report, "charts": pictures}
 
