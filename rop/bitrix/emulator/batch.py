@@ -13,8 +13,8 @@ from collections.abc import Callable
 from typing import Any
 
 from rop.bitrix.emulator.errors import ApiError
-from rop.bitrix.emulator.methods import Reply
 from rop.bitrix.emulator.params import Params, as_dict, get, parse_query
+from rop.bitrix.emulator.registry import Reply
 
 # Bitrix24 caps a batch at 50 commands (BITRIX24_API.md §2).
 MAX_COMMANDS = 50
