@@ -36,6 +36,11 @@ _FINGERPRINT_SQL = """SELECT
  (SELECT sum(id) FROM leads WHERE portal = $p),
  (SELECT count(*) FROM lead_status_history WHERE portal = $p),
  (SELECT max(id) FROM lead_status_history WHERE portal = $p),
+ (SELECT count(*) FROM calls WHERE portal = $p),
+ (SELECT max(id) FROM calls WHERE portal = $p),
+ (SELECT count(*) FROM contacts WHERE portal = $p),
+ (SELECT max(date_modify) FROM contacts WHERE portal = $p),
+ (SELECT sum(id) + sum(coalesce(company_id, 0)) FROM contacts WHERE portal = $p),
  (SELECT string_agg(currency || ':' || CAST(amount AS VARCHAR) || '/'
      || CAST(amount_cnt AS VARCHAR) || ':' || CAST(base AS VARCHAR), ',' ORDER BY currency)
   FROM currencies WHERE portal = $p),

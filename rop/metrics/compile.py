@@ -51,7 +51,7 @@ def bind(sql: str, params: dict[str, Any]) -> dict[str, Any]:
     return {n: params[n] for n in names}
 
 
-def relation(source: Source, ctx: Context) -> str:
+def relation(source: Source, ctx: Context, names: bool = False) -> str:
     """``WITH ...`` ending in ``f``: the source relation narrowed to who may be seen.
 
     With ``ctx.materialize`` set, each static ``*_base`` step is read from the
@@ -79,10 +79,16 @@ def relation(source: Source, ctx: Context) -> str:
     if ctx.excluded:
         who.append("r.manager_id NOT IN (SELECT unnest($excluded))")
     base = " AND ".join([f"r.{source.base}" if source.base != "TRUE" else "TRUE", *who])
+    # The manager's name only where a list shows it: the engine does not drop
+    # an unused string expression on its own, and on a big portal it costs.
+    name = (
+        ", coalesce(nullif(trim(coalesce(u.name, '') || ' ' || coalesce(u.last_name, '')), ''), "
+        "'user #' || CAST(r.manager_id AS VARCHAR)) AS manager_name"
+        if names
+        else ""
+    )
     ctes["f"] = (
-        "SELECT r.*, u.department_id AS department_id, "
-        "coalesce(nullif(trim(coalesce(u.name, '') || ' ' || coalesce(u.last_name, '')), ''), "
-        "'user #' || CAST(r.manager_id AS VARCHAR)) AS manager_name "
+        f"SELECT r.*, u.department_id AS department_id{name} "
         f"FROM {source.name} r LEFT JOIN users u ON u.portal = $portal AND u.id = r.manager_id "
         f"WHERE {base}"
     )
@@ -204,7 +210,7 @@ def drill_sql(
     page = f" LIMIT {int(limit)}" if limit is not None else ""
     page += f" OFFSET {int(offset)}" if offset else ""
     sql = (
-        f"{relation(source, ctx)}\nSELECT {select}, count(*) OVER () AS _total "
+        f"{relation(source, ctx, names=True)}\nSELECT {select}, count(*) OVER () AS _total "
         f"FROM f WHERE ({fig.condition}) AND {where} ORDER BY {order}{page}"
     )
     return sql, cols

@@ -179,20 +179,12 @@ def _client_ctes(kind: str, opts: Options) -> list[Cte]:
         else ("contacts", "contact_id", "CONTACT")
     )
     won = f"semantic = 'S' AND {in_period('close_time')}"
-    called = [
-        f"SELECT c.crm_entity_id AS cid FROM calls c WHERE c.portal = $portal "
-        f"AND c.crm_entity_type = '{entity}' AND {in_period('c.call_start_date')} "
-        f"AND {call_bounds('c', opts)}"
-    ]
-    if kind == "company":
-        # A company is also called through any of its contacts (METRICS.md).
-        called.append(
-            "SELECT ct.company_id AS cid FROM calls c JOIN contacts ct "
-            "ON ct.portal = c.portal AND ct.id = c.crm_entity_id "
-            "WHERE c.portal = $portal AND c.crm_entity_type = 'CONTACT' "
-            f"AND {in_period('c.call_start_date')} AND {call_bounds('c', opts)} "
-            "AND ct.company_id IS NOT NULL"
-        )
+    link_col = "company_id" if kind == "company" else "contact_id"
+    # call_base resolves each call's company directly or through its contact.
+    called = (
+        f"SELECT DISTINCT {link_col} AS cid FROM call_base c WHERE {link_col} IS NOT NULL "
+        f"AND {in_period('c.call_start_date')} AND {call_bounds('c', opts)}"
+    )
     name = (
         "x.title"
         if kind == "company"
@@ -211,7 +203,8 @@ def _client_ctes(kind: str, opts: Options) -> list[Cte]:
             # Only deals created or won in the period can set a flag.
             f"AND ({in_period('date_create')} OR ({won})) GROUP BY {link}",
         ),
-        Cte(f"{kind}_calls", "SELECT DISTINCT cid FROM (" + " UNION ALL ".join(called) + ") q"),
+        CALL_BASE,
+        Cte(f"{kind}_calls", called),
         Cte(
             f"{kind}_rel",
             f"""SELECT x.id, x.assigned_by_id AS manager_id, {name} AS title, x.date_create,
@@ -234,17 +227,32 @@ def contact_ctes(opts: Options) -> list[Cte]:
     return _client_ctes("contact", opts)
 
 
+CALL_BASE = Cte(
+    "call_base",
+    """SELECT c.id, c.portal_user_id AS manager_id, c.call_type, c.call_duration,
+    c.call_start_date, c.call_failed_code, c.phone_number, c.crm_entity_type, c.crm_entity_id,
+    CASE c.crm_entity_type WHEN 'COMPANY' THEN c.crm_entity_id
+        WHEN 'CONTACT' THEN ct.company_id END AS company_id,
+    CASE c.crm_entity_type WHEN 'CONTACT' THEN c.crm_entity_id END AS contact_id
+FROM calls c
+LEFT JOIN contacts ct ON ct.portal = c.portal AND ct.id = c.crm_entity_id
+    AND c.crm_entity_type = 'CONTACT'
+WHERE c.portal = $portal
+ORDER BY c.call_start_date""",
+    static=True,
+)
+
+
 def call_ctes(opts: Options) -> list[Cte]:
     return [
+        CALL_BASE,
         Cte(
             "call_rel",
-            f"""SELECT c.id, c.portal_user_id AS manager_id, c.call_type, c.call_duration,
-    c.call_start_date, c.call_failed_code, c.phone_number, c.crm_entity_type, c.crm_entity_id,
-    CAST(NULL AS VARCHAR) AS grp_source, CAST(NULL AS VARCHAR) AS grp_pipeline
-FROM calls c
-WHERE c.portal = $portal AND c.portal_user_id IS NOT NULL
+            f"""SELECT c.*, CAST(NULL AS VARCHAR) AS grp_source, CAST(NULL AS VARCHAR) AS grp_pipeline
+FROM call_base c
+WHERE c.manager_id IS NOT NULL
     AND {in_period("c.call_start_date")} AND {call_bounds("c", opts)}""",
-        )
+        ),
     ]
 
 
