@@ -47,12 +47,15 @@ def main() -> None:
         check=True,
     )
     wall = time.perf_counter() - started
-    peak_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss  # KiB on Linux
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    peak_kb = usage.ru_maxrss  # KiB on Linux
     files = {p.name: p for p in sorted(out.iterdir())}
     report = {
         "deals": args.deals,
         "months": args.months,
         "wall_seconds": round(wall, 1),
+        # CPU time says more than wall time on a shared, noisy machine.
+        "cpu_seconds": round(usage.ru_utime + usage.ru_stime, 1),
         "peak_rss_mb": round(peak_kb / 1024, 1),
         "total_mb": round(sum(p.stat().st_size for p in files.values()) / 2**20, 1),
         "records": {name: _count(p) for name, p in files.items() if name != "portal.json"},

@@ -418,6 +418,15 @@ def test_tiny_portal_still_works(tmp_path):
     assert _read(tmp_path, "crm.deal.list.json")[0]["TITLE"] == SCRIPT_TITLE
 
 
+def test_window_opening_before_office_hours(tmp_path):
+    # The first of the month at 08:00: no working time has passed in a 1-month window.
+    generate(tmp_path, deals=50, months=1, now=datetime(2026, 12, 1, 8, 0))
+    deals = _read(tmp_path, "crm.deal.list.json")
+    assert len(deals) == 50
+    assert all(d["DATE_CREATE"] <= "2026-12-01T08:00:00+03:00" for d in deals)
+    assert all(d["DATE_CREATE"] >= "2026-12-01" for d in deals)
+
+
 @pytest.mark.parametrize("kwargs", [{"deals": 0}, {"deals": -5}, {"months": 0}])
 def test_bad_arguments_are_refused_before_writing(tmp_path, kwargs):
     with pytest.raises(ValueError, match="deals|months"):

@@ -55,6 +55,10 @@ class Clock:
                 total += weight
                 self._days.append(day)
                 self._cumulative.append(total)
+        if not self._days:
+            # A one-month window that starts today before opening time: everything
+            # happens "now" rather than nowhere.
+            self._days, self._cumulative, total = [now // DAY], [1.0], 1.0
         self._total = total
 
     @staticmethod

@@ -211,7 +211,11 @@ class _Sales:
         moved: int | None = last
         if not with_history and closed and rng.random() < 0.3:
             moved = None  # closed before history existed: only DATE_CLOSED remains
-        end = converted if converted is not None else (last if closed else clock.now)
+        end = (
+            converted
+            if converted is not None
+            else (last if closed else min(clock.now, last + 20 * DAY))
+        )
         for moment, call in plan_calls(
             rng, self.roster, owner, "LEAD", lead_id, created, end, rng.choice(_LEAD_CALLS)
         ):
