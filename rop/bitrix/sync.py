@@ -23,8 +23,10 @@ Each run is logged in ``sync_runs``.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
-from collections.abc import Awaitable
+import functools
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
@@ -197,8 +199,13 @@ class _Engine:
         self.timezone = timezone
         self.progress = progress
         self.tallies: dict[str, Tally] = {}
+        # One thread writes the store during the big-entity phase.
+        self._writer = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="rop-sync-db")
         self.chains: dict[str, Chain] = {}
         self.change_totals: dict[str, int | None] = {}
+
+    def close(self) -> None:
+        self._writer.shutdown(wait=True)
 
     def _report(self, entity: str, done: int, total: int | None) -> None:
         if self.progress is not None:
@@ -309,20 +316,27 @@ class _Engine:
             )
 
     # -- 3. big entities -----------------------------------------------------
+    async def _db(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run store work on the one writer thread, so the event loop keeps
+        fetching the next batch meanwhile (and the connection sees one thread
+        at a time)."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._writer, functools.partial(fn, *args))
+
     def _commit(
-        self,
-        entity: Entity,
-        records: list[Record],
-        state: EntityState | None,
-        chain: Chain | None,
+        self, entity: Entity, records: list[Record], state: EntityState | None, last_id: int
     ) -> None:
         """Rows and (for keyset passes) the ID watermark, in one transaction."""
         tally = self.tallies.setdefault(entity.name, Tally())
         with self.store.transaction():
             write_records(self.store, entity, self.portal, records, tally)
-            if state is not None and chain is not None:
-                state.id_watermark = chain.last_id
+            if state is not None:
+                state.id_watermark = last_id
                 save_state(self.store, self.portal, entity.name, state)
+
+    def _save(self, name: str, state: EntityState) -> None:
+        with self.store.transaction():
+            save_state(self.store, self.portal, name, state)
 
     async def _drain(
         self,
@@ -334,19 +348,34 @@ class _Engine:
         done: int = 0,
         quiet: bool = False,
     ) -> None:
+        """Walk ``chain`` to its end, committing batch by batch.
+
+        The next batch is requested while the current one is written; its
+        rows are committed (with the watermark) only after this one's.
+        """
         if not quiet:
             self._report(entity.name, done, total)
-        if first is not None:
-            self._commit(entity, first, state, chain)
-            done += len(first)
-            if not quiet:
-                self._report(entity.name, done, total)
-        while not chain.done:
-            records = await step(self.client, chain)
-            self._commit(entity, records, state, chain)
+        records = first
+        while True:
+            if records is None:
+                if chain.done:
+                    return
+                records = await step(self.client, chain)
+            last_id = chain.last_id
+            ahead = None if chain.done else asyncio.ensure_future(step(self.client, chain))
+            try:
+                await self._db(self._commit, entity, records, state, last_id)
+            except BaseException:
+                if ahead is not None:
+                    ahead.cancel()
+                    await asyncio.gather(ahead, return_exceptions=True)
+                raise
             done += len(records)
             if not quiet:
                 self._report(entity.name, done, total)
+            records = await ahead if ahead is not None else None
+            if records is None:
+                return
 
     def _changes_filter(self, entity: Entity, state: EntityState) -> dict[str, Any] | None:
         """The filter for records changed since the watermark; None: nothing to ask."""
@@ -401,27 +430,29 @@ class _Engine:
         self.tallies.setdefault(name, Tally())
         if entity.modified_field is None:
             # Append-only (history, calls): everything after the last committed ID.
-            already = store_count(self.store, entity, self.portal, 0, state.id_watermark or 0)
+            already = await self._db(
+                store_count, self.store, entity, self.portal, 0, state.id_watermark or 0
+            )
             left = None if probe.total is None else probe.total - already
             chain = chains.get(name) or Chain(entity, state.id_watermark or 0, expected=left)
             await self._drain(entity, chain, state, first.get(name), probe.total, already)
             if not state.full_done:
                 state.full_done = True
-                with self.store.transaction():
-                    save_state(self.store, self.portal, name, state)
+                await self._db(self._save, name, state)
             return
         if not state.full_done:
             if state.id_watermark is None:
                 # A full copy starts now: changes from here on are caught by
                 # the change pass that follows it (and by later runs).
                 state.modified_watermark = probe.high
-            already = store_count(self.store, entity, self.portal, 0, state.id_watermark or 0)
+            already = await self._db(
+                store_count, self.store, entity, self.portal, 0, state.id_watermark or 0
+            )
             left = None if probe.total is None else probe.total - already
             chain = Chain(entity, state.id_watermark or 0, expected=left)
             await self._drain(entity, chain, state, None, probe.total, already)
             state.full_done = True
-            with self.store.transaction():
-                save_state(self.store, self.portal, name, state)
+            await self._db(self._save, name, state)
             if state.modified_watermark is None:
                 return  # the portal had none at preflight: nothing to catch up
             chain = Chain(entity, 0, self._changes_filter(entity, state) or {})
@@ -431,8 +462,7 @@ class _Engine:
             await self._drain(entity, chains[name], None, first.get(name), total)
         if probe.high is not None:
             state.modified_watermark = probe.high
-            with self.store.transaction():
-                save_state(self.store, self.portal, name, state)
+            await self._db(self._save, name, state)
 
     # -- 4. deletions --------------------------------------------------------
     async def _reconcile(self, entity: Entity, probe: _Probe) -> None:
@@ -532,6 +562,8 @@ async def sync_portal(
             message = f"stopped: {exc!r}"
             raise
         finally:
+            # Let a commit still running on the writer thread finish first.
+            engine.close()
             counts = {k: t.as_dict() for k, t in engine.tallies.items()}
             # The run's own error matters more than a failure to log it.
             with contextlib.suppress(Exception):
