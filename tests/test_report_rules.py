@@ -11,7 +11,7 @@ from datetime import date
 import pytest
 
 from rop.report.build import build_report, drill
-from rop.report.filter import ReportFilter
+from rop.report.filter import ReportFilter, ReportInputError
 from tests.fixtures.portals import load
 
 NOV = ReportFilter(date(2026, 11, 1), date(2026, 11, 30), today=date(2026, 11, 27))
@@ -207,3 +207,18 @@ def test_departments_chosen_show_every_active_user(store):
     r = build_report(store, flt)
     assert sorted(x["user_id"] for x in r["rows"]) == [3, 4, 7]  # 7 is in 3 as a second dept
     assert next(x for x in r["rows"] if x["user_id"] == 3)["figures"]["deals_new"] == 0
+
+
+def test_drill_pages_sort_and_keep_the_figures_value(store):
+    first = drill(store, NOV, "deals_won_amount", sort="amount", desc=True, limit=2)
+    assert [r["id"] for r in first["records"]] == [1, 2]  # 100 000, 90 000
+    assert first["total_records"] == 4 and first["value"] == pytest.approx(270000)
+    rest = drill(store, NOV, "deals_won_amount", sort="amount", desc=True, limit=2, offset=2)
+    assert [r["id"] for r in rest["records"]] == [3, 4]
+    beyond = drill(store, NOV, "deals_win_rate", limit=5, offset=50)
+    assert beyond["records"] == [] and beyond["total_records"] == 6
+    assert beyond["value"] == pytest.approx(4 / 6)
+    none = drill(store, NOV, "deals_sale_cycle_days", user_id=5)
+    assert none["records"] == [] and none["value"] is None and none["total_records"] == 0
+    with pytest.raises(ReportInputError, match="cannot sort by"):
+        drill(store, NOV, "deals_new", sort="password")

@@ -25,31 +25,25 @@ _COUNTER = itertools.count(1)
 # (connection id, portal, step sql, params) -> (fingerprint, temp table name)
 _TABLES: dict[tuple, tuple[Any, str]] = {}
 
-_FINGERPRINT_SQL = """SELECT
- (SELECT count(*) FROM deals WHERE portal = $p),
- (SELECT max(date_modify) FROM deals WHERE portal = $p),
- (SELECT sum(id) FROM deals WHERE portal = $p),
- (SELECT count(*) FROM deal_stage_history WHERE portal = $p),
- (SELECT max(id) FROM deal_stage_history WHERE portal = $p),
- (SELECT count(*) FROM leads WHERE portal = $p),
- (SELECT max(date_modify) FROM leads WHERE portal = $p),
- (SELECT sum(id) FROM leads WHERE portal = $p),
- (SELECT count(*) FROM lead_status_history WHERE portal = $p),
- (SELECT max(id) FROM lead_status_history WHERE portal = $p),
- (SELECT count(*) FROM calls WHERE portal = $p),
- (SELECT max(id) FROM calls WHERE portal = $p),
- (SELECT count(*) FROM contacts WHERE portal = $p),
- (SELECT max(date_modify) FROM contacts WHERE portal = $p),
- (SELECT sum(id) + sum(coalesce(company_id, 0)) FROM contacts WHERE portal = $p),
+# One scan per table; each row-count, last-change and ID-sum moves when the
+# table's rows are added, deleted or edited (Bitrix24 bumps DATE_MODIFY on edits).
+_FINGERPRINT_SQL = """SELECT * FROM
+ (SELECT count(*), max(date_modify), sum(id) FROM deals WHERE portal = $p) d,
+ (SELECT count(*), max(id) FROM deal_stage_history WHERE portal = $p) dh,
+ (SELECT count(*), max(date_modify), sum(id) FROM leads WHERE portal = $p) l,
+ (SELECT count(*), max(id) FROM lead_status_history WHERE portal = $p) lh,
+ (SELECT count(*), max(id) FROM calls WHERE portal = $p) c,
+ (SELECT count(*), max(date_modify), sum(id) + sum(coalesce(company_id, 0))
+  FROM contacts WHERE portal = $p) ct,
  (SELECT string_agg(currency || ':' || CAST(amount AS VARCHAR) || '/'
      || CAST(amount_cnt AS VARCHAR) || ':' || CAST(base AS VARCHAR), ',' ORDER BY currency)
-  FROM currencies WHERE portal = $p),
+  FROM currencies WHERE portal = $p) cur,
  (SELECT string_agg(entity_id || ':' || status_id || ':' || coalesce(semantics, '') || ':'
      || coalesce(name, ''), ',' ORDER BY entity_id, status_id)
-  FROM statuses WHERE portal = $p),
+  FROM statuses WHERE portal = $p) st,
  (SELECT string_agg(CAST(id AS VARCHAR) || ':' || coalesce(name, ''), ',' ORDER BY id)
-  FROM pipelines WHERE portal = $p),
- (SELECT max(updated_at) FROM portals WHERE portal = $p)"""
+  FROM pipelines WHERE portal = $p) pl,
+ (SELECT max(updated_at) FROM portals WHERE portal = $p) pt"""
 
 
 def fingerprint(store: Store, portal: str) -> str:

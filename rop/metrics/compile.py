@@ -193,6 +193,24 @@ def drill_columns(source: Source, fig: Figure) -> tuple[Column, ...]:
     return (*extra, *source.columns)
 
 
+def _window_aggregates(fig: Figure) -> str:
+    """The figure's own aggregates over the whole list (named as in :func:`_aggregates`).
+
+    The list's rows already meet the figure's condition, so the value of the
+    figure comes with the page, from the very same records.
+    """
+    cols = ["count(*) OVER () AS _total"]
+    if fig.measure in ("sum", "mean"):
+        cols.append(f"sum({fig.value}) OVER () AS a0_s")
+    if fig.measure in ("count", "mean"):
+        what = "*" if fig.measure == "count" else fig.value
+        cols.append(f"count({what}) OVER () AS a0_n")
+    if fig.measure == "share":
+        cols.append("count(*) OVER () AS a0_den")
+        cols.append(f"sum(CASE WHEN ({fig.numerator}) THEN 1 ELSE 0 END) OVER () AS a0_num")
+    return ", ".join(cols)
+
+
 def drill_sql(
     source: Source,
     fig: Figure,
@@ -210,7 +228,7 @@ def drill_sql(
     page = f" LIMIT {int(limit)}" if limit is not None else ""
     page += f" OFFSET {int(offset)}" if offset else ""
     sql = (
-        f"{relation(source, ctx, names=True)}\nSELECT {select}, count(*) OVER () AS _total "
+        f"{relation(source, ctx, names=True)}\nSELECT {select}, {_window_aggregates(fig)} "
         f"FROM f WHERE ({fig.condition}) AND {where} ORDER BY {order}{page}"
     )
     return sql, cols

@@ -15,6 +15,7 @@ from rop.metrics.compile import (
     aggregate_sql,
     bind,
     combine,
+    drill_columns,
     drill_sql,
     params_for,
     value_sql,
@@ -308,8 +309,6 @@ def drill(
     source = SOURCES[fig.source]
     where, extra = _drill_where(prep, ctx, user_id, department_id, key)
     cols_all = {c.key: c for c in source.columns}
-    from rop.metrics.compile import drill_columns
-
     cols = drill_columns(source, fig)
     by_key = {c.key: c for c in cols} | cols_all
     if sort is not None and sort != "id" and sort not in by_key:
@@ -320,16 +319,23 @@ def drill(
     sql, cols = drill_sql(source, fig, ctx, where, order, limit, offset)
     params = params_for(ctx, [fig]) | extra
     records = store.query_dicts(sql, bind(sql, params))
-    total = int(records[0]["_total"]) if records else 0
-    if not records and offset:
-        count_sql, _ = drill_sql(source, fig, ctx, where, "f.id", 1, 0)
-        got = store.query_dicts(count_sql, bind(count_sql, params))
-        total = int(got[0]["_total"]) if got else 0
-    vsql = value_sql(source, fig, ctx, where)
-    value = combine(fig, 0, store.query_dicts(vsql, bind(vsql, params_for(ctx, [fig]) | extra))[0])
+    if records:
+        total = int(records[0]["_total"])
+        value = combine(fig, 0, records[0])
+    else:
+        # An empty page: the figure over all its records, without listing them.
+        vsql = value_sql(source, fig, ctx, where)
+        counted = store.query_dicts(vsql, bind(vsql, params))[0]
+        value = combine(fig, 0, counted)
+        total = 0
+        if offset:
+            count_sql, _ = drill_sql(source, fig, ctx, where, "f.id", 1, 0)
+            got = store.query_dicts(count_sql, bind(count_sql, params))
+            total = int(got[0]["_total"]) if got else 0
     out_records = []
     for rec in records:
-        rec.pop("_total", None)
+        for name in [k for k in rec if k == "_total" or k.startswith("a0_")]:
+            del rec[name]
         item = {k: _jsonable(v, prep) for k, v in rec.items()}
         item["url"] = _record_url(prep, source.entity, rec)
         out_records.append(item)
