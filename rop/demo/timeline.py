@@ -12,14 +12,29 @@ from __future__ import annotations
 
 import heapq
 from pathlib import Path
-from typing import Any
 
 from rop.demo.clock import Clock
 from rop.demo.jsonfile import ArrayWriter
 from rop.demo.lifecycle import LEAD_SEMANTICS, SEMANTICS
-from rop.demo.telephony import Call, activity_record, call_record
+from rop.demo.telephony import CALL_CODES, Call, activity_record, call_record
 
 DEAL_HISTORY, LEAD_HISTORY, CALL = 0, 1, 2
+
+# A pending event is one int: moment, then a push counter (keeps ties in push
+# order), then the packed payload. An int costs ~50 bytes where a tuple of
+# tuples cost ~220; with a short window the heap holds millions of events.
+_PAYLOAD_BITS = 112
+_SEQ_BITS = 32
+_PAYLOAD_MASK = (1 << _PAYLOAD_BITS) - 1
+_MOMENT_SHIFT = _PAYLOAD_BITS + _SEQ_BITS
+
+_STAGES = sorted(SEMANTICS)
+_STAGE_INDEX = {stage: i for i, stage in enumerate(_STAGES)}
+_STATUSES = sorted(LEAD_SEMANTICS)
+_STATUS_INDEX = {status: i for i, status in enumerate(_STATUSES)}
+_CODE_INDEX = {code: i for i, code in enumerate(CALL_CODES)}
+_ENTITIES = (None, "LEAD", "CONTACT", "COMPANY")
+_ENTITY_INDEX = {entity: i for i, entity in enumerate(_ENTITIES)}
 
 FILES = {
     "deals": "crm.deal.list.json",
@@ -43,22 +58,34 @@ class Timeline:
         except BaseException:
             self.abort()
             raise
-        self._heap: list[tuple[int, int, int, Any]] = []
+        self._heap: list[int] = []
         self._seq = 0
 
     def deal_event(self, moment: int, owner: int, type_id: int, category: int, stage: str) -> None:
-        self._push(moment, DEAL_HISTORY, (owner, type_id, category, stage))
+        payload = type_id << 2 | category << 5 | _STAGE_INDEX[stage] << 9 | owner << 17
+        self._push(moment, payload | DEAL_HISTORY)
 
     def lead_event(self, moment: int, owner: int, type_id: int, status: str) -> None:
-        self._push(moment, LEAD_HISTORY, (owner, type_id, status))
+        self._push(moment, type_id << 2 | _STATUS_INDEX[status] << 5 | owner << 13 | LEAD_HISTORY)
 
     def call(self, moment: int, call: Call) -> None:
-        self._push(moment, CALL, call)
+        user, call_type, code, duration, entity, entity_id, number, activity = call
+        payload = (
+            CALL
+            | call_type << 2
+            | _CODE_INDEX[code] << 5
+            | activity << 9
+            | _ENTITY_INDEX[entity] << 10
+            | duration << 12
+            | user << 24
+            | (entity_id or 0) << 40
+            | int(number) << 68
+        )
+        self._push(moment, payload)
 
-    def _push(self, moment: int, kind: int, data: Any) -> None:
-        # The sequence number keeps ties in push order and never compares payloads.
+    def _push(self, moment: int, payload: int) -> None:
         self._seq += 1
-        heapq.heappush(self._heap, (moment, self._seq, kind, data))
+        heapq.heappush(self._heap, moment << _MOMENT_SHIFT | self._seq << _PAYLOAD_BITS | payload)
 
     def flush(self, until: int | None = None) -> None:
         """Write every pending event at or before ``until`` (all of them if None)."""
@@ -66,26 +93,43 @@ class Timeline:
         iso = self.clock.iso
         deal_history = self.out["deal_history"]
         lead_history = self.out["lead_history"]
-        while heap and (until is None or heap[0][0] <= until):
-            moment, _, kind, data = heapq.heappop(heap)
+        # Keys at or before ``until`` are exactly those below this bound.
+        bound = None if until is None else (until + 1) << _MOMENT_SHIFT
+        while heap and (bound is None or heap[0] < bound):
+            key = heapq.heappop(heap)
+            moment = key >> _MOMENT_SHIFT
+            payload = key & _PAYLOAD_MASK
+            kind = payload & 3
             if kind == DEAL_HISTORY:
-                owner, type_id, category, stage = data
+                stage = _STAGES[payload >> 9 & 0xFF]
                 # Every value here comes from code (IDs, stage codes), so plain
                 # formatting is safe JSON and much faster than an encoder.
                 deal_history.add_raw(
-                    f'{{"ID":{deal_history.count + 1},"TYPE_ID":{type_id},"OWNER_ID":{owner},'
-                    f'"CREATED_TIME":"{iso(moment)}","CATEGORY_ID":{category},'
+                    f'{{"ID":{deal_history.count + 1},"TYPE_ID":{payload >> 2 & 7},'
+                    f'"OWNER_ID":{payload >> 17},"CREATED_TIME":"{iso(moment)}",'
+                    f'"CATEGORY_ID":{payload >> 5 & 15},'
                     f'"STAGE_SEMANTIC_ID":"{SEMANTICS[stage]}","STAGE_ID":"{stage}"}}'
                 )
             elif kind == LEAD_HISTORY:
-                owner, type_id, status = data
+                status = _STATUSES[payload >> 5 & 0xFF]
                 lead_history.add_raw(
-                    f'{{"ID":{lead_history.count + 1},"TYPE_ID":{type_id},"OWNER_ID":{owner},'
-                    f'"CREATED_TIME":"{iso(moment)}",'
+                    f'{{"ID":{lead_history.count + 1},"TYPE_ID":{payload >> 2 & 7},'
+                    f'"OWNER_ID":{payload >> 13},"CREATED_TIME":"{iso(moment)}",'
                     f'"STATUS_SEMANTIC_ID":"{LEAD_SEMANTICS[status]}","STATUS_ID":"{status}"}}'
                 )
             else:
-                self._write_call(moment, data)
+                entity = _ENTITIES[payload >> 10 & 3]
+                call: Call = (
+                    payload >> 24 & 0xFFFF,
+                    payload >> 2 & 7,
+                    CALL_CODES[payload >> 5 & 15],
+                    payload >> 12 & 0xFFF,
+                    entity,
+                    (payload >> 40 & 0xFFFFFFF) if entity else None,
+                    str(payload >> 68),
+                    bool(payload >> 9 & 1),
+                )
+                self._write_call(moment, call)
 
     def _write_call(self, moment: int, call: Call) -> None:
         activity_id = None
