@@ -193,7 +193,9 @@ class CountingApp:
 def test_sync_process_killed_midway_then_rerun_is_exact(portal_dir: Path, tmp_path: Path) -> None:
     from tests.test_sync import Emulated, assert_store_equals_portal
 
-    app = create_app(portal_dir, EmulatorConfig(rate_limit=True, rate_per_second=8.0, burst=1))
+    # The child paces itself (8 req/s, no burst), so there is time to kill it
+    # midway; the emulator's own limit stays off to keep the rerun fast.
+    app = create_app(portal_dir, EmulatorConfig(rate_limit=False))
     counting = CountingApp(app)
     db = tmp_path / "killed.duckdb"
     with serve_in_thread(counting, host="127.0.0.1", port=0) as base:
@@ -217,7 +219,7 @@ def test_sync_process_killed_midway_then_rerun_is_exact(portal_dir: Path, tmp_pa
         assert child.returncode != 0, "the sync finished before it could be killed"
         emu.portal.update("deal", 1, {"TITLE": "changed while down"})
         with open_store(db) as store:
-            run_sync(store, emu.webhook, rate_per_second=8.0, rate_burst=1)
+            run_sync(store, emu.webhook)
             assert_store_equals_portal(store, emu, portal_dir)
             # The killed run had started (the preflight is request 1): the
             # next run marks it interrupted.
