@@ -499,3 +499,23 @@ def test_scheduled_sync_runs_on_its_own(store):
         scheduler.stop()
         job.wait(5)
     assert job.status()["state"] == "done" and job.status()["full"] is False
+
+
+def test_sync_from_the_page_through_the_emulator(tmp_path):
+    """The real run_sync, over loopback HTTP, into an empty store, started by the API."""
+    from rop.bitrix.emulator.app import create_app as emulator_app
+    from rop.bitrix.emulator.server import serve_in_thread as emulator_thread
+    from rop.store import open_store
+    from tests.test_web_support import write_portal
+
+    folder = write_portal(tmp_path / "portal")
+    with emulator_thread(emulator_app(folder)) as url, open_store(tmp_path / "s.duckdb") as store:
+        app = create_app(Settings(db=store.path, webhook=f"{url}/rest/1/t/"), store)
+        web = TestClient(app, raise_server_exceptions=False)
+        assert web.get("/report.json", params=PERIOD).status_code == 404  # nothing yet
+        done = web.post("/api/sync", json={"full": True})
+        assert done.status_code == 200, done.text
+        assert done.json()["state"] == "done"
+        data = web.get("/report.json", params=PERIOD).json()
+        assert data["report"]["total"]["figures"]["deals_new"] == 7
+        assert data["report"]["data_as_of"] is not None
