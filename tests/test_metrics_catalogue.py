@@ -62,3 +62,14 @@ def test_unknown_figure_is_bad_input():
         figure("deals_nope")
     with pytest.raises(ReportInputError):
         figure("deal_stage:")
+
+
+PERIOD_BOUND = ("$p_", "$d_", "moved", "with_deals", "with_sales", "called", "close_time")
+
+
+@pytest.mark.parametrize("fig", [f for f in STATIC if f.now], ids=lambda f: f.key)
+def test_figures_about_the_present_do_not_depend_on_the_period(fig):
+    # They are computed once and reused for the previous period (rop.report.build).
+    text = " ".join(x or "" for x in (fig.condition, fig.value, fig.numerator))
+    assert not any(word in text for word in PERIOD_BOUND)
+    assert SOURCES[fig.source].name != "call_rel"  # calls exist only within a period

@@ -52,6 +52,7 @@ class Figure:
     value_label: tuple[str, str] = ("Значение", "Value")
     numerator: str | None = None  # share: which of the records count on top
     params: tuple[tuple[str, object], ...] = field(default=())  # extra bound values
+    now: bool = False  # about the present, whatever the period (in progress, portfolio)
 
     def as_column(self) -> dict:
         return {

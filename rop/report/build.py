@@ -47,29 +47,60 @@ def _section_figures(prep: Prepared) -> dict[str, list[Figure]]:
     return out
 
 
+Period = tuple[Cells, Cells, dict[str, Any]]  # figures per row key, per department, total
+
+
+def _run_figures(prep: Prepared, section: str, figs: Sequence[Figure], ctx: Context) -> Period:
+    """One aggregate query for ``figs`` of one section, rolled up to departments and total."""
+    source = SOURCES[SECTION_SOURCE[section]]
+    sql = aggregate_sql(source, figs, ctx)
+    row_parts: dict[Any, dict[str, Any]] = {}
+    dept_parts: dict[Any, dict[str, Any]] = {}
+    total_parts: dict[str, Any] = {}
+    for rec in prep.store.query_dicts(sql, bind(sql, params_for(ctx, figs))):
+        add_partials(row_parts.setdefault(rec["k"], {}), rec)
+        add_partials(dept_parts.setdefault(rec["dept"], {}), rec)
+        add_partials(total_parts, rec)
+    rows = {k: _values(figs, part) for k, part in row_parts.items()}
+    depts = {k: _values(figs, part) for k, part in dept_parts.items()}
+    return rows, depts, _values(figs, total_parts)
+
+
+def _merge(into: Period, part: Period) -> None:
+    for target, cells in zip(into[:2], part[:2], strict=True):
+        for k, values in cells.items():
+            target.setdefault(k, {}).update(values)
+    into[2].update(part[2])
+
+
 def _run_period(
-    prep: Prepared, sections: dict[str, list[Figure]], date_from: date, date_to: date
-) -> tuple[Cells, Cells, dict[str, Any]]:
-    """One aggregate query per section: figures per row key, per department, and the total."""
+    prep: Prepared,
+    sections: dict[str, list[Figure]],
+    date_from: date,
+    date_to: date,
+    now: dict[str, Period],
+) -> Period:
+    """The figures of one period: a query per section for the period's figures.
+
+    Figures about the present (``Figure.now``: in progress, portfolio) do not
+    depend on the period: they are computed once, kept in ``now``, and reused
+    for the previous period.
+    """
     ctx = context(prep, date_from, date_to)
-    rows: Cells = {}
-    depts: Cells = {}
-    total: dict[str, Any] = {}
+    result: Period = ({}, {}, {})
     for section, figs in sections.items():
-        source = SOURCES[SECTION_SOURCE[section]]
-        sql = aggregate_sql(source, figs, ctx)
-        row_parts: dict[Any, dict[str, Any]] = {}
-        dept_parts: dict[Any, dict[str, Any]] = {}
-        total_parts: dict[str, Any] = {}
-        for rec in prep.store.query_dicts(sql, bind(sql, params_for(ctx, figs))):
-            add_partials(row_parts.setdefault(rec["k"], {}), rec)
-            add_partials(dept_parts.setdefault(rec["dept"], {}), rec)
-            add_partials(total_parts, rec)
-        for target, parts in ((rows, row_parts), (depts, dept_parts)):
-            for k, part in parts.items():
-                target.setdefault(k, {}).update(_values(figs, part))
-        total.update(_values(figs, total_parts))
-    return rows, depts, total
+        timed = [f for f in figs if not f.now]
+        if any(f.condition == "TRUE" for f in timed):
+            # The period's query reads every record anyway: one query does both.
+            timed = list(figs)
+        if timed:
+            _merge(result, _run_figures(prep, section, timed, ctx))
+        present = [f for f in figs if f not in timed]
+        if present:
+            if section not in now:
+                now[section] = _run_figures(prep, section, present, ctx)
+            _merge(result, now[section])
+    return result
 
 
 def _values(figs: Sequence[Figure], partials: dict[str, Any]) -> dict[str, Any]:
@@ -193,7 +224,8 @@ def build_report(store: Store, flt: ReportFilter, *, portal: str | None = None) 
     prep = prepare(store, flt, portal)
     sections = _section_figures(prep)
     figs = [f for fs in sections.values() for f in fs]
-    cells, dept_cells, total = _run_period(prep, sections, flt.date_from, flt.date_to)
+    now: dict[str, Period] = {}
+    cells, dept_cells, total = _run_period(prep, sections, flt.date_from, flt.date_to, now)
     if flt.by == "manager":
         rows = _manager_rows(prep, cells, figs)
         all_depts = _departments(store, prep.portal.key)
@@ -231,7 +263,7 @@ def build_report(store: Store, flt: ReportFilter, *, portal: str | None = None) 
     }
     if flt.compare:
         p_from, p_to = previous_period(flt.date_from, flt.date_to)
-        prev_cells, prev_depts, prev_total = _run_period(prep, sections, p_from, p_to)
+        prev_cells, prev_depts, prev_total = _run_period(prep, sections, p_from, p_to, now)
         report["previous"] = {
             "period": {"from": p_from.isoformat(), "to": p_to.isoformat(),
                        "timezone": prep.portal.timezone},
