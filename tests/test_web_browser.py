@@ -110,6 +110,11 @@ def test_report_filters_drill_downs_and_links(page, server, portal):
     _, emulator_url = portal
     page.goto(server + "/report")
     assert page.locator("#report-table tfoot tr.total").count() == 1
+    # Every column header explains its figure on hover.
+    header = page.locator("#report-table th[data-key='deals_won']")
+    header.hover()
+    tip = header.locator(".tip")
+    assert tip.is_visible() and "успешно" in tip.inner_text()
 
     # Change the period: the preset submits the filter, and the URL carries it.
     with page.expect_navigation():
@@ -137,7 +142,9 @@ def test_report_filters_drill_downs_and_links(page, server, portal):
     for i in range(links.count()):
         link = links.nth(i)
         q = parse_qs(urlsplit(link.get_attribute("href") or "").query)
-        fig, user = q["figure"][0], q.get("user", [""])[0]
+        if "user" not in q:
+            continue  # subtotals drill too, but the check below names a manager
+        fig, user = q["figure"][0], q["user"][0]
         if (
             fig in seen_figures
             or user in seen_users
@@ -156,6 +163,8 @@ def test_report_filters_drill_downs_and_links(page, server, portal):
         links.nth(i).click()
         page.wait_for_selector(f"#drill-panel.open #drill[data-figure='{fig}']")
         assert _number(page.inner_text("#drill-total")) == value
+        row_name = links.nth(i).locator("xpath=ancestor::tr/th").inner_text().split("\n")[0]
+        assert page.inner_text("#drill-who").strip() == row_name.strip()
         rows = page.locator("#drill-records tbody tr")
         assert rows.count() == value
         cards = page.locator("#drill-records tbody a.card")

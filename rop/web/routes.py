@@ -210,6 +210,7 @@ def _render_report(request: Request, ctx: dict[str, Any], sync: dict[str, Any]) 
             "lang_url": urls.with_lang(wf.pairs(), "en" if lang == "ru" else "ru"),
             "reset_url": urls.report([("lang", lang)]),
             "stages": ctx["options"].stages_of(wf.pipelines),
+            "pipeline_names": {p["id"]: p["name"] for p in ctx["options"].pipelines},
             "sync": sync,
             "demo": settings.demo,
             "presets": PRESETS,
@@ -323,7 +324,7 @@ def drill_context(request: Request, limit: int | None = PAGE_SIZE) -> dict[str, 
         "args": args,
         "sentence": flt.describe(wf.lang),
         "about": _figure_about(result["figure"], wf.lang),
-        "who": _who(opts, args, wf.lang),
+        "who": _who(opts, args, wf.lang, wf.by),
         "drill": result,
         "options": opts,
         "link": link,
@@ -344,7 +345,7 @@ def _figure_about(key: str, lang: str) -> str:
     return str(getattr(fig, f"description_{lang}", "") or "")
 
 
-def _who(opts: Options, args: dict[str, Any], lang: str) -> str | None:
+def _who(opts: Options, args: dict[str, Any], lang: str, by: str = "manager") -> str | None:
     """Whose records these are: a manager, a department, a row, or everyone."""
     if args["user"] is not None:
         name = next((u["name"] for u in opts.users if u["id"] == args["user"]), None)
@@ -353,7 +354,12 @@ def _who(opts: Options, args: dict[str, Any], lang: str) -> str | None:
         name = next((d["name"] for d in opts.departments if d["id"] == args["department"]), None)
         return f"{i18n.text('department', lang)}: {name or args['department']}"
     if args["key"] is not None:
-        return str(args["key"])
+        names: dict[str, str] = {}
+        if by == "pipeline":
+            names = {str(p["id"]): p["name"] for p in opts.pipelines}
+        elif by == "department":
+            names = {str(d["id"]): d["name"] for d in opts.departments}
+        return f"{i18n.text(by, lang)}: {names.get(str(args['key']), args['key'])}"
     return i18n.text("total", lang)
 
 

@@ -11,6 +11,14 @@
     if (e.target.closest("[data-close-panel]")) { closePanel(); }
   });
   document.addEventListener("keydown", function (e) { if (e.key === "Escape") { closePanel(); } });
+  // Open the panel at once with a loading line, so a click always answers.
+  document.addEventListener("htmx:beforeRequest", function (e) {
+    var target = e.detail && e.detail.target;
+    if (target && target.id === "drill-body" && panel() && !panel().classList.contains("open")) {
+      target.innerHTML = '<p class="loading">…</p>';
+      openPanel();
+    }
+  });
   document.addEventListener("htmx:afterSwap", function (e) {
     if (e.detail && e.detail.target && e.detail.target.id === "drill-body" && panel()) { openPanel(); }
   });
