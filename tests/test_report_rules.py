@@ -189,8 +189,8 @@ def test_rows_by_source_and_pipeline(store):
         store, ReportFilter(date(2026, 11, 1), date(2026, 11, 30), by="source", sections=("deals",))
     )
     names = {r["key"]: (r["name"], r["figures"]["deals_new"]) for r in by_source["rows"]}
-    assert names["CALL"] == ("Звонок", 3) and names["WEB"] == ("Сайт", 1)  # D2, D5, D9; D7
-    assert names[None][1] == 1
+    # D2, D5, D9 and D8, which has no source of its own but comes from lead L4 (CALL); D7.
+    assert names == {"CALL": ("Звонок", 4), "WEB": ("Сайт", 1)}
     assert by_source["departments"] == []
     by_pipe = build_report(
         store,
@@ -222,3 +222,13 @@ def test_drill_pages_sort_and_keep_the_figures_value(store):
     assert none["records"] == [] and none["value"] is None and none["total_records"] == 0
     with pytest.raises(ReportInputError, match="cannot sort by"):
         drill(store, NOV, "deals_new", sort="password")
+
+
+def test_drill_a_key_stage_not_chosen_as_a_column(store):
+    assert ids(store, "deal_stage:C1:PREP") == [5]
+    assert ids(store, "lead_status:IN_PROCESS") == [1]
+    with pytest.raises(ReportInputError, match="unknown deal stage 'NOPE'"):
+        drill(store, NOV, "deal_stage:NOPE")
+    general = ReportFilter(date(2026, 11, 1), date(2026, 11, 30), pipelines=(0,))
+    with pytest.raises(ReportInputError, match="not in the chosen pipelines"):
+        drill(store, general, "deal_stage:C1:PREP")

@@ -105,9 +105,11 @@ def deal_ctes(opts: Options) -> list[Cte]:
         AS amount,
     (coalesce(d.opportunity, 0) = 0 OR (r.rate IS NULL AND d.currency_id IS NOT NULL))
         AS amount_missing,
-    d.source_id AS grp_source, CAST(d.category_id AS VARCHAR) AS grp_pipeline
+    coalesce(d.source_id, l.source_id) AS grp_source,
+    CAST(d.category_id AS VARCHAR) AS grp_pipeline
 FROM deals d
 LEFT JOIN deal_close c ON c.owner_id = d.id
+LEFT JOIN leads l ON l.portal = d.portal AND l.id = d.lead_id
 LEFT JOIN deal_rate r ON r.currency = d.currency_id
 LEFT JOIN deal_stage_dir s ON s.status_id = d.stage_id
 LEFT JOIN pipelines p ON p.portal = d.portal AND p.id = d.category_id

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -328,11 +329,14 @@ def drill(
     the grand total.
     """
     fig = find_figure(figure)
+    # A key stage/status column may be drilled without being chosen as a column:
+    # adding it to the filter checks that it exists (and is in the chosen pipelines).
+    ident = fig.key.split(":", 1)[1] if ":" in fig.key else ""
+    if fig.key.startswith("deal_stage:") and ident not in flt.key_stages:
+        flt = replace(flt, key_stages=(*flt.key_stages, ident))
+    if fig.key.startswith("lead_status:") and ident not in flt.key_statuses:
+        flt = replace(flt, key_statuses=(*flt.key_statuses, ident))
     prep = prepare(store, flt, portal)
-    if fig.key.startswith("deal_stage:") and fig.key not in prep.names:
-        raise ReportInputError(f"unknown deal stage {fig.key.split(':', 1)[1]!r}")
-    if fig.key.startswith("lead_status:") and fig.key not in prep.names:
-        raise ReportInputError(f"unknown lead status {fig.key.split(':', 1)[1]!r}")
     if fig.section not in flt.sections:
         raise ReportInputError(f"figure {figure!r} is in the hidden section {fig.section!r}")
     if offset < 0 or (limit is not None and limit < 0):
