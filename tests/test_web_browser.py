@@ -101,9 +101,9 @@ def _number(text: str) -> int:
     return int(re.sub(r"\D", "", text))
 
 
-def _screenshot(pg, name: str) -> None:
+def _screenshot(pg, name: str, full_page: bool = False) -> None:
     if os.environ.get("ROP_SCREENSHOTS") == "1":
-        pg.screenshot(path=str(DOCS / name))
+        pg.screenshot(path=str(DOCS / name), full_page=full_page)
 
 
 def test_report_filters_drill_downs_and_links(page, server, portal):
@@ -132,7 +132,7 @@ def test_report_filters_drill_downs_and_links(page, server, portal):
     with page.expect_navigation():
         page.goto(server + "/report?period=last_month")
     page.wait_for_selector("#charts svg")
-    _screenshot(page, "screenshot-report.png")
+    _screenshot(page, "screenshot-report.png", full_page=True)
 
     # Three different numbers (different figures and rows), each small enough for one page.
     links = page.locator("#report-table tbody a.drill")
