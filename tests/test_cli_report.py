@@ -143,3 +143,14 @@ def test_table_shows_crm_text_as_data():
     }  # fmt: skip
     text = report_to_table(report)
     assert "[red]Мария[/red]" in text and "[bold]x[/bold]" in text
+
+
+def test_report_with_a_preset_period(db):
+    report = json.loads(
+        run("report", "--db", db, "--period", "last_month", "--format", "json").output
+    )
+    assert report["period"]["from"].endswith("-01")
+    bad = run("report", "--db", db, "--period", "next_year", ok=False)
+    assert bad.exit_code == 2 and "unknown period 'next_year'" in bad.output
+    both = run("report", "--db", db, "--period", "last_month", *NOV, ok=False)
+    assert both.exit_code == 2 and "either a preset period or --from/--to" in both.output

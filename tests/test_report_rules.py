@@ -232,3 +232,21 @@ def test_drill_a_key_stage_not_chosen_as_a_column(store):
     general = ReportFilter(date(2026, 11, 1), date(2026, 11, 30), pipelines=(0,))
     with pytest.raises(ReportInputError, match="not in the chosen pipelines"):
         drill(store, general, "deal_stage:C1:PREP")
+
+
+def test_several_portals_need_a_name(store):
+    from rop.report.portal import select_portal
+
+    store.upsert("portals", [{"portal": "other.bitrix24.ru", "timezone": "UTC"}])
+    try:
+        with pytest.raises(ReportInputError, match="several portals"):
+            build_report(store, NOV)
+        assert (
+            build_report(store, NOV, portal="tricky.bitrix24.ru")["total"]["figures"]["deals_new"]
+            == 5
+        )
+        assert select_portal(store, "other.bitrix24.ru").timezone == "UTC"
+        with pytest.raises(ReportInputError, match="no portal 'nope'"):
+            select_portal(store, "nope")
+    finally:
+        store.execute("DELETE FROM portals WHERE portal = 'other.bitrix24.ru'")
