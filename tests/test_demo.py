@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from collections import defaultdict
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -82,6 +85,19 @@ def test_same_seed_gives_identical_bytes_and_another_seed_differs(portal, tmp_pa
         _read(tmp_path / "other", "portal.json")["webhook"]
         != _read(portal, "portal.json")["webhook"]
     )
+
+
+def test_output_does_not_depend_on_hash_randomisation(portal, tmp_path):
+    # A set or dict iterated in hash order would change the files between runs.
+    code = "import sys; from rop.demo.generator import generate; generate(sys.argv[1], deals=int(sys.argv[2]))"
+    for hash_seed in ("0", "12345"):
+        folder = tmp_path / hash_seed
+        subprocess.run(
+            [sys.executable, "-c", code, str(folder), str(DEALS)],
+            check=True,
+            env={**os.environ, "PYTHONHASHSEED": hash_seed},
+        )
+        assert _file_bytes(folder) == _file_bytes(portal)
 
 
 # -- shapes and counts -----------------------------------------------------
