@@ -497,3 +497,12 @@ def test_cli_refuses_a_bad_count(tmp_path):
     assert result.exit_code == 2
     assert "deals" in result.output
     assert "Traceback" not in result.output
+
+
+def test_cli_refuses_an_unwritable_folder(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    result = CliRunner().invoke(cli, ["demo-portal", "--out", str(blocker / "sub"), "--deals", "5"])
+    assert result.exit_code == 2
+    assert "cannot write the demo portal" in result.output
+    assert blocker.read_text() == "not a folder"
