@@ -30,6 +30,9 @@ def test_funnel_counts_the_furthest_stage_reached(store):
     mine = charts.funnel(store, opts, 0, oct1, oct31, users=[3])
     assert [s["count"] for s in mine["steps"]] == [2, 2, 1]
     assert charts.funnel(store, opts, 0, oct1, oct31, users=[])["steps"][0]["count"] == 0
+    # A scope of everyone but Вера (an administrator's override).
+    others = charts.funnel(store, opts, 0, oct1, oct31, exclude=[3])
+    assert others["steps"][0]["count"] == 3
 
 
 def test_trend_stops_at_today_and_goes_weekly_for_long_periods(store):

@@ -36,9 +36,15 @@ def _bounds(date_from: date, date_to: date, tz: ZoneInfo) -> tuple[datetime, dat
     return utc(date_from), utc(date_to + timedelta(days=1))
 
 
-def _users_clause(column: str, users: Sequence[int] | None) -> tuple[str, list[Any]]:
+def _users_clause(
+    column: str, users: Sequence[int] | None, exclude: Sequence[int] = ()
+) -> tuple[str, list[Any]]:
+    """Only ``users`` (None: everyone), minus ``exclude`` (a scope's denied users)."""
     if users is None:
-        return "", []
+        if not exclude:
+            return "", []
+        marks = ", ".join("?" for _ in exclude)
+        return f" AND {column} NOT IN ({marks})", list(exclude)
     if not users:
         return " AND 1 = 0", []
     marks = ", ".join("?" for _ in users)
@@ -52,6 +58,7 @@ def funnel(
     date_from: date,
     date_to: date,
     users: Sequence[int] | None = None,
+    exclude: Sequence[int] = (),
 ) -> dict[str, Any]:
     """Deals created in the period in one pipeline, and how far each got.
 
@@ -71,7 +78,7 @@ def funnel(
     name = next((p["name"] for p in opts.pipelines if p["id"] == pipeline_id), str(pipeline_id))
     if not stages:
         return {"pipeline_id": pipeline_id, "name": name, "steps": []}
-    users_sql, users_params = _users_clause("assigned_by_id", users)
+    users_sql, users_params = _users_clause("assigned_by_id", users, exclude)
     # Only placeholders and code-made clauses are spliced in; values are bound.
     sql = (
         "WITH d AS (SELECT id, stage_id FROM deals WHERE portal = ? AND category_id = ? "  # noqa: S608
@@ -119,6 +126,7 @@ def trend(
     pipelines: Sequence[int] = (),
     users: Sequence[int] | None = None,
     today: date | None = None,
+    exclude: Sequence[int] = (),
 ) -> dict[str, Any]:
     """New, won and lost deals per local day (or per week for long periods).
 
@@ -130,7 +138,7 @@ def trend(
     tz = _zone(opts.timezone)
     start, end = _bounds(date_from, date_to, tz)
     weekly = (date_to - date_from).days + 1 > DAILY_UP_TO_DAYS
-    users_sql, users_params = _users_clause("d.assigned_by_id", users)
+    users_sql, users_params = _users_clause("d.assigned_by_id", users, exclude)
     pipe_sql = ""
     pipe_params: list[Any] = []
     if pipelines:

@@ -63,16 +63,15 @@ def _setup(request: Request) -> tuple[Any, Options, WebFilter]:
     return store, opts, wf
 
 
-def _chart_users(store: Any, flt: Any, opts: Options) -> list[int] | None:
-    """Whose deals the pictures count: the report's own scope (viewer and filter)."""
+def _chart_users(store: Any, flt: Any, opts: Options) -> tuple[list[int] | None, list[int]]:
+    """Whose deals the pictures count: the report's own scope (viewer and filter),
+    as (only these users or None for everyone, minus these)."""
     from rop.report.context import prepare
 
     scope = prepare(store, flt, opts.portal).scope
     if scope.everyone:
-        if not scope.excluded:
-            return None
-        return [u["id"] for u in opts.users if u["id"] not in scope.excluded]
-    return sorted(scope.users)
+        return None, sorted(scope.excluded)
+    return sorted(scope.users), []
 
 
 def _scoped_options(store: Any, opts: Options, viewer: int | None) -> Options:
@@ -98,15 +97,16 @@ def report_context(request: Request) -> dict[str, Any]:
 
     def build() -> dict[str, Any]:
         report = build_report(store, flt, portal=opts.portal)
-        users = _chart_users(store, flt, opts)
+        users, exclude = _chart_users(store, flt, opts)
         pictures: dict[str, Any] = {"bars": charts.manager_bars(report)}
         if "deals" in wf.sections:
             chosen = wf.pipelines or tuple(p["id"] for p in opts.pipelines)
             pictures["funnels"] = [
-                charts.funnel(store, opts, pid, wf.date_from, wf.date_to, users) for pid in chosen
+                charts.funnel(store, opts, pid, wf.date_from, wf.date_to, users, exclude)
+                for pid in chosen
             ]
             pictures["trend"] = charts.trend(
-                store, opts, wf.date_from, wf.date_to, wf.pipelines, users, opts.today()
+                store, opts, wf.date_from, wf.date_to, wf.pipelines, users, opts.today(), exclude
             )
         return {"report": report, "charts": pictures}
 
