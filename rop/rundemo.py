@@ -9,7 +9,9 @@ This module sits above web/ and bitrix/ because it wires them together.
 from __future__ import annotations
 
 import contextlib
+import shutil
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 
 from rop.config import Settings
@@ -22,6 +24,22 @@ def demo_paths(settings: Settings) -> tuple[Path, Path]:
     """The demo portal folder and the demo store, beside the default store."""
     folder = settings.db.parent / "demo"
     return folder / "portal", folder / "demo.duckdb"
+
+
+def _stale(portal_dir: Path) -> bool:
+    """True when the demo portal exists but was generated for another day."""
+    from rop.bitrix.snapshot import SnapshotError, read_portal_info
+
+    if not (portal_dir / "portal.json").exists():
+        return False
+    try:
+        now = read_portal_info(portal_dir).now
+    except SnapshotError:
+        return True
+    if not now:
+        return True
+    moment = datetime.fromisoformat(now)
+    return moment.date() != datetime.now(moment.tzinfo or UTC).date()
 
 
 def run_demo(
@@ -40,8 +58,17 @@ def run_demo(
     from rop.web.app import serve
 
     portal_dir, db_path = demo_paths(settings)
+    if _stale(portal_dir):
+        # A portal generated on another day: start over, store included.
+        shutil.rmtree(portal_dir, ignore_errors=True)
+        for leftover in (db_path, db_path.with_name(db_path.name + ".wal")):
+            leftover.unlink(missing_ok=True)
     if not (portal_dir / "portal.json").exists():
-        generate(portal_dir, seed=DEMO_SEED, deals=deals)
+        # The demo portal's "now" is the real present (to the hour), so "this
+        # month" always has data; `rop demo-portal` keeps a fixed default for
+        # byte-identical snapshots.
+        now = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+        generate(portal_dir, seed=DEMO_SEED, deals=deals, now=now)
     say(f"demo portal generated at {portal_dir}")
     info = read_portal_info(portal_dir)
     # Enterprise limits keep the demo quick while still exercising the limiter.
