@@ -519,3 +519,23 @@ def test_sync_from_the_page_through_the_emulator(tmp_path):
         data = web.get("/report.json", params=PERIOD).json()
         assert data["report"]["total"]["figures"]["deals_new"] == 7
         assert data["report"]["data_as_of"] is not None
+
+
+def test_default_page_is_built_at_startup(tmp_path, monkeypatch):
+    import time
+
+    import rop.report.build as engine
+
+    built = []
+    real = engine.build_report
+    monkeypatch.setattr(engine, "build_report", lambda *a, **k: built.append(1) or real(*a, **k))
+    store = tiny_store(tmp_path)
+    try:
+        with TestClient(create_app(Settings(db=store.path), store)) as web:
+            deadline = time.monotonic() + 20
+            while not built and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert web.get("/report").status_code == 200
+            assert len(built) == 1  # the first visit found the page ready
+    finally:
+        store.close()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import socket
 import threading
@@ -28,6 +29,7 @@ from rop.web.sync import Scheduler, SyncJob
 from rop.web.urls import Urls
 
 HERE = Path(__file__).parent
+log = logging.getLogger("rop.web")
 
 
 class StorePool:
@@ -101,16 +103,30 @@ def create_app(
     scheduler = Scheduler(job, settings.sync_interval_minutes)
     pool = StorePool(store)
     cache = ReportCache(cache_size)
-    job.on_finish = cache.clear  # a sync changes the data: rebuild on the next view
+    warmers: list[threading.Thread] = []
+
+    def after_sync() -> None:
+        # A sync changes the data: drop what was built and build the default
+        # page again now, so the reload that follows is instant.
+        cache.clear()
+        warm(app)
+
+    job.on_finish = after_sync
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         scheduler.start()
+        if cache_size > 0:
+            warmer = threading.Thread(target=warm, args=(app,), name="rop-warm", daemon=True)
+            warmers.append(warmer)
+            warmer.start()
         try:
             yield
         finally:
             scheduler.stop()
             job.wait(timeout=30)
+            for warmer in warmers:
+                warmer.join(timeout=60)
             pool.close()
             if owned:
                 store.close()
@@ -138,6 +154,25 @@ def create_app(
     app.state.sync = job
     app.state.cache = cache
     return app
+
+
+def warm(app: Starlette) -> None:
+    """Build the default page (this month, the configured viewer) into the cache."""
+    from starlette.requests import Request
+
+    scope = {
+        "type": "http",
+        "app": app,
+        "method": "GET",
+        "path": "/report",
+        "root_path": "",
+        "query_string": b"",
+        "headers": [],
+    }
+    try:
+        routes.report_page(Request(scope))
+    except Exception:  # an empty store or a bad setting shows on the page itself
+        log.debug("nothing to warm", exc_info=True)
 
 
 def server_file(db_path: str | Path) -> Path:
