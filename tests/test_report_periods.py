@@ -89,3 +89,12 @@ def test_filter_validation_and_sentence():
     flt = ReportFilter(date(2026, 11, 1), date(2026, 11, 30), pipelines=(1,), min_call_seconds=30)
     assert flt.describe("ru") == "Период с 01.11.2026 по 30.11.2026; воронки 1; звонки от 30 с"
     assert "from 2026-11-01 to 2026-11-30" in flt.describe("en")
+
+
+def test_the_sentence_names_what_it_can():
+    flt = ReportFilter(date(2026, 11, 1), date(2026, 11, 30), pipelines=(1, 9), viewer=3)
+    names = {("pipeline", 1): "Опт", ("user", 3): "Вера Москвина"}
+    assert (
+        flt.describe("ru", names)
+        == "Период с 01.11.2026 по 30.11.2026; воронки Опт, 9; глазами: Вера Москвина"
+    )

@@ -23,7 +23,7 @@ from rop.metrics.compile import (
 )
 from rop.metrics.figure import Figure
 from rop.metrics.sources import SECTION_SOURCE, SOURCES
-from rop.report.context import Prepared, context, prepare
+from rop.report.context import Prepared, context, filter_names, prepare
 from rop.report.filter import AccessDenied, ReportFilter, ReportInputError
 from rop.report.periods import previous_period
 from rop.report.portal import data_as_of
@@ -223,6 +223,7 @@ def _group_rows(prep: Prepared, cells: Cells, figs: Sequence[Figure]) -> list[di
 def build_report(store: Store, flt: ReportFilter, *, portal: str | None = None) -> dict:
     """The report of CONTRACT.md §3, for ``flt`` as seen by ``flt.viewer``."""
     prep = prepare(store, flt, portal)
+    names = filter_names(prep)
     sections = _section_figures(prep)
     figs = [f for fs in sections.values() for f in fs]
     now: dict[str, Period] = {}
@@ -255,8 +256,8 @@ def build_report(store: Store, flt: ReportFilter, *, portal: str | None = None) 
         },
         "currency": prep.portal.base_currency,
         "filter": flt.as_json(),
-        "description_ru": flt.describe("ru"),
-        "description_en": flt.describe("en"),
+        "description_ru": flt.describe("ru", names),
+        "description_en": flt.describe("en", names),
         "columns": [f.as_column() for f in figs],
         "rows": rows,
         "departments": departments,
@@ -337,6 +338,7 @@ def drill(
     if fig.key.startswith("lead_status:") and ident not in flt.key_statuses:
         flt = replace(flt, key_statuses=(*flt.key_statuses, ident))
     prep = prepare(store, flt, portal)
+    names = filter_names(prep)
     if fig.section not in flt.sections:
         raise ReportInputError(f"figure {figure!r} is in the hidden section {fig.section!r}")
     if offset < 0 or (limit is not None and limit < 0):
@@ -391,8 +393,8 @@ def drill(
         "columns": [{"key": "id", "label_ru": "ID", "label_en": "ID", "kind": "count"}]
         + [c.as_json() for c in cols],
         "total_records": total,
-        "description": flt.describe("ru"),
-        "description_en": flt.describe("en"),
+        "description": flt.describe("ru", names),
+        "description_en": flt.describe("en", names),
         "period": {"from": flt.date_from.isoformat(), "to": flt.date_to.isoformat(),
                    "timezone": prep.portal.timezone},
         "user_id": user_id,

@@ -92,6 +92,22 @@ def prepare(store: Store, flt: ReportFilter, portal: str | None) -> Prepared:
     return Prepared(store, row, flt, tz, today, scope, names, materialize)
 
 
+def filter_names(prep: Prepared) -> dict[tuple[str, object], str]:
+    """Names of the filter's pipelines, departments and users, for its sentence."""
+    key = prep.portal.key
+    out: dict[tuple[str, object], str] = {}
+    for kind, sql in (
+        ("pipeline", "SELECT id, name FROM pipelines WHERE portal = ?"),
+        ("department", "SELECT id, name FROM departments WHERE portal = ?"),
+        ("user", "SELECT id, trim(coalesce(name, '') || ' ' || coalesce(last_name, '')) "
+         "FROM users WHERE portal = ?"),
+    ):  # fmt: skip
+        for ident, name in prep.store.query(sql, [key]):
+            if name:
+                out[(kind, ident)] = name
+    return out
+
+
 def _pipe_of(entity: str) -> int:
     # DEAL_STAGE is pipeline 0, DEAL_STAGE_<n> pipeline n.
     tail = entity[len("DEAL_STAGE") :].lstrip("_")

@@ -53,22 +53,31 @@ class ReportFilter:
                 f"the minimum ({self.min_call_seconds} s)"
             )
 
-    def describe(self, lang: str = "ru") -> str:
-        """The filter as one sentence, shown above a drill-down list."""
+    def describe(self, lang: str = "ru", names: dict[tuple[str, object], str] | None = None) -> str:
+        """The filter as one sentence, shown above a drill-down list.
+
+        ``names`` maps ("pipeline" | "department" | "user", ID) to a name; IDs
+        without one are shown as they are.
+        """
         ru = lang == "ru"
+        known = names or {}
+
+        def listed(kind: str, ids: tuple) -> str:
+            return ", ".join(known.get((kind, i)) or str(i) for i in ids)
+
         parts = [
             (f"с {self.date_from:%d.%m.%Y} по {self.date_to:%d.%m.%Y}")
             if ru
             else f"from {self.date_from.isoformat()} to {self.date_to.isoformat()}"
         ]
         if self.pipelines:
-            ids = ", ".join(str(p) for p in self.pipelines)
+            ids = listed("pipeline", self.pipelines)
             parts.append(f"воронки {ids}" if ru else f"pipelines {ids}")
         if self.departments:
-            ids = ", ".join(str(d) for d in self.departments)
+            ids = listed("department", self.departments)
             parts.append(f"отделы {ids}" if ru else f"departments {ids}")
         if self.managers:
-            ids = ", ".join(str(m) for m in self.managers)
+            ids = listed("user", self.managers)
             parts.append(f"менеджеры {ids}" if ru else f"managers {ids}")
         if self.min_call_seconds or self.max_call_seconds is not None:
             low = self.min_call_seconds
@@ -80,9 +89,8 @@ class ReportFilter:
                     f"звонки от {low} до {high} с" if ru else f"calls of {low} to {high} s"
                 )
         if self.viewer is not None:
-            parts.append(
-                f"видимость пользователя {self.viewer}" if ru else f"as seen by user {self.viewer}"
-            )
+            who = listed("user", (self.viewer,))
+            parts.append(f"глазами: {who}" if ru else f"as seen by {who}")
         head = "Период " if ru else "Period "
         return head + "; ".join(parts)
 
