@@ -22,7 +22,7 @@ from starlette.templating import Jinja2Templates
 
 from rop.config import Settings
 from rop.store.db import Store, open_store
-from rop.web import errors, routes
+from rop.web import errors, report_view, routes
 from rop.web.cache import ReportCache
 from rop.web.formatting import fmt_cell, fmt_value
 from rop.web.sync import Scheduler, SyncJob
@@ -170,7 +170,7 @@ def warm(app: Starlette) -> None:
         "headers": [],
     }
     try:
-        routes.report_page(Request(scope))
+        report_view.report_page(Request(scope))
     except Exception:  # an empty store or a bad setting shows on the page itself
         log.debug("nothing to warm", exc_info=True)
 

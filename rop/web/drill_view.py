@@ -1,0 +1,182 @@
+"""The drill-down: the records behind one number, as a panel, a page, JSON or a file."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from rop.web import i18n
+from rop.web.cache import data_version
+from rop.web.context import PAGE_SIZE, XLSX, Json, as_bytes, setup
+from rop.web.errors import BadInput
+from rop.web.options import Options
+from rop.web.params import WebFilter, parse_int
+
+
+def _drill_args(request: Request, lang: str) -> dict[str, Any]:
+    q = request.query_params
+    figure = q.get("figure")
+    if not figure:
+        raise BadInput(i18n.text("missing", lang, field="figure"))
+    return {
+        "figure": figure,
+        "user": parse_int(q["user"], "user", lang) if q.get("user") else None,
+        "department": parse_int(q["dept"], "dept", lang) if q.get("dept") else None,
+        "key": q.get("row") or None,
+        "sort": q.get("sort") or None,
+        "desc": q.get("desc") in ("1", "true"),
+        "offset": parse_int(q["offset"], "offset", lang) if q.get("offset") else 0,
+    }
+
+
+def drill_context(request: Request, limit: int | None = PAGE_SIZE) -> dict[str, Any]:
+    from rop.report.build import drill
+
+    store, opts, wf = setup(request)
+    args = _drill_args(request, wf.lang)
+    if limit is None:
+        args["offset"] = 0  # an export lists every record, whatever page is shown
+    flt = wf.to_report_filter()
+    cache_key = (
+        "drill",
+        tuple(wf.pairs(lang=False)),
+        wf.viewer,
+        tuple(sorted(args.items())),
+        limit,
+        opts.today(),
+        data_version(store, opts.portal),
+    )
+    result = request.app.state.cache.get_or_build(
+        cache_key,
+        lambda: drill(
+            store,
+            flt,
+            args["figure"],
+            user_id=args["user"],
+            department_id=args["department"],
+            key=args["key"],
+            portal=opts.portal,
+            sort=args["sort"],
+            desc=args["desc"],
+            offset=args["offset"],
+            limit=limit,
+        ),
+    )
+    urls = request.app.state.urls
+    pairs = wf.pairs()
+    target = {"user": args["user"], "department": args["department"], "key": args["key"]}
+
+    def link(fmt: str = "", **changes: Any) -> str:
+        a = {"sort": args["sort"], "desc": args["desc"], "offset": args["offset"], **changes}
+        return urls.drill(pairs, args["figure"], fmt=fmt, **target, **a)
+
+    return {
+        "filter": wf,
+        "args": args,
+        "sentence": flt.describe(wf.lang),
+        "about": _figure_about(result["figure"], wf.lang),
+        "who": _who(opts, args, wf.lang, wf.by),
+        "drill": result,
+        "options": opts,
+        "link": link,
+        "links": {
+            "json": link("json"),
+            "csv": link("csv", offset=0),
+            "xlsx": link("xlsx", offset=0),
+            "report": urls.report(pairs),
+        },
+    }
+
+
+def _figure_about(key: str, lang: str) -> str:
+    """The figure's definition from the catalogue, shown under the panel title."""
+    from rop.metrics.catalogue import figure
+
+    fig = figure(key)
+    return str(getattr(fig, f"description_{lang}", "") or "")
+
+
+def _who(opts: Options, args: dict[str, Any], lang: str, by: str = "manager") -> str | None:
+    """Whose records these are: a manager, a department, a row, or everyone."""
+    if args["user"] is not None:
+        name = next((u["name"] for u in opts.users if u["id"] == args["user"]), None)
+        return name or f"{i18n.text('user', lang)} #{args['user']}"
+    if args["department"] is not None:
+        name = next((d["name"] for d in opts.departments if d["id"] == args["department"]), None)
+        return f"{i18n.text('department', lang)}: {name or args['department']}"
+    if args["key"] is not None:
+        names: dict[str, str] = {}
+        if by == "pipeline":
+            names = {str(p["id"]): p["name"] for p in opts.pipelines}
+        elif by == "department":
+            names = {str(d["id"]): d["name"] for d in opts.departments}
+        return f"{i18n.text(by, lang)}: {names.get(str(args['key']), args['key'])}"
+    return i18n.text("total", lang)
+
+
+def drill_page(request: Request) -> Response:
+    ctx = drill_context(request)
+    wf: WebFilter = ctx["filter"]
+    lang = wf.lang
+    fragment = request.headers.get("hx-request") == "true"
+    total = ctx["drill"].get("total_records", len(ctx["drill"].get("records", [])))
+    offset = ctx["args"]["offset"]
+    return request.app.state.templates.TemplateResponse(
+        request,
+        "drill_panel.html" if fragment else "drill_page.html",
+        {
+            **ctx,
+            "lang": lang,
+            "t": i18n.translator(lang),
+            "currency": ctx["options"].currency,
+            "total": total,
+            "offset": offset,
+            "page_size": PAGE_SIZE,
+            "prev_url": ctx["link"](offset=max(0, offset - PAGE_SIZE)) if offset > 0 else None,
+            "next_url": ctx["link"](offset=offset + PAGE_SIZE)
+            if offset + PAGE_SIZE < total
+            else None,
+            "lang_url": request.app.state.urls.with_lang(
+                wf.pairs(), "en" if lang == "ru" else "ru"
+            ),
+        },
+    )
+
+
+def drill_json(request: Request) -> Response:
+    ctx = drill_context(request)
+    return Json(
+        {
+            "filter": ctx["filter"].as_json(),
+            "sentence": ctx["sentence"],
+            **ctx["drill"],
+            "links": ctx["links"],
+        }
+    )
+
+
+def _drill_export(request: Request, fmt: str) -> Response:
+    from rop.report import export
+
+    ctx = drill_context(request, limit=None)
+    wf: WebFilter = ctx["filter"]
+    name = f"rop-drill-{ctx['args']['figure'].replace(':', '_')}-{wf.date_from}-{wf.date_to}.{fmt}"
+    if fmt == "xlsx":
+        body = as_bytes(export.drill_to_xlsx(ctx["drill"], lang=wf.lang))
+        media = XLSX
+    else:
+        body = as_bytes(export.drill_to_csv(ctx["drill"], lang=wf.lang))
+        media = "text/csv; charset=utf-8"
+    return Response(
+        body, media_type=media, headers={"content-disposition": f'attachment; filename="{name}"'}
+    )
+
+
+def drill_csv(request: Request) -> Response:
+    return _drill_export(request, "csv")
+
+
+def drill_xlsx(request: Request) -> Response:
+    return _drill_export(request, "xlsx")

@@ -1,0 +1,187 @@
+"""The report page, its JSON twin and its CSV/XLSX exports, from one context."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, Response
+
+from rop.web import charts, i18n
+from rop.web.cache import data_version
+from rop.web.context import LAST_FILTER_COOKIE, XLSX, Json, as_bytes, setup
+from rop.web.formatting import fmt_moment
+from rop.web.options import Options
+from rop.web.params import SECTIONS, WebFilter
+from rop.web.table import build_table
+
+
+def _chart_users(store: Any, flt: Any, opts: Options) -> tuple[list[int] | None, list[int]]:
+    """Whose deals the pictures count: the report's own scope (viewer and filter),
+    as (only these users or None for everyone, minus these)."""
+    from rop.report.context import prepare
+
+    scope = prepare(store, flt, opts.portal).scope
+    if scope.everyone:
+        return None, sorted(scope.excluded)
+    return sorted(scope.users), []
+
+
+def _scoped_options(store: Any, opts: Options, viewer: int | None) -> Options:
+    """The filter bar offers only the people (and their departments) the viewer sees."""
+    if viewer is None:
+        return opts
+    from rop.report.scope import viewer_scope
+
+    scope = viewer_scope(store, opts.portal, viewer)
+    if scope.everyone and not scope.excluded:
+        return opts
+    users = [u for u in opts.users if scope.sees(u["id"])]
+    depts = {u["department_id"] for u in users}
+    return replace(opts, users=users, departments=[d for d in opts.departments if d["id"] in depts])
+
+
+def report_context(request: Request) -> dict[str, Any]:
+    """Everything the report page shows; the HTML and its JSON twin come from it."""
+    from rop.report.build import build_report
+
+    store, opts, wf = setup(request)
+    flt = wf.to_report_filter()
+
+    def build() -> dict[str, Any]:
+        report = build_report(store, flt, portal=opts.portal)
+        users, exclude = _chart_users(store, flt, opts)
+        pictures: dict[str, Any] = {"bars": charts.manager_bars(report)}
+        if "deals" in wf.sections:
+            chosen = wf.pipelines or tuple(p["id"] for p in opts.pipelines)
+            pictures["funnels"] = [
+                charts.funnel(store, opts, pid, wf.date_from, wf.date_to, users, exclude)
+                for pid in chosen
+            ]
+            pictures["trend"] = charts.trend(
+                store, opts, wf.date_from, wf.date_to, wf.pipelines, users, opts.today(), exclude
+            )
+        return {"report": report, "charts": pictures}
+
+    key = (
+        "report",
+        tuple(wf.pairs(lang=False)),
+        wf.viewer,
+        opts.today(),
+        data_version(store, opts.portal),
+    )
+    built = request.app.state.cache.get_or_build(key, build)
+    report, pictures = built["report"], built["charts"]
+    lang = wf.lang
+    opts = _scoped_options(store, opts, wf.viewer)
+    urls = request.app.state.urls
+    pairs = wf.pairs()
+    return {
+        "cache_key": key,  # not in the JSON twin
+        "filter": wf,
+        "sentence": flt.describe(lang),
+        "report": report,
+        "charts": pictures,
+        "options": opts,
+        "links": {
+            "html": urls.report(pairs),
+            "json": urls.report(pairs, "json"),
+            "csv": urls.report(pairs, "csv"),
+            "xlsx": urls.report(pairs, "xlsx"),
+        },
+    }
+
+
+def _report_json(ctx: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "filter": ctx["filter"].as_json(),
+        "sentence": ctx["sentence"],
+        "report": ctx["report"],
+        "charts": ctx["charts"],
+        "links": ctx["links"],
+        "options": ctx["options"].as_json(),
+    }
+
+
+def report_page(request: Request) -> Response:
+    ctx = report_context(request)
+    wf: WebFilter = ctx["filter"]
+    sync = request.app.state.sync.status()
+    # The page is a pure function of the cached report, the language and the
+    # sync state, so its HTML is cached alongside the report.
+    key = ("html", ctx["cache_key"], wf.lang, tuple(wf.pairs()), sync["state"], sync["available"])
+    body = request.app.state.cache.get_or_build(key, lambda: _render_report(request, ctx, sync))
+    response = HTMLResponse(body)
+    response.set_cookie(
+        LAST_FILTER_COOKIE,
+        json.dumps(wf.pairs()),
+        max_age=365 * 24 * 3600,
+        samesite="lax",
+        httponly=True,
+    )
+    return response
+
+
+def _render_report(request: Request, ctx: dict[str, Any], sync: dict[str, Any]) -> str:
+    from rop.report.periods import PRESETS
+
+    wf: WebFilter = ctx["filter"]
+    lang = wf.lang
+    urls = request.app.state.urls
+    report = ctx["report"]
+    currency = report.get("currency") or ctx["options"].currency
+    table = build_table(report, wf, urls, lang, currency)
+    settings = request.app.state.settings
+    template = request.app.state.templates.get_template("report.html")
+    return template.render(
+        {
+            **ctx,
+            "request": request,
+            "lang": lang,
+            "t": i18n.translator(lang),
+            "preset_label": lambda key: i18n.preset_label(key, lang),
+            "table": table,
+            "currency": currency,
+            "lang_url": urls.with_lang(wf.pairs(), "en" if lang == "ru" else "ru"),
+            "reset_url": urls.report([("lang", lang)]),
+            "stages": ctx["options"].stages_of(wf.pipelines),
+            "pipeline_names": {p["id"]: p["name"] for p in ctx["options"].pipelines},
+            "sync": sync,
+            "demo": settings.demo,
+            "presets": PRESETS,
+            "section_keys": SECTIONS,
+            "as_of": fmt_moment(report.get("data_as_of"), ctx["options"].timezone, lang),
+        }
+    )
+
+
+def report_json(request: Request) -> Response:
+    return Json(_report_json(report_context(request)))
+
+
+def _report_export(request: Request, fmt: str) -> Response:
+    from rop.report import export
+
+    ctx = report_context(request)
+    wf: WebFilter = ctx["filter"]
+    report = ctx["report"]
+    name = f"rop-report-{wf.date_from}-{wf.date_to}.{fmt}"
+    if fmt == "xlsx":
+        body = as_bytes(export.report_to_xlsx(report, lang=wf.lang))
+        media = XLSX
+    else:
+        body = as_bytes(export.report_to_csv(report, lang=wf.lang))
+        media = "text/csv; charset=utf-8"
+    return Response(
+        body, media_type=media, headers={"content-disposition": f'attachment; filename="{name}"'}
+    )
+
+
+def report_csv(request: Request) -> Response:
+    return _report_export(request, "csv")
+
+
+def report_xlsx(request: Request) -> Response:
+    return _report_export(request, "xlsx")
