@@ -303,3 +303,26 @@ def test_sync_button_shows_live_progress(browser, tmp_path):
         gate.set()
         srv.stop()
         store.close()
+
+
+def test_drill_panel_sorts_and_pages(page, server):
+    page.goto(server + "/report?period=last_month")
+    link = page.locator("#report-table tfoot a.drill[href$='figure=deals_new']").first
+    total = _number(link.inner_text())
+    assert total > 50
+    link.click()
+    page.wait_for_selector("#drill-panel.open #drill[data-figure='deals_new']")
+    assert page.locator("#drill-records tbody tr").count() == 50
+    page.click("#drill-next")
+    page.wait_for_selector("#drill-prev")
+    assert page.locator("#drill-records tbody tr").count() == min(50, total - 50)
+    assert "51–" in page.inner_text("#drill .count")
+    # Sorting by amount, then the other way round.
+    page.click("#drill-records thead a:has-text('Сумма')")
+    page.wait_for_selector("#drill-records th.sorted")
+    first = page.locator("#drill-records tbody tr").first.get_attribute("data-id")
+    page.click("#drill-records thead th.sorted a")
+    page.wait_for_function(
+        f"document.querySelector('#drill-records tbody tr').dataset.id !== '{first}'"
+    )
+    assert "▼" in page.inner_text("#drill-records th.sorted")
