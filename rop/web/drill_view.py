@@ -48,9 +48,9 @@ def drill_context(request: Request, limit: int | None = PAGE_SIZE) -> dict[str, 
         opts.today(),
         data_version(store, opts.portal),
     )
-    result = request.app.state.cache.get_or_build(
-        cache_key,
-        lambda: drill(
+
+    def run() -> dict[str, Any]:
+        return drill(
             store,
             flt,
             args["figure"],
@@ -62,8 +62,10 @@ def drill_context(request: Request, limit: int | None = PAGE_SIZE) -> dict[str, 
             desc=args["desc"],
             offset=args["offset"],
             limit=limit,
-        ),
-    )
+        )
+
+    # A page of records is cached; a whole list for an export can be huge, so not.
+    result = request.app.state.cache.get_or_build(cache_key, run) if limit else run()
     urls = request.app.state.urls
     pairs = wf.pairs()
     target = {"user": args["user"], "department": args["department"], "key": args["key"]}
