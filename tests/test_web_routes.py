@@ -539,3 +539,11 @@ def test_default_page_is_built_at_startup(tmp_path, monkeypatch):
             assert len(built) == 1  # the first visit found the page ready
     finally:
         store.close()
+
+
+def test_stages_of_unchosen_pipelines_are_dropped_unknown_refused(web):
+    data = web.get("/report.json", params={**PERIOD, "pipeline": "1", "key_stage": "PREPARATION"})
+    assert data.status_code == 200
+    assert data.json()["filter"]["key_stages"] == []
+    bad = web.get("/report.json", params={**PERIOD, "pipeline": "1", "key_stage": "NOPE"})
+    assert bad.status_code == 400

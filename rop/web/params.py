@@ -229,13 +229,20 @@ def parse_filter(
         viewer = parse_int(q["viewer"], "viewer", lang)
         viewer_in_url = True
 
+    key_stages = _strs(q, "key_stage")
+    if pipelines:
+        # The form keeps stages ticked for pipelines since unchosen; drop those
+        # (the picker no longer shows them). Unknown stages stay, to be refused.
+        elsewhere = {s["status_id"] for s in options.stages if s["category_id"] not in pipelines}
+        key_stages = tuple(s for s in key_stages if s not in elsewhere)
+
     return WebFilter(
         lang=lang,
         period=period,
         date_from=date_from,
         date_to=date_to,
         pipelines=pipelines,
-        key_stages=_strs(q, "key_stage"),
+        key_stages=key_stages,
         key_statuses=_strs(q, "key_status"),
         sections=sections,
         departments=_ints(q, "department", lang),
