@@ -547,3 +547,18 @@ def test_stages_of_unchosen_pipelines_are_dropped_unknown_refused(web):
     assert data.json()["filter"]["key_stages"] == []
     bad = web.get("/report.json", params={**PERIOD, "pipeline": "1", "key_stage": "NOPE"})
     assert bad.status_code == 400
+
+
+@pytest.mark.parametrize(
+    ("param", "value", "words"),
+    [
+        ("key_stage", "NOPE", "Стадии сделки «NOPE» нет"),
+        ("key_status", "NOPE", "Статуса лида «NOPE» нет"),
+        ("department", "99", "Отдела с номером 99 нет"),
+    ],
+)
+def test_unknown_choices_are_named_in_the_page_language(web, param, value, words):
+    resp = web.get("/report.json", params={**PERIOD, param: value})
+    assert resp.status_code == 400 and words in resp.json()["error"]["message"]
+    en = web.get("/report.json", params={**PERIOD, param: value, "lang": "en"})
+    assert en.status_code == 400 and "There is no" in en.json()["error"]["message"]

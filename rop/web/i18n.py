@@ -114,6 +114,18 @@ _TEXT: dict[str, tuple[str, str]] = {
         "Воронки с номером {value} нет на портале.",
         "There is no pipeline {value} on the portal.",
     ),
+    "unknown_stage": (
+        "Стадии сделки «{value}» нет на портале.",
+        "There is no deal stage “{value}” on the portal.",
+    ),
+    "unknown_status": (
+        "Статуса лида «{value}» нет на портале.",
+        "There is no lead status “{value}” on the portal.",
+    ),
+    "unknown_department": (
+        "Отдела с номером {value} нет на портале.",
+        "There is no department {value} on the portal.",
+    ),
     "unknown_figure": ("Показателя «{value}» нет в отчёте.", "There is no figure “{value}”."),
     "missing": ("Не задано поле «{field}».", "The field “{field}” is missing."),
     "no_portal": (

@@ -150,6 +150,12 @@ def parse_lang(q: QueryParams, default: str) -> str:
     return lang
 
 
+def _known(values: tuple, known: set, message: str, lang: str) -> None:
+    for value in values:
+        if value not in known:
+            raise BadInput(i18n.text(message, lang, value=value))
+
+
 def _choice(raw: str, name: str, choices: tuple[str, ...], lang: str) -> str:
     if raw not in choices:
         raise BadInput(
@@ -230,6 +236,11 @@ def parse_filter(
         viewer_in_url = True
 
     key_stages = _strs(q, "key_stage")
+    _known(key_stages, {s["status_id"] for s in options.stages}, "unknown_stage", lang)
+    key_statuses = _strs(q, "key_status")
+    _known(key_statuses, {s["status_id"] for s in options.statuses}, "unknown_status", lang)
+    departments = _ints(q, "department", lang)
+    _known(departments, {d["id"] for d in options.departments}, "unknown_department", lang)
     if pipelines:
         # The form keeps stages ticked for pipelines since unchosen; drop those
         # (the picker no longer shows them). Unknown stages stay, to be refused.
@@ -243,9 +254,9 @@ def parse_filter(
         date_to=date_to,
         pipelines=pipelines,
         key_stages=key_stages,
-        key_statuses=_strs(q, "key_status"),
+        key_statuses=key_statuses,
         sections=sections,
-        departments=_ints(q, "department", lang),
+        departments=departments,
         managers=_ints(q, "manager", lang),
         min_call=min_call,
         max_call=max_call,
