@@ -325,3 +325,22 @@ def test_oauth_token_expiring_midway_is_refreshed_once(portal_dir: Path, store: 
         assert refreshes == [False, True]
         assert result.portal == emu.key
         assert_store_equals_portal(store, emu, portal_dir)
+
+
+def test_entities_empty_at_first_sync_are_picked_up_later(
+    tmp_path: Path, portal_dir: Path, store: Store
+) -> None:
+    import shutil
+
+    sparse = tmp_path / "sparse"
+    shutil.copytree(portal_dir, sparse)
+    (sparse / "crm.activity.list.json").unlink()
+    (sparse / "voximplant.statistic.get.json").unlink()
+    with emulate(sparse) as emu:
+        first = sync(store, emu)
+        assert first.counts["activities"]["added"] == first.counts["calls"]["added"] == 0
+        emu.portal.add("activity", {"TYPE_ID": "2", "SUBJECT": "first call", "OWNER_ID": "1"})
+        emu.portal.add("call", {"CALL_ID": "x1", "PORTAL_USER_ID": "2", "CALL_DURATION": "30"})
+        second = sync(store, emu)
+        assert second.counts["activities"]["added"] == second.counts["calls"]["added"] == 1
+        assert_store_equals_portal(store, emu, sparse)

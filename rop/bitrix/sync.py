@@ -435,7 +435,8 @@ class _Engine:
             )
             left = None if probe.total is None else probe.total - already
             chain = chains.get(name) or Chain(entity, state.id_watermark or 0, expected=left)
-            await self._drain(entity, chain, state, first.get(name), probe.total, already)
+            if name in chains or probe.total != 0:
+                await self._drain(entity, chain, state, first.get(name), probe.total, already)
             if not state.full_done:
                 state.full_done = True
                 await self._db(self._save, name, state)
@@ -450,11 +451,14 @@ class _Engine:
             )
             left = None if probe.total is None else probe.total - already
             chain = Chain(entity, state.id_watermark or 0, expected=left)
-            await self._drain(entity, chain, state, None, probe.total, already)
+            if probe.total != 0:
+                await self._drain(entity, chain, state, None, probe.total, already)
             state.full_done = True
             await self._db(self._save, name, state)
-            if state.modified_watermark is None:
-                return  # the portal had none at preflight: nothing to catch up
+            if state.modified_watermark is None or probe.total == 0:
+                # None at preflight: whatever appeared since carries a
+                # modification time after the watermark, for the next run.
+                return
             chain = Chain(entity, 0, self._changes_filter(entity, state) or {})
             await self._drain(entity, chain, None, None, None, quiet=True)
         else:
