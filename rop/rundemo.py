@@ -18,6 +18,10 @@ from rop.config import Settings
 
 DEMO_SEED = 1
 DEMO_DEALS = 20000
+# Bitrix24 Enterprise limits (BITRIX24_API.md §2): keep the demo quick while
+# the emulator's limiter and the client's bucket still do their work.
+DEMO_RATE = 5.0
+DEMO_BURST = 250
 
 
 def demo_paths(settings: Settings) -> tuple[Path, Path]:
@@ -71,9 +75,8 @@ def run_demo(
         generate(portal_dir, seed=DEMO_SEED, deals=deals, now=now)
     say(f"demo portal generated at {portal_dir}")
     info = read_portal_info(portal_dir)
-    # Enterprise limits keep the demo quick while still exercising the limiter.
     emulator = create_app(
-        portal_dir, EmulatorConfig(rate_limit=True, rate_per_second=5.0, burst=250)
+        portal_dir, EmulatorConfig(rate_limit=True, rate_per_second=DEMO_RATE, burst=DEMO_BURST)
     )
     with contextlib.ExitStack() as stack:
         base_url = stack.enter_context(
@@ -82,7 +85,13 @@ def run_demo(
         webhook = f"{base_url}/rest/{info.webhook_user_id}/{info.webhook_token}/"
         say(f"Bitrix24 emulator serving the demo portal at {webhook}")
         store = stack.enter_context(open_store(db_path))
-        run_sync(store, webhook, rate_per_second=5.0, rate_burst=250, timezone=info.timezone)
+        run_sync(
+            store,
+            webhook,
+            rate_per_second=DEMO_RATE,
+            rate_burst=DEMO_BURST,
+            timezone=info.timezone,
+        )
         say(f"store at {db_path}")
         web_settings = settings.model_copy(update={"db": db_path, "webhook": webhook, "demo": True})
         app = create_web_app(web_settings, store=store)
