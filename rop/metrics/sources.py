@@ -239,8 +239,7 @@ CALL_BASE = Cte(
 FROM calls c
 LEFT JOIN contacts ct ON ct.portal = c.portal AND ct.id = c.crm_entity_id
     AND c.crm_entity_type = 'CONTACT'
-WHERE c.portal = $portal
-ORDER BY c.call_start_date""",
+WHERE c.portal = $portal""",
     static=True,
 )
 
