@@ -2,11 +2,9 @@
 
 A run goes:
 
-1. **Preflight**: one ``batch`` that reads the webhook user, the base
-   currency, each directory's first page, and for each big entity its count,
-   highest ID and latest modification. Every method we need is touched here,
-   so a bad token, a missing scope or a denied method stops the run before
-   anything is written.
+1. **Preflight** (:mod:`rop.bitrix.sync_preflight`): one ``batch`` that
+   touches every method we need and sizes the work, so a bad token, a
+   missing scope or a denied method stops the run before anything is written.
 2. **Directories** (users, departments, pipelines, stages, currencies) and the
    ``portals`` row are replaced whole in one transaction.
 3. **Big entities**, concurrently under one rate limiter: a keyset export
@@ -30,25 +28,27 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from rop.bitrix.client import (
     BATCH_MAX_COMMANDS,
-    PAGE_SIZE,
-    BatchReply,
     BitrixClient,
-    Command,
     RetryPolicy,
     TokenProvider,
     Webhook,
     parse_webhook,
-    unwrap_list,
 )
 from rop.bitrix.errors import BitrixError
-from rop.bitrix.export import Chain, count_command, step, step_chains
+from rop.bitrix.export import Chain, step, step_chains
 from rop.bitrix.progress import ProgressCallback
 from rop.bitrix.reconcile import reconcile
 from rop.bitrix.records import BIG, DIRECTORIES, Entity, Record, to_rows
+from rop.bitrix.sync_preflight import (
+    Preflight,
+    Probe,
+    directory_records,
+    guess_timezone,
+    preflight,
+)
 from rop.bitrix.sync_state import (
     EntityState,
     finish_run,
@@ -66,7 +66,7 @@ from rop.bitrix.sync_write import (
     store_ids,
     write_records,
 )
-from rop.bitrix.values import offset_zone_name, to_bool, to_int, to_utc
+from rop.bitrix.values import to_int
 from rop.store.db import Store, StoreError
 
 # Re-read changes this far before the watermark: portal servers' clocks and
@@ -104,68 +104,6 @@ class SyncResult:
                 f"  -{c.get('deleted', 0)} deleted"
             )
         return lines
-
-
-@dataclass
-class _Probe:
-    """What the preflight learnt about one big entity."""
-
-    total: int | None
-    max_id: int
-    high: datetime | None  # the portal's clock at preflight (UTC): the next watermark
-
-
-@dataclass
-class _Preflight:
-    user: dict[str, Any]
-    is_admin: bool
-    base_currency: str | None
-    first_pages: dict[str, tuple[list[Record], int | None]]
-    probes: dict[str, _Probe]
-    date_start: str | None
-
-
-def _directory_params(entity: Entity, start: int) -> dict[str, Any]:
-    if entity.method == "user.get":
-        return {"sort": "ID", "order": "ASC", "start": start}
-    if entity.method == "department.get":
-        # department.get takes filter fields as top-level keys, SORT among
-        # them: a "sort" parameter is too easily read as a filter.
-        return {"start": start}
-    if entity.method == "crm.status.list":
-        return {"order": {"SORT": "ASC"}, "start": start}
-    return {**entity.params, "start": start}
-
-
-def _zone(name: Any) -> str | None:
-    if not name or not isinstance(name, str):
-        return None
-    try:
-        ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        return None
-    return name
-
-
-def guess_timezone(user_zone: Any, sample_dates: list[str | None]) -> str:
-    """The portal's zone: the webhook user's zone if it matches the portal's offset,
-    else a fixed-offset zone from the portal's own dates, else UTC."""
-    offset_zone = None
-    for text in sample_dates:
-        if text:
-            try:
-                offset_zone = offset_zone_name(text)
-            except ValueError:
-                continue
-            if offset_zone:
-                break
-    named = _zone(user_zone)
-    if named and offset_zone:
-        sample = next(t for t in sample_dates if t)
-        moment = datetime.fromisoformat(sample)
-        if moment.utcoffset() == moment.astimezone(ZoneInfo(named)).utcoffset():
-            return named
-    return offset_zone or named or "UTC"
 
 
 async def _all_first(tasks: list[Awaitable[T]]) -> list[T]:
@@ -212,70 +150,15 @@ class _Engine:
             self.progress(entity, done, total)
 
     # -- 1. preflight --------------------------------------------------------
-    async def preflight(self) -> _Preflight:
-        commands: dict[str, Command] = {
-            "me": ("user.current", {}),
-            "admin": ("user.admin", {}),
-            "currency": ("crm.currency.base.get", {}),
-        }
-        for entity in DIRECTORIES:
-            commands[f"d_{entity.name}"] = (entity.method, _directory_params(entity, 0))
-        for entity in BIG:
-            commands[f"n_{entity.name}"] = count_command(entity)
+    async def preflight(self) -> Preflight:
         self.chains = self.incremental_chains()
-        for name, chain in self.chains.items():
-            flt = {**chain.extra_filter, f">{chain.entity.id_field}": chain.last_id}
-            commands[f"c_{name}"] = count_command(chain.entity, flt)
-        reply = await self.client.batch(commands)
-        user = reply.get("me")
-        first_pages = {
-            e.name: (unwrap_list(reply.get(f"d_{e.name}")), reply.total(f"d_{e.name}"))
-            for e in DIRECTORIES
-        }
-        # The portal's clock at preflight (its own dates' clock): any change
-        # made after this moment carries a DATE_MODIFY at or after it.
-        date_start = str(reply.time.get("date_start") or "") or None
-        now = to_utc(date_start) if date_start else None
-        probes: dict[str, _Probe] = {}
-        for entity in BIG:
-            top = unwrap_list(reply.get(f"n_{entity.name}"))
-            probes[entity.name] = _Probe(
-                total=reply.total(f"n_{entity.name}"),
-                max_id=int(top[0][entity.id_field]) if top else 0,
-                high=(now or utcnow()) if entity.modified_field else None,
-            )
-        for name, chain in self.chains.items():
-            reply.get(f"c_{name}")
-            chain.expected = reply.total(f"c_{name}")
-            self.change_totals[name] = chain.expected
-        currency = reply.get("currency")
-        return _Preflight(
-            user=user if isinstance(user, dict) else {},
-            is_admin=bool(to_bool(reply.get("admin"))),
-            base_currency=str(currency) if currency else None,
-            first_pages=first_pages,
-            probes=probes,
-            date_start=date_start,
-        )
+        pre = await preflight(self.client, self.chains)
+        self.change_totals = pre.change_totals
+        return pre
 
     # -- 2. directories ------------------------------------------------------
-    async def _directory_records(self, pre: _Preflight, entity: Entity) -> list[Record]:
-        records, total = pre.first_pages[entity.name]
-        records = list(records)
-        if total is None or total <= len(records):
-            return records
-        starts = list(range(PAGE_SIZE, total, PAGE_SIZE))
-        for first in range(0, len(starts), 50):
-            chunk = starts[first : first + 50]
-            reply: BatchReply = await self.client.batch(
-                {f"s{s}": (entity.method, _directory_params(entity, s)) for s in chunk}
-            )
-            for s in chunk:
-                records.extend(unwrap_list(reply.get(f"s{s}")))
-        return records
-
-    async def directories(self, pre: _Preflight) -> None:
-        fetched = {e.name: await self._directory_records(pre, e) for e in DIRECTORIES}
+    async def directories(self, pre: Preflight) -> None:
+        fetched = {e.name: await directory_records(self.client, pre, e) for e in DIRECTORIES}
         webhook_user = to_int(pre.user.get("ID"))
         zone = self.timezone or guess_timezone(pre.user.get("TIME_ZONE"), [pre.date_start])
         with self.store.transaction():
@@ -400,7 +283,7 @@ class _Engine:
                 chains[entity.name] = Chain(entity, state.id_watermark or 0)
         return chains
 
-    async def big_entities(self, pre: _Preflight) -> None:
+    async def big_entities(self, pre: Preflight) -> None:
         states = {e.name: load_state(self.store, self.portal, e.name) for e in BIG}
         # Incremental chains start together: the preflight counted each one's
         # changes, so one batch usually carries every entity's pages.
@@ -422,7 +305,7 @@ class _Engine:
         self,
         entity: Entity,
         state: EntityState,
-        probe: _Probe,
+        probe: Probe,
         first: dict[str, list[Record]],
     ) -> None:
         chains = self.chains
@@ -469,7 +352,7 @@ class _Engine:
             await self._db(self._save, name, state)
 
     # -- 4. deletions --------------------------------------------------------
-    async def _reconcile(self, entity: Entity, probe: _Probe) -> None:
+    async def _reconcile(self, entity: Entity, probe: Probe) -> None:
         tally = self.tallies.setdefault(entity.name, Tally())
 
         def listed(records: list[Record]) -> None:
@@ -496,7 +379,7 @@ class _Engine:
                 self.client, entity, (probe.max_id, int(top), None), count, listed, finished
             )
 
-    async def deletions(self, pre: _Preflight) -> None:
+    async def deletions(self, pre: Preflight) -> None:
         owners = [e for e in BIG if e.table not in HISTORY_OF.values()]
         histories = [e for e in BIG if e.table in HISTORY_OF.values()]
         await _all_first([self._reconcile(e, pre.probes[e.name]) for e in owners])
