@@ -23,7 +23,7 @@ def iso(moment: datetime) -> str:
 
 
 def deal(i: int, rnd: random.Random) -> dict[str, Any]:
-    created = T0 + timedelta(hours=i * 3)
+    created = T0 + timedelta(minutes=i * 53)  # 6,000 deals still end before "now"
     category = i % 2
     stage = rnd.choice(["NEW", "PREPARATION", "WON", "LOSE"])
     day = created.replace(hour=0, minute=0)

@@ -344,3 +344,23 @@ def test_entities_empty_at_first_sync_are_picked_up_later(
         second = sync(store, emu)
         assert second.counts["activities"]["added"] == second.counts["calls"]["added"] == 1
         assert_store_equals_portal(store, emu, sparse)
+
+
+def test_deletions_in_a_big_table_are_found_by_splitting_ranges(
+    tmp_path_factory: pytest.TempPathFactory, store: Store
+) -> None:
+    big = make_portal(tmp_path_factory.mktemp("big"), deals=6000)
+    with emulate(big, rate_limit=False) as emu:
+        sync(store, emu)
+        emu.portal.delete("deal", 1234)
+        emu.portal.delete("deal", 5678)
+        emu.portal.delete("call", 11000)
+        result = sync(store, emu)
+        assert_store_equals_portal(store, emu, big)
+        assert result.counts["deals"]["deleted"] == 2
+        assert result.counts["calls"]["deleted"] == 1
+        # 6,000 deals are more than one listing: counts over 10 sub-ranges
+        # find the two that changed; only those are listed.
+        # preflight + changes + (deals: 1 count batch + 2 listings)
+        # + (calls: 1 count batch + 1 listing) + users' second page.
+        assert result.requests <= 8
