@@ -154,15 +154,25 @@ def aggregate_sql(source: Source, figs: Sequence[Figure], ctx: Context) -> str:
     denominator, never from the rows' ratios.
     """
     key = GROUP_EXPR[ctx.group]
-    aggs = ",\n    ".join(a for i, fig in enumerate(figs) for a in _aggregates(fig, i))
+    # Figures share aggregates (a conversion's denominator is "new"): each distinct
+    # aggregate is computed once and handed to every figure that needs it.
+    first: dict[str, str] = {}
+    outer = []
+    for i, fig in enumerate(figs):
+        for agg in _aggregates(fig, i):
+            expr, alias = agg.rsplit(" AS ", 1)
+            outer.append(alias if expr not in first else f"{first[expr]} AS {alias}")
+            first.setdefault(expr, alias)
+    aggs = ",\n    ".join(f"{expr} AS {alias}" for expr, alias in first.items())
     dept = "f.department_id" if ctx.group == "manager" else "NULL"
     # Only records that meet some figure's condition can change an aggregate:
     # skipping the rest up front is most of the work saved on a big portal.
     conds = {fig.condition for fig in figs}
     where = "TRUE" if "TRUE" in conds else " OR ".join(f"({c})" for c in sorted(conds))
     return (
-        f"{relation(source, ctx)}\nSELECT {key} AS k, {dept} AS dept,\n    {aggs}\n"
-        f"FROM f WHERE {where} GROUP BY {key}, {dept}"
+        f"{relation(source, ctx)}\nSELECT k, dept, {', '.join(outer)} FROM (\n"
+        f"SELECT {key} AS k, {dept} AS dept,\n    {aggs}\n"
+        f"FROM f WHERE {where} GROUP BY {key}, {dept}) g"
     )
 
 
