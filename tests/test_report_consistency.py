@@ -152,3 +152,23 @@ def test_cached_static_steps_agree_with_inline_sql_and_follow_data_changes(monke
     )  # fmt: skip
     after = build_report(store, flt)
     assert after["total"]["figures"]["deals_won"] == cached["total"]["figures"]["deals_won"] + 1
+
+
+def test_cached_steps_are_shared_by_every_cursor_of_the_store(tmp_path):
+    from rop.metrics.cache import CACHE_DB
+
+    store = load("tricky", tmp_path / "s.duckdb")
+    flt = ReportFilter(date(2026, 11, 1), date(2026, 11, 30), today=date(2026, 11, 27))
+    first = build_report(store, flt)
+    tables = store.query(
+        "SELECT table_name FROM duckdb_tables() WHERE database_name = ?", [CACHE_DB]
+    )
+    assert tables  # deal_base, lead_base, call_base
+    twin = store.cursor()
+    assert build_report(twin, flt)["total"] == first["total"]
+    assert (
+        twin.query("SELECT table_name FROM duckdb_tables() WHERE database_name = ?", [CACHE_DB])
+        == tables
+    )  # reused, not rebuilt
+    twin.close()
+    store.close()

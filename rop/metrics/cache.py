@@ -4,9 +4,9 @@ Close times and base-currency amounts depend only on the store's data, not
 on the period or the filter, yet computing them means aggregating the whole
 stage history. A report runs a query per section and per period, and a web
 session runs many reports: so each static ``*_base`` step is computed once
-into a TEMP table of the connection, and reused while the store's data is
-unchanged. TEMP tables live in the connection only (nothing is written to the
-store file, read-only stores work), and a change of the data (a sync run, a
+into a table of an in-memory database attached to the store's DuckDB instance,
+and reused while the store's data is unchanged. Nothing is written to the
+store file (read-only stores work), every cursor shares the tables, and a change of the data (a sync run, a
 snapshot load, rows added or removed) changes the fingerprint, so the next
 query recomputes. A program that edits rows in place some other way must
 stamp ``portals.updated_at``, as the loader and the sync do.
@@ -24,7 +24,7 @@ from rop.store.db import Store
 
 _LOCK = threading.Lock()
 _COUNTER = itertools.count(1)
-# (connection id, portal, step sql, params) -> (fingerprint, temp table name)
+# (store path, portal, step sql, params) -> (fingerprint, table name in CACHE_DB)
 _TABLES: dict[tuple, tuple[Any, str]] = {}
 
 # Cheap on purpose (it runs before every report and drill-down): table sizes
@@ -59,10 +59,21 @@ def fingerprint(store: Store, portal: str) -> str:
     return digest.hexdigest()
 
 
+# An in-memory database attached to the store's DuckDB instance: every cursor
+# of the instance (the web serves each thread its own) sees the same tables,
+# and it is writable even when the store file is opened read-only.
+CACHE_DB = "rop_cache"
+
+
+def _attach(store: Store) -> None:
+    store.execute(f"ATTACH IF NOT EXISTS ':memory:' AS {CACHE_DB} (READ_ONLY false)")
+
+
 def _exists(store: Store, table: str) -> bool:
     return bool(
         store.scalar(
-            "SELECT count(*) FROM duckdb_tables() WHERE temporary AND table_name = ?", [table]
+            "SELECT count(*) FROM duckdb_tables() WHERE database_name = ? AND table_name = ?",
+            [CACHE_DB, table],
         )
     )
 
@@ -70,19 +81,19 @@ def _exists(store: Store, table: str) -> bool:
 def materializer(store: Store, portal: str) -> Callable[[str, str, dict[str, Any]], str]:
     """A ``Context.materialize`` for one report: fingerprints the data once."""
     stamp = fingerprint(store, portal)
-    conn_id = id(store.conn)
 
     def materialize(name: str, sql: str, params: dict[str, Any]) -> str:
-        key = (conn_id, portal, sql, tuple(sorted((k, repr(v)) for k, v in params.items())))
+        key = (store.path, portal, sql, tuple(sorted((k, repr(v)) for k, v in params.items())))
         with _LOCK:
+            _attach(store)
             known = _TABLES.get(key)
             if known is not None and known[0] == stamp and _exists(store, known[1]):
-                return known[1]
+                return f"{CACHE_DB}.{known[1]}"
             if known is not None:
-                store.execute(f"DROP TABLE IF EXISTS {known[1]}")
-            table = f"rop_{name}_{next(_COUNTER)}"
-            store.execute(f"CREATE TEMP TABLE {table} AS {sql}", params)
+                store.execute(f"DROP TABLE IF EXISTS {CACHE_DB}.{known[1]}")
+            table = f"{name}_{next(_COUNTER)}"
+            store.execute(f"CREATE TABLE {CACHE_DB}.{table} AS {sql}", params)
             _TABLES[key] = (stamp, table)
-            return table
+            return f"{CACHE_DB}.{table}"
 
     return materialize
