@@ -1,0 +1,165 @@
+"""The drill-down: the records behind one number of the report, rights-aware.
+
+Its SQL is compiled from the same figure definition as the report's number
+(rop.metrics.compile), and the number itself comes with the page.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, date, datetime
+from typing import Any
+
+from rop.metrics.catalogue import figure as find_figure
+from rop.metrics.compile import (
+    GROUP_EXPR,
+    Context,
+    bind,
+    combine,
+    drill_columns,
+    drill_sql,
+    params_for,
+    value_sql,
+)
+from rop.metrics.sources import SOURCES
+from rop.report.context import Prepared, context, filter_names, prepare
+from rop.report.filter import AccessDenied, ReportFilter, ReportInputError
+from rop.store.db import Store
+
+
+def _jsonable(value: Any, prep: Prepared) -> Any:
+    if isinstance(value, datetime):
+        # Moments are shown in the portal's clock, as its users read them.
+        return value.replace(tzinfo=UTC).astimezone(prep.tz).isoformat()
+    if isinstance(value, date):
+        return value.isoformat()
+    return value
+
+
+_CARDS = {"LEAD": "lead", "CONTACT": "contact", "COMPANY": "company", "DEAL": "deal"}
+
+
+def _record_url(prep: Prepared, entity: str, rec: dict[str, Any]) -> str | None:
+    if entity == "call":
+        kind = _CARDS.get(str(rec.get("crm_entity_type") or "").upper())
+        target = rec.get("crm_entity_id")
+        if kind is None or target is None:
+            return None
+        return prep.portal.link(f"/crm/{kind}/details/{target}/")
+    return prep.portal.link(f"/crm/{entity}/details/{rec['id']}/")
+
+
+def drill(
+    store: Store,
+    flt: ReportFilter,
+    figure: str,
+    *,
+    user_id: int | None = None,
+    department_id: int | None = None,
+    portal: str | None = None,
+    sort: str | None = None,
+    desc: bool = False,
+    offset: int = 0,
+    limit: int | None = None,
+    key: Any = None,
+) -> dict:
+    """The records behind one number of the report; refused outside the viewer's scope.
+
+    ``user_id`` is a manager's row, ``department_id`` a department's subtotal,
+    ``key`` a row when rows are by department/source/pipeline; none of them is
+    the grand total.
+    """
+    fig = find_figure(figure)
+    # A key stage/status column may be drilled without being chosen as a column:
+    # adding it to the filter checks that it exists (and is in the chosen pipelines).
+    ident = fig.key.split(":", 1)[1] if ":" in fig.key else ""
+    if fig.key.startswith("deal_stage:") and ident not in flt.key_stages:
+        flt = replace(flt, key_stages=(*flt.key_stages, ident))
+    if fig.key.startswith("lead_status:") and ident not in flt.key_statuses:
+        flt = replace(flt, key_statuses=(*flt.key_statuses, ident))
+    prep = prepare(store, flt, portal)
+    names = filter_names(prep)
+    if fig.section not in flt.sections:
+        raise ReportInputError(f"figure {figure!r} is in the hidden section {fig.section!r}")
+    if offset < 0 or (limit is not None and limit < 0):
+        raise ReportInputError("offset and limit cannot be negative")
+    ctx = context(prep, flt.date_from, flt.date_to)
+    source = SOURCES[fig.source]
+    where, extra = _drill_where(prep, ctx, user_id, department_id, key)
+    cols_all = {c.key: c for c in source.columns}
+    cols = drill_columns(source, fig)
+    by_key = {c.key: c for c in cols} | cols_all
+    if sort is not None and sort != "id" and sort not in by_key:
+        raise ReportInputError(f"cannot sort by {sort!r}; columns: {', '.join(by_key)}")
+    direction = "DESC" if desc else "ASC"
+    order_expr = "f.id" if sort in (None, "id") else by_key[sort].expr
+    order = f"{order_expr} {direction} NULLS LAST, f.id"
+    sql, cols = drill_sql(source, fig, ctx, where, order, limit, offset)
+    params = params_for(ctx, [fig]) | extra
+    records = store.query_dicts(sql, bind(sql, params))
+    if records:
+        total = int(records[0]["_total"])
+        value = combine(fig, 0, records[0])
+    else:
+        # An empty page: the figure over all its records, without listing them.
+        vsql = value_sql(source, fig, ctx, where)
+        counted = store.query_dicts(vsql, bind(vsql, params))[0]
+        value = combine(fig, 0, counted)
+        total = 0
+        if offset:
+            count_sql, _ = drill_sql(source, fig, ctx, where, "f.id", 1, 0)
+            got = store.query_dicts(count_sql, bind(count_sql, params))
+            total = int(got[0]["_total"]) if got else 0
+    out_records = []
+    for rec in records:
+        for name in [k for k in rec if k == "_total" or k.startswith("a0_")]:
+            del rec[name]
+        item = {k: _jsonable(v, prep) for k, v in rec.items()}
+        item["url"] = _record_url(prep, source.entity, rec)
+        out_records.append(item)
+    value_column = None
+    if fig.measure in ("sum", "mean"):
+        value_column = next((c.key for c in cols if c.expr == fig.value), "value")
+    return {
+        "figure": fig.key,
+        "label_ru": fig.label_ru,
+        "label_en": fig.label_en,
+        "kind": fig.kind,
+        "measure": fig.measure,
+        "value": value,
+        "value_column": value_column,
+        "entity": source.entity,
+        "records": out_records,
+        "columns": [{"key": "id", "label_ru": "ID", "label_en": "ID", "kind": "count"}]
+        + [c.as_json() for c in cols],
+        "total_records": total,
+        "description": flt.describe("ru", names),
+        "description_en": flt.describe("en", names),
+        "period": {"from": flt.date_from.isoformat(), "to": flt.date_to.isoformat(),
+                   "timezone": prep.portal.timezone},
+        "user_id": user_id,
+        "department_id": department_id,
+    }  # fmt: skip
+
+
+def _drill_where(
+    prep: Prepared, ctx: Context, user_id: int | None, department_id: int | None, key: Any
+) -> tuple[str, dict[str, Any]]:
+    scope = prep.scope
+    if user_id is not None:
+        if not scope.sees(user_id):
+            raise AccessDenied(f"user {user_id} is outside the viewer's scope")
+        return "f.manager_id = $drill_user", {"drill_user": user_id}
+    if department_id is not None:
+        return "f.department_id = $drill_dept", {"drill_dept": department_id}
+    if key is not None:
+        expr = GROUP_EXPR[ctx.group]
+        if ctx.group in ("source", "pipeline"):
+            key = str(key)
+        else:
+            try:
+                key = int(key)
+            except (TypeError, ValueError):
+                raise ReportInputError(f"bad row key {key!r}") from None
+        return f"{expr} = $drill_key", {"drill_key": key}
+    return "TRUE", {}
