@@ -372,3 +372,12 @@ def test_concurrent_expiries_share_one_refresh() -> None:
     assert [r.total for r in replies] == [120] * 5
     # A refresh token is single-use: five expiries, one refresh.
     assert calls == [False, True]
+
+
+def test_a_moved_portal_is_reported_not_followed() -> None:
+    moved = httpx.Response(302, headers={"location": "https://new.bitrix24.ru/rest/1/abc/"})
+    recorder = Recorder(moved)
+    with pytest.raises(BitrixError) as caught:
+        run(call(recorder))
+    assert len(recorder.requests) == 1
+    assert "moved to https://new.bitrix24.ru/rest/1/abc/" in str(caught.value)

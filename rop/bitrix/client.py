@@ -192,7 +192,9 @@ class BitrixClient:
             transport=transport,
             timeout=httpx.Timeout(timeout, connect=10.0),
             headers={"User-Agent": "rop-report"},
-            follow_redirects=True,
+            # A renamed portal answers 302 (BITRIX24_API.md §1); following it
+            # would turn our POST into a GET without its parameters.
+            follow_redirects=False,
         )
 
     async def __aenter__(self) -> BitrixClient:
@@ -330,6 +332,14 @@ class BitrixClient:
             raise _Retry("DROPPED", f"connection dropped: {exc!r}") from None
         self._connected = True
         status = response.status_code
+        if 300 <= status < 400:
+            where = response.headers.get("location", "another address")
+            raise BitrixError(
+                method,
+                "MOVED",
+                f"the portal moved to {where}: use that address in the webhook URL",
+                status,
+            )
         try:
             data = response.json()
         except ValueError:
