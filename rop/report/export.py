@@ -8,7 +8,7 @@ from typing import Any, BinaryIO
 
 import xlsxwriter
 
-from rop.report.formatting import SECTION_LABELS, label, row_title, word
+from rop.report.formatting import SECTION_LABELS, label, row_heading, row_title, word
 
 _XLSX_FORMATS = {
     "count": "0",
@@ -68,8 +68,7 @@ def _write_sheet(book, name: str, report: dict, columns: list[dict], lang: str) 
     bold_fmts = {
         k: book.add_format({"num_format": f, "bold": True}) for k, f in _XLSX_FORMATS.items()
     }
-    head = [word("manager" if report["filter"].get("by", "manager") == "manager" else "row", lang),
-            word("department", lang)]  # fmt: skip
+    head = [row_heading(report, lang), word("department", lang)]
     for c, text in enumerate(head + [label(col, lang) for col in columns]):
         sheet.write(0, c, text, bold)
     for r, (kind, title, figs, dept) in enumerate(_lines(report, lang), start=1):

@@ -15,6 +15,8 @@ WORDS = {
     "manager": ("Менеджер", "Manager"),
     "department": ("Отдел", "Department"),
     "row": ("Строка", "Row"),
+    "source": ("Источник", "Source"),
+    "pipeline": ("Воронка", "Pipeline"),
     "total": ("Итого", "Total"),
     "previous": ("Предыдущий период", "Previous period"),
     "report": ("Отчёт", "Report"),
@@ -26,6 +28,12 @@ WORDS = {
 def word(key: str, lang: str) -> str:
     ru, en = WORDS[key]
     return ru if lang == "ru" else en
+
+
+def row_heading(report: dict, lang: str) -> str:
+    """The first column's title: what a row is (manager, department, source, pipeline)."""
+    by = report.get("filter", {}).get("by", "manager")
+    return word(by if by in WORDS else "row", lang)
 
 
 def label(item: dict, lang: str) -> str:

@@ -8,7 +8,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from rop.report.formatting import SECTION_LABELS, label, row_title, show, word
+from rop.report.formatting import SECTION_LABELS, label, row_heading, row_title, show, word
 
 
 def report_to_table(report: dict, lang: str = "ru", width: int = 200) -> str:
@@ -38,7 +38,7 @@ COLUMNS_PER_TABLE = 7
 
 def _section_table(report: dict, title: str, cols: list[dict], lang: str) -> Table:
     table = Table(title=title, show_lines=False)
-    table.add_column(word("manager", lang), no_wrap=True)
+    table.add_column(row_heading(report, lang), no_wrap=True)
     for col in cols:
         table.add_column(label(col, lang), justify="right")
     for row in report["rows"]:
