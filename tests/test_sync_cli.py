@@ -225,3 +225,33 @@ def test_sync_process_killed_midway_then_rerun_is_exact(portal_dir: Path, tmp_pa
             # next run marks it interrupted.
             runs = store.query("SELECT outcome FROM sync_runs ORDER BY id")
             assert runs == [("interrupted",), ("ok",)]
+
+
+def test_sync_while_rop_serve_holds_the_store(portal_dir: Path, tmp_path: Path) -> None:
+    """The real pair: `rop serve` owns the file, `rop sync` hands it the sync."""
+    from tests.test_sync import Emulated, assert_store_equals_portal
+
+    app = create_app(portal_dir, EmulatorConfig(rate_limit=False))
+    db = tmp_path / "served.duckdb"
+    with serve_in_thread(app, host="127.0.0.1", port=0) as base:
+        emu = Emulated(app, base)
+        server = subprocess.Popen(
+            [sys.executable, "-c", "from rop.cli import main; main()", "serve"]
+            + ["--db", str(db), "--webhook", emu.webhook, "--port", "0"],
+            env={**os.environ, "ROP_SYNC_INTERVAL_MINUTES": "0"},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+        )
+        try:
+            assert server.stdout is not None
+            assert "ROP Report" in server.stdout.readline()
+            result = rop("sync", "--db", str(db), "--webhook", emu.webhook)
+            assert result.exit_code == 0, result.output
+            assert "the server ran the sync" in result.output
+            assert '"state": "done"' in result.output
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
+        with open_store(db) as store:
+            assert_store_equals_portal(store, emu, portal_dir)
