@@ -141,6 +141,8 @@ class _Engine:
         self._writer = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="rop-sync-db")
         self.chains: dict[str, Chain] = {}
         self.change_totals: dict[str, int | None] = {}
+        # Entities copied in full this run, whose changes since are read last.
+        self.catch_ups: dict[str, tuple[Entity, EntityState, Probe]] = {}
 
     def close(self) -> None:
         self._writer.shutdown(wait=True)
@@ -300,6 +302,26 @@ class _Engine:
             got = await step_chains(self.client, [(c, pages) for _, c, pages in packed])
             first = {name: rows for (name, _, _), rows in zip(packed, got, strict=True)}
         await _all_first([self._entity(e, states[e.name], pre.probes[e.name], first) for e in BIG])
+        if self.catch_ups:
+            catch = {
+                name: Chain(entity, 0, self._changes_filter(entity, state) or {})
+                for name, (entity, state, _) in self.catch_ups.items()
+            }
+            pages = max(1, BATCH_MAX_COMMANDS // len(catch))
+            got = await step_chains(self.client, [(c, pages) for c in catch.values()])
+            await _all_first(
+                [
+                    self._catch_up(name, chain, rows)
+                    for (name, chain), rows in zip(catch.items(), got, strict=True)
+                ]
+            )
+
+    async def _catch_up(self, name: str, chain: Chain, first: list[Record]) -> None:
+        entity, state, probe = self.catch_ups[name]
+        await self._drain(entity, chain, None, first, None, quiet=True)
+        if probe.high is not None:
+            state.modified_watermark = probe.high
+            await self._db(self._save, name, state)
 
     async def _entity(
         self,
@@ -342,8 +364,10 @@ class _Engine:
                 # None at preflight: whatever appeared since carries a
                 # modification time after the watermark, for the next run.
                 return
-            chain = Chain(entity, 0, self._changes_filter(entity, state) or {})
-            await self._drain(entity, chain, None, None, None, quiet=True)
+            # Records changed while the copy ran: read after every entity's
+            # copy, all in one batch (see big_entities).
+            self.catch_ups[name] = (entity, state, probe)
+            return
         else:
             total = self.change_totals.get(name)
             await self._drain(entity, chains[name], None, first.get(name), total)
