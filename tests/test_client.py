@@ -381,3 +381,38 @@ def test_a_moved_portal_is_reported_not_followed() -> None:
         run(call(recorder))
     assert len(recorder.requests) == 1
     assert "moved to https://new.bitrix24.ru/rest/1/abc/" in str(caught.value)
+
+
+def test_operation_limit_inside_a_batch_waits_and_repeats(monkeypatch: pytest.MonkeyPatch) -> None:
+    sleeps = _record_sleeps(monkeypatch, client_module)
+    limited = {
+        "result": {
+            "result": [],
+            "result_error": {
+                "a": {
+                    "error": "OPERATION_TIME_LIMIT",
+                    "error_description": "Method is blocked due to operation time limit.",
+                }
+            },
+            "result_total": [],
+            "result_next": [],
+            "result_time": [],
+        },
+        "time": TIME,
+    }
+    good = {
+        "result": {"result": {"a": [{"ID": "1"}]}, "result_error": [], "result_total": []},
+        "time": TIME,
+    }
+    recorder = Recorder((200, limited), (200, good))
+
+    async def go() -> Any:
+        async with BitrixClient(
+            BASE, transport=httpx.MockTransport(recorder), retry=FAST
+        ) as client:
+            return await client.batch({"a": ("crm.deal.list", {"start": -1})})
+
+    reply = run(go())
+    assert reply.get("a") == [{"ID": "1"}]
+    assert len(recorder.requests) == 2
+    assert len(sleeps) == 1 and 59 < sleeps[0] <= 60  # one operating bucket
