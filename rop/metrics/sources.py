@@ -38,6 +38,43 @@ def close_time(semantic: str, history: str, moved: str, last_resort: str) -> str
     )
 
 
+def history_facts(table: str, move_types: str) -> str:
+    """Per record, from its history: the last close, the first and the last movement.
+
+    One pass over the history for the static step. ``move_types`` are the
+    history TYPE_IDs that count as a movement (METRICS.md "moved").
+    """
+    return (
+        "SELECT owner_id, max(created_time) FILTER (WHERE type_id = 3) AS closed_at, "
+        "min(created_time) AS first_move, max(created_time) AS last_move "
+        f"FROM {table} WHERE portal = $portal AND type_id IN ({move_types}) GROUP BY owner_id"
+    )
+
+
+def straddlers(table: str, move_types: str, base: str) -> str:
+    """Records that moved in the period although their first move is before it and
+    their last after it: the only ones whose first and last moves do not decide.
+
+    Listing every record with a movement in a long period (a year: nearly all
+    the history) cost half a second at 1M deals; the first and last moves,
+    computed once with the static step, settle all but these few.
+    """
+    return (
+        f"SELECT DISTINCT h.owner_id FROM {table} h JOIN {base} s ON s.id = h.owner_id "
+        f"WHERE h.portal = $portal AND h.type_id IN ({move_types}) "
+        "AND h.created_time >= $p_from AND h.created_time < $p_to "
+        "AND s.first_move < $p_from AND s.last_move >= $p_to"
+    )
+
+
+# A record moved in the period: a movement at the first or last move's time
+# in it, or (first before it, last after it) one in between (``straddlers``).
+MOVED = (
+    "coalesce(b.last_move >= $p_from AND b.first_move < $p_to AND "
+    "(b.first_move >= $p_from OR b.last_move < $p_to OR m.owner_id IS NOT NULL), FALSE)"
+)
+
+
 @dataclass(frozen=True)
 class Cte:
     """One named step of a relation.
@@ -77,8 +114,7 @@ def deal_ctes(opts: Options) -> list[Cte]:
     return [
         Cte(
             "deal_close",
-            "SELECT owner_id, max(created_time) AS closed_at FROM deal_stage_history "
-            "WHERE portal = $portal AND type_id = 3 GROUP BY owner_id",
+            history_facts("deal_stage_history", "2, 3, 5"),
             static=True,
         ),
         Cte(
@@ -106,7 +142,7 @@ def deal_ctes(opts: Options) -> list[Cte]:
     (coalesce(d.opportunity, 0) = 0 OR (r.rate IS NULL AND d.currency_id IS NOT NULL))
         AS amount_missing,
     coalesce(d.source_id, l.source_id) AS grp_source,
-    CAST(d.category_id AS VARCHAR) AS grp_pipeline
+    CAST(d.category_id AS VARCHAR) AS grp_pipeline, c.first_move, c.last_move
 FROM deals d
 LEFT JOIN deal_close c ON c.owner_id = d.id
 LEFT JOIN leads l ON l.portal = d.portal AND l.id = d.lead_id
@@ -116,15 +152,10 @@ LEFT JOIN pipelines p ON p.portal = d.portal AND p.id = d.category_id
 WHERE d.portal = $portal AND d.assigned_by_id IS NOT NULL""",
             static=True,
         ),
-        Cte(
-            "deal_moves",
-            "SELECT DISTINCT owner_id FROM deal_stage_history "
-            "WHERE portal = $portal AND type_id IN (2, 3, 5) "
-            "AND created_time >= $p_from AND created_time < $p_to",
-        ),
+        Cte("deal_moves", straddlers("deal_stage_history", "2, 3, 5", "deal_base")),
         Cte(
             "deal_rel",
-            f"""SELECT b.*, m.owner_id IS NOT NULL AS moved, {_pipes("b", opts)} AS in_pipes
+            f"""SELECT b.*, {MOVED} AS moved, {_pipes("b", opts)} AS in_pipes
 FROM deal_base b LEFT JOIN deal_moves m ON m.owner_id = b.id""",
         ),
     ]
@@ -133,12 +164,7 @@ FROM deal_base b LEFT JOIN deal_moves m ON m.owner_id = b.id""",
 def lead_ctes(opts: Options) -> list[Cte]:
     semantic = "coalesce(l.status_semantic, s.semantics, 'P')"
     return [
-        Cte(
-            "lead_close",
-            "SELECT owner_id, max(created_time) AS closed_at FROM lead_status_history "
-            "WHERE portal = $portal AND type_id = 3 GROUP BY owner_id",
-            static=True,
-        ),
+        Cte("lead_close", history_facts("lead_status_history", "2, 3"), static=True),
         Cte(
             "lead_status_dir",
             "SELECT status_id, max(semantics) AS semantics, max(name) AS name FROM statuses "
@@ -152,22 +178,18 @@ def lead_ctes(opts: Options) -> list[Cte]:
     l.status_id, coalesce(s.name, l.status_id) AS status_name, {semantic} AS semantic,
     l.date_create, l.source_id,
     {close_time(semantic, "c.closed_at", "l.moved_time", "l.date_closed")} AS close_time,
-    l.source_id AS grp_source, CAST(NULL AS VARCHAR) AS grp_pipeline
+    l.source_id AS grp_source, CAST(NULL AS VARCHAR) AS grp_pipeline,
+    c.first_move, c.last_move
 FROM leads l
 LEFT JOIN lead_close c ON c.owner_id = l.id
 LEFT JOIN lead_status_dir s ON s.status_id = l.status_id
 WHERE l.portal = $portal AND l.assigned_by_id IS NOT NULL""",
             static=True,
         ),
-        Cte(
-            "lead_moves",
-            "SELECT DISTINCT owner_id FROM lead_status_history "
-            "WHERE portal = $portal AND type_id IN (2, 3) "
-            "AND created_time >= $p_from AND created_time < $p_to",
-        ),
+        Cte("lead_moves", straddlers("lead_status_history", "2, 3", "lead_base")),
         Cte(
             "lead_rel",
-            "SELECT b.*, m.owner_id IS NOT NULL AS moved "
+            f"SELECT b.*, {MOVED} AS moved "
             "FROM lead_base b LEFT JOIN lead_moves m ON m.owner_id = b.id",
         ),
     ]
