@@ -123,7 +123,7 @@ def test_batch_shape_matches_docs(hook: str) -> None:
 
 
 def test_batch_error_shape_matches_docs(hook: str) -> None:
-    cmd = {"get_user": "crm.deal.list?filter[NOPE]=1", "get_department": "department.get"}
+    cmd = {"get_user": "crm.stagehistory.list?entityTypeId=7", "get_department": "department.get"}
     got = httpx.post(hook + "batch", json={"halt": 1, "cmd": cmd}).json()
     assert_same_shape(got, doc("batch_halt_error.json"))
     assert list(got["result"]["result_error"]) == ["get_user"]
@@ -283,7 +283,11 @@ def test_batch_chains_keyset_pages_with_references(hook: str) -> None:
 
 
 def test_batch_errors_and_halt(hook: str) -> None:
-    cmd = {"a": "crm.deal.list?filter[NOPE]=1", "b": "crm.deal.get?id=1", "c": "batch?cmd[x]=y"}
+    cmd = {
+        "a": "crm.item.list?entityTypeId=2&filter[NOPE]=1",
+        "b": "crm.deal.get?id=1",
+        "c": "batch?cmd[x]=y",
+    }
     free = httpx.post(hook + "batch", json={"halt": 0, "cmd": cmd}).json()["result"]
     assert free["result_error"]["a"]["error"] == "INVALID_ARG_VALUE"
     assert free["result_error"]["c"]["error"] == "ERROR_BATCH_METHOD_NOT_ALLOWED"
@@ -309,23 +313,19 @@ def test_batch_errors_and_halt(hook: str) -> None:
             "INVALID_REQUEST",
         ),
         (
-            {"method": "GET", "path": "crm.deal.list?filter[MISSING_FIELD]=1"},
+            {"method": "GET", "path": "crm.item.list?entityTypeId=2&filter[missingField]=1"},
             400,
             "INVALID_ARG_VALUE",
         ),
         (
-            {"method": "GET", "path": "crm.deal.list?order[MISSING_FIELD]=ASC"},
+            {"method": "GET", "path": "crm.item.list?entityTypeId=2&order[missingField]=ASC"},
             400,
             "INVALID_ARG_VALUE",
         ),
         (
-            {
-                "method": "POST",
-                "path": "batch",
-                "json": {"cmd": {f"c{i}": "crm.deal.list" for i in range(51)}},
-            },
+            {"method": "GET", "path": "crm.stagehistory.list?entityTypeId=2&filter[NOPE]=1"},
             400,
-            "ERROR_BATCH_LENGTH_EXCEEDED",
+            "INVALID_ARG_VALUE",
         ),
         ({"method": "GET", "path": "crm.deal.get?id=99999"}, 400, ""),
         ({"method": "GET", "path": "crm.deal.list?filter=notadict"}, 400, ""),
@@ -345,17 +345,73 @@ def test_malformed_requests_get_bitrix_errors(
     assert "Traceback" not in reply.text
 
 
+def test_batch_beyond_fifty_commands_fails_each_extra_command(hook: str) -> None:
+    # error-codes.md: ERROR_BATCH_LENGTH_EXCEEDED "for every subquery beyond 50".
+    cmd = {f"c{i}": "crm.deal.list?select[]=ID&start=-1" for i in range(52)}
+    reply = httpx.post(hook + "batch", json={"halt": 0, "cmd": cmd})
+    assert reply.status_code == 200
+    body = reply.json()["result"]
+    assert len(body["result"]) == 50 and "c49" in body["result"]
+    assert sorted(body["result_error"]) == ["c50", "c51"]
+    assert body["result_error"]["c50"] == {
+        "error": "ERROR_BATCH_LENGTH_EXCEEDED",
+        "error_description": "Max batch length exceeded",
+    }
+
+
+def test_legacy_lists_drop_unknown_filter_and_order_fields(hook: str) -> None:
+    # crm-deal-list.md and crm-activity-list.md list no INVALID_ARG_VALUE (unlike
+    # crm.item.list and crm.stagehistory.list): an unknown key filters nothing.
+    plain = httpx.get(hook + "crm.deal.list").json()
+    odd = httpx.get(hook + "crm.deal.list?filter[NOPE]=1&order[NOPE]=DESC").json()
+    assert odd["total"] == plain["total"] > 0
+    assert [r["ID"] for r in odd["result"]] == [r["ID"] for r in plain["result"]]
+
+
+def test_activity_list_defaults_to_start_time_order(tmp_path: Path) -> None:
+    # crm-activity-list.md: "By default, the results are sorted in ascending
+    # order by the value of the START_TIME field".
+    app = create_app(write_portal(tmp_path / "p", deals=3), NO_LIMITS)
+    starts = ["2026-01-03T10:00:00+03:00", "2026-01-01T10:00:00+03:00", "2026-01-02T08:00:00+01:00"]
+    for start in starts:
+        app.state.portal.add(
+            "activity",
+            {
+                "TYPE_ID": "2",
+                "OWNER_TYPE_ID": "2",
+                "OWNER_ID": "1",
+                "RESPONSIBLE_ID": "1",
+                "START_TIME": start,
+            },
+        )
+    with serve_in_thread(app) as base:
+        hook = f"{base}/rest/1/{TOKEN}/"
+        plain = httpx.get(hook + "crm.activity.list").json()["result"]
+        assert [r["START_TIME"] for r in plain] == [starts[1], starts[2], starts[0]]
+        by_id = httpx.get(hook + "crm.activity.list?order[ID]=ASC").json()["result"]
+        assert [r["START_TIME"] for r in by_id] == starts
+
+
 def test_bad_token_and_unknown_user(server: tuple[str, Any]) -> None:
     base = server[0]
-    for path in (
-        "/rest/1/wrong/crm.deal.list",
-        f"/rest/99/{TOKEN}/crm.deal.list",
-        "/rest/crm.deal.list",
-        f"/rest/x/{TOKEN}/crm.deal.list",
+    # error-codes.md: no webhook with that user ID and code -> 401 INVALID_CREDENTIALS;
+    # no authorisation data at all -> 401 NO_AUTH_FOUND.
+    for path, code in (
+        ("/rest/1/wrong/crm.deal.list", "INVALID_CREDENTIALS"),
+        (f"/rest/99/{TOKEN}/crm.deal.list", "INVALID_CREDENTIALS"),
+        ("/rest/crm.deal.list", "NO_AUTH_FOUND"),
+        (f"/rest/x/{TOKEN}/crm.deal.list", "INVALID_CREDENTIALS"),
     ):
         reply = httpx.get(base + path)
         assert reply.status_code == 401, path
-        assert reply.json()["error"] == "NO_AUTH_FOUND"
+        assert reply.json() == {
+            "error": code,
+            "error_description": (
+                "Invalid request credentials"
+                if code == "INVALID_CREDENTIALS"
+                else "Wrong authorization data"
+            ),
+        }
 
 
 # -- visibility ---------------------------------------------------------------------------------

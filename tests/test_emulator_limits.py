@@ -96,6 +96,10 @@ def test_operating_budget_blocks_one_method(folder: Path) -> None:
         assert reply.json()["error"] == "OPERATION_TIME_LIMIT"
         assert seen == sorted(seen) and seen[-1] > 0
         assert httpx.get(hook + "crm.lead.list").status_code == 200  # other methods run
+        # limits.md: the method is blocked "for all applications and webhooks of
+        # that account", not only for the caller that spent the budget.
+        other = httpx.get(f"{base}/rest/2/{TOKEN}/crm.deal.list")
+        assert other.status_code == 429 and other.json()["error"] == "OPERATION_TIME_LIMIT"
         inner = httpx.post(hook + "batch", json={"cmd": {"a": "crm.deal.list"}}).json()
         assert inner["result"]["result_error"]["a"]["error"] == "OPERATION_TIME_LIMIT"
         reset_at = httpx.get(hook + "crm.lead.list").json()["time"]["operating_reset_at"]

@@ -102,7 +102,7 @@ def test_failures_end_with_one_message_and_leave_the_store(
         url, expect = f"http://127.0.0.1:{_free_port()}/rest/1/{TOKEN}/", "cannot connect"
         result = rop("sync", "--webhook", url, "--db", str(db))
     elif case == "bad-token":
-        url, expect = f"{base}/rest/1/wrong/", "NO_AUTH_FOUND"
+        url, expect = f"{base}/rest/1/wrong/", "INVALID_CREDENTIALS"
         result = rop("sync", "--webhook", url, "--db", str(db))
     elif case == "denied":
         monkeypatch.setitem(emulator_methods.METHODS, "voximplant.statistic.get", _denied)

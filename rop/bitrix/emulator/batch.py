@@ -16,7 +16,9 @@ from rop.bitrix.emulator.errors import ApiError
 from rop.bitrix.emulator.params import Params, as_dict, get, parse_query
 from rop.bitrix.emulator.registry import Reply
 
-# Bitrix24 caps a batch at 50 commands (BITRIX24_API.md §2).
+# Bitrix24 runs at most 50 commands of a batch; error-codes.md: it "returns
+# ERROR_BATCH_LENGTH_EXCEEDED for every subquery beyond 50" (in result_error,
+# the batch itself answers 200). Older docs listed it as a 400 for the batch.
 MAX_COMMANDS = 50
 _REF = re.compile(r"\$(result|result_error|result_total|result_next)\[([^\]]+)\]((?:\[[^\]]*\])*)")
 _PART = re.compile(r"\[([^\]]*)\]")
@@ -70,8 +72,6 @@ def _empty_as_list(mapping: dict[str, Any]) -> dict[str, Any] | list[Any]:
 
 def run_batch(params: Params, execute: Execute) -> dict[str, Any]:
     commands = as_dict(get(params, "cmd"), "cmd")
-    if len(commands) > MAX_COMMANDS:
-        raise ApiError("ERROR_BATCH_LENGTH_EXCEEDED", "Max batch length exceeded", 400)
     halt = str(get(params, "halt", "0")).strip().lower() in ("1", "true", "y")
     maps: dict[str, dict[str, Any]] = {
         "result": {},
@@ -80,8 +80,15 @@ def run_batch(params: Params, execute: Execute) -> dict[str, Any]:
         "result_next": {},
     }
     times: dict[str, Any] = {}
-    for key, command in commands.items():
+    for position, (key, command) in enumerate(commands.items()):
         key = str(key)
+        if position >= MAX_COMMANDS:
+            maps["result_error"][key] = ApiError(
+                "ERROR_BATCH_LENGTH_EXCEEDED", "Max batch length exceeded", 400
+            ).body()
+            if halt:
+                break
+            continue
         text = str(command)
         name, _, query = text.partition("?")
         name = name.strip().lower()

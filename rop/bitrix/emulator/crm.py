@@ -22,7 +22,10 @@ def _crm_list(kind: str) -> Handler:
         if kind == "activity":
             spec = _bindings(spec)
         params["filter"] = spec
-        page = list_page(call, table, params, classic(table))
+        # crm-activity-list.md: "By default, the results are sorted in ascending
+        # order by the value of the START_TIME field" (ID breaks ties).
+        default = [("START_TIME", False), ("ID", False)] if kind == "activity" else None
+        page = list_page(call, table, params, classic(table), strict=False, default_order=default)
         project = projector(table, get(params, "select"))
         return Reply([project(r) for r in page.rows], page.total, page.next)
 

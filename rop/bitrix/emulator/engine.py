@@ -199,11 +199,11 @@ class Engine:
 
     def _webhook_user(self, user_part: str, token: str) -> int:
         if not user_part.isdigit() or token not in self.webhook_tokens:
-            raise errors.no_auth()
+            raise errors.invalid_credentials()
         user_id = int(user_part)
         users = self.portal.tables["user"].rows
         if users and user_id not in users and user_id not in self.portal.admins:
-            raise errors.no_auth()
+            raise errors.invalid_credentials()
         return user_id
 
     # -- one method call (also each batch command) -------------------------------
@@ -212,7 +212,9 @@ class Engine:
         handler = METHODS.get(name)
         if handler is None:
             raise errors.method_not_found(name)
-        key = f"{state.auth_key}:{name}"
+        # limits.md: over the budget "this method is blocked for all applications
+        # and webhooks of that account", so the key is the method alone.
+        key = name
         limited = self.config.operating_limit_seconds > 0
         if limited and self.budget.blocked(key):
             raise errors.operation_time_limit()

@@ -23,7 +23,14 @@ def method_not_found(method: str) -> ApiError:
 
 
 def no_auth() -> ApiError:
+    # No token and no webhook code at all (error-codes.md, system errors).
     return ApiError("NO_AUTH_FOUND", "Wrong authorization data", 401)
+
+
+def invalid_credentials() -> ApiError:
+    # A webhook path whose user ID and code match no active webhook
+    # (error-codes.md: INVALID_CREDENTIALS, 401).
+    return ApiError("INVALID_CREDENTIALS", "Invalid request credentials", 401)
 
 
 def invalid_arg(text: str) -> ApiError:

@@ -251,8 +251,15 @@ def _condition(op: str, name: str, value: Any, zone: ZoneInfo) -> Condition:
 
 
 def compile_group(
-    spec: dict[str, Any], resolve: Resolver, zone: ZoneInfo, ignore: frozenset[str]
+    spec: dict[str, Any],
+    resolve: Resolver,
+    zone: ZoneInfo,
+    ignore: frozenset[str],
+    strict: bool = True,
 ) -> Group:
+    """``strict``: an unknown field is INVALID_ARG_VALUE (crm.item.list,
+    crm.stagehistory.list document it); otherwise it is dropped, as the legacy
+    crm.*.list methods do (their docs list no such error)."""
     group = Group()
     for key, value in spec.items():
         key = str(key)
@@ -262,10 +269,12 @@ def compile_group(
         if key.upper() in ignore:
             continue
         if isinstance(value, dict) and (key.isdigit() or key.startswith("__")):
-            group.items.append(compile_group(value, resolve, zone, ignore))
+            group.items.append(compile_group(value, resolve, zone, ignore, strict))
             continue
         op, name = split_key(key.strip())
         field_name = resolve(name.strip())
+        if field_name is None and not strict:
+            continue
         if field_name is None:
             raise invalid_arg(f"Invalid filter: field '{name}' is not allowed in filter")
         group.items.append(_condition(op, field_name, value, zone))
@@ -278,9 +287,10 @@ def compile_filter(
     zone: ZoneInfo,
     id_field: str = "ID",
     ignore: frozenset[str] = frozenset(),
+    strict: bool = True,
 ) -> Compiled:
-    """Compile a filter; raises ApiError INVALID_ARG_VALUE for unknown fields."""
-    root = compile_group(spec, resolve, zone, ignore)
+    """Compile a filter; raises ApiError INVALID_ARG_VALUE for unknown fields if ``strict``."""
+    root = compile_group(spec, resolve, zone, ignore, strict)
     compiled = Compiled()
     if root.logic == "OR":
         compiled.rest = root

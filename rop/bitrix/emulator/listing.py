@@ -11,6 +11,7 @@ from __future__ import annotations
 import bisect
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from rop.bitrix.emulator.data import Portal, Record, Table
@@ -46,11 +47,13 @@ _MAX_START = 10**12  # beyond any table; keeps absurd offsets harmless
 _RANGE_OPS = frozenset({"gt", "ge", "lt", "le"})
 
 
-def parse_order(value: Any, resolve: Resolver) -> Order:
+def parse_order(value: Any, resolve: Resolver, strict: bool = True) -> Order:
     spec = as_dict(value, "order")
     order: Order = []
     for key, direction in spec.items():
         name = resolve(str(key).strip())
+        if name is None and not strict:
+            continue
         if name is None:
             raise invalid_arg(f"Invalid order: field '{key}' is not allowed in order")
         way = str(direction).strip().upper()
@@ -79,7 +82,14 @@ def sort_key(value: Any) -> tuple[int, float, str]:
     number = _float(value)
     if number is not None:
         return (1, number, "")
-    return (2, 0.0, str(value).lower())
+    text = str(value)
+    if len(text) >= 19 and text[4] == "-" and text[10] == "T":
+        # ISO 8601 moments sort as moments: offsets differ across DST changes.
+        try:
+            return (1, datetime.fromisoformat(text).timestamp(), "")
+        except ValueError:
+            pass
+    return (2, 0.0, text.lower())
 
 
 def run_list(

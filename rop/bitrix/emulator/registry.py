@@ -60,10 +60,19 @@ def lenient(name: str) -> str | None:
     return name.upper()
 
 
-def list_page(call: Call, table: Table, params: Params, resolve: Resolver, **kw: Any) -> Page:
+def list_page(
+    call: Call,
+    table: Table,
+    params: Params,
+    resolve: Resolver,
+    *,
+    strict: bool = True,
+    default_order: list[tuple[str, bool]] | None = None,
+    **kw: Any,
+) -> Page:
     spec = as_dict(get(params, "filter"), "filter")
-    compiled = compile_filter(spec, resolve, call.portal.clock.zone, **kw)
-    order = parse_order(get(params, "order"), resolve)
+    compiled = compile_filter(spec, resolve, call.portal.clock.zone, strict=strict, **kw)
+    order = parse_order(get(params, "order"), resolve, strict) or list(default_order or [])
     return run_list(
         call.portal,
         table,
