@@ -241,6 +241,23 @@ def test_item_list_is_camel_case_and_typed(hook: str) -> None:
 def test_item_list_unknown_filter_field_is_invalid_arg(hook: str) -> None:
     got = httpx.post(hook + "crm.item.list", json={"entityTypeId": 2, "filter": {"nope": 1}})
     assert got.status_code == 400 and got.json()["error"] == "INVALID_ARG_VALUE"
+    assert (
+        got.json()["error_description"] == "Invalid filter: field 'nope' is not allowed in filter"
+    )
+
+
+def test_entity_types_the_docs_name(hook: str) -> None:
+    # crm-item-list.md: an unknown entityTypeId is 400 NOT_FOUND "Smart process not found".
+    smart = httpx.post(hook + "crm.item.list", json={"entityTypeId": 1234})
+    assert smart.status_code == 400
+    assert smart.json() == {"error": "NOT_FOUND", "error_description": "Smart process not found"}
+    # Invoices (31) exist on every portal: an empty list, not an error.
+    invoices = httpx.post(hook + "crm.item.list", json={"entityTypeId": 31}).json()
+    assert invoices["result"] == {"items": []} and invoices["total"] == 0
+    # crm-stage-history-list.md serves 1, 2, 5 and 31.
+    for type_id in (5, 31):
+        old = httpx.post(hook + "crm.stagehistory.list", json={"entityTypeId": type_id}).json()
+        assert old["result"] == {"items": []} and old["total"] == 0
 
 
 def test_directories_and_users(hook: str) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from rop.bitrix.emulator.errors import ApiError, access_denied, invalid_arg, not_found
+from rop.bitrix.emulator.errors import ApiError, access_denied, not_found
 from rop.bitrix.emulator.items import ENTITY_KINDS, ItemNames, to_item
 from rop.bitrix.emulator.listing import projector
 from rop.bitrix.emulator.params import Params, as_dict, as_int, as_list, get
@@ -68,17 +68,25 @@ for _kind in ("deal", "lead", "company", "contact", "activity"):
 # -- crm.item.* (universal, camelCase, typed) ----------------------------------
 
 
-def _item_kind(params: Params) -> str:
+# Types crm.item.* serves that a snapshot never holds (7 quote, 31 invoice):
+# they list as empty instead of failing.
+_EMPTY_ITEM_TYPES = frozenset({7, 31})
+
+
+def _item_kind(params: Params) -> str | None:
     type_id = as_int(get(params, "entityTypeId"), "entityTypeId", default=0)
     kind = ENTITY_KINDS.get(type_id)
-    if kind is None:
-        raise invalid_arg(f"Smart process or entity type {type_id} is not supported")
+    if kind is None and type_id not in _EMPTY_ITEM_TYPES:
+        # crm-item-list.md: an invalid entityTypeId is 400 NOT_FOUND.
+        raise ApiError("NOT_FOUND", "Smart process not found", 400)
     return kind
 
 
 @method("crm.item.list")
 def item_list(call: Call) -> Reply:
     kind = _item_kind(call.params)
+    if kind is None:
+        return Reply({"items": []}, 0)
     table = call.portal.tables[kind]
     names = ItemNames(table)
     page = list_page(call, table, call.params, names.resolve)
@@ -101,6 +109,8 @@ def item_list(call: Call) -> Reply:
 @method("crm.item.get")
 def item_get(call: Call) -> Reply:
     kind = _item_kind(call.params)
+    if kind is None:
+        raise not_found()
     reply = _crm_get(kind)(call)
     return Reply({"item": to_item(reply.result, kind, False)})
 
@@ -108,12 +118,17 @@ def item_get(call: Call) -> Reply:
 # -- stage history ---------------------------------------------------------------
 
 _HISTORY_KINDS = {1: "lead_history", 2: "deal_history"}
+# crm-stage-history-list.md also serves 5 (old invoices) and 31 (invoices);
+# a snapshot holds none of them, so they list as empty.
+_EMPTY_HISTORY_TYPES = frozenset({5, 31})
 
 
 @method("crm.stagehistory.list")
 def stagehistory_list(call: Call) -> Reply:
     type_id = as_int(get(call.params, "entityTypeId"), "entityTypeId", default=0)
     kind = _HISTORY_KINDS.get(type_id)
+    if kind is None and type_id in _EMPTY_HISTORY_TYPES:
+        return Reply({"items": []}, 0)
     if kind is None:
         raise ApiError("ENTITY_TYPE_NOT_SUPPORTED", f"Entity type {type_id} is not supported", 400)
     table = call.portal.tables[kind]

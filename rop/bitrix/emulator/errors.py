@@ -51,7 +51,7 @@ def query_limit() -> ApiError:
 
 
 def operation_time_limit() -> ApiError:
-    return ApiError("OPERATION_TIME_LIMIT", "Method is blocked due to operation time limit.", 429)
+    return ApiError("OPERATION_TIME_LIMIT", "Method is blocked due to operation time limit", 429)
 
 
 def invalid_request(text: str) -> ApiError:
