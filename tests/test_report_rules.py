@@ -250,3 +250,17 @@ def test_several_portals_need_a_name(store):
             select_portal(store, "nope")
     finally:
         store.execute("DELETE FROM portals WHERE portal = 'other.bitrix24.ru'")
+
+
+def test_closedate_at_local_midnight_uses_that_days_offset():
+    # The same portal read in Berlin: D3 closed by CLOSEDATE 20 Nov (CET, +01:00) stays
+    # at local midnight although the period starts in summer time (1 Oct, +02:00).
+    berlin = load("tricky")
+    berlin.execute("UPDATE portals SET timezone = 'Europe/Berlin'")
+    flt = ReportFilter(date(2026, 10, 1), date(2026, 11, 30), today=date(2026, 11, 27))
+    recs = {r["id"]: r for r in drill(berlin, flt, "deals_won", user_id=4)["records"]}
+    assert recs[3]["close_time"] == "2026-11-20T00:00:00+01:00"
+    summer = ReportFilter(date(2026, 7, 1), date(2026, 11, 30), today=date(2026, 11, 27))
+    recs = {r["id"]: r for r in drill(berlin, summer, "deals_won", user_id=4)["records"]}
+    assert recs[3]["close_time"] == "2026-11-20T00:00:00+01:00"
+    berlin.close()

@@ -9,8 +9,7 @@ bound early and the planner can prune by them.
 
 Named parameters every relation may use: ``$portal``, ``$base`` (base
 currency), ``$p_from``/``$p_to`` (period as UTC, [from, to)),
-``$tz_offset`` (the zone's offset in seconds, for CLOSEDATE at local
-midnight), ``$min_s``/``$max_s`` (call duration bounds) and ``$pipes``.
+``$tz`` (the portal's IANA zone, for CLOSEDATE at local midnight), ``$min_s``/``$max_s`` (call duration bounds) and ``$pipes``.
 """
 
 # SQL here is assembled from fragments defined in code only; every value is a
@@ -29,6 +28,17 @@ from rop.store.dialect import days_between
 def in_period(expr: str) -> str:
     """``expr`` (a UTC TIMESTAMP) falls in the period [$p_from, $p_to)."""
     return f"({expr} >= $p_from AND {expr} < $p_to)"
+
+
+def local_midnight_utc(day: str) -> str:
+    """The UTC moment of a local day's midnight in the portal's zone ``$tz``.
+
+    Each day with its own offset, so a CLOSEDATE in summer and one in winter
+    are both exact in zones with daylight saving. ``timezone(zone, timestamp)``
+    reads the timestamp as local time in both DuckDB and PostgreSQL; the
+    session's zone is UTC, so the cast back gives UTC.
+    """
+    return f"CAST(timezone($tz, CAST({day} AS TIMESTAMP)) AS TIMESTAMP)"
 
 
 def close_time(semantic: str, history: str, moved: str, last_resort: str) -> str:
@@ -109,7 +119,7 @@ def _pipes(alias: str, opts: Options) -> str:
 
 
 def deal_ctes(opts: Options) -> list[Cte]:
-    moved_or_date = "CAST(d.closedate AS TIMESTAMP) - $tz_offset * INTERVAL '1 second'"
+    moved_or_date = local_midnight_utc("d.closedate")
     semantic = "coalesce(d.stage_semantic, s.semantics, 'P')"
     return [
         Cte(

@@ -13,7 +13,7 @@ from rop.metrics.compile import Context
 from rop.metrics.errors import ReportInputError
 from rop.metrics.sources import Options
 from rop.report.filter import ReportFilter
-from rop.report.periods import local_today, utc_bounds, utc_offset_seconds, zone
+from rop.report.periods import local_today, utc_bounds, zone
 from rop.report.portal import PortalRow, select_portal
 from rop.report.scope import Scope, subtree, users_of, viewer_scope
 from rop.store.db import Store
@@ -126,9 +126,8 @@ def context(prep: Prepared, date_from: date, date_to: date) -> Context:
         "d_from": date_from,
         "d_to": date_to,
         "today": prep.today,
-        # CLOSEDATE is a local day: its local midnight in UTC uses the zone's
-        # offset at the period start (exact for whole-day comparisons).
-        "tz_offset": utc_offset_seconds(date_from, prep.tz),
+        # CLOSEDATE is a local day: SQL turns its local midnight into UTC.
+        "tz": prep.portal.timezone,
         "min_s": flt.min_call_seconds,
         "max_s": flt.max_call_seconds,
         "pipes": list(flt.pipelines),

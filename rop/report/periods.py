@@ -100,12 +100,6 @@ def utc_bounds(date_from: date, date_to: date, tz: ZoneInfo) -> tuple[datetime, 
     return local_midnight_utc(date_from, tz), local_midnight_utc(date_to + timedelta(days=1), tz)
 
 
-def utc_offset_seconds(day: date, tz: ZoneInfo) -> int:
-    """The zone's UTC offset at ``day``'s local midnight, in seconds."""
-    offset = datetime.combine(day, time(0), tzinfo=tz).utcoffset()
-    return int(offset.total_seconds()) if offset else 0
-
-
 def local_today(tz: ZoneInfo, now: datetime | None = None) -> date:
     moment = now or datetime.now(UTC)
     if moment.tzinfo is None:
