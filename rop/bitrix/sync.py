@@ -42,13 +42,7 @@ from rop.bitrix.export import Chain, step, step_chains
 from rop.bitrix.progress import ProgressCallback
 from rop.bitrix.reconcile import reconcile
 from rop.bitrix.records import BIG, DIRECTORIES, Entity, Record, to_rows
-from rop.bitrix.sync_preflight import (
-    Preflight,
-    Probe,
-    directory_records,
-    guess_timezone,
-    preflight,
-)
+from rop.bitrix.sync_preflight import Preflight, Probe, directory_records, preflight
 from rop.bitrix.sync_state import (
     EntityState,
     finish_run,
@@ -66,6 +60,7 @@ from rop.bitrix.sync_write import (
     store_ids,
     write_records,
 )
+from rop.bitrix.timezone import guess_timezone, portal_timezone
 from rop.bitrix.values import to_int
 from rop.store.db import Store, StoreError
 
@@ -162,7 +157,7 @@ class _Engine:
     async def directories(self, pre: Preflight) -> None:
         fetched = {e.name: await directory_records(self.client, pre, e) for e in DIRECTORIES}
         webhook_user = to_int(pre.user.get("ID"))
-        zone = self.timezone or guess_timezone(pre.user.get("TIME_ZONE"), [pre.date_start])
+        zone = self.timezone or portal_timezone(pre.user, fetched["users"], pre.date_start)
         with self.store.transaction():
             for entity in DIRECTORIES:
                 rows = to_rows(entity, self.portal, fetched[entity.name])

@@ -13,13 +13,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from rop.bitrix.client import PAGE_SIZE, BatchReply, BitrixClient, Command, unwrap_list
 from rop.bitrix.export import Chain, count_command
 from rop.bitrix.records import BIG, DIRECTORIES, Entity, Record
 from rop.bitrix.sync_state import utcnow
-from rop.bitrix.values import offset_zone_name, to_bool, to_utc
+from rop.bitrix.values import to_bool, to_utc
 
 
 @dataclass
@@ -52,37 +51,6 @@ def directory_params(entity: Entity, start: int) -> dict[str, Any]:
     if entity.method == "crm.status.list":
         return {"order": {"SORT": "ASC"}, "start": start}
     return {**entity.params, "start": start}
-
-
-def _zone(name: Any) -> str | None:
-    if not name or not isinstance(name, str):
-        return None
-    try:
-        ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        return None
-    return name
-
-
-def guess_timezone(user_zone: Any, sample_dates: list[str | None]) -> str:
-    """The portal's zone: the webhook user's zone if it matches the portal's offset,
-    else a fixed-offset zone from the portal's own dates, else UTC."""
-    offset_zone = None
-    for text in sample_dates:
-        if text:
-            try:
-                offset_zone = offset_zone_name(text)
-            except ValueError:
-                continue
-            if offset_zone:
-                break
-    named = _zone(user_zone)
-    if named and offset_zone:
-        sample = next(t for t in sample_dates if t)
-        moment = datetime.fromisoformat(sample)
-        if moment.utcoffset() == moment.astimezone(ZoneInfo(named)).utcoffset():
-            return named
-    return offset_zone or named or "UTC"
 
 
 async def preflight(client: BitrixClient, chains: dict[str, Chain]) -> Preflight:
