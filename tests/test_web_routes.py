@@ -79,7 +79,9 @@ def test_every_column_header_has_its_definition(web):
     data = web.get("/report.json", params=PERIOD).json()
     page = web.get("/report", params=PERIOD).text
     for col in data["report"]["columns"]:
-        header = re.search(rf'<th data-key="{re.escape(col["key"])}"[^>]*>(.*?)</th>', page, re.S)
+        header = re.search(
+            rf'<th scope="col" data-key="{re.escape(col["key"])}"[^>]*>(.*?)</th>', page, re.S
+        )
         assert header, col["key"]
         assert html.escape(col["description_ru"]) in header.group(1)
 
@@ -456,7 +458,7 @@ def test_sections_and_key_stages_are_columns(web):
     assert "deal_stage:PREPARATION" in keys
     assert data["report"]["total"]["figures"]["deal_stage:PREPARATION"] == 3
     page = web.get("/report", params=q).text
-    assert '<th data-key="deal_stage:PREPARATION"' in page
+    assert '<th scope="col" data-key="deal_stage:PREPARATION"' in page
     # The stage picker offers the chosen pipeline's stages only.
     picker = page.split('id="pick-stages"')[1].split("</details>")[0]
     assert 'value="PREPARATION" checked' in picker and "C1:NEW" not in picker

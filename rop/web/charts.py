@@ -205,8 +205,12 @@ def manager_bars(report: dict[str, Any]) -> dict[str, Any]:
     """Won amount and win rate per row, straight from the report's rows."""
     rows = [r for r in report.get("rows", []) if "deals_won_amount" in r.get("figures", {})]
     rows.sort(key=lambda r: r["figures"].get("deals_won_amount") or 0, reverse=True)
+    # A user missing from the portal's directory has no name (null): the page
+    # writes "Пользователь #7" / "User #7" from user_ids, in its own language,
+    # since this picture is cached once for both languages.
     return {
-        "names": [r.get("name") or "" for r in rows],
+        "names": [None if r.get("unknown") else r.get("name") or "" for r in rows],
+        "user_ids": [r.get("user_id") for r in rows],
         "won_amount": [r["figures"].get("deals_won_amount") or 0 for r in rows],
         "win_rate": [
             None

@@ -121,9 +121,14 @@ def delta(
     if kind == "share":
         # Percentage points: the difference of two shares, not a ratio of them.
         pts = round(diff * 100)
+        if pts == 0:
+            return Delta("same", None, "", prev_text)
         text = f"{pts:+d}\u00a0п.п." if lang == "ru" else f"{pts:+d} pp"
     else:
         text = fmt_value(kind, abs(diff), currency, lang)
+        # A change too small to show (0,04 дн., 0.3 s) reads as "no change", not "+0".
+        if text == fmt_value(kind, 0, currency, lang) or text in ("0,0", "0.0"):
+            return Delta("same", None, "", prev_text)
         text = ("+" if up else "−") + text
     return Delta("up" if up else "down", up != worse_up, text, prev_text)
 

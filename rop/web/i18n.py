@@ -17,6 +17,8 @@ _TEXT: dict[str, tuple[str, str]] = {
     "from": ("с", "from"),
     "to": ("по", "to"),
     "custom": ("Свои даты", "Custom dates"),
+    "date_placeholder": ("ДД.ММ.ГГГГ", "YYYY-MM-DD"),
+    "pick_date": ("Выбрать дату в календаре", "Pick a date in the calendar"),
     "pipelines": ("Воронки", "Pipelines"),
     "all_pipelines": ("Все воронки", "All pipelines"),
     "key_stages": ("Ключевые стадии", "Key stages"),
@@ -66,6 +68,14 @@ _TEXT: dict[str, tuple[str, str]] = {
     "previous": ("Прошлый период", "Previous period"),
     "no_rows": ("Нет данных за выбранный период", "No data for the chosen period"),
     "close": ("Закрыть", "Close"),
+    "pages": ("Страницы списка", "List pages"),
+    "jump_to": ("Перейти к разделу", "Jump to"),
+    "open_profile": ("Открыть профиль в Битрикс24", "Open the profile in Bitrix24"),
+    "no_activity": (
+        "За этот период в CRM нет ни новых, ни закрытых записей. Выберите другой период.",
+        "Nothing was created or closed in the CRM in this period. Choose another period.",
+    ),
+    "no_chart_data": ("Нет данных за период", "No data for the period"),
     "records": ("записей", "records"),
     "open_card": ("Открыть карточку", "Open card"),
     "page_prev": ("← Назад", "← Previous"),
@@ -83,6 +93,7 @@ _TEXT: dict[str, tuple[str, str]] = {
     "win_rate": ("Доля выигранных", "Win rate"),
     "conversion": ("Конверсия", "Conversion"),
     "viewer": ("Смотрит", "Viewer"),
+    "head_of": ("руководитель", "head of"),
     "error": ("Ошибка", "Error"),
     "bad_request": ("Неверный фильтр", "Bad filter"),
     "forbidden": ("Нет доступа", "Access denied"),
@@ -99,16 +110,16 @@ _TEXT: dict[str, tuple[str, str]] = {
     ),
     "go_home": ("Вернуться к отчёту", "Back to the report"),
     "bad_date": (
-        "Дата «{value}» в поле «{field}» не существует; нужен формат ГГГГ-ММ-ДД.",
-        "The date “{value}” in “{field}” does not exist; use YYYY-MM-DD.",
+        "Даты «{value}» в поле {field} нет в календаре; нужен формат ДД.ММ.ГГГГ.",
+        "The date “{value}” in {field} does not exist; use YYYY-MM-DD.",
     ),
     "bad_number": (
-        "«{value}» в поле «{field}» — не целое число.",
-        "“{value}” in “{field}” is not a whole number.",
+        "«{value}» в поле {field} — не целое число.",
+        "“{value}” in {field} is not a whole number.",
     ),
     "bad_choice": (
-        "«{value}» в поле «{field}» — допустимо: {choices}.",
-        "“{value}” in “{field}” is not allowed; choose one of: {choices}.",
+        "«{value}» в поле {field} — допустимо: {choices}.",
+        "“{value}” in {field} is not allowed; choose one of: {choices}.",
     ),
     "unknown_pipeline": (
         "Воронки с номером {value} нет на портале.",
@@ -127,7 +138,7 @@ _TEXT: dict[str, tuple[str, str]] = {
         "There is no department {value} on the portal.",
     ),
     "unknown_figure": ("Показателя «{value}» нет в отчёте.", "There is no figure “{value}”."),
-    "missing": ("Не задано поле «{field}».", "The field “{field}” is missing."),
+    "missing": ("Не задано поле {field}.", "The field {field} is missing."),
     "no_portal": (
         "Хранилище пусто: сначала загрузите портал (rop sync или rop demo).",
         "The store is empty: load a portal first (rop sync or rop demo).",
@@ -152,12 +163,46 @@ _PRESET_LABELS: dict[str, tuple[str, str]] = {
 }
 
 
+# URL parameters as the filter bar labels them, for error messages: the label
+# is what the reader sees on the page, the parameter what they see in the URL.
+_FIELDS: dict[str, tuple[str, str]] = {
+    "from": ("Период: с", "Period: from"),
+    "to": ("Период: по", "Period: to"),
+    "period": ("Период", "Period"),
+    "pipeline": ("Воронки", "Pipelines"),
+    "key_stage": ("Ключевые стадии", "Key stages"),
+    "key_status": ("Ключевые статусы лидов", "Key lead statuses"),
+    "section": ("Разделы", "Sections"),
+    "department": ("Отделы", "Departments"),
+    "manager": ("Менеджеры", "Managers"),
+    "min_call": ("Длительность звонка: от", "Call duration: min"),
+    "max_call": ("Длительность звонка: до", "Call duration: max"),
+    "by": ("Строки", "Rows by"),
+    "compare": ("Сравнить с прошлым периодом", "Compare with previous period"),
+    "lang": ("Язык", "Language"),
+}
+
+
+def field(name: str, lang: str) -> str:
+    """A parameter named for a message: «Период: с» (from), or «user» when it has no label."""
+    pair = _FIELDS.get(name)
+    if pair is None:
+        return f"«{name}»" if lang == "ru" else f"“{name}”"
+    label = pair[1] if lang == "en" else pair[0]
+    return f"«{label}» ({name})" if lang == "ru" else f"“{label}” ({name})"
+
+
 def text(key: str, lang: str, **args: object) -> str:
-    """The interface text ``key`` in ``lang``; unknown keys show as themselves."""
+    """The interface text ``key`` in ``lang``; unknown keys show as themselves.
+
+    A ``field`` argument (a URL parameter name) is shown with its label.
+    """
     pair = _TEXT.get(key)
     if pair is None:
         return key
     template = pair[1] if lang == "en" else pair[0]
+    if "field" in args:
+        args = {**args, "field": field(str(args["field"]), lang)}
     return template.format(**args) if args else template
 
 

@@ -7,6 +7,7 @@ Every problem raises :class:`BadInput` naming the field and the value.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, replace
 from datetime import date
 from typing import Any
@@ -23,6 +24,8 @@ DEFAULT_PRESET = "this_month"
 # Ten years: enough for any honest question, and it keeps a typo such as
 # 0026-01-01 from scanning the whole store.
 MAX_DAYS = 3700
+_DOTTED = re.compile(r"\d{1,2}\.\d{1,2}\.\d{4}")
+_ISO = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
 @dataclass(frozen=True)
@@ -137,10 +140,22 @@ def parse_int(raw: str, name: str, lang: str, minimum: int = 0) -> int:
 
 
 def parse_date(raw: str, name: str, lang: str) -> date:
+    """YYYY-MM-DD (links, the JSON twin) or DD.MM.YYYY (what a Russian reader types)."""
+    text = raw.strip()
     try:
-        return date.fromisoformat(raw.strip())
+        if _DOTTED.fullmatch(text):
+            day, month, year = text.split(".")
+            return date(int(year), int(month), int(day))
+        if _ISO.fullmatch(text):
+            return date.fromisoformat(text)
     except ValueError:
-        raise BadInput(i18n.text("bad_date", lang, value=raw, field=name)) from None
+        pass
+    raise BadInput(i18n.text("bad_date", lang, value=raw, field=name))
+
+
+def show_date(day: date, lang: str) -> str:
+    """A date as the filter bar shows it: 01.10.2026 in Russian, 2026-10-01 in English."""
+    return day.strftime("%d.%m.%Y") if lang == "ru" else day.isoformat()
 
 
 def parse_lang(q: QueryParams, default: str) -> str:

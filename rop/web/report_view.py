@@ -14,8 +14,8 @@ from rop.web.cache import data_version
 from rop.web.context import LAST_FILTER_COOKIE, XLSX, Json, as_bytes, setup
 from rop.web.formatting import fmt_moment
 from rop.web.options import Options
-from rop.web.params import SECTIONS, WebFilter
-from rop.web.table import build_table
+from rop.web.params import SECTIONS, WebFilter, show_date
+from rop.web.table import build_table, quiet
 
 
 def _chart_users(store: Any, flt: Any, opts: Options) -> tuple[list[int] | None, list[int]]:
@@ -142,6 +142,7 @@ def _render_report(request: Request, ctx: dict[str, Any], sync: dict[str, Any]) 
             "lang": lang,
             "t": i18n.translator(lang),
             "preset_label": lambda key: i18n.preset_label(key, lang),
+            "show_date": lambda day: show_date(day, lang),
             "table": table,
             "currency": currency,
             "lang_url": urls.with_lang(wf.pairs(), "en" if lang == "ru" else "ru"),
@@ -153,8 +154,22 @@ def _render_report(request: Request, ctx: dict[str, Any], sync: dict[str, Any]) 
             "presets": PRESETS,
             "section_keys": SECTIONS,
             "as_of": fmt_moment(report.get("data_as_of"), ctx["options"].timezone, lang),
+            "viewer_label": _viewer_label(ctx["options"], wf.viewer, lang),
+            "quiet": quiet(report),
         }
     )
+
+
+def _viewer_label(opts: Options, viewer: int | None, lang: str) -> str | None:
+    """Who is looking: "Кирилл Беляев (руководитель: Отдел продаж — Регионы)"."""
+    if viewer is None:
+        return None
+    name = next((u["name"] for u in opts.users if u["id"] == viewer and u["name"]), None)
+    name = name or f"{i18n.text('user', lang)} #{viewer}"
+    heads = [str(d["name"]) for d in opts.departments if d.get("head_id") == viewer]
+    if heads:
+        return f"{name} ({i18n.text('head_of', lang)}: {', '.join(heads)})"
+    return name
 
 
 def report_json(request: Request) -> Response:

@@ -40,7 +40,7 @@ class Block:
 
 @dataclass
 class Table:
-    groups: list[tuple[str, int]]  # (section label, column count)
+    groups: list[tuple[str, int, str]]  # (section label, column count, section key)
     columns: list[dict[str, Any]]
     blocks: list[Block]
     total: Line | None
@@ -51,17 +51,41 @@ def _label(col: dict[str, Any], lang: str) -> str:
     return str(col.get(f"label_{lang}") or col.get("label_ru") or col["key"])
 
 
+def _is_now(key: str) -> bool:
+    """A figure about the present (in progress, portfolio): the same in both periods."""
+    from rop.metrics.catalogue import figure
+    from rop.metrics.errors import ReportInputError
+
+    try:
+        return bool(figure(key).now)
+    except ReportInputError:
+        return False
+
+
 def columns_for(report: dict[str, Any], lang: str) -> list[dict[str, Any]]:
-    return [
-        {
-            "key": c["key"],
-            "section": c.get("section", ""),
-            "kind": c.get("kind", "count"),
-            "label": _label(c, lang),
-            "description": c.get(f"description_{lang}") or c.get("description_ru") or "",
-        }
-        for c in report.get("columns", [])
-    ]
+    out: list[dict[str, Any]] = []
+    for c in report.get("columns", []):
+        section = c.get("section", "")
+        out.append(
+            {
+                "key": c["key"],
+                "section": section,
+                "kind": c.get("kind", "count"),
+                "label": _label(c, lang),
+                "description": c.get(f"description_{lang}") or c.get("description_ru") or "",
+                # The first column of a section gets a heavier left rule and an anchor.
+                "starts_section": not out or out[-1]["section"] != section,
+                "now": _is_now(c["key"]),
+            }
+        )
+    return out
+
+
+def row_name(row: dict[str, Any], lang: str) -> str:
+    """A row's name; a user missing from the portal's directory is "Пользователь #7"."""
+    if row.get("unknown") and row.get("user_id") is not None:
+        return f"{i18n.text('user', lang)} #{row['user_id']}"
+    return str(row.get("name") or "")
 
 
 def _prev_index(report: dict[str, Any]) -> tuple[dict[Any, dict], dict[Any, dict], dict]:
@@ -94,13 +118,13 @@ def build_table(
     report: dict[str, Any], wf: WebFilter, urls: Urls, lang: str, currency: str
 ) -> Table:
     cols = columns_for(report, lang)
-    groups: list[tuple[str, int]] = []
+    groups: list[tuple[str, int, str]] = []
     for c in cols:
         label = i18n.text(f"section_{c['section']}", lang) if c["section"] else ""
         if groups and groups[-1][0] == label:
-            groups[-1] = (label, groups[-1][1] + 1)
+            groups[-1] = (label, groups[-1][1] + 1, c["section"])
         else:
-            groups.append((label, 1))
+            groups.append((label, 1, c["section"]))
     prev_rows, prev_depts, prev_total = _prev_index(report)
     has_prev = bool(report.get("previous")) and wf.compare
 
@@ -111,7 +135,8 @@ def build_table(
         for c in cols:
             value = figures.get(c["key"])
             d = None
-            if has_prev and prev is not None and (value or prev.get(c["key"])):
+            # A figure about the present has no previous value of its own: no delta.
+            if has_prev and prev is not None and not c["now"] and (value or prev.get(c["key"])):
                 d = delta(c["key"], c["kind"], value, prev.get(c["key"]), currency, lang)
             href = None
             # A zero count has no records behind it; "—" has nothing to list.
@@ -131,12 +156,9 @@ def build_table(
         return None if args is None else (base, args)
 
     def line(row: dict[str, Any]) -> Line:
-        name = row.get("name") or ""
-        if row.get("unknown") and row.get("user_id") is not None:
-            name = f"{i18n.text('user', lang)} #{row['user_id']}"
         return Line(
             kind="row",
-            name=str(name),
+            name=row_name(row, lang),
             href=row.get("profile_url"),
             dismissed=bool(row.get("dismissed")),
             unknown=bool(row.get("unknown")),
@@ -181,3 +203,27 @@ def build_table(
             cells=cells(report["total"].get("figures", {}), prev_total, (base, {})),
         )
     return Table(groups, cols, blocks, total, first_header)
+
+
+# Figures that count events of the period; "not called" and the like count
+# the portfolio against the period, so they are not evidence of activity.
+_EVENTS = (
+    "deals_new",
+    "deals_moved",
+    "deals_won",
+    "deals_lost",
+    "leads_new",
+    "leads_moved",
+    "leads_converted",
+    "leads_junk",
+    "companies_new",
+    "contacts_new",
+    "calls_total",
+)
+
+
+def quiet(report: dict[str, Any]) -> bool:
+    """True when nothing happened in the period: no event figure shown is above zero."""
+    figures = (report.get("total") or {}).get("figures") or {}
+    shown = {c["key"] for c in report.get("columns", [])} & set(_EVENTS)
+    return bool(shown) and all(not figures.get(k) for k in shown)

@@ -4,28 +4,111 @@
   "use strict";
 
   function panel() { return document.getElementById("drill-panel"); }
-  function openPanel() { var p = panel(); if (p) { p.classList.add("open"); p.setAttribute("aria-hidden", "false"); } }
-  function closePanel() { var p = panel(); if (p) { p.classList.remove("open"); p.setAttribute("aria-hidden", "true"); } }
+  // The element that opened the panel gets the focus back when it closes.
+  var opener = null;
+  function isOpen() { var p = panel(); return !!(p && p.classList.contains("open")); }
+  function openPanel() {
+    var p = panel();
+    if (!p) { return; }
+    if (!isOpen()) {
+      var active = document.activeElement;
+      opener = active && active !== document.body && !p.contains(active) ? active : opener;
+      p.classList.add("open");
+      p.setAttribute("aria-hidden", "false");
+      p.removeAttribute("inert");
+    }
+  }
+  function focusPanel() {
+    // Focus the title so a screen reader reads what opened and Tab walks the panel.
+    var title = document.querySelector("#drill-body .drill-title") || document.getElementById("drill-close");
+    if (title) { title.focus({ preventScroll: true }); }
+  }
+  function closePanel() {
+    var p = panel();
+    if (!p || !isOpen()) { return; }
+    p.classList.remove("open");
+    p.setAttribute("aria-hidden", "true");
+    p.setAttribute("inert", "");
+    if (opener && document.contains(opener)) { opener.focus({ preventScroll: true }); }
+    opener = null;
+  }
 
   document.addEventListener("click", function (e) {
     if (e.target.closest("[data-close-panel]")) { closePanel(); }
   });
-  document.addEventListener("keydown", function (e) { if (e.key === "Escape") { closePanel(); } });
+  document.addEventListener("keydown", function (e) {
+    if (e.key === "Escape" && isOpen()) { e.preventDefault(); closePanel(); return; }
+    // Keep Tab inside the open panel (it is modal: the report behind is shaded).
+    if (e.key === "Tab" && isOpen()) {
+      var items = Array.prototype.filter.call(
+        panel().querySelectorAll("a[href], button:not([disabled]), [tabindex='0'], input, select"),
+        function (el) { return el.offsetParent !== null; });
+      if (!items.length) { return; }
+      var first = items[0], last = items[items.length - 1];
+      if (e.shiftKey && (document.activeElement === first || !panel().contains(document.activeElement))) {
+        e.preventDefault(); last.focus();
+      } else if (!e.shiftKey && (document.activeElement === last || !panel().contains(document.activeElement))) {
+        e.preventDefault(); first.focus();
+      }
+    }
+  });
   // Open the panel at once with a loading line, so a click always answers.
   document.addEventListener("htmx:beforeRequest", function (e) {
     var target = e.detail && e.detail.target;
-    if (target && target.id === "drill-body" && panel() && !panel().classList.contains("open")) {
+    if (target && target.id === "drill-body" && panel() && !isOpen()) {
       target.innerHTML = '<p class="loading">…</p>';
       openPanel();
     }
   });
   document.addEventListener("htmx:afterSwap", function (e) {
-    if (e.detail && e.detail.target && e.detail.target.id === "drill-body" && panel()) { openPanel(); }
+    if (e.detail && e.detail.target && e.detail.target.id === "drill-body" && panel()) {
+      openPanel();
+      focusPanel();
+    }
   });
   // Error pages come back with 4xx; show them in the panel instead of dropping them.
   document.addEventListener("htmx:beforeSwap", function (e) {
     if (e.detail.xhr && e.detail.xhr.status >= 400) { e.detail.shouldSwap = true; e.detail.isError = false; }
   });
+
+  // Dates are typed as text (DD.MM.YYYY on a Russian page); the calendar button
+  // opens the native picker of a hidden date input and writes its choice back.
+  function toIso(text, lang) {
+    var m = lang === "ru" ? /^(\d{1,2})\.(\d{1,2})\.(\d{4})$/.exec(text) : /^(\d{4})-(\d{2})-(\d{2})$/.exec(text);
+    if (!m) { return ""; }
+    var y = lang === "ru" ? m[3] : m[1], mo = m[2], d = lang === "ru" ? m[1] : m[3];
+    return y + "-" + ("0" + mo).slice(-2) + "-" + ("0" + d).slice(-2);
+  }
+  function fromIso(iso, lang) {
+    var p = iso.split("-");
+    return lang === "ru" ? p[2] + "." + p[1] + "." + p[0] : iso;
+  }
+  function datePickers() {
+    var lang = document.documentElement.lang;
+    document.querySelectorAll(".date-box").forEach(function (box) {
+      var text = box.querySelector(".date-input");
+      var native = box.querySelector(".date-native");
+      var button = box.querySelector(".date-pick");
+      if (!text || !native || !button || typeof native.showPicker !== "function") { return; }
+      button.hidden = false;
+      button.addEventListener("click", function () {
+        native.value = toIso(text.value, lang) || native.value;
+        try { native.showPicker(); } catch (err) { text.focus(); }
+      });
+      native.addEventListener("change", function () {
+        if (!native.value) { return; }
+        text.value = fromIso(native.value, lang);
+        text.dispatchEvent(new Event("change", { bubbles: true }));
+      });
+      if (lang === "ru") {
+        // 01102026 typed without dots becomes 01.10.2026.
+        text.addEventListener("blur", function () {
+          var digits = /^(\d{2})(\d{2})(\d{4})$/.exec(text.value.trim());
+          if (digits) { text.value = digits[1] + "." + digits[2] + "." + digits[3]; }
+        });
+      }
+    });
+  }
 
   function periodPicker() {
     var period = document.getElementById("period");
@@ -41,6 +124,26 @@
       sync();
     });
     sync();
+  }
+
+  // The section links scroll the table sideways so the section's first column
+  // sits right of the sticky first column (an anchor jump would hide it under it).
+  function sectionNav() {
+    var wrap = document.getElementById("report-table-wrap");
+    var first = wrap && wrap.querySelector("thead th.first");
+    if (!wrap || !first) { return; }
+    function measure() { wrap.style.setProperty("--first-w", first.offsetWidth + "px"); }
+    measure();
+    window.addEventListener("resize", measure);
+    document.querySelectorAll("#section-nav a[data-section]").forEach(function (link) {
+      link.addEventListener("click", function (e) {
+        var head = document.getElementById("section-" + link.dataset.section);
+        if (!head) { return; }
+        e.preventDefault();
+        var shift = head.getBoundingClientRect().left - wrap.getBoundingClientRect().left;
+        wrap.scrollTo({ left: Math.max(0, wrap.scrollLeft + shift - first.offsetWidth), behavior: "smooth" });
+      });
+    });
   }
 
   function syncButton() {
@@ -81,6 +184,19 @@
     return new Intl.NumberFormat(lang === "en" ? "en-US" : "ru-RU", { maximumFractionDigits: 0 }).format(v);
   }
 
+  // Axis dates: 01.10 on a Russian page, Oct 1 on an English one.
+  function fmtDay(iso, lang) {
+    var p = iso.split("-");
+    if (lang === "ru") { return p[2] + "." + p[1]; }
+    var d = new Date(Date.UTC(+p[0], +p[1] - 1, +p[2]));
+    return d.toLocaleDateString("en-US", { month: "short", day: "numeric", timeZone: "UTC" });
+  }
+  function allZero(list) { return !list || list.every(function (v) { return !v; }); }
+  function showEmpty(el, t) {
+    el.classList.add("chart-empty");
+    el.textContent = t.no_data;
+  }
+
   function charts() {
     if (typeof echarts === "undefined") { return; }
     var dataEl = document.getElementById("charts-data");
@@ -91,6 +207,11 @@
     var made = [];
     document.querySelectorAll("[data-chart]").forEach(function (el) {
       var kind = el.dataset.chart;
+      // A picture of nothing (a period without deals) says so instead of empty axes.
+      var empty = (kind === "funnel" && allZero(data.funnels[Number(el.dataset.index)].steps.map(function (s) { return s.count; })))
+        || (kind === "bars" && allZero(data.bars.won_amount) && allZero(data.bars.win_rate))
+        || (kind === "trend" && allZero(data.trend.new) && allZero(data.trend.won) && allZero(data.trend.lost));
+      if (empty) { showEmpty(el, t); return; }
       var chart = echarts.init(el, null, { renderer: "svg" });
       var option = null;
       if (kind === "funnel") {
@@ -110,12 +231,13 @@
         };
       } else if (kind === "bars") {
         var b = data.bars;
+        var names = b.names.map(function (n, i) { return n == null ? t.user + " #" + b.user_ids[i] : n; });
         option = {
           animation: false,
           tooltip: { trigger: "axis" },
           legend: { data: [t.won_amount, t.win_rate], top: 0 },
           grid: { left: 70, right: 50, top: 30, bottom: 80 },
-          xAxis: { type: "category", data: b.names, axisLabel: { rotate: 35, interval: 0, fontSize: 10 } },
+          xAxis: { type: "category", data: names, axisLabel: { rotate: 35, interval: 0, fontSize: 10 } },
           yAxis: [{ type: "value", axisLabel: { formatter: function (v) { return fmtNumber(v, t.lang); } } },
                   { type: "value", max: 100, axisLabel: { formatter: "{value} %" } }],
           series: [{ name: t.won_amount, type: "bar", data: b.won_amount, itemStyle: { color: "#9dcf00" } },
@@ -128,7 +250,7 @@
           tooltip: { trigger: "axis" },
           legend: { data: [t.new, t.won, t.lost], top: 0 },
           grid: { left: 50, right: 20, top: 30, bottom: 30 },
-          xAxis: { type: "category", data: tr.labels },
+          xAxis: { type: "category", data: tr.labels.map(function (d) { return fmtDay(d, t.lang); }) },
           yAxis: { type: "value" },
           series: [{ name: t.new, type: "line", data: tr.new, itemStyle: { color: "#2fc6f6" } },
                    { name: t.won, type: "line", data: tr.won, itemStyle: { color: "#9dcf00" } },
@@ -142,6 +264,8 @@
 
   document.addEventListener("DOMContentLoaded", function () {
     periodPicker();
+    datePickers();
+    sectionNav();
     syncButton();
     charts();
   });

@@ -1,0 +1,191 @@
+"""What the report page shows a reader, beyond the numbers: dates in the page's
+language, section navigation, no delta for figures about the present, the
+empty-period notice, the viewer's name, accessible names and headers."""
+
+from __future__ import annotations
+
+import html
+import re
+import warnings
+
+import pytest
+
+from rop.config import Settings
+from rop.web import create_app
+from rop.web.charts import manager_bars
+from rop.web.errors import BadInput
+from rop.web.params import parse_date, show_date
+from tests.test_web_support import PERIOD, tiny_store
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore")
+    from starlette.testclient import TestClient
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory):
+    s = tiny_store(tmp_path_factory.mktemp("web_page"))
+    yield s
+    s.close()
+
+
+def client(store, **settings) -> TestClient:
+    return TestClient(
+        create_app(Settings(db=store.path, **settings), store), raise_server_exceptions=False
+    )
+
+
+@pytest.fixture(scope="module")
+def web(store):
+    return client(store)
+
+
+def test_dates_read_the_russian_way_and_both_forms_are_accepted(web):
+    from datetime import date
+
+    assert parse_date("01.10.2026", "from", "ru") == date(2026, 10, 1)
+    assert parse_date("1.10.2026", "from", "ru") == date(2026, 10, 1)
+    assert parse_date("2026-10-01", "from", "en") == date(2026, 10, 1)
+    assert show_date(date(2026, 10, 1), "ru") == "01.10.2026"
+    assert show_date(date(2026, 10, 1), "en") == "2026-10-01"
+    for bad in ("30.02.2026", "2026-1-1", "01/10/2026", "1.10.26", ""):
+        with pytest.raises(BadInput):
+            parse_date(bad, "from", "ru")
+
+    ru = web.get("/report", params=PERIOD).text
+    box = re.search(r'<input type="text" name="from"[^>]*>', ru).group(0)
+    assert 'value="01.10.2026"' in box and "pattern=" in box
+    assert 'type="date" name=' not in ru  # the native input carries no name: it is only a picker
+    en = web.get("/report", params={**PERIOD, "lang": "en"}).text
+    assert 'value="2026-10-01"' in re.search(r'<input type="text" name="from"[^>]*>', en).group(0)
+
+    # What the Russian form submits is the same filter as the ISO link.
+    dotted = web.get(
+        "/report.json", params={"period": "custom", "from": "01.10.2026", "to": "31.10.2026"}
+    )
+    iso = web.get("/report.json", params=PERIOD)
+    assert dotted.status_code == 200
+    assert dotted.json()["report"]["total"] == iso.json()["report"]["total"]
+    # Links stay canonical (ISO) whatever was typed.
+    page = web.get("/report", params={"period": "custom", "from": "01.10.2026", "to": "31.10.2026"})
+    assert "from=2026-10-01" in html.unescape(
+        re.search(r'id="lang-switch" href="([^"]+)"', page.text).group(1)
+    )
+
+
+def test_a_bad_date_names_the_field_by_its_label(web):
+    page = web.get("/report", params={"period": "custom", "from": "30.02.2026", "to": "01.03.2026"})
+    assert page.status_code == 400
+    assert "30.02.2026" in page.text and html.escape("«Период: с» (from)") in page.text
+    assert "ДД.ММ.ГГГГ" in page.text
+    en = web.get(
+        "/report.json", params={"period": "custom", "from": "2026-10-01", "to": "x", "lang": "en"}
+    )
+    assert en.status_code == 400 and "“Period: to” (to)" in en.json()["error"]["message"]
+
+
+def test_sections_are_findable(web):
+    page = web.get("/report", params=PERIOD).text
+    nav = re.search(r'<nav class="section-nav".*?</nav>', page, re.S).group(0)
+    for key, label in (("deals", "Сделки"), ("leads", "Лиды"), ("calls", "Звонки")):
+        assert f'href="#section-{key}"' in nav and label in nav
+        # The anchor is the section's header, a colgroup header.
+        assert re.search(rf'<th colspan="\d+" scope="colgroup"[^>]*id="section-{key}"', page)
+    # The first column of each section carries the heavier rule, and only it.
+    data = web.get("/report.json", params=PERIOD).json()
+    cols = data["report"]["columns"]
+    starts = [
+        c["key"] for i, c in enumerate(cols) if i == 0 or cols[i - 1]["section"] != c["section"]
+    ]
+    marked = re.findall(r'<th scope="col" data-key="([^"]+)" class="col[^"]*section-start', page)
+    assert marked == starts
+    # One section: no navigation needed.
+    only = web.get("/report", params={**PERIOD, "section": "deals"}).text
+    assert 'class="section-nav"' not in only
+
+
+def test_department_titles_stay_in_the_sticky_column(web):
+    page = web.get("/report", params=PERIOD).text
+    row = re.search(r'<tr class="dept">(.*?)</tr>', page, re.S).group(1)
+    assert re.match(
+        r'<th class="first" scope="rowgroup">Отдел продаж 1</th><td class="dept-fill" colspan="\d+"></td>',
+        row,
+    )
+
+
+def test_figures_about_the_present_have_no_delta(web):
+    page = web.get("/report", params=PERIOD).text
+    tfoot = page.split("<tfoot>")[1]
+    cell = re.search(
+        r'<td class="num[^"]*" data-key="deals_in_progress">(.*?)</td>', tfoot, re.S
+    ).group(1)
+    assert 'class="drill"' in cell and "delta" not in cell
+    won = re.search(
+        r'<td class="num[^"]*" data-key="deals_won_amount">(.*?)</td>', tfoot, re.S
+    ).group(1)
+    assert "delta" in won  # a figure of the period still compares
+
+
+def test_an_empty_period_says_so(web):
+    quiet = web.get(
+        "/report", params={"period": "custom", "from": "2020-01-01", "to": "2020-01-31"}
+    )
+    assert quiet.status_code == 200 and 'id="quiet"' in quiet.text
+    assert "нет ни новых, ни закрытых записей" in quiet.text
+    busy = web.get("/report", params=PERIOD).text
+    assert 'id="quiet"' not in busy
+
+
+def test_the_viewer_is_named_with_what_they_head(store):
+    # Борис (2) heads «Отдел продаж 1».
+    page = client(store, viewer=2).get("/report", params=PERIOD).text
+    viewer = re.search(r'<span class="viewer" id="viewer">(.*?)</span>', page, re.S).group(1)
+    assert "Борис Начальников" in viewer and "Отдел продаж 1" in viewer and "руководитель" in viewer
+    plain = client(store, viewer=4).get("/report", params=PERIOD).text
+    assert "Глеб Сидоров" in re.search(r'id="viewer">(.*?)</span>', plain, re.S).group(1)
+
+
+def test_accessible_names_and_headers(web):
+    page = web.get("/report", params=PERIOD).text
+    # The panel is a labelled modal dialog, hidden from assistive tech until opened.
+    assert re.search(r'<div id="drill-panel" class="slider" aria-hidden="true" inert>', page)
+    assert 'role="dialog" aria-modal="true" aria-labelledby="drill-title"' in page
+    assert re.search(
+        r'<button[^>]*id="drill-close"[^>]*>|<button[^>]*aria-label="Закрыть"[^>]*id="drill-close"',
+        page,
+    )
+    assert 'aria-label="Закрыть"' in page
+    # Every number link says what it is, for whom and how much.
+    labels = re.findall(r'<a class="drill"[^>]*aria-label="([^"]+)"', page)
+    assert labels and all(": " in html.unescape(a) and ", " in html.unescape(a) for a in labels)
+    assert "Новые, Вера Петрова: 2" in [html.unescape(a) for a in labels]
+    # Headers have scopes; column tooltips are reachable by keyboard.
+    assert '<th class="first" rowspan="2" scope="col">' in page
+    assert not re.search(r"<th(?![^>]*scope=)[^>]*>", page.split("<tbody")[0].split("<thead>")[1])
+    assert re.search(r'tabindex="0" aria-describedby="tip-deals_new"', page)
+    frag = web.get(
+        "/drill", params={**PERIOD, "figure": "deals_new"}, headers={"hx-request": "true"}
+    ).text
+    assert 'id="drill-title" tabindex="-1"' in frag
+    assert frag.count('<th scope="col"') >= 3
+
+
+def test_unknown_users_in_the_bars_are_named_by_the_page():
+    report = {
+        "rows": [
+            {
+                "user_id": 3,
+                "name": "Вера Петрова",
+                "figures": {"deals_won_amount": 10, "deals_win_rate": 0.5},
+            },
+            {
+                "user_id": 29,
+                "name": "user #29",
+                "unknown": True,
+                "figures": {"deals_won_amount": 5},
+            },
+        ]
+    }
+    bars = manager_bars(report)
+    assert bars["names"] == ["Вера Петрова", None] and bars["user_ids"] == [3, 29]
+    assert bars["win_rate"] == [50.0, None]
