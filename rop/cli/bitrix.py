@@ -1,0 +1,141 @@
+"""`rop emulate` (serve a snapshot as a Bitrix24 portal) and `rop sync` (copy a portal)."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import click
+
+from rop.cli.problems import UsageProblem
+from rop.config import load_settings
+
+
+@click.command("emulate")
+@click.option(
+    "--portal",
+    "portal_dir",
+    required=True,
+    type=click.Path(file_okay=False),
+    help="Portal snapshot folder to serve",
+)
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on")
+@click.option("--port", default=8765, show_default=True, help="Port (0: any free port)")
+@click.option("--no-rate-limit", is_flag=True, help="Switch off the 2 req/s leaky bucket")
+@click.option("--rate", type=float, default=2.0, show_default=True, help="Requests per second")
+@click.option("--burst", type=int, default=50, show_default=True, help="Leaky bucket size")
+@click.option(
+    "--operating-limit",
+    type=float,
+    default=480.0,
+    show_default=True,
+    help="Seconds of work per method per 10 minutes (0: off)",
+)
+@click.option("--no-processing", is_flag=True, help="Do not simulate processing time")
+@click.option("--oauth", is_flag=True, help="Also accept OAuth tokens (/rest/METHOD?auth=...)")
+@click.option("--test-api", is_flag=True, help="Enable POST /_emulator/... record changes")
+@click.option("--drop-rate", type=float, default=0.0, help="Share of dropped connections")
+@click.option("--error-rate", type=float, default=0.0, help="Share of HTTP 500 replies")
+@click.option("--slow-rate", type=float, default=0.0, help="Share of slow replies")
+@click.option("--malformed-rate", type=float, default=0.0, help="Share of broken JSON replies")
+@click.option("--seed", type=int, default=0, help="Fault injection seed")
+def emulate_command(
+    portal_dir: str,
+    host: str,
+    port: int,
+    no_rate_limit: bool,
+    rate: float,
+    burst: int,
+    operating_limit: float,
+    no_processing: bool,
+    oauth: bool,
+    test_api: bool,
+    drop_rate: float,
+    error_rate: float,
+    slow_rate: float,
+    malformed_rate: float,
+    seed: int,
+) -> None:
+    """Serve a portal snapshot folder as a Bitrix24 portal (prints the webhook URL first)."""
+    from rop.bitrix.emulator import EmulatorConfig, FaultConfig, PortalError, create_app
+    from rop.bitrix.emulator.server import bind, serve_forever
+
+    rates = (drop_rate, error_rate, slow_rate, malformed_rate)
+    if any(r < 0 or r > 1 for r in rates) or sum(rates) > 1:
+        raise UsageProblem("fault rates must be between 0 and 1 and add up to at most 1")
+    if rate <= 0 or burst <= 0:
+        raise UsageProblem("--rate and --burst must be positive")
+    faults = FaultConfig(drop_rate, error_rate, slow_rate, 2.0, malformed_rate, seed)
+    config = EmulatorConfig(
+        rate_limit=not no_rate_limit,
+        rate_per_second=rate,
+        burst=burst,
+        operating_limit_seconds=operating_limit,
+        simulate_processing=not no_processing,
+        faults=faults if any(rates) else None,
+        oauth=oauth,
+        test_api=test_api,
+    )
+    try:
+        app = create_app(portal_dir, config)
+    except PortalError as exc:
+        raise UsageProblem(str(exc)) from None
+    try:
+        sock = bind(host, port)
+    except OSError as exc:
+        raise UsageProblem(f"cannot listen on {host}:{port}: {exc.strerror}") from None
+    portal = app.state.portal
+    bound = sock.getsockname()[1]
+    shown = f"[{host}]" if ":" in host else host
+    click.echo(f"http://{shown}:{bound}/rest/{portal.webhook_user_id}/{portal.webhook_token}/")
+    click.echo(f"serving {portal_dir} as {portal.domain}; Ctrl+C stops", err=True)
+    sys.stdout.flush()
+    serve_forever(app, sock)
+
+
+@click.command("sync")
+@click.option("--webhook", help="Bitrix24 incoming webhook URL (default: ROP_WEBHOOK)")
+@click.option("--db", type=click.Path(dir_okay=False), help="Store file (default: ROP_DB)")
+@click.option("--full", is_flag=True, help="Copy everything again instead of only the changes")
+def sync_command(webhook: str | None, db: str | None, full: bool) -> None:
+    """Copy the portal's CRM into the store: in full the first time, then only changes."""
+    from rop.bitrix.client import parse_webhook
+    from rop.bitrix.progress import ConsoleProgress
+    from rop.bitrix.sync import SyncError, run_sync
+    from rop.bitrix.sync_remote import ForwardError, forward_sync, is_lock_error
+    from rop.store.db import StoreError, open_store
+
+    settings = load_settings(webhook=webhook, db=db)
+    if not settings.webhook:
+        raise UsageProblem("no webhook: pass --webhook URL or set ROP_WEBHOOK")
+    try:
+        parse_webhook(settings.webhook)
+    except ValueError as exc:
+        raise UsageProblem(str(exc)) from None
+    try:
+        store = open_store(settings.db)
+    except StoreError as exc:
+        if not is_lock_error(str(exc)):
+            raise click.ClickException(str(exc)) from None
+        try:
+            answer = forward_sync(settings.db, full=full)
+        except ForwardError as problem:
+            raise click.ClickException(str(problem)) from None
+        click.echo("the store is open in `rop serve`; the server ran the sync:")
+        click.echo(json.dumps(answer, ensure_ascii=False, indent=2))
+        return
+    with store, ConsoleProgress() as progress:
+        try:
+            result = run_sync(
+                store,
+                settings.webhook,
+                full=full,
+                rate_per_second=settings.rate_per_second,
+                rate_burst=settings.rate_burst,
+                timezone=settings.timezone,
+                progress=progress,
+            )
+        except SyncError as exc:
+            raise click.ClickException(str(exc)) from None
+    for line in result.summary_lines():
+        click.echo(line)

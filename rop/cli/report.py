@@ -1,0 +1,155 @@
+"""`rop report` and `rop drill`, with the filter options they share (CONTRACT.md §2)."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from rop.cli.problems import UsageProblem
+from rop.config import load_settings
+
+
+def report_filter_options(fn):
+    """The filter options shared by `rop report` and `rop drill` (CONTRACT.md §2)."""
+    options = [
+        click.option("--db", type=click.Path(dir_okay=False), help="Store file (default: ROP_DB)"),
+        click.option("--portal", help="Portal key, when the store holds several"),
+        click.option("--from", "date_from", help="First day, YYYY-MM-DD (portal's time zone)"),
+        click.option("--to", "date_to", help="Last day, YYYY-MM-DD (inclusive)"),
+        click.option("--period", help="Preset instead of dates: this_month, last_week, ..."),
+        click.option("--pipeline", "pipelines", type=int, multiple=True, help="Pipeline ID"),
+        click.option("--key-stage", "key_stages", multiple=True, help="Key deal stage ID"),
+        click.option("--key-status", "key_statuses", multiple=True, help="Key lead status ID"),
+        click.option("--section", "sections", multiple=True, help="Section to show (default: all)"),
+        click.option("--department", "departments", type=int, multiple=True, help="Department ID"),
+        click.option("--manager", "managers", type=int, multiple=True, help="Manager user ID"),
+        click.option("--viewer", type=int, help="Show what this user may see"),
+        click.option("--min-call-seconds", type=int, default=0, show_default=True),
+        click.option("--max-call-seconds", type=int),
+        click.option(
+            "--by", type=click.Choice(["manager", "department", "source", "pipeline"]),
+            default="manager", show_default=True, help="What a row is",
+        ),
+        click.option("--no-compare", is_flag=True, help="Leave out the previous period"),
+        click.option("--lang", type=click.Choice(["ru", "en"]), default="ru", show_default=True),
+        click.option("--out", type=click.Path(dir_okay=False), help="Write to FILE"),
+    ]  # fmt: skip
+    for option in reversed(options):
+        fn = option(fn)
+    return fn
+
+
+def open_report_store(db: str | None):
+    from pathlib import Path
+
+    from rop.store.db import StoreError, open_store
+
+    path = load_settings(db=db).db
+    if not Path(path).exists():
+        raise UsageProblem(f"no store at {path}: run `rop sync` first or pass --db")
+    try:
+        return open_store(path)
+    except StoreError as exc:
+        raise UsageProblem(str(exc)) from None
+
+
+def report_call(fn, *args, **kwargs):
+    """Run a report function; bad input and refused access become one line, exit 2."""
+    from rop.report.filter import AccessDenied, ReportInputError
+
+    try:
+        return fn(*args, **kwargs)
+    except ReportInputError as exc:
+        raise UsageProblem(str(exc)) from None
+    except AccessDenied as exc:
+        raise UsageProblem(f"access denied: {exc}") from None
+
+
+def _make_report_filter(store, o: dict):
+    from rop.report.options import make_filter
+
+    return report_call(
+        make_filter, store, portal=o["portal"], date_from=o["date_from"], date_to=o["date_to"],
+        period=o["period"], pipelines=o["pipelines"], key_stages=o["key_stages"],
+        key_statuses=o["key_statuses"], sections=o["sections"], departments=o["departments"],
+        managers=o["managers"], min_call_seconds=o["min_call_seconds"],
+        max_call_seconds=o["max_call_seconds"], by=o["by"], compare=not o["no_compare"],
+        viewer=o["viewer"],
+    )  # fmt: skip
+
+
+def _emit(text: str, out: str | None) -> None:
+    if out:
+        with open(out, "w", encoding="utf-8", newline="") as fh:
+            fh.write(text)
+    else:
+        click.echo(text, nl=not text.endswith("\n"))
+
+
+@click.command("report")
+@report_filter_options
+@click.option(
+    "--format", "fmt", type=click.Choice(["json", "csv", "xlsx", "table"]), default="table",
+    show_default=True,
+)  # fmt: skip
+def report_command(fmt: str, **o) -> None:
+    """The report: rows per manager, department subtotals, total and the previous period."""
+    from rop.report.build import build_report
+    from rop.report.export import report_to_csv, report_to_xlsx
+    from rop.report.table import report_to_table
+
+    if fmt == "xlsx" and not o["out"]:
+        raise UsageProblem("--format xlsx needs --out FILE")
+    with open_report_store(o["db"]) as store:
+        flt = _make_report_filter(store, o)
+        report = report_call(build_report, store, flt, portal=o["portal"])
+    if fmt == "json":
+        _emit(json.dumps(report, ensure_ascii=False, indent=2), o["out"])
+    elif fmt == "csv":
+        _emit(report_to_csv(report, o["lang"]), o["out"])
+    elif fmt == "xlsx":
+        report_to_xlsx(report, o["out"], o["lang"])
+    else:
+        _emit(report_to_table(report, o["lang"]), o["out"])
+
+
+@click.command("drill")
+@click.option("--figure", required=True, help="Figure key, e.g. deals_won or deal_stage:C1:NEW")
+@click.option("--user", "user_id", type=int, help="Manager's row (default: the total)")
+@click.option("--department-row", "department_id", type=int, help="Department subtotal's row")
+@click.option("--key", "row_key", help="Row key when rows are by department/source/pipeline")
+@click.option("--sort", help="Column to sort by")
+@click.option("--desc", is_flag=True, help="Sort descending")
+@click.option("--limit", type=int)
+@click.option("--offset", type=int, default=0)
+@report_filter_options
+@click.option(
+    "--format", "fmt", type=click.Choice(["json", "csv", "xlsx", "table"]), default="json",
+    show_default=True,
+)  # fmt: skip
+def drill_command(
+    figure: str, user_id: int | None, department_id: int | None, row_key: str | None,
+    sort: str | None, desc: bool, limit: int | None, offset: int, fmt: str, **o,
+) -> None:  # fmt: skip
+    """The records behind one figure of the report."""
+    from rop.report.build import drill
+    from rop.report.export import drill_to_csv, drill_to_xlsx
+    from rop.report.table import drill_to_table
+
+    if fmt == "xlsx" and not o["out"]:
+        raise UsageProblem("--format xlsx needs --out FILE")
+    with open_report_store(o["db"]) as store:
+        flt = _make_report_filter(store, o)
+        result = report_call(
+            drill, store, flt, figure, user_id=user_id, department_id=department_id,
+            portal=o["portal"], sort=sort, desc=desc, offset=offset, limit=limit, key=row_key,
+        )  # fmt: skip
+    if fmt == "json":
+        _emit(json.dumps(result, ensure_ascii=False, indent=2), o["out"])
+    elif fmt == "csv":
+        _emit(drill_to_csv(result, o["lang"]), o["out"])
+    elif fmt == "xlsx":
+        drill_to_xlsx(result, o["out"], o["lang"])
+    else:
+        _emit(drill_to_table(result, o["lang"]), o["out"])

@@ -1,0 +1,43 @@
+"""`rop serve`: the web report over the store."""
+
+from __future__ import annotations
+
+import click
+
+from rop.cli.problems import UsageProblem
+from rop.config import load_settings
+
+
+@click.command("serve")
+@click.option("--db", type=click.Path(dir_okay=False), help="Store file (default: ROP_DB)")
+@click.option("--webhook", help="Webhook URL for the page's sync button (default: ROP_WEBHOOK)")
+@click.option("--host", help="Address to listen on (default: ROP_HOST or 127.0.0.1)")
+@click.option("--port", type=int, help="Port (default: ROP_PORT or 8000; 0 = any free port)")
+@click.option("--viewer", type=int, help="Show the report as this user sees it (ROP_VIEWER)")
+def serve_command(
+    db: str | None, webhook: str | None, host: str | None, port: int | None, viewer: int | None
+) -> None:
+    """Serve the web report; prints its URL."""
+    from rop.store.db import StoreError, open_store
+    from rop.web import create_app, serve
+
+    settings = load_settings(db=db, webhook=webhook, host=host, port=port, viewer=viewer)
+    if settings.webhook:
+        from rop.bitrix.client import parse_webhook
+
+        try:
+            parse_webhook(settings.webhook)
+        except ValueError as exc:
+            raise UsageProblem(str(exc)) from None
+    try:
+        store = open_store(settings.db)
+    except StoreError as exc:
+        raise UsageProblem(str(exc)) from None
+    try:
+        app = create_app(settings, store)
+        try:
+            serve(app, settings.host, settings.port)
+        except OSError as exc:
+            raise UsageProblem(f"cannot listen on {settings.host}:{settings.port}: {exc}") from None
+    finally:
+        store.close()
