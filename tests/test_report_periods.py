@@ -87,7 +87,7 @@ def test_filter_validation_and_sentence():
     with pytest.raises(ReportInputError, match="grouping"):
         ReportFilter(date(2026, 11, 1), date(2026, 11, 30), by="planet").validate()
     flt = ReportFilter(date(2026, 11, 1), date(2026, 11, 30), pipelines=(1,), min_call_seconds=30)
-    assert flt.describe("ru") == "Период с 01.11.2026 по 30.11.2026; воронки 1; звонки от 30 с"
+    assert flt.describe("ru") == "Период с 01.11.2026 по 30.11.2026; воронки: 1; звонки от 30 с"
     assert "from 2026-11-01 to 2026-11-30" in flt.describe("en")
 
 
@@ -96,5 +96,5 @@ def test_the_sentence_names_what_it_can():
     names = {("pipeline", 1): "Опт", ("user", 3): "Вера Москвина"}
     assert (
         flt.describe("ru", names)
-        == "Период с 01.11.2026 по 30.11.2026; воронки Опт, 9; глазами: Вера Москвина"
+        == "Период с 01.11.2026 по 30.11.2026; воронки: Опт, 9; глазами: Вера Москвина"
     )

@@ -260,4 +260,4 @@ def figure(key: str) -> Figure:
         return stage_figure(key[len(STAGE_PREFIX) :])
     if key.startswith(STATUS_PREFIX) and len(key) > len(STATUS_PREFIX):
         return status_figure(key[len(STATUS_PREFIX) :])
-    raise ReportInputError(f"unknown figure {key!r}")
+    raise ReportInputError("unknown_figure", figure=key)

@@ -1,16 +1,125 @@
-"""Errors the report raises; rop.report.filter re-exports them."""
+"""Errors the report raises; rop.report.filter re-exports them.
+
+A ReportInputError carries a ``code`` and its ``params`` as well as its text:
+``str(exc)`` is English (the CLI prints it), and ``exc.message(lang)`` says
+the same in the page's language (ru or en). Every code's wording lives in
+``MESSAGES`` below, so both languages stay side by side.
+"""
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Any, Protocol
+
+# code -> (ru, en); placeholders are filled from the error's params.
+MESSAGES: dict[str, tuple[str, str]] = {
+    "unknown_figure": ("нет показателя {figure!r}", "unknown figure {figure!r}"),
+    "hidden_section": (
+        "показатель {figure!r} из скрытого раздела {section!r}",
+        "figure {figure!r} is in the hidden section {section!r}",
+    ),
+    "period_reversed": (
+        "период начинается позже, чем кончается: {date_from} > {date_to}",
+        "the period starts after it ends: {date_from} > {date_to}",
+    ),
+    "unknown_section": (
+        "нет раздела {section!r}; есть: {choices}",
+        "unknown section {section!r}; choose from {choices}",
+    ),
+    "unknown_grouping": (
+        "нельзя сгруппировать по {by!r}; можно: {choices}",
+        "unknown grouping {by!r}; choose from {choices}",
+    ),
+    "negative_min_call": (
+        "минимальная длительность звонка не может быть отрицательной",
+        "the minimum call duration cannot be negative",
+    ),
+    "max_call_below_min": (
+        "максимальная длительность звонка ({high} с) меньше минимальной ({low} с)",
+        "the maximum call duration ({high} s) is below the minimum ({low} s)",
+    ),
+    "unknown_pipeline": ("нет воронки {pipeline}", "unknown pipeline {pipeline}"),
+    "unknown_stage": ("нет стадии сделки {stage!r}", "unknown deal stage {stage!r}"),
+    "stage_outside_pipelines": (
+        "стадия {stage!r} не из выбранных воронок",
+        "deal stage {stage!r} is not in the chosen pipelines",
+    ),
+    "unknown_status": ("нет статуса лида {status!r}", "unknown lead status {status!r}"),
+    "unknown_department": ("нет отдела {department}", "unknown department {department}"),
+    "unknown_user": (
+        "нет пользователя {user} на портале {portal}",
+        "no user {user} on portal {portal}",
+    ),
+    "unknown_portal": ("в хранилище нет портала {portal!r}", "no portal {portal!r} in the store"),
+    "no_portal": (
+        "в хранилище ещё нет портала: сначала выполните `rop sync`",
+        "the store holds no portal yet: run `rop sync` first",
+    ),
+    "several_portals": (
+        "в хранилище несколько порталов ({portals}): выберите один",
+        "the store holds several portals ({portals}): choose one",
+    ),
+    "unknown_period": (
+        "нет периода {period!r}; есть: {choices}",
+        "unknown period {period!r}; choose one of: {choices}",
+    ),
+    "unknown_timezone": ("неизвестный часовой пояс {zone!r}", "unknown time zone {zone!r}"),
+    "bad_date": (
+        "неверная дата в {what}: {text!r} (нужно ГГГГ-ММ-ДД)",
+        "bad date for {what}: {text!r} (expected YYYY-MM-DD)",
+    ),
+    "preset_and_dates": (
+        "укажите либо готовый период, либо --from/--to, но не то и другое",
+        "give either a preset period or --from/--to, not both",
+    ),
+    "half_period": ("укажите и --from, и --to", "give both --from and --to"),
+    "negative_page": (
+        "смещение и размер страницы не могут быть отрицательными",
+        "offset and limit cannot be negative",
+    ),
+    "bad_sort": (
+        "нельзя сортировать по {sort!r}; колонки: {choices}",
+        "cannot sort by {sort!r}; columns: {choices}",
+    ),
+    "bad_row_key": ("неверный ключ строки {key!r}", "bad row key {key!r}"),
+}
 
 
 class ReportInputError(ValueError):
-    """Bad input to the report; the message names the problem."""
+    """Bad input to the report; the message names the problem.
+
+    ``ReportInputError("unknown_pipeline", pipeline=7)``: a code of
+    ``MESSAGES`` with its params. Text that is not a known code is kept as it
+    is, in both languages (for callers outside the catalogue).
+    """
+
+    def __init__(self, code: str, **params: Any) -> None:
+        known = code in MESSAGES
+        self.code = code if known else "other"
+        self.params = params
+        self._text = None if known else code
+        super().__init__(self.message("en"))
+
+    def message(self, lang: str = "en") -> str:
+        """The error in ``lang`` ("ru" or "en"; anything else is English)."""
+        if self._text is not None:
+            return self._text
+        ru, en = MESSAGES[self.code]
+        return (ru if lang == "ru" else en).format(**self.params)
 
 
 class AccessDenied(PermissionError):
     """A drill-down outside the viewer's scope."""
+
+    def __init__(self, user_id: int) -> None:
+        self.code = "outside_scope"
+        self.params = {"user": user_id}
+        super().__init__(self.message("en"))
+
+    def message(self, lang: str = "en") -> str:
+        user = self.params["user"]
+        if lang == "ru":
+            return f"пользователь {user} вне вашей области видимости"
+        return f"user {user} is outside the viewer's scope"
 
 
 class ColumnChoice(Protocol):

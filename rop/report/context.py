@@ -48,7 +48,7 @@ def prepare(store: Store, flt: ReportFilter, portal: str | None) -> Prepared:
     known_pipes.add(0)  # the default pipeline exists even when crm.category.list omits it
     for p in flt.pipelines:
         if p not in known_pipes:
-            raise ReportInputError(f"unknown pipeline {p}")
+            raise ReportInputError("unknown_pipeline", pipeline=p)
     names: dict[str, str] = {}
     stages = {
         sid: (name, cat, entity)
@@ -60,11 +60,11 @@ def prepare(store: Store, flt: ReportFilter, portal: str | None) -> Prepared:
     }
     for s in flt.key_stages:
         if s not in stages:
-            raise ReportInputError(f"unknown deal stage {s!r}")
+            raise ReportInputError("unknown_stage", stage=s)
         name, cat, entity = stages[s]
         pipe = cat if cat is not None else _pipe_of(entity)
         if flt.pipelines and pipe not in flt.pipelines:
-            raise ReportInputError(f"deal stage {s!r} is not in the chosen pipelines")
+            raise ReportInputError("stage_outside_pipelines", stage=s)
         names["deal_stage:" + s] = name or s
     statuses = dict(
         store.query(
@@ -74,7 +74,7 @@ def prepare(store: Store, flt: ReportFilter, portal: str | None) -> Prepared:
     )
     for s in flt.key_statuses:
         if s not in statuses:
-            raise ReportInputError(f"unknown lead status {s!r}")
+            raise ReportInputError("unknown_status", status=s)
         names["lead_status:" + s] = statuses[s] or s
     scope = viewer_scope(store, key, flt.viewer)
     chosen: set[int] | None = None
@@ -82,7 +82,7 @@ def prepare(store: Store, flt: ReportFilter, portal: str | None) -> Prepared:
         known = {r[0] for r in store.query("SELECT id FROM departments WHERE portal = ?", [key])}
         for d in flt.departments:
             if d not in known:
-                raise ReportInputError(f"unknown department {d}")
+                raise ReportInputError("unknown_department", department=d)
         chosen = users_of(store, key, subtree(store, key, set(flt.departments)))
     if flt.managers:
         chosen = set(flt.managers) if chosen is None else chosen & set(flt.managers)
@@ -93,16 +93,31 @@ def prepare(store: Store, flt: ReportFilter, portal: str | None) -> Prepared:
 
 
 def filter_names(prep: Prepared) -> dict[tuple[str, object], str]:
-    """Names of the filter's pipelines, departments and users, for its sentence."""
-    key = prep.portal.key
+    """Names of pipelines, stages, statuses, departments and users, for the filter's sentence."""
+    return store_names(prep.store, prep.portal.key)
+
+
+def describe_filter(
+    store: Store, flt: ReportFilter, lang: str = "ru", portal: str | None = None
+) -> str:
+    """``flt`` as one sentence in ``lang``, naming what it chose by the store's names."""
+    return flt.describe(lang, store_names(store, select_portal(store, portal).key))
+
+
+def store_names(store: Store, key: str) -> dict[tuple[str, object], str]:
+    """(kind, ID) -> name of the portal's pipelines, stages, statuses, departments, users."""
     out: dict[tuple[str, object], str] = {}
     for kind, sql in (
         ("pipeline", "SELECT id, name FROM pipelines WHERE portal = ?"),
+        ("stage", "SELECT status_id, name FROM statuses WHERE portal = ? "
+         "AND entity_id LIKE 'DEAL_STAGE%'"),
+        ("status", "SELECT status_id, name FROM statuses WHERE portal = ? "
+         "AND entity_id = 'STATUS'"),
         ("department", "SELECT id, name FROM departments WHERE portal = ?"),
         ("user", "SELECT id, trim(coalesce(name, '') || ' ' || coalesce(last_name, '')) "
          "FROM users WHERE portal = ?"),
     ):  # fmt: skip
-        for ident, name in prep.store.query(sql, [key]):
+        for ident, name in store.query(sql, [key]):
             if name:
                 out[(kind, ident)] = name
     return out

@@ -80,9 +80,9 @@ def drill(
     prep = prepare(store, flt, portal)
     names = filter_names(prep)
     if fig.section not in flt.sections:
-        raise ReportInputError(f"figure {figure!r} is in the hidden section {fig.section!r}")
+        raise ReportInputError("hidden_section", figure=figure, section=fig.section)
     if offset < 0 or (limit is not None and limit < 0):
-        raise ReportInputError("offset and limit cannot be negative")
+        raise ReportInputError("negative_page")
     ctx = context(prep, flt.date_from, flt.date_to)
     source = SOURCES[fig.source]
     where, extra = _drill_where(prep, ctx, user_id, department_id, key)
@@ -90,7 +90,7 @@ def drill(
     cols = drill_columns(source, fig)
     by_key = {c.key: c for c in cols} | cols_all
     if sort is not None and sort != "id" and sort not in by_key:
-        raise ReportInputError(f"cannot sort by {sort!r}; columns: {', '.join(by_key)}")
+        raise ReportInputError("bad_sort", sort=sort, choices=", ".join(by_key))
     direction = "DESC" if desc else "ASC"
     order_expr = "f.id" if sort in (None, "id") else by_key[sort].expr
     order = f"{order_expr} {direction} NULLS LAST, f.id"
@@ -148,7 +148,7 @@ def _drill_where(
     scope = prep.scope
     if user_id is not None:
         if not scope.sees(user_id):
-            raise AccessDenied(f"user {user_id} is outside the viewer's scope")
+            raise AccessDenied(user_id)
         return "f.manager_id = $drill_user", {"drill_user": user_id}
     if department_id is not None:
         return "f.department_id = $drill_dept", {"drill_dept": department_id}
@@ -160,6 +160,6 @@ def _drill_where(
             try:
                 key = int(key)
             except (TypeError, ValueError):
-                raise ReportInputError(f"bad row key {key!r}") from None
+                raise ReportInputError("bad_row_key", key=key) from None
         return f"{expr} = $drill_key", {"drill_key": key}
     return "TRUE", {}

@@ -10,6 +10,28 @@ from rop.metrics.errors import AccessDenied, ReportInputError
 SECTIONS: tuple[str, ...] = ("deals", "leads", "companies", "contacts", "calls")
 GROUPINGS: tuple[str, ...] = ("manager", "department", "source", "pipeline")
 
+# Words of the filter's sentence (ru, en).
+_WORDS = {
+    "pipelines": ("воронки", "pipelines"),
+    "stages": ("ключевые стадии", "key stages"),
+    "statuses": ("ключевые статусы", "key statuses"),
+    "departments": ("отделы", "departments"),
+    "managers": ("менеджеры", "managers"),
+}
+_SECTION_WORDS = {
+    "deals": ("сделки", "deals"),
+    "leads": ("лиды", "leads"),
+    "companies": ("компании", "companies"),
+    "contacts": ("контакты", "contacts"),
+    "calls": ("звонки", "calls"),
+}
+_BY_WORDS = {
+    "department": ("отделам", "department"),
+    "source": ("источникам", "source"),
+    "pipeline": ("воронкам", "pipeline"),
+    "manager": ("менеджерам", "manager"),
+}
+
 __all__ = ["AccessDenied", "ReportFilter", "ReportInputError", "GROUPINGS", "SECTIONS"]
 
 
@@ -34,33 +56,32 @@ class ReportFilter:
         """Raise ReportInputError naming the first thing wrong with the filter itself."""
         if self.date_from > self.date_to:
             raise ReportInputError(
-                f"the period starts after it ends: {self.date_from} > {self.date_to}"
+                "period_reversed", date_from=self.date_from, date_to=self.date_to
             )
         unknown = [s for s in self.sections if s not in SECTIONS]
         if unknown:
             raise ReportInputError(
-                f"unknown section {unknown[0]!r}; choose from {', '.join(SECTIONS)}"
+                "unknown_section", section=unknown[0], choices=", ".join(SECTIONS)
             )
         if self.by not in GROUPINGS:
-            raise ReportInputError(
-                f"unknown grouping {self.by!r}; choose from {', '.join(GROUPINGS)}"
-            )
+            raise ReportInputError("unknown_grouping", by=self.by, choices=", ".join(GROUPINGS))
         if self.min_call_seconds < 0:
-            raise ReportInputError("the minimum call duration cannot be negative")
+            raise ReportInputError("negative_min_call")
         if self.max_call_seconds is not None and self.max_call_seconds < self.min_call_seconds:
             raise ReportInputError(
-                f"the maximum call duration ({self.max_call_seconds} s) is below "
-                f"the minimum ({self.min_call_seconds} s)"
+                "max_call_below_min", high=self.max_call_seconds, low=self.min_call_seconds
             )
 
     def describe(self, lang: str = "ru", names: dict[tuple[str, object], str] | None = None) -> str:
-        """The filter as one sentence, shown above a drill-down list.
+        """The filter as one sentence, shown above a report and a drill-down list.
 
-        ``names`` maps ("pipeline" | "department" | "user", ID) to a name; IDs
-        without one are shown as they are.
+        ``names`` maps ("pipeline" | "stage" | "status" | "department" | "user", ID)
+        to its name in the store (rop.report.context.filter_names); an ID
+        without one is shown as it is, pipeline 0 as the general pipeline.
         """
         ru = lang == "ru"
-        known = names or {}
+        known = dict(names or {})
+        known.setdefault(("pipeline", 0), "Общая" if ru else "General")
 
         def listed(kind: str, ids: tuple) -> str:
             return ", ".join(known.get((kind, i)) or str(i) for i in ids)
@@ -70,15 +91,21 @@ class ReportFilter:
             if ru
             else f"from {self.date_from.isoformat()} to {self.date_to.isoformat()}"
         ]
-        if self.pipelines:
-            ids = listed("pipeline", self.pipelines)
-            parts.append(f"воронки {ids}" if ru else f"pipelines {ids}")
-        if self.departments:
-            ids = listed("department", self.departments)
-            parts.append(f"отделы {ids}" if ru else f"departments {ids}")
-        if self.managers:
-            ids = listed("user", self.managers)
-            parts.append(f"менеджеры {ids}" if ru else f"managers {ids}")
+        for kind, ids, (ru_word, en_word) in (
+            ("pipeline", self.pipelines, _WORDS["pipelines"]),
+            ("stage", self.key_stages, _WORDS["stages"]),
+            ("status", self.key_statuses, _WORDS["statuses"]),
+            ("department", self.departments, _WORDS["departments"]),
+            ("user", self.managers, _WORDS["managers"]),
+        ):
+            if ids:
+                parts.append(f"{ru_word if ru else en_word}: {listed(kind, ids)}")
+        if tuple(self.sections) != SECTIONS:
+            shown = ", ".join(_SECTION_WORDS[s][0 if ru else 1] for s in self.sections)
+            parts.append(f"разделы: {shown}" if ru else f"sections: {shown}")
+        if self.by != "manager":
+            by = _BY_WORDS[self.by][0 if ru else 1]
+            parts.append(f"строки по {by}" if ru else f"rows by {by}")
         if self.min_call_seconds or self.max_call_seconds is not None:
             low = self.min_call_seconds
             if self.max_call_seconds is None:

@@ -16,7 +16,7 @@ def parse_day(text: str, what: str) -> date:
     try:
         return date.fromisoformat(text.strip())
     except ValueError:
-        raise ReportInputError(f"bad date for {what}: {text!r} (expected YYYY-MM-DD)") from None
+        raise ReportInputError("bad_date", what=what, text=text) from None
 
 
 def make_filter(
@@ -40,12 +40,12 @@ def make_filter(
 ) -> ReportFilter:
     """Dates are custom days (both ends inclusive) or a preset; default: this month."""
     if period is not None and (date_from or date_to):
-        raise ReportInputError("give either a preset period or --from/--to, not both")
+        raise ReportInputError("preset_and_dates")
     if period is not None and period not in PRESETS:
-        raise ReportInputError(f"unknown period {period!r}; choose one of: {', '.join(PRESETS)}")
+        raise ReportInputError("unknown_period", period=period, choices=", ".join(PRESETS))
     if date_from or date_to:
         if not (date_from and date_to):
-            raise ReportInputError("give both --from and --to")
+            raise ReportInputError("half_period")
         start, end = parse_day(date_from, "--from"), parse_day(date_to, "--to")
     else:
         today = local_today(zone(select_portal(store, portal).timezone))

@@ -64,7 +64,7 @@ def resolve_period(preset: str, today: date) -> tuple[date, date]:
         return today - timedelta(days=6), today
     if preset == "last_30_days":
         return today - timedelta(days=29), today
-    raise ReportInputError(f"unknown period {preset!r}; choose one of: {', '.join(PRESETS)}")
+    raise ReportInputError("unknown_period", period=preset, choices=", ".join(PRESETS))
 
 
 def previous_period(date_from: date, date_to: date) -> tuple[date, date]:
@@ -87,7 +87,7 @@ def zone(name: str | None) -> ZoneInfo:
     try:
         return ZoneInfo(name or "UTC")
     except (ZoneInfoNotFoundError, ValueError):
-        raise ReportInputError(f"unknown time zone {name!r}") from None
+        raise ReportInputError("unknown_timezone", zone=name) from None
 
 
 def local_midnight_utc(day: date, tz: ZoneInfo) -> datetime:

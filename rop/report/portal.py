@@ -32,12 +32,12 @@ def select_portal(store: Store, portal: str | None = None) -> PortalRow:
     if portal is not None:
         rows = [r for r in rows if r[0] == portal]
         if not rows:
-            raise ReportInputError(f"no portal {portal!r} in the store")
+            raise ReportInputError("unknown_portal", portal=portal)
     elif not rows:
-        raise ReportInputError("the store holds no portal yet: run `rop sync` first")
+        raise ReportInputError("no_portal")
     elif len(rows) > 1:
         names = ", ".join(r[0] for r in rows)
-        raise ReportInputError(f"the store holds several portals ({names}): choose one")
+        raise ReportInputError("several_portals", portals=names)
     key, url, tz, base, updated = rows[0]
     return PortalRow(key, url or f"https://{key}", tz or "UTC", base or "RUB", updated)
 

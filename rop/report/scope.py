@@ -99,7 +99,7 @@ def viewer_scope(store: Store, portal: str | None, viewer: int | None) -> Scope:
         portal = select_portal(store).key
     known = store.scalar("SELECT count(*) FROM users WHERE portal = ? AND id = ?", [portal, viewer])
     if not known:
-        raise ReportInputError(f"no user {viewer} on portal {portal}")
+        raise ReportInputError("unknown_user", user=viewer, portal=portal)
     overrides = store.query(
         "SELECT user_id, allow FROM scope_overrides WHERE portal = ? AND viewer_id = ?",
         [portal, viewer],
@@ -143,9 +143,9 @@ def _owns_records(store: Store, portal: str, user: int) -> bool:
 def set_override(store: Store, portal: str, viewer: int, user: int, allow: bool) -> None:
     """Let ``viewer`` see ``user`` (allow) or hide ``user`` from them (deny)."""
     if not _is_user(store, portal, viewer):
-        raise ReportInputError(f"no user {viewer} on portal {portal}")
+        raise ReportInputError("unknown_user", user=viewer, portal=portal)
     if not (_is_user(store, portal, user) or _owns_records(store, portal, user)):
-        raise ReportInputError(f"no user {user} on portal {portal}")
+        raise ReportInputError("unknown_user", user=user, portal=portal)
     store.upsert(
         "scope_overrides",
         [{"portal": portal, "viewer_id": viewer, "user_id": user, "allow": allow}],
@@ -177,7 +177,7 @@ def clear_override(store: Store, portal: str, viewer: int, user: int | None = No
 def set_report_admin(store: Store, portal: str, user: int, admin: bool) -> None:
     """Mark (or unmark) ``user`` as an administrator of the report: sees everyone."""
     if not _is_user(store, portal, user):
-        raise ReportInputError(f"no user {user} on portal {portal}")
+        raise ReportInputError("unknown_user", user=user, portal=portal)
     if admin:
         store.upsert("report_admins", [{"portal": portal, "user_id": user}])
     else:
