@@ -326,3 +326,60 @@ def test_drill_panel_sorts_and_pages(page, server):
         f"document.querySelector('#drill-records tbody tr').dataset.id !== '{first}'"
     )
     assert "▼" in page.inner_text("#drill-records th.sorted")
+
+
+def test_keyboard_dates_sections_and_empty_pictures(page, server):
+    page.goto(server + "/report?period=last_month")
+    # Dates read and type the Russian way; the form's filter is the one shown.
+    assert page.input_value("#date-from").count(".") == 2
+    page.fill("#date-from", "01.10.2026")
+    page.fill("#date-to", "15102026")  # typed without dots: completed on leaving the field
+    page.locator("#date-to").blur()
+    assert page.input_value("#date-to") == "15.10.2026"
+    assert page.input_value("#period") == "custom"
+    with page.expect_navigation():
+        page.click("#apply")
+    assert "period=custom" in page.url
+    assert page.input_value("#date-from") == "01.10.2026"
+    assert page.input_value("#date-to") == "15.10.2026"
+    assert "15.10.2026" in page.inner_text("#sentence")
+
+    # A section link scrolls the table so the section starts right of the name column.
+    page.goto(server + "/report?period=last_month")
+    page.click("#section-nav a[data-section='leads']")
+    # Scrolling is smooth: wait until the leads' first column sits right of the names.
+    page.wait_for_function(
+        """(() => {
+          const first = document.querySelector('#report-table thead th.first').getBoundingClientRect();
+          const leads = document.querySelector("#report-table thead th[data-key='leads_new']")
+            .getBoundingClientRect();
+          return Math.abs(leads.left - first.right) < 4;
+        })()"""
+    )
+    assert page.locator("#report-table thead th[data-key='leads_new']").is_visible()
+    assert page.locator("#section-leads .group-label").is_visible()
+
+    # The drill panel: focus moves into it, Escape closes it and gives focus back.
+    link = page.locator("#report-table tfoot a.drill[href$='figure=deals_new']").first
+    link.focus()
+    page.keyboard.press("Enter")
+    page.wait_for_selector("#drill-panel.open #drill[data-figure='deals_new']")
+    page.wait_for_function("document.activeElement && document.activeElement.id === 'drill-title'")
+    assert page.get_attribute("#drill-panel", "aria-hidden") == "false"
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.getElementById('drill-panel').contains(document.activeElement)")
+    page.keyboard.press("Escape")
+    page.wait_for_selector("#drill-panel:not(.open)", state="attached")
+    assert page.get_attribute("#drill-panel", "aria-hidden") == "true"
+    assert page.evaluate(
+        "document.activeElement && document.activeElement.matches(\"tfoot a.drill[href$='figure=deals_new']\")"
+    )
+
+    # Bars name every row in the page's language; no raw "user #" from the data.
+    assert "user #" not in page.inner_text("#charts")
+
+    # A period with nothing in it says so, in the table and in the pictures.
+    page.goto(server + "/report?period=custom&from=2001-01-01&to=2001-01-31")
+    assert page.locator("#quiet").is_visible()
+    assert page.locator("#charts .chart-empty").count() >= 2
+    assert page.locator("#charts svg").count() == 0
