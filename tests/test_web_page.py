@@ -189,3 +189,15 @@ def test_unknown_users_in_the_bars_are_named_by_the_page():
     bars = manager_bars(report)
     assert bars["names"] == ["Вера Петрова", None] and bars["user_ids"] == [3, 29]
     assert bars["win_rate"] == [50.0, None]
+
+
+def test_report_errors_speak_the_page_language(store, web):
+    q = {**PERIOD, "figure": "no_such_figure"}
+    ru = web.get("/drill", params=q)
+    assert ru.status_code == 400 and "нет показателя" in ru.text
+    en = web.get("/drill.json", params={**q, "lang": "en"}).json()["error"]
+    assert "unknown figure" in en["message"] and en["title"] == "Bad filter"
+    # Outside the viewer's scope: 403, said in Russian on a Russian page.
+    glebs = client(store, viewer=4)
+    denied = glebs.get("/drill", params={**PERIOD, "figure": "deals_new", "user": "5"})
+    assert denied.status_code == 403 and "вне вашей области видимости" in denied.text

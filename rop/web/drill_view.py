@@ -7,6 +7,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
+from rop.report.formatting import unknown_user_name
 from rop.web import i18n
 from rop.web.cache import data_version
 from rop.web.context import PAGE_SIZE, XLSX, Json, as_bytes, setup
@@ -104,7 +105,7 @@ def _who(opts: Options, args: dict[str, Any], lang: str, by: str = "manager") ->
     """Whose records these are: a manager, a department, a row, or everyone."""
     if args["user"] is not None:
         name = next((u["name"] for u in opts.users if u["id"] == args["user"]), None)
-        return name or f"{i18n.text('user', lang)} #{args['user']}"
+        return name or unknown_user_name(args["user"], lang)
     if args["department"] is not None:
         name = next((d["name"] for d in opts.departments if d["id"] == args["department"]), None)
         return f"{i18n.text('department', lang)}: {name or args['department']}"
@@ -132,6 +133,7 @@ def drill_page(request: Request) -> Response:
             **ctx,
             "lang": lang,
             "t": i18n.translator(lang),
+            "unknown_name": lambda uid: unknown_user_name(uid, lang),
             "currency": ctx["options"].currency,
             "total": total,
             "offset": offset,

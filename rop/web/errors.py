@@ -52,16 +52,24 @@ def _lang(request: Request) -> str:
     return getattr(settings, "language", "ru") or "ru"
 
 
-def classify(exc: BaseException) -> tuple[int, str, str]:
-    """Map any exception to (status, message, hint key)."""
+def _in_lang(exc: BaseException, lang: str) -> str:
+    """The report's own errors speak both languages (``message(lang)``)."""
+    message = getattr(exc, "message", None)
+    if callable(message):
+        return str(message(lang))
+    return str(exc)
+
+
+def classify(exc: BaseException, lang: str = "ru") -> tuple[int, str, str]:
+    """Map any exception to (status, message in ``lang``, hint key)."""
     from rop.report.filter import AccessDenied, ReportInputError
 
     if isinstance(exc, WebError):
         return exc.status, exc.message, exc.hint_key
     if isinstance(exc, AccessDenied):
-        return 403, str(exc), "ask_admin"
+        return 403, _in_lang(exc, lang), "ask_admin"
     if isinstance(exc, ReportInputError):
-        return 400, str(exc), "fix_filter"
+        return 400, _in_lang(exc, lang), "fix_filter"
     if isinstance(exc, HTTPException):
         return exc.status_code, str(exc.detail), "go_home"
     log.exception("unexpected error", exc_info=exc)
@@ -69,8 +77,8 @@ def classify(exc: BaseException) -> tuple[int, str, str]:
 
 
 async def handle(request: Request, exc: Exception) -> Response:
-    status, message, hint_key = classify(exc)
     lang = _lang(request)
+    status, message, hint_key = classify(exc, lang)
     body: dict[str, Any] = {
         "error": {
             "status": status,

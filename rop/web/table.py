@@ -84,7 +84,9 @@ def columns_for(report: dict[str, Any], lang: str) -> list[dict[str, Any]]:
 def row_name(row: dict[str, Any], lang: str) -> str:
     """A row's name; a user missing from the portal's directory is "Пользователь #7"."""
     if row.get("unknown") and row.get("user_id") is not None:
-        return f"{i18n.text('user', lang)} #{row['user_id']}"
+        from rop.report.formatting import unknown_user_name
+
+        return unknown_user_name(row["user_id"], lang)
     return str(row.get("name") or "")
 
 
