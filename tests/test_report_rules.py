@@ -11,6 +11,7 @@ from datetime import date
 import pytest
 
 from rop.report.build import build_report, drill
+from rop.report.export import report_to_csv
 from rop.report.filter import ReportFilter, ReportInputError
 from tests.fixtures.portals import load
 
@@ -102,11 +103,23 @@ def test_shares_and_nothing_to_divide_by(report):
     assert total["deals_conversion_sale"] == pytest.approx(1 / 5)
 
 
-def test_dismissed_and_unknown_managers_get_rows(report):
+def test_dismissed_and_unknown_managers_get_rows(store, report):
     dismissed = row(report, 5)
     assert dismissed["dismissed"] is True and dismissed["figures"]["deals_overdue"] == 1
     unknown = row(report, 99)
     assert unknown["unknown"] is True and unknown["name"] == "user #99"
+    assert (unknown["name_ru"], unknown["name_en"]) == ("Пользователь #99", "user #99")
+    known = row(report, 4)
+    assert known["name_ru"] == known["name_en"] == known["name"] == "Ирина Петрова"
+    no_dept = next(d for d in report["departments"] if d["department_id"] is None)
+    assert (no_dept["name_ru"], no_dept["name_en"]) == ("Без отдела", "No department")
+    recs = drill(store, NOV, "deals_new")["records"]
+    flags = {r["manager_id"]: r["manager_unknown"] for r in recs}
+    assert flags[99] is True and flags[4] is False
+    assert next(r for r in recs if r["manager_id"] == 99)["manager"] == "user #99"
+    csv_lines = report_to_csv(report, "ru").splitlines()
+    assert any(",99,Пользователь #99," in line for line in csv_lines)
+    assert any(",99,user #99," in line for line in report_to_csv(report, "en").splitlines())
     assert unknown["department_id"] is None
     # A manager with nothing in the period gets no row (D10 of user 3 closed in October).
     assert 3 not in {r["user_id"] for r in report["rows"]}

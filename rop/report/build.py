@@ -20,6 +20,7 @@ from rop.metrics.sources import SECTION_SOURCE, SOURCES
 from rop.report.context import Prepared, context, filter_names, prepare
 from rop.report.drill import drill
 from rop.report.filter import ReportFilter
+from rop.report.formatting import WORDS, unknown_user_name
 from rop.report.periods import previous_period
 from rop.report.portal import data_as_of
 from rop.store.db import Store
@@ -135,9 +136,15 @@ def _departments(store: Store, portal: str) -> dict[int, dict[str, Any]]:
 
 def _user_name(user: dict[str, Any] | None, uid: int) -> str:
     if user is None:
-        return f"user #{uid}"
+        return unknown_user_name(uid, "en")
     name = " ".join(p for p in (user.get("name"), user.get("last_name")) if p)
-    return name or f"user #{uid}"
+    return name or unknown_user_name(uid, "en")
+
+
+def _names(name: str | None, ru: str, en: str) -> dict[str, str]:
+    """A row's ``name`` (as before: English for what the store does not name) and
+    ``name_ru``/``name_en``, so a page, a chart or an export says it in its language."""
+    return {"name": name or en, "name_ru": name or ru, "name_en": name or en}
 
 
 def _manager_rows(prep: Prepared, cells: Cells, figs: Sequence[Figure]) -> list[dict[str, Any]]:
@@ -152,11 +159,12 @@ def _manager_rows(prep: Prepared, cells: Cells, figs: Sequence[Figure]) -> list[
     for uid in wanted:
         user = users.get(uid)
         dept = user["department_id"] if user else None
+        named = _user_name(user, uid) if user is not None else None
         rows.append(
             {
                 "user_id": uid,
                 "key": uid,
-                "name": _user_name(user, uid),
+                **_names(named, unknown_user_name(uid, "ru"), unknown_user_name(uid, "en")),
                 "department_id": dept,
                 "department": (depts.get(dept) or {}).get("name") if dept is not None else None,
                 "dismissed": bool(user is not None and user["active"] is False),
@@ -193,6 +201,13 @@ def _group_names(prep: Prepared) -> dict[Any, str]:
     return names
 
 
+def _group_name(by: str, k: Any, names: dict[Any, str]) -> dict[str, str]:
+    if k is None:
+        ru, en = WORDS["no_department"] if by == "department" else ("—", "—")
+        return {"name": "—", "name_ru": ru, "name_en": en}
+    return _names(names.get(k), str(k), str(k))
+
+
 def _group_rows(prep: Prepared, cells: Cells, figs: Sequence[Figure]) -> list[dict[str, Any]]:
     names = _group_names(prep)
     rows = []
@@ -203,7 +218,7 @@ def _group_rows(prep: Prepared, cells: Cells, figs: Sequence[Figure]) -> list[di
             {
                 "user_id": None,
                 "key": k,
-                "name": names.get(k, str(k)) if k is not None else "—",
+                **_group_name(prep.flt.by, k, names),
                 "department_id": k if prep.flt.by == "department" else None,
                 "dismissed": False,
                 "unknown": k is not None and k not in names,
@@ -213,6 +228,14 @@ def _group_rows(prep: Prepared, cells: Cells, figs: Sequence[Figure]) -> list[di
         )
     rows.sort(key=lambda r: (r["key"] is None, r["name"]))
     return rows
+
+
+def _dept_names(d: int | None, depts: dict[int, dict[str, Any]]) -> dict[str, str]:
+    if d is None:
+        ru, en = WORDS["no_department"]
+        return {"name_ru": ru, "name_en": en}
+    name = (depts.get(d) or {}).get("name") or str(d)
+    return {"name_ru": name, "name_en": name}
 
 
 def build_report(store: Store, flt: ReportFilter, *, portal: str | None = None) -> dict:
@@ -231,6 +254,7 @@ def build_report(store: Store, flt: ReportFilter, *, portal: str | None = None) 
             {
                 "department_id": d,
                 "name": (all_depts.get(d) or {}).get("name") if d is not None else None,
+                **_dept_names(d, all_depts),
                 "figures": _fill(dept_cells.get(d, {}), figs),
             }
             for d in sorted(

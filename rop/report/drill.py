@@ -110,8 +110,21 @@ def drill(
             count_sql, _ = drill_sql(source, fig, ctx, where, "f.id", 1, 0)
             got = store.query_dicts(count_sql, bind(count_sql, params))
             total = int(got[0]["_total"]) if got else 0
+    # Owners unknown to user.get are named "user #ID" by SQL; the flag lets a
+    # page say it in its language (rop.report.formatting.unknown_user_name).
+    owners = sorted({r["manager_id"] for r in records if r.get("manager_id") is not None})
+    known_users = {
+        uid
+        for (uid,) in store.query(
+            "SELECT id FROM users WHERE portal = $p AND id IN (SELECT unnest($ids))",
+            {"p": prep.portal.key, "ids": owners},
+        )
+    }
     out_records = []
     for rec in records:
+        rec["manager_unknown"] = rec.get("manager_id") is not None and (
+            rec["manager_id"] not in known_users
+        )
         for name in [k for k in rec if k == "_total" or k.startswith("a0_")]:
             del rec[name]
         item = {k: _jsonable(v, prep) for k, v in rec.items()}

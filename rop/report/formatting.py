@@ -22,6 +22,7 @@ WORDS = {
     "report": ("Отчёт", "Report"),
     "dismissed": ("уволен", "dismissed"),
     "no_department": ("Без отдела", "No department"),
+    "user": ("Пользователь", "user"),
 }
 
 
@@ -62,8 +63,13 @@ def show(value: Any, kind: str) -> str:
     return str(value)
 
 
+def unknown_user_name(user_id: int, lang: str) -> str:
+    """A user the portal's directory does not know: "Пользователь #7" / "user #7"."""
+    return f"{word('user', lang)} #{user_id}"
+
+
 def row_title(row: dict, lang: str) -> str:
-    name = str(row.get("name") or "—")
+    name = str(row.get(f"name_{lang}") or row.get("name") or "—")
     if row.get("dismissed"):
         name += f" ({word('dismissed', lang)})"
     return name
