@@ -92,6 +92,17 @@ class BatchReply:
             raise BitrixError(self.methods.get(key, key), "", "missing from the batch answer", 200)
         return self.results[key]
 
+    def records(self, key: str) -> list[Any]:
+        """A list command's records; an answer that is not a list names the method."""
+        result = self.get(key)
+        try:
+            return unwrap_list(result)
+        except TypeError:
+            snippet = repr(result)[:60]
+            raise BitrixError(
+                self.methods.get(key, key), "", f"expected a list of records, got {snippet}", 200
+            ) from None
+
     def total(self, key: str) -> int | None:
         value = self.totals.get(key)
         return int(value) if value is not None else None
@@ -145,6 +156,19 @@ def unwrap_list(result: Any) -> list[Any]:
         if not result:
             return []
     raise TypeError("not a list answer")
+
+
+# Method names a batch error message lists before "+N more".
+_LABEL_METHODS = 3
+
+
+def batch_label(methods: tuple[str, ...]) -> str:
+    """``batch (crm.deal.list, crm.lead.list +5 more)``: what a failed batch was asking."""
+    if not methods:
+        return "batch"
+    shown = ", ".join(methods[:_LABEL_METHODS])
+    more = len(methods) - _LABEL_METHODS
+    return f"batch ({shown}{f' +{more} more' if more > 0 else ''})"
 
 
 def _as_map(value: Any) -> dict[str, Any]:
@@ -229,16 +253,20 @@ class BitrixClient:
                 return reply
         reply = await self._batch_once(commands)
         if reply is None:
-            raise BitrixError("batch", "OPERATION_TIME_LIMIT", "method time budget exhausted", 200)
+            label = batch_label(tuple(dict.fromkeys(m for m, _ in commands.values())))
+            raise BitrixError(label, "OPERATION_TIME_LIMIT", "method time budget exhausted", 200)
         return reply
 
     async def _batch_once(self, commands: dict[str, Command]) -> BatchReply | None:
         cmd = {key: f"{method}?{php_query(params)}" for key, (method, params) in commands.items()}
         methods = {key: method for key, (method, _) in commands.items()}
-        data = await self._send("batch", {"halt": 0, "cmd": cmd}, tuple(set(methods.values())))
+        distinct = tuple(dict.fromkeys(methods.values()))
+        data = await self._send(
+            "batch", {"halt": 0, "cmd": cmd}, distinct, label=batch_label(distinct)
+        )
         body = data.get("result")
         if not isinstance(body, dict):
-            raise BitrixError("batch", "", "the answer has no result map", 200)
+            raise BitrixError(batch_label(distinct), "", "the answer has no result map", 200)
         times = _as_map(body.get("result_time"))
         for key, timing in times.items():
             if key in methods:
@@ -278,8 +306,14 @@ class BitrixClient:
             return self._token
 
     async def _send(
-        self, method: str, payload: dict[str, Any], methods: tuple[str, ...]
+        self,
+        method: str,
+        payload: dict[str, Any],
+        methods: tuple[str, ...],
+        label: str | None = None,
     ) -> dict[str, Any]:
+        """POST one request, retrying what may pass; errors name ``label`` (or ``method``)."""
+        label = label or method
         failures = 0
         operating_waits = 0
         refreshed = False
@@ -290,7 +324,7 @@ class BitrixClient:
             await self.bucket.acquire()
             self.requests += 1
             try:
-                return await self._attempt(method, body)
+                return await self._attempt(method, body, label)
             except AuthExpired:
                 if refreshed or self._token_provider is None:
                     raise
@@ -300,7 +334,7 @@ class BitrixClient:
                 operating_waits += 1
                 if operating_waits > self.retry.max_operating_waits:
                     raise BitrixError(
-                        method, "OPERATION_TIME_LIMIT", limit.description, 429
+                        label, "OPERATION_TIME_LIMIT", limit.description, 429
                     ) from None
                 await asyncio.sleep(max(0.0, limit.reset_at - time.time()))
             except _Retry as problem:
@@ -308,7 +342,7 @@ class BitrixClient:
                 self.retries += 1
                 if failures >= self.retry.attempts:
                     raise BitrixError(
-                        method,
+                        label,
                         problem.code,
                         f"{problem.description}; gave up after {failures} tries",
                         problem.status,
@@ -316,7 +350,7 @@ class BitrixClient:
                 delay = min(self.retry.max_delay, self.retry.base_delay * 2 ** (failures - 1))
                 await asyncio.sleep(delay * (0.5 + random.random() / 2))  # noqa: S311
 
-    async def _attempt(self, method: str, body: dict[str, Any]) -> dict[str, Any]:
+    async def _attempt(self, method: str, body: dict[str, Any], label: str) -> dict[str, Any]:
         url = self.base + method
         try:
             response = await self._http.post(url, json=body)
@@ -326,7 +360,7 @@ class BitrixClient:
             if not self._connected:
                 # Nothing ever answered: a wrong address, not a passing glitch.
                 host = urlsplit(self.base).netloc
-                raise BitrixError(method, "CONNECT", f"cannot connect to {host}: {exc}") from None
+                raise BitrixError(label, "CONNECT", f"cannot connect to {host}: {exc}") from None
             raise _Retry("CONNECT", f"connection failed: {exc}") from None
         except httpx.TransportError as exc:
             raise _Retry("DROPPED", f"connection dropped: {exc!r}") from None
@@ -335,7 +369,7 @@ class BitrixClient:
         if 300 <= status < 400:
             where = response.headers.get("location", "another address")
             raise BitrixError(
-                method,
+                label,
                 "MOVED",
                 f"the portal moved to {where}: use that address in the webhook URL",
                 status,
@@ -348,7 +382,7 @@ class BitrixClient:
             snippet = response.text[:80].replace("\n", " ")
             if status == 200 or status >= 500:
                 raise _Retry("BAD_JSON", f"the answer is not Bitrix24 JSON: {snippet!r}", status)
-            raise BitrixError(method, "", f"the answer is not Bitrix24 JSON: {snippet!r}", status)
+            raise BitrixError(label, "", f"the answer is not Bitrix24 JSON: {snippet!r}", status)
         code = str(data.get("error") or "")
         if status == 200 and "error" not in data:
             if "result" not in data:
@@ -367,10 +401,10 @@ class BitrixClient:
                 wait = float(timing["operating_reset_at"]) - float(timing["finish"])
             raise _OperatingLimit(description, time.time() + max(0.0, wait))
         if code == "expired_token":
-            raise AuthExpired(method, code, description, status)
+            raise AuthExpired(label, code, description, status)
         if status >= 500:
             raise _Retry(code or f"HTTP_{status}", description, status)
-        raise BitrixError(method, code, description, status)
+        raise BitrixError(label, code, description, status)
 
     # -- time.operating ----------------------------------------------------
     def _note_time(self, method: str, timing: Any) -> None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from rop.bitrix.client import BATCH_MAX_COMMANDS, PAGE_SIZE, BitrixClient, Command, unwrap_list
+from rop.bitrix.client import BATCH_MAX_COMMANDS, PAGE_SIZE, BatchReply, BitrixClient, Command
 from rop.bitrix.errors import BitrixError
 from rop.bitrix.records import Entity, Record
 
@@ -87,12 +87,12 @@ class Chain:
             previous = key
         return out
 
-    def consume(self, reply: Any, prefix: str, pages: int) -> list[Record]:
+    def consume(self, reply: BatchReply, prefix: str, pages: int) -> list[Record]:
         """The rows a batch brought for this chain; advances ``last_id`` and ``done``."""
         rows: list[Record] = []
         last = self.last_id
         for n in range(pages):
-            page = unwrap_list(reply.get(f"{prefix}{n}"))
+            page = reply.records(f"{prefix}{n}")
             for record in page:
                 rid = record_id(self.entity, record)
                 if rid <= last:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from rop.bitrix.client import PAGE_SIZE, BatchReply, BitrixClient, Command, unwrap_list
+from rop.bitrix.client import PAGE_SIZE, BatchReply, BitrixClient, Command
 from rop.bitrix.export import Chain, count_command
 from rop.bitrix.records import BIG, DIRECTORIES, Entity, Record
 from rop.bitrix.sync_state import utcnow
@@ -70,8 +70,7 @@ async def preflight(client: BitrixClient, chains: dict[str, Chain]) -> Preflight
     reply = await client.batch(commands)
     user = reply.get("me")
     first_pages = {
-        e.name: (unwrap_list(reply.get(f"d_{e.name}")), reply.total(f"d_{e.name}"))
-        for e in DIRECTORIES
+        e.name: (reply.records(f"d_{e.name}"), reply.total(f"d_{e.name}")) for e in DIRECTORIES
     }
     # The portal's clock at preflight (its own dates' clock): any change
     # made after this moment carries a DATE_MODIFY at or after it.
@@ -79,7 +78,7 @@ async def preflight(client: BitrixClient, chains: dict[str, Chain]) -> Preflight
     now = to_utc(date_start) if date_start else None
     probes: dict[str, Probe] = {}
     for entity in BIG:
-        top = unwrap_list(reply.get(f"n_{entity.name}"))
+        top = reply.records(f"n_{entity.name}")
         probes[entity.name] = Probe(
             total=reply.total(f"n_{entity.name}"),
             max_id=int(top[0][entity.id_field]) if top else 0,
@@ -115,5 +114,5 @@ async def directory_records(client: BitrixClient, pre: Preflight, entity: Entity
             {f"s{s}": (entity.method, directory_params(entity, s)) for s in chunk}
         )
         for s in chunk:
-            records.extend(unwrap_list(reply.get(f"s{s}")))
+            records.extend(reply.records(f"s{s}"))
     return records
