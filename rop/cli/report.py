@@ -25,14 +25,22 @@ def report_filter_options(fn):
         click.option("--department", "departments", type=int, multiple=True, help="Department ID"),
         click.option("--manager", "managers", type=int, multiple=True, help="Manager user ID"),
         click.option("--viewer", type=int, help="Show what this user may see"),
-        click.option("--min-call-seconds", type=int, default=0, show_default=True),
-        click.option("--max-call-seconds", type=int),
+        click.option(
+            "--min-call-seconds", type=int, default=0, show_default=True,
+            help="Call figures: shortest call counted, seconds",
+        ),
+        click.option(
+            "--max-call-seconds", type=int, help="Call figures: longest call counted, seconds"
+        ),
         click.option(
             "--by", type=click.Choice(["manager", "department", "source", "pipeline"]),
             default="manager", show_default=True, help="What a row is",
         ),
         click.option("--no-compare", is_flag=True, help="Leave out the previous period"),
-        click.option("--lang", type=click.Choice(["ru", "en"]), default="ru", show_default=True),
+        click.option(
+            "--lang", type=click.Choice(["ru", "en"]), default="ru", show_default=True,
+            help="Language of headers and labels",
+        ),
         click.option("--out", type=click.Path(dir_okay=False), help="Write to FILE"),
     ]  # fmt: skip
     for option in reversed(options):
@@ -91,7 +99,7 @@ def _emit(text: str, out: str | None) -> None:
 @report_filter_options
 @click.option(
     "--format", "fmt", type=click.Choice(["json", "csv", "xlsx", "table"]), default="table",
-    show_default=True,
+    show_default=True, help="Output format (xlsx needs --out)",
 )  # fmt: skip
 def report_command(fmt: str, **o) -> None:
     """The report: rows per manager, department subtotals, total and the previous period."""
@@ -121,12 +129,12 @@ def report_command(fmt: str, **o) -> None:
 @click.option("--key", "row_key", help="Row key when rows are by department/source/pipeline")
 @click.option("--sort", help="Column to sort by")
 @click.option("--desc", is_flag=True, help="Sort descending")
-@click.option("--limit", type=int)
-@click.option("--offset", type=int, default=0)
+@click.option("--limit", type=int, help="At most this many records (default: all)")
+@click.option("--offset", type=int, default=0, help="Skip this many records first")
 @report_filter_options
 @click.option(
     "--format", "fmt", type=click.Choice(["json", "csv", "xlsx", "table"]), default="json",
-    show_default=True,
+    show_default=True, help="Output format (xlsx needs --out)",
 )  # fmt: skip
 def drill_command(
     figure: str, user_id: int | None, department_id: int | None, row_key: str | None,
