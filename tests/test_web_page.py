@@ -201,3 +201,14 @@ def test_report_errors_speak_the_page_language(store, web):
     glebs = client(store, viewer=4)
     denied = glebs.get("/drill", params={**PERIOD, "figure": "deals_new", "user": "5"})
     assert denied.status_code == 403 and "вне вашей области видимости" in denied.text
+
+
+def test_the_sentence_names_what_was_chosen(store):
+    # Борис (2) looks; pipeline 1 and department 20 are named, not numbered.
+    page = client(store, viewer=2).get(
+        "/report", params={**PERIOD, "pipeline": "1", "department": "10"}
+    )
+    sentence = re.search(r'<p class="sentence" id="sentence">(.*?)</p>', page.text, re.S).group(1)
+    sentence = html.unescape(sentence)
+    assert "Борис Начальников" in sentence and "Отдел продаж 1" in sentence
+    assert "глазами: 2" not in sentence

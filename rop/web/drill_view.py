@@ -12,7 +12,7 @@ from rop.web import i18n
 from rop.web.cache import data_version
 from rop.web.context import PAGE_SIZE, XLSX, Json, as_bytes, setup
 from rop.web.errors import BadInput
-from rop.web.options import Options
+from rop.web.options import Options, names
 from rop.web.params import WebFilter, parse_int
 
 
@@ -78,7 +78,7 @@ def drill_context(request: Request, limit: int | None = PAGE_SIZE) -> dict[str, 
     return {
         "filter": wf,
         "args": args,
-        "sentence": flt.describe(wf.lang),
+        "sentence": flt.describe(wf.lang, names(opts)),
         "about": _figure_about(result["figure"], wf.lang),
         "who": _who(opts, args, wf.lang, wf.by),
         "drill": result,

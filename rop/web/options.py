@@ -109,3 +109,20 @@ def load_options(store: Store, portal: str | None = None) -> Options:
         "SELECT max(finished_at) FROM sync_runs WHERE portal = ? AND outcome = 'ok'", [key]
     ) or store.scalar("SELECT updated_at FROM portals WHERE portal = ?", [key])
     return opts
+
+
+def names(opts: Options) -> dict[tuple[str, object], str]:
+    """(kind, ID) -> name, for ``ReportFilter.describe``'s sentence (as
+    ``rop.report.context.store_names``, but from options already loaded)."""
+    out: dict[tuple[str, object], str] = {}
+    for kind, rows, ident in (
+        ("pipeline", opts.pipelines, "id"),
+        ("stage", opts.stages, "status_id"),
+        ("status", opts.statuses, "status_id"),
+        ("department", opts.departments, "id"),
+        ("user", opts.users, "id"),
+    ):
+        for row in rows:
+            if row.get("name"):
+                out[(kind, row[ident])] = str(row["name"])
+    return out

@@ -13,7 +13,7 @@ from rop.web import charts, i18n
 from rop.web.cache import data_version
 from rop.web.context import LAST_FILTER_COOKIE, XLSX, Json, as_bytes, setup
 from rop.web.formatting import fmt_moment
-from rop.web.options import Options
+from rop.web.options import Options, names
 from rop.web.params import SECTIONS, WebFilter, show_date
 from rop.web.table import build_table, quiet
 
@@ -75,13 +75,14 @@ def report_context(request: Request) -> dict[str, Any]:
     built = request.app.state.cache.get_or_build(key, build)
     report, pictures = built["report"], built["charts"]
     lang = wf.lang
+    sentence = flt.describe(lang, names(opts))
     opts = _scoped_options(store, opts, wf.viewer)
     urls = request.app.state.urls
     pairs = wf.pairs()
     return {
         "cache_key": key,  # not in the JSON twin
         "filter": wf,
-        "sentence": flt.describe(lang),
+        "sentence": sentence,
         "report": report,
         "charts": pictures,
         "options": opts,
