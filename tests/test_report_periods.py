@@ -69,6 +69,39 @@ def test_previous_period():
     )
 
 
+def test_previous_period_of_a_month_quarter_or_year_to_date():
+    # Month to date: the same days of the previous month, not the 27 days before.
+    assert previous_period(date(2026, 11, 1), date(2026, 11, 27)) == (
+        date(2026, 10, 1),
+        date(2026, 10, 27),
+    )
+    assert previous_period(date(2026, 3, 1), date(2026, 3, 30)) == (
+        date(2026, 2, 1),
+        date(2026, 2, 28),
+    )
+    # Quarter to date: the same days of the previous quarter.
+    assert previous_period(date(2026, 10, 1), date(2026, 11, 27)) == (
+        date(2026, 7, 1),
+        date(2026, 8, 27),
+    )
+    # Year to date: the same days a year before.
+    assert previous_period(date(2026, 1, 1), date(2026, 11, 27)) == (
+        date(2025, 1, 1),
+        date(2025, 11, 27),
+    )
+    # 1 January starts a quarter too: two months of it are the first quarter to date.
+    assert previous_period(date(2028, 1, 1), date(2028, 2, 28)) == (
+        date(2027, 10, 1),
+        date(2027, 11, 28),
+    )
+    # Starting on the 1st of a month that begins no quarter: two months to date
+    # are not a calendar unit, so the days right before.
+    assert previous_period(date(2026, 8, 1), date(2026, 9, 10)) == (
+        date(2026, 6, 21),
+        date(2026, 7, 31),
+    )
+
+
 def test_local_midnight_bounds_with_offset_and_dst():
     assert utc_bounds(date(2026, 11, 1), date(2026, 11, 30), zone("Europe/Moscow")) == (
         datetime(2026, 10, 31, 21, 0), datetime(2026, 11, 30, 21, 0),

@@ -68,19 +68,47 @@ def resolve_period(preset: str, today: date) -> tuple[date, date]:
 
 
 def previous_period(date_from: date, date_to: date) -> tuple[date, date]:
-    """The period of equal length that ends the day before ``date_from``.
+    """The period a head of sales compares ``date_from``..``date_to`` with.
 
-    A whole calendar month compares with the whole previous month (a head of
-    sales compares November with October, not with the last 30 days of it).
+    - Whole calendar months (a month, a quarter, a year) compare with as many
+      whole months right before: November with October, not with the last
+      30 days of it.
+    - A month, quarter or year "to date" (it starts on the month's, quarter's
+      or year's first day and ends inside it) compares with the same days of
+      the previous month, quarter or year: 1-27 November with 1-27 October,
+      1 January-27 November with the same days a year before. A day past the
+      end of a shorter month is its last day (1-30 March: 1-28 February).
+    - Any other period: the same number of days right before it.
     """
-    first_of_month = date_from.day == 1
     next_day = date_to + timedelta(days=1)
-    if first_of_month and next_day.day == 1:
+    if date_from.day == 1 and next_day.day == 1:
         months = (next_day.year - date_from.year) * 12 + next_day.month - date_from.month
         start = _add_months(date_from, -months)
         return start, date_from - timedelta(days=1)
+    span = _to_date_span(date_from, date_to)
+    if span:
+        return _add_months(date_from, -span), _shift_day(date_to, -span)
     length = (date_to - date_from).days + 1
     return date_from - timedelta(days=length), date_from - timedelta(days=1)
+
+
+def _to_date_span(date_from: date, date_to: date) -> int:
+    """12, 3 or 1 if the period is a year, quarter or month "to date"; else 0."""
+    if date_from.day != 1:
+        return 0
+    months_apart = (date_to.year - date_from.year) * 12 + date_to.month - date_from.month
+    for span in (1, 3, 12):
+        aligned = (date_from.month - 1) % span == 0
+        if aligned and months_apart < span:
+            return span
+    return 0
+
+
+def _shift_day(day: date, months: int) -> date:
+    """``day`` ``months`` months away, kept inside its month (31 March - 1 = 28 Feb)."""
+    first = _add_months(day, months)
+    last = _add_months(first, 1) - timedelta(days=1)
+    return first.replace(day=min(day.day, last.day))
 
 
 def zone(name: str | None) -> ZoneInfo:
