@@ -212,3 +212,13 @@ def test_the_sentence_names_what_was_chosen(store):
     sentence = html.unescape(sentence)
     assert "Борис Начальников" in sentence and "Отдел продаж 1" in sentence
     assert "глазами: 2" not in sentence
+
+
+def test_managers_are_offered_by_department(web):
+    page = web.get("/report", params=PERIOD).text
+    box = re.search(r'<details class="multi" id="pick-managers">.*?</details>', page, re.S).group(0)
+    groups = re.findall(r'<div class="options-group">([^<]+)</div>', box)
+    assert groups == ["Отдел продаж 1", "Отдел продаж 2"]
+    first, second = box.split("Отдел продаж 2</div>")
+    assert "Вера Петрова" in first and "Дина Орлова" in second and "Вера Петрова" not in second
+    assert 'name="manager" value="7"' in first and "(уволен)" in first  # Жанна, dismissed

@@ -69,6 +69,7 @@ _TEXT: dict[str, tuple[str, str]] = {
     "no_rows": ("Нет данных за выбранный период", "No data for the chosen period"),
     "close": ("Закрыть", "Close"),
     "pages": ("Страницы списка", "List pages"),
+    "search": ("Найти", "Search"),
     "jump_to": ("Перейти к разделу", "Jump to"),
     "open_profile": ("Открыть профиль в Битрикс24", "Open the profile in Bitrix24"),
     "no_activity": (

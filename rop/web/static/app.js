@@ -126,6 +126,29 @@
     sync();
   }
 
+  // Typing in a picker's search box hides the names that do not match
+  // (and department titles left with nobody under them).
+  function pickerSearch() {
+    document.querySelectorAll(".options-search").forEach(function (box) {
+      box.addEventListener("input", function () {
+        var q = box.value.trim().toLowerCase();
+        var list = box.parentElement;
+        var group = null, shown = 0;
+        function close() { if (group) { group.hidden = q !== "" && shown === 0; } }
+        Array.prototype.forEach.call(list.children, function (el) {
+          if (el.classList.contains("options-group")) { close(); group = el; shown = 0; return; }
+          if (el.tagName !== "LABEL") { return; }
+          var hit = q === "" || el.textContent.toLowerCase().indexOf(q) >= 0;
+          el.hidden = !hit;
+          if (hit) { shown += 1; }
+        });
+        close();
+      });
+      // Enter in the search box must not submit the whole filter.
+      box.addEventListener("keydown", function (e) { if (e.key === "Enter") { e.preventDefault(); } });
+    });
+  }
+
   // The section links scroll the table sideways so the section's first column
   // sits right of the sticky first column (an anchor jump would hide it under it).
   function sectionNav() {
@@ -266,6 +289,7 @@
     periodPicker();
     datePickers();
     sectionNav();
+    pickerSearch();
     syncButton();
     charts();
   });
