@@ -152,6 +152,55 @@ def test_voximplant_shape_matches_docs(hook: str) -> None:
     assert durations == sorted(durations, reverse=True) and min(durations) > 100
 
 
+def test_item_list_shape_and_error_match_docs(hook: str) -> None:
+    example = doc("crm.item.list.json")
+    fields = list(example["result"]["items"][0])
+    got = httpx.post(
+        hook + "crm.item.list",
+        json={"entityTypeId": 2, "select": fields, "filter": {"<=id": 60}, "order": {"id": "ASC"}},
+    ).json()
+    assert_same_shape(got, example)
+    assert set(got["result"]["items"][0]) == set(fields)  # typed: id and opportunity are numbers
+    assert got["total"] == 60 and got["next"] == 50
+    bad = httpx.post(hook + "crm.item.list", json={"entityTypeId": 2, "filter": {"FIELD": 1}})
+    assert bad.status_code == 400 and bad.json() == doc("crm.item.list.error.json")
+
+
+def test_users_and_departments_match_docs(hook: str) -> None:
+    users = httpx.post(hook + "user.get", json={"UF_DEPARTMENT": 3, "SORT": "ID", "ORDER": "asc"})
+    assert_same_shape(users.json(), doc("user.get.json"))
+    assert [u["ID"] for u in users.json()["result"]] == ["3", "4", "6"]
+    assert_same_shape(httpx.post(hook + "user.current", json={}).json(), doc("user.current.json"))
+    deps = httpx.post(hook + "department.get", json={"sort": "NAME", "order": "DESC", "PARENT": 1})
+    assert_same_shape(deps.json(), doc("department.get.json"))
+    assert [d["NAME"] for d in deps.json()["result"]] == ["Support", "Sales"]
+
+
+def test_activity_list_shape_matches_docs(tmp_path: Path) -> None:
+    example = doc("crm.activity.list.json")
+    app = create_app(write_portal(tmp_path / "p", deals=3), NO_LIMITS)
+    for i in range(51):
+        record = {k: v for k, v in example["result"][0].items() if k != "ID"}
+        app.state.portal.add("activity", {**record, "RESPONSIBLE_ID": "1", "OWNER_ID": str(i)})
+    with serve_in_thread(app) as base:
+        got = httpx.post(
+            f"{base}/rest/1/{TOKEN}/crm.activity.list",
+            json={"select": list(example["result"][0]), "filter": {"TYPE_ID": 2}},
+        ).json()
+    assert_same_shape(got, example)
+    assert got["total"] == 51 and got["next"] == 50
+
+
+def test_call_statistics_denied_matches_docs(tmp_path: Path) -> None:
+    folder = write_portal(tmp_path / "p", deals=3, call_statistics_denied=[3])
+    with serve_in_thread(create_app(folder, NO_LIMITS)) as base:
+        denied = httpx.get(f"{base}/rest/3/{TOKEN}/voximplant.statistic.get")
+        allowed = httpx.get(f"{base}/rest/1/{TOKEN}/voximplant.statistic.get")
+    assert denied.status_code == 403
+    assert denied.json() == doc("voximplant.statistic.get.error.json")
+    assert allowed.status_code == 200 and allowed.json()["total"] == 20
+
+
 def test_error_shape_matches_docs(hook: str) -> None:
     got = httpx.get(hook + "crm.no.such.method")
     assert got.status_code == 404

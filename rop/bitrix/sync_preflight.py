@@ -46,8 +46,10 @@ def directory_params(entity: Entity, start: int) -> dict[str, Any]:
         return {"sort": "ID", "order": "ASC", "start": start}
     if entity.method == "department.get":
         # department.get takes filter fields as top-level keys, SORT among
-        # them: a "sort" parameter is too easily read as a filter.
-        return {"start": start}
+        # them: a "sort" parameter is too easily read as a filter. Its page
+        # parameter is documented as START (department-get.md), other list
+        # methods say start: send both, a portal reads the one it knows.
+        return {"START": start, "start": start}
     if entity.method == "crm.status.list":
         return {"order": {"SORT": "ASC"}, "start": start}
     return {**entity.params, "start": start}

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from rop.bitrix.emulator.data import Record
-from rop.bitrix.emulator.errors import invalid_arg
+from rop.bitrix.emulator.errors import ApiError, invalid_arg
 from rop.bitrix.emulator.filters import Group, compile_group
 from rop.bitrix.emulator.listing import parse_order, sort_key
 from rop.bitrix.emulator.params import Params, as_dict, as_int, get
@@ -63,6 +63,12 @@ def currency_base(call: Call) -> Reply:
 
 @method("voximplant.statistic.get")
 def call_statistics(call: Call) -> Reply:
+    # voximplant-statistic-get.md: a user without the "Call Statistics - View"
+    # permission gets 403 ACCESS_DENIED "Access denied!". portal.json lists such
+    # users in "call_statistics_denied" (there are no roles to read it from).
+    denied = call.portal.info.get("call_statistics_denied") or []
+    if call.user_id in {int(u) for u in denied}:
+        raise ApiError("ACCESS_DENIED", "Access denied!", 403)
     table = call.portal.tables["call"]
     params: Params = {
         "filter": get(call.params, "FILTER"),

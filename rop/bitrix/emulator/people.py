@@ -85,14 +85,19 @@ def profile(call: Call) -> Reply:
 @method("department.get")
 def department_get(call: Call) -> Reply:
     table = call.portal.tables["department"]
+    # department-get.md: filter fields are top-level keys, SORT among them, and
+    # the sort field is the "sort" parameter ({"sort": "NAME", "PARENT": 1}):
+    # only an upper-case SORT filters.
     spec = {
         k: v
         for k, v in call.params.items()
-        if str(k).upper() in ("ID", "NAME", "SORT", "PARENT", "UF_HEAD")
+        if str(k).upper() in ("ID", "NAME", "PARENT", "UF_HEAD") or str(k) == "SORT"
     }
     spec.update(as_dict(get(call.params, "filter"), "filter"))
     compiled = compile_filter(spec, classic(table), call.portal.clock.zone)
-    sort = get(call.params, "sort")
+    sort = next(
+        (v for k, v in call.params.items() if str(k).lower() == "sort" and k != "SORT"), None
+    )
     order = (
         [(str(sort).upper(), str(get(call.params, "order", "ASC")).upper() == "DESC")]
         if sort
