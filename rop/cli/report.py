@@ -59,7 +59,25 @@ def open_report_store(db: str | None):
     try:
         return open_store(path)
     except StoreError as exc:
-        raise UsageProblem(str(exc)) from None
+        raise UsageProblem(_locked_by_server(path, str(exc)) or str(exc)) from None
+
+
+def _locked_by_server(path, problem: str) -> str | None:
+    """When `rop serve` holds the store, say where its report is instead of DuckDB's lock text."""
+    import json
+
+    from rop.bitrix.sync_remote import is_lock_error, server_file
+
+    if not is_lock_error(problem):
+        return None
+    try:
+        url = str(json.loads(server_file(path).read_text(encoding="utf-8"))["url"]).rstrip("/")
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return (
+        f"the store {path} is open in `rop serve` at {url}: see {url}/report "
+        f"(or {url}/report.json), or stop the server first"
+    )
 
 
 def report_call(fn, *args, **kwargs):
