@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, ValidationError
+from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -24,7 +25,8 @@ class SettingsError(ValueError):
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="ROP_", extra="ignore")
+    # An empty variable (`ROP_DB=`) means "not set", not "the current folder".
+    model_config = SettingsConfigDict(env_prefix="ROP_", extra="ignore", env_ignore_empty=True)
 
     db: Path = Field(default_factory=default_db_path, description="Store file (DuckDB)")
     webhook: str | None = Field(default=None, description="Bitrix24 incoming webhook URL")
@@ -42,6 +44,20 @@ class Settings(BaseSettings):
     sync_interval_minutes: int = Field(default=0, ge=0, description="0: no scheduled sync")
     language: str = Field(default="ru", pattern="^(ru|en)$")
 
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, name: str | None) -> str | None:
+        # A wrong zone would be stored with the portal and shift every period.
+        if name is None:
+            return None
+        try:
+            ZoneInfo(name)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                f"unknown time zone {name!r} (an IANA name, e.g. Europe/Moscow)"
+            ) from None
+        return name
+
 
 def load_settings(**overrides: object) -> Settings:
     """Build settings from the environment plus explicit overrides.
@@ -56,5 +72,5 @@ def load_settings(**overrides: object) -> Settings:
         problems = []
         for err in exc.errors():
             name = "ROP_" + "_".join(str(p) for p in err["loc"]).upper()
-            problems.append(f"{name}: {err['msg']}")
+            problems.append(f"{name}: {err['msg'].removeprefix('Value error, ')}")
         raise SettingsError("bad setting " + "; ".join(problems)) from None
