@@ -383,3 +383,20 @@ def test_keyboard_dates_sections_and_empty_pictures(page, server):
     assert page.locator("#quiet").is_visible()
     assert page.locator("#charts .chart-empty").count() >= 2
     assert page.locator("#charts svg").count() == 0
+
+
+def test_amount_in_currency_shows_the_deal_currency(page, server, portal):
+    from zoneinfo import ZoneInfo
+
+    store, _ = portal
+    row = store.query(
+        "SELECT id, assigned_by_id, date_create FROM deals WHERE currency_id = 'USD' "
+        "AND opportunity > 0 ORDER BY id LIMIT 1"
+    )
+    assert row, "the demo portal has deals in dollars"
+    deal_id, owner, created = row[0]
+    day = created.replace(tzinfo=ZoneInfo("UTC")).astimezone(ZoneInfo("Europe/Moscow")).date()
+    page.goto(f"{server}/drill?period=custom&from={day}&to={day}&figure=deals_new&user={owner}")
+    cells = page.locator(f"#drill-records tr[data-id='{deal_id}']")
+    assert cells.locator("td[data-key='opportunity']").inner_text().endswith("$")
+    assert cells.locator("td[data-key='amount']").inner_text().endswith("₽")
