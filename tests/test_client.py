@@ -150,6 +150,11 @@ def test_limit_answer_fills_the_bucket() -> None:
         (400, {"error": "", "error_description": "Access denied."}, ""),
         (404, {"error": "ERROR_METHOD_NOT_FOUND", "error_description": "Method not found!"}, "ERROR_METHOD_NOT_FOUND"),
         (401, {"error": "expired_token", "error_description": "The access token expired"}, "expired_token"),
+        (401, {"error": "INVALID_CREDENTIALS", "error_description": "Invalid request credentials"}, "INVALID_CREDENTIALS"),
+        (401, {"error": "insufficient_scope", "error_description": "The request requires higher privileges"}, "insufficient_scope"),
+        # A manual block by support: never retried, whatever the status (older docs: 503).
+        (503, {"error": "OVERLOAD_LIMIT", "error_description": "REST API is blocked due to overload"}, "OVERLOAD_LIMIT"),
+        (401, {"error": "OVERLOAD_LIMIT", "error_description": "REST API is blocked due to overload"}, "OVERLOAD_LIMIT"),
     ],
 )  # fmt: skip
 def test_other_errors_stop_at_once_naming_method_and_error(

@@ -43,6 +43,11 @@ BATCH_MAX_COMMANDS = 50
 # Rows per list page: fixed by Bitrix24, there is no ``limit`` parameter.
 PAGE_SIZE = 50
 
+# Errors that must not be retried whatever their HTTP status: a manual REST
+# block by Bitrix24 support (error-codes.md: "Do not retry the call"; older
+# docs gave it status 503, which would otherwise be retried).
+_NEVER_RETRIED = frozenset({"OVERLOAD_LIMIT"})
+
 # OAuth token provider: called with refresh=False for the current token and
 # once with refresh=True after a 401 expired_token.
 TokenProvider = Callable[[bool], Awaitable[str]]
@@ -389,6 +394,8 @@ class BitrixClient:
                 raise _Retry("BAD_JSON", "the answer has no result", status)
             return data
         description = str(data.get("error_description") or code or "unknown error")
+        if code in _NEVER_RETRIED:
+            raise BitrixError(label, code, description, status)
         if code == "QUERY_LIMIT_EXCEEDED" or status == 503:
             self.bucket.fill()
             raise _Retry(code or "HTTP_503", description, status)

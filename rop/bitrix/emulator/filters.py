@@ -36,6 +36,8 @@ _PREFIXES: tuple[tuple[str, str], ...] = (
     ("<", "lt"),
     ("@", "in"),
     ("%", "substr"),
+    # voximplant-statistic-get.md: "?" is a string search; approximated as a substring.
+    ("?", "substr"),
     ("!", "ne"),
     ("=", "eq"),
 )
