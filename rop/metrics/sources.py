@@ -155,10 +155,12 @@ def deal_ctes(opts: Options) -> list[Cte]:
     CAST(d.category_id AS VARCHAR) AS grp_pipeline, c.first_move, c.last_move
 FROM deals d
 LEFT JOIN deal_close c ON c.owner_id = d.id
-LEFT JOIN leads l ON l.portal = d.portal AND l.id = d.lead_id
+-- Joins on the ID alone, the portal fixed inside: a join key with the
+-- portal's name in it costs a string comparison per row (0.3 s at 1M deals).
+LEFT JOIN (SELECT id, source_id FROM leads WHERE portal = $portal) l ON l.id = d.lead_id
 LEFT JOIN deal_rate r ON r.currency = d.currency_id
 LEFT JOIN deal_stage_dir s ON s.status_id = d.stage_id
-LEFT JOIN pipelines p ON p.portal = d.portal AND p.id = d.category_id
+LEFT JOIN (SELECT id, name FROM pipelines WHERE portal = $portal) p ON p.id = d.category_id
 WHERE d.portal = $portal AND d.assigned_by_id IS NOT NULL""",
             static=True,
         ),
@@ -269,8 +271,8 @@ CALL_BASE = Cte(
         WHEN 'CONTACT' THEN ct.company_id END AS company_id,
     CASE c.crm_entity_type WHEN 'CONTACT' THEN c.crm_entity_id END AS contact_id
 FROM calls c
-LEFT JOIN contacts ct ON ct.portal = c.portal AND ct.id = c.crm_entity_id
-    AND c.crm_entity_type = 'CONTACT'
+LEFT JOIN (SELECT id, company_id FROM contacts WHERE portal = $portal) ct
+    ON ct.id = c.crm_entity_id AND c.crm_entity_type = 'CONTACT'
 WHERE c.portal = $portal""",
     static=True,
 )
