@@ -222,3 +222,25 @@ def test_managers_are_offered_by_department(web):
     first, second = box.split("Отдел продаж 2</div>")
     assert "Вера Петрова" in first and "Дина Орлова" in second and "Вера Петрова" not in second
     assert 'name="manager" value="7"' in first and "(уволен)" in first  # Жанна, dismissed
+
+
+def _accessible_names(page: str) -> list[tuple[str, str]]:
+    """(tag, name) of every link and button: its aria-label, else its text."""
+    out = []
+    for tag, attrs, body in re.findall(r"<(a|button)\b([^>]*)>(.*?)</\1>", page, re.S):
+        label = re.search(r'aria-label="([^"]*)"', attrs)
+        text = re.sub(r"<[^>]+>", "", body).strip()
+        out.append((tag, (label.group(1) if label else text).strip()))
+    return out
+
+
+def test_every_link_and_button_has_a_name(web):
+    for params in (PERIOD, {**PERIOD, "lang": "en"}):
+        page = web.get("/report", params=params).text
+        names = _accessible_names(page)
+        assert len(names) > 50
+        assert all(name for _, name in names), [n for n in names if not n[1]]
+        frag = web.get(
+            "/drill", params={**params, "figure": "deals_new"}, headers={"hx-request": "true"}
+        ).text
+        assert all(name for _, name in _accessible_names(frag))

@@ -55,6 +55,8 @@ _TEXT: dict[str, tuple[str, str]] = {
         "Sync unavailable: no webhook set (--webhook or ROP_WEBHOOK)",
     ),
     "export": ("Экспорт", "Export"),
+    "export_report": ("Скачать весь отчёт:", "Download the whole report:"),
+    "export_list": ("Скачать этот список:", "Download this list:"),
     "manager": ("Менеджер", "Manager"),
     "department": ("Отдел", "Department"),
     "source": ("Источник", "Source"),
