@@ -9,9 +9,9 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from rop.metrics.cache import materializer
-from rop.metrics.compile import Context
+from rop.metrics.compile import Context, relation
 from rop.metrics.errors import ReportInputError
-from rop.metrics.sources import Options
+from rop.metrics.sources import SOURCES, Options
 from rop.report.filter import ReportFilter
 from rop.report.periods import local_today, utc_bounds, zone
 from rop.report.portal import PortalRow, select_portal
@@ -157,3 +157,20 @@ def context(prep: Prepared, date_from: date, date_to: date) -> Context:
         group=flt.by,
         materialize=prep.materialize,
     )
+
+
+def warm_cache(store: Store, portal: str | None = None) -> None:
+    """Compute the static steps of every section now (rop.metrics.cache).
+
+    A report right after a load or a sync otherwise pays for them (1-2 s at
+    1M deals); a server can call this in the background as a sync run ends.
+    Nothing is computed twice: a report after it reuses the tables.
+    """
+    key = select_portal(store, portal).key
+    today = local_today(zone(select_portal(store, key).timezone))
+    prep = prepare(store, ReportFilter(today, today), key)
+    if prep.materialize is None:
+        return
+    ctx = context(prep, today, today)
+    for source in SOURCES.values():
+        relation(source, ctx)  # materializes each *_base step on the way
