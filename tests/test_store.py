@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
+import duckdb
 import pytest
 
 from rop.store import open_store
@@ -77,3 +78,51 @@ def test_transaction_rolls_back_on_error(tmp_path):
 def test_unknown_table_is_named(tmp_path):
     with open_store(tmp_path / "s.duckdb") as store, pytest.raises(StoreError, match="nope"):
         store.upsert("nope", [{"portal": "p", "id": 1}])
+
+
+def test_a_store_from_a_newer_rop_is_refused_untouched(tmp_path):
+    path = tmp_path / "s.duckdb"
+    newest = MIGRATIONS[-1][0]
+    with open_store(path) as store:
+        store.execute("INSERT INTO schema_migrations VALUES (?, 'future', NULL)", [newest + 1])
+    for read_only in (False, True):
+        with pytest.raises(StoreError, match=f"schema version {newest + 1}, newer than"):
+            open_store(path, read_only=read_only)
+    # Refused before writing anything.
+    conn = duckdb.connect(str(path))
+    assert conn.execute("SELECT count(*) FROM schema_migrations").fetchall() == [
+        (len(MIGRATIONS) + 1,)
+    ]
+    conn.close()
+
+
+def test_read_only_refuses_a_store_that_needs_migrations(tmp_path):
+    path = tmp_path / "s.duckdb"
+    with open_store(path) as store:
+        store.execute("DELETE FROM schema_migrations WHERE version = ?", [MIGRATIONS[-1][0]])
+    with pytest.raises(StoreError, match=rf"needs schema upgrades \[{MIGRATIONS[-1][0]}\]"):
+        open_store(path, read_only=True)
+
+
+@pytest.mark.parametrize(
+    "content,problem",
+    [
+        (b"hello", "not a valid DuckDB database file"),
+        # DuckDB would download its SQLite reader to open this; we stay offline.
+        (b"SQLite format 3\x00" + bytes(100), "not a DuckDB database file"),
+    ],
+)
+def test_a_foreign_file_is_one_clear_line(tmp_path, content, problem):
+    path = tmp_path / "s.duckdb"
+    path.write_bytes(content)
+    with pytest.raises(StoreError) as caught:
+        open_store(path)
+    assert problem in str(caught.value) and "\n" not in str(caught.value)
+    assert path.read_bytes() == content
+
+
+def test_an_impossible_folder_is_a_store_error(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    with pytest.raises(StoreError, match=r"cannot open store .*: File exists"):
+        open_store(blocker / "s.duckdb")

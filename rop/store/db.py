@@ -159,13 +159,31 @@ class Store:
         self.close()
 
 
-def migrate(conn: duckdb.DuckDBPyConnection) -> list[int]:
+def _recorded(conn: duckdb.DuckDBPyConnection, target: str) -> set[int]:
+    """The migration versions the store has; refuses a store from a newer rop."""
+    has_table = conn.execute(
+        "SELECT count(*) FROM information_schema.tables WHERE table_name = 'schema_migrations'"
+    ).fetchall()[0][0]
+    if not has_table:
+        return set()
+    done = {r[0] for r in conn.execute("SELECT version FROM schema_migrations").fetchall()}
+    known = {m[0] for m in MIGRATIONS}
+    if done - known:
+        # Its tables may hold columns this code would drop or misread.
+        raise StoreError(
+            f"the store {target} has schema version {max(done)}, newer than this rop "
+            f"knows ({max(known)}): upgrade rop-report"
+        )
+    return done
+
+
+def migrate(conn: duckdb.DuckDBPyConnection, target: str = "the store") -> list[int]:
     """Apply the migrations not yet recorded; returns the versions applied."""
+    done = _recorded(conn, target)
     conn.execute(
         "CREATE TABLE IF NOT EXISTS schema_migrations "
         "(version INTEGER PRIMARY KEY, name TEXT, applied_at TIMESTAMP)"
     )
-    done = {r[0] for r in conn.execute("SELECT version FROM schema_migrations").fetchall()}
     applied = []
     for version, name, sql in MIGRATIONS:
         if version in done:
@@ -185,22 +203,47 @@ def migrate(conn: duckdb.DuckDBPyConnection) -> list[int]:
     return applied
 
 
+def _open_problem(exc: duckdb.Error) -> str:
+    text = str(exc)
+    if "extension" in text.lower() and "not found" in text.lower():
+        # DuckDB recognised a foreign format (SQLite, ...) and wants a reader for it.
+        return "not a DuckDB database file"
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
 def open_store(path: str | Path, read_only: bool = False) -> Store:
     """Open (creating if needed) the store file and bring its schema up to date.
 
     ``":memory:"`` gives a throwaway in-memory store for tests.
     """
     target = str(path)
-    if target != ":memory:":
-        Path(target).parent.mkdir(parents=True, exist_ok=True)
     try:
-        conn = duckdb.connect(target, read_only=read_only)
-    except duckdb.IOException as exc:
-        raise StoreError(f"cannot open store {target}: {exc}") from None
+        if target != ":memory:":
+            Path(target).parent.mkdir(parents=True, exist_ok=True)
+        # No extension downloads: given a SQLite or other foreign file, DuckDB
+        # would otherwise fetch a reader from the internet to open it.
+        conn = duckdb.connect(
+            target, read_only=read_only, config={"autoinstall_known_extensions": False}
+        )
+    except OSError as exc:
+        raise StoreError(f"cannot open store {target}: {exc.strerror} ({exc.filename})") from None
+    except duckdb.Error as exc:
+        raise StoreError(f"cannot open store {target}: {_open_problem(exc)}") from None
     # Timestamps are UTC by convention; pin the session so DuckDB never
     # converts them to the machine's zone.
     with contextlib.suppress(duckdb.Error):
         conn.execute("SET TimeZone = 'UTC'")
-    if not read_only:
-        migrate(conn)
+    try:
+        if read_only:
+            missing = {m[0] for m in MIGRATIONS} - _recorded(conn, target)
+            if missing:
+                raise StoreError(
+                    f"the store {target} needs schema upgrades {sorted(missing)}: "
+                    "open it once for writing (any rop command but a read-only one)"
+                )
+        else:
+            migrate(conn, target)
+    except BaseException:
+        conn.close()
+        raise
     return Store(conn, target)
