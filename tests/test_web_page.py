@@ -244,3 +244,27 @@ def test_every_link_and_button_has_a_name(web):
             "/drill", params={**params, "figure": "deals_new"}, headers={"hx-request": "true"}
         ).text
         assert all(name for _, name in _accessible_names(frag))
+
+
+def test_drill_down_names_link_to_profiles(web):
+    frag = web.get(
+        "/drill",
+        params={**PERIOD, "figure": "deals_new", "user": "3"},
+        headers={"hx-request": "true"},
+    ).text
+    cells = re.findall(r'<td class="kind-[^"]*" data-key="manager">(.*?)</td>', frag, re.S)
+    assert cells and all(
+        re.fullmatch(
+            r'<a class="profile" href="https://tiny\.bitrix24\.ru/company/personal/user/3/" '
+            r'target="_blank" rel="noopener">Вера Петрова</a>',
+            c.strip(),
+        )
+        for c in cells
+    ), cells
+
+
+def test_filter_summaries_read_as_words(web):
+    page = web.get("/report", params=PERIOD).text
+    assert "Ключевые стадии: не выбраны" in page and "Разделы: все" in page
+    some = web.get("/report", params={**PERIOD, "section": ["deals", "calls"]}).text
+    assert "Разделы: 2/5" in some

@@ -134,6 +134,8 @@ def drill_page(request: Request) -> Response:
             "lang": lang,
             "t": i18n.translator(lang),
             "unknown_name": lambda uid: unknown_user_name(uid, lang),
+            # Every manager's name links to their profile, as in the table.
+            "profile_base": ctx["options"].portal_url,
             "currency": ctx["options"].currency,
             "total": total,
             "offset": offset,

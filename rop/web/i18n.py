@@ -26,6 +26,8 @@ _TEXT: dict[str, tuple[str, str]] = {
     "departments": ("Отделы", "Departments"),
     "managers": ("Менеджеры", "Managers"),
     "everyone": ("Все", "Everyone"),
+    "none_chosen": ("не выбраны", "none"),
+    "all_sections": ("все", "all"),
     "sections": ("Разделы", "Sections"),
     "section_deals": ("Сделки", "Deals"),
     "section_leads": ("Лиды", "Leads"),
