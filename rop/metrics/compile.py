@@ -60,15 +60,18 @@ def relation(source: Source, ctx: Context, names: bool = False) -> str:
     """
     ctes: dict[str, str] = {}
     static: dict[str, str] = {}
+    text = f"{source.entity}_text" if names and source.text else None
     for cte in source.ctes(ctx.opts):
         if cte.name in ctes or cte.name in static:
             continue
+        if cte.name.endswith("_text") and cte.name != text:
+            continue  # names only a list shows
         if cte.static and ctx.materialize is not None:
-            if cte.name.endswith("_base"):
-                sql = "WITH " + _with(static) + "\n" + cte.sql if static else cte.sql
+            if cte.name.endswith(("_base", "_text")):
+                helpers = {n: q for n, q in static.items() if re.search(rf"\b{n}\b", cte.sql)}
+                sql = "WITH " + _with(helpers) + "\n" + cte.sql if helpers else cte.sql
                 table = ctx.materialize(cte.name, sql, bind(sql, ctx.params))
                 ctes[cte.name] = f"SELECT * FROM {table}"
-                static = {}
             else:
                 static[cte.name] = cte.sql
             continue
@@ -87,10 +90,12 @@ def relation(source: Source, ctx: Context, names: bool = False) -> str:
         if names
         else ""
     )
+    texts = "".join(f", t.{c}" for c in source.text) if text else ""
+    join_text = f" LEFT JOIN {text} t ON t.id = r.id" if text else ""
     ctes["f"] = (
-        f"SELECT r.*, u.department_id AS department_id{name} "
-        f"FROM {source.name} r LEFT JOIN users u ON u.portal = $portal AND u.id = r.manager_id "
-        f"WHERE {base}"
+        f"SELECT r.*, u.department_id AS department_id{name}{texts} "
+        f"FROM {source.name} r LEFT JOIN users u ON u.portal = $portal AND u.id = r.manager_id"
+        f"{join_text} WHERE {base}"
     )
     return "WITH " + _with(ctes)
 

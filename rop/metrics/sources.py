@@ -90,8 +90,11 @@ class Cte:
     """One named step of a relation.
 
     A ``static`` step depends on the store's data only, not on the period or
-    the filter, so a report may compute it once and reuse it (rop.metrics.cache);
-    the last static step of a chain is the one reused, named ``*_base``.
+    the filter, so a report may compute it once and reuse it (rop.metrics.cache).
+    Two static steps are reused, the others are helpers inlined into them:
+    ``*_base``, the facts every figure reads, and ``*_text``, the names and
+    texts only a drill-down list shows (kept apart: copying a million titles
+    into the cache cost more than computing the facts).
     """
 
     name: str
@@ -141,11 +144,8 @@ def deal_ctes(opts: Options) -> list[Cte]:
         ),
         Cte(
             "deal_base",
-            f"""SELECT d.id, d.assigned_by_id AS manager_id, d.title, d.category_id,
-    coalesce(p.name, CAST(d.category_id AS VARCHAR)) AS pipeline_name,
-    d.stage_id, coalesce(s.name, d.stage_id) AS stage_name, {semantic} AS semantic,
-    d.date_create, d.closedate, d.source_id, d.company_id, d.contact_id,
-    d.opportunity, coalesce(d.currency_id, $base) AS currency_id,
+            f"""SELECT d.id, d.assigned_by_id AS manager_id, d.category_id, {semantic} AS semantic,
+    d.date_create, d.closedate, d.company_id, d.contact_id,
     {close_time(semantic, "c.closed_at", "d.moved_time", moved_or_date)} AS close_time,
     coalesce(d.opportunity * coalesce(r.rate, CASE WHEN d.currency_id IS NULL THEN 1.0 END), 0)
         AS amount,
@@ -160,8 +160,18 @@ LEFT JOIN deal_close c ON c.owner_id = d.id
 LEFT JOIN (SELECT id, source_id FROM leads WHERE portal = $portal) l ON l.id = d.lead_id
 LEFT JOIN deal_rate r ON r.currency = d.currency_id
 LEFT JOIN deal_stage_dir s ON s.status_id = d.stage_id
-LEFT JOIN (SELECT id, name FROM pipelines WHERE portal = $portal) p ON p.id = d.category_id
 WHERE d.portal = $portal AND d.assigned_by_id IS NOT NULL""",
+            static=True,
+        ),
+        Cte(
+            "deal_text",
+            """SELECT d.id, d.title, coalesce(p.name, CAST(d.category_id AS VARCHAR)) AS pipeline_name,
+    d.stage_id, coalesce(s.name, d.stage_id) AS stage_name, d.source_id,
+    d.opportunity, coalesce(d.currency_id, $base) AS currency_id
+FROM deals d
+LEFT JOIN deal_stage_dir s ON s.status_id = d.stage_id
+LEFT JOIN (SELECT id, name FROM pipelines WHERE portal = $portal) p ON p.id = d.category_id
+WHERE d.portal = $portal""",
             static=True,
         ),
         Cte("deal_moves", straddlers("deal_stage_history", "2, 3, 5", "deal_base")),
@@ -185,10 +195,7 @@ def lead_ctes(opts: Options) -> list[Cte]:
         ),
         Cte(
             "lead_base",
-            f"""SELECT l.id, l.assigned_by_id AS manager_id,
-    coalesce(l.title, trim(coalesce(l.name, '') || ' ' || coalesce(l.last_name, ''))) AS title,
-    l.status_id, coalesce(s.name, l.status_id) AS status_name, {semantic} AS semantic,
-    l.date_create, l.source_id,
+            f"""SELECT l.id, l.assigned_by_id AS manager_id, {semantic} AS semantic, l.date_create,
     {close_time(semantic, "c.closed_at", "l.moved_time", "l.date_closed")} AS close_time,
     l.source_id AS grp_source, CAST(NULL AS VARCHAR) AS grp_pipeline,
     c.first_move, c.last_move
@@ -196,6 +203,15 @@ FROM leads l
 LEFT JOIN lead_close c ON c.owner_id = l.id
 LEFT JOIN lead_status_dir s ON s.status_id = l.status_id
 WHERE l.portal = $portal AND l.assigned_by_id IS NOT NULL""",
+            static=True,
+        ),
+        Cte(
+            "lead_text",
+            """SELECT l.id, l.status_id, coalesce(s.name, l.status_id) AS status_name, l.source_id,
+    coalesce(l.title, trim(coalesce(l.name, '') || ' ' || coalesce(l.last_name, ''))) AS title
+FROM leads l
+LEFT JOIN lead_status_dir s ON s.status_id = l.status_id
+WHERE l.portal = $portal""",
             static=True,
         ),
         Cte("lead_moves", straddlers("lead_status_history", "2, 3", "lead_base")),
@@ -266,7 +282,7 @@ def contact_ctes(opts: Options) -> list[Cte]:
 CALL_BASE = Cte(
     "call_base",
     """SELECT c.id, c.portal_user_id AS manager_id, c.call_type, c.call_duration,
-    c.call_start_date, c.call_failed_code, c.phone_number, c.crm_entity_type, c.crm_entity_id,
+    c.call_start_date, c.call_failed_code, c.crm_entity_type, c.crm_entity_id,
     CASE c.crm_entity_type WHEN 'COMPANY' THEN c.crm_entity_id
         WHEN 'CONTACT' THEN ct.company_id END AS company_id,
     CASE c.crm_entity_type WHEN 'CONTACT' THEN c.crm_entity_id END AS contact_id
@@ -278,9 +294,17 @@ WHERE c.portal = $portal""",
 )
 
 
+CALL_TEXT = Cte(
+    "call_text",
+    "SELECT id, phone_number FROM calls WHERE portal = $portal",
+    static=True,
+)
+
+
 def call_ctes(opts: Options) -> list[Cte]:
     return [
         CALL_BASE,
+        CALL_TEXT,
         Cte(
             "call_rel",
             f"""SELECT c.*, CAST(NULL AS VARCHAR) AS grp_source, CAST(NULL AS VARCHAR) AS grp_pipeline
@@ -302,6 +326,7 @@ class Source:
     base: str  # predicate shared by every figure of the source
     columns: tuple[Column, ...]
     card: str | None  # URL path of a record's card, {id} replaced
+    text: tuple[str, ...] = ()  # columns of the ``<entity>_text`` step, for lists only
 
 
 _MANAGER = Column("manager", "manager_name", "Менеджер", "Manager")
@@ -327,6 +352,15 @@ SOURCES: dict[str, Source] = {
             Column("closedate", "closedate", "Плановая дата", "Planned close", "date"),
         ),
         "/crm/deal/details/{id}/",
+        (
+            "title",
+            "pipeline_name",
+            "stage_id",
+            "stage_name",
+            "source_id",
+            "opportunity",
+            "currency_id",
+        ),
     ),
     "lead_rel": Source(
         "lead_rel",
@@ -343,6 +377,7 @@ SOURCES: dict[str, Source] = {
             Column("close_time", "close_time", "Закрыт", "Closed", "datetime"),
         ),
         "/crm/lead/details/{id}/",
+        ("status_id", "status_name", "source_id", "title"),
     ),
     "company_rel": Source(
         "company_rel",
@@ -393,6 +428,7 @@ SOURCES: dict[str, Source] = {
             Column("crm_entity_id", "crm_entity_id", "ID в CRM", "CRM ID", "count"),
         ),
         None,
+        ("phone_number",),
     ),
 }
 
