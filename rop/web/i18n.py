@@ -26,7 +26,7 @@ _TEXT: dict[str, tuple[str, str]] = {
     "departments": ("Отделы", "Departments"),
     "managers": ("Менеджеры", "Managers"),
     "everyone": ("Все", "Everyone"),
-    "none_chosen": ("не выбраны", "none"),
+    "none_chosen": ("нет", "none"),
     "all_sections": ("все", "all"),
     "sections": ("Разделы", "Sections"),
     "section_deals": ("Сделки", "Deals"),
