@@ -260,6 +260,32 @@ def test_operation_time_limit_waits_until_reset(monkeypatch: pytest.MonkeyPatch)
     assert len(sleeps) == 1 and 41 < sleeps[0] <= 42
 
 
+def test_operation_time_limit_without_time_waits_for_the_last_known_reset(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # error-codes.md: error replies carry no `time`; "use the operating_reset_at
+    # field from the time block of the last successful response".
+    sleeps = _record_sleeps(monkeypatch, client_module)
+    seen = {**DEALS, "time": {**TIME, "operating": 10.0, "operating_reset_at": TIME["finish"] + 25}}
+    limited = (
+        429,
+        {"error": "OPERATION_TIME_LIMIT", "error_description": "Method is blocked"},
+    )
+    recorder = Recorder((200, seen), limited, (200, DEALS), limited, (200, DEALS))
+
+    async def go() -> None:
+        async with BitrixClient(
+            BASE, transport=httpx.MockTransport(recorder), retry=FAST
+        ) as client:
+            await client.call("crm.deal.list")
+            await client.call("crm.deal.list")  # 429: waits for the reset seen before
+            await client.call("crm.lead.list")  # 429, nothing known: one bucket
+
+    run(go())
+    assert len(sleeps) == 2
+    assert 24 < sleeps[0] <= 25 and 59 < sleeps[1] <= 60
+
+
 def test_operating_budget_near_limit_pauses_the_method(monkeypatch: pytest.MonkeyPatch) -> None:
     sleeps = _record_sleeps(monkeypatch, client_module)
     heavy = {

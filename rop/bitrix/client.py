@@ -36,6 +36,9 @@ OPERATING_LIMIT_SECONDS = 480.0
 # Pause a method this far below the budget: one 50-command batch can add tens
 # of seconds of server time at once.
 OPERATING_MARGIN_SECONDS = 60.0
+# The budget's window is ten one-minute buckets (limits.md): a blocked method
+# frees some budget at the latest a bucket later.
+OPERATING_BUCKET_SECONDS = 60.0
 # Bitrix24 cloud aborts a request after 60 s (BITRIX24_API.md §2).
 REQUEST_TIMEOUT_SECONDS = 65.0
 # The most commands one ``batch`` may carry (ERROR_BATCH_LENGTH_EXCEEDED above).
@@ -292,7 +295,9 @@ class BitrixClient:
             # A nested method ran out of its time budget: wait, then repeat the
             # whole batch (our commands only read, so repeating is safe).
             for key in limited:
-                self._operating[methods[key]] = (OPERATING_LIMIT_SECONDS, time.time() + 60.0)
+                method = methods[key]
+                reset_at = self._reset_at(None, (method,))
+                self._operating[method] = (OPERATING_LIMIT_SECONDS, reset_at)
             return None
         return reply
 
@@ -341,7 +346,7 @@ class BitrixClient:
                     raise BitrixError(
                         label, "OPERATION_TIME_LIMIT", limit.description, 429
                     ) from None
-                await asyncio.sleep(max(0.0, limit.reset_at - time.time()))
+                await asyncio.sleep(max(0.0, self._reset_at(limit.reset_at, methods) - time.time()))
             except _Retry as problem:
                 failures += 1
                 self.retries += 1
@@ -403,10 +408,11 @@ class BitrixClient:
             timing = data.get("time")
             if not isinstance(timing, dict):
                 timing = {}
-            wait = 60.0  # one operating bucket, when the answer does not say
+            reset_at: float | None = None
             if timing.get("operating_reset_at") and timing.get("finish"):
                 wait = float(timing["operating_reset_at"]) - float(timing["finish"])
-            raise _OperatingLimit(description, time.time() + max(0.0, wait))
+                reset_at = time.time() + max(0.0, wait)
+            raise _OperatingLimit(description, reset_at)
         if code == "expired_token":
             raise AuthExpired(label, code, description, status)
         if status >= 500:
@@ -427,6 +433,20 @@ class BitrixClient:
             wait = 600.0
         self._operating[method] = (float(timing["operating"]), time.time() + max(0.0, wait))
 
+    def _reset_at(self, said: float | None, methods: tuple[str, ...]) -> float:
+        """When a 429 OPERATION_TIME_LIMIT may be repeated.
+
+        Error replies carry no ``time`` (error-codes.md: "Use the
+        operating_reset_at field from the time block of the last successful
+        response"), so the methods' last seen reset moment is used; with none,
+        one operating bucket (a minute).
+        """
+        if said is not None:
+            return said
+        known = [self._operating[m][1] for m in methods if m in self._operating]
+        future = [r for r in known if r > time.time()]
+        return max(future) if future else time.time() + OPERATING_BUCKET_SECONDS
+
     async def _respect_operating(self, methods: tuple[str, ...]) -> None:
         for method in methods:
             used, reset_at = self._operating.get(method, (0.0, 0.0))
@@ -438,7 +458,7 @@ class BitrixClient:
 
 
 class _OperatingLimit(Exception):
-    def __init__(self, description: str, reset_at: float) -> None:
+    def __init__(self, description: str, reset_at: float | None) -> None:
         super().__init__(description)
         self.description = description
         self.reset_at = reset_at
