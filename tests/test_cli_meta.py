@@ -178,3 +178,26 @@ def test_python_dash_m_runs_the_same_cli():
     assert done.returncode == 0, done.stderr
     for name in ("demo-portal", "emulate", "sync", "report", "drill", "rights", "serve"):
         assert name in done.stdout
+
+
+def test_emulate_prints_its_url_only_once_connections_queue(tmp_path, monkeypatch):
+    # A script reads the first line and connects at once: by then the socket
+    # must listen, or the connection is refused while uvicorn starts.
+    import socket
+
+    from rop.bitrix.emulator import server
+    from rop.demo.generator import generate
+
+    generate(tmp_path / "portal", deals=1, months=1)
+    seen: dict[str, int] = {}
+
+    def fake_serve_forever(app, sock):
+        seen["listening"] = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ACCEPTCONN)
+        sock.close()
+
+    monkeypatch.setattr(server, "serve_forever", fake_serve_forever)
+    args = ["emulate", "--portal", str(tmp_path / "portal"), "--port", "0"]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith("http://127.0.0.1:")
+    assert seen == {"listening": 1}
