@@ -191,6 +191,18 @@ def test_activity_list_shape_matches_docs(tmp_path: Path) -> None:
     assert got["total"] == 51 and got["next"] == 50
 
 
+def test_category_list_matches_docs(hook: str) -> None:
+    got = httpx.post(hook + "crm.category.list", json={"entityTypeId": 2}).json()
+    assert_same_shape(got, doc("crm.category.list.json"))
+    assert [c["id"] for c in got["result"]["categories"]] == [0, 1] and got["total"] == 2
+    leads = httpx.post(hook + "crm.category.list", json={"entityTypeId": 1})
+    assert leads.status_code == 400 and leads.json()["error"] == "ENTITY_TYPE_NOT_SUPPORTED"
+    smart = httpx.post(hook + "crm.category.list", json={"entityTypeId": 1234})
+    assert smart.json() == {"error": "NOT_FOUND", "error_description": "Smart process not found"}
+    companies = httpx.post(hook + "crm.category.list", json={"entityTypeId": 4}).json()
+    assert companies["result"] == {"categories": []}
+
+
 def test_call_statistics_denied_matches_docs(tmp_path: Path) -> None:
     folder = write_portal(tmp_path / "p", deals=3, call_statistics_denied=[3])
     with serve_in_thread(create_app(folder, NO_LIMITS)) as base:

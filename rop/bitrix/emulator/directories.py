@@ -14,10 +14,20 @@ from rop.bitrix.emulator.registry import Call, Reply, classic, lenient, list_pag
 # -- directories -----------------------------------------------------------------
 
 
+# Types with funnels on every portal: deals, contacts, companies, quotes, invoices.
+_FUNNEL_TYPES = frozenset({2, 3, 4, 7, 31})
+
+
 @method("crm.category.list")
 def category_list(call: Call) -> Reply:
     type_id = as_int(get(call.params, "entityTypeId"), "entityTypeId", default=0)
     rows = [c for c in call.portal.categories if int(c.get("entityTypeId", 2) or 2) == type_id]
+    # crm-category-list.md: a type without funnels is ENTITY_TYPE_NOT_SUPPORTED,
+    # an unknown one NOT_FOUND "Smart process not found".
+    if type_id == 1:
+        raise ApiError("ENTITY_TYPE_NOT_SUPPORTED", "Entity type LEAD is not supported", 400)
+    if not rows and type_id not in _FUNNEL_TYPES:
+        raise ApiError("NOT_FOUND", "Smart process not found", 400)
     rows.sort(key=lambda c: (sort_key(c.get("sort")), sort_key(c.get("id"))))
     return Reply({"categories": rows}, len(rows))
 
