@@ -240,6 +240,39 @@ def test_rate_limit_and_faults_still_end_exact(portal_dir: Path, store: Store) -
         assert result.requests > 15  # retries happened on top of the usual requests
 
 
+def test_killed_under_faults_resumes_and_follows_changes_exactly(
+    portal_dir: Path, store: Store
+) -> None:
+    # Issue 4: rate limit on *and* fault injection on, for every scenario at once.
+    faults = FaultConfig(
+        drop_rate=0.1, error_rate=0.1, malformed_rate=0.1, slow_rate=0.1, slow_seconds=0.05, seed=7
+    )
+    big = {e.name for e in BIG}
+    batches = {"n": 0}
+
+    def die_after_two_batches(entity: str, done: int, total: int | None) -> None:
+        if entity in big and done > 0:
+            batches["n"] += 1
+            if batches["n"] == 2:
+                raise Killed
+
+    with emulate(portal_dir, faults=faults) as emu:
+        with pytest.raises(Killed):
+            sync(store, emu, progress=die_after_two_batches)
+        emu.portal.update("deal", 11, {"TITLE": "changed while down"})
+        emu.portal.delete("deal", 12)
+        result = sync(store, emu)
+        assert result.kind == "full"
+        assert_store_equals_portal(store, emu, portal_dir)
+        emu.portal.add("deal", {"TITLE": "after the copy", "STAGE_ID": "NEW"})
+        emu.portal.update("contact", 3, {"NAME": "Renamed"})
+        emu.portal.delete("call", 5)
+        result = sync(store, emu)
+        assert result.kind == "incremental"
+        assert_store_equals_portal(store, emu, portal_dir)
+        assert sum(emu.app.state.engine.faults.counts.values()) > 0, "no fault was injected"
+
+
 def test_full_resync_rereads_everything(store: Store, emulator: Emulated, portal_dir: Path) -> None:
     sync(store, emulator)
     # A change the incremental sync cannot see (DATE_MODIFY untouched) ...
