@@ -109,6 +109,7 @@ def test_operating_budget_blocks_one_method(folder: Path) -> None:
 def test_operating_budget_window_unit() -> None:
     clock = FakeClock(600.0)
     budget = OperatingBudget(10.0, clock=clock)
+    assert budget.reset_at("m") == 600.0 + 600  # nothing spent: a window from now
     budget.charge("m", 6.0)
     clock.now += 120
     budget.charge("m", 5.0)

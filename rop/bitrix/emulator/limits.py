@@ -79,12 +79,16 @@ class OperatingBudget:
             return sum(b[1] for b in self._window(key, self.clock()))
 
     def reset_at(self, key: str) -> float:
-        """When the oldest bucket drops out (now, if nothing was spent)."""
+        """When the oldest bucket drops out.
+
+        With nothing spent, a whole window from now: the docs' replies with
+        ``operating`` 0 show ``operating_reset_at`` = ``start`` + 600.
+        """
         with self._lock:
             now = self.clock()
             window = self._window(key, now)
             if not window:
-                return now
+                return now + self.buckets * self.bucket_seconds
             return window[0][0] + self.buckets * self.bucket_seconds
 
     def blocked(self, key: str) -> bool:
