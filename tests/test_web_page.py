@@ -277,3 +277,11 @@ def test_filter_summaries_read_as_words(web):
     assert "Ключевые стадии: нет" in page and "Разделы: все" in page
     some = web.get("/report", params={**PERIOD, "section": ["deals", "calls"]}).text
     assert "Разделы: 2/5" in some
+
+
+def test_pages_are_compressed_and_numbers_carry_one_url(web):
+    page = web.get("/report", params=PERIOD, headers={"accept-encoding": "gzip"})
+    assert page.headers["content-encoding"] == "gzip"
+    assert int(page.headers["content-length"]) * 4 < len(page.content)
+    # The drill-down URL is written once per number (the page's script opens it in the panel).
+    assert 'class="drill" href=' in page.text and "hx-get" not in page.text.split("<tbody")[1]

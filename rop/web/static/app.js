@@ -52,6 +52,15 @@
       }
     }
   });
+  // A number opens its drill-down in the panel. One delegated listener instead
+  // of hx-get on each of the table's ~1,500 links keeps the page small; with
+  // a modifier key (or before htmx loads) the link opens as a page of its own.
+  document.addEventListener("click", function (e) {
+    var a = e.target.closest && e.target.closest("#report-table a.drill[href]");
+    if (!a || typeof htmx === "undefined" || e.button !== 0 || e.ctrlKey || e.metaKey || e.shiftKey || e.altKey) { return; }
+    e.preventDefault();
+    htmx.ajax("GET", a.getAttribute("href"), { source: a, target: "#drill-body", swap: "innerHTML" });
+  });
   // Open the panel at once with a loading line, so a click always answers.
   document.addEventListener("htmx:beforeRequest", function (e) {
     var target = e.detail && e.detail.target;
