@@ -126,3 +126,10 @@ def test_an_impossible_folder_is_a_store_error(tmp_path):
     blocker.write_text("x")
     with pytest.raises(StoreError, match=r"cannot open store .*: File exists"):
         open_store(blocker / "s.duckdb")
+
+
+def test_a_misspelt_column_is_refused_not_dropped(tmp_path):
+    with open_store(tmp_path / "s.duckdb") as store:
+        with pytest.raises(StoreError, match="no column titel in table 'deals'"):
+            store.upsert("deals", [{**_deal(1, "a"), "titel": "typo"}])
+        assert store.scalar("SELECT count(*) FROM deals") == 0

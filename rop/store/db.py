@@ -109,6 +109,11 @@ class Store:
         if not rows:
             return 0
         spec = self.table(table)
+        # Rows of one call come from one builder; a misspelt column in the
+        # first row would otherwise be dropped silently from every row.
+        unknown = rows[0].keys() - spec.columns.keys()
+        if unknown:
+            raise StoreError(f"no column {', '.join(sorted(unknown))} in table {table!r}")
         unique: dict[tuple, dict[str, Any]] = {}
         for row in rows:
             unique[tuple(row[k] for k in spec.key)] = row
