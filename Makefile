@@ -7,6 +7,7 @@ BIN := $(VENV)/bin
 .PHONY: demo test lint venv dev clean
 
 $(BIN)/rop: pyproject.toml
+	@$(PY) -c 'import sys; sys.exit(sys.version_info < (3, 11) and "ROP Report needs Python 3.11+: make $(MAKECMDGOALS) PY=python3.11")'
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -e .
