@@ -194,13 +194,21 @@ def test_unknown_users_in_the_bars_are_named_by_the_page():
 def test_report_errors_speak_the_page_language(store, web):
     q = {**PERIOD, "figure": "no_such_figure"}
     ru = web.get("/drill", params=q)
-    assert ru.status_code == 400 and "нет показателя" in ru.text
+    assert ru.status_code == 400 and "Нет показателя" in ru.text
     en = web.get("/drill.json", params={**q, "lang": "en"}).json()["error"]
-    assert "unknown figure" in en["message"] and en["title"] == "Bad filter"
+    assert en["message"].startswith("Unknown figure") and en["title"] == "Bad filter"
     # Outside the viewer's scope: 403, said in Russian on a Russian page.
     glebs = client(store, viewer=4)
     denied = glebs.get("/drill", params={**PERIOD, "figure": "deals_new", "user": "5"})
     assert denied.status_code == 403 and "вне вашей области видимости" in denied.text
+    assert 'href="/report?lang=ru"' in denied.text.split('role="alert"')[1]  # a page: a link back
+    # In the panel (htmx), the way back is closing the panel.
+    panel = glebs.get(
+        "/drill",
+        params={**PERIOD, "figure": "deals_new", "user": "5"},
+        headers={"hx-request": "true"},
+    ).text
+    assert "<html" not in panel and "data-close-panel>Закрыть</button>" in panel
 
 
 def test_the_sentence_names_what_was_chosen(store):

@@ -83,7 +83,8 @@ async def handle(request: Request, exc: Exception) -> Response:
         "error": {
             "status": status,
             "title": i18n.text(_title_key(status), lang),
-            "message": message,
+            # The engine's messages start in lower case (they also end CLI lines).
+            "message": message[:1].upper() + message[1:],
             "what_to_do": i18n.text(hint_key, lang),
         }
     }
@@ -102,6 +103,7 @@ async def handle(request: Request, exc: Exception) -> Response:
             "home_url": urls.home(lang=lang),
             "lang_url": urls.home(lang="en" if lang == "ru" else "ru"),
             "urls": urls,
+            "fragment": fragment,
         },
         status_code=status,
     )
