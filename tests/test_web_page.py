@@ -293,3 +293,23 @@ def test_pages_are_compressed_and_numbers_carry_one_url(web):
     assert int(page.headers["content-length"]) * 4 < len(page.content)
     # The drill-down URL is written once per number (the page's script opens it in the panel).
     assert 'class="drill" href=' in page.text and "hx-get" not in page.text.split("<tbody")[1]
+
+
+def test_rows_without_a_group_say_so():
+    from rop.web.table import row_name
+
+    nobody = {"key": None, "name": "—", "figures": {}}
+    assert row_name(nobody, "ru", "department") == "Без отдела"
+    assert row_name(nobody, "en", "source") == "No source"
+    assert row_name({"key": "WEB", "name": "Веб-сайт"}, "ru", "source") == "Веб-сайт"
+    assert row_name({"user_id": 29, "unknown": True, "name": "user #29"}, "ru") == (
+        "Пользователь #29"
+    )
+
+
+def test_one_choice_is_named_in_its_picker(web):
+    page = web.get("/report", params={**PERIOD, "pipeline": "1", "department": "20"}).text
+    summaries = re.findall(r"<summary>(.*?)</summary>", page, re.S)
+    assert "Воронки: Опт" in summaries and "Отделы: Отдел продаж 2" in summaries
+    two = web.get("/report", params={**PERIOD, "department": ["10", "20"]}).text
+    assert "Отделы: 2" in re.findall(r"<summary>(.*?)</summary>", two, re.S)

@@ -68,6 +68,8 @@ _TEXT: dict[str, tuple[str, str]] = {
     "dismissed": ("уволен", "dismissed"),
     "user": ("Пользователь", "User"),
     "no_department": ("Без отдела", "No department"),
+    "no_source": ("Без источника", "No source"),
+    "no_pipeline": ("Без воронки", "No pipeline"),
     "unknown_user": ("неизвестный пользователь", "unknown user"),
     "previous": ("Прошлый период", "Previous period"),
     "no_rows": ("Нет данных за выбранный период", "No data for the chosen period"),

@@ -81,13 +81,17 @@ def columns_for(report: dict[str, Any], lang: str) -> list[dict[str, Any]]:
     return out
 
 
-def row_name(row: dict[str, Any], lang: str) -> str:
-    """A row's name; a user missing from the portal's directory is "Пользователь #7"."""
+def row_name(row: dict[str, Any], lang: str, by: str = "manager") -> str:
+    """A row's name; a user missing from the portal's directory is "Пользователь #7",
+    and the row of records with no department/source/pipeline says so."""
     if row.get("unknown") and row.get("user_id") is not None:
         from rop.report.formatting import unknown_user_name
 
         return unknown_user_name(row["user_id"], lang)
-    return str(row.get("name") or "")
+    name = str(row.get("name") or "")
+    if by != "manager" and row.get("key") is None and name in ("", "—"):
+        return i18n.text(f"no_{by}", lang)
+    return name
 
 
 def _prev_index(report: dict[str, Any]) -> tuple[dict[Any, dict], dict[Any, dict], dict]:
@@ -160,7 +164,7 @@ def build_table(
     def line(row: dict[str, Any]) -> Line:
         return Line(
             kind="row",
-            name=row_name(row, lang),
+            name=row_name(row, lang, wf.by),
             href=row.get("profile_url"),
             dismissed=bool(row.get("dismissed")),
             unknown=bool(row.get("unknown")),
