@@ -36,6 +36,12 @@ def demo_portal(out: str, seed: int, deals: int, months: int) -> None:
 @click.option("--host", help="Address to listen on (default: ROP_HOST or 127.0.0.1)")
 def demo_command(deals: int, port: int | None, host: str | None) -> None:
     """The whole product on a generated demo portal: generate, emulate, sync, serve."""
-    from rop.rundemo import run_demo
+    from rop.rundemo import DemoError, run_demo
+    from rop.store.db import StoreError
 
-    run_demo(load_settings(port=port, host=host), deals=deals, say=click.echo)
+    try:
+        run_demo(load_settings(port=port, host=host), deals=deals, say=click.echo)
+    except DemoError as exc:
+        raise UsageProblem(str(exc)) from None
+    except StoreError as exc:
+        raise click.ClickException(str(exc)) from None
