@@ -313,3 +313,25 @@ def test_one_choice_is_named_in_its_picker(web):
     assert "Воронки: Опт" in summaries and "Отделы: Отдел продаж 2" in summaries
     two = web.get("/report", params={**PERIOD, "department": ["10", "20"]}).text
     assert "Отделы: 2" in re.findall(r"<summary>(.*?)</summary>", two, re.S)
+
+
+def test_drill_counts_read_naturally(web):
+    from rop.web.i18n import records_after_of
+
+    assert [records_after_of(n, "ru") for n in (1, 2, 5, 11, 21, 101)] == [
+        "записи", "записей", "записей", "записей", "записи", "записи",
+    ]  # fmt: skip
+    assert records_after_of(1, "en") == "record" and records_after_of(3, "en") == "records"
+    one = web.get(
+        "/drill",
+        params={**PERIOD, "figure": "deals_lost", "user": "3"},
+        headers={"hx-request": "true"},
+    ).text
+    assert re.search(r'из <b id="drill-total">1</b> записи', one)
+    # A list with nothing in it says so (an amount of 0 ₽ still links).
+    empty = web.get(
+        "/drill",
+        params={**PERIOD, "figure": "deals_won_amount", "user": "6"},
+        headers={"hx-request": "true"},
+    ).text
+    assert "Записей нет" in empty and 'class="no-rows"' in empty

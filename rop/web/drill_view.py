@@ -138,6 +138,7 @@ def drill_page(request: Request) -> Response:
             "profile_base": ctx["options"].portal_url,
             "currency": ctx["options"].currency,
             "total": total,
+            "records_word": i18n.records_after_of(total, lang),
             "offset": offset,
             "page_size": PAGE_SIZE,
             "prev_url": ctx["link"](offset=max(0, offset - PAGE_SIZE)) if offset > 0 else None,

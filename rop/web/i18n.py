@@ -84,6 +84,7 @@ _TEXT: dict[str, tuple[str, str]] = {
     ),
     "no_chart_data": ("Нет данных за период", "No data for the period"),
     "records": ("записей", "records"),
+    "no_records": ("Записей нет", "No records"),
     "open_card": ("Открыть карточку", "Open card"),
     "page_prev": ("← Назад", "← Previous"),
     "page_next": ("Далее →", "Next →"),
@@ -227,3 +228,10 @@ def translator(lang: str) -> Callable[..., str]:
         return text(key, lang, **args)
 
     return t
+
+
+def records_after_of(n: int, lang: str) -> str:
+    """The word after "из N" / "of N": из 21 записи, из 5 записей; of 1 record."""
+    if lang == "en":
+        return "record" if n == 1 else "records"
+    return "записи" if n % 10 == 1 and n % 100 != 11 else "записей"
