@@ -1,4 +1,5 @@
-"""How the read commands (report, drill, rights) meet a store they cannot use.
+"""How the read commands (report, drill, rights) meet a store they cannot use,
+and an output file they cannot write.
 
 DuckDB lets one process hold a store file for writing; the holder here is a
 real second process, since within one process DuckDB shares the instance.
@@ -64,3 +65,29 @@ def test_no_store_says_to_sync_first(tmp_path: Path) -> None:
     assert result.exit_code == 2
     assert f"no store at {missing}: run `rop sync` first" in result.output
     assert not missing.exists(), "a read command must not create a store"
+
+
+@pytest.mark.parametrize("fmt", ["csv", "xlsx", "json", "table"])
+@pytest.mark.parametrize("command", [["report"], ["drill", "--figure", "deals_new"]])
+def test_an_output_file_in_no_folder_is_refused_before_work(tmp_path, command, fmt):
+    out = tmp_path / "missing" / f"r.{fmt}"
+    missing_store = tmp_path / "none.duckdb"  # refused first: nothing was opened
+    args = [*command, "--db", str(missing_store), "--format", fmt, "--out", str(out)]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 2, result.output
+    assert result.output == f"Error: cannot write {out}: no folder {out.parent}\n"
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs Linux's /dev/full")
+# xlsxwriter leaves its failed ZipFile to the garbage collector, which complains.
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+def test_an_unwritable_output_file_is_one_line(tmp_path):
+    from tests.fixtures.portals import load
+
+    db = tmp_path / "s.duckdb"
+    load("tricky", db).close()
+    for fmt in ("csv", "xlsx"):
+        args = ["report", "--db", str(db), "--period", "this_month", "--format", fmt]
+        result = CliRunner().invoke(cli, [*args, "--out", "/dev/full"])  # every write: ENOSPC
+        assert result.exit_code == 2, result.output
+        assert result.output == "Error: cannot write /dev/full: No space left on device\n"

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+from collections.abc import Iterator
 
 import click
 
@@ -105,6 +107,31 @@ def _make_report_filter(store, o: dict):
     )  # fmt: skip
 
 
+def _check_out(fmt: str, out: str | None) -> None:
+    """Refuse an output file that cannot be written before the report is built."""
+    from pathlib import Path
+
+    if fmt == "xlsx" and not out:
+        raise UsageProblem("--format xlsx needs --out FILE")
+    if out and not Path(out).resolve().parent.is_dir():
+        raise UsageProblem(f"cannot write {out}: no folder {Path(out).resolve().parent}")
+
+
+@contextlib.contextmanager
+def _writing(out: str | None) -> Iterator[None]:
+    """A file that still cannot be written (rights, a full disk) is one line, exit 2."""
+    from xlsxwriter.exceptions import FileCreateError
+
+    try:
+        yield
+    except OSError as exc:
+        raise UsageProblem(f"cannot write {out}: {exc.strerror or exc}") from None
+    except FileCreateError as exc:
+        cause = exc.__cause__ or exc.__context__
+        reason = cause.strerror if isinstance(cause, OSError) and cause.strerror else exc
+        raise UsageProblem(f"cannot write {out}: {reason}") from None
+
+
 def _emit(text: str, out: str | None) -> None:
     if out:
         with open(out, "w", encoding="utf-8", newline="") as fh:
@@ -125,19 +152,19 @@ def report_command(fmt: str, **o) -> None:
     from rop.report.export import report_to_csv, report_to_xlsx
     from rop.report.table import report_to_table
 
-    if fmt == "xlsx" and not o["out"]:
-        raise UsageProblem("--format xlsx needs --out FILE")
+    _check_out(fmt, o["out"])
     with open_report_store(o["db"]) as store:
         flt = _make_report_filter(store, o)
         report = report_call(build_report, store, flt, portal=o["portal"])
-    if fmt == "json":
-        _emit(json.dumps(report, ensure_ascii=False, indent=2), o["out"])
-    elif fmt == "csv":
-        _emit(report_to_csv(report, o["lang"]), o["out"])
-    elif fmt == "xlsx":
-        report_to_xlsx(report, o["out"], o["lang"])
-    else:
-        _emit(report_to_table(report, o["lang"]), o["out"])
+    with _writing(o["out"]):
+        if fmt == "json":
+            _emit(json.dumps(report, ensure_ascii=False, indent=2), o["out"])
+        elif fmt == "csv":
+            _emit(report_to_csv(report, o["lang"]), o["out"])
+        elif fmt == "xlsx":
+            report_to_xlsx(report, o["out"], o["lang"])
+        else:
+            _emit(report_to_table(report, o["lang"]), o["out"])
 
 
 @click.command("drill")
@@ -163,19 +190,19 @@ def drill_command(
     from rop.report.export import drill_to_csv, drill_to_xlsx
     from rop.report.table import drill_to_table
 
-    if fmt == "xlsx" and not o["out"]:
-        raise UsageProblem("--format xlsx needs --out FILE")
+    _check_out(fmt, o["out"])
     with open_report_store(o["db"]) as store:
         flt = _make_report_filter(store, o)
         result = report_call(
             drill, store, flt, figure, user_id=user_id, department_id=department_id,
             portal=o["portal"], sort=sort, desc=desc, offset=offset, limit=limit, key=row_key,
         )  # fmt: skip
-    if fmt == "json":
-        _emit(json.dumps(result, ensure_ascii=False, indent=2), o["out"])
-    elif fmt == "csv":
-        _emit(drill_to_csv(result, o["lang"]), o["out"])
-    elif fmt == "xlsx":
-        drill_to_xlsx(result, o["out"], o["lang"])
-    else:
-        _emit(drill_to_table(result, o["lang"]), o["out"])
+    with _writing(o["out"]):
+        if fmt == "json":
+            _emit(json.dumps(result, ensure_ascii=False, indent=2), o["out"])
+        elif fmt == "csv":
+            _emit(drill_to_csv(result, o["lang"]), o["out"])
+        elif fmt == "xlsx":
+            drill_to_xlsx(result, o["out"], o["lang"])
+        else:
+            _emit(drill_to_table(result, o["lang"]), o["out"])
