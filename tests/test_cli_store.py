@@ -94,3 +94,10 @@ def test_an_unwritable_output_file_is_one_line(tmp_path):
         assert result.output == "Error: cannot write /dev/full: No space left on device\n"
         del result  # its traceback holds xlsxwriter's workbook
         gc.collect()  # collected here, under the filter above
+
+
+def test_a_second_rop_serve_points_to_the_first(held: Path) -> None:
+    Path(f"{held}.server.json").write_text(json.dumps({"url": "http://127.0.0.1:8123"}))
+    result = CliRunner().invoke(cli, ["serve", "--db", str(held), "--port", "0"])
+    assert result.exit_code == 2, result.output
+    assert result.output.startswith(f"Error: the store {held} is open in `rop serve` at")

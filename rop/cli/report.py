@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import click
 
 from rop.cli.problems import UsageProblem
-from rop.config import load_settings
+from rop.cli.store import open_report_store
 
 
 def report_filter_options(fn):
@@ -48,38 +48,6 @@ def report_filter_options(fn):
     for option in reversed(options):
         fn = option(fn)
     return fn
-
-
-def open_report_store(db: str | None):
-    from pathlib import Path
-
-    from rop.store.db import StoreError, open_store
-
-    path = load_settings(db=db).db
-    if not Path(path).exists():
-        raise UsageProblem(f"no store at {path}: run `rop sync` first or pass --db")
-    try:
-        return open_store(path)
-    except StoreError as exc:
-        raise UsageProblem(_locked_by_server(path, str(exc)) or str(exc)) from None
-
-
-def _locked_by_server(path, problem: str) -> str | None:
-    """When `rop serve` holds the store, say where its report is instead of DuckDB's lock text."""
-    import json
-
-    from rop.bitrix.sync_remote import is_lock_error, server_file
-
-    if not is_lock_error(problem):
-        return None
-    try:
-        url = str(json.loads(server_file(path).read_text(encoding="utf-8"))["url"]).rstrip("/")
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
-    return (
-        f"the store {path} is open in `rop serve` at {url}: see {url}/report "
-        f"(or {url}/report.json), or stop the server first"
-    )
 
 
 def report_call(fn, *args, **kwargs):

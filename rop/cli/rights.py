@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import click
 
-from rop.cli.report import open_report_store, report_call
+from rop.cli.report import report_call
+from rop.cli.store import open_report_store
 
 
 @click.group("rights", invoke_without_command=True)

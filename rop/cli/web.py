@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from rop.cli.problems import UsageProblem
+from rop.cli.store import locked_by_server
 from rop.config import load_settings
 
 
@@ -32,7 +33,7 @@ def serve_command(
     try:
         store = open_store(settings.db)
     except StoreError as exc:
-        raise UsageProblem(str(exc)) from None
+        raise UsageProblem(locked_by_server(settings.db, str(exc)) or str(exc)) from None
     try:
         app = create_app(settings, store)
         try:
