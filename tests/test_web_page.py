@@ -216,7 +216,7 @@ def test_the_sentence_names_what_was_chosen(store):
     page = client(store, viewer=2).get(
         "/report", params={**PERIOD, "pipeline": "1", "department": "10"}
     )
-    sentence = re.search(r'<p class="sentence" id="sentence">(.*?)</p>', page.text, re.S).group(1)
+    sentence = re.search(r'<span id="sentence">(.*?)</span>', page.text, re.S).group(1)
     sentence = html.unescape(sentence)
     assert "Борис Начальников" in sentence and "Отдел продаж 1" in sentence
     assert "глазами: 2" not in sentence
@@ -335,3 +335,13 @@ def test_drill_counts_read_naturally(web):
         headers={"hx-request": "true"},
     ).text
     assert "Записей нет" in empty and 'class="no-rows"' in empty
+
+
+def test_the_page_says_what_the_deltas_compare_with(web):
+    page = web.get("/report", params=PERIOD).text
+    compared = re.search(r'<span id="compared-with" class="compared">(.*?)</span>', page).group(1)
+    assert compared.endswith("01.09.2026 – 30.09.2026")
+    en = web.get("/report", params={**PERIOD, "lang": "en"}).text
+    assert "2026-09-01 – 2026-09-30" in en
+    off = web.get("/report", params={**PERIOD, "compare": "0"}).text
+    assert 'id="compared-with"' not in off

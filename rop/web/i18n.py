@@ -153,6 +153,7 @@ _TEXT: dict[str, tuple[str, str]] = {
     ),
     "lang_switch": ("English", "Русский"),
     "filter_sentence": ("Фильтр", "Filter"),
+    "compared_with": ("▲▼ — сравнение с периодом", "▲▼ compare with"),
     "tooltip_prev": ("Прошлый период: {value}", "Previous period: {value}"),
 }
 

@@ -156,9 +156,22 @@ def _render_report(request: Request, ctx: dict[str, Any], sync: dict[str, Any]) 
             "section_keys": SECTIONS,
             "as_of": fmt_moment(report.get("data_as_of"), ctx["options"].timezone, lang),
             "viewer_label": _viewer_label(ctx["options"], wf.viewer, lang),
+            "compared_with": _compared_with(report, lang) if wf.compare else None,
             "quiet": quiet(report),
         }
     )
+
+
+def _compared_with(report: dict[str, Any], lang: str) -> str | None:
+    """The previous period the deltas compare with: "01.09.2026 – 30.09.2026"."""
+    from datetime import date
+
+    period = (report.get("previous") or {}).get("period") or {}
+    try:
+        start, end = date.fromisoformat(period["from"]), date.fromisoformat(period["to"])
+    except (KeyError, TypeError, ValueError):
+        return None
+    return f"{show_date(start, lang)} – {show_date(end, lang)}"
 
 
 def _viewer_label(opts: Options, viewer: int | None, lang: str) -> str | None:
