@@ -400,3 +400,22 @@ def test_amount_in_currency_shows_the_deal_currency(page, server, portal):
     cells = page.locator(f"#drill-records tr[data-id='{deal_id}']")
     assert cells.locator("td[data-key='opportunity']").inner_text().endswith("$")
     assert cells.locator("td[data-key='amount']").inner_text().endswith("₽")
+
+
+def test_pickers_open_one_at_a_time(page, server):
+    page.goto(server + "/report?period=last_month")
+    page.click("#pick-pipelines summary")
+    assert page.locator("#pick-pipelines[open]").count() == 1
+    page.click("#pick-departments summary")
+    assert page.locator("details.multi[open]").count() == 1
+    assert page.locator("#pick-departments[open]").count() == 1
+    page.keyboard.press("Escape")
+    assert page.locator("details.multi[open]").count() == 0
+    assert page.evaluate("document.activeElement.closest('#pick-departments') !== null")
+    page.click("#pick-managers summary")
+    page.fill("#pick-managers .options-search", "zzz-nobody")
+    assert page.locator("#pick-managers .options label:visible").count() == 0
+    page.fill("#pick-managers .options-search", "")
+    assert page.locator("#pick-managers .options label:visible").count() > 5
+    page.click("#sentence")  # a click elsewhere closes it
+    assert page.locator("details.multi[open]").count() == 0

@@ -135,6 +135,26 @@
     sync();
   }
 
+  // The pickers are <details>: one open at a time, closed by a click
+  // elsewhere or by Escape (focus goes back to its summary).
+  function pickers() {
+    var all = document.querySelectorAll("details.multi");
+    all.forEach(function (d) {
+      d.addEventListener("toggle", function () {
+        if (d.open) { all.forEach(function (o) { if (o !== d) { o.open = false; } }); }
+      });
+    });
+    document.addEventListener("click", function (e) {
+      all.forEach(function (d) { if (d.open && !d.contains(e.target)) { d.open = false; } });
+    });
+    document.addEventListener("keydown", function (e) {
+      if (e.key !== "Escape" || isOpen()) { return; }
+      all.forEach(function (d) {
+        if (d.open) { d.open = false; d.querySelector("summary").focus(); }
+      });
+    });
+  }
+
   // Typing in a picker's search box hides the names that do not match
   // (and department titles left with nobody under them).
   function pickerSearch() {
@@ -298,6 +318,7 @@
     periodPicker();
     datePickers();
     sectionNav();
+    pickers();
     pickerSearch();
     syncButton();
     charts();
