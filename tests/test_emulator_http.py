@@ -203,6 +203,25 @@ def test_category_list_matches_docs(hook: str) -> None:
     assert companies["result"] == {"categories": []}
 
 
+def test_webhook_scopes_match_docs(tmp_path: Path) -> None:
+    # A webhook created with only the CRM permission (portal.json "scopes").
+    hooks = [{"user_id": 1, "token": "crm-only", "scopes": ["crm"]}]
+    folder = write_portal(tmp_path / "p", deals=3, webhooks=hooks)
+    with serve_in_thread(create_app(folder, NO_LIMITS)) as base:
+        hook = f"{base}/rest/1/crm-only/"
+        assert httpx.get(hook + "crm.deal.list").status_code == 200
+        single = httpx.get(hook + "user.current")  # system-errors.md: 401
+        assert single.status_code == 401 and single.json()["error"] == "insufficient_scope"
+        cmd = {"get_user": "user.current", "get_department": "department.get?ID=1"}
+        batch = httpx.post(hook + "batch", json={"halt": 0, "cmd": cmd})
+        example = doc("batch_scope_error.json")
+        assert batch.status_code == 200
+        assert_same_shape(batch.json(), example)
+        assert batch.json()["result"]["result_error"] == example["result"]["result_error"]
+        # The portal's main webhook has no "scopes": it may call everything.
+        assert httpx.get(f"{base}/rest/1/{TOKEN}/user.current").status_code == 200
+
+
 def test_call_statistics_denied_matches_docs(tmp_path: Path) -> None:
     folder = write_portal(tmp_path / "p", deals=3, call_statistics_denied=[3])
     with serve_in_thread(create_app(folder, NO_LIMITS)) as base:

@@ -153,3 +153,24 @@ def test_spoiled_midway_is_logged_and_the_next_run_ends_exact(
     proxy.spoiler = None
     sync(store, webhook)
     assert_store_equals_portal(store, emu, portal_dir)
+
+
+def test_a_webhook_without_telephony_stops_before_writing(portal_dir: Path, tmp_path: Path) -> None:
+    # The README asks for crm, user, department and telephony; one missing is
+    # caught by the preflight, named, explained, and nothing is written.
+    info = json.loads((portal_dir / "portal.json").read_text(encoding="utf-8"))
+    folder = tmp_path / "portal"
+    folder.mkdir()
+    for path in portal_dir.iterdir():
+        (folder / path.name).write_bytes(path.read_bytes())
+    hooks = [{"user_id": 1, "token": "no-calls", "scopes": ["crm", "user", "department"]}]
+    (folder / "portal.json").write_text(json.dumps({**info, "webhooks": hooks}), encoding="utf-8")
+    app = create_app(folder, EmulatorConfig(rate_limit=False))
+    with serve_in_thread(app) as base, open_store(tmp_path / "rop.duckdb") as store:
+        before = dump(store)
+        with pytest.raises(SyncError) as caught:
+            sync(store, f"{base}/rest/1/no-calls/")
+        assert dump(store) == before
+    message = str(caught.value)
+    assert message.startswith("voximplant.statistic.get: insufficient_scope:"), message
+    assert "Telephony (telephony)" in message and "\n" not in message

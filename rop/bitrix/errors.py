@@ -2,6 +2,19 @@
 
 from __future__ import annotations
 
+# What to do about the errors a person can fix in Bitrix24 (error-codes.md).
+HINTS = {
+    "insufficient_scope": (
+        "The webhook lacks a permission this method needs: edit the webhook in Bitrix24 "
+        "and tick CRM (crm), Users (user), Company structure (department) and "
+        "Telephony (telephony)"
+    ),
+    "INVALID_CREDENTIALS": (
+        "No active webhook has this user ID and code: copy the webhook URL again from "
+        "Bitrix24 (Developer resources -> Other -> Incoming webhook)"
+    ),
+}
+
 
 class BitrixError(RuntimeError):
     """Bitrix24 refused a call, or no usable answer came back.
@@ -18,7 +31,9 @@ class BitrixError(RuntimeError):
         self.status = status
         where = f"HTTP {status}" if status else "no answer"
         label = code or "error"
-        super().__init__(f"{method}: {label}: {description} ({where})")
+        hint = HINTS.get(code)
+        tail = f". {hint}" if hint else ""
+        super().__init__(f"{method}: {label}: {description} ({where}){tail}")
 
 
 class AuthExpired(BitrixError):

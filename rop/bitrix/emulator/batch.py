@@ -102,7 +102,10 @@ def run_batch(params: Params, execute: Execute) -> dict[str, Any]:
             sub_params = _substitute(parse_query(query), maps)
             reply, timing = execute(name, sub_params)
         except ApiError as error:
-            maps["result_error"][key] = error.body()
+            body = error.body()
+            if error.code == "insufficient_scope":
+                body["error_description"] = ""  # as in batch.md's error example
+            maps["result_error"][key] = body
             if halt:
                 break
             continue

@@ -17,7 +17,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
-from rop.bitrix.emulator import errors
+from rop.bitrix.emulator import errors, scopes
 from rop.bitrix.emulator.batch import run_batch
 from rop.bitrix.emulator.config import EmulatorConfig
 from rop.bitrix.emulator.data import Portal
@@ -82,6 +82,7 @@ class DroppedResponse(Response):
 class _Request:
     user_id: int
     auth_key: str
+    scopes: frozenset[str] | None = None  # the webhook's scopes; None: all
     extra_sleep: float = 0.0
     processing: float = 0.0
     reset_at: float = 0.0
@@ -104,10 +105,16 @@ class Engine:
             client_secret=str(app_info.get("client_secret") or DEFAULT_CLIENT_SECRET),
             member_id=str(portal.info.get("member_id") or portal.domain),
         )
-        extra = portal.info.get("webhooks") or []
-        self.webhook_tokens = {portal.webhook_token} | {
-            str(w.get("token")) for w in extra if isinstance(w, dict)
+        extra = [w for w in portal.info.get("webhooks") or [] if isinstance(w, dict)]
+        main = portal.info.get("webhook") or {}
+        # token -> the scopes it was given (None: every scope)
+        self.webhook_scopes: dict[str, frozenset[str] | None] = {
+            str(w.get("token")): scopes.parse(w.get("scopes")) for w in extra
         }
+        self.webhook_scopes[portal.webhook_token] = scopes.parse(
+            main.get("scopes") if isinstance(main, dict) else None
+        )
+        self.webhook_tokens = set(self.webhook_scopes)
         self.license_family = "ent" if config.rate_per_second >= 5 else "project"
 
     # -- entry point ----------------------------------------------------------
@@ -130,9 +137,11 @@ class Engine:
         params = parse_query(request.url.query)
         if request.method == "POST":
             params.update(await self._body(request))
+        granted: frozenset[str] | None = None
         if len(parts) == 3:
             user_id = self._webhook_user(parts[0], parts[1])
             auth_key = f"webhook:{parts[0]}"
+            granted = self.webhook_scopes.get(parts[1])
         elif len(parts) == 1 and get(params, "auth"):
             if not self.config.oauth:
                 raise errors.no_auth()
@@ -158,7 +167,7 @@ class Engine:
         if name != "batch" and name not in METHODS:
             raise errors.method_not_found(name)
 
-        state = _Request(user_id, auth_key)
+        state = _Request(user_id, auth_key, granted)
         if name == "batch":
             result: Any = run_batch(params, lambda m, p: self._execute(state, m, p))
             reply = Reply(result)
@@ -212,6 +221,7 @@ class Engine:
         handler = METHODS.get(name)
         if handler is None:
             raise errors.method_not_found(name)
+        scopes.check(name, state.scopes)
         # limits.md: over the budget "this method is blocked for all applications
         # and webhooks of that account", so the key is the method alone.
         key = name
