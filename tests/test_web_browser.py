@@ -292,7 +292,7 @@ def test_sync_button_shows_live_progress(browser, tmp_path):
         pg.goto(f"{srv.url}/report?{query}")
         pg.click("#sync-button")
         pg.wait_for_function(
-            "document.getElementById('sync-progress').textContent.includes('deals 5 / 10')"
+            "document.getElementById('sync-progress').textContent.includes('сделки 5 / 10')"
         )
         assert pg.is_disabled("#sync-button")
         with pg.expect_navigation():  # the page reloads with the new data when the sync ends

@@ -236,3 +236,25 @@ def records_after_of(n: int, lang: str) -> str:
     if lang == "en":
         return "record" if n == 1 else "records"
     return "записи" if n % 10 == 1 and n % 100 != 11 else "записей"
+
+
+# What the sync copies, as the sync button's progress names it.
+ENTITIES: dict[str, tuple[str, str]] = {
+    "deals": ("сделки", "deals"),
+    "leads": ("лиды", "leads"),
+    "companies": ("компании", "companies"),
+    "contacts": ("контакты", "contacts"),
+    "deal_history": ("история стадий сделок", "deal stage history"),
+    "lead_history": ("история статусов лидов", "lead status history"),
+    "calls": ("звонки", "calls"),
+    "activities": ("дела", "activities"),
+    "users": ("сотрудники", "users"),
+    "departments": ("отделы", "departments"),
+    "pipelines": ("воронки", "pipelines"),
+    "statuses": ("стадии и статусы", "stages and statuses"),
+    "currencies": ("валюты", "currencies"),
+}
+
+
+def entity_names(lang: str) -> dict[str, str]:
+    return {k: (en if lang == "en" else ru) for k, (ru, en) in ENTITIES.items()}

@@ -156,6 +156,7 @@ def _render_report(request: Request, ctx: dict[str, Any], sync: dict[str, Any]) 
             "section_keys": SECTIONS,
             "as_of": fmt_moment(report.get("data_as_of"), ctx["options"].timezone, lang),
             "viewer_label": _viewer_label(ctx["options"], wf.viewer, lang),
+            "entity_names": i18n.entity_names(lang),
             "compared_with": _compared_with(report, lang) if wf.compare else None,
             "quiet": quiet(report),
         }

@@ -204,11 +204,17 @@
     var out = document.getElementById("sync-progress");
     if (!box || !button || button.disabled) { return; }
     var url = box.dataset.url;
+    var lang = document.documentElement.lang;
+    var entities = {};
+    try { entities = JSON.parse(box.dataset.entities || "{}"); } catch (err) { entities = {}; }
     function describe(s) {
       if (s.state === "running") {
         var p = s.progress;
         var detail = "";
-        if (p && p.entity !== undefined) { detail = p.entity + " " + p.done + (p.total ? " / " + p.total : ""); }
+        if (p && p.entity !== undefined) {
+          var name = entities[p.entity] || p.entity;
+          detail = name + " " + fmtNumber(p.done, lang) + (p.total ? " / " + fmtNumber(p.total, lang) : "");
+        }
         else if (p != null) { detail = typeof p === "object" ? JSON.stringify(p) : String(p); }
         return box.dataset.running + " " + detail;
       }
