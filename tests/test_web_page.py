@@ -345,3 +345,10 @@ def test_the_page_says_what_the_deltas_compare_with(web):
     assert "2026-09-01 – 2026-09-30" in en
     off = web.get("/report", params={**PERIOD, "compare": "0"}).text
     assert 'id="compared-with"' not in off
+
+
+def test_the_trend_says_its_step(web):
+    page = web.get("/report", params=PERIOD).text
+    assert "Новые, успешные и неуспешные сделки · по дням" in page
+    year = web.get("/report", params={"period": "custom", "from": "2026-01-01", "to": "2026-10-31"})
+    assert "· по неделям (с понедельника)" in year.text

@@ -95,6 +95,8 @@ _TEXT: dict[str, tuple[str, str]] = {
     "won_by_manager": ("Сумма успешных и доля выигранных", "Won amount and win rate"),
     "trend": ("Новые, успешные и неуспешные сделки", "New, won and lost deals"),
     "new": ("Новые", "New"),
+    "per_day": ("по дням", "per day"),
+    "per_week": ("по неделям (с понедельника)", "per week (from Monday)"),
     "won": ("Успешные", "Won"),
     "lost": ("Неуспешные", "Lost"),
     "won_amount": ("Сумма успешных", "Won amount"),
