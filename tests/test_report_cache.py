@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date
 
 from rop.metrics.cache import CACHE_DB
-from rop.report.build import build_report
+from rop.report.build import build_report, drill
 from rop.report.context import warm_cache
 from rop.report.filter import ReportFilter
 from tests.fixtures.portals import load
@@ -25,9 +25,14 @@ def test_warm_cache_builds_what_a_report_then_reuses(tmp_path):
     assert not store.query("SELECT * FROM duckdb_databases() WHERE database_name = ?", [CACHE_DB])
     warm_cache(store)
     warmed = cache_tables(store)
-    assert {t.rsplit("_", 1)[0] for t in warmed} == {"deal_base", "lead_base", "call_base"}
+    assert {t.rsplit("_", 1)[0] for t in warmed} == {
+        "deal_base", "lead_base", "call_base", "deal_text", "lead_text", "call_text",
+    }  # fmt: skip
     flt = ReportFilter(date(2026, 10, 1), date(2026, 11, 30), today=date(2026, 11, 27))
     report = build_report(store, flt)
     assert cache_tables(store) == warmed  # nothing rebuilt, nothing added
+    drill(store, flt, "deals_won")
+    drill(store, flt, "calls_total")
+    assert cache_tables(store) == warmed
     assert report["total"]["figures"]["deals_won"] > 0
     store.close()

@@ -163,7 +163,8 @@ def warm_cache(store: Store, portal: str | None = None) -> None:
     """Compute the static steps of every section now (rop.metrics.cache).
 
     A report right after a load or a sync otherwise pays for them (1-2 s at
-    1M deals); a server can call this in the background as a sync run ends.
+    1M deals), and the first drill-down for the texts of its list; a server
+    can call this in the background as a sync run ends.
     Nothing is computed twice: a report after it reuses the tables.
     """
     key = select_portal(store, portal).key
@@ -173,4 +174,5 @@ def warm_cache(store: Store, portal: str | None = None) -> None:
         return
     ctx = context(prep, today, today)
     for source in SOURCES.values():
-        relation(source, ctx)  # materializes each *_base step on the way
+        # Materializes each *_base and *_text step on the way (texts: drill-downs).
+        relation(source, ctx, names=True)
