@@ -352,3 +352,47 @@ def test_the_trend_says_its_step(web):
     assert "Новые, успешные и неуспешные сделки · по дням" in page
     year = web.get("/report", params={"period": "custom", "from": "2026-01-01", "to": "2026-10-31"})
     assert "· по неделям (с понедельника)" in year.text
+
+
+def test_rows_use_the_engines_name_in_the_page_language():
+    from rop.web.table import row_name
+
+    row = {"key": None, "name": "—", "name_ru": "Без отдела", "name_en": "No department"}
+    assert row_name(row, "en", "department") == "No department"
+    src = {"key": "X1", "name": "X1", "name_ru": "Источник X1", "name_en": "Source X1"}
+    assert row_name(src, "ru", "source") == "Источник X1"
+
+
+def test_unknown_badge_only_for_people():
+    from datetime import date
+
+    from rop.web.params import WebFilter
+    from rop.web.table import build_table
+    from rop.web.urls import Urls
+
+    cols = [{"key": "deals_new", "section": "deals", "kind": "count", "label_ru": "Новые"}]
+    wf = WebFilter(
+        lang="ru", period="custom", date_from=date(2026, 10, 1), date_to=date(2026, 10, 31)
+    )
+    by_source = {
+        "columns": cols,
+        "rows": [{"key": "X1", "name": "X1", "unknown": True, "figures": {"deals_new": 2}}],
+        "total": {"figures": {"deals_new": 2}},
+    }
+    table = build_table(by_source, wf.narrowed(by="source"), Urls(), "ru", "RUB")
+    assert table.blocks[0].lines[0].unknown is False
+    by_manager = {
+        "columns": cols,
+        "rows": [
+            {
+                "user_id": 29,
+                "key": 29,
+                "name": "user #29",
+                "unknown": True,
+                "figures": {"deals_new": 1},
+            }
+        ],
+        "total": {"figures": {"deals_new": 1}},
+    }
+    line = build_table(by_manager, wf, Urls(), "ru", "RUB").blocks[0].lines[0]
+    assert line.unknown is True and line.name == "Пользователь #29"

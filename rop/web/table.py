@@ -88,7 +88,7 @@ def row_name(row: dict[str, Any], lang: str, by: str = "manager") -> str:
         from rop.report.formatting import unknown_user_name
 
         return unknown_user_name(row["user_id"], lang)
-    name = str(row.get("name") or "")
+    name = str(row.get(f"name_{lang}") or row.get("name") or "")
     if by != "manager" and row.get("key") is None and name in ("", "—"):
         return i18n.text(f"no_{by}", lang)
     return name
@@ -167,7 +167,9 @@ def build_table(
             name=row_name(row, lang, wf.by),
             href=row.get("profile_url"),
             dismissed=bool(row.get("dismissed")),
-            unknown=bool(row.get("unknown")),
+            # "unknown" on a source/pipeline row is a key missing from the
+            # directory, not an unknown user: no "unknown user" badge there.
+            unknown=bool(row.get("unknown")) and row.get("user_id") is not None,
             cells=cells(row.get("figures", {}), prev_rows.get(_row_key(row)), _link(row)),
         )
 
@@ -184,7 +186,7 @@ def build_table(
             members = by_dept.get(did, [])
             if not members:
                 continue
-            title = d.get("name") or i18n.text("no_department", lang)
+            title = d.get(f"name_{lang}") or d.get("name") or i18n.text("no_department", lang)
             sub = Line(
                 kind="subtotal",
                 name=f"{i18n.text('subtotal', lang)}: {title}",
