@@ -188,6 +188,8 @@ def test_unknown_users_in_the_bars_are_named_by_the_page():
     }
     bars = manager_bars(report)
     assert bars["names"] == ["Вера Петрова", None] and bars["user_ids"] == [3, 29]
+    assert bars["names_ru"] == ["Вера Петрова", "Пользователь #29"]
+    assert bars["names_en"] == ["Вера Петрова", "user #29"]
     assert bars["win_rate"] == [50.0, None]
 
 

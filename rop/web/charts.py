@@ -205,11 +205,16 @@ def manager_bars(report: dict[str, Any]) -> dict[str, Any]:
     """Won amount and win rate per row, straight from the report's rows."""
     rows = [r for r in report.get("rows", []) if "deals_won_amount" in r.get("figures", {})]
     rows.sort(key=lambda r: r["figures"].get("deals_won_amount") or 0, reverse=True)
-    # A user missing from the portal's directory has no name (null): the page
-    # writes "Пользователь #7" / "User #7" from user_ids, in its own language,
-    # since this picture is cached once for both languages.
+    from rop.web.table import row_name
+
+    by = (report.get("filter") or {}).get("by") or "manager"
+    # The picture is cached once for both languages, so it carries the names
+    # in both ("Пользователь #7" / "user #7", "Без отдела" / "No department");
+    # ``names`` keeps null for a user missing from the portal's directory.
     return {
         "names": [None if r.get("unknown") else r.get("name") or "" for r in rows],
+        "names_ru": [row_name(r, "ru", by) for r in rows],
+        "names_en": [row_name(r, "en", by) for r in rows],
         "user_ids": [r.get("user_id") for r in rows],
         "won_amount": [r["figures"].get("deals_won_amount") or 0 for r in rows],
         "win_rate": [

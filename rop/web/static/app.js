@@ -289,7 +289,7 @@
         };
       } else if (kind === "bars") {
         var b = data.bars;
-        var names = b.names.map(function (n, i) { return n == null ? t.user + " #" + b.user_ids[i] : n; });
+        var names = b["names_" + t.lang] || b.names.map(function (n, i) { return n == null ? t.user + " #" + b.user_ids[i] : n; });
         option = {
           animation: false,
           tooltip: { trigger: "axis" },
