@@ -398,3 +398,11 @@ def test_unknown_badge_only_for_people():
     }
     line = build_table(by_manager, wf, Urls(), "ru", "RUB").blocks[0].lines[0]
     assert line.unknown is True and line.name == "Пользователь #29"
+
+
+def test_no_sections_says_what_to_do(web):
+    page = web.get("/report", params={**PERIOD, "section": "none"})
+    assert page.status_code == 200 and 'id="no-sections"' in page.text
+    assert 'id="report-table"' not in page.text and 'id="charts"' not in page.text
+    calls = web.get("/report", params={**PERIOD, "section": "calls"}).text
+    assert 'id="report-table"' in calls and 'id="charts"' not in calls  # pictures are of deals

@@ -82,6 +82,10 @@ _TEXT: dict[str, tuple[str, str]] = {
         "За этот период в CRM нет ни новых, ни закрытых записей. Выберите другой период.",
         "Nothing was created or closed in the CRM in this period. Choose another period.",
     ),
+    "no_sections": (
+        "Не выбран ни один раздел: отметьте сделки, лиды, компании, контакты или звонки в фильтре «Разделы».",
+        "No section chosen: tick deals, leads, companies, contacts or calls under “Sections”.",
+    ),
     "no_chart_data": ("Нет данных за период", "No data for the period"),
     "records": ("записей", "records"),
     "no_records": ("Записей нет", "No records"),
