@@ -337,6 +337,16 @@ def test_keyboard_dates_sections_and_empty_pictures(page, server):
     page.locator("#date-to").blur()
     assert page.input_value("#date-to") == "15.10.2026"
     assert page.input_value("#period") == "custom"
+    # A date not in the calendar is refused in the field; the form stays.
+    page.fill("#date-from", "31.02.2026")
+    page.locator("#date-from").blur()
+    assert "календаре" in page.evaluate("document.getElementById('date-from').validationMessage")
+    url = page.url
+    page.click("#apply")
+    assert page.url == url
+    page.fill("#date-from", "01.10.2026")
+    page.locator("#date-from").blur()
+    assert page.evaluate("document.getElementById('date-from').validity.valid")
     with page.expect_navigation():
         page.click("#apply")
     assert "period=custom" in page.url

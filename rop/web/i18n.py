@@ -18,6 +18,10 @@ _TEXT: dict[str, tuple[str, str]] = {
     "to": ("по", "to"),
     "custom": ("Свои даты", "Custom dates"),
     "date_placeholder": ("ДД.ММ.ГГГГ", "YYYY-MM-DD"),
+    "date_invalid": (
+        "Такой даты нет в календаре; нужен формат ДД.ММ.ГГГГ",
+        "No such date in the calendar; use YYYY-MM-DD",
+    ),
     "pick_date": ("Выбрать дату в календаре", "Pick a date in the calendar"),
     "pipelines": ("Воронки", "Pipelines"),
     "all_pipelines": ("Все воронки", "All pipelines"),

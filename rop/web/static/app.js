@@ -92,13 +92,30 @@
     var p = iso.split("-");
     return lang === "ru" ? p[2] + "." + p[1] + "." + p[0] : iso;
   }
+  function isRealDay(iso) {
+    var p = iso.split("-").map(Number);
+    var d = new Date(Date.UTC(p[0], p[1] - 1, p[2]));
+    return d.getUTCFullYear() === p[0] && d.getUTCMonth() === p[1] - 1 && d.getUTCDate() === p[2];
+  }
   function datePickers() {
     var lang = document.documentElement.lang;
     document.querySelectorAll(".date-box").forEach(function (box) {
       var text = box.querySelector(".date-input");
       var native = box.querySelector(".date-native");
       var button = box.querySelector(".date-pick");
-      if (!text || !native || !button || typeof native.showPicker !== "function") { return; }
+      if (!text) { return; }
+      // On leaving the field: 01102026 typed without dots becomes 01.10.2026,
+      // and a date not in the calendar (31.02.2026) is refused in the field
+      // itself before the form leaves (the server checks again).
+      text.addEventListener("input", function () { text.setCustomValidity(""); });
+      text.addEventListener("blur", function () {
+        var value = text.value.trim();
+        var digits = lang === "ru" ? /^(\d{2})(\d{2})(\d{4})$/.exec(value) : null;
+        if (digits) { value = digits[1] + "." + digits[2] + "." + digits[3]; text.value = value; }
+        var iso = toIso(value, lang);
+        text.setCustomValidity(value && !(iso && isRealDay(iso)) ? (text.dataset.invalid || "?") : "");
+      });
+      if (!native || !button || typeof native.showPicker !== "function") { return; }
       button.hidden = false;
       button.addEventListener("click", function () {
         native.value = toIso(text.value, lang) || native.value;
@@ -107,15 +124,9 @@
       native.addEventListener("change", function () {
         if (!native.value) { return; }
         text.value = fromIso(native.value, lang);
+        text.setCustomValidity("");
         text.dispatchEvent(new Event("change", { bubbles: true }));
       });
-      if (lang === "ru") {
-        // 01102026 typed without dots becomes 01.10.2026.
-        text.addEventListener("blur", function () {
-          var digits = /^(\d{2})(\d{2})(\d{4})$/.exec(text.value.trim());
-          if (digits) { text.value = digits[1] + "." + digits[2] + "." + digits[3]; }
-        });
-      }
     });
   }
 
