@@ -406,3 +406,10 @@ def test_no_sections_says_what_to_do(web):
     assert 'id="report-table"' not in page.text and 'id="charts"' not in page.text
     calls = web.get("/report", params={**PERIOD, "section": "calls"}).text
     assert 'id="report-table"' in calls and 'id="charts"' not in calls  # pictures are of deals
+
+
+def test_the_tab_title_names_the_period_and_a_skip_link_leads_to_the_table(web):
+    page = web.get("/report", params=PERIOD).text
+    assert "<title>Отчёт РОПа · 01.10.2026 – 31.10.2026</title>" in page
+    assert '<a class="skip" href="#report-table-wrap">К таблице</a>' in page
+    assert 'id="report-table-wrap" tabindex="-1"' in page

@@ -80,6 +80,7 @@ _TEXT: dict[str, tuple[str, str]] = {
     "close": ("Закрыть", "Close"),
     "pages": ("Страницы списка", "List pages"),
     "search": ("Найти", "Search"),
+    "skip_to_table": ("К таблице", "Skip to the table"),
     "jump_to": ("Перейти к разделу", "Jump to"),
     "open_profile": ("Открыть профиль в Битрикс24", "Open the profile in Bitrix24"),
     "no_activity": (
