@@ -1,8 +1,8 @@
 """'Moved in the period' (deals_moved, leads_moved) against the history itself.
 
-The relations decide most records by their first and last movement and look
-into the history only for records moving before and after the period
-(rop.metrics.sources.straddlers). Here every period of several lengths over a
+The relations decide most records by their first and last movement and read
+the list of movements only for records moving before and after the period
+(rop.metrics.sources.MOVED). Here every period of several lengths over a
 generated demo portal is checked against the plain definition: a history row
 of a movement type inside the period.
 """

@@ -49,40 +49,31 @@ def close_time(semantic: str, history: str, moved: str, last_resort: str) -> str
 
 
 def history_facts(table: str, move_types: str) -> str:
-    """Per record, from its history: the last close, the first and the last movement.
+    """Per record, from its history: the last close and its movements.
 
     One pass over the history for the static step. ``move_types`` are the
-    history TYPE_IDs that count as a movement (METRICS.md "moved").
+    history TYPE_IDs that count as a movement (METRICS.md "moved"); the
+    first and last of them, and all of them as a list, decide "moved in the
+    period" (``MOVED``) with no look at the history per query.
     """
     return (
         "SELECT owner_id, max(created_time) FILTER (WHERE type_id = 3) AS closed_at, "
-        "min(created_time) AS first_move, max(created_time) AS last_move "
+        "min(created_time) AS first_move, max(created_time) AS last_move, "
+        "list(created_time) AS moves "
         f"FROM {table} WHERE portal = $portal AND type_id IN ({move_types}) GROUP BY owner_id"
     )
 
 
-def straddlers(table: str, move_types: str, base: str) -> str:
-    """Records that moved in the period although their first move is before it and
-    their last after it: the only ones whose first and last moves do not decide.
-
-    Listing every record with a movement in a long period (a year: nearly all
-    the history) cost half a second at 1M deals; the first and last moves,
-    computed once with the static step, settle all but these few.
-    """
-    return (
-        f"SELECT DISTINCT h.owner_id FROM {table} h JOIN {base} s ON s.id = h.owner_id "
-        f"WHERE h.portal = $portal AND h.type_id IN ({move_types}) "
-        "AND h.created_time >= $p_from AND h.created_time < $p_to "
-        "AND s.first_move < $p_from AND s.last_move >= $p_to"
-    )
-
-
-# A record moved in the period: a movement at the first or last move's time
-# in it, or (first before it, last after it) one in between (``straddlers``).
-MOVED = (
-    "coalesce(b.last_move >= $p_from AND b.first_move < $p_to AND "
-    "(b.first_move >= $p_from OR b.last_move < $p_to OR m.owner_id IS NOT NULL), FALSE)"
-)
+# A record moved in the period if one of its movements is in it. The first and
+# last movements decide nearly every record; only one that moved before the
+# period and after it needs its list of movements. (Listing the history rows
+# of a long period per query cost half a second at 1M deals.) No movement:
+# every test is NULL, so FALSE.
+MOVED = """coalesce(CASE
+    WHEN b.last_move < $p_from OR b.first_move >= $p_to THEN FALSE
+    WHEN b.first_move >= $p_from OR b.last_move < $p_to THEN TRUE
+    ELSE len(list_filter(b.moves, lambda t: t >= $p_from AND t < $p_to)) > 0
+END, FALSE)"""
 
 
 @dataclass(frozen=True)
@@ -152,7 +143,7 @@ def deal_ctes(opts: Options) -> list[Cte]:
     (coalesce(d.opportunity, 0) = 0 OR (r.rate IS NULL AND d.currency_id IS NOT NULL))
         AS amount_missing,
     coalesce(d.source_id, l.source_id) AS grp_source,
-    CAST(d.category_id AS VARCHAR) AS grp_pipeline, c.first_move, c.last_move
+    CAST(d.category_id AS VARCHAR) AS grp_pipeline, c.first_move, c.last_move, c.moves
 FROM deals d
 LEFT JOIN deal_close c ON c.owner_id = d.id
 -- Joins on the ID alone, the portal fixed inside: a join key with the
@@ -174,11 +165,9 @@ LEFT JOIN (SELECT id, name FROM pipelines WHERE portal = $portal) p ON p.id = d.
 WHERE d.portal = $portal""",
             static=True,
         ),
-        Cte("deal_moves", straddlers("deal_stage_history", "2, 3, 5", "deal_base")),
         Cte(
             "deal_rel",
-            f"""SELECT b.*, {MOVED} AS moved, {_pipes("b", opts)} AS in_pipes
-FROM deal_base b LEFT JOIN deal_moves m ON m.owner_id = b.id""",
+            f"SELECT b.*, {MOVED} AS moved, {_pipes('b', opts)} AS in_pipes FROM deal_base b",
         ),
     ]
 
@@ -198,7 +187,7 @@ def lead_ctes(opts: Options) -> list[Cte]:
             f"""SELECT l.id, l.assigned_by_id AS manager_id, {semantic} AS semantic, l.date_create,
     {close_time(semantic, "c.closed_at", "l.moved_time", "l.date_closed")} AS close_time,
     l.source_id AS grp_source, CAST(NULL AS VARCHAR) AS grp_pipeline,
-    c.first_move, c.last_move
+    c.first_move, c.last_move, c.moves
 FROM leads l
 LEFT JOIN lead_close c ON c.owner_id = l.id
 LEFT JOIN lead_status_dir s ON s.status_id = l.status_id
@@ -214,12 +203,7 @@ LEFT JOIN lead_status_dir s ON s.status_id = l.status_id
 WHERE l.portal = $portal""",
             static=True,
         ),
-        Cte("lead_moves", straddlers("lead_status_history", "2, 3", "lead_base")),
-        Cte(
-            "lead_rel",
-            f"SELECT b.*, {MOVED} AS moved "
-            "FROM lead_base b LEFT JOIN lead_moves m ON m.owner_id = b.id",
-        ),
+        Cte("lead_rel", f"SELECT b.*, {MOVED} AS moved FROM lead_base b"),
     ]
 
 
