@@ -413,3 +413,13 @@ def test_the_tab_title_names_the_period_and_a_skip_link_leads_to_the_table(web):
     assert "<title>Отчёт РОПа · 01.10.2026 – 31.10.2026</title>" in page
     assert '<a class="skip" href="#report-table-wrap">К таблице</a>' in page
     assert 'id="report-table-wrap" tabindex="-1"' in page
+
+
+def test_zeros_are_muted_and_only_zeros(web):
+    page = web.get("/report", params=PERIOD).text
+    cells = re.findall(r'<td class="num([^"]*)" data-key="[^"]+">\s*(?:<a[^>]*>)?([^<]*)', page)
+    assert cells
+    zeros = [c for c, text in cells if text.strip() in ("0", "0\u00a0₽", "0\u00a0%")]
+    others = [c for c, text in cells if text.strip() and text.strip()[0] in "123456789"]
+    assert zeros and all("zero" in c for c in zeros)
+    assert others and not any("zero" in c for c in others)

@@ -19,6 +19,7 @@ class Cell:
     href: str | None = None
     delta: Delta | None = None
     empty: bool = False
+    zero: bool = False  # drawn muted, so the figures that are not zero stand out
 
 
 @dataclass
@@ -150,7 +151,11 @@ def build_table(
             if link is not None and worth:
                 pairs, args = link
                 href = urls.drill(pairs, c["key"], **args)
-            out.append(Cell(fmt_value(c["kind"], value, currency, lang), href, d, value is None))
+            out.append(
+                Cell(
+                    fmt_value(c["kind"], value, currency, lang), href, d, value is None, value == 0
+                )
+            )
         return out
 
     first_header = i18n.text(wf.by if wf.by != "manager" else "manager", lang)
