@@ -423,3 +423,18 @@ def test_zeros_are_muted_and_only_zeros(web):
     others = [c for c, text in cells if text.strip() and text.strip()[0] in "123456789"]
     assert zeros and all("zero" in c for c in zeros)
     assert others and not any("zero" in c for c in others)
+
+
+def test_startup_warms_the_drill_down_texts(tmp_path):
+    store = tiny_store(tmp_path)
+    try:
+        app = create_app(Settings(db=store.path), store)
+        with TestClient(app):
+            pass  # leaving joins the warm-up thread
+        tables = store.query(
+            "SELECT table_name FROM duckdb_tables() WHERE database_name = 'rop_cache'"
+        )
+        names = [t for (t,) in tables]
+        assert any("text" in n for n in names), names
+    finally:
+        store.close()

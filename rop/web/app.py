@@ -178,6 +178,16 @@ def warm(app: Starlette) -> None:
         report_view.report_page(Request(scope))
     except Exception:  # an empty store or a bad setting shows on the page itself
         log.debug("nothing to warm", exc_info=True)
+        return
+    # Then what the default page did not need: the other sections' static
+    # steps and the texts drill-down lists read (rop.report.context.warm_cache),
+    # so the first drill-down after a start or a sync does not pay for them.
+    try:
+        from rop.report.context import warm_cache
+
+        warm_cache(app.state.pool.get())
+    except Exception:
+        log.debug("static steps not warmed", exc_info=True)
 
 
 def server_file(db_path: str | Path) -> Path:
