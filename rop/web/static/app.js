@@ -1,5 +1,7 @@
-// ROP Report page behaviour: the drill-down slider, the sync button, the
-// period picker and the charts. No framework: htmx does the fetching.
+// ROP Report page behaviour: the drill-down slider (a modal dialog: focus in,
+// Tab kept inside, Escape closes, focus back), the filter's dates, pickers and
+// period, the section links of the wide table, the sync button and the charts.
+// No framework: htmx does the fetching.
 (function () {
   "use strict";
 
