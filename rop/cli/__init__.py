@@ -1,10 +1,12 @@
 """Command line: thin. Each command parses its options and calls the library.
 
 One module per concept: demo.py (demo-portal, demo), bitrix.py (emulate,
-sync), report.py (report, drill and their filter options), rights.py and
-web.py (serve). This module holds the group, registers the commands and runs
+sync), report.py (report, drill and their filter options), rights.py,
+web.py (serve); store.py opens the store for a command and problems.py holds
+UsageProblem. This module holds the group, registers the commands and runs
 them; every command imports what it calls when it runs, so `rop --help`
-loads neither DuckDB nor the web stack.
+loads neither DuckDB nor the web stack. A new command goes in its concept's
+module and in the tuple below (tests/test_cli_meta.py lists the command set).
 """
 
 from __future__ import annotations
