@@ -201,3 +201,15 @@ def test_emulate_prints_its_url_only_once_connections_queue(tmp_path, monkeypatc
     assert result.exit_code == 0, result.output
     assert result.output.startswith("http://127.0.0.1:")
     assert seen == {"listening": 1}
+
+
+def test_the_cli_loads_no_heavy_library_until_a_command_runs():
+    # `rop --help` and shell completion stay quick: commands import on use.
+    code = (
+        "import sys, rop.cli; "
+        "print(sorted(m for m in ('duckdb', 'pyarrow', 'starlette', 'uvicorn', 'httpx')"
+        " if m in sys.modules))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
