@@ -12,8 +12,9 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from rop.config import Settings
+from rop.store.holder import server_file
 from rop.web import create_app
-from rop.web.app import serve_in_thread, server_file
+from rop.web.app import serve_in_thread
 from tests.test_web_support import PERIOD, XSS, tiny_store
 
 with warnings.catch_warnings():

@@ -14,6 +14,8 @@ from typing import Any
 
 import httpx
 
+from rop.store.holder import server_file
+
 # The server runs the whole sync before it answers; a big first copy takes long.
 FORWARD_TIMEOUT_SECONDS = 6 * 3600.0
 
@@ -25,10 +27,6 @@ class ForwardError(RuntimeError):
 def is_lock_error(message: str) -> bool:
     text = message.lower()
     return "lock" in text and ("conflicting" in text or "could not set" in text)
-
-
-def server_file(db_path: str | Path) -> Path:
-    return Path(f"{db_path}.server.json")
 
 
 def forward_sync(db_path: str | Path, *, full: bool) -> dict[str, Any]:

@@ -24,7 +24,8 @@ def open_report_store(db: str | None):
 
 def locked_by_server(path: str | Path, problem: str) -> str | None:
     """When `rop serve` holds the store, say where its report is instead of DuckDB's lock text."""
-    from rop.bitrix.sync_remote import is_lock_error, server_file
+    from rop.bitrix.sync_remote import is_lock_error
+    from rop.store.holder import server_file
 
     if not is_lock_error(problem):
         return None

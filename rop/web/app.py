@@ -24,6 +24,7 @@ from starlette.templating import Jinja2Templates
 
 from rop.config import Settings
 from rop.store.db import Store, open_store
+from rop.store.holder import server_file
 from rop.web import errors, report_view, routes
 from rop.web.cache import ReportCache
 from rop.web.formatting import fmt_cell, fmt_value
@@ -188,11 +189,6 @@ def warm(app: Starlette) -> None:
         warm_cache(app.state.pool.get())
     except Exception:
         log.debug("static steps not warmed", exc_info=True)
-
-
-def server_file(db_path: str | Path) -> Path:
-    """Where a running server announces itself, next to the store file."""
-    return Path(f"{db_path}.server.json")
 
 
 def _bind(host: str, port: int) -> socket.socket:
