@@ -82,9 +82,6 @@ def emulate_command(
         raise UsageProblem(str(exc)) from None
     try:
         sock = bind(host, port)
-        # Listen before printing the URL: a client that reads it and connects
-        # at once is queued instead of refused while uvicorn starts.
-        sock.listen(2048)
     except OSError as exc:
         raise UsageProblem(f"cannot listen on {host}:{port}: {exc.strerror}") from None
     portal = app.state.portal

@@ -37,11 +37,16 @@ def serve_in_thread(app: ASGIApp, host: str = "127.0.0.1", port: int = 0) -> Ite
 
 
 def bind(host: str, port: int) -> socket.socket:
-    """Bind the listening socket first, so the real port is known before serving."""
+    """Bind and listen first, so the real port is known before serving.
+
+    Listening before the URL is announced means a client that reads it and
+    connects at once is queued instead of refused while uvicorn starts.
+    """
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((host, port))
+    sock.listen(2048)
     sock.set_inheritable(True)
     return sock
 
