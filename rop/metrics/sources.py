@@ -22,7 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from rop.metrics.figure import Column
-from rop.store.dialect import days_between
+from rop.store.dialect import any_in_range, days_between, list_agg
 
 
 def in_period(expr: str) -> str:
@@ -59,7 +59,7 @@ def history_facts(table: str, move_types: str) -> str:
     return (
         "SELECT owner_id, max(created_time) FILTER (WHERE type_id = 3) AS closed_at, "
         "min(created_time) AS first_move, max(created_time) AS last_move, "
-        "list(created_time) AS moves "
+        f"{list_agg('created_time')} AS moves "
         f"FROM {table} WHERE portal = $portal AND type_id IN ({move_types}) GROUP BY owner_id"
     )
 
@@ -69,10 +69,10 @@ def history_facts(table: str, move_types: str) -> str:
 # period and after it needs its list of movements. (Listing the history rows
 # of a long period per query cost half a second at 1M deals.) No movement:
 # every test is NULL, so FALSE.
-MOVED = """coalesce(CASE
+MOVED = f"""coalesce(CASE
     WHEN b.last_move < $p_from OR b.first_move >= $p_to THEN FALSE
     WHEN b.first_move >= $p_from OR b.last_move < $p_to THEN TRUE
-    ELSE len(list_filter(b.moves, lambda t: t >= $p_from AND t < $p_to)) > 0
+    ELSE {any_in_range("b.moves", "$p_from", "$p_to")}
 END, FALSE)"""
 
 
