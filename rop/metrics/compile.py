@@ -143,16 +143,21 @@ def _aggregates(fig: Figure, i: int) -> list[str]:
     raise ValueError(f"unknown measure {fig.measure}")
 
 
+def _money(fig: Figure, value: float) -> float:
+    """Amounts to the kopeck: converted currencies leave float dust (1.549999999)."""
+    return round(value, 2) if fig.kind == "amount" else value
+
+
 def combine(fig: Figure, i: int, row: dict[str, Any]) -> Any:
     """A figure's value from its aggregates: nothing to divide by gives None."""
     if fig.measure == "count":
         return int(row[f"a{i}_n"] or 0)
     if fig.measure == "sum":
         total = row[f"a{i}_s"] or 0
-        return int(total) if fig.kind == "seconds" else float(total)
+        return int(total) if fig.kind == "seconds" else _money(fig, float(total))
     if fig.measure == "mean":
         n = row[f"a{i}_n"] or 0
-        return float(row[f"a{i}_s"]) / n if n else None
+        return _money(fig, float(row[f"a{i}_s"]) / n) if n else None
     num, den = row[f"a{i}_num"] or 0, row[f"a{i}_den"] or 0
     return num / den if den else None
 
