@@ -94,7 +94,10 @@ def check(store, flt: ReportFilter, per_user: bool = False) -> int:
             assert same(mine["value"], report_row(report, uid)["figures"][key]), (key, uid)
         for dep in report["departments"]:
             recs = by_dept.get(dep["department_id"], [])
-            assert agrees(d, expected_value(d, recs), dep["figures"][key]), (key, dep["department_id"])
+            assert agrees(d, expected_value(d, recs), dep["figures"][key]), (
+                key,
+                dep["department_id"],
+            )
     return checked
 
 
