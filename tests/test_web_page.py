@@ -438,3 +438,12 @@ def test_startup_warms_the_drill_down_texts(tmp_path):
         assert any("text" in n for n in names), names
     finally:
         store.close()
+
+
+def test_no_section_chosen_reads_as_words_in_the_sentence(web):
+    ru = web.get("/report.json", params={**PERIOD, "section": "none"}).json()["sentence"]
+    assert ru.endswith("разделы: не выбраны")
+    en = web.get("/report.json", params={**PERIOD, "section": "none", "lang": "en"}).json()
+    assert en["sentence"].endswith("sections: none chosen")
+    one = web.get("/report.json", params={**PERIOD, "section": "calls"}).json()["sentence"]
+    assert one.endswith("разделы: звонки")

@@ -101,7 +101,9 @@ class ReportFilter:
             if ids:
                 parts.append(f"{ru_word if ru else en_word}: {listed(kind, ids)}")
         if tuple(self.sections) != SECTIONS:
-            shown = ", ".join(_SECTION_WORDS[s][0 if ru else 1] for s in self.sections)
+            shown = ", ".join(_SECTION_WORDS[s][0 if ru else 1] for s in self.sections) or (
+                "не выбраны" if ru else "none chosen"
+            )
             parts.append(f"разделы: {shown}" if ru else f"sections: {shown}")
         if self.by != "manager":
             by = _BY_WORDS[self.by][0 if ru else 1]
