@@ -447,3 +447,14 @@ def test_no_section_chosen_reads_as_words_in_the_sentence(web):
     assert en["sentence"].endswith("sections: none chosen")
     one = web.get("/report.json", params={**PERIOD, "section": "calls"}).json()["sentence"]
     assert one.endswith("разделы: звонки")
+
+
+def test_call_duration_fields_say_a_minimum_leaves_out_missed_calls(web):
+    for lang, words in (("ru", "убирает и пропущенные звонки"), ("en", "also leaves out missed")):
+        page = web.get("/report", params={**PERIOD, "lang": lang}).text
+        hint = re.search(r'<small class="hint" id="calls-hint">([^<]*)</small>', page)
+        assert hint and words in hint.group(1)
+        # Both fields point at the hint, so a screen reader reads it with them.
+        for name in ("min_call", "max_call"):
+            box = re.search(rf'<input type="number"[^>]*name="{name}"[^>]*>', page).group(0)
+            assert 'aria-describedby="calls-hint"' in box and "aria-label=" in box

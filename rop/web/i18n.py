@@ -39,6 +39,10 @@ _TEXT: dict[str, tuple[str, str]] = {
     "section_contacts": ("Контакты", "Contacts"),
     "section_calls": ("Звонки", "Calls"),
     "calls_duration": ("Длительность звонка, с", "Call duration, s"),
+    "calls_duration_hint": (
+        "минимум больше 0 убирает и пропущенные звонки",
+        "a minimum above 0 also leaves out missed calls",
+    ),
     "min": ("от", "min"),
     "max": ("до", "max"),
     "rows_by": ("Строки", "Rows by"),
