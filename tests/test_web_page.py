@@ -315,6 +315,12 @@ def test_one_choice_is_named_in_its_picker(web):
     assert "Воронки: Опт" in summaries and "Отделы: Отдел продаж 2" in summaries
     two = web.get("/report", params={**PERIOD, "department": ["10", "20"]}).text
     assert "Отделы: 2" in re.findall(r"<summary>(.*?)</summary>", two, re.S)
+    one = web.get("/report", params={**PERIOD, "manager": "3"}).text
+    assert "Менеджеры: Вера Петрова" in re.findall(r"<summary>(.*?)</summary>", one, re.S)
+    # Someone the store does not know is shown by number, not a server error.
+    unknown = web.get("/report", params={**PERIOD, "manager": "9999"})
+    assert unknown.status_code == 200
+    assert "Менеджеры: 9999" in re.findall(r"<summary>(.*?)</summary>", unknown.text, re.S)
 
 
 def test_drill_counts_read_naturally(web):
@@ -458,3 +464,90 @@ def test_call_duration_fields_say_a_minimum_leaves_out_missed_calls(web):
         for name in ("min_call", "max_call"):
             box = re.search(rf'<input type="number"[^>]*name="{name}"[^>]*>', page).group(0)
             assert 'aria-describedby="calls-hint"' in box and "aria-label=" in box
+
+
+def _field(page: str, name: str) -> str:
+    return re.search(rf'<input [^>]*name="{name}"[^>]*>', page).group(0)
+
+
+def test_a_bad_value_keeps_the_filter_bar_and_shows_the_message_in_place_of_the_table(web):
+    bad = {
+        "period": "custom",
+        "from": "2026-02-30",
+        "to": "2026-03-05",
+        "pipeline": "1",
+        "key_status": "JUNK",
+        "min_call": "30",
+        "by": "source",
+    }
+    page = web.get("/report", params=bad)
+    assert page.status_code == 400
+    text = page.text
+    # The message stands where the table would be ...
+    problem = re.search(r'<div id="filter-problem">.*?</div>', text, re.S).group(0)
+    assert 'role="alert"' in problem and "2026-02-30" in problem
+    assert 'id="report-table"' not in text and 'id="charts"' not in text
+    assert 'id="export-json"' not in text and 'id="sentence"' not in text
+    # ... under the filter bar with the reader's values: the bad date as typed.
+    assert 'id="filter"' in text
+    assert 'value="2026-02-30"' in _field(text, "from")
+    assert 'value="2026-03-05"' in _field(text, "to")
+    assert re.search(r'<option value="custom"\s+selected>', text)
+    assert re.search(r'name="pipeline" value="1"\s+checked', text)
+    assert re.search(r'name="key_status" value="JUNK"\s+checked', text)
+    assert 'value="30"' in _field(text, "min_call")
+    assert re.search(r'<option value="source"\s+selected>', text)
+    # The JSON twin stays the plain error.
+    data = web.get("/report.json", params=bad)
+    assert data.status_code == 400 and set(data.json()) == {"error"}
+
+
+@pytest.mark.parametrize(
+    ("params", "words", "kept"),
+    [
+        # An unknown pipeline goes; the known one next to it stays ticked.
+        ({**PERIOD, "pipeline": ["1", "77"]}, "77", r'name="pipeline" value="1"\s+checked'),
+        # One bad value among several in one pair.
+        ({**PERIOD, "department": "20,99"}, "99", r'name="department" value="20"\s+checked'),
+        # A minimum above the maximum: both shown as typed.
+        ({**PERIOD, "min_call": "60", "max_call": "10"}, "60", r'name="max_call" value="10"'),
+        # Two bad values: the first is named, the page still stands.
+        ({**PERIOD, "by": "planet", "section": "moon"}, "moon", r'value="2026-10-01"'),
+        # A bad language: the page falls back to the configured one.
+        ({**PERIOD, "lang": "xx"}, "xx", r'<html lang="ru">'),
+        ({"period": "never", "lang": "en"}, "never", r'<html lang="en">'),
+    ],
+)
+def test_bad_values_are_left_out_and_named(web, params, words, kept):
+    page = web.get("/report", params=params)
+    assert page.status_code == 400
+    assert 'id="filter-problem"' in page.text and html.escape(words) in page.text
+    assert re.search(kept, page.text), kept
+
+
+def test_problem_pages_are_not_cached_and_do_not_become_the_last_filter(web):
+    bad = {"period": "custom", "from": "2026-02-30", "to": "2026-03-05"}
+    first = web.get("/report", params=bad)
+    assert "rop_last_filter" not in first.headers.get("set-cookie", "")
+    fixed = web.get("/report", params={**bad, "from": "2026-02-27"})
+    assert fixed.status_code == 200 and 'id="report-table"' in fixed.text
+    # A drill-panel request keeps its fragment (no page inside the panel).
+    frag = web.get("/report", params=bad, headers={"hx-request": "true"})
+    assert frag.status_code == 400 and "<html" not in frag.text and 'role="alert"' in frag.text
+
+
+def test_a_filter_the_report_refuses_keeps_the_page_too(store, monkeypatch):
+    from rop.report import build
+    from rop.report.filter import ReportInputError
+
+    def refuse(*args, **kwargs):
+        raise ReportInputError("unknown_user", user=3, portal="tiny.bitrix24.ru")
+
+    monkeypatch.setattr(build, "build_report", refuse)
+    web = client(store)  # a fresh cache: nothing built before
+    page = web.get("/report", params={**PERIOD, "manager": "3", "lang": "en"})
+    assert page.status_code == 400
+    problem = re.search(r'<div id="filter-problem">.*?</div>', page.text, re.S).group(0)
+    assert "No user 3 on portal" in problem and "Bad filter" in problem
+    assert re.search(r'name="manager" value="3"\s+checked', page.text)
+    assert web.get("/report.json", params=PERIOD).json()["error"]["status"] == 400

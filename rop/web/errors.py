@@ -26,10 +26,16 @@ class WebError(Exception):
 
 
 class BadInput(WebError):
-    """A filter or URL value that cannot be used (HTTP 400)."""
+    """A filter or URL value that cannot be used (HTTP 400).
 
-    def __init__(self, message: str) -> None:
+    ``field`` (the URL parameter) and ``value`` (the bad one of its values)
+    let the report page keep the rest of the filter and show the message.
+    """
+
+    def __init__(self, message: str, field: str | None = None, value: object = None) -> None:
         super().__init__(400, message, "fix_filter")
+        self.field = field
+        self.value = value
 
 
 def _title_key(status: int) -> str:
@@ -76,18 +82,21 @@ def classify(exc: BaseException, lang: str = "ru") -> tuple[int, str, str]:
     return 500, f"{type(exc).__name__}: {exc}", "go_home"
 
 
+def describe(status: int, message: str, hint_key: str, lang: str) -> dict[str, Any]:
+    """The error as pages and the JSON twin show it."""
+    return {
+        "status": status,
+        "title": i18n.text(_title_key(status), lang),
+        # The engine's messages start in lower case (they also end CLI lines).
+        "message": message[:1].upper() + message[1:],
+        "what_to_do": i18n.text(hint_key, lang),
+    }
+
+
 async def handle(request: Request, exc: Exception) -> Response:
     lang = _lang(request)
     status, message, hint_key = classify(exc, lang)
-    body: dict[str, Any] = {
-        "error": {
-            "status": status,
-            "title": i18n.text(_title_key(status), lang),
-            # The engine's messages start in lower case (they also end CLI lines).
-            "message": message[:1].upper() + message[1:],
-            "what_to_do": i18n.text(hint_key, lang),
-        }
-    }
+    body: dict[str, Any] = {"error": describe(status, message, hint_key, lang)}
     if wants_json(request):
         return JSONResponse(body, status_code=status)
     templates = request.app.state.templates

@@ -133,9 +133,9 @@ def parse_int(raw: str, name: str, lang: str, minimum: int = 0) -> int:
     try:
         value = int(raw.strip())
     except ValueError:
-        raise BadInput(i18n.text("bad_number", lang, value=raw, field=name)) from None
+        raise BadInput(i18n.text("bad_number", lang, value=raw, field=name), name, raw) from None
     if value < minimum:
-        raise BadInput(i18n.text("bad_number", lang, value=raw, field=name))
+        raise BadInput(i18n.text("bad_number", lang, value=raw, field=name), name, raw)
     return value
 
 
@@ -150,7 +150,7 @@ def parse_date(raw: str, name: str, lang: str) -> date:
             return date.fromisoformat(text)
     except ValueError:
         pass
-    raise BadInput(i18n.text("bad_date", lang, value=raw, field=name))
+    raise BadInput(i18n.text("bad_date", lang, value=raw, field=name), name, raw)
 
 
 def show_date(day: date, lang: str) -> str:
@@ -161,20 +161,23 @@ def show_date(day: date, lang: str) -> str:
 def parse_lang(q: QueryParams, default: str) -> str:
     lang = q.get("lang") or default
     if lang not in i18n.LANGS:
-        raise BadInput(i18n.text("bad_choice", default, value=lang, field="lang", choices="ru, en"))
+        message = i18n.text("bad_choice", default, value=lang, field="lang", choices="ru, en")
+        raise BadInput(message, "lang", lang)
     return lang
 
 
-def _known(values: tuple, known: set, message: str, lang: str) -> None:
+def _known(values: tuple, known: set, message: str, lang: str, name: str) -> None:
     for value in values:
         if value not in known:
-            raise BadInput(i18n.text(message, lang, value=value))
+            raise BadInput(i18n.text(message, lang, value=value), name, value)
 
 
 def _choice(raw: str, name: str, choices: tuple[str, ...], lang: str) -> str:
     if raw not in choices:
         raise BadInput(
-            i18n.text("bad_choice", lang, value=raw, field=name, choices=", ".join(choices))
+            i18n.text("bad_choice", lang, value=raw, field=name, choices=", ".join(choices)),
+            name,
+            raw,
         )
     return raw
 
@@ -196,12 +199,14 @@ def parse_filter(
     if period == "custom":
         if not q.get("from") or not q.get("to"):
             missing = "from" if not q.get("from") else "to"
-            raise BadInput(i18n.text("missing", lang, field=missing))
+            raise BadInput(i18n.text("missing", lang, field=missing), missing)
         date_from = parse_date(q["from"], "from", lang)
         date_to = parse_date(q["to"], "to", lang)
         if date_to < date_from:
             raise BadInput(
-                i18n.text("bad_choice", lang, value=q["to"], field="to", choices=f">= {date_from}")
+                i18n.text("bad_choice", lang, value=q["to"], field="to", choices=f">= {date_from}"),
+                "to",
+                q["to"],
             )
         if (date_to - date_from).days > MAX_DAYS:
             raise BadInput(
@@ -211,7 +216,9 @@ def parse_filter(
                     value=f"{date_from} — {date_to}",
                     field="period",
                     choices=f"<= {MAX_DAYS} days" if lang == "en" else f"не больше {MAX_DAYS} дней",
-                )
+                ),
+                "from",
+                q["from"],
             )
     else:
         _choice(period, "period", (*presets, "custom"), lang)
@@ -221,7 +228,7 @@ def parse_filter(
     known = {p["id"] for p in options.pipelines}
     for p in pipelines:
         if p not in known:
-            raise BadInput(i18n.text("unknown_pipeline", lang, value=p))
+            raise BadInput(i18n.text("unknown_pipeline", lang, value=p), "pipeline", p)
 
     sections = _strs(q, "section")
     if not sections:
@@ -239,7 +246,9 @@ def parse_filter(
         raise BadInput(
             i18n.text(
                 "bad_choice", lang, value=max_call, field="max_call", choices=f">= {min_call}"
-            )
+            ),
+            "max_call",
+            q["max_call"],
         )
     by = _choice(q.get("by") or "manager", "by", ROWS_BY, lang)
     compare_raw = q.get("compare", "1")
@@ -251,11 +260,23 @@ def parse_filter(
         viewer_in_url = True
 
     key_stages = _strs(q, "key_stage")
-    _known(key_stages, {s["status_id"] for s in options.stages}, "unknown_stage", lang)
+    _known(key_stages, {s["status_id"] for s in options.stages}, "unknown_stage", lang, "key_stage")
     key_statuses = _strs(q, "key_status")
-    _known(key_statuses, {s["status_id"] for s in options.statuses}, "unknown_status", lang)
+    _known(
+        key_statuses,
+        {s["status_id"] for s in options.statuses},
+        "unknown_status",
+        lang,
+        "key_status",
+    )
     departments = _ints(q, "department", lang)
-    _known(departments, {d["id"] for d in options.departments}, "unknown_department", lang)
+    _known(
+        departments,
+        {d["id"] for d in options.departments},
+        "unknown_department",
+        lang,
+        "department",
+    )
     if pipelines:
         # The form keeps stages ticked for pipelines since unchosen; drop those
         # (the picker no longer shows them). Unknown stages stay, to be refused.

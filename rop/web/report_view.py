@@ -12,6 +12,7 @@ from starlette.responses import HTMLResponse, Response
 from rop.web import charts, i18n
 from rop.web.cache import data_version
 from rop.web.context import LAST_FILTER_COOKIE, XLSX, Json, as_bytes, setup
+from rop.web.errors import BadInput
 from rop.web.formatting import fmt_moment
 from rop.web.options import Options, names
 from rop.web.params import SECTIONS, WebFilter, show_date
@@ -107,7 +108,19 @@ def _report_json(ctx: dict[str, Any]) -> dict[str, Any]:
 
 
 def report_page(request: Request) -> Response:
-    ctx = report_context(request)
+    from rop.report.filter import ReportInputError
+
+    try:
+        ctx = report_context(request)
+    except (BadInput, ReportInputError) as exc:
+        # A bad value keeps the page: the filter bar as chosen, the message in
+        # place of the table (rop.web.problem_view); the JSON twin stays plain.
+        from rop.web.problem_view import problem_page
+
+        page = problem_page(request, exc)
+        if page is None:
+            raise
+        return page
     wf: WebFilter = ctx["filter"]
     sync = request.app.state.sync.status()
     # The page is a pure function of the cached report, the language and the
@@ -125,38 +138,53 @@ def report_page(request: Request) -> Response:
     return response
 
 
-def _render_report(request: Request, ctx: dict[str, Any], sync: dict[str, Any]) -> str:
+def page_chrome(
+    request: Request, wf: WebFilter, opts: Options, sync: dict[str, Any]
+) -> dict[str, Any]:
+    """What the page around the table shows (top bar, filter bar): the report
+    page and the page that explains a bad filter share it."""
     from rop.report.periods import PRESETS
 
+    lang = wf.lang
+    urls = request.app.state.urls
+    return {
+        "request": request,
+        "filter": wf,
+        "options": opts,
+        "lang": lang,
+        "t": i18n.translator(lang),
+        "preset_label": lambda key: i18n.preset_label(key, lang),
+        "show_date": lambda day: show_date(day, lang),
+        "typed": {},  # field -> text as typed, when it could not be read
+        "lang_url": urls.with_lang(wf.pairs(), "en" if lang == "ru" else "ru"),
+        "reset_url": urls.report([("lang", lang)]),
+        "stages": opts.stages_of(wf.pipelines),
+        "pipeline_names": {p["id"]: p["name"] for p in opts.pipelines},
+        "sync": sync,
+        "demo": request.app.state.settings.demo,
+        "presets": PRESETS,
+        "section_keys": SECTIONS,
+        "viewer_label": _viewer_label(opts, wf.viewer, lang),
+        "entity_names": i18n.entity_names(lang),
+        "problem": None,
+    }
+
+
+def _render_report(request: Request, ctx: dict[str, Any], sync: dict[str, Any]) -> str:
     wf: WebFilter = ctx["filter"]
     lang = wf.lang
     urls = request.app.state.urls
     report = ctx["report"]
     currency = report.get("currency") or ctx["options"].currency
     table = build_table(report, wf, urls, lang, currency)
-    settings = request.app.state.settings
     template = request.app.state.templates.get_template("report.html")
     return template.render(
         {
             **ctx,
-            "request": request,
-            "lang": lang,
-            "t": i18n.translator(lang),
-            "preset_label": lambda key: i18n.preset_label(key, lang),
-            "show_date": lambda day: show_date(day, lang),
+            **page_chrome(request, wf, ctx["options"], sync),
             "table": table,
             "currency": currency,
-            "lang_url": urls.with_lang(wf.pairs(), "en" if lang == "ru" else "ru"),
-            "reset_url": urls.report([("lang", lang)]),
-            "stages": ctx["options"].stages_of(wf.pipelines),
-            "pipeline_names": {p["id"]: p["name"] for p in ctx["options"].pipelines},
-            "sync": sync,
-            "demo": settings.demo,
-            "presets": PRESETS,
-            "section_keys": SECTIONS,
             "as_of": fmt_moment(report.get("data_as_of"), ctx["options"].timezone, lang),
-            "viewer_label": _viewer_label(ctx["options"], wf.viewer, lang),
-            "entity_names": i18n.entity_names(lang),
             "compared_with": _compared_with(report, lang) if wf.compare else None,
             "quiet": quiet(report),
         }
