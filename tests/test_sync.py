@@ -131,6 +131,10 @@ def test_full_sync_copies_the_portal_exactly(
     result = sync(store, emulator, progress=lambda e, d, t: seen.__setitem__(e, (d, t)))
     assert_store_equals_portal(store, emulator, portal_dir)
     assert result.kind == "full" and result.portal == emulator.key
+    assert result.counts == {
+        e.name: {"added": len(portal_records(emulator, portal_dir, e)), "updated": 0, "deleted": 0}
+        for e in ALL
+    }
     assert result.counts["deals"] == {"added": 300, "updated": 0, "deleted": 0}
     assert seen["deals"] == (300, 300)
     # 300 deals + 600 history + 598 calls ... fit in a handful of 2,500-row batches.
@@ -173,10 +177,17 @@ def test_incremental_sync_follows_adds_changes_and_deletes(
     result = sync(store, emulator)
     assert_store_equals_portal(store, emulator, portal_dir)
     assert result.kind == "incremental"
-    assert result.counts["deals"]["added"] == 1
-    assert result.counts["deals"]["deleted"] == 2
-    assert result.counts["companies"]["deleted"] == 1
-    assert result.counts["calls"] == {"added": 1, "updated": 0, "deleted": 1}
+    # Exactly the changes: records re-read in the 5-minute overlap but not
+    # changed since the last run are not "updated".
+    assert {k: c for k, c in result.counts.items() if any(c.values())} == {
+        "deals": {"added": 1, "updated": 1, "deleted": 2},
+        "deal_history": {"added": 1, "updated": 0, "deleted": 0},
+        "leads": {"added": 0, "updated": 1, "deleted": 0},
+        "activities": {"added": 0, "updated": 1, "deleted": 0},
+        "companies": {"added": 0, "updated": 0, "deleted": 1},
+        "calls": {"added": 1, "updated": 0, "deleted": 1},
+        "users": {"added": 0, "updated": 1, "deleted": 0},
+    }
     # Preflight (it counts each entity's changes), one batch carrying every
     # entity's changed pages, and a few range counts to find the deletions.
     assert result.requests <= 10 < full.requests
@@ -185,7 +196,42 @@ def test_incremental_sync_follows_adds_changes_and_deletes(
     # one batch of (empty) change pages.
     quiet = sync(store, emulator)
     assert quiet.requests == 3
-    assert all(c["added"] == c["deleted"] == 0 for c in quiet.counts.values())
+    # The overlap re-reads the records changed above: none counts as updated.
+    assert all(c == {"added": 0, "updated": 0, "deleted": 0} for c in quiet.counts.values())
+
+
+def test_recent_changes_are_not_counted_as_updated(
+    store: Store, emulator: Emulated, portal_dir: Path
+) -> None:
+    # Records modified minutes before the first sync fall in the catch-up
+    # pass after the copy (and in the next run's overlap): read twice, but
+    # neither run may call them updated.
+    portal = emulator.portal
+    for rid in range(1, 26):
+        portal.update("deal", rid, {"TITLE": f"touched {rid}"})
+    portal.update("lead", 3, {"STATUS_ID": "JUNK"})
+    portal.update("contact", 5, {"NAME": "Renamed"})
+    portal.update("activity", 12, {"COMPLETED": "N"})
+    zero = {"added": 0, "updated": 0, "deleted": 0}
+
+    first = sync(store, emulator)
+    assert first.kind == "full"
+    assert first.counts["deals"] == {"added": 300, "updated": 0, "deleted": 0}
+    assert all(c["updated"] == 0 for c in first.counts.values()), first.counts
+    again = sync(store, emulator)
+    assert again.counts == {e.name: zero for e in ALL}
+    full = sync(store, emulator, full=True)
+    assert full.kind == "full"
+    assert full.counts == {e.name: zero for e in ALL}
+
+    # The overlap re-reads the 25 touched deals again: only the three whose
+    # DATE_MODIFY moved count. (Untouched so far, so their DATE_MODIFY moves
+    # from January even if the emulator's clock is still in the same second.)
+    for rid in (40, 41, 42):
+        portal.update("deal", rid, {"OPPORTUNITY": "7.00"})
+    changed = sync(store, emulator)
+    assert changed.counts["deals"] == {"added": 0, "updated": 3, "deleted": 0}
+    assert_store_equals_portal(store, emulator, portal_dir)
 
 
 class Killed(Exception):

@@ -55,6 +55,7 @@ from rop.bitrix.sync_state import (
 from rop.bitrix.sync_write import (
     HISTORY_OF,
     Tally,
+    compare_rows,
     delete_records,
     store_count,
     store_ids,
@@ -171,15 +172,18 @@ class _Engine:
                 if entity.name == "users":
                     for row in rows:
                         row["is_admin"] = pre.is_admin and row["id"] == webhook_user
+                # Directories carry no modification time: a row counts as
+                # updated only if its content differs from the stored one.
+                kept, changed = compare_rows(self.store, entity.table, rows)
                 self.store.execute(
                     f"DELETE FROM {entity.table} WHERE portal = ?",  # noqa: S608
                     [self.portal],
                 )
                 written = self.store.upsert(entity.table, rows)
                 tally = self.tallies.setdefault(entity.name, Tally())
-                tally.added = max(0, written - before)
-                tally.deleted = max(0, before - written)
-                tally.updated = min(before, written)
+                tally.added = written - kept
+                tally.deleted = before - kept
+                tally.updated = changed
                 self._report(entity.name, written, written)
             self.store.upsert(
                 "portals",
