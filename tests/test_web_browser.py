@@ -354,6 +354,24 @@ def test_keyboard_dates_sections_and_empty_pictures(page, server):
     assert page.input_value("#date-to") == "15.10.2026"
     assert "15.10.2026" in page.inner_text("#sentence")
 
+    # A bad date from a link or a bookmark keeps the page: the message stands
+    # where the table would be, the field shows what was typed, and fixing it works.
+    page.goto(server + "/report?period=custom&from=31.02.2026&to=2026-10-15")
+    assert page.locator("#filter-problem [role=alert]").is_visible()
+    assert "31.02.2026" in page.inner_text("#filter-problem")
+    assert page.locator("#report-table").count() == 0
+    assert page.input_value("#date-from") == "31.02.2026"
+    assert page.input_value("#date-to") == "15.10.2026"
+    assert page.input_value("#period") == "custom"
+    assert page.get_attribute("#date-from", "aria-invalid") == "true"
+    page.fill("#date-from", "01.10.2026")
+    page.locator("#date-from").blur()
+    assert page.get_attribute("#date-from", "aria-invalid") is None  # edited: no longer marked
+    with page.expect_navigation():
+        page.click("#apply")
+    assert page.locator("#report-table").count() == 1
+    assert "01.10.2026" in page.inner_text("#sentence")
+
     # A section link scrolls the table so the section starts right of the name column.
     page.goto(server + "/report?period=last_month")
     page.click("#section-nav a[data-section='leads']")

@@ -491,11 +491,19 @@ def test_a_bad_value_keeps_the_filter_bar_and_shows_the_message_in_place_of_the_
     # ... under the filter bar with the reader's values: the bad date as typed.
     assert 'id="filter"' in text
     assert 'value="2026-02-30"' in _field(text, "from")
-    assert 'value="2026-03-05"' in _field(text, "to")
+    # The readable date is shown the page's way, so only the bad one needs fixing.
+    assert 'value="05.03.2026"' in _field(text, "to")
     assert re.search(r'<option value="custom"\s+selected>', text)
     assert re.search(r'name="pipeline" value="1"\s+checked', text)
     assert re.search(r'name="key_status" value="JUNK"\s+checked', text)
     assert 'value="30"' in _field(text, "min_call")
+    # The bad field is marked; the others are not.
+    assert 'aria-invalid="true"' in _field(text, "from")
+    assert text.count('aria-invalid="true"') == 1
+    # The top bar says the same "data as of" as the report page.
+    as_of = re.compile(r'<span class="asof" id="data-as-of">(.*?)</span>', re.S)
+    good = web.get("/report", params=PERIOD).text
+    assert as_of.search(text).group(1) == as_of.search(good).group(1)
     assert re.search(r'<option value="source"\s+selected>', text)
     # The JSON twin stays the plain error.
     data = web.get("/report.json", params=bad)

@@ -15,13 +15,14 @@ from starlette.datastructures import QueryParams
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 
+from rop.store.db import Store
 from rop.web import errors
 from rop.web.cache import data_version
 from rop.web.context import setup
 from rop.web.errors import BadInput
 from rop.web.formatting import fmt_moment
 from rop.web.options import Options, load_options
-from rop.web.params import WebFilter, parse_filter
+from rop.web.params import WebFilter, parse_date, parse_filter
 from rop.web.report_view import _scoped_options, page_chrome
 
 Pairs = list[tuple[str, str]]
@@ -89,6 +90,29 @@ def salvage(
     return None
 
 
+def _readable_dates(wf: WebFilter, typed: dict[str, str]) -> tuple[WebFilter, dict[str, str]]:
+    """A date that reads fine is shown the page's way (and set in the picker);
+    only the unreadable one stays as typed, for the reader to correct."""
+    typed = dict(typed)
+    for name, attr in (("from", "date_from"), ("to", "date_to")):
+        if name not in typed:
+            continue
+        try:
+            day = parse_date(typed[name], name, wf.lang)
+        except BadInput:
+            continue
+        wf = wf.narrowed(**{attr: day})
+        del typed[name]
+    return wf, typed
+
+
+def _data_as_of(store: Store, portal: str | None) -> str | None:
+    """The same "data as of" moment the report page shows (the engine's)."""
+    from rop.report.portal import data_as_of, select_portal
+
+    return data_as_of(store, select_portal(store, portal))
+
+
 def problem_page(request: Request, exc: Exception) -> Response | None:
     """The report page with ``exc``'s message in place of the table (status 400),
     or None when the plain error page should answer instead."""
@@ -112,6 +136,7 @@ def problem_page(request: Request, exc: Exception) -> Response | None:
         if found is None:
             return None
         wf, typed = found
+        wf, typed = _readable_dates(wf, typed)
     else:
         # The URL read fine; the report refused the filter as a whole.
         store, opts, wf = setup(request)
@@ -120,12 +145,13 @@ def problem_page(request: Request, exc: Exception) -> Response | None:
     problem = errors.describe(status, message, hint_key, wf.lang)
     opts = _scoped_options(store, opts, wf.viewer)
     sync = state.sync.status()
-    as_of = opts.data_as_of
+    as_of = _data_as_of(store, opts.portal)
     template = state.templates.get_template("report.html")
     body = template.render(
         {
             **page_chrome(request, wf, opts, sync),
             "typed": typed,
+            "invalid": getattr(exc, "field", None),
             "problem": problem,
             "home_url": state.urls.report([("lang", wf.lang)]),
             "fragment": False,
@@ -135,7 +161,7 @@ def problem_page(request: Request, exc: Exception) -> Response | None:
             "charts": {},
             "table": None,
             "currency": opts.currency,
-            "as_of": fmt_moment(as_of.isoformat() if as_of else None, opts.timezone, wf.lang),
+            "as_of": fmt_moment(as_of, opts.timezone, wf.lang),
             "compared_with": None,
             "quiet": False,
         }

@@ -167,6 +167,7 @@ def page_chrome(
         "viewer_label": _viewer_label(opts, wf.viewer, lang),
         "entity_names": i18n.entity_names(lang),
         "problem": None,
+        "invalid": None,  # the field the problem is in, marked for the reader
     }
 
 

@@ -333,6 +333,12 @@
     window.addEventListener("resize", function () { made.forEach(function (c) { c.resize(); }); });
   }
 
+  // A field the server marked as the bad one stops being marked once edited.
+  document.addEventListener("input", function (e) {
+    var el = e.target;
+    if (el && el.getAttribute && el.getAttribute("aria-invalid") === "true") { el.removeAttribute("aria-invalid"); }
+  });
+
   document.addEventListener("DOMContentLoaded", function () {
     periodPicker();
     datePickers();
