@@ -40,6 +40,9 @@ def compare_rows(
     if not rows:
         return 0, 0
     spec = store.table(table)
+    # A watched column the table lacks would make every row look changed or
+    # fail: compare content then, which is stricter but still honest.
+    watch = [c for c in watch if c in spec.columns]
     # With a watched column only the key and it travel: cheaper than the rows.
     columns = [c for c in spec.columns if c in spec.key or (c in watch if watch else c in rows[0])]
     unique: dict[tuple[Any, ...], Sequence[Any]] = {}
