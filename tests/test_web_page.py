@@ -523,6 +523,18 @@ def test_a_bad_value_keeps_the_filter_bar_and_shows_the_message_in_place_of_the_
         ({**PERIOD, "by": "planet", "section": "moon"}, "moon", r'value="2026-10-01"'),
         # A bad language: the page falls back to the configured one.
         ({**PERIOD, "lang": "xx"}, "xx", r'<html lang="ru">'),
+        # A range too long: the year as typed, not "01.01.26".
+        (
+            {"period": "custom", "from": "0026-01-01", "to": "2026-01-01"},
+            "3700",
+            r'value="0026-01-01"',
+        ),
+        # Only "from": "to" is missing and marked, "from" kept the page's way.
+        (
+            {"period": "custom", "from": "2026-10-01"},
+            "(to)",
+            r'name="from"[^>]*value="01.10.2026".*name="to"[^>]*aria-invalid="true"',
+        ),
         ({"period": "never", "lang": "en"}, "never", r'<html lang="en">'),
     ],
 )
@@ -530,7 +542,7 @@ def test_bad_values_are_left_out_and_named(web, params, words, kept):
     page = web.get("/report", params=params)
     assert page.status_code == 400
     assert 'id="filter-problem"' in page.text and html.escape(words) in page.text
-    assert re.search(kept, page.text), kept
+    assert re.search(kept, page.text, re.S), kept
 
 
 def test_problem_pages_are_not_cached_and_do_not_become_the_last_filter(web):

@@ -101,6 +101,8 @@ def _readable_dates(wf: WebFilter, typed: dict[str, str]) -> tuple[WebFilter, di
             day = parse_date(typed[name], name, wf.lang)
         except BadInput:
             continue
+        if day.year < 1000:
+            continue  # 0026-01-01 would print as 01.01.26: show it as typed
         wf = wf.narrowed(**{attr: day})
         del typed[name]
     return wf, typed
