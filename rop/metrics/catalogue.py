@@ -202,38 +202,52 @@ def _param(key: str) -> str:
     return "k_" + hashlib.sha1(key.encode()).hexdigest()[:10]
 
 
-def stage_figure(stage_id: str, name: str | None = None) -> Figure:
-    """The column of one key deal stage: deals that entered it in the period."""
-    key = STAGE_PREFIX + stage_id
+def _entered_figure(
+    prefix: str,
+    section: str,
+    history: str,
+    column: str,
+    value: str,
+    texts: tuple[str, str, str, str],
+) -> Figure:
+    """Records with a history row into ``value`` in the period (a key stage or status)."""
+    key = prefix + value
     p = _param(key)
     cond = (
-        "EXISTS (SELECT 1 FROM deal_stage_history h WHERE h.portal = $portal "
-        f"AND h.owner_id = f.id AND h.stage_id = ${p} AND {in_period('h.created_time')})"
+        f"EXISTS (SELECT 1 FROM {history} h WHERE h.portal = $portal "
+        f"AND h.owner_id = f.id AND h.{column} = ${p} AND {in_period('h.created_time')})"
     )
-    label = name or stage_id
+    source = "deal_rel" if section == "deals" else "lead_rel"
     return Figure(
-        key, "deals", "deal_rel", "count", "count", cond, label, label,
+        key, section, source, "count", "count", cond, texts[0], texts[1], texts[2], texts[3],
+        params=((p, value),),
+    )  # fmt: skip
+
+
+def stage_figure(stage_id: str, name: str | None = None) -> Figure:
+    """The column of one key deal stage: deals that entered it in the period."""
+    label = name or stage_id
+    texts = (
+        label,
+        label,
         f"Сделки, попавшие в стадию «{label}» в периоде.",
         f"Deals that entered the stage “{label}” in the period.",
-        params=((p, stage_id),),
-    )  # fmt: skip
+    )
+    return _entered_figure(STAGE_PREFIX, "deals", "deal_stage_history", "stage_id", stage_id, texts)
 
 
 def status_figure(status_id: str, name: str | None = None) -> Figure:
     """The column of one key lead status: leads that entered it in the period."""
-    key = STATUS_PREFIX + status_id
-    p = _param(key)
-    cond = (
-        "EXISTS (SELECT 1 FROM lead_status_history h WHERE h.portal = $portal "
-        f"AND h.owner_id = f.id AND h.status_id = ${p} AND {in_period('h.created_time')})"
-    )
     label = name or status_id
-    return Figure(
-        key, "leads", "lead_rel", "count", "count", cond, label, label,
+    texts = (
+        label,
+        label,
         f"Лиды, попавшие в статус «{label}» в периоде.",
         f"Leads that entered the status “{label}” in the period.",
-        params=((p, status_id),),
-    )  # fmt: skip
+    )
+    return _entered_figure(
+        STATUS_PREFIX, "leads", "lead_status_history", "status_id", status_id, texts
+    )
 
 
 def figures(flt: ColumnChoice | None = None, names: dict[str, str] | None = None) -> list[Figure]:
