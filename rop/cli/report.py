@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import click
 
@@ -108,6 +108,28 @@ def _emit(text: str, out: str | None) -> None:
         click.echo(text, nl=not text.endswith("\n"))
 
 
+def _write(
+    fmt: str,
+    data: dict,
+    out: str | None,
+    lang: str,
+    to_csv: Callable[[dict, str], str],
+    to_xlsx: Callable[[dict, str, str], object],
+    to_table: Callable[[dict, str], str],
+) -> None:
+    """One output path for a report or a drill-down, whatever the format."""
+    with _writing(out):
+        if fmt == "json":
+            _emit(json.dumps(data, ensure_ascii=False, indent=2), out)
+        elif fmt == "csv":
+            _emit(to_csv(data, lang), out)
+        elif fmt == "xlsx":
+            assert out is not None  # _check_out refused xlsx without --out
+            to_xlsx(data, out, lang)
+        else:
+            _emit(to_table(data, lang), out)
+
+
 @click.command("report")
 @report_filter_options
 @click.option(
@@ -124,15 +146,7 @@ def report_command(fmt: str, **o) -> None:
     with open_report_store(o["db"]) as store:
         flt = _make_report_filter(store, o)
         report = report_call(build_report, store, flt, portal=o["portal"])
-    with _writing(o["out"]):
-        if fmt == "json":
-            _emit(json.dumps(report, ensure_ascii=False, indent=2), o["out"])
-        elif fmt == "csv":
-            _emit(report_to_csv(report, o["lang"]), o["out"])
-        elif fmt == "xlsx":
-            report_to_xlsx(report, o["out"], o["lang"])
-        else:
-            _emit(report_to_table(report, o["lang"]), o["out"])
+    _write(fmt, report, o["out"], o["lang"], report_to_csv, report_to_xlsx, report_to_table)
 
 
 @click.command("drill")
@@ -165,12 +179,4 @@ def drill_command(
             drill, store, flt, figure, user_id=user_id, department_id=department_id,
             portal=o["portal"], sort=sort, desc=desc, offset=offset, limit=limit, key=row_key,
         )  # fmt: skip
-    with _writing(o["out"]):
-        if fmt == "json":
-            _emit(json.dumps(result, ensure_ascii=False, indent=2), o["out"])
-        elif fmt == "csv":
-            _emit(drill_to_csv(result, o["lang"]), o["out"])
-        elif fmt == "xlsx":
-            drill_to_xlsx(result, o["out"], o["lang"])
-        else:
-            _emit(drill_to_table(result, o["lang"]), o["out"])
+    _write(fmt, result, o["out"], o["lang"], drill_to_csv, drill_to_xlsx, drill_to_table)
