@@ -18,7 +18,7 @@ from pathlib import Path
 
 import httpx
 
-from rop.bitrix.emulator import EmulatorConfig, create_app, serve_in_thread
+from rop.emulator import EmulatorConfig, create_app, serve_in_thread
 
 
 def deal(i: int) -> dict[str, object]:

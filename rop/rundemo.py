@@ -109,10 +109,10 @@ def run_demo(
     emulator_port: int = 0,
     say: Callable[[str], None] = print,
 ) -> None:
-    from rop.bitrix.emulator import EmulatorConfig, create_app, serve_in_thread
     from rop.bitrix.snapshot import read_portal_info
     from rop.bitrix.sync import run_sync
     from rop.demo.generator import generate
+    from rop.emulator import EmulatorConfig, create_app, serve_in_thread
     from rop.store import open_store
     from rop.web.app import create_app as create_web_app
     from rop.web.app import serve

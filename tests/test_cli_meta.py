@@ -185,8 +185,8 @@ def test_emulate_prints_its_url_only_once_connections_queue(tmp_path, monkeypatc
     # must listen, or the connection is refused while uvicorn starts.
     import socket
 
-    from rop.bitrix.emulator import server
     from rop.demo.generator import generate
+    from rop.emulator import server
 
     generate(tmp_path / "portal", deals=1, months=1)
     seen: dict[str, int] = {}

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from rop.bitrix.emulator import EmulatorConfig, create_app, serve_in_thread
+from rop.emulator import EmulatorConfig, create_app, serve_in_thread
 from tests.emulator_portal import TOKEN, write_portal
 
 DEALS = 260  # more than five pages and more than one 50-command chain link

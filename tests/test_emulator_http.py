@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
-from rop.bitrix.emulator import EmulatorConfig, create_app, serve_in_thread
+from rop.emulator import EmulatorConfig, create_app, serve_in_thread
 from tests.emulator_portal import TOKEN, owned_by, write_portal
 
 DOCS = Path(__file__).parent / "fixtures" / "emulator_docs"

@@ -12,8 +12,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from rop.bitrix.emulator import EmulatorConfig, FaultConfig, create_app, serve_in_thread
-from rop.bitrix.emulator.limits import LeakyBucket, OperatingBudget
+from rop.emulator import EmulatorConfig, FaultConfig, create_app, serve_in_thread
+from rop.emulator.limits import LeakyBucket, OperatingBudget
 from tests.emulator_portal import TOKEN, write_portal
 
 

@@ -6,13 +6,13 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from rop.bitrix.emulator.batch import run_batch
-from rop.bitrix.emulator.data import Table
-from rop.bitrix.emulator.errors import ApiError
-from rop.bitrix.emulator.filters import compile_filter
-from rop.bitrix.emulator.listing import Cost, parse_start, run_list
-from rop.bitrix.emulator.methods import Reply
-from rop.bitrix.emulator.params import parse_body, parse_query
+from rop.emulator.batch import run_batch
+from rop.emulator.data import Table
+from rop.emulator.errors import ApiError
+from rop.emulator.filters import compile_filter
+from rop.emulator.listing import Cost, parse_start, run_list
+from rop.emulator.methods import Reply
+from rop.emulator.params import parse_body, parse_query
 
 ZONE = ZoneInfo("Europe/Moscow")
 

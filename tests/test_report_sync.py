@@ -6,8 +6,8 @@ from __future__ import annotations
 from datetime import date
 
 from rop.bitrix.client import RetryPolicy
-from rop.bitrix.emulator import EmulatorConfig, create_app, serve_in_thread
 from rop.bitrix.sync import run_sync
+from rop.emulator import EmulatorConfig, create_app, serve_in_thread
 from rop.report.build import build_report, drill
 from rop.report.filter import ReportFilter
 from rop.store import open_store

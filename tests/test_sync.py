@@ -14,10 +14,10 @@ from typing import Any
 import pytest
 
 from rop.bitrix.client import RetryPolicy
-from rop.bitrix.emulator import EmulatorConfig, FaultConfig, create_app, serve_in_thread
 from rop.bitrix.records import ALL, BIG, DIRECTORIES, Entity, to_rows
 from rop.bitrix.snapshot import read_records
 from rop.bitrix.sync import SyncError, SyncResult, run_sync
+from rop.emulator import EmulatorConfig, FaultConfig, create_app, serve_in_thread
 from rop.store.db import Store, open_store
 from tests.sync_portal import make_portal
 

@@ -27,11 +27,11 @@ from starlette.routing import Route
 
 from rop.bitrix import client as client_module
 from rop.bitrix.client import RetryPolicy
-from rop.bitrix.emulator import EmulatorConfig, FaultConfig, create_app, serve_in_thread
-from rop.bitrix.emulator import methods as emulator_methods
-from rop.bitrix.emulator.errors import ApiError
 from rop.bitrix.sync import run_sync
 from rop.cli import cli
+from rop.emulator import EmulatorConfig, FaultConfig, create_app, serve_in_thread
+from rop.emulator import methods as emulator_methods
+from rop.emulator.errors import ApiError
 from rop.store.db import open_store
 from tests.sync_portal import TOKEN, make_portal
 

@@ -22,8 +22,8 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from rop.bitrix.client import RetryPolicy
-from rop.bitrix.emulator import EmulatorConfig, create_app, serve_in_thread
 from rop.bitrix.sync import SyncError, run_sync
+from rop.emulator import EmulatorConfig, create_app, serve_in_thread
 from rop.store.db import Store, open_store
 from tests.sync_portal import TOKEN, make_portal
 from tests.test_sync import Emulated, assert_store_equals_portal

@@ -10,9 +10,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from rop.bitrix.emulator import EmulatorConfig, create_app, serve_in_thread
 from rop.bitrix.sync import run_sync
 from rop.bitrix.timezone import guess_timezone, portal_timezone
+from rop.emulator import EmulatorConfig, create_app, serve_in_thread
 from rop.store.db import open_store
 from tests.sync_portal import TOKEN, make_portal
 

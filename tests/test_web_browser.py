@@ -43,10 +43,10 @@ pytestmark = [
 @pytest.fixture(scope="module")
 def portal(tmp_path_factory):
     """A demo portal: a store loaded from it and the emulator serving its cards."""
-    from rop.bitrix.emulator.app import create_app as emulator_app
-    from rop.bitrix.emulator.server import serve_in_thread as emulator_thread
     from rop.bitrix.snapshot import load_snapshot
     from rop.demo.generator import generate
+    from rop.emulator.app import create_app as emulator_app
+    from rop.emulator.server import serve_in_thread as emulator_thread
     from rop.store import open_store
 
     tmp = tmp_path_factory.mktemp("browser")

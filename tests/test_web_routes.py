@@ -506,8 +506,8 @@ def test_scheduled_sync_runs_on_its_own(store):
 
 def test_sync_from_the_page_through_the_emulator(tmp_path):
     """The real run_sync, over loopback HTTP, into an empty store, started by the API."""
-    from rop.bitrix.emulator.app import create_app as emulator_app
-    from rop.bitrix.emulator.server import serve_in_thread as emulator_thread
+    from rop.emulator.app import create_app as emulator_app
+    from rop.emulator.server import serve_in_thread as emulator_thread
     from rop.store import open_store
     from tests.test_web_support import write_portal
 

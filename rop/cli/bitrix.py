@@ -57,8 +57,8 @@ def emulate_command(
     seed: int,
 ) -> None:
     """Serve a portal snapshot folder as a Bitrix24 portal (prints the webhook URL first)."""
-    from rop.bitrix.emulator import EmulatorConfig, FaultConfig, PortalError, create_app
-    from rop.bitrix.emulator.server import bind, serve_forever
+    from rop.emulator import EmulatorConfig, FaultConfig, PortalError, create_app
+    from rop.emulator.server import bind, serve_forever
 
     rates = (drop_rate, error_rate, slow_rate, malformed_rate)
     if any(r < 0 or r > 1 for r in rates) or sum(rates) > 1:

@@ -14,9 +14,9 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from rop.bitrix.emulator.clock import Clock
-from rop.bitrix.emulator.fields import BASE_FIELDS
-from rop.bitrix.emulator.filters import cached_moment
+from rop.emulator.clock import Clock
+from rop.emulator.fields import BASE_FIELDS
+from rop.emulator.filters import cached_moment
 
 Record = dict[str, Any]
 

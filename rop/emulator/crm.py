@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from rop.bitrix.emulator.errors import ApiError, access_denied, not_found
-from rop.bitrix.emulator.items import ENTITY_KINDS, ItemNames, to_item
-from rop.bitrix.emulator.listing import projector
-from rop.bitrix.emulator.params import Params, as_dict, as_int, as_list, get
-from rop.bitrix.emulator.registry import METHODS, Call, Handler, Reply, classic, list_page, method
-from rop.bitrix.emulator.visibility import visible
+from rop.emulator.errors import ApiError, access_denied, not_found
+from rop.emulator.items import ENTITY_KINDS, ItemNames, to_item
+from rop.emulator.listing import projector
+from rop.emulator.params import Params, as_dict, as_int, as_list, get
+from rop.emulator.registry import METHODS, Call, Handler, Reply, classic, list_page, method
+from rop.emulator.visibility import visible
 
 # -- classic CRM lists and gets ------------------------------------------------
 

@@ -17,7 +17,7 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from rop.bitrix.emulator.errors import invalid_arg
+from rop.emulator.errors import invalid_arg
 
 # Longest prefixes first, so ">=" wins over ">" (BITRIX24_API.md §3, §5, §6).
 _PREFIXES: tuple[tuple[str, str], ...] = (

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from rop.bitrix.emulator.data import Record, Table
+from rop.emulator.data import Record, Table
 
 # entityTypeId -> our kind (crm.enum.ownertype)
 ENTITY_KINDS = {1: "lead", 2: "deal", 3: "contact", 4: "company"}

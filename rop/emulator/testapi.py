@@ -17,8 +17,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from rop.bitrix.emulator.data import PortalError
-from rop.bitrix.emulator.engine import Engine, JsonResponse
+from rop.emulator.data import PortalError
+from rop.emulator.engine import Engine, JsonResponse
 
 
 def _problem(text: str, status: int = 400) -> Response:

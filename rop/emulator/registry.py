@@ -11,11 +11,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from rop.bitrix.emulator.data import Portal, Table
-from rop.bitrix.emulator.filters import Resolver, compile_filter
-from rop.bitrix.emulator.listing import Cost, Page, parse_order, parse_start, run_list
-from rop.bitrix.emulator.params import Params, as_dict, get
-from rop.bitrix.emulator.visibility import Scope
+from rop.emulator.data import Portal, Table
+from rop.emulator.filters import Resolver, compile_filter
+from rop.emulator.listing import Cost, Page, parse_order, parse_start, run_list
+from rop.emulator.params import Params, as_dict, get
+from rop.emulator.visibility import Scope
 
 
 @dataclass

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from rop.bitrix.emulator.data import Record
-from rop.bitrix.emulator.filters import compile_filter
-from rop.bitrix.emulator.listing import parse_start, run_list
-from rop.bitrix.emulator.params import as_dict, get
-from rop.bitrix.emulator.registry import Call, Reply, classic, lenient, method
+from rop.emulator.data import Record
+from rop.emulator.filters import compile_filter
+from rop.emulator.listing import parse_start, run_list
+from rop.emulator.params import as_dict, get
+from rop.emulator.registry import Call, Reply, classic, lenient, method
 
 # -- users and structure -----------------------------------------------------------
 

@@ -7,10 +7,10 @@
 See docs/EMULATOR.md.
 """
 
-from rop.bitrix.emulator.app import create_app
-from rop.bitrix.emulator.config import EmulatorConfig, FaultConfig
-from rop.bitrix.emulator.data import Portal, PortalError, load_portal
-from rop.bitrix.emulator.server import serve_in_thread
+from rop.emulator.app import create_app
+from rop.emulator.config import EmulatorConfig, FaultConfig
+from rop.emulator.data import Portal, PortalError, load_portal
+from rop.emulator.server import serve_in_thread
 
 __all__ = [
     "EmulatorConfig",

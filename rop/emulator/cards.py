@@ -9,7 +9,7 @@ import json
 from html import escape
 from typing import Any
 
-from rop.bitrix.emulator.data import Portal
+from rop.emulator.data import Portal
 
 # URL segment -> (kind, how to title the card)
 CARD_KINDS = {"deal": "deal", "lead": "lead", "company": "company", "contact": "contact"}

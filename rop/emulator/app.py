@@ -11,12 +11,12 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from rop.bitrix.emulator import testapi
-from rop.bitrix.emulator.cards import render_card
-from rop.bitrix.emulator.config import EmulatorConfig
-from rop.bitrix.emulator.data import load_portal
-from rop.bitrix.emulator.engine import Engine, JsonResponse
-from rop.bitrix.emulator.oauth import OAuthError
+from rop.emulator import testapi
+from rop.emulator.cards import render_card
+from rop.emulator.config import EmulatorConfig
+from rop.emulator.data import load_portal
+from rop.emulator.engine import Engine, JsonResponse
+from rop.emulator.oauth import OAuthError
 
 
 def create_app(portal_dir: str | Path, config: EmulatorConfig | None = None) -> Starlette:

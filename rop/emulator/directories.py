@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from rop.bitrix.emulator.data import Record
-from rop.bitrix.emulator.errors import ApiError, invalid_arg
-from rop.bitrix.emulator.filters import Group, compile_group
-from rop.bitrix.emulator.listing import parse_order, sort_key
-from rop.bitrix.emulator.params import Params, as_dict, as_int, get
-from rop.bitrix.emulator.registry import Call, Reply, classic, lenient, list_page, method
+from rop.emulator.data import Record
+from rop.emulator.errors import ApiError, invalid_arg
+from rop.emulator.filters import Group, compile_group
+from rop.emulator.listing import parse_order, sort_key
+from rop.emulator.params import Params, as_dict, as_int, get
+from rop.emulator.registry import Call, Reply, classic, lenient, list_page, method
 
 # -- directories -----------------------------------------------------------------
 

@@ -17,18 +17,18 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
-from rop.bitrix.emulator import errors, scopes
-from rop.bitrix.emulator.batch import run_batch
-from rop.bitrix.emulator.config import EmulatorConfig
-from rop.bitrix.emulator.data import Portal
-from rop.bitrix.emulator.errors import ApiError
-from rop.bitrix.emulator.faults import DROP, ERROR, MALFORMED, SLOW, Faults
-from rop.bitrix.emulator.limits import LeakyBucket, OperatingBudget
-from rop.bitrix.emulator.listing import Cost
-from rop.bitrix.emulator.methods import METHODS, Call, Reply
-from rop.bitrix.emulator.oauth import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, TokenStore
-from rop.bitrix.emulator.params import Params, get, parse_body, parse_query
-from rop.bitrix.emulator.visibility import ScopeCache
+from rop.emulator import errors, scopes
+from rop.emulator.batch import run_batch
+from rop.emulator.config import EmulatorConfig
+from rop.emulator.data import Portal
+from rop.emulator.errors import ApiError
+from rop.emulator.faults import DROP, ERROR, MALFORMED, SLOW, Faults
+from rop.emulator.limits import LeakyBucket, OperatingBudget
+from rop.emulator.listing import Cost
+from rop.emulator.methods import METHODS, Call, Reply
+from rop.emulator.oauth import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, TokenStore
+from rop.emulator.params import Params, get, parse_body, parse_query
+from rop.emulator.visibility import ScopeCache
 
 log = logging.getLogger("rop.emulator")
 

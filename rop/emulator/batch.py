@@ -12,9 +12,9 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from rop.bitrix.emulator.errors import ApiError
-from rop.bitrix.emulator.params import Params, as_dict, get, parse_query
-from rop.bitrix.emulator.registry import Reply
+from rop.emulator.errors import ApiError
+from rop.emulator.params import Params, as_dict, get, parse_query
+from rop.emulator.registry import Reply
 
 # Bitrix24 runs at most 50 commands of a batch; error-codes.md: it "returns
 # ERROR_BATCH_LENGTH_EXCEEDED for every subquery beyond 50" (in result_error,

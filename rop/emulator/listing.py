@@ -14,11 +14,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from rop.bitrix.emulator.data import Portal, Record, Table
-from rop.bitrix.emulator.errors import invalid_arg
-from rop.bitrix.emulator.filters import Compiled, Condition, Resolver, _float
-from rop.bitrix.emulator.params import as_dict, as_list
-from rop.bitrix.emulator.visibility import Scope, visible
+from rop.emulator.data import Portal, Record, Table
+from rop.emulator.errors import invalid_arg
+from rop.emulator.filters import Compiled, Condition, Resolver, _float
+from rop.emulator.params import as_dict, as_list
+from rop.emulator.visibility import Scope, visible
 
 # Bitrix24 list methods answer fixed pages of 50 rows (BITRIX24_API.md §2).
 PAGE_SIZE = 50

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from rop.bitrix.emulator.data import Portal
+from rop.emulator.data import Portal
 
 Scope = frozenset[int] | None
 

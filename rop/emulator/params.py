@@ -13,7 +13,7 @@ import re
 from typing import Any
 from urllib.parse import parse_qsl
 
-from rop.bitrix.emulator.errors import ApiError, invalid_arg, invalid_request
+from rop.emulator.errors import ApiError, invalid_arg, invalid_request
 
 Params = dict[str, Any]
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from rop.bitrix.emulator.errors import ApiError
+from rop.emulator.errors import ApiError
 
 # Methods every webhook may call whatever its scopes (scope "basic").
 _BASIC = frozenset({"batch", "profile", "app.info", "server.time", "user.admin", "scope"})

@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 import threading
 
-from rop.bitrix.emulator.config import FaultConfig
+from rop.emulator.config import FaultConfig
 
 DROP, ERROR, MALFORMED, SLOW = "drop", "error", "malformed", "slow"
 

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from rop.bitrix.emulator.errors import ApiError
+from rop.emulator.errors import ApiError
 
 DEFAULT_CLIENT_ID = "local.emulator.app"
 DEFAULT_CLIENT_SECRET = "emulator-secret"
