@@ -43,6 +43,35 @@ class Settings(BaseSettings):
     demo: bool = False
     sync_interval_minutes: int = Field(default=0, ge=0, description="0: no scheduled sync")
     language: str = Field(default="ru", pattern="^(ru|en)$")
+    # Bitrix24 application mode (docs/CONFIG.md "Application mode"): set all
+    # three of client id, secret and public URL to serve installed portals.
+    app_client_id: str | None = Field(default=None, description="Application client_id")
+    app_client_secret: str | None = Field(default=None, description="Application client_secret")
+    app_public_url: str | None = Field(
+        default=None, description="https://... where Bitrix24 reaches this server"
+    )
+    # Keys for tokens at rest and for viewer tokens; comma-separated, the first
+    # one encrypts and signs, the others still decrypt (key rotation).
+    # Default: derived from the client secret.
+    app_secret_key: str | None = Field(default=None, description="Encryption/signing key(s)")
+    # Authorization servers we believe (app.info, token refresh). A forged
+    # request could name its own server; only these hosts are asked.
+    app_auth_servers: str = "oauth.bitrix.info,oauth.bitrix24.tech"
+    app_viewer_token_minutes: int = Field(default=60, gt=0, le=24 * 60)
+
+    @property
+    def app_mode(self) -> bool:
+        return bool(self.app_client_id and self.app_client_secret and self.app_public_url)
+
+    @field_validator("app_public_url")
+    @classmethod
+    def _public_url(cls, url: str | None) -> str | None:
+        if url is None:
+            return None
+        url = url.strip().rstrip("/")
+        if not url.startswith(("https://", "http://")) or "?" in url or "#" in url:
+            raise ValueError(f"{url!r} must be an https:// address with no query")
+        return url
 
     @field_validator("timezone")
     @classmethod

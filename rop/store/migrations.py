@@ -250,4 +250,37 @@ CREATE TABLE report_admins (
 );
 """,
     ),
+    (
+        3,
+        "installed applications",
+        # One row per Bitrix24 portal that installed the app, keyed by
+        # member_id (stable across domain changes); `portal` is the key the
+        # CRM tables use. Secrets are Fernet tokens (rop/store/vault.py):
+        # the file alone does not reveal them.
+        """
+CREATE TABLE app_portals (
+    member_id TEXT PRIMARY KEY,
+    portal TEXT NOT NULL,
+    domain TEXT NOT NULL,
+    client_endpoint TEXT NOT NULL,
+    server_endpoint TEXT NOT NULL,
+    application_token TEXT,
+    access_token TEXT,
+    refresh_token TEXT,
+    expires_at TIMESTAMP,
+    installer_id BIGINT,
+    state TEXT NOT NULL,
+    problem TEXT,
+    installed_at TIMESTAMP,
+    updated_at TIMESTAMP
+);
+CREATE TABLE app_events_seen (
+    member_id TEXT NOT NULL,
+    digest TEXT NOT NULL,
+    ts BIGINT,
+    seen_at TIMESTAMP,
+    PRIMARY KEY (member_id, digest)
+);
+""",
+    ),
 ]

@@ -116,6 +116,15 @@ def create_app(
 
     job.on_finish = after_sync
 
+    # Bitrix24 application mode (docs/WEB.md): installed portals, each its own.
+    appmode: Any = None
+    app_middleware: list[Middleware] = []
+    app_routes: list[Any] = []
+    if settings.app_mode:
+        from rop.web.appmode.setup import app_mode_parts
+
+        appmode, app_middleware, app_routes = app_mode_parts(settings, store, cache.clear)
+
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         scheduler.start()
@@ -128,6 +137,8 @@ def create_app(
         finally:
             scheduler.stop()
             job.wait(timeout=30)
+            if appmode is not None:
+                appmode.jobs.wait_all(timeout=30)
             for warmer in warmers:
                 warmer.join(timeout=60)
             pool.close()
@@ -144,9 +155,13 @@ def create_app(
     app = Starlette(
         # The report page is ~0.5-0.7 MB of table markup that compresses ~15:1;
         # a middle level costs a few ms per page where 9 costs several times that.
-        middleware=[Middleware(GZipMiddleware, minimum_size=1024, compresslevel=5)],
+        middleware=[
+            Middleware(GZipMiddleware, minimum_size=1024, compresslevel=5),
+            *app_middleware,
+        ],
         routes=[
             *routes.ROUTES,
+            *app_routes,
             Mount("/static", app=StaticFiles(directory=str(HERE / "static")), name="static"),
         ],
         exception_handlers=handlers,
@@ -159,6 +174,7 @@ def create_app(
     app.state.templates = _templates(urls)
     app.state.sync = job
     app.state.cache = cache
+    app.state.appmode = appmode
     return app
 
 

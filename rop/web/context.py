@@ -36,11 +36,25 @@ class Json(JSONResponse):
         return json.dumps(content, ensure_ascii=False, default=_default).encode("utf-8")
 
 
+def request_portal(request: Request) -> tuple[str | None, int | None, bool]:
+    """(portal key, viewer, demo) for this request: in application mode the
+    gate (rop/web/appmode/gate.py) names the viewer's portal and user; else the
+    settings' viewer and the store's portal, as always."""
+    settings = request.app.state.settings
+    viewer = request.scope.get("rop.viewer")
+    if viewer is not None:
+        return viewer.portal, viewer.user_id, False
+    return request.scope.get("rop.portal"), settings.viewer, settings.demo
+
+
 def setup(request: Request) -> tuple[Any, Options, WebFilter]:
     settings = request.app.state.settings
     store = request.app.state.pool.get()
-    version = data_version(store, None)
-    opts = request.app.state.cache.get_or_build(("options", version), lambda: load_options(store))
+    portal, viewer, demo = request_portal(request)
+    version = data_version(store, portal)
+    opts = request.app.state.cache.get_or_build(
+        ("options", portal, version), lambda: load_options(store, portal)
+    )
     lang = request.query_params.get("lang") or settings.language
     if opts.portal is None:
         raise WebError(404, i18n.text("no_portal", lang if lang in i18n.LANGS else "ru"))
@@ -48,10 +62,18 @@ def setup(request: Request) -> tuple[Any, Options, WebFilter]:
         request.query_params,
         opts,
         default_lang=settings.language,
-        viewer=settings.viewer,
-        demo=settings.demo,
+        viewer=viewer,
+        demo=demo,
     )
     return store, opts, wf
+
+
+def sync_job(request: Request) -> Any:
+    """The sync job of this request's portal (application mode), else the server's one."""
+    viewer = request.scope.get("rop.viewer")
+    if viewer is not None:
+        return request.app.state.appmode.jobs.job(viewer.member_id)
+    return request.app.state.sync
 
 
 def as_bytes(value: Any) -> bytes:

@@ -43,7 +43,7 @@ def drill_context(request: Request, limit: int | None = PAGE_SIZE) -> dict[str, 
     cache_key = (
         "drill",
         tuple(wf.pairs(lang=False)),
-        wf.viewer,
+        (opts.portal, wf.viewer),
         tuple(sorted(args.items())),
         limit,
         opts.today(),

@@ -18,7 +18,7 @@ from starlette.responses import HTMLResponse, Response
 from rop.store.db import Store
 from rop.web import errors
 from rop.web.cache import data_version
-from rop.web.context import setup
+from rop.web.context import request_portal, setup, sync_job
 from rop.web.errors import BadInput
 from rop.web.formatting import fmt_moment
 from rop.web.options import Options, load_options
@@ -124,15 +124,16 @@ def problem_page(request: Request, exc: Exception) -> Response | None:
     settings = state.settings
     if isinstance(exc, BadInput):
         store = state.pool.get()
-        version = data_version(store, None)
-        opts: Options = state.cache.get_or_build(("options", version), lambda: load_options(store))
+        portal, viewer, demo = request_portal(request)
+        version = data_version(store, portal)
+        opts: Options = state.cache.get_or_build(
+            ("options", portal, version), lambda: load_options(store, portal)
+        )
         if opts.portal is None:
             return None
 
         def parse(q: QueryParams) -> WebFilter:
-            return parse_filter(
-                q, opts, default_lang=settings.language, viewer=settings.viewer, demo=settings.demo
-            )
+            return parse_filter(q, opts, default_lang=settings.language, viewer=viewer, demo=demo)
 
         found = salvage(request.query_params, parse)
         if found is None:
@@ -146,7 +147,7 @@ def problem_page(request: Request, exc: Exception) -> Response | None:
     status, message, hint_key = errors.classify(exc, wf.lang)
     problem = errors.describe(status, message, hint_key, wf.lang)
     opts = _scoped_options(store, opts, wf.viewer)
-    sync = state.sync.status()
+    sync = sync_job(request).status()
     as_of = _data_as_of(store, opts.portal)
     template = state.templates.get_template("report.html")
     body = template.render(

@@ -11,7 +11,7 @@ from starlette.responses import HTMLResponse, Response
 
 from rop.web import charts, i18n
 from rop.web.cache import data_version
-from rop.web.context import LAST_FILTER_COOKIE, XLSX, Json, as_bytes, setup
+from rop.web.context import LAST_FILTER_COOKIE, XLSX, Json, as_bytes, setup, sync_job
 from rop.web.errors import BadInput
 from rop.web.formatting import fmt_moment
 from rop.web.options import Options, names
@@ -69,7 +69,7 @@ def report_context(request: Request) -> dict[str, Any]:
     key = (
         "report",
         tuple(wf.pairs(lang=False)),
-        wf.viewer,
+        (opts.portal, wf.viewer),
         opts.today(),
         data_version(store, opts.portal),
     )
@@ -122,10 +122,19 @@ def report_page(request: Request) -> Response:
             raise
         return page
     wf: WebFilter = ctx["filter"]
-    sync = request.app.state.sync.status()
-    # The page is a pure function of the cached report, the language and the
-    # sync state, so its HTML is cached alongside the report.
-    key = ("html", ctx["cache_key"], wf.lang, tuple(wf.pairs()), sync["state"], sync["available"])
+    sync = sync_job(request).status()
+    # The page is a pure function of the cached report, the language, the
+    # sync state and the viewer token its links carry, so its HTML is cached
+    # alongside the report.
+    key = (
+        "html",
+        ctx["cache_key"],
+        wf.lang,
+        tuple(wf.pairs()),
+        sync["state"],
+        sync["available"],
+        request.app.state.urls.viewer_token(),
+    )
     body = request.app.state.cache.get_or_build(key, lambda: _render_report(request, ctx, sync))
     response = HTMLResponse(body)
     response.set_cookie(

@@ -10,19 +10,19 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from rop.web import i18n
-from rop.web.context import Json
+from rop.web.context import Json, sync_job
 from rop.web.errors import BadInput, WebError
 
 
 def sync_status(request: Request) -> Response:
-    return Json(request.app.state.sync.status())
+    return Json(sync_job(request).status())
 
 
 async def sync_start(request: Request) -> Response:
     """Start a sync. ``{"full": bool, "wait": bool}``; by default the answer waits
     for the end (``rop sync`` forwards here and reports the outcome), the page
     passes ``"wait": false`` and polls ``GET /api/sync`` for progress."""
-    job = request.app.state.sync
+    job = sync_job(request)
     lang = request.app.state.settings.language
     if not job.available:
         raise WebError(409, i18n.text("sync_unavailable", lang), "go_home")

@@ -8,10 +8,23 @@ own filter plus a figure name and a row, never SQL.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextvars import ContextVar
 from functools import lru_cache
 from urllib.parse import quote, urlencode
 
 Pairs = Sequence[tuple[str, str]]
+
+# Application mode: the viewer's signed token (rop/web/appmode/viewer_token.py)
+# for this request. Third-party cookies are blocked in Bitrix24's frame, so
+# every URL a page builds carries it; set per request by the app-mode gate.
+VIEWER_TOKEN: ContextVar[str | None] = ContextVar("rop_viewer_token", default=None)
+
+
+def _with_token(url: str) -> str:
+    token = VIEWER_TOKEN.get()
+    if not token:
+        return url
+    return url + ("&" if "?" in url else "?") + "vt=" + quote(token, safe="")
 
 
 @lru_cache(maxsize=256)
@@ -28,7 +41,12 @@ class Urls:
 
     def _join(self, path: str, pairs: Pairs) -> str:
         query = _encode(tuple(pairs))
-        return f"{self.root}{path}" + (f"?{query}" if query else "")
+        return _with_token(f"{self.root}{path}" + (f"?{query}" if query else ""))
+
+    @staticmethod
+    def viewer_token() -> str | None:
+        """The app-mode viewer token of this request (forms carry it as a hidden field)."""
+        return VIEWER_TOKEN.get()
 
     def static(self, name: str) -> str:
         return f"{self.root}/static/{name}"
@@ -73,7 +91,16 @@ class Urls:
             extra.append(f"offset={int(offset)}")
         base = _encode(tuple(pairs))
         path = f"{self.root}/drill" + (f".{fmt}" if fmt else "")
-        return f"{path}?{base}&{'&'.join(extra)}" if base else f"{path}?{'&'.join(extra)}"
+        url = f"{path}?{base}&{'&'.join(extra)}" if base else f"{path}?{'&'.join(extra)}"
+        return _with_token(url)
 
     def api_sync(self) -> str:
-        return f"{self.root}/api/sync"
+        return _with_token(f"{self.root}/api/sync")
+
+    def app_status(self, lang: str) -> str:
+        """Application mode: the portal's state and its first copy's progress."""
+        return _with_token(f"{self.root}/app/status?lang={quote(lang, safe='')}")
+
+    def app_page(self) -> str:
+        """Application mode: the handler URL Bitrix24 opens (and placements point to)."""
+        return f"{self.root}/app"

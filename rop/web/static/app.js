@@ -77,6 +77,17 @@
       focusPanel();
     }
   });
+  // The one way a record or profile link opens: inside Bitrix24's frame, in
+  // the portal's own slider (openPath of the frame library, app_frame.js);
+  // anywhere else, or with a modifier key, in a new tab as the link says.
+  function openCard(e) {
+    var a = e.target.closest && e.target.closest("a.card[href], a.profile[href]");
+    var b24 = window.ropB24Ready;
+    if (!a || !b24 || !b24.slider || e.button !== 0 || e.ctrlKey || e.metaKey || e.shiftKey || e.altKey) { return; }
+    e.preventDefault();
+    b24.slider.openPath(a.href).catch(function () { window.open(a.href, "_blank", "noopener"); });
+  }
+  document.addEventListener("click", openCard);
   // Error pages come back with 4xx; show them in the panel instead of dropping them.
   document.addEventListener("htmx:beforeSwap", function (e) {
     if (e.detail.xhr && e.detail.xhr.status >= 400) { e.detail.shouldSwap = true; e.detail.isError = false; }

@@ -1,0 +1,1 @@
+"""Bitrix24 application mode: install, open inside the portal, events (docs/WEB.md)."""

@@ -1,0 +1,171 @@
+"""What application mode holds while the server runs: keys, installed
+portals' sync jobs, and where events go."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+from rop.bitrix.client import BitrixClient
+from rop.bitrix.installs import Installs
+from rop.bitrix.oauth import PortalTokens
+from rop.config import Settings
+from rop.store.db import Store
+from rop.store.vault import Vault
+from rop.web.appmode.viewer_token import ViewerTokens
+from rop.web.sync import SyncJob
+
+log = logging.getLogger("rop.web.appmode")
+
+
+@dataclass(frozen=True)
+class AppViewer:
+    """Who is looking, set on the request by the gate from a valid viewer token."""
+
+    member_id: str
+    portal: str
+    user_id: int
+    admin: bool
+
+
+class PortalJobs:
+    """One sync job per installed portal; one sync runs at a time in the process."""
+
+    def __init__(self, mode: AppMode, store: Store, on_finish: Callable[[], None]) -> None:
+        self.mode = mode
+        self.store = store
+        self.on_finish = on_finish
+        self._jobs: dict[str, SyncJob] = {}
+        self._again: set[str] = set()
+        self._lock = threading.Lock()
+        self._gate = threading.Lock()  # DuckDB: one writer at a time is the simple, safe choice
+
+    def job(self, member_id: str) -> SyncJob:
+        with self._lock:
+            job = self._jobs.get(member_id)
+            if job is None:
+                cursor = self.store.cursor()
+                try:
+                    install = Installs(cursor, self.mode.vault).get(member_id)
+                finally:
+                    cursor.close()
+                endpoint = install.client_endpoint if install and install.active else None
+                job = SyncJob(self.store, endpoint, runner=self._runner(member_id))
+                job.on_finish = lambda: self._finished(member_id)
+                self._jobs[member_id] = job
+            return job
+
+    def forget(self, member_id: str) -> None:
+        with self._lock:
+            job = self._jobs.pop(member_id, None)
+        if job is not None:
+            job.webhook = None  # no new runs; a running one ends on its own
+
+    def start(self, member_id: str, full: bool = False) -> bool:
+        return self.job(member_id).start(full=full)
+
+    def nudge(self, member_id: str) -> None:
+        """A change arrived: sync now, or once more after the running sync."""
+        job = self.job(member_id)
+        if not job.available:
+            return
+        if not job.start(full=False):
+            with self._lock:
+                self._again.add(member_id)
+
+    def _finished(self, member_id: str) -> None:
+        self.on_finish()
+        with self._lock:
+            again = member_id in self._again
+            self._again.discard(member_id)
+        if again:
+            self.job(member_id).start(full=False)
+
+    def _runner(self, member_id: str) -> Callable[..., Any]:
+        mode = self.mode
+
+        def run(store: Store, endpoint: str, *, full: bool = False, progress: Any = None) -> Any:
+            from rop.bitrix.sync import run_sync
+
+            with self._gate:
+                return run_sync(
+                    store,
+                    endpoint,
+                    full=full,
+                    progress=progress,
+                    rate_per_second=mode.settings.rate_per_second,
+                    rate_burst=mode.settings.rate_burst,
+                    token_provider=mode.token_provider(member_id),
+                )
+
+        return run
+
+    def wait_all(self, timeout: float) -> None:
+        with self._lock:
+            jobs = list(self._jobs.values())
+        for job in jobs:
+            job.wait(timeout)
+
+
+EventSink = Callable[[str, str, dict[str, Any]], None]
+
+
+class AppMode:
+    """Application mode's parts, built by ``create_app`` when the app settings are set."""
+
+    def __init__(self, settings: Settings, store: Store, on_change: Callable[[], None]) -> None:
+        assert settings.app_client_id and settings.app_client_secret and settings.app_public_url
+        self.settings = settings
+        self.client_id = settings.app_client_id
+        self._client_secret = settings.app_client_secret
+        self.public_url = settings.app_public_url
+        keys = (settings.app_secret_key or settings.app_client_secret).split(",")
+        self.vault = Vault(keys)
+        self.viewers = ViewerTokens(keys, settings.app_viewer_token_minutes * 60)
+        self.auth_hosts = {
+            h.strip().lower() for h in settings.app_auth_servers.split(",") if h.strip()
+        }
+        self.store = store
+        self.jobs = PortalJobs(self, store, on_change)
+        # Where checked events go (member_id, event name, data). The default
+        # starts the portal's incremental sync; a by-ID sync plugs in here.
+        self.events: EventSink = self._default_events
+
+    def __repr__(self) -> str:  # never show the secret, whatever prints us
+        return f"AppMode(client_id={self.client_id!r}, public_url={self.public_url!r})"
+
+    def installs(self, store: Store) -> Installs:
+        return Installs(store, self.vault)
+
+    def trusted_auth_server(self, server_endpoint: str) -> bool:
+        parts = urlsplit(server_endpoint)
+        host = parts.netloc.lower()
+        if host not in self.auth_hosts:
+            return False
+        # Loopback auth servers may speak plain http (the emulator, tests).
+        return parts.scheme == "https" or (
+            parts.scheme == "http" and parts.hostname in ("127.0.0.1", "localhost", "::1")
+        )
+
+    def token_provider(self, member_id: str) -> PortalTokens:
+        return PortalTokens(self.store, self.vault, member_id, self.client_id, self._client_secret)
+
+    def portal_client(self, client_endpoint: str, member_id: str) -> BitrixClient:
+        """A REST client on the installer's stored tokens (refreshed and persisted as needed)."""
+        return BitrixClient(
+            client_endpoint,
+            rate_per_second=self.settings.rate_per_second,
+            burst=self.settings.rate_burst,
+            token_provider=self.token_provider(member_id),
+        )
+
+    def url(self, path: str) -> str:
+        return self.public_url + path
+
+    def _default_events(self, member_id: str, event: str, data: dict[str, Any]) -> None:
+        if event.startswith(("ONCRM", "ONVOXIMPLANT")):
+            self.jobs.nudge(member_id)
