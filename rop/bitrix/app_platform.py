@@ -54,8 +54,8 @@ async def app_info(
     server_endpoint: str, auth: str, *, transport: httpx.AsyncBaseTransport | None = None
 ) -> AppInfo:
     """Ask the auth server whose token ``auth`` is. Raises BitrixError when it refuses."""
-    parts = urlsplit(server_endpoint)
-    url = f"{parts.scheme}://{parts.netloc}/rest/app.info"
+    url = server_endpoint if server_endpoint.endswith("/") else server_endpoint + "/"
+    url += "app.info"
     async with httpx.AsyncClient(transport=transport, timeout=20.0, follow_redirects=False) as http:
         try:
             reply = await http.get(url, params={"auth": auth})

@@ -13,8 +13,8 @@ URL, so never in an access log).
 
 from __future__ import annotations
 
-import threading
 import contextlib
+import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -63,9 +63,12 @@ class TokenRefused(BitrixError):
 
 
 def token_url(server_endpoint: str) -> str:
-    """``https://oauth.bitrix.info/rest/`` -> ``https://oauth.bitrix.info/oauth/token/``."""
+    """``https://oauth.bitrix.info/rest/`` -> ``https://oauth.bitrix.info/oauth/token/``:
+    the token endpoint sits beside ``server_endpoint`` minus ``rest/``."""
     parts = urlsplit(server_endpoint)
-    return f"{parts.scheme}://{parts.netloc}/oauth/token/"
+    path = parts.path if parts.path.endswith("/") else parts.path + "/"
+    path = path.removesuffix("rest/")
+    return f"{parts.scheme}://{parts.netloc}{path}oauth/token/"
 
 
 def refresh_tokens(
