@@ -64,9 +64,10 @@ async def app_events(request: Request) -> Response:
                 raise Refused(403, "wrong_token")
         elif install is None or not install.active:
             raise Refused(403, "not_installed")
-        elif not installs.token_matches(member_id, token):
-            if event != "ONAPPUPDATE" or not await _proven(mode, auth):
-                raise Refused(403, "wrong_token")
+        elif not installs.token_matches(member_id, token) and (
+            event != "ONAPPUPDATE" or not await _proven(mode, auth)
+        ):
+            raise Refused(403, "wrong_token")
     except Refused as no:
         log.warning("event %s for member %s refused: %s", event, member_id, no.reason)
         return refuse(no.status, no.reason, json=True)
