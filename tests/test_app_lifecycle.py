@@ -1,0 +1,109 @@
+"""An installed portal's life: live events, token refresh, update, uninstall."""
+
+from __future__ import annotations
+
+import time
+
+import httpx
+import pytest
+
+from tests.app_portal import Rig, app_rig
+
+pytestmark = pytest.mark.timeout(300)
+
+
+def _until(check, timeout: float = 10.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def _query(rig: Rig, sql: str, params: list | None = None) -> list:
+    cur = rig.app.state.store.cursor()
+    try:
+        return cur.query(sql, params or [])
+    finally:
+        cur.close()
+
+
+def test_a_change_in_the_portal_reaches_the_store_within_ten_seconds(tmp_path):
+    with app_rig(tmp_path) as rig:
+        portal = _query(rig, "SELECT portal FROM app_portals")[0][0]
+        deal = _query(rig, "SELECT id FROM deals WHERE portal = ? AND stage_id = 'NEW' LIMIT 1",
+                      [portal])[0][0]
+        started = time.monotonic()
+        rig.emu("POST", "/_emulator/deal/update", {"id": deal, "fields": {"STAGE_ID": "WON"}})
+        assert _until(
+            lambda: _query(rig, "SELECT stage_id FROM deals WHERE portal = ? AND id = ?",
+                           [portal, deal])[0][0] == "WON"
+        ), "the event did not bring the change within 10 s"
+        print(f"change -> store: {time.monotonic() - started:.2f} s")
+
+
+def test_refresh_on_expired_token_is_persisted_and_a_refused_grant_needs_attention(tmp_path):
+    with app_rig(tmp_path) as rig:
+        mode = rig.app.state.appmode
+        member = rig.state()["member_id"]
+        installs = mode.installs(rig.app.state.store)
+        before = installs.tokens(member)
+        rig.emu("POST", "/_emulator/oauth/expire", {"access_token": before.access_token})
+        url = rig.open_as(1)
+        sync = url.split("/report")[0] + "/api/sync?vt=" + url.split("vt=")[1].split("&")[0]
+        assert httpx.post(sync, json={"wait": True}, timeout=60).status_code == 200
+        after = installs.tokens(member)
+        assert after.access_token != before.access_token
+        assert after.refresh_token != before.refresh_token
+        # The old refresh token is spent; a refused grant marks the portal.
+        from rop.bitrix.installs import Tokens
+
+        installs.save_tokens(member, Tokens(after.access_token, before.refresh_token, None))
+        rig.emu("POST", "/_emulator/oauth/expire", {"access_token": after.access_token})
+        reply = httpx.post(sync, json={"wait": True}, timeout=60)
+        assert reply.status_code == 502
+        assert installs.get(member).state == "attention"
+        status = httpx.get(rig.rop + "/app/status", params={"vt": sync.split("vt=")[1]}, timeout=10)
+        assert "invalid_grant" in status.text
+
+
+def test_update_stores_the_new_token_and_binds_again(tmp_path):
+    with app_rig(tmp_path) as rig:
+        old = rig.state()["application_token"]
+        rig.emu("POST", "/_emulator/app/update", {"version": 2})
+        assert _until(lambda: len(rig.state()["bindings"]) > 2), rig.state()
+        state = rig.state()
+        assert state["application_token"] != old
+        assert rig.post_frame("/app", 1).status_code == 303  # the new token is ours now
+        assert rig.post_frame("/app", 1, APPLICATION_TOKEN=old).status_code == 403
+
+
+def test_uninstall_with_clean_deletes_the_portals_data(tmp_path):
+    with app_rig(tmp_path) as rig:
+        url = rig.open_as(1)
+        portal = _query(rig, "SELECT portal FROM app_portals")[0][0]
+        assert _query(rig, "SELECT count(*) FROM deals WHERE portal = ?", [portal])[0][0] > 0
+        rig.emu("POST", "/_emulator/app/uninstall", {"clean": True})
+        assert _until(lambda: not _query(rig, "SELECT * FROM app_portals"))
+        tables = _query(
+            rig,
+            "SELECT DISTINCT table_name FROM information_schema.columns "
+            "WHERE column_name = 'portal' AND table_schema = 'main'",
+        )
+        for (table,) in tables:
+            left = _query(rig, f"SELECT count(*) FROM {table} WHERE portal = ?", [portal])  # noqa: S608
+            assert left[0][0] == 0, table
+        assert httpx.get(url, timeout=10).status_code == 403
+
+
+def test_uninstall_without_clean_forgets_tokens_keeps_data(tmp_path):
+    with app_rig(tmp_path) as rig:
+        portal = _query(rig, "SELECT portal FROM app_portals")[0][0]
+        rig.emu("POST", "/_emulator/app/uninstall", {"clean": False})
+        assert _until(
+            lambda: _query(rig, "SELECT state FROM app_portals")[0][0] == "uninstalled"
+        )
+        row = _query(rig, "SELECT access_token, refresh_token, application_token FROM app_portals")
+        assert row == [(None, None, None)]
+        assert _query(rig, "SELECT count(*) FROM deals WHERE portal = ?", [portal])[0][0] > 0
