@@ -85,7 +85,7 @@ def drill(
         raise ReportInputError("negative_page")
     ctx = context(prep, flt.date_from, flt.date_to)
     source = SOURCES[fig.source]
-    where, extra = _drill_where(prep, ctx, user_id, department_id, key)
+    where, extra = _drill_where(prep, ctx, user_id, department_id, key, source.entity)
     cols_all = {c.key: c for c in source.columns}
     cols = drill_columns(source, fig)
     by_key = {c.key: c for c in cols} | cols_all
@@ -156,11 +156,18 @@ def drill(
 
 
 def _drill_where(
-    prep: Prepared, ctx: Context, user_id: int | None, department_id: int | None, key: Any
+    prep: Prepared,
+    ctx: Context,
+    user_id: int | None,
+    department_id: int | None,
+    key: Any,
+    entity: str | None = None,
 ) -> tuple[str, dict[str, Any]]:
     scope = prep.scope
     if user_id is not None:
-        if not scope.sees(user_id):
+        # In app mode a user may be visible for deals and not for calls:
+        # refused, not an empty list (issue 10).
+        if not scope.sees(user_id) or (entity and not scope.sees_in(user_id, entity)):
             raise AccessDenied(user_id)
         return "f.manager_id = $drill_user", {"drill_user": user_id}
     if department_id is not None:
