@@ -24,8 +24,14 @@ def _snapshot(rig: Rig) -> tuple:
         store.close()
 
 
-def _event(rig: Rig, name: str, token: str | None = None, member: str | None = None,
-           ts: int | None = None, **data: str) -> dict[str, str]:
+def _event(
+    rig: Rig,
+    name: str,
+    token: str | None = None,
+    member: str | None = None,
+    ts: int | None = None,
+    **data: str,
+) -> dict[str, str]:
     state = rig.state()
     body = {
         "event": name,
@@ -54,7 +60,8 @@ def test_frames_that_do_not_check_out(rig):
         "another member_id": (rig.post_frame("/app", 1, member_id="0" * 32), 403),
         "another domain": (rig.post_frame("/app", 1, DOMAIN="evil.bitrix24.ru"), 403),
         "untrusted auth server": (
-            rig.post_frame("/app", 1, SERVER_ENDPOINT="https://evil.example/rest/"), 403
+            rig.post_frame("/app", 1, SERVER_ENDPOINT="https://evil.example/rest/"),
+            403,
         ),
         "made-up AUTH_ID": (rig.post_frame("/app", 1, AUTH_ID="nope"), 401),
         "no frame at all": (httpx.post(rig.rop + "/app", data={"x": "1"}), 401),

@@ -13,7 +13,9 @@ pytestmark = pytest.mark.timeout(180)
 def test_install_binds_copies_and_opens_the_report(tmp_path):
     with app_rig(tmp_path) as rig:
         state = rig.state()
-        placements = {p["placement"] if "placement" in p else p.get("PLACEMENT") for p in state["placements"]}
+        placements = {
+            p["placement"] if "placement" in p else p.get("PLACEMENT") for p in state["placements"]
+        }
         assert {"LEFT_MENU", "CRM_ANALYTICS_MENU"} <= placements, state["placements"]
         events = {b.get("event") or b.get("EVENT") for b in state["bindings"]}
         assert {"ONCRMDEALUPDATE", "ONAPPUNINSTALL", "ONVOXIMPLANTCALLEND"} <= {
@@ -34,7 +36,9 @@ def test_secrets_are_not_in_the_store_file(tmp_path):
         rig.app.state.pool.close()
         rig.app.state.store.conn.execute("CHECKPOINT")
         raw = rig.db.read_bytes()
-        issued = rig.app.state.appmode.installs(rig.app.state.store).tokens(rig.state()["member_id"])
+        issued = rig.app.state.appmode.installs(rig.app.state.store).tokens(
+            rig.state()["member_id"]
+        )
         assert issued is not None
         assert issued.access_token.encode() not in raw
         assert issued.refresh_token and issued.refresh_token.encode() not in raw

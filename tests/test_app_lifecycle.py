@@ -32,15 +32,23 @@ def _query(rig: Rig, sql: str, params: list | None = None) -> list:
 def test_a_change_in_the_portal_reaches_the_store_within_ten_seconds(tmp_path):
     with app_rig(tmp_path) as rig:
         portal = _query(rig, "SELECT portal FROM app_portals")[0][0]
-        deal = _query(rig, "SELECT id FROM deals WHERE portal = ? AND stage_id = 'NEW' LIMIT 1",
-                      [portal])[0][0]
+        deal = _query(
+            rig, "SELECT id FROM deals WHERE portal = ? AND stage_id = 'NEW' LIMIT 1", [portal]
+        )[0][0]
         started = time.monotonic()
         rig.emu("POST", "/_emulator/deal/update", {"id": deal, "fields": {"STAGE_ID": "WON"}})
         assert _until(
-            lambda: _query(rig, "SELECT stage_id FROM deals WHERE portal = ? AND id = ?",
-                           [portal, deal])[0][0] == "WON"
+            lambda: (
+                _query(
+                    rig, "SELECT stage_id FROM deals WHERE portal = ? AND id = ?", [portal, deal]
+                )[0][0]
+                == "WON"
+            )
         ), "the event did not bring the change within 10 s"
         print(f"change -> store: {time.monotonic() - started:.2f} s")
+        # By ID, through the event queue, not a whole incremental re-scan.
+        kinds = {k for (k,) in _query(rig, "SELECT kind FROM sync_runs WHERE portal = ?", [portal])}
+        assert "events" in kinds, kinds
 
 
 def test_refresh_on_expired_token_is_persisted_and_a_refused_grant_needs_attention(tmp_path):
@@ -101,9 +109,7 @@ def test_uninstall_without_clean_forgets_tokens_keeps_data(tmp_path):
     with app_rig(tmp_path) as rig:
         portal = _query(rig, "SELECT portal FROM app_portals")[0][0]
         rig.emu("POST", "/_emulator/app/uninstall", {"clean": False})
-        assert _until(
-            lambda: _query(rig, "SELECT state FROM app_portals")[0][0] == "uninstalled"
-        )
+        assert _until(lambda: _query(rig, "SELECT state FROM app_portals")[0][0] == "uninstalled")
         row = _query(rig, "SELECT access_token, refresh_token, application_token FROM app_portals")
         assert row == [(None, None, None)]
         assert _query(rig, "SELECT count(*) FROM deals WHERE portal = ?", [portal])[0][0] > 0

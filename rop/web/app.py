@@ -128,6 +128,8 @@ def create_app(
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         scheduler.start()
+        if appmode is not None:
+            appmode.start()
         if cache_size > 0:
             warmer = threading.Thread(target=warm, args=(app,), name="rop-warm", daemon=True)
             warmers.append(warmer)
@@ -138,7 +140,7 @@ def create_app(
             scheduler.stop()
             job.wait(timeout=30)
             if appmode is not None:
-                appmode.jobs.wait_all(timeout=30)
+                appmode.stop()
             for warmer in warmers:
                 warmer.join(timeout=60)
             pool.close()

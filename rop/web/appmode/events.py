@@ -91,7 +91,7 @@ async def app_events(request: Request) -> Response:
         else:
             installs.forget(member_id)
         return _ok()
-    mode.events(member_id, event, data)
+    mode.events(member_id, event, body)
     return _ok()
 
 

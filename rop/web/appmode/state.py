@@ -42,7 +42,7 @@ class PortalJobs:
         self._jobs: dict[str, SyncJob] = {}
         self._again: set[str] = set()
         self._lock = threading.Lock()
-        self._gate = threading.Lock()  # DuckDB: one writer at a time is the simple, safe choice
+        self.gate = threading.Lock()  # DuckDB: one writer at a time is the simple, safe choice
 
     def job(self, member_id: str) -> SyncJob:
         with self._lock:
@@ -91,7 +91,7 @@ class PortalJobs:
         def run(store: Store, endpoint: str, *, full: bool = False, progress: Any = None) -> Any:
             from rop.bitrix.sync import run_sync
 
-            with self._gate:
+            with self.gate:
                 return run_sync(
                     store,
                     endpoint,
@@ -131,9 +131,47 @@ class AppMode:
         }
         self.store = store
         self.jobs = PortalJobs(self, store, on_change)
-        # Where checked events go (member_id, event name, data). The default
-        # starts the portal's incremental sync; a by-ID sync plugs in here.
+        # Checked events go here (member_id, event name, data): records an
+        # event names are re-read by ID through the per-portal queue
+        # (rop.bitrix.event_queue); anything else starts an incremental sync.
         self.events: EventSink = self._default_events
+        self._on_change = on_change
+        self.queue: Any = None
+
+    def start(self) -> None:
+        from rop.bitrix.event_queue import EventQueue
+
+        self.queue = EventQueue(
+            self._sync_changes,
+            on_synced=lambda _member, _result: self._on_change(),
+            lock=self.jobs.gate,
+        )
+        self.queue.start()
+
+    def stop(self) -> None:
+        if self.queue is not None:
+            self.queue.stop()
+        self.jobs.wait_all(timeout=30)
+
+    def _sync_changes(self, member_id: str, changes: Any) -> Any:
+        from rop.bitrix.sync_ids import run_sync_changes
+
+        cursor = self.store.cursor()
+        try:
+            install = self.installs(cursor).get(member_id)
+            if install is None or not install.active:
+                return None
+            return run_sync_changes(
+                cursor,
+                install.client_endpoint,
+                changes,
+                portal=install.portal,
+                token_provider=self.token_provider(member_id),
+                rate_per_second=self.settings.rate_per_second,
+                rate_burst=self.settings.rate_burst,
+            )
+        finally:
+            cursor.close()
 
     def __repr__(self) -> str:  # never show the secret, whatever prints us
         return f"AppMode(client_id={self.client_id!r}, public_url={self.public_url!r})"
@@ -166,6 +204,14 @@ class AppMode:
     def url(self, path: str) -> str:
         return self.public_url + path
 
-    def _default_events(self, member_id: str, event: str, data: dict[str, Any]) -> None:
-        if event.startswith(("ONCRM", "ONVOXIMPLANT")):
+    def _default_events(self, member_id: str, event: str, body: dict[str, Any]) -> None:
+        from rop.bitrix.events import EventRejected, parse_event
+
+        try:
+            parsed = parse_event(body)
+        except EventRejected:
+            parsed = None
+        if parsed is not None and parsed.supported and self.queue is not None:
+            self.queue.put(member_id, parsed.changes())
+        elif event.startswith(("ONCRM", "ONVOXIMPLANT")):
             self.jobs.nudge(member_id)
