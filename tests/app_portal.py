@@ -18,8 +18,10 @@ from urllib.parse import urlsplit
 import httpx
 
 from rop.config import load_settings
-from rop.emulator import EmulatorConfig, create_app as create_emulator, serve_in_thread
-from rop.web.app import create_app, serve_in_thread as serve_rop
+from rop.emulator import EmulatorConfig, serve_in_thread
+from rop.emulator import create_app as create_emulator
+from rop.web.app import create_app
+from rop.web.app import serve_in_thread as serve_rop
 from tests.emulator_portal import write_portal
 
 CLIENT_ID = "local.rop.test"

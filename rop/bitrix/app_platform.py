@@ -81,7 +81,7 @@ async def app_info(
     user = result.get("user_id")
     return AppInfo(
         client_id=str(result.get("client_id") or ""),
-        user_id=int(user) if str(user or "").isdigit() else None,
+        user_id=int(str(user)) if str(user or "").isdigit() else None,
         member_id=str(install.get("member_id") or ""),
         domain=str(install.get("domain") or ""),
         installed=install.get("installed") in (True, "Y", 1, "1", "true"),

@@ -46,8 +46,8 @@ async def app_events(request: Request) -> Response:
     form = await request.form()
     body = nest([(k, str(v)) for k, v in form.multi_items() if isinstance(v, str)])
     event = str(body.get("event") or "").upper()
-    auth = body.get("auth") if isinstance(body.get("auth"), dict) else {}
-    data = body.get("data") if isinstance(body.get("data"), dict) else {}
+    auth: dict[str, Any] = body["auth"] if isinstance(body.get("auth"), dict) else {}
+    data: dict[str, Any] = body["data"] if isinstance(body.get("data"), dict) else {}
     member_id = str(auth.get("member_id") or "")
     ts_raw = str(body.get("ts") or "")
     if not event or not member_id or not ts_raw.isdigit():

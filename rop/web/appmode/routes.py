@@ -39,7 +39,8 @@ log = logging.getLogger("rop.web.appmode")
 
 
 def _mode(request: Request) -> AppMode:
-    return request.app.state.appmode  # type: ignore[no-any-return]
+    mode: AppMode = request.app.state.appmode
+    return mode
 
 
 def _has_data(request: Request, portal: str) -> bool:
