@@ -75,5 +75,7 @@ class Urls:
         path = f"{self.root}/drill" + (f".{fmt}" if fmt else "")
         return f"{path}?{base}&{'&'.join(extra)}" if base else f"{path}?{'&'.join(extra)}"
 
-    def api_sync(self) -> str:
-        return f"{self.root}/api/sync"
+    def api_sync(self, viewer: int | None = None) -> str:
+        """The sync API; ``viewer`` (demo mode) decides whether its counts are shown."""
+        tail = f"?viewer={int(viewer)}" if viewer is not None else ""
+        return f"{self.root}/api/sync{tail}"
