@@ -10,6 +10,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 
 from rop.web import charts, i18n
+from rop.web.builds import cached_build
 from rop.web.cache import data_version
 from rop.web.context import LAST_FILTER_COOKIE, XLSX, Json, as_bytes, setup, sync_job
 from rop.web.errors import BadInput
@@ -61,6 +62,8 @@ def report_context(request: Request) -> dict[str, Any]:
     flt = wf.to_report_filter()
 
     def build() -> dict[str, Any]:
+        # It may run in a build thread (rop.web.builds), so on that thread's cursor.
+        store = request.app.state.pool.get()
         report = build_report(store, flt, portal=opts.portal)
         users, exclude = _chart_users(store, flt, opts)
         granted = _chart_grant(store, flt, opts)
@@ -91,7 +94,7 @@ def report_context(request: Request) -> dict[str, Any]:
         opts.today(),
         data_version(store, opts.portal),
     )
-    built = request.app.state.cache.get_or_build(key, build)
+    built = cached_build(request.app.state.cache, key, build)
     report, pictures = built["report"], built["charts"]
     lang = wf.lang
     sentence = flt.describe(lang, names(opts))

@@ -12,10 +12,61 @@ from starlette.responses import Response
 from rop.web import i18n
 from rop.web.context import Json, sync_job
 from rop.web.errors import BadInput, WebError
+from rop.web.params import parse_int
+
+
+# What a viewer who is not a report administrator is told of a sync: whether it
+# runs and how it ended, not how many records the whole portal has.
+PUBLIC = ("available", "state", "full", "started_at", "finished_at", "runs")
+
+
+def _sees_counts(request: Request) -> bool:
+    """Report administrators see the sync's counts; so do the server's owner
+    (``rop sync`` shows the token of ``<db>.server.json``) and the viewer-less
+    server (ROP_VIEWER unset shows the whole portal anyway)."""
+    import hmac
+
+    from rop.web.security import TOKEN_HEADER
+
+    app = request.app
+    app_viewer = request.scope.get("rop.viewer")
+    if app_viewer is not None:
+        # Application mode: the portal's administrators, and the report's.
+        from rop.report.scope import is_report_admin
+
+        store = app.state.pool.get()
+        return bool(app_viewer.admin) or is_report_admin(
+            store, app_viewer.portal, app_viewer.user_id
+        )
+    given = request.headers.get(TOKEN_HEADER, "")
+    if given and hmac.compare_digest(given.encode(), str(app.state.token).encode()):
+        return True
+    settings = app.state.settings
+    viewer = settings.viewer
+    if settings.demo and request.query_params.get("viewer"):
+        viewer = parse_int(request.query_params["viewer"], "viewer", settings.language)
+    if viewer is None:
+        return True
+    from rop.report.filter import ReportInputError
+    from rop.report.portal import select_portal
+    from rop.report.scope import is_report_admin
+
+    store = app.state.pool.get()
+    try:
+        portal = select_portal(store).key
+    except ReportInputError:
+        return False
+    return is_report_admin(store, portal, viewer)
+
+
+def _shown(request: Request, status: dict[str, Any]) -> dict[str, Any]:
+    if _sees_counts(request):
+        return status
+    return {**{k: status.get(k) for k in PUBLIC}, "progress": None, "message": ""}
 
 
 def sync_status(request: Request) -> Response:
-    return Json(sync_job(request).status())
+    return Json(_shown(request, sync_job(request).status()))
 
 
 async def sync_start(request: Request) -> Response:
@@ -40,11 +91,13 @@ async def sync_start(request: Request) -> Response:
         raise BadInput('the body must be JSON such as {"full": false, "wait": false}')
     started = job.start(full=bool(body.get("full", False)))
     if not started:
-        status = job.status()
+        status = await anyio.to_thread.run_sync(_shown, request, job.status())
         status["message"] = "a sync is already running"
         return Json(status, status_code=409)
     if body.get("wait", True):
         await anyio.to_thread.run_sync(job.wait)
         status = job.status()
-        return Json(status, status_code=502 if status["state"] == "failed" else 200)
-    return Json(job.status(), status_code=202)
+        failed = status["state"] == "failed"
+        status = await anyio.to_thread.run_sync(_shown, request, status)
+        return Json(status, status_code=502 if failed else 200)
+    return Json(await anyio.to_thread.run_sync(_shown, request, job.status()), status_code=202)

@@ -94,8 +94,10 @@ class Urls:
         url = f"{path}?{base}&{'&'.join(extra)}" if base else f"{path}?{'&'.join(extra)}"
         return _with_token(url)
 
-    def api_sync(self) -> str:
-        return _with_token(f"{self.root}/api/sync")
+    def api_sync(self, viewer: int | None = None) -> str:
+        """The sync API; ``viewer`` (demo mode) decides whether its counts are shown."""
+        tail = f"?viewer={int(viewer)}" if viewer is not None else ""
+        return _with_token(f"{self.root}/api/sync{tail}")
 
     def app_status(self, lang: str) -> str:
         """Application mode: the portal's state and its first copy's progress."""

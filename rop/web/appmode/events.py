@@ -30,6 +30,7 @@ from rop.web.appmode.payload import nest
 from rop.web.appmode.refusal import refuse
 from rop.web.appmode.state import AppMode
 from rop.web.appmode.verify import Refused, verify_token
+from rop.web.security import cross_site
 
 log = logging.getLogger("rop.web.appmode.events")
 
@@ -40,6 +41,7 @@ def _ok() -> Response:
     return JSONResponse({"result": True})
 
 
+@cross_site
 async def app_events(request: Request) -> Response:
     mode: AppMode = request.app.state.appmode
     raw = await request.body()

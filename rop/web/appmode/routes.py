@@ -33,6 +33,7 @@ from rop.web.appmode.refusal import refuse
 from rop.web.appmode.state import AppMode
 from rop.web.appmode.verify import Refused, check_application_token, verify_frame, viewer_of
 from rop.web.appmode.viewer_token import ViewerClaim
+from rop.web.security import cross_site
 from rop.web.urls import VIEWER_TOKEN
 
 log = logging.getLogger("rop.web.appmode")
@@ -56,6 +57,7 @@ def _signed(request: Request, token: str, build: Any) -> str:
         VIEWER_TOKEN.reset(reset)
 
 
+@cross_site
 async def app_open(request: Request) -> Response:
     """The application URL: the report, inside the portal's frame, for this viewer."""
     mode = _mode(request)
@@ -80,6 +82,7 @@ async def app_open(request: Request) -> Response:
     return RedirectResponse(target, status_code=303)
 
 
+@cross_site
 async def app_install(request: Request) -> Response:
     """The install URL: record the portal, bind, start the first copy, finish the install."""
     mode = _mode(request)

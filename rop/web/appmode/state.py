@@ -201,6 +201,14 @@ class AppMode:
             token_provider=self.token_provider(member_id),
         )
 
+    def frame_ancestors(self) -> list[str]:
+        """Origins allowed to frame our pages (CSP frame-ancestors): installed portals."""
+        cursor = self.store.cursor()
+        try:
+            return sorted({i.origin for i in self.installs(cursor).all() if i.active})
+        finally:
+            cursor.close()
+
     def url(self, path: str) -> str:
         return self.public_url + path
 
