@@ -93,7 +93,6 @@ class Settings(BaseSettings):
             names.append(socket.gethostname())
         return list(dict.fromkeys(_bracketed(n.lower()) for n in names if n))
 
-
     # Bitrix24 application mode (docs/CONFIG.md "Application mode"): set all
     # three of client id, secret and public URL to serve installed portals.
     app_client_id: str | None = Field(default=None, description="Application client_id")

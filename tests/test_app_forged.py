@@ -87,7 +87,22 @@ def test_report_routes_need_a_valid_viewer_token(rig):
     assert httpx.get(base + "?vt=" + tampered, timeout=10).status_code == 401
     assert httpx.get(rig.rop + "/report.json", timeout=10).status_code == 401
     assert httpx.get(rig.rop + "/drill.csv?figure=deals_new", timeout=10).status_code == 401
-    assert httpx.post(rig.rop + "/api/sync", json={"wait": False}, timeout=10).status_code == 401
+    own = {"origin": rig.rop}
+    reply = httpx.post(rig.rop + "/api/sync", json={"wait": False}, headers=own, timeout=10)
+    assert reply.status_code == 401
+
+
+def test_cross_site_post_with_a_valid_token_is_refused(rig):
+    url = rig.open_as(1)
+    sync = rig.rop + "/api/sync?vt=" + url.split("vt=")[1].split("&")[0]
+    runs = rig.app.state.appmode.jobs.job(rig.state()["member_id"]).runs
+    evil = {"origin": "https://evil.example", "sec-fetch-site": "cross-site"}
+    reply = httpx.post(sync, json={"wait": False}, headers=evil, timeout=10)
+    assert reply.status_code == 403
+    assert rig.app.state.appmode.jobs.job(rig.state()["member_id"]).runs == runs
+    # The same request from the page itself is accepted.
+    mine = httpx.post(sync, json={"wait": True}, headers={"origin": rig.rop}, timeout=60)
+    assert mine.status_code == 200, mine.text
 
 
 def test_expired_viewer_token_is_refused(rig):

@@ -60,7 +60,12 @@ def test_refresh_on_expired_token_is_persisted_and_a_refused_grant_needs_attenti
         rig.emu("POST", "/_emulator/oauth/expire", {"access_token": before.access_token})
         url = rig.open_as(1)
         sync = url.split("/report")[0] + "/api/sync?vt=" + url.split("vt=")[1].split("&")[0]
-        assert httpx.post(sync, json={"wait": True}, timeout=60).status_code == 200
+        assert (
+            httpx.post(
+                sync, json={"wait": True}, headers={"origin": rig.rop}, timeout=60
+            ).status_code
+            == 200
+        )
         after = installs.tokens(member)
         assert after.access_token != before.access_token
         assert after.refresh_token != before.refresh_token
@@ -69,7 +74,7 @@ def test_refresh_on_expired_token_is_persisted_and_a_refused_grant_needs_attenti
 
         installs.save_tokens(member, Tokens(after.access_token, before.refresh_token, None))
         rig.emu("POST", "/_emulator/oauth/expire", {"access_token": after.access_token})
-        reply = httpx.post(sync, json={"wait": True}, timeout=60)
+        reply = httpx.post(sync, json={"wait": True}, headers={"origin": rig.rop}, timeout=60)
         assert reply.status_code == 502
         assert installs.get(member).state == "attention"
         status = httpx.get(rig.rop + "/app/status", params={"vt": sync.split("vt=")[1]}, timeout=10)

@@ -224,7 +224,9 @@ class SameOriginGuard:
             await refuse(scope, send, 403, say(problem, _lang(scope)), [(b"connection", b"close")])
             return
         if not is_json(headers.get("content-type")):
-            await refuse(scope, send, 415, say("not_json", _lang(scope)), [(b"connection", b"close")])
+            await refuse(
+                scope, send, 415, say("not_json", _lang(scope)), [(b"connection", b"close")]
+            )
             return
         await self.app(scope, receive, send)
 
@@ -306,4 +308,3 @@ class SecurityHeaders:
             await send(message)
 
         await self.app(scope, receive, with_headers)
-
