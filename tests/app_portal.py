@@ -93,41 +93,64 @@ class Rig:
 
 
 @contextlib.contextmanager
-def app_rig(tmp_path: Path, deals: int = 60, install: bool = True) -> Iterator[Rig]:
-    portal_dir = write_portal(tmp_path / "portal", deals=deals)
+def _emulator(folder: Path, deals: int, **info: Any) -> Iterator[tuple[str, Any]]:
+    portal_dir = write_portal(folder, deals=deals, **info)
     emu_app = create_emulator(
         portal_dir,
         EmulatorConfig(rate_limit=False, oauth=True, test_api=True, simulate_processing=False),
     )
     with serve_in_thread(emu_app) as emulator:
+        yield emulator, emu_app
+
+
+def _register(emulator: str, rop: str) -> None:
+    httpx.post(
+        emulator + "/_emulator/app",
+        json={
+            "client_id": CLIENT_ID,
+            "client_secret": CLIENT_SECRET,
+            "handler": rop + "/app",
+            "install_url": rop + "/app/install",
+        },
+        timeout=10,
+    ).raise_for_status()
+
+
+@contextlib.contextmanager
+def app_rigs(tmp_path: Path, portals: int = 1, deals: int = 60) -> Iterator[list[Rig]]:
+    """``portals`` emulated portals (each its own member_id) and one `rop serve` in app mode."""
+    with contextlib.ExitStack() as stack:
+        emulators = [
+            stack.enter_context(
+                _emulator(tmp_path / f"portal{i}", deals + 7 * i, member_id=f"{i + 1:032x}")
+            )
+            for i in range(portals)
+        ]
         db = tmp_path / "rop.duckdb"
         settings = load_settings(
             db=str(db),
             app_client_id=CLIENT_ID,
             app_client_secret=CLIENT_SECRET,
             app_public_url="http://127.0.0.1:1",  # replaced below once the port is known
-            app_auth_servers=urlsplit(emulator).netloc,
+            app_auth_servers=",".join(urlsplit(e).netloc for e, _ in emulators),
         )
         app = create_app(settings, cache_size=0)
         server = serve_rop(app)
-        try:
-            app.state.appmode.public_url = server.url
-            httpx.post(
-                emulator + "/_emulator/app",
-                json={
-                    "client_id": CLIENT_ID,
-                    "client_secret": CLIENT_SECRET,
-                    "handler": server.url + "/app",
-                    "install_url": server.url + "/app/install",
-                },
-                timeout=10,
-            ).raise_for_status()
-            rig = Rig(emulator, server.url, app, emu_app, db)
-            if install:
-                installed(rig)
-            yield rig
-        finally:
-            server.stop()
+        stack.callback(server.stop)
+        app.state.appmode.public_url = server.url
+        rigs = []
+        for emulator, emu_app in emulators:
+            _register(emulator, server.url)
+            rigs.append(Rig(emulator, server.url, app, emu_app, db))
+        yield rigs
+
+
+@contextlib.contextmanager
+def app_rig(tmp_path: Path, deals: int = 60, install: bool = True) -> Iterator[Rig]:
+    with app_rigs(tmp_path, 1, deals) as (rig,):
+        if install:
+            installed(rig)
+        yield rig
 
 
 def installed(rig: Rig, admin: int = 1) -> str:
