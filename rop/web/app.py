@@ -29,9 +29,9 @@ from rop.store.holder import server_file
 from rop.web import errors, report_view, routes
 from rop.web.builds import Builds
 from rop.web.cache import ReportCache
+from rop.web.formatting import fmt_cell, fmt_value
 from rop.web.limits import BodyLimit, deadline_protocol
 from rop.web.security import SameOriginGuard, SecurityHeaders, TrustedHosts
-from rop.web.formatting import fmt_cell, fmt_value
 from rop.web.sync import Scheduler, SyncJob
 from rop.web.urls import Urls
 
