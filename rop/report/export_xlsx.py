@@ -149,7 +149,10 @@ def _report_facts(report: dict, lang: str) -> list[tuple[str, list[Any]]]:
 
 
 def _cell_value(value: Any, kind: str) -> Any:
-    return value / 86400 if kind == "seconds" else value
+    """A duration is a fraction of a day in a spreadsheet."""
+    if kind == "seconds" and isinstance(value, int | float) and not isinstance(value, bool):
+        return value / 86400
+    return value
 
 
 def _write_number(sheet: Any, r: int, c: int, value: Any, fmt: Any) -> None:
