@@ -162,6 +162,18 @@ def _write_number(sheet: Any, r: int, c: int, value: Any, fmt: Any) -> None:
         sheet.write_number(r, c, value, fmt)
 
 
+def _about_now(key: str) -> bool:
+    """A figure about the present (in progress, portfolio) is the same in both
+    periods: it gets no previous value and no change."""
+    from rop.metrics.catalogue import figure
+    from rop.metrics.errors import ReportInputError
+
+    try:
+        return bool(figure(key).now)
+    except ReportInputError:
+        return False
+
+
 def _report_sheet(
     book: Any, name: str, report: dict, columns: list[dict], lang: str, st: _Styles
 ) -> None:
@@ -172,7 +184,7 @@ def _report_sheet(
     layout: list[tuple[dict, str]] = []
     for col in columns:
         layout.append((col, "value"))
-        if has_prev and not col.get("now"):
+        if has_prev and not _about_now(col["key"]):
             layout += [(col, "previous"), (col, "change")]
     heads = [row_heading(report, lang), word("department", lang)]
     for col, what in layout:
