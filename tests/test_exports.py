@@ -369,3 +369,14 @@ def test_drill_xlsx_writes_dates_as_dates_and_amounts_as_numbers(web):
     assert amount.data_type == "n" and amount.value == 100000
     assert amount.number_format == "#,##0.00"
     assert sheet.cell(rows[1], len(header)).hyperlink.target.endswith("/crm/deal/details/1/")
+
+
+def test_cli_csv_file_is_the_same_as_the_web_download(web, db, tmp_path):
+    out = tmp_path / "d.csv"
+    run("drill", "--db", str(db), *CLI_PERIOD, "--figure", "deals_new", "--format", "csv",
+        "--lang", "en", "--out", str(out))  # fmt: skip
+    download = web.get("/drill.csv", params={**PERIOD, "figure": "deals_new", "lang": "en"})
+    assert out.read_bytes() == download.content
+    rows = parse_csv(out.read_bytes(), ",")
+    assert rows[0][:2] == ["id", "title"]
+    assert {r[rows[0].index("amount_missing")] for r in rows[1:]} == {"yes", "no"}
