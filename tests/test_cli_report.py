@@ -54,8 +54,9 @@ def test_report_json_has_the_contract_shape(db):
 
 
 def test_report_csv_and_table(db):
-    out = run("report", "--db", db, *NOV, "--format", "csv").output
-    lines = list(csv.DictReader(io.StringIO(out)))
+    # The English dialect: commas, a decimal point, figure keys as headers.
+    out = run("report", "--db", db, *NOV, "--format", "csv", "--lang", "en").output
+    lines = list(csv.DictReader(io.StringIO(out.removeprefix("\ufeff"))))
     total = next(x for x in lines if x["line"] == "total")
     assert total["deals_new"] == "5" and total["deals_loss_cycle_days"] == "46.5"
     assert next(x for x in lines if x["user_id"] == "4")["deals_won"] == "3"
@@ -70,13 +71,15 @@ def test_report_xlsx_reads_back_with_number_formats(db, tmp_path):
     book = openpyxl.load_workbook(out)
     assert book.sheetnames == ["Отчёт", "Сделки", "Лиды", "Компании", "Контакты", "Звонки"]
     deals = book["Сделки"]
-    assert deals.freeze_panes == "B2"
-    header = [c.value for c in deals[1]]
+    # What the sheet shows is stated above the table; the table's header is frozen.
+    head = next(r for r in range(1, 20) if deals.cell(r, 1).value == "Менеджер")
+    assert deals.freeze_panes == f"B{head + 1}"
+    header = [c.value for c in deals[head]]
     col = header.index("Конверсия в продажу") + 1
     ira = next(r for r in range(2, deals.max_row + 1) if deals.cell(r, 1).value == "Ирина Петрова")
     assert deals.cell(ira, col).value == 0.5 and deals.cell(ira, col).number_format == "0.0%"
     calls = book["Звонки"]
-    talk = [c.value for c in calls[1]].index("Время разговоров") + 1
+    talk = [c.value for c in calls[head]].index("Время разговоров") + 1
     # A real duration: openpyxl reads the [h]:mm:ss cell back as 0:02:25.
     assert calls.cell(ira, talk).value == timedelta(seconds=145)
 
@@ -88,7 +91,7 @@ def test_drill_json_and_csv(db):
     assert [r["id"] for r in result["records"]] == [1, 2, 3]
     assert result["records"][0]["url"] == "https://tricky.bitrix24.ru/crm/deal/details/1/"
     csv_out = run("drill", "--db", db, *NOV, "--figure", "calls_total", "--format", "csv").output
-    assert len(list(csv.DictReader(io.StringIO(csv_out)))) == 5
+    assert len(list(csv.DictReader(io.StringIO(csv_out), delimiter=";"))) == 5
 
 
 @pytest.mark.parametrize(

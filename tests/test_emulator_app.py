@@ -7,6 +7,8 @@ checked as the wire carries it (PHP bracket keys, form-encoded).
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -431,6 +433,7 @@ def test_uninstall_and_update_fire_their_events(portal: Portal, standin: StandIn
     portal.test_api("app/update", {"version": 2})
     updated = standin.wait_for("ONAPPUPDATE")[0]
     assert updated["data[VERSION]"] == "2" and updated["data[PREVIOUS_VERSION]"] == "1"
+    assert updated["auth[refresh_token]"] and updated["auth[user_id]"] == "1"
     assert updated["auth[application_token]"] not in ("", old_token)
     assert updated["auth[application_token]"] == portal.host.app.application_token
     # The update removed the handlers: the app binds again.
@@ -462,3 +465,137 @@ def test_rest_answers_cors_for_the_frame_sdk(portal: Portal) -> None:
     assert "x-request-id" in pre.headers["access-control-allow-headers"]
     reply = portal.rest("profile.json", admin["access_token"])
     assert reply.headers["access-control-allow-origin"] == "*"
+
+
+# -- the CLI ---------------------------------------------------------------------------------------
+
+
+def test_rop_emulate_registers_the_application(tmp_path: Path) -> None:
+    folder = write_portal(tmp_path / "portal", deals=5)
+    command = [sys.executable, "-c", "from rop.cli import main; main()"]
+    bad = subprocess.run(
+        [*command, "emulate", "--portal", str(folder), "--app-handler", "ftp://x/app"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert bad.returncode == 2 and "--app-handler must be an http(s) URL" in bad.stderr
+    assert "Traceback" not in bad.stderr
+    proc = subprocess.Popen(
+        [
+            *command,
+            "emulate",
+            "--portal",
+            str(folder),
+            "--port",
+            "0",
+            "--test-api",
+            "--app-handler",
+            "https://app.example/app",
+            "--app-client-id",
+            "local.cli.app",
+            "--app-scopes",
+            "crm,user",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        webhook = proc.stdout.readline().strip()
+        base = webhook.split("/rest/")[0]
+        state = httpx.get(f"{base}/_emulator/app", timeout=10).json()
+        assert state["registered"] is True and state["state"] == "absent"
+        httpx.post(f"{base}/_emulator/app/install", json={"user_id": 1}, timeout=10)
+        page = httpx.get(f"{base}/marketplace/app/1/?as=1", timeout=10).text
+        assert 'action="https://app.example/app?DOMAIN=' in page
+        assert 'name="APPLICATION_SCOPE" value="crm,user"' in page
+    finally:
+        proc.kill()
+        proc.wait(timeout=10)
+
+
+def test_authorize_needs_the_app_installed_and_bad_test_api_input_is_a_400(
+    portal: Portal, standin: StandIn
+) -> None:
+    query = {"client_id": CLIENT_ID, "state": "s", "user_id": 2}
+    early = httpx.get(f"{portal.base}/oauth/authorize/", params=query)
+    assert early.status_code == 400 and early.json()["error"] == "NOT_INSTALLED"
+    for body in ({"user_id": "x"}, {"user_id": 3}):
+        refused = portal.test_api("app/install", body)
+        assert refused.status_code in (400, 403) and "Traceback" not in refused.text
+    assert portal.host.app.state == "absent"
+    bad = portal.test_api("app", {"handler": "javascript:alert(1)"})
+    assert bad.status_code == 400 and "handler must be an http(s) URL" in bad.text
+    install(portal)
+    later = httpx.get(f"{portal.base}/oauth/authorize/", params=query)
+    assert later.status_code == 302
+    assert httpx.URL(later.headers["location"]).path == "/app"
+    assert portal.test_api("app/update", {"version": "two"}).status_code == 400
+
+
+def test_history_true_writes_the_stage_history_row_bitrix24_would(portal: Portal) -> None:
+    hook = f"{portal.base}/rest/1/testtoken123/crm.stagehistory.list"
+
+    def rows(type_id: int, owner: int) -> list[dict[str, Any]]:
+        reply = httpx.post(hook, json={"entityTypeId": type_id, "filter": {"OWNER_ID": owner}})
+        return reply.json()["result"]["items"]
+
+    before = len(rows(2, 5))
+    portal.test_api("deal/update", {"id": 5, "fields": {"TITLE": "same stage"}, "history": True})
+    assert len(rows(2, 5)) == before  # no stage change, no row
+    portal.test_api("deal/update", {"id": 5, "fields": {"STAGE_ID": "WON"}, "history": True})
+    won = rows(2, 5)[-1]
+    assert (won["TYPE_ID"], won["STAGE_ID"], won["STAGE_SEMANTIC_ID"], won["CATEGORY_ID"]) == (
+        3,
+        "WON",
+        "S",
+        0,
+    )
+    portal.test_api(
+        "deal/update",
+        {"id": 5, "fields": {"CATEGORY_ID": "1", "STAGE_ID": "C1:NEW"}, "history": True},
+    )
+    assert rows(2, 5)[-1]["TYPE_ID"] == 5 and rows(2, 5)[-1]["CATEGORY_ID"] == 1
+    lead = portal.test_api(
+        "lead/add", {"fields": {"TITLE": "L", "STATUS_ID": "NEW"}, "history": True}
+    ).json()["result"]
+    created = rows(1, lead)
+    assert [(r["TYPE_ID"], r["STATUS_ID"], r["STATUS_SEMANTIC_ID"]) for r in created] == [
+        (1, "NEW", "P")
+    ]
+    portal.test_api("deal/update", {"id": 6, "fields": {"STAGE_ID": "WON"}})  # not asked
+    assert all(r["STAGE_ID"] != "WON" for r in rows(2, 6))
+
+
+def test_an_app_token_carries_the_apps_scopes(tmp_path: Path) -> None:
+    folder = write_portal(tmp_path / "portal", deals=5)
+    settings = AppSettings(handler="https://app.example/app", scopes=("user", "department"))
+    app = create_app(folder, EmulatorConfig(rate_limit=False, test_api=True, app=settings))
+    with serve_in_thread(app) as base:
+        host = app.state.engine.host
+        host.install(1)
+        auth = host.issue(1)["access_token"]
+        deals = httpx.post(f"{base}/rest/crm.deal.list", json={"auth": auth})
+        assert deals.status_code == 401 and deals.json()["error"] == "insufficient_scope"
+        bind = httpx.post(
+            f"{base}/rest/placement.bind",
+            json={"auth": auth, "PLACEMENT": "LEFT_MENU", "HANDLER": "https://app.example/a"},
+        )
+        assert bind.json()["error"] == "insufficient_scope"
+        assert httpx.post(f"{base}/rest/user.current", json={"auth": auth}).status_code == 200
+        assert httpx.post(f"{base}/rest/profile", json={"auth": auth}).status_code == 200
+
+
+def test_the_portal_keeps_one_address_and_pages_go_there(portal: Portal) -> None:
+    install(portal)
+    other = portal.base.replace("127.0.0.1", "localhost")
+    moved = httpx.get(f"{other}/marketplace/app/1/?as=3")
+    assert moved.status_code == 302
+    assert moved.headers["location"] == f"{portal.base}/marketplace/app/1/?as=3"
+    # REST through another name does not change DOMAIN or the endpoints events carry.
+    auth = portal.host.issue(1)["access_token"]
+    assert httpx.post(f"{other}/rest/profile", json={"auth": auth}).status_code == 200
+    assert portal.host.domain == portal.base.split("://")[1]
+    assert portal.host.issue(2)["client_endpoint"] == f"{portal.base}/rest/"

@@ -40,8 +40,8 @@ def report_filter_options(fn):
         ),
         click.option("--no-compare", is_flag=True, help="Leave out the previous period"),
         click.option(
-            "--lang", type=click.Choice(["ru", "en"]), default="ru", show_default=True,
-            help="Language of headers and labels",
+            "--lang", type=click.Choice(["ru", "en"]),
+            help="Language of headers, labels and the CSV dialect (default: ROP_LANGUAGE, ru)",
         ),
         click.option("--out", type=click.Path(dir_okay=False), help="Write to FILE"),
     ]  # fmt: skip
@@ -100,6 +100,14 @@ def _writing(out: str | None) -> Iterator[None]:
         raise UsageProblem(f"cannot write {out}: {reason}") from None
 
 
+def _language(lang: str | None, db: str | None) -> str:
+    """--lang, else the configured language (ROP_LANGUAGE); it also picks the CSV
+    dialect (rop.report.export_csv)."""
+    from rop.config import load_settings
+
+    return lang or load_settings(db=db).language
+
+
 def _emit(text: str, out: str | None) -> None:
     if out:
         with open(out, "w", encoding="utf-8", newline="") as fh:
@@ -146,7 +154,8 @@ def report_command(fmt: str, **o) -> None:
     with open_report_store(o["db"]) as store:
         flt = _make_report_filter(store, o)
         report = report_call(build_report, store, flt, portal=o["portal"])
-    _write(fmt, report, o["out"], o["lang"], report_to_csv, report_to_xlsx, report_to_table)
+    lang = _language(o["lang"], o["db"])
+    _write(fmt, report, o["out"], lang, report_to_csv, report_to_xlsx, report_to_table)
 
 
 @click.command("drill")
@@ -179,4 +188,5 @@ def drill_command(
             drill, store, flt, figure, user_id=user_id, department_id=department_id,
             portal=o["portal"], sort=sort, desc=desc, offset=offset, limit=limit, key=row_key,
         )  # fmt: skip
-    _write(fmt, result, o["out"], o["lang"], drill_to_csv, drill_to_xlsx, drill_to_table)
+    lang = _language(o["lang"], o["db"])
+    _write(fmt, result, o["out"], lang, drill_to_csv, drill_to_xlsx, drill_to_table)

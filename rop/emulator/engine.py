@@ -115,7 +115,7 @@ class Engine:
                 handler=str(app_info.get("handler")),
                 install_url=str(app_info.get("install_url") or ""),
             )
-        self.host = AppHost(portal, self.tokens, settings)
+        self.host = AppHost(portal, self.tokens, settings, config.public_url)
         extra = [w for w in portal.info.get("webhooks") or [] if isinstance(w, dict)]
         main = portal.info.get("webhook") or {}
         # token -> the scopes it was given (None: every scope)
@@ -166,6 +166,9 @@ class Engine:
             user_id = self.tokens.user_of(str(get(params, "auth")))
             auth_key = "app"
             via_app = True
+            settings = self.host.app.settings
+            # An app's token carries the app's scopes (its registration).
+            granted = frozenset(settings.scopes) if settings is not None else None
         elif len(parts) == 2 and parts[0].isdigit():
             raise errors.method_not_found("")
         else:

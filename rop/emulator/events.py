@@ -17,6 +17,7 @@ import queue
 import secrets
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -38,6 +39,7 @@ KNOWN_EVENTS = frozenset(
     + ["ONVOXIMPLANTCALLINIT", "ONVOXIMPLANTCALLSTART", "ONVOXIMPLANTCALLEND"]
     + ["ONAPPINSTALL", "ONAPPUNINSTALL", "ONAPPUPDATE", "ONOFFLINEEVENT", "ONUSERADD"]
 )
+DELIVERIES_KEPT = 10_000
 # How long the emulator waits for a handler before dropping the delivery.
 DELIVERY_TIMEOUT_SECONDS = 10.0
 # ONVOXIMPLANTCALLEND's data fields (on-voximplant-call-end.md), taken from the call record.
@@ -180,7 +182,8 @@ class EventHub:
         self.poster = poster
         self.bindings: list[Binding] = []
         self.offline: list[OfflineEvent] = []
-        self.deliveries: list[Delivery] = []
+        # The latest tries, for tests and /_emulator/stats (bounded: a long demo run).
+        self.deliveries: deque[Delivery] = deque(maxlen=DELIVERIES_KEPT)
         self._next_binding = 1
         self._next_offline = 1
         self._lock = threading.RLock()
@@ -221,10 +224,23 @@ class EventHub:
             return gone
 
     def clear(self) -> None:
-        """Uninstall or update: Bitrix24 deletes the app's handlers (event-bind.md)."""
+        """Uninstall: the app's handlers and its queue go."""
         with self._lock:
             self.bindings.clear()
             self.offline.clear()
+
+    def drop_bindings(self) -> None:
+        """Update: Bitrix24 deletes the app's handlers (event-bind.md); the queue stays."""
+        with self._lock:
+            self.bindings.clear()
+
+    def all_bindings(self) -> list[Binding]:
+        with self._lock:
+            return list(self.bindings)
+
+    def queued(self) -> list[OfflineEvent]:
+        with self._lock:
+            return list(self.offline)
 
     def online_for(self, event: str) -> list[Binding]:
         with self._lock:

@@ -14,7 +14,8 @@
 ``GET  /_emulator/app``            the app's state: installed, application_token, placements, bindings
 
 Record changes take an optional ``"user_id"``: the user who made it (their tokens
-ride on the events it fires; default the webhook's user, ``null``: no user).
+ride on the events it fires; default the webhook's user, ``null``: no user), and
+``"history": true`` beside ``fields``: a deal's or lead's stage history row too.
 """
 
 from __future__ import annotations
@@ -91,14 +92,16 @@ def routes(engine: Engine) -> list[Route]:
             if ("fields" in data or action != "add") and "user_id" in data:
                 raw_actor = data.pop("user_id")
                 actor = None if raw_actor is None else int(raw_actor)
+            # "history": true writes the stage history row Bitrix24 would (stagelog.py).
+            history = bool(data.pop("history", False)) if "fields" in data else False
             if action == "add":
                 fields = data.get("fields", data)
-                return JsonResponse({"result": portal.add(kind, fields, actor)})
+                return JsonResponse({"result": portal.add(kind, fields, actor, history)})
             rid = data.get("id", data.get("ID"))
             if rid is None:
                 raise PortalError("'id' is required")
             if action == "update":
-                portal.update(kind, int(rid), data.get("fields") or {}, actor)
+                portal.update(kind, int(rid), data.get("fields") or {}, actor, history)
             elif action == "delete":
                 portal.delete(kind, int(rid), actor)
             else:
@@ -139,7 +142,7 @@ def routes(engine: Engine) -> list[Route]:
                 "application_token": app.application_token,
                 "member_id": engine.tokens.member_id,
                 "placements": [p.as_reply() for p in app.placements],
-                "bindings": [b.as_reply() for b in host.events.bindings],
+                "bindings": [b.as_reply() for b in host.events.all_bindings()],
             }
         return JsonResponse(state)
 
@@ -163,7 +166,10 @@ def routes(engine: Engine) -> list[Route]:
         if not host.app.registered:
             return _problem("no application registered: POST /_emulator/app first", 409)
         if action == "install":
-            user_id = int(data.get("user_id") or min(portal.admins or {portal.webhook_user_id}))
+            raw = data.get("user_id") or min(portal.admins or {portal.webhook_user_id})
+            if not str(raw).isdigit():
+                return _problem(f"user_id must be a user ID, not {raw!r}")
+            user_id = int(raw)
             if user_id not in portal.admins:
                 return _problem(f"user {user_id} is not a portal administrator", 403)
             host.install(user_id)
@@ -174,6 +180,8 @@ def routes(engine: Engine) -> list[Route]:
             host.uninstall(bool(data.get("clean", False)))
         elif action == "update":
             version = data.get("version")
+            if version is not None and not str(version).isdigit():
+                return _problem(f"version must be a whole number, not {version!r}")
             host.update(int(version) if version is not None else None)
         else:
             return _problem(f"unknown action {action!r}: install, finish, uninstall, update", 404)

@@ -1,5 +1,5 @@
 """What every route shares: JSON that carries dates, the parsed request
-(store cursor, filter options, filter), and file bodies for exports."""
+(store cursor, filter options, filter); file downloads are rop.web.download."""
 
 from __future__ import annotations
 
@@ -18,7 +18,6 @@ from rop.web.params import WebFilter, parse_filter
 
 PAGE_SIZE = 50
 LAST_FILTER_COOKIE = "rop_last_filter"
-XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
 def _default(value: Any) -> Any:
@@ -75,11 +74,3 @@ def sync_job(request: Request) -> Any:
         return request.app.state.appmode.jobs.job(viewer.member_id)
     return request.app.state.sync
 
-
-def as_bytes(value: Any) -> bytes:
-    if isinstance(value, bytes | bytearray):
-        return bytes(value)
-    if isinstance(value, str):
-        # A byte-order mark lets Excel open a UTF-8 CSV with Cyrillic intact.
-        return ("\ufeff" + value).encode("utf-8")
-    raise TypeError(f"unexpected export type {type(value).__name__}")

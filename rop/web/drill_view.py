@@ -10,7 +10,8 @@ from starlette.responses import Response
 from rop.report.formatting import unknown_user_name
 from rop.web import i18n
 from rop.web.cache import data_version
-from rop.web.context import PAGE_SIZE, XLSX, Json, as_bytes, setup
+from rop.web.context import PAGE_SIZE, Json, setup
+from rop.web.download import file_response
 from rop.web.errors import BadInput
 from rop.web.options import Options, names
 from rop.web.params import WebFilter, parse_int
@@ -168,17 +169,10 @@ def _drill_export(request: Request, fmt: str) -> Response:
     from rop.report import export
 
     ctx = drill_context(request, limit=None)
-    wf: WebFilter = ctx["filter"]
-    name = f"rop-drill-{ctx['args']['figure'].replace(':', '_')}-{wf.date_from}-{wf.date_to}.{fmt}"
-    if fmt == "xlsx":
-        body = as_bytes(export.drill_to_xlsx(ctx["drill"], lang=wf.lang))
-        media = XLSX
-    else:
-        body = as_bytes(export.drill_to_csv(ctx["drill"], lang=wf.lang))
-        media = "text/csv; charset=utf-8"
-    return Response(
-        body, media_type=media, headers={"content-disposition": f'attachment; filename="{name}"'}
-    )
+    lang = ctx["filter"].lang
+    to_file = export.drill_to_xlsx if fmt == "xlsx" else export.drill_to_csv
+    body = to_file(ctx["drill"], lang=lang)
+    return file_response(body, fmt, export.drill_file_name(ctx["drill"], fmt))
 
 
 def drill_csv(request: Request) -> Response:

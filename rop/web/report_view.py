@@ -12,7 +12,8 @@ from starlette.responses import HTMLResponse, Response
 from rop.web import charts, i18n
 from rop.web.builds import cached_build
 from rop.web.cache import data_version
-from rop.web.context import LAST_FILTER_COOKIE, XLSX, Json, as_bytes, setup, sync_job
+from rop.web.context import LAST_FILTER_COOKIE, Json, setup, sync_job
+from rop.web.download import file_response
 from rop.web.errors import BadInput
 from rop.web.formatting import fmt_moment
 from rop.web.options import Options, names
@@ -254,18 +255,10 @@ def _report_export(request: Request, fmt: str) -> Response:
     from rop.report import export
 
     ctx = report_context(request)
-    wf: WebFilter = ctx["filter"]
-    report = ctx["report"]
-    name = f"rop-report-{wf.date_from}-{wf.date_to}.{fmt}"
-    if fmt == "xlsx":
-        body = as_bytes(export.report_to_xlsx(report, lang=wf.lang))
-        media = XLSX
-    else:
-        body = as_bytes(export.report_to_csv(report, lang=wf.lang))
-        media = "text/csv; charset=utf-8"
-    return Response(
-        body, media_type=media, headers={"content-disposition": f'attachment; filename="{name}"'}
-    )
+    lang = ctx["filter"].lang
+    to_file = export.report_to_xlsx if fmt == "xlsx" else export.report_to_csv
+    body = to_file(ctx["report"], lang=lang)
+    return file_response(body, fmt, export.report_file_name(ctx["report"], fmt))
 
 
 def report_csv(request: Request) -> Response:
