@@ -123,11 +123,6 @@ class Settings(BaseSettings):
             raise ValueError(f"{url!r} must be an https:// address with no query")
         return url
 
-
-def _bracketed(name: str) -> str:
-    # Browsers send an IPv6 address in brackets (Host: [::1]:8000).
-    return f"[{name.strip('[]')}]" if ":" in name else name
-
     @field_validator("timezone")
     @classmethod
     def _known_zone(cls, name: str | None) -> str | None:
@@ -141,6 +136,11 @@ def _bracketed(name: str) -> str:
                 f"unknown time zone {name!r} (an IANA name, e.g. Europe/Moscow)"
             ) from None
         return name
+
+
+def _bracketed(name: str) -> str:
+    # Browsers send an IPv6 address in brackets (Host: [::1]:8000).
+    return f"[{name.strip('[]')}]" if ":" in name else name
 
 
 def load_settings(**overrides: object) -> Settings:

@@ -73,4 +73,3 @@ def sync_job(request: Request) -> Any:
     if viewer is not None:
         return request.app.state.appmode.jobs.job(viewer.member_id)
     return request.app.state.sync
-

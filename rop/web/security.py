@@ -90,7 +90,7 @@ def _lang(scope: Scope) -> str:
 
 
 async def refuse(
-    scope: Scope, send: Send, status: int, message: str, extra: list[tuple[bytes, bytes]] = ()
+    scope: Scope, send: Send, status: int, message: str, extra: Iterable[tuple[bytes, bytes]] = ()
 ) -> None:
     """Answer ``status`` with the project's error JSON, without running any route."""
     lang = _lang(scope)

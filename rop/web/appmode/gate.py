@@ -13,10 +13,12 @@ from __future__ import annotations
 
 import html
 import json
+from typing import Any
 
 from starlette.datastructures import QueryParams
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from rop.bitrix.installs import Install
 from rop.web.appmode.state import AppMode, AppViewer
 from rop.web.appmode.viewer_token import HEADER, PARAM, ViewerTokenError
 from rop.web.urls import VIEWER_TOKEN
@@ -71,6 +73,10 @@ async def deny(scope: Scope, send: Send, status: int, reason: str, lang: str = "
     await send({"type": "http.response.body", "body": body})
 
 
+def _has_data(cursor: Any, install: Install) -> bool:
+    return bool(cursor.scalar("SELECT count(*) FROM portals WHERE portal = ?", [install.portal]))
+
+
 class ViewerGate:
     def __init__(self, app: ASGIApp, mode: AppMode, webhook_portal: str | None = None) -> None:
         self.app = app
@@ -110,6 +116,17 @@ class ViewerGate:
             await deny(scope, send, 403, "not_installed", lang)
             return
         scope["rop.viewer"] = AppViewer(claim.member_id, install.portal, claim.user_id, claim.admin)
+        if path != "/app/status" and not path.startswith("/api/") and _has_data(cursor, install):
+            # What this viewer may read, from Bitrix24 with their own token
+            # (worked out once, then refreshed in the background).
+            import anyio.to_thread
+
+            ready = await anyio.to_thread.run_sync(
+                self.mode.ensure_grant, claim.member_id, install.portal, claim.user_id
+            )
+            if not ready:
+                await deny(scope, send, 401, "expired", lang)
+                return
 
         async def send_private(message: Message) -> None:
             if message["type"] == "http.response.start":

@@ -59,6 +59,10 @@ REASONS: dict[str, tuple[str, str]] = {
         "Это событие уже было получено.",
         "This event was already received.",
     ),
+    "rights_failed": (
+        "Не удалось узнать у Битрикс24 ваши права в CRM; попробуйте открыть отчёт ещё раз.",
+        "Bitrix24 did not tell us your CRM rights; try opening the report again.",
+    ),
     "bind_failed": (
         "Битрикс24 не дал встроить приложение: {detail}",
         "Bitrix24 refused to bind the application: {detail}",

@@ -137,6 +137,13 @@ class AppMode:
         self.events: EventSink = self._default_events
         self._on_change = on_change
         self.queue: Any = None
+        # The viewer's rights come from Bitrix24 with the viewer's own token
+        # (rop.bitrix.viewer_rights): the frame's AUTH_ID, kept in memory
+        # only (never stored), for the first work-out and background refreshes.
+        self._frame_auth: dict[tuple[str, int], str] = {}
+        self._grant_lock = threading.Lock()
+        self._grant_running: set[tuple[str, int]] = set()
+        self.grant_ttl_seconds = 600.0
 
     def start(self) -> None:
         from rop.bitrix.event_queue import EventQueue
@@ -200,6 +207,82 @@ class AppMode:
             burst=self.settings.rate_burst,
             token_provider=self.token_provider(member_id),
         )
+
+    def remember_viewer(self, portal: str, viewer: int, auth: str) -> None:
+        with self._grant_lock:
+            self._frame_auth[(portal, viewer)] = auth
+
+    def ensure_grant(self, member_id: str, portal: str, viewer: int) -> bool:
+        """The viewer's grant exists (worked out now if it did not); False when it
+        cannot be worked out (no frame token known: the viewer must open the app
+        again). A stale grant is refreshed in the background."""
+        from datetime import UTC, datetime
+
+        from rop.store.grants import grant_computed_at
+
+        cursor = self.store.cursor()
+        try:
+            stamp = grant_computed_at(cursor, portal, viewer)
+        finally:
+            cursor.close()
+        key = (portal, viewer)
+        if stamp is None:
+            with self._grant_lock:
+                known = key in self._frame_auth
+            if not known:
+                return False
+            self._refresh_grant(member_id, portal, viewer)
+            return True
+        age = (datetime.now(UTC).replace(tzinfo=None) - stamp).total_seconds()
+        if age >= self.grant_ttl_seconds:
+            with self._grant_lock:
+                start = key in self._frame_auth and key not in self._grant_running
+                if start:
+                    self._grant_running.add(key)
+            if start:
+                threading.Thread(
+                    target=self._background_grant,
+                    args=(member_id, portal, viewer),
+                    name="rop-grant",
+                    daemon=True,
+                ).start()
+        return True
+
+    def _background_grant(self, member_id: str, portal: str, viewer: int) -> None:
+        try:
+            self._refresh_grant(member_id, portal, viewer)
+        except Exception as exc:  # the old grant stays; the next open brings a new token
+            log.warning("refreshing the rights of viewer %s on %s failed: %s", viewer, portal, exc)
+        finally:
+            with self._grant_lock:
+                self._grant_running.discard((portal, viewer))
+
+    def _refresh_grant(self, member_id: str, portal: str, viewer: int) -> None:
+        from rop.bitrix.viewer_rights import refresh_grant
+
+        with self._grant_lock:
+            auth = self._frame_auth[(portal, viewer)]
+
+        async def frame_token(_refresh: bool) -> str:
+            return auth
+
+        cursor = self.store.cursor()
+        try:
+            install = self.installs(cursor).get(member_id)
+            if install is None or not install.active:
+                return
+            refresh_grant(
+                cursor,
+                install.client_endpoint,
+                portal,
+                viewer,
+                frame_token,
+                rate_per_second=self.settings.rate_per_second,
+                rate_burst=self.settings.rate_burst,
+            )
+        finally:
+            cursor.close()
+        self._on_change()  # cached reports of the old scope go
 
     def frame_ancestors(self) -> list[str]:
         """Origins allowed to frame our pages (CSP frame-ancestors): installed portals."""
