@@ -74,3 +74,12 @@ def test_a_manager_sees_only_their_own_rows(tmp_path):
         manager_rows = {r.get("user_id") for r in manager["report"]["rows"]}
         assert {1, 2, 3, 4, 5} <= admin_rows, admin_rows
         assert manager_rows == {3}, manager_rows
+        # The rows come from what Bitrix24 let the manager's own token read.
+        store = rig.app.state.store.cursor()
+        try:
+            grants = store.query(
+                "SELECT entity, whole FROM viewer_grants WHERE viewer_id = 3 ORDER BY entity"
+            )
+        finally:
+            store.close()
+        assert grants and not dict(grants)["deal"], grants
