@@ -102,28 +102,12 @@ def _can_listen(host: str, port: int) -> bool:
     return True
 
 
-def run_demo(
-    settings: Settings,
-    *,
-    deals: int = DEMO_DEALS,
-    emulator_port: int = 0,
-    say: Callable[[str], None] = print,
+def _prepare_portal(
+    portal_dir: Path, db_path: Path, deals: int, say: Callable[[str], None]
 ) -> None:
-    from rop.bitrix.snapshot import read_portal_info
-    from rop.bitrix.sync import run_sync
+    """Generate the demo portal unless today's one of this size is on disk."""
     from rop.demo.generator import generate
-    from rop.emulator import EmulatorConfig, create_app, serve_in_thread
-    from rop.store import open_store
-    from rop.web.app import create_app as create_web_app
-    from rop.web.app import serve
 
-    # Before minutes of generating and syncing: the report's port must be free.
-    if settings.port and not _can_listen(settings.host, settings.port):
-        raise DemoError(
-            f"cannot listen on {settings.host}:{settings.port}: the port is in use "
-            "(pass --port N, or --port 0 for any free port)"
-        )
-    portal_dir, db_path = demo_paths(settings)
     if not _reusable(portal_dir, deals):
         # Another day, another size, or a run cut short: start over, store included.
         shutil.rmtree(portal_dir, ignore_errors=True)
@@ -139,6 +123,30 @@ def run_demo(
             raise DemoError(str(exc)) from None
         _write_marker(portal_dir, seed=DEMO_SEED, deals=deals)
     say(f"demo portal generated at {portal_dir}")
+
+
+def run_demo(
+    settings: Settings,
+    *,
+    deals: int = DEMO_DEALS,
+    emulator_port: int = 0,
+    say: Callable[[str], None] = print,
+) -> None:
+    from rop.bitrix.snapshot import read_portal_info
+    from rop.bitrix.sync import run_sync
+    from rop.emulator import EmulatorConfig, create_app, serve_in_thread
+    from rop.store import open_store
+    from rop.web.app import create_app as create_web_app
+    from rop.web.app import serve
+
+    # Before minutes of generating and syncing: the report's port must be free.
+    if settings.port and not _can_listen(settings.host, settings.port):
+        raise DemoError(
+            f"cannot listen on {settings.host}:{settings.port}: the port is in use "
+            "(pass --port N, or --port 0 for any free port)"
+        )
+    portal_dir, db_path = demo_paths(settings)
+    _prepare_portal(portal_dir, db_path, deals, say)
     marker = _read_marker(portal_dir)
     port = emulator_port or int(marker.get("port") or 0)
     if port and not emulator_port and not _can_listen("127.0.0.1", port):
@@ -174,3 +182,108 @@ def run_demo(
             raise DemoError(
                 f"cannot listen on {web_settings.host}:{web_settings.port}: {exc.strerror}"
             ) from None
+
+
+# The demo application's credentials: the emulated portal registers it as a
+# local application with these (they protect nothing outside this machine).
+DEMO_CLIENT_ID = "local.ropdemo.app"
+DEMO_CLIENT_SECRET = "rop-demo-secret"  # noqa: S105
+
+
+def _free_port(host: str) -> int:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.bind((host, 0))
+        return int(probe.getsockname()[1])
+
+
+def run_demo_app(
+    settings: Settings,
+    *,
+    deals: int = DEMO_DEALS,
+    say: Callable[[str], None] = print,
+    ready: Callable[[dict[str, Any]], None] | None = None,
+    stop: Any = None,
+) -> None:
+    """`rop demo --app`: the emulated portal with ROP Report as its application.
+
+    The report server runs in application mode with an empty store of its
+    own; the portal page (printed) lets you act as any user, install the app
+    as an administrator (its first copy runs then), and open it in the
+    portal's frame. ``ready({"portal", "report", "emulator", "app"})`` is
+    called once both serve (tests); the call returns when interrupted (Ctrl+C) or when
+    ``stop`` (a threading.Event) is set.
+    """
+    import threading
+
+    from rop.emulator import EmulatorConfig, create_app, serve_in_thread
+    from rop.emulator.config import AppSettings
+    from rop.web.app import create_app as create_web_app
+    from rop.web.app import serve_in_thread as serve_web
+
+    port = settings.port
+    if port and not _can_listen(settings.host, port):
+        raise DemoError(
+            f"cannot listen on {settings.host}:{port}: the port is in use "
+            "(pass --port N, or --port 0 for any free port)"
+        )
+    portal_dir, demo_db = demo_paths(settings)
+    app_db = portal_dir.parent / "app.duckdb"
+    _prepare_portal(portal_dir, demo_db, deals, say)
+    # The emulator's tokens live in its memory: a new run is a new install.
+    _forget_store(app_db)
+    port = port or _free_port(settings.host)
+    shown = f"[{settings.host}]" if ":" in settings.host else settings.host
+    # ROP_APP_PUBLIC_URL may name this server otherwise (e.g. localhost, so
+    # the portal on 127.0.0.1 frames another site, as a real portal does).
+    report_url = settings.app_public_url or f"http://{shown}:{port}"
+    app = AppSettings(
+        client_id=DEMO_CLIENT_ID,
+        client_secret=DEMO_CLIENT_SECRET,
+        handler=report_url + "/app",
+        install_url=report_url + "/app/install",
+    )
+    emulator = create_app(
+        portal_dir,
+        EmulatorConfig(rate_limit=True, rate_per_second=DEMO_RATE, burst=DEMO_BURST, app=app),
+    )
+    with serve_in_thread(emulator, host="127.0.0.1", port=0) as portal_url:
+        web_settings = settings.model_copy(
+            update={
+                "db": app_db,
+                "port": port,
+                "webhook": None,
+                "demo": False,
+                "app_client_id": DEMO_CLIENT_ID,
+                "app_client_secret": DEMO_CLIENT_SECRET,
+                "app_public_url": report_url,
+                "app_auth_servers": urlsplit(portal_url).netloc,
+                "rate_per_second": DEMO_RATE,
+                "rate_burst": DEMO_BURST,
+            }
+        )
+        web_app = create_web_app(web_settings)
+        server = serve_web(web_app, settings.host, port)
+        try:
+            say(f"ROP Report as a Bitrix24 application: {report_url}/app")
+            say(
+                f"Bitrix24 portal (emulated): {portal_url}/ -- open it, install the "
+                "application as the administrator, then switch users"
+            )
+            if ready is not None:
+                ready(
+                    {
+                        "portal": portal_url,
+                        "report": report_url,
+                        "emulator": emulator,
+                        "app": web_app,
+                    }
+                )
+            stop = stop or threading.Event()
+            try:
+                while server.thread.is_alive() and not stop.wait(0.5):
+                    pass
+            except KeyboardInterrupt:
+                pass
+        finally:
+            server.stop()

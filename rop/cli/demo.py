@@ -34,13 +34,23 @@ def demo_portal(out: str, seed: int, deals: int, months: int) -> None:
 @click.option("--deals", default=20000, show_default=True, help="Deals in the generated portal")
 @click.option("--port", type=int, help="Web report port (default: ROP_PORT or 8000)")
 @click.option("--host", help="Address to listen on (default: ROP_HOST or 127.0.0.1)")
-def demo_command(deals: int, port: int | None, host: str | None) -> None:
+@click.option(
+    "--app",
+    "as_app",
+    is_flag=True,
+    help="Run the emulated portal with the report as its Bitrix24 application",
+)
+def demo_command(deals: int, port: int | None, host: str | None, as_app: bool) -> None:
     """The whole product on a generated demo portal: generate, emulate, sync, serve."""
-    from rop.rundemo import DemoError, run_demo
+    from rop.rundemo import DemoError, run_demo, run_demo_app
     from rop.store.db import StoreError
 
     try:
-        run_demo(load_settings(port=port, host=host), deals=deals, say=click.echo)
+        settings = load_settings(port=port, host=host)
+        if as_app:
+            run_demo_app(settings, deals=deals, say=click.echo)
+        else:
+            run_demo(settings, deals=deals, say=click.echo)
     except DemoError as exc:
         raise UsageProblem(str(exc)) from None
     except StoreError as exc:

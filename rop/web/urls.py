@@ -103,6 +103,10 @@ class Urls:
         """Application mode: the portal's state and its first copy's progress."""
         return _with_token(f"{self.root}/app/status?lang={quote(lang, safe='')}")
 
+    def data_version(self) -> str:
+        """Application mode: the fingerprint of the portal's data the page polls."""
+        return _with_token(f"{self.root}/api/data-version")
+
     def app_page(self) -> str:
         """Application mode: the handler URL Bitrix24 opens (and placements point to)."""
         return f"{self.root}/app"

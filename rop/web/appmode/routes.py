@@ -172,7 +172,25 @@ def _status_page(request: Request, member_id: str, lang: str, installing: bool) 
     return HTMLResponse(body)
 
 
+def data_version_api(request: Request) -> Response:
+    """What the page polls to reload itself when its portal's data changed
+    (an event's sync, a scheduled one): a short fingerprint, nothing else."""
+    import hashlib
+
+    from starlette.responses import JSONResponse
+
+    from rop.web.cache import data_version
+
+    viewer = request.scope.get("rop.viewer")
+    if viewer is None:
+        return refuse(401, "not_installed", json=True)
+    version = data_version(request.app.state.pool.get(), viewer.portal)
+    digest = hashlib.sha256(repr(version).encode()).hexdigest()[:16]
+    return JSONResponse({"version": digest}, headers={"cache-control": "no-store"})
+
+
 ROUTES = [
+    Route("/api/data-version", data_version_api, methods=["GET"]),
     Route("/app", app_open, methods=["GET", "POST"]),
     Route("/app/install", app_install, methods=["GET", "POST"]),
     Route("/app/status", app_status, methods=["GET"]),

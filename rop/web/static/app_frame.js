@@ -42,7 +42,31 @@
     poll();
   }
 
+  // Fresh without pressing anything: the portal's events bring changes into
+  // the store; when its data changed, the report reloads itself (not while
+  // a drill-down is open or the filter is being edited).
+  function followData() {
+    var meta = document.querySelector('meta[name="rop-data-version"]');
+    if (!meta || !document.getElementById("report-table")) { return; }
+    var url = meta.getAttribute("content");
+    var seen = null;
+    function busy() {
+      var panel = document.getElementById("drill-panel");
+      return (panel && panel.classList.contains("open")) || document.querySelector("details.multi[open]") ||
+        (document.activeElement && document.activeElement.form && document.activeElement.form.id === "filter");
+    }
+    function poll() {
+      fetch(url, { cache: "no-store" }).then(function (r) { return r.ok ? r.json() : null; }).then(function (d) {
+        if (d && seen !== null && d.version !== seen && !busy()) { window.location.reload(); return; }
+        if (d && (seen === null || !busy())) { seen = d.version; }
+        setTimeout(poll, 2000);
+      }).catch(function () { setTimeout(poll, 5000); });
+    }
+    poll();
+  }
+
   document.addEventListener("DOMContentLoaded", function () {
+    followData();
     frame().then(function (b24) {
       if (!b24) { return; }
       var box = document.getElementById("app-status");
