@@ -33,8 +33,13 @@ def test_install_binds_copies_and_opens_the_report(tmp_path):
         assert "frame-ancestors" in csp and rig.emulator in csp, csp
 
 
-def test_secrets_are_not_in_the_store_file(tmp_path):
+def test_secrets_are_not_in_the_store_file_nor_in_logs(tmp_path, caplog):
+    import logging
+
+    caplog.set_level(logging.DEBUG)
     with app_rig(tmp_path) as rig:
+        frame_token = rig.tokens(1)["access_token"]
+        rig.post_frame("/app", 1, AUTH_ID=frame_token)
         rig.app.state.pool.close()
         rig.app.state.store.conn.execute("CHECKPOINT")
         raw = rig.db.read_bytes()
@@ -46,3 +51,13 @@ def test_secrets_are_not_in_the_store_file(tmp_path):
         assert issued.refresh_token and issued.refresh_token.encode() not in raw
         assert rig.state()["application_token"].encode() not in raw
         assert CLIENT_SECRET.encode() not in raw
+        logged = caplog.text
+        assert logged  # the server did log (httpx, uvicorn, ours)
+        for secret in (
+            issued.access_token,
+            issued.refresh_token,
+            frame_token,
+            CLIENT_SECRET,
+            rig.state()["application_token"],
+        ):
+            assert secret not in logged

@@ -58,7 +58,9 @@ async def app_info(
     url += "app.info"
     async with httpx.AsyncClient(transport=transport, timeout=20.0, follow_redirects=False) as http:
         try:
-            reply = await http.get(url, params={"auth": auth})
+            # In a form body, not the query: httpx logs request URLs at INFO,
+            # and a token must never reach a log.
+            reply = await http.post(url, data={"auth": auth})
         except httpx.HTTPError as exc:
             raise BitrixError("app.info", "CONNECT", f"auth server unreachable: {exc}") from None
     try:
