@@ -148,6 +148,18 @@ def test_the_whole_story(demo):
         frame = _report_frame(page)
         assert frame.evaluate("document.cookie") == ""  # the report needs no cookie
         everyone = _rows(frame.url)
+        # The page fits the frame at 1280 px: no inner scroll bar of the frame
+        # (it grows with the page through fitWindow; the portal scrolls).
+        sizes = {}
+        for _ in range(40):
+            sizes = frame.evaluate(
+                "({sw: document.documentElement.scrollWidth, cw: document.documentElement.clientWidth,"
+                " sh: document.documentElement.scrollHeight, ch: document.documentElement.clientHeight})"
+            )
+            if sizes["sw"] <= sizes["cw"] and sizes["sh"] <= sizes["ch"] + 1:
+                break
+            page.wait_for_timeout(250)
+        assert sizes["sw"] <= sizes["cw"] and sizes["sh"] <= sizes["ch"] + 1, sizes
 
         # 2. A department head: only their departments' people.
         frame = _open_as(page, demo["portal"], head)

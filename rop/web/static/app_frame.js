@@ -73,7 +73,18 @@
       if (box && box.dataset.install === "1") {
         b24.installFinish().catch(function () { /* already installed */ });
       }
-      if (b24.parent && b24.parent.fitWindow) { b24.parent.fitWindow().catch(function () {}); }
+      // The frame grows with the page (charts draw, drill-downs open), so the
+      // portal scrolls, not an inner scroll bar of the frame.
+      if (b24.parent && b24.parent.fitWindow) {
+        var pending = null;
+        var fit = function () {
+          if (pending) { return; }
+          pending = setTimeout(function () { pending = null; b24.parent.fitWindow().catch(function () {}); }, 100);
+        };
+        fit();
+        window.addEventListener("load", fit);
+        if (typeof ResizeObserver !== "undefined") { new ResizeObserver(fit).observe(document.body); }
+      }
     });
     status();
   });
