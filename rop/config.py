@@ -109,6 +109,18 @@ class Settings(BaseSettings):
     app_auth_servers: str = "oauth.bitrix.info,oauth.bitrix24.tech"
     app_viewer_token_minutes: int = Field(default=60, gt=0, le=24 * 60)
 
+    def app_problem(self) -> str | None:
+        """A half-configured application mode, named: all three settings or none."""
+        given = {
+            "ROP_APP_CLIENT_ID": self.app_client_id,
+            "ROP_APP_CLIENT_SECRET": self.app_client_secret,
+            "ROP_APP_PUBLIC_URL": self.app_public_url,
+        }
+        missing = [name for name, value in given.items() if not value]
+        if missing and len(missing) < len(given):
+            return "application mode needs " + ", ".join(missing) + " as well"
+        return None
+
     @property
     def app_mode(self) -> bool:
         return bool(self.app_client_id and self.app_client_secret and self.app_public_url)

@@ -23,6 +23,8 @@ def serve_command(
     from rop.web import create_app, serve
 
     settings = load_settings(db=db, webhook=webhook, host=host, port=port, viewer=viewer)
+    if settings.app_problem():
+        raise UsageProblem(f"bad setting: {settings.app_problem()}")
     if settings.webhook:
         from rop.bitrix.client import parse_webhook
 
@@ -36,6 +38,10 @@ def serve_command(
         raise UsageProblem(locked_by_server(settings.db, str(exc)) or str(exc)) from None
     try:
         app = create_app(settings, store)
+        if settings.app_mode:
+            # What the portal's application form asks for (README).
+            click.echo(f"Bitrix24 application URL (handler): {settings.app_public_url}/app")
+            click.echo(f"Bitrix24 install URL: {settings.app_public_url}/app/install")
         try:
             serve(app, settings.host, settings.port)
         except OSError as exc:
