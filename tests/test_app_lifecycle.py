@@ -118,3 +118,35 @@ def test_uninstall_without_clean_forgets_tokens_keeps_data(tmp_path):
         row = _query(rig, "SELECT access_token, refresh_token, application_token FROM app_portals")
         assert row == [(None, None, None)]
         assert _query(rig, "SELECT count(*) FROM deals WHERE portal = ?", [portal])[0][0] > 0
+
+
+def test_onappinstall_event_records_the_portal_when_proven(tmp_path):
+    from tests.app_portal import app_rigs
+
+    with app_rigs(tmp_path) as (rig,):
+        rig.emu("POST", "/_emulator/app/install", {"user_id": 1})
+        issued = rig.tokens(1)
+        state = rig.state()
+        body = {
+            "event": "ONAPPINSTALL",
+            "ts": str(int(time.time())),
+            "data[VERSION]": "1",
+            "auth[access_token]": issued["access_token"],
+            "auth[refresh_token]": issued["refresh_token"],
+            "auth[expires_in]": "3600",
+            "auth[domain]": rig.domain,
+            "auth[server_endpoint]": rig.emulator + "/oauth/rest/",
+            "auth[client_endpoint]": rig.emulator + "/rest/",
+            "auth[member_id]": state["member_id"],
+            "auth[application_token]": state["application_token"] or "tok",
+            "auth[user_id]": "1",
+        }
+        forged = dict(body, **{"auth[access_token]": "made-up"})
+        assert httpx.post(rig.rop + "/app/events", data=forged, timeout=10).status_code == 403
+        assert not _query(rig, "SELECT * FROM app_portals")
+        reply = httpx.post(rig.rop + "/app/events", data=body, timeout=10)
+        assert reply.status_code == 200, reply.text
+        tokens = rig.app.state.appmode.installs(rig.app.state.store).tokens(state["member_id"])
+        assert tokens is not None and tokens.refresh_token == issued["refresh_token"]
+        again = httpx.post(rig.rop + "/app/events", data=body, timeout=10)
+        assert again.status_code == 403
