@@ -144,6 +144,7 @@ class AppMode:
         self._grant_lock = threading.Lock()
         self._grant_running: set[tuple[str, int]] = set()
         self.grant_ttl_seconds = 600.0
+        self._stopping = threading.Event()
 
     def start(self) -> None:
         from rop.bitrix.event_queue import EventQueue
@@ -154,8 +155,27 @@ class AppMode:
             lock=self.jobs.gate,
         )
         self.queue.start()
+        # Bitrix24 never retries an event: the periodic incremental sync of
+        # every installed portal stays the safety net (ROP_SYNC_INTERVAL_MINUTES).
+        minutes = self.settings.sync_interval_minutes
+        if minutes > 0:
+            self._rescan = threading.Thread(
+                target=self._rescan_loop, args=(minutes * 60.0,), name="rop-app-rescan", daemon=True
+            )
+            self._rescan.start()
+
+    def _rescan_loop(self, seconds: float) -> None:
+        while not self._stopping.wait(seconds):
+            cursor = self.store.cursor()
+            try:
+                members = [i.member_id for i in self.installs(cursor).all() if i.active]
+            finally:
+                cursor.close()
+            for member_id in members:
+                self.jobs.nudge(member_id)
 
     def stop(self) -> None:
+        self._stopping.set()
         if self.queue is not None:
             self.queue.stop()
         self.jobs.wait_all(timeout=30)
