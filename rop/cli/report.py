@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterator
 
 import click
 
-from rop.cli.problems import UsageProblem
+from rop.cli.problems import WHOLE, UsageProblem
 from rop.cli.store import open_report_store
 
 
@@ -20,19 +20,19 @@ def report_filter_options(fn):
         click.option("--from", "date_from", help="First day, YYYY-MM-DD (portal's time zone)"),
         click.option("--to", "date_to", help="Last day, YYYY-MM-DD (inclusive)"),
         click.option("--period", help="Preset instead of dates: this_month, last_week, ..."),
-        click.option("--pipeline", "pipelines", type=int, multiple=True, help="Pipeline ID"),
+        click.option("--pipeline", "pipelines", type=WHOLE, multiple=True, help="Pipeline ID"),
         click.option("--key-stage", "key_stages", multiple=True, help="Key deal stage ID"),
         click.option("--key-status", "key_statuses", multiple=True, help="Key lead status ID"),
         click.option("--section", "sections", multiple=True, help="Section to show (default: all)"),
-        click.option("--department", "departments", type=int, multiple=True, help="Department ID"),
-        click.option("--manager", "managers", type=int, multiple=True, help="Manager user ID"),
-        click.option("--viewer", type=int, help="Show what this user may see"),
+        click.option("--department", "departments", type=WHOLE, multiple=True, help="Department ID"),
+        click.option("--manager", "managers", type=WHOLE, multiple=True, help="Manager user ID"),
+        click.option("--viewer", type=WHOLE, help="Show what this user may see"),
         click.option(
-            "--min-call-seconds", type=int, default=0, show_default=True,
+            "--min-call-seconds", type=WHOLE, default=0, show_default=True,
             help="Call figures: shortest call counted, seconds",
         ),
         click.option(
-            "--max-call-seconds", type=int, help="Call figures: longest call counted, seconds"
+            "--max-call-seconds", type=WHOLE, help="Call figures: longest call counted, seconds"
         ),
         click.option(
             "--by", type=click.Choice(["manager", "department", "source", "pipeline"]),
@@ -160,13 +160,13 @@ def report_command(fmt: str, **o) -> None:
 
 @click.command("drill")
 @click.option("--figure", required=True, help="Figure key, e.g. deals_won or deal_stage:C1:NEW")
-@click.option("--user", "user_id", type=int, help="Manager's row (default: the total)")
-@click.option("--department-row", "department_id", type=int, help="Department subtotal's row")
+@click.option("--user", "user_id", type=WHOLE, help="Manager's row (default: the total)")
+@click.option("--department-row", "department_id", type=WHOLE, help="Department subtotal's row")
 @click.option("--key", "row_key", help="Row key when rows are by department/source/pipeline")
 @click.option("--sort", help="Column to sort by")
 @click.option("--desc", is_flag=True, help="Sort descending")
-@click.option("--limit", type=int, help="At most this many records (default: all)")
-@click.option("--offset", type=int, default=0, help="Skip this many records first")
+@click.option("--limit", type=WHOLE, help="At most this many records (default: all)")
+@click.option("--offset", type=WHOLE, default=0, help="Skip this many records first")
 @report_filter_options
 @click.option(
     "--format", "fmt", type=click.Choice(["json", "csv", "xlsx", "table"]), default="json",

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import click
 
+from rop.cli.problems import WHOLE
+
 from rop.cli.report import report_call
 from rop.cli.store import open_report_store
 
@@ -45,8 +47,8 @@ def rights_show(ctx: click.Context) -> None:
 
 
 @rights_command.command("allow")
-@click.argument("viewer", type=int)
-@click.argument("user", type=int)
+@click.argument("viewer", type=WHOLE)
+@click.argument("user", type=WHOLE)
 @click.pass_context
 def rights_allow(ctx: click.Context, viewer: int, user: int) -> None:
     """Let VIEWER see USER's rows and records."""
@@ -57,8 +59,8 @@ def rights_allow(ctx: click.Context, viewer: int, user: int) -> None:
 
 
 @rights_command.command("deny")
-@click.argument("viewer", type=int)
-@click.argument("user", type=int)
+@click.argument("viewer", type=WHOLE)
+@click.argument("user", type=WHOLE)
 @click.pass_context
 def rights_deny(ctx: click.Context, viewer: int, user: int) -> None:
     """Hide USER's rows and records from VIEWER."""
@@ -69,8 +71,8 @@ def rights_deny(ctx: click.Context, viewer: int, user: int) -> None:
 
 
 @rights_command.command("clear")
-@click.argument("viewer", type=int)
-@click.argument("user", type=int, required=False)
+@click.argument("viewer", type=WHOLE)
+@click.argument("user", type=WHOLE, required=False)
 @click.pass_context
 def rights_clear(ctx: click.Context, viewer: int, user: int | None) -> None:
     """Remove VIEWER's override for USER (or all of VIEWER's overrides)."""
@@ -82,7 +84,7 @@ def rights_clear(ctx: click.Context, viewer: int, user: int | None) -> None:
 
 
 @rights_command.command("admin")
-@click.argument("user", type=int)
+@click.argument("user", type=WHOLE)
 @click.option("--off", is_flag=True, help="Take the report admin mark away")
 @click.pass_context
 def rights_admin(ctx: click.Context, user: int, off: bool) -> None:

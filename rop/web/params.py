@@ -135,9 +135,7 @@ def refused(exc: ReportInputError, name: str, raw: object, lang: str) -> BadInpu
     return BadInput(words, name, raw)
 
 
-def parse_int(
-    raw: str, name: str, lang: str, minimum: int = 0, maximum: int = MAX_WHOLE
-) -> int:
+def parse_int(raw: str, name: str, lang: str, minimum: int = 0, maximum: int = MAX_WHOLE) -> int:
     """A whole number within the bounds the report accepts (rop.report.bounds)."""
     text = raw.strip()
     # int() also reads "1_000" and " ５ "; a URL's number is plain ASCII digits.
