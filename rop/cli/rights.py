@@ -5,7 +5,6 @@ from __future__ import annotations
 import click
 
 from rop.cli.problems import WHOLE
-
 from rop.cli.report import report_call
 from rop.cli.store import open_report_store
 
