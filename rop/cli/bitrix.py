@@ -135,7 +135,8 @@ def sync_command(webhook: str | None, db: str | None, full: bool) -> None:
                 timezone=settings.timezone,
                 progress=progress,
             )
-        except SyncError as exc:
+        except (SyncError, StoreError) as exc:
+            # A full disk or a damaged file is one line naming the store (rop.store.db).
             raise click.ClickException(str(exc)) from None
     for line in result.summary_lines():
         click.echo(line)
