@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterator
 import click
 
 from rop.cli.problems import WHOLE, UsageProblem
-from rop.cli.store import open_report_store
+from rop.cli.store import HeldByServer, open_report_store
 
 
 def report_filter_options(fn):
@@ -151,9 +151,16 @@ def report_command(fmt: str, **o) -> None:
     from rop.report.table import report_to_table
 
     _check_out(fmt, o["out"])
-    with open_report_store(o["db"]) as store:
-        flt = _make_report_filter(store, o)
-        report = report_call(build_report, store, flt, portal=o["portal"])
+    try:
+        store = open_report_store(o["db"])
+    except HeldByServer as held:
+        from rop.cli import remote
+
+        report = remote.report(held.holder, o)
+    else:
+        with store:
+            flt = _make_report_filter(store, o)
+            report = report_call(build_report, store, flt, portal=o["portal"])
     lang = _language(o["lang"], o["db"])
     _write(fmt, report, o["out"], lang, report_to_csv, report_to_xlsx, report_to_table)
 
@@ -182,11 +189,22 @@ def drill_command(
     from rop.report.table import drill_to_table
 
     _check_out(fmt, o["out"])
-    with open_report_store(o["db"]) as store:
-        flt = _make_report_filter(store, o)
-        result = report_call(
-            drill, store, flt, figure, user_id=user_id, department_id=department_id,
-            portal=o["portal"], sort=sort, desc=desc, offset=offset, limit=limit, key=row_key,
+    try:
+        store = open_report_store(o["db"])
+    except HeldByServer as held:
+        from rop.cli import remote
+
+        result = remote.drill(
+            held.holder, o, figure, user_id=user_id, department_id=department_id,
+            row_key=row_key, sort=sort, desc=desc, offset=offset, limit=limit,
         )  # fmt: skip
+    else:
+        with store:
+            flt = _make_report_filter(store, o)
+            result = report_call(
+                drill, store, flt, figure, user_id=user_id, department_id=department_id,
+                portal=o["portal"], sort=sort, desc=desc, offset=offset, limit=limit,
+                key=row_key,
+            )  # fmt: skip
     lang = _language(o["lang"], o["db"])
     _write(fmt, result, o["out"], lang, drill_to_csv, drill_to_xlsx, drill_to_table)

@@ -24,7 +24,7 @@ from starlette.templating import Jinja2Templates
 
 from rop.config import Settings
 from rop.store.db import Store, open_store
-from rop.store.holder import server_file
+from rop.store.holder import announce
 from rop.web import errors, report_view, routes
 from rop.web.cache import ReportCache
 from rop.web.formatting import fmt_cell, fmt_value
@@ -228,8 +228,8 @@ def _announce(app: Starlette, url: str) -> Path | None:
     path = str(getattr(app.state.store, "path", ":memory:"))
     if path == ":memory:":
         return None
-    target = server_file(path)
-    target.write_text(json.dumps({"url": url, "pid": os.getpid()}), encoding="utf-8")
+    # The token lets the command line read through this server (rop.web.local).
+    target, app.state.local_token = announce(path, url)
     return target
 
 

@@ -156,6 +156,12 @@ _TEXT: dict[str, tuple[str, str]] = {
         "Период {date_from} — {date_to} ({field}) длиннее {days} дней.",
         "The period {date_from} to {date_to} ({field}) is longer than {days} days.",
     ),
+    "sync_other_portal": (
+        "этот сервер загружает портал {served}, а не {asked}: чтобы загрузить {asked}, "
+        "остановите `rop serve` или укажите другое хранилище (--db)",
+        "this server syncs portal {served}, not {asked}: to sync {asked}, stop "
+        "`rop serve` or give another store (--db)",
+    ),
     "bad_choice": (
         "«{value}» в поле {field} — допустимо: {choices}.",
         "“{value}” in {field} is not allowed; choose one of: {choices}.",
