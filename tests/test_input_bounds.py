@@ -190,3 +190,11 @@ def test_unknown_pipeline_and_figure_list_the_choices(db):
     refused_by_cli(
         db, "drill", "--figure", "nope", words=["unknown figure 'nope'", "deals_won", "deal_stage:"]
     )
+
+
+def test_the_web_lists_the_pipelines_and_figures_too(web):
+    pipe = web.get("/report.json", params={**NOV, "lang": "en", "pipeline": "2"})
+    assert pipe.status_code == 400
+    assert "0 (Общая), 1 (Опт)" in pipe.json()["error"]["message"]
+    fig = web.get("/drill.json", params={**NOV, "lang": "en", "figure": "nope"})
+    assert fig.status_code == 400 and "deals_won" in fig.json()["error"]["message"]

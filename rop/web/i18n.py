@@ -167,8 +167,8 @@ _TEXT: dict[str, tuple[str, str]] = {
         "“{value}” in {field} is not allowed; choose one of: {choices}.",
     ),
     "unknown_pipeline": (
-        "Воронки с номером {value} нет на портале.",
-        "There is no pipeline {value} on the portal.",
+        "Воронки с номером {value} нет на портале; есть: {choices}.",
+        "There is no pipeline {value} on the portal; choose from {choices}.",
     ),
     "unknown_stage": (
         "Стадии сделки «{value}» нет на портале.",

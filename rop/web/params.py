@@ -231,7 +231,9 @@ def parse_filter(
     known = {p["id"] for p in options.pipelines}
     for p in pipelines:
         if p not in known:
-            raise BadInput(i18n.text("unknown_pipeline", lang, value=p), "pipeline", p)
+            choices = ", ".join(f"{q['id']} ({q['name']})" for q in options.pipelines)
+            message = i18n.text("unknown_pipeline", lang, value=p, choices=choices)
+            raise BadInput(message, "pipeline", p)
 
     sections = _strs(q, "section")
     if not sections:
