@@ -136,7 +136,7 @@ def test_sync_for_another_portal_is_refused_naming_both(served: Any) -> None:
     db, _, base = served
     result = rop("sync", "--webhook", "https://b.example.ru/rest/1/abc/", "--db", str(db))
     assert result.exit_code == 2, result.output
-    assert "127.0.0.1:1" in result.output and "b.example.ru" in result.output
+    assert "this server syncs portal 127.0.0.1:1, not b.example.ru" in result.output
     assert "Traceback" not in result.output
     token = json.loads(server_file(db).read_text())["token"]
     status = httpx.get(base + "/api/sync", headers={LOCAL_TOKEN_HEADER: token}, timeout=30)

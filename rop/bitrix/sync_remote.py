@@ -61,6 +61,7 @@ def forward_sync(db_path: str | Path, *, full: bool, portal: str | None = None) 
     try:
         response = httpx.post(
             f"{url}/api/sync",
+            params={"lang": "en"},  # refusals in the CLI's language
             json=body,
             headers=headers,
             timeout=httpx.Timeout(FORWARD_TIMEOUT_SECONDS, connect=5.0),

@@ -24,6 +24,8 @@ async def sync_start(request: Request) -> Response:
     passes ``"wait": false`` and polls ``GET /api/sync`` for progress."""
     job = request.app.state.sync
     lang = request.app.state.settings.language
+    if request.query_params.get("lang") in i18n.LANGS:  # `rop sync` asks in English
+        lang = str(request.query_params["lang"])
     if not job.available:
         raise WebError(409, i18n.text("sync_unavailable", lang), "go_home")
     raw = await request.body()
