@@ -78,9 +78,9 @@ def forward_sync(db_path: str | Path, *, full: bool, portal: str | None = None) 
         error = answer.get("error") if isinstance(answer, dict) else None
         if isinstance(error, dict) and response.status_code in (400, 409):
             # The server's own refusal (rop.web.errors): its message says it all.
-            raise ForwardError(
-                f"the server at {url} refused the sync: {error.get('message')}", refused=True
-            )
+            message = str(error.get("message"))
+            message = message[:1].lower() + message[1:]  # the page capitalises it
+            raise ForwardError(f"the server at {url} refused the sync: {message}", refused=True)
         detail = (
             answer.get("message") or answer.get("error") or answer
             if isinstance(answer, dict)
