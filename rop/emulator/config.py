@@ -26,6 +26,30 @@ class FaultConfig:
     seed: int = 0
 
 
+# What a Bitrix24 local application is given by default (BITRIX24_APP.md §1.1; the
+# issue names these scopes for ROP Report).
+DEFAULT_APP_SCOPES = ("crm", "user", "department", "telephony", "placement", "im")
+
+
+@dataclass(frozen=True)
+class AppSettings:
+    """The one application registered in the emulated portal (a local app's form).
+
+    ``handler`` is the application URL (Bitrix24's "Handler path"), ``install_url``
+    the "Path for initial installation" (empty: the install finishes at once),
+    ``install_handler`` the "Installation event handler URL" (gets ONAPPINSTALL).
+    """
+
+    client_id: str = "local.emulator.app"
+    client_secret: str = "emulator-secret"
+    handler: str = ""
+    install_url: str = ""
+    install_handler: str = ""
+    scopes: tuple[str, ...] = DEFAULT_APP_SCOPES
+    version: int = 1
+    title: str = "ROP Report"
+
+
 @dataclass(frozen=True)
 class EmulatorConfig:
     rate_limit: bool = True
@@ -35,6 +59,9 @@ class EmulatorConfig:
     simulate_processing: bool = True
     faults: FaultConfig | None = None
     oauth: bool = False
+    # A registered application (app mode: portal page, install flow, events);
+    # None: none until the test API registers one (POST /_emulator/app).
+    app: AppSettings | None = None
     # Extensions beyond the shared API.
     test_api: bool = False  # POST /_emulator/... changes records (tests only)
     token_ttl_seconds: float = DEFAULT_TOKEN_TTL_SECONDS

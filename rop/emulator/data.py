@@ -9,7 +9,7 @@ from __future__ import annotations
 import bisect
 import json
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -55,6 +55,11 @@ _CREATED_FIELD = {
 
 # How many records to look at when learning a kind's field names at load.
 _FIELD_SAMPLE = 2000
+
+
+# Called after every change: (kind, action add|update|delete, id, before, after, actor).
+# The app host turns them into Bitrix24 events; actor None = no user (a robot).
+Listener = Callable[[str, str, int, "Record | None", "Record | None", "int | None"], None]
 
 
 class PortalError(ValueError):
@@ -178,6 +183,7 @@ class Portal:
         self.lock = threading.RLock()
         self.structure_version = 0  # users/departments changes invalidate scopes
         self._owner_index: dict[str, tuple[int, dict[int, list[int]]]] = {}
+        self.listeners: list[Listener] = []
 
     # -- changes (in-process API, also behind the test-only HTTP API) --------
 
@@ -186,8 +192,23 @@ class Portal:
             raise PortalError(f"unknown kind {kind!r}; one of {', '.join(sorted(KINDS))}")
         return self.tables[kind]
 
-    def add(self, kind: str, record: Record) -> int:
-        """Add a record (ID assigned if absent); sets DATE_CREATE/DATE_MODIFY to now."""
+    def _notify(
+        self,
+        kind: str,
+        action: str,
+        rid: int,
+        before: Record | None,
+        after: Record | None,
+        actor: int | None,
+    ) -> None:
+        for listener in self.listeners:
+            listener(kind, action, rid, before, after, actor)
+
+    def add(self, kind: str, record: Record, actor: int | None = None) -> int:
+        """Add a record (ID assigned if absent); sets DATE_CREATE/DATE_MODIFY to now.
+
+        ``actor``: the user making the change (events carry their tokens).
+        """
         with self.lock:
             table = self.table(kind)
             record = dict(record)
@@ -203,9 +224,10 @@ class Portal:
                 record[_MODIFIED_FIELD[kind]] = now
             table.put(rid, record)
             self._touch(kind)
+            self._notify(kind, "add", rid, None, record, actor)
             return rid
 
-    def update(self, kind: str, rid: int, fields: Record) -> None:
+    def update(self, kind: str, rid: int, fields: Record, actor: int | None = None) -> None:
         """Change fields of a record; bumps DATE_MODIFY to now."""
         with self.lock:
             table = self.table(kind)
@@ -218,12 +240,14 @@ class Portal:
                 record[_MODIFIED_FIELD[kind]] = self.clock.iso()
             table.put(rid, record)
             self._touch(kind)
+            self._notify(kind, "update", rid, current, record, actor)
 
-    def delete(self, kind: str, rid: int) -> None:
+    def delete(self, kind: str, rid: int, actor: int | None = None) -> None:
         """Delete a record; a deal's or lead's stage history goes with it (as in Bitrix24)."""
         with self.lock:
             table = self.table(kind)
             rid = int(rid)
+            before = table.rows.get(rid)
             if not table.remove(rid):
                 raise PortalError(f"{kind} {rid} not found")
             history = _HISTORY_OF.get(kind)
@@ -234,6 +258,7 @@ class Portal:
                     rows.remove(hid)
                 self._owner_index[history] = (rows.version, index)
             self._touch(kind)
+            self._notify(kind, "delete", rid, before, None, actor)
 
     def _owners(self, kind: str) -> dict[int, list[int]]:
         """OWNER_ID -> history row IDs, rebuilt only when the history changed otherwise."""

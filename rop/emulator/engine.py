@@ -18,8 +18,9 @@ from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from rop.emulator import errors, scopes
+from rop.emulator.apphost import AppHost, member_id_of
 from rop.emulator.batch import run_batch
-from rop.emulator.config import EmulatorConfig
+from rop.emulator.config import AppSettings, EmulatorConfig
 from rop.emulator.data import Portal
 from rop.emulator.errors import ApiError
 from rop.emulator.faults import DROP, ERROR, MALFORMED, SLOW, Faults
@@ -83,6 +84,7 @@ class _Request:
     user_id: int
     auth_key: str
     scopes: frozenset[str] | None = None  # the webhook's scopes; None: all
+    via_app: bool = False  # an app's OAuth token (application context)
     extra_sleep: float = 0.0
     processing: float = 0.0
     reset_at: float = 0.0
@@ -103,8 +105,17 @@ class Engine:
             ttl=config.token_ttl_seconds,
             client_id=str(app_info.get("client_id") or DEFAULT_CLIENT_ID),
             client_secret=str(app_info.get("client_secret") or DEFAULT_CLIENT_SECRET),
-            member_id=str(portal.info.get("member_id") or portal.domain),
+            member_id=member_id_of(portal),
         )
+        settings = config.app
+        if settings is None and app_info.get("handler"):
+            settings = AppSettings(
+                client_id=self.tokens.client_id,
+                client_secret=self.tokens.client_secret,
+                handler=str(app_info.get("handler")),
+                install_url=str(app_info.get("install_url") or ""),
+            )
+        self.host = AppHost(portal, self.tokens, settings)
         extra = [w for w in portal.info.get("webhooks") or [] if isinstance(w, dict)]
         main = portal.info.get("webhook") or {}
         # token -> the scopes it was given (None: every scope)
@@ -132,21 +143,29 @@ class Engine:
                 status_code=500,
             )
 
+    @property
+    def oauth_on(self) -> bool:
+        """Tokens are accepted with --oauth or once an application is registered."""
+        return self.config.oauth or self.host.app.registered
+
     async def _handle(self, request: Request, started: float) -> Response:
+        self.host.seen(str(request.base_url))
         parts = [p for p in request.path_params.get("path", "").split("/") if p]
         params = parse_query(request.url.query)
         if request.method == "POST":
             params.update(await self._body(request))
         granted: frozenset[str] | None = None
+        via_app = False
         if len(parts) == 3:
             user_id = self._webhook_user(parts[0], parts[1])
             auth_key = f"webhook:{parts[0]}"
             granted = self.webhook_scopes.get(parts[1])
         elif len(parts) == 1 and get(params, "auth"):
-            if not self.config.oauth:
+            if not self.oauth_on:
                 raise errors.no_auth()
             user_id = self.tokens.user_of(str(get(params, "auth")))
             auth_key = "app"
+            via_app = True
         elif len(parts) == 2 and parts[0].isdigit():
             raise errors.method_not_found("")
         else:
@@ -167,7 +186,7 @@ class Engine:
         if name != "batch" and name not in METHODS:
             raise errors.method_not_found(name)
 
-        state = _Request(user_id, auth_key, granted)
+        state = _Request(user_id, auth_key, granted, via_app)
         if name == "batch":
             result: Any = run_batch(params, lambda m, p: self._execute(state, m, p))
             reply = Reply(result)
@@ -239,6 +258,8 @@ class Engine:
                 self.scopes.scope(state.user_id),
                 params,
                 license_family=self.license_family,
+                host=self.host,
+                via_app=state.via_app,
             )
             reply = handler(call)
         real = time.perf_counter() - tick

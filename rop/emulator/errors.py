@@ -13,9 +13,10 @@ class ApiError(Exception):
         self.code = code
         self.description = description
         self.status = status
+        self.extra: dict[str, Any] = {}  # more keys some errors carry ("argument")
 
     def body(self) -> dict[str, Any]:
-        return {"error": self.code, "error_description": self.description}
+        return {"error": self.code, "error_description": self.description, **self.extra}
 
 
 def method_not_found(method: str) -> ApiError:

@@ -1,6 +1,11 @@
 """OAuth mode: access tokens that expire, and token endpoints shaped like
 Bitrix24's OAuth server (``GET /oauth/token/?grant_type=refresh_token|authorization_code``,
 ``GET /oauth/authorize/``; BITRIX24_API.md §8). Every refresh returns a new refresh token.
+
+Bitrix24's authorization server is another host (oauth.bitrix.info); the emulator
+serves it under ``/oauth/`` of its own address, so ``server_endpoint`` is
+``http://HOST:PORT/oauth/rest/`` and, like the real one minus ``/rest/``, the token
+endpoint is ``/oauth/oauth/token/`` (the old ``/oauth/token/`` answers too).
 """
 
 from __future__ import annotations
@@ -34,6 +39,13 @@ class _Access:
     expires: float
 
 
+def server_endpoint_for(client_endpoint: str) -> str:
+    """The emulated auth server's REST URL beside a portal's ``.../rest/``."""
+    if client_endpoint.endswith("/rest/"):
+        return client_endpoint[: -len("rest/")] + "oauth/rest/"
+    return "https://oauth.bitrix.info/rest/"
+
+
 class TokenStore:
     def __init__(
         self,
@@ -52,6 +64,8 @@ class TokenStore:
         self._refresh: dict[str, int] = {}
         self._codes: dict[str, tuple[int, float]] = {}
         self._lock = threading.Lock()
+        self.scope = "app"  # what replies call the granted scopes (app mode: its list)
+        self.status = "L"  # local application
 
     def issue(self, user_id: int, client_endpoint: str = "") -> dict[str, Any]:
         """New access + refresh tokens for a user (what install or refresh gives)."""
@@ -60,14 +74,16 @@ class TokenStore:
         with self._lock:
             self._access[access] = _Access(user_id, expires)
             self._refresh[refresh] = user_id
+        server = server_endpoint_for(client_endpoint)
         return {
             "access_token": access,
             "expires": int(expires),
             "expires_in": int(self.ttl),
-            "scope": "app",
-            "domain": "oauth.bitrix.info",
-            "server_endpoint": "https://oauth.bitrix.info/rest/",
-            "status": "L",
+            "scope": self.scope,
+            # settings/oauth/index.md: `domain` is the auth server's host.
+            "domain": server.split("/")[2],
+            "server_endpoint": server,
+            "status": self.status,
             "client_endpoint": client_endpoint,
             "member_id": self.member_id,
             "user_id": user_id,
@@ -79,6 +95,18 @@ class TokenStore:
         with self._lock:
             if access_token in self._access:
                 self._access[access_token].expires = self.clock() - 1
+
+    def revoke_all(self) -> None:
+        """Uninstall: every stored token stops working (app-uninstallation.md)."""
+        with self._lock:
+            self._access.clear()
+            self._refresh.clear()
+            self._codes.clear()
+
+    def expires_at(self, access_token: str) -> float:
+        with self._lock:
+            entry = self._access.get(access_token)
+        return entry.expires if entry else 0.0
 
     def user_of(self, access_token: str) -> int:
         with self._lock:

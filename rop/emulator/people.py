@@ -68,6 +68,8 @@ def user_admin(call: Call) -> Reply:
 @method("profile")
 def profile(call: Call) -> Reply:
     user = _user(call)
+    if user.get("ACTIVE") in (False, "N"):
+        return Reply({})  # profile.md: an empty object for inactive users
     return Reply(
         {
             "ID": str(call.user_id),
@@ -115,15 +117,21 @@ def department_get(call: Call) -> Reply:
 @method("app.info")
 def app_info(call: Call) -> Reply:
     family = str(call.portal.info.get("license_family") or call.license_family)
+    code, version, installed = "local.emulator", 1, True
+    app = call.host.app if call.host is not None else None
+    # With an app's token: that app (app-info.md); a webhook keeps the old answer.
+    if call.via_app and app is not None and app.settings is not None:
+        code, version, installed = app.settings.client_id, app.version, app.installed
     return Reply(
         {
             "ID": 1,
-            "CODE": "local.emulator",
-            "VERSION": 1,
+            "CODE": code,
+            "VERSION": version,
             "STATUS": "L",
-            "INSTALLED": True,
+            "INSTALLED": installed,
             "PAYMENT_EXPIRED": "N",
             "DAYS": None,
+            "LANGUAGE_ID": "ru",
             "LICENSE": f"ru_{family}",
             "LICENSE_TYPE": family,
             "LICENSE_FAMILY": family,

@@ -26,6 +26,10 @@ class Call:
     params: Params
     cost: Cost = field(default_factory=Cost)
     license_family: str = "project"
+    # The app host (apphost.AppHost) and whether the caller came with an app's
+    # OAuth token (Bitrix24's "application context") rather than a webhook.
+    host: Any = None
+    via_app: bool = False
 
 
 @dataclass

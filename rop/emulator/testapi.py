@@ -5,7 +5,16 @@
 ``POST /_emulator/{kind}/delete``  body: ``{"id": N}``
 ``POST /_emulator/oauth/issue``    body: ``{"user_id": N}`` -> OAuth tokens
 ``POST /_emulator/oauth/expire``   body: ``{"access_token": "..."}``
-``GET  /_emulator/stats``          fault counts and rate-limit level
+``GET  /_emulator/stats``          fault counts, rate-limit level, event deliveries
+``POST /_emulator/app``            body: AppSettings fields -> registers the application
+``POST /_emulator/app/install``    body: ``{"user_id": N}`` (an admin) -> install begins
+``POST /_emulator/app/finish``     installFinish without a frame
+``POST /_emulator/app/uninstall``  body: ``{"clean": true|false}`` -> ONAPPUNINSTALL
+``POST /_emulator/app/update``     body: ``{"version": N}`` -> ONAPPUPDATE, new application_token
+``GET  /_emulator/app``            the app's state: installed, application_token, placements, bindings
+
+Record changes take an optional ``"user_id"``: the user who made it (their tokens
+ride on the events it fires; default the webhook's user, ``null``: no user).
 """
 
 from __future__ import annotations
@@ -17,6 +26,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from rop.emulator.config import AppSettings
 from rop.emulator.data import PortalError
 from rop.emulator.engine import Engine, JsonResponse
 
@@ -35,23 +45,62 @@ async def _body(request: Request) -> dict[str, Any]:
     return data
 
 
+_SETTING_NAMES = frozenset(
+    {
+        "client_id",
+        "client_secret",
+        "handler",
+        "install_url",
+        "install_handler",
+        "scopes",
+        "version",
+        "title",
+    }
+)
+
+
+def _settings(data: dict[str, Any]) -> AppSettings:
+    unknown = set(data) - _SETTING_NAMES
+    if unknown:
+        raise PortalError(f"unknown application settings: {', '.join(sorted(unknown))}")
+    values = dict(data)
+    scopes = values.get("scopes")
+    if isinstance(scopes, str):
+        values["scopes"] = tuple(s.strip() for s in scopes.split(",") if s.strip())
+    elif scopes is not None:
+        values["scopes"] = tuple(str(s) for s in scopes)
+    if "version" in values:
+        values["version"] = int(values["version"])
+    for name in ("handler", "install_url", "install_handler"):
+        url = str(values.get(name) or "")
+        if url and not url.startswith(("http://", "https://")):
+            raise PortalError(f"{name} must be an http(s) URL, not {url!r}")
+    return AppSettings(**values)
+
+
 def routes(engine: Engine) -> list[Route]:
     portal = engine.portal
+    host = engine.host
 
     async def change(request: Request) -> Response:
         kind, action = request.path_params["kind"], request.path_params["action"]
         try:
             data = await _body(request)
+            actor: int | None = portal.webhook_user_id
+            # A bare record body is all fields; the actor rides beside "fields"/"id".
+            if ("fields" in data or action != "add") and "user_id" in data:
+                raw_actor = data.pop("user_id")
+                actor = None if raw_actor is None else int(raw_actor)
             if action == "add":
                 fields = data.get("fields", data)
-                return JsonResponse({"result": portal.add(kind, fields)})
+                return JsonResponse({"result": portal.add(kind, fields, actor)})
             rid = data.get("id", data.get("ID"))
             if rid is None:
                 raise PortalError("'id' is required")
             if action == "update":
-                portal.update(kind, int(rid), data.get("fields") or {})
+                portal.update(kind, int(rid), data.get("fields") or {}, actor)
             elif action == "delete":
-                portal.delete(kind, int(rid))
+                portal.delete(kind, int(rid), actor)
             else:
                 return _problem(f"unknown action {action!r}: add, update or delete", 404)
             return JsonResponse({"result": True})
@@ -74,9 +123,66 @@ def routes(engine: Engine) -> list[Route]:
 
     async def stats(request: Request) -> Response:
         counts = engine.faults.counts if engine.faults else {}
-        return JsonResponse({"faults": counts, "bucket_level": engine.bucket.level()})
+        deliveries = [d.as_dict() for d in list(host.events.deliveries)]
+        return JsonResponse(
+            {"faults": counts, "bucket_level": engine.bucket.level(), "deliveries": deliveries}
+        )
+
+    async def app_state(request: Request) -> Response:
+        app = host.app
+        with app.lock:
+            state = {
+                "registered": app.registered,
+                "state": app.state,
+                "installed": app.installed,
+                "version": app.version,
+                "application_token": app.application_token,
+                "member_id": engine.tokens.member_id,
+                "placements": [p.as_reply() for p in app.placements],
+                "bindings": [b.as_reply() for b in host.events.bindings],
+            }
+        return JsonResponse(state)
+
+    async def app_register(request: Request) -> Response:
+        try:
+            data = await _body(request)
+            settings = _settings(data)
+        except (PortalError, TypeError, ValueError) as exc:
+            return _problem(str(exc))
+        host.seen(str(request.base_url))
+        host.register(settings)
+        return JsonResponse({"result": True})
+
+    async def app_action(request: Request) -> Response:
+        action = request.path_params["action"]
+        try:
+            data = await _body(request)
+        except PortalError as exc:
+            return _problem(str(exc))
+        host.seen(str(request.base_url))
+        if not host.app.registered:
+            return _problem("no application registered: POST /_emulator/app first", 409)
+        if action == "install":
+            user_id = int(data.get("user_id") or min(portal.admins or {portal.webhook_user_id}))
+            if user_id not in portal.admins:
+                return _problem(f"user {user_id} is not a portal administrator", 403)
+            host.install(user_id)
+        elif action == "finish":
+            if not host.finish():
+                return _problem("the application is not being installed", 409)
+        elif action == "uninstall":
+            host.uninstall(bool(data.get("clean", False)))
+        elif action == "update":
+            version = data.get("version")
+            host.update(int(version) if version is not None else None)
+        else:
+            return _problem(f"unknown action {action!r}: install, finish, uninstall, update", 404)
+        return JsonResponse({"result": True, "state": host.app.state})
 
     return [
+        Route("/_emulator/app", app_register, methods=["POST"]),
+        Route("/_emulator/app", app_state, methods=["GET"]),
+        Route("/_emulator/app/{action}", app_action, methods=["POST"]),
         Route("/_emulator/oauth/{action}", oauth, methods=["POST"]),
         Route("/_emulator/stats", stats, methods=["GET"]),
         Route("/_emulator/{kind}/{action}", change, methods=["POST"]),
