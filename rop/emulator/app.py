@@ -10,7 +10,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 
-from rop.emulator import authserver, testapi
+from rop.emulator import authserver, portalui, testapi
 from rop.emulator.cards import render_card
 from rop.emulator.config import EmulatorConfig
 from rop.emulator.data import load_portal
@@ -58,6 +58,7 @@ def create_app(portal_dir: str | Path, config: EmulatorConfig | None = None) -> 
         Route("/crm/company/details/{rid}/", card("company")),
         Route("/crm/contact/details/{rid}/", card("contact")),
         Route("/company/personal/user/{rid}/", card("user")),
+        *portalui.routes(engine),
     ]
     if config.test_api:
         routes += testapi.routes(engine)
