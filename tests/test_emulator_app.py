@@ -7,6 +7,8 @@ checked as the wire carries it (PHP bracket keys, form-encoded).
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -462,3 +464,52 @@ def test_rest_answers_cors_for_the_frame_sdk(portal: Portal) -> None:
     assert "x-request-id" in pre.headers["access-control-allow-headers"]
     reply = portal.rest("profile.json", admin["access_token"])
     assert reply.headers["access-control-allow-origin"] == "*"
+
+
+# -- the CLI ---------------------------------------------------------------------------------------
+
+
+def test_rop_emulate_registers_the_application(tmp_path: Path) -> None:
+    folder = write_portal(tmp_path / "portal", deals=5)
+    command = [sys.executable, "-c", "from rop.cli import main; main()"]
+    bad = subprocess.run(
+        [*command, "emulate", "--portal", str(folder), "--app-handler", "ftp://x/app"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert bad.returncode == 2 and "--app-handler must be an http(s) URL" in bad.stderr
+    assert "Traceback" not in bad.stderr
+    proc = subprocess.Popen(
+        [
+            *command,
+            "emulate",
+            "--portal",
+            str(folder),
+            "--port",
+            "0",
+            "--test-api",
+            "--app-handler",
+            "https://app.example/app",
+            "--app-client-id",
+            "local.cli.app",
+            "--app-scopes",
+            "crm,user",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        webhook = proc.stdout.readline().strip()
+        base = webhook.split("/rest/")[0]
+        state = httpx.get(f"{base}/_emulator/app", timeout=10).json()
+        assert state["registered"] is True and state["state"] == "absent"
+        httpx.post(f"{base}/_emulator/app/install", json={"user_id": 1}, timeout=10)
+        page = httpx.get(f"{base}/marketplace/app/1/?as=1", timeout=10).text
+        assert 'action="https://app.example/app?DOMAIN=' in page
+        assert 'name="APPLICATION_SCOPE" value="crm,user"' in page
+    finally:
+        proc.kill()
+        proc.wait(timeout=10)

@@ -39,6 +39,19 @@ from rop.config import load_settings
 @click.option("--slow-rate", type=float, default=0.0, help="Share of slow replies")
 @click.option("--malformed-rate", type=float, default=0.0, help="Share of broken JSON replies")
 @click.option("--seed", type=int, default=0, help="Fault injection seed")
+@click.option("--app-handler", help="Register an application: its handler (application) URL")
+@click.option("--app-install-url", default="", help="The application's initial installation URL")
+@click.option("--app-install-handler", default="", help="Installation event handler URL")
+@click.option("--app-client-id", default="local.emulator.app", show_default=True)
+@click.option("--app-client-secret", default="emulator-secret", show_default=True)
+@click.option(
+    "--app-scopes",
+    default="crm,user,department,telephony,placement,im",
+    show_default=True,
+    help="Comma-separated scopes",
+)
+@click.option("--app-version", type=int, default=1, show_default=True)
+@click.option("--app-title", default="ROP Report", show_default=True)
 def emulate_command(
     portal_dir: str,
     host: str,
@@ -55,9 +68,18 @@ def emulate_command(
     slow_rate: float,
     malformed_rate: float,
     seed: int,
+    app_handler: str | None,
+    app_install_url: str,
+    app_install_handler: str,
+    app_client_id: str,
+    app_client_secret: str,
+    app_scopes: str,
+    app_version: int,
+    app_title: str,
 ) -> None:
     """Serve a portal snapshot folder as a Bitrix24 portal (prints the webhook URL first)."""
     from rop.emulator import EmulatorConfig, FaultConfig, PortalError, create_app
+    from rop.emulator.config import AppSettings
     from rop.emulator.server import bind, serve_forever
 
     rates = (drop_rate, error_rate, slow_rate, malformed_rate)
@@ -66,6 +88,28 @@ def emulate_command(
     if rate <= 0 or burst <= 0:
         raise UsageProblem("--rate and --burst must be positive")
     faults = FaultConfig(drop_rate, error_rate, slow_rate, 2.0, malformed_rate, seed)
+    app_settings = None
+    if app_handler is not None:
+        for name, url in (
+            ("--app-handler", app_handler),
+            ("--app-install-url", app_install_url),
+            ("--app-install-handler", app_install_handler),
+        ):
+            if url and not url.startswith(("http://", "https://")):
+                raise UsageProblem(f"{name} must be an http(s) URL, not {url!r}")
+        scopes = tuple(s.strip() for s in app_scopes.split(",") if s.strip())
+        if not scopes or app_version < 1:
+            raise UsageProblem("--app-scopes needs at least one scope; --app-version is 1 or more")
+        app_settings = AppSettings(
+            client_id=app_client_id,
+            client_secret=app_client_secret,
+            handler=app_handler,
+            install_url=app_install_url,
+            install_handler=app_install_handler,
+            scopes=scopes,
+            version=app_version,
+            title=app_title,
+        )
     config = EmulatorConfig(
         rate_limit=not no_rate_limit,
         rate_per_second=rate,
@@ -75,6 +119,7 @@ def emulate_command(
         faults=faults if any(rates) else None,
         oauth=oauth,
         test_api=test_api,
+        app=app_settings,
     )
     try:
         app = create_app(portal_dir, config)
@@ -89,6 +134,7 @@ def emulate_command(
     shown = f"[{host}]" if ":" in host else host
     click.echo(f"http://{shown}:{bound}/rest/{portal.webhook_user_id}/{portal.webhook_token}/")
     click.echo(f"serving {portal_dir} as {portal.domain}; Ctrl+C stops", err=True)
+    click.echo(f"portal page: http://{shown}:{bound}/", err=True)
     sys.stdout.flush()
     serve_forever(app, sock)
 
