@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 from rop.emulator.clock import Clock
 from rop.emulator.fields import BASE_FIELDS
 from rop.emulator.filters import cached_moment
+from rop.emulator.roles import check_permissions
 
 Record = dict[str, Any]
 
@@ -34,6 +35,8 @@ FILES: dict[str, str] = {
     "department": "department.get.json",
 }
 KINDS = frozenset(FILES)
+# Optional, emulator only: the CRM role of each user (CONTRACT.md §1).
+PERMISSIONS_FILE = "crm.permissions.json"
 # Stage history rows are typed (ints); the classic kinds send IDs as strings.
 _INT_ID_KINDS = frozenset({"deal_history", "lead_history"})
 _HISTORY_OF = {"deal": "deal_history", "lead": "lead_history"}
@@ -180,6 +183,8 @@ class Portal:
         self.categories: list[Record] = extra.get("categories", [])
         self.statuses: list[Record] = extra.get("statuses", [])
         self.currencies: list[Record] = extra.get("currencies", [])
+        # crm.permissions.json, checked (visibility.check_permissions); empty: the default rule.
+        self.permissions: dict[str, Any] = extra.get("permissions") or {"default": {}, "users": {}}
         self.lock = threading.RLock()
         self.structure_version = 0  # users/departments changes invalidate scopes
         self._owner_index: dict[str, tuple[int, dict[int, list[int]]]] = {}
@@ -314,11 +319,18 @@ def load_portal(folder: str | Path) -> Portal:
     if not isinstance(info, dict) or "domain" not in info:
         raise PortalError(f"{info_path}: expected an object with at least 'domain'")
     tables = {kind: Table(kind, _read_list(root / name)) for kind, name in FILES.items()}
-    extra = {
+    extra: dict[str, Any] = {
         "categories": _read_list(root / "crm.category.list.json"),
         "statuses": _read_list(root / "crm.status.list.json"),
         "currencies": _read_list(root / "crm.currency.list.json"),
     }
+    roles = root / PERMISSIONS_FILE
+    if roles.is_file():
+        try:
+            raw = json.loads(roles.read_text(encoding="utf-8"))
+            extra["permissions"] = check_permissions(raw, str(roles))
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise PortalError(str(exc) if str(roles) in str(exc) else f"{roles}: {exc}") from None
     try:
         return Portal(info, tables, extra)
     except (TypeError, ValueError) as exc:

@@ -18,7 +18,7 @@ from rop.emulator.data import Portal, Record, Table
 from rop.emulator.errors import invalid_arg
 from rop.emulator.filters import Compiled, Condition, Resolver, _float
 from rop.emulator.params import as_dict, as_list
-from rop.emulator.visibility import Scope, visible
+from rop.emulator.visibility import Scope, restricts, visible
 
 # Bitrix24 list methods answer fixed pages of 50 rows (BITRIX24_API.md §2).
 PAGE_SIZE = 50
@@ -109,7 +109,7 @@ def run_list(
     checks: list[Callable[[Record], bool]] = []
     if not compiled.trivial:
         checks.append(compiled.rest.matches)
-    if scope is not None:
+    if restricts(kind, scope):
         checks.append(lambda r: visible(portal, kind, r, scope))
     low, high = compiled.low, compiled.high
     by_id = not order or (len(order) == 1 and order[0][0] == id_field)

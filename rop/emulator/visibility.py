@@ -1,18 +1,32 @@
-"""Whose records a calling user may read (METRICS.md "Who may see what").
+"""Whose records a calling user may read: Bitrix24's CRM role levels per entity.
 
-Bitrix24 applies the caller's CRM role; the emulator models the report's
-rule: admins see everything, department heads see the users of their
-departments and all sub-departments, everyone else sees only themselves.
-``None`` means "no restriction".
+Bitrix24 applies the caller's CRM role; no REST method exposes roles, so the
+snapshot may carry them in ``crm.permissions.json`` (CONTRACT.md §1):
+``{"default": {ENTITY: LEVEL}, "users": {"ID": {ENTITY: LEVEL}}}`` with ENTITY
+``deal lead company contact call`` and LEVEL
+
+- ``none``: nothing;
+- ``own``: records the user is responsible for;
+- ``department``: own + those of the users of the user's departments;
+- ``subdepartments``: + the users of every department below them;
+- ``open``: what ``subdepartments`` gives + every record with ``OPENED`` = ``Y``;
+- ``all``: everything.
+
+A user's level for an entity: their own entry, else ``default``'s, else the
+rule of METRICS.md "Who may see what" (department heads ``subdepartments``,
+everyone else ``own``). Portal admins see everything. Stage history follows its
+deal or lead; activities follow the ``deal`` level (the emulator's choice: an
+activity has no entity of its own in the file); calls have no ``OPENED``, so
+``open`` is ``subdepartments`` for them.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from rop.emulator.data import Portal
-
-Scope = frozenset[int] | None
+from rop.emulator.roles import ENTITIES
 
 # kind -> the field naming the record's owner
 OWNER_FIELD = {
@@ -23,8 +37,47 @@ OWNER_FIELD = {
     "call": "PORTAL_USER_ID",
     "activity": "RESPONSIBLE_ID",
 }
+# kind -> the entity whose level applies
+ENTITY_OF = {
+    "deal": "deal",
+    "lead": "lead",
+    "company": "company",
+    "contact": "contact",
+    "call": "call",
+    "activity": "deal",
+}
 # History rows follow the visibility of the record they belong to.
 HISTORY_OWNER = {"deal_history": "deal", "lead_history": "lead"}
+
+
+@dataclass(frozen=True)
+class Rule:
+    """Which records of one entity a user reads: owners in ``users`` (None: any owner),
+    plus, with ``opened``, every record marked ``OPENED`` = ``Y``."""
+
+    users: frozenset[int] | None
+    opened: bool = False
+
+    def allows(self, record: dict[str, Any], owner_field: str) -> bool:
+        if self.users is None:
+            return True
+        if _int(record.get(owner_field)) in self.users:
+            return True
+        return self.opened and str(record.get("OPENED") or "").upper() == "Y"
+
+
+@dataclass(frozen=True)
+class Access:
+    """One user's rules per entity; an entity absent from ``rules`` is unrestricted."""
+
+    rules: dict[str, Rule]
+
+    def rule(self, kind: str) -> Rule | None:
+        entity = ENTITY_OF.get(HISTORY_OWNER.get(kind, kind))
+        return self.rules.get(entity) if entity else None
+
+
+Scope = Access | None  # None: no restriction at all (admins)
 
 
 def _int(value: Any) -> int | None:
@@ -60,27 +113,53 @@ class ScopeCache:
         portal = self.portal
         if user_id in portal.admins:
             return None
-        departments = portal.tables["department"].rows.values()
+        departments = list(portal.tables["department"].rows.values())
         children: dict[int, list[int]] = {}
         for dep in departments:
             parent = _int(dep.get("PARENT"))
             if parent is not None:
                 children.setdefault(parent, []).append(_int(dep.get("ID")) or 0)
-        headed = [_int(d.get("ID")) or 0 for d in departments if _int(d.get("UF_HEAD")) == user_id]
-        covered: set[int] = set()
-        stack = list(headed)
+        headed = {_int(d.get("ID")) or 0 for d in departments if _int(d.get("UF_HEAD")) == user_id}
+        user = portal.tables["user"].rows.get(user_id) or {}
+        own_departments = set(departments_of(user)) | headed
+        below: set[int] = set()
+        stack = list(own_departments)
         while stack:
             dep_id = stack.pop()
-            if dep_id in covered:
+            if dep_id in below:
                 continue
-            covered.add(dep_id)
+            below.add(dep_id)
             stack.extend(children.get(dep_id, ()))
-        users = {user_id}
-        if covered:
-            for user in portal.tables["user"].rows.values():
-                if covered.intersection(departments_of(user)):
-                    users.add(_int(user.get("ID")) or 0)
-        return frozenset(users)
+        members: dict[int, set[int]] = {}
+        for person in portal.tables["user"].rows.values():
+            for dep_id in departments_of(person):
+                members.setdefault(dep_id, set()).add(_int(person.get("ID")) or 0)
+
+        def users_of(deps: set[int]) -> frozenset[int]:
+            found = {user_id}
+            for dep_id in deps:
+                found |= members.get(dep_id, set())
+            return frozenset(found)
+
+        permissions = portal.permissions
+        mine = permissions["users"].get(user_id, {})
+        default = permissions["default"]
+        # METRICS.md's rule when nothing says otherwise.
+        fallback = "subdepartments" if headed else "own"
+        rules: dict[str, Rule] = {}
+        for entity in ENTITIES:
+            level = mine.get(entity) or default.get(entity) or fallback
+            if level == "all":
+                continue
+            if level == "none":
+                rules[entity] = Rule(frozenset())
+            elif level == "own":
+                rules[entity] = Rule(frozenset({user_id}))
+            elif level == "department":
+                rules[entity] = Rule(users_of(own_departments))
+            else:  # subdepartments, open
+                rules[entity] = Rule(users_of(below), opened=level == "open")
+        return Access(rules) if rules else None
 
 
 def visible(portal: Portal, kind: str, record: dict[str, Any], scope: Scope) -> bool:
@@ -88,9 +167,19 @@ def visible(portal: Portal, kind: str, record: dict[str, Any], scope: Scope) -> 
         return True
     owner_kind = HISTORY_OWNER.get(kind)
     if owner_kind is not None:
+        if scope.rule(owner_kind) is None:
+            return True
         owner = portal.tables[owner_kind].rows.get(_int(record.get("OWNER_ID")) or 0)
         return owner is not None and visible(portal, owner_kind, owner, scope)
     field = OWNER_FIELD.get(kind)
-    if field is None:
+    rule = scope.rule(kind)
+    if field is None or rule is None:
         return True
-    return _int(record.get(field)) in scope
+    return rule.allows(record, field)
+
+
+def restricts(kind: str, scope: Scope) -> bool:
+    """Whether listing ``kind`` needs a per-row check at all (keeps the fast path)."""
+    return (
+        scope is not None and kind in OWNER_FIELD | HISTORY_OWNER and scope.rule(kind) is not None
+    )
