@@ -513,3 +513,22 @@ def test_rop_emulate_registers_the_application(tmp_path: Path) -> None:
     finally:
         proc.kill()
         proc.wait(timeout=10)
+
+
+def test_authorize_needs_the_app_installed_and_bad_test_api_input_is_a_400(
+    portal: Portal, standin: StandIn
+) -> None:
+    query = {"client_id": CLIENT_ID, "state": "s", "user_id": 2}
+    early = httpx.get(f"{portal.base}/oauth/authorize/", params=query)
+    assert early.status_code == 400 and early.json()["error"] == "NOT_INSTALLED"
+    for body in ({"user_id": "x"}, {"user_id": 3}):
+        refused = portal.test_api("app/install", body)
+        assert refused.status_code in (400, 403) and "Traceback" not in refused.text
+    assert portal.host.app.state == "absent"
+    bad = portal.test_api("app", {"handler": "javascript:alert(1)"})
+    assert bad.status_code == 400 and "handler must be an http(s) URL" in bad.text
+    install(portal)
+    later = httpx.get(f"{portal.base}/oauth/authorize/", params=query)
+    assert later.status_code == 302
+    assert httpx.URL(later.headers["location"]).path == "/app"
+    assert portal.test_api("app/update", {"version": "two"}).status_code == 400

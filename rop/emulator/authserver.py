@@ -44,6 +44,11 @@ def routes(engine: Engine) -> list[Route]:
             return JsonResponse(
                 {"error": "invalid_client", "error_description": "Unknown client_id"}, 400
             )
+        if host.app.registered and not host.app.present:
+            # settings/oauth/index.md: the app must be installed on the portal first.
+            return JsonResponse(
+                {"error": "NOT_INSTALLED", "error_description": "Application not installed"}, 400
+            )
         settings = host.app.settings
         target = (
             query.get("redirect_uri")

@@ -17,6 +17,7 @@ import queue
 import secrets
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -38,6 +39,7 @@ KNOWN_EVENTS = frozenset(
     + ["ONVOXIMPLANTCALLINIT", "ONVOXIMPLANTCALLSTART", "ONVOXIMPLANTCALLEND"]
     + ["ONAPPINSTALL", "ONAPPUNINSTALL", "ONAPPUPDATE", "ONOFFLINEEVENT", "ONUSERADD"]
 )
+DELIVERIES_KEPT = 10_000
 # How long the emulator waits for a handler before dropping the delivery.
 DELIVERY_TIMEOUT_SECONDS = 10.0
 # ONVOXIMPLANTCALLEND's data fields (on-voximplant-call-end.md), taken from the call record.
@@ -180,7 +182,8 @@ class EventHub:
         self.poster = poster
         self.bindings: list[Binding] = []
         self.offline: list[OfflineEvent] = []
-        self.deliveries: list[Delivery] = []
+        # The latest tries, for tests and /_emulator/stats (bounded: a long demo run).
+        self.deliveries: deque[Delivery] = deque(maxlen=DELIVERIES_KEPT)
         self._next_binding = 1
         self._next_offline = 1
         self._lock = threading.RLock()

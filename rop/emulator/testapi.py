@@ -163,7 +163,10 @@ def routes(engine: Engine) -> list[Route]:
         if not host.app.registered:
             return _problem("no application registered: POST /_emulator/app first", 409)
         if action == "install":
-            user_id = int(data.get("user_id") or min(portal.admins or {portal.webhook_user_id}))
+            raw = data.get("user_id") or min(portal.admins or {portal.webhook_user_id})
+            if not str(raw).isdigit():
+                return _problem(f"user_id must be a user ID, not {raw!r}")
+            user_id = int(raw)
             if user_id not in portal.admins:
                 return _problem(f"user {user_id} is not a portal administrator", 403)
             host.install(user_id)
@@ -174,6 +177,8 @@ def routes(engine: Engine) -> list[Route]:
             host.uninstall(bool(data.get("clean", False)))
         elif action == "update":
             version = data.get("version")
+            if version is not None and not str(version).isdigit():
+                return _problem(f"version must be a whole number, not {version!r}")
             host.update(int(version) if version is not None else None)
         else:
             return _problem(f"unknown action {action!r}: install, finish, uninstall, update", 404)
