@@ -532,3 +532,37 @@ def test_authorize_needs_the_app_installed_and_bad_test_api_input_is_a_400(
     assert later.status_code == 302
     assert httpx.URL(later.headers["location"]).path == "/app"
     assert portal.test_api("app/update", {"version": "two"}).status_code == 400
+
+
+def test_history_true_writes_the_stage_history_row_bitrix24_would(portal: Portal) -> None:
+    hook = f"{portal.base}/rest/1/testtoken123/crm.stagehistory.list"
+
+    def rows(type_id: int, owner: int) -> list[dict[str, Any]]:
+        reply = httpx.post(hook, json={"entityTypeId": type_id, "filter": {"OWNER_ID": owner}})
+        return reply.json()["result"]["items"]
+
+    before = len(rows(2, 5))
+    portal.test_api("deal/update", {"id": 5, "fields": {"TITLE": "same stage"}, "history": True})
+    assert len(rows(2, 5)) == before  # no stage change, no row
+    portal.test_api("deal/update", {"id": 5, "fields": {"STAGE_ID": "WON"}, "history": True})
+    won = rows(2, 5)[-1]
+    assert (won["TYPE_ID"], won["STAGE_ID"], won["STAGE_SEMANTIC_ID"], won["CATEGORY_ID"]) == (
+        3,
+        "WON",
+        "S",
+        0,
+    )
+    portal.test_api(
+        "deal/update",
+        {"id": 5, "fields": {"CATEGORY_ID": "1", "STAGE_ID": "C1:NEW"}, "history": True},
+    )
+    assert rows(2, 5)[-1]["TYPE_ID"] == 5 and rows(2, 5)[-1]["CATEGORY_ID"] == 1
+    lead = portal.test_api(
+        "lead/add", {"fields": {"TITLE": "L", "STATUS_ID": "NEW"}, "history": True}
+    ).json()["result"]
+    created = rows(1, lead)
+    assert [(r["TYPE_ID"], r["STATUS_ID"], r["STATUS_SEMANTIC_ID"]) for r in created] == [
+        (1, "NEW", "P")
+    ]
+    portal.test_api("deal/update", {"id": 6, "fields": {"STAGE_ID": "WON"}})  # not asked
+    assert all(r["STAGE_ID"] != "WON" for r in rows(2, 6))

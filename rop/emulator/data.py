@@ -18,6 +18,7 @@ from rop.emulator.clock import Clock
 from rop.emulator.fields import BASE_FIELDS
 from rop.emulator.filters import cached_moment
 from rop.emulator.roles import check_permissions
+from rop.emulator.stagelog import history_row
 
 Record = dict[str, Any]
 
@@ -209,10 +210,13 @@ class Portal:
         for listener in self.listeners:
             listener(kind, action, rid, before, after, actor)
 
-    def add(self, kind: str, record: Record, actor: int | None = None) -> int:
+    def add(
+        self, kind: str, record: Record, actor: int | None = None, history: bool = False
+    ) -> int:
         """Add a record (ID assigned if absent); sets DATE_CREATE/DATE_MODIFY to now.
 
-        ``actor``: the user making the change (events carry their tokens).
+        ``actor``: the user making the change (events carry their tokens);
+        ``history``: also write the deal's or lead's stage history row, as Bitrix24 does.
         """
         with self.lock:
             table = self.table(kind)
@@ -229,11 +233,25 @@ class Portal:
                 record[_MODIFIED_FIELD[kind]] = now
             table.put(rid, record)
             self._touch(kind)
+            if history:
+                self._log_stage(kind, None, record)
             self._notify(kind, "add", rid, None, record, actor)
             return rid
 
-    def update(self, kind: str, rid: int, fields: Record, actor: int | None = None) -> None:
-        """Change fields of a record; bumps DATE_MODIFY to now."""
+    def _log_stage(self, kind: str, before: Record | None, after: Record) -> None:
+        row = history_row(kind, before, after, self.clock.iso(), self.statuses)
+        if row is not None:
+            self.add(_HISTORY_OF[kind], row)
+
+    def update(
+        self,
+        kind: str,
+        rid: int,
+        fields: Record,
+        actor: int | None = None,
+        history: bool = False,
+    ) -> None:
+        """Change fields of a record; bumps DATE_MODIFY to now (``history``: see ``add``)."""
         with self.lock:
             table = self.table(kind)
             rid = int(rid)
@@ -245,6 +263,8 @@ class Portal:
                 record[_MODIFIED_FIELD[kind]] = self.clock.iso()
             table.put(rid, record)
             self._touch(kind)
+            if history:
+                self._log_stage(kind, current, record)
             self._notify(kind, "update", rid, current, record, actor)
 
     def delete(self, kind: str, rid: int, actor: int | None = None) -> None:

@@ -14,7 +14,8 @@
 ``GET  /_emulator/app``            the app's state: installed, application_token, placements, bindings
 
 Record changes take an optional ``"user_id"``: the user who made it (their tokens
-ride on the events it fires; default the webhook's user, ``null``: no user).
+ride on the events it fires; default the webhook's user, ``null``: no user), and
+``"history": true`` beside ``fields``: a deal's or lead's stage history row too.
 """
 
 from __future__ import annotations
@@ -91,14 +92,16 @@ def routes(engine: Engine) -> list[Route]:
             if ("fields" in data or action != "add") and "user_id" in data:
                 raw_actor = data.pop("user_id")
                 actor = None if raw_actor is None else int(raw_actor)
+            # "history": true writes the stage history row Bitrix24 would (stagelog.py).
+            history = bool(data.pop("history", False)) if "fields" in data else False
             if action == "add":
                 fields = data.get("fields", data)
-                return JsonResponse({"result": portal.add(kind, fields, actor)})
+                return JsonResponse({"result": portal.add(kind, fields, actor, history)})
             rid = data.get("id", data.get("ID"))
             if rid is None:
                 raise PortalError("'id' is required")
             if action == "update":
-                portal.update(kind, int(rid), data.get("fields") or {}, actor)
+                portal.update(kind, int(rid), data.get("fields") or {}, actor, history)
             elif action == "delete":
                 portal.delete(kind, int(rid), actor)
             else:
