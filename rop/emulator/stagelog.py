@@ -25,9 +25,9 @@ def _semantic(kind: str, before: Record | None, after: Record, statuses: list[Re
     prefix = "DEAL_STAGE" if kind == "deal" else "STATUS"
     for status in statuses:
         entity = str(status.get("ENTITY_ID") or "")
-        if entity.startswith(prefix) and str(status.get("STATUS_ID")) == stage:
-            if status.get("SEMANTICS"):
-                return str(status["SEMANTICS"])
+        same = entity.startswith(prefix) and str(status.get("STATUS_ID")) == stage
+        if same and status.get("SEMANTICS"):
+            return str(status["SEMANTICS"])
     given = after.get(semantic_field)
     if given and (before is None or before.get(semantic_field) != given):
         return str(given)
