@@ -566,3 +566,22 @@ def test_history_true_writes_the_stage_history_row_bitrix24_would(portal: Portal
     ]
     portal.test_api("deal/update", {"id": 6, "fields": {"STAGE_ID": "WON"}})  # not asked
     assert all(r["STAGE_ID"] != "WON" for r in rows(2, 6))
+
+
+def test_an_app_token_carries_the_apps_scopes(tmp_path: Path) -> None:
+    folder = write_portal(tmp_path / "portal", deals=5)
+    settings = AppSettings(handler="https://app.example/app", scopes=("user", "department"))
+    app = create_app(folder, EmulatorConfig(rate_limit=False, test_api=True, app=settings))
+    with serve_in_thread(app) as base:
+        host = app.state.engine.host
+        host.install(1)
+        auth = host.issue(1)["access_token"]
+        deals = httpx.post(f"{base}/rest/crm.deal.list", json={"auth": auth})
+        assert deals.status_code == 401 and deals.json()["error"] == "insufficient_scope"
+        bind = httpx.post(
+            f"{base}/rest/placement.bind",
+            json={"auth": auth, "PLACEMENT": "LEFT_MENU", "HANDLER": "https://app.example/a"},
+        )
+        assert bind.json()["error"] == "insufficient_scope"
+        assert httpx.post(f"{base}/rest/user.current", json={"auth": auth}).status_code == 200
+        assert httpx.post(f"{base}/rest/profile", json={"auth": auth}).status_code == 200

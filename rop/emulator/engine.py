@@ -166,6 +166,9 @@ class Engine:
             user_id = self.tokens.user_of(str(get(params, "auth")))
             auth_key = "app"
             via_app = True
+            settings = self.host.app.settings
+            # An app's token carries the app's scopes (its registration).
+            granted = frozenset(settings.scopes) if settings is not None else None
         elif len(parts) == 2 and parts[0].isdigit():
             raise errors.method_not_found("")
         else:

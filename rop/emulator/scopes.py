@@ -16,7 +16,9 @@ from typing import Any
 from rop.emulator.errors import ApiError
 
 # Methods every webhook may call whatever its scopes (scope "basic").
-_BASIC = frozenset({"batch", "profile", "app.info", "server.time", "user.admin", "scope"})
+_BASIC = frozenset(
+    {"batch", "profile", "app.info", "server.time", "user.admin", "scope", "events"}
+)
 # Method name prefix -> the scope it needs, longest prefix first.
 _BY_PREFIX: tuple[tuple[str, frozenset[str]], ...] = (
     ("voximplant.", frozenset({"telephony"})),
@@ -25,6 +27,9 @@ _BY_PREFIX: tuple[tuple[str, frozenset[str]], ...] = (
     # user-get.md: user, user_brief or user_basic.
     ("user.", frozenset({"user", "user_brief", "user_basic"})),
     ("crm.", frozenset({"crm"})),
+    ("placement.", frozenset({"placement"})),
+    ("im.", frozenset({"im"})),
+    # event.bind/get/unbind and the offline queue are "basic" (no scope).
 )
 
 
