@@ -585,3 +585,16 @@ def test_an_app_token_carries_the_apps_scopes(tmp_path: Path) -> None:
         assert bind.json()["error"] == "insufficient_scope"
         assert httpx.post(f"{base}/rest/user.current", json={"auth": auth}).status_code == 200
         assert httpx.post(f"{base}/rest/profile", json={"auth": auth}).status_code == 200
+
+
+def test_the_portal_keeps_one_address_and_pages_go_there(portal: Portal) -> None:
+    install(portal)
+    other = portal.base.replace("127.0.0.1", "localhost")
+    moved = httpx.get(f"{other}/marketplace/app/1/?as=3")
+    assert moved.status_code == 302
+    assert moved.headers["location"] == f"{portal.base}/marketplace/app/1/?as=3"
+    # REST through another name does not change DOMAIN or the endpoints events carry.
+    auth = portal.host.issue(1)["access_token"]
+    assert httpx.post(f"{other}/rest/profile", json={"auth": auth}).status_code == 200
+    assert portal.host.domain == portal.base.split("://")[1]
+    assert portal.host.issue(2)["client_endpoint"] == f"{portal.base}/rest/"

@@ -135,6 +135,9 @@ def emulate_command(
     click.echo(f"http://{shown}:{bound}/rest/{portal.webhook_user_id}/{portal.webhook_token}/")
     click.echo(f"serving {portal_dir} as {portal.domain}; Ctrl+C stops", err=True)
     click.echo(f"portal page: http://{shown}:{bound}/", err=True)
+    if host not in ("0.0.0.0", "::"):
+        # The address printed is the portal's one address (DOMAIN in app frames).
+        app.state.engine.host.seen(f"http://{shown}:{bound}")
     sys.stdout.flush()
     serve_forever(app, sock)
 

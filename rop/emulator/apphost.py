@@ -29,12 +29,21 @@ def member_id_of(portal: Portal) -> str:
 
 
 class AppHost:
-    def __init__(self, portal: Portal, tokens: TokenStore, settings: AppSettings | None) -> None:
+    def __init__(
+        self,
+        portal: Portal,
+        tokens: TokenStore,
+        settings: AppSettings | None,
+        public_url: str = "",
+    ) -> None:
         self.portal = portal
         self.tokens = tokens
         self.app = Application(None)
         self.events = EventHub(portal.clock.iso)
-        self.base_url = f"http://{portal.domain}"
+        # The portal's one address (DOMAIN, client_endpoint): pinned by the config, or
+        # the first address a request came to. It never flips afterwards, because the
+        # frame SDK and the app's checks compare it (pages redirect to it instead).
+        self._base_url = public_url.rstrip("/")
         portal.listeners.append(self.on_change)
         if settings is not None:
             self.register(settings)
@@ -42,8 +51,13 @@ class AppHost:
     # -- addresses -------------------------------------------------------------------
 
     def seen(self, base_url: str) -> None:
-        """Remember the address clients reach us at (DOMAIN, client_endpoint)."""
-        self.base_url = base_url.rstrip("/")
+        """Learn the portal's address from the first request (unless pinned)."""
+        if not self._base_url:
+            self._base_url = base_url.rstrip("/")
+
+    @property
+    def base_url(self) -> str:
+        return self._base_url or f"http://{self.portal.domain}"
 
     @property
     def domain(self) -> str:
@@ -142,8 +156,7 @@ class AppHost:
         bindings = self.events.online_for("ONAPPUPDATE")
         for binding in bindings:
             self.events.deliver(binding, body)
-        with self.events._lock:
-            self.events.bindings.clear()
+        self.events.drop_bindings()
 
     # -- events --------------------------------------------------------------------------
 

@@ -24,6 +24,8 @@ KNOWN_PLACEMENTS = frozenset({"DEFAULT", "LEFT_MENU", "CRM_ANALYTICS_MENU", "RES
 SINGLE_PLACEMENTS = frozenset({"REST_APP_URI", "PAGE_BACKGROUND_WORKER"})
 
 ABSENT, INSTALLING, INSTALLED = "absent", "installing", "installed"
+# Frames (APP_SIDs) remembered for their parent's calls; a long demo opens many.
+SESSIONS_KEPT = 1000
 
 
 @dataclass
@@ -138,6 +140,8 @@ class Application:
         sid = secrets.token_hex(16)
         with self.lock:
             self.sessions[sid] = FrameSession(user_id, placement, options, not self.installed)
+            while len(self.sessions) > SESSIONS_KEPT:  # the oldest render goes first
+                del self.sessions[next(iter(self.sessions))]
         return sid
 
     def placement_handler(self, placement: str) -> Placement | None:

@@ -170,8 +170,7 @@ def event_bind(call: Call) -> Reply:
 @method("event.get")
 def event_get(call: Call) -> Reply:
     host = _app_context(call)
-    with host.events._lock:
-        return Reply([b.as_reply() for b in host.events.bindings])
+    return Reply([b.as_reply() for b in host.events.all_bindings()])
 
 
 @method("event.unbind")
@@ -338,8 +337,7 @@ def offline_list(call: Call) -> Reply:
         call, _offline_filter(as_dict(get(call.params, "filter"), "filter"))
     )
     order = _offline_order(as_dict(get(call.params, "order"), "order"), "ID")
-    with host.events._lock:
-        rows = order([e for e in host.events.offline if matches(e)])
+    rows = order([e for e in host.events.queued() if matches(e)])
     start = max(parse_start(get(call.params, "start")), 0)
     page = rows[start : start + PAGE_SIZE]
     following = start + PAGE_SIZE

@@ -62,6 +62,9 @@ class EmulatorConfig:
     # A registered application (app mode: portal page, install flow, events);
     # None: none until the test API registers one (POST /_emulator/app).
     app: AppSettings | None = None
+    # The portal's address as apps see it ("http://127.0.0.1:8765"); empty: the
+    # address of the first request.
+    public_url: str = ""
     # Extensions beyond the shared API.
     test_api: bool = False  # POST /_emulator/... changes records (tests only)
     token_ttl_seconds: float = DEFAULT_TOKEN_TTL_SECONDS

@@ -115,7 +115,7 @@ class Engine:
                 handler=str(app_info.get("handler")),
                 install_url=str(app_info.get("install_url") or ""),
             )
-        self.host = AppHost(portal, self.tokens, settings)
+        self.host = AppHost(portal, self.tokens, settings, config.public_url)
         extra = [w for w in portal.info.get("webhooks") or [] if isinstance(w, dict)]
         main = portal.info.get("webhook") or {}
         # token -> the scopes it was given (None: every scope)

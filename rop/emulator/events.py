@@ -224,10 +224,23 @@ class EventHub:
             return gone
 
     def clear(self) -> None:
-        """Uninstall or update: Bitrix24 deletes the app's handlers (event-bind.md)."""
+        """Uninstall: the app's handlers and its queue go."""
         with self._lock:
             self.bindings.clear()
             self.offline.clear()
+
+    def drop_bindings(self) -> None:
+        """Update: Bitrix24 deletes the app's handlers (event-bind.md); the queue stays."""
+        with self._lock:
+            self.bindings.clear()
+
+    def all_bindings(self) -> list[Binding]:
+        with self._lock:
+            return list(self.bindings)
+
+    def queued(self) -> list[OfflineEvent]:
+        with self._lock:
+            return list(self.offline)
 
     def online_for(self, event: str) -> list[Binding]:
         with self._lock:

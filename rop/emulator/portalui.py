@@ -78,6 +78,16 @@ def routes(engine: Engine) -> list[Route]:
         name = " ".join(str(user.get(k) or "") for k in ("NAME", "LAST_NAME")).strip()
         return name or f"user {user_id}"
 
+    def elsewhere(request: Request) -> Response | None:
+        """A page asked at another address of ours: go to the portal's one address,
+        where the frame SDK expects its parent (DOMAIN is part of window.name)."""
+        host.seen(str(request.base_url))
+        here = str(request.base_url).rstrip("/")
+        if here == host.base_url:
+            return None
+        query = f"?{request.url.query}" if request.url.query else ""
+        return RedirectResponse(host.base_url + request.url.path + query, status_code=302)
+
     def same_origin(request: Request) -> bool:
         origin = request.headers.get("origin")
         return origin is None or origin == str(request.base_url).rstrip("/")
@@ -126,7 +136,8 @@ def routes(engine: Engine) -> list[Route]:
         return response
 
     async def home(request: Request) -> Response:
-        host.seen(str(request.base_url))
+        if (moved := elsewhere(request)) is not None:
+            return moved
         viewer = viewer_of(request)
         admin = viewer in portal.admins
         settings = app.settings
@@ -184,7 +195,8 @@ def routes(engine: Engine) -> list[Route]:
         return RedirectResponse("/", status_code=303)
 
     async def app_page(request: Request) -> Response:
-        host.seen(str(request.base_url))
+        if (moved := elsewhere(request)) is not None:
+            return moved
         viewer = viewer_of(request)
         settings = app.settings
         if settings is None or not app.present or request.path_params["app_id"] != str(APP_ID):

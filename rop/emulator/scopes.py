@@ -16,9 +16,7 @@ from typing import Any
 from rop.emulator.errors import ApiError
 
 # Methods every webhook may call whatever its scopes (scope "basic").
-_BASIC = frozenset(
-    {"batch", "profile", "app.info", "server.time", "user.admin", "scope", "events"}
-)
+_BASIC = frozenset({"batch", "profile", "app.info", "server.time", "user.admin", "scope", "events"})
 # Method name prefix -> the scope it needs, longest prefix first.
 _BY_PREFIX: tuple[tuple[str, frozenset[str]], ...] = (
     ("voximplant.", frozenset({"telephony"})),

@@ -142,7 +142,7 @@ def routes(engine: Engine) -> list[Route]:
                 "application_token": app.application_token,
                 "member_id": engine.tokens.member_id,
                 "placements": [p.as_reply() for p in app.placements],
-                "bindings": [b.as_reply() for b in host.events.bindings],
+                "bindings": [b.as_reply() for b in host.events.all_bindings()],
             }
         return JsonResponse(state)
 
