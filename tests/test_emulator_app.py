@@ -433,6 +433,7 @@ def test_uninstall_and_update_fire_their_events(portal: Portal, standin: StandIn
     portal.test_api("app/update", {"version": 2})
     updated = standin.wait_for("ONAPPUPDATE")[0]
     assert updated["data[VERSION]"] == "2" and updated["data[PREVIOUS_VERSION]"] == "1"
+    assert updated["auth[refresh_token]"] and updated["auth[user_id]"] == "1"
     assert updated["auth[application_token]"] not in ("", old_token)
     assert updated["auth[application_token]"] == portal.host.app.application_token
     # The update removed the handlers: the app binds again.

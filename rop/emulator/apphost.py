@@ -99,11 +99,7 @@ class AppHost:
             return False
         settings = self.app.settings
         installer = self.app.installed_by or self.portal.webhook_user_id
-        issued = self.issue(installer)
-        auth = self.auth_block(installer, self.app.scope, issued)
-        auth["refresh_token"] = issued["refresh_token"]  # ONAPPINSTALL is the exception
-        auth["expires"] = str(issued["expires"])
-        auth["user_id"] = str(installer)
+        auth = self._auth_with_refresh(installer)
         data = {
             "VERSION": str(self.app.version),
             "ACTIVE": "Y",
@@ -151,7 +147,7 @@ class AppHost:
                 "PREVIOUS_VERSION": str(previous),
                 "LANGUAGE_ID": LANGUAGE_ID,
             },
-            "auth": self.auth_block(installer, self.app.scope),
+            "auth": self._auth_with_refresh(installer),
         }
         bindings = self.events.online_for("ONAPPUPDATE")
         for binding in bindings:
@@ -159,6 +155,16 @@ class AppHost:
         self.events.drop_bindings()
 
     # -- events --------------------------------------------------------------------------
+
+    def _auth_with_refresh(self, user_id: int) -> dict[str, Any]:
+        """ONAPPINSTALL's auth (and ONAPPUPDATE's, on-app-update.md's example): with a
+        refresh token, ``expires`` and ``user_id`` (real payloads, BITRIX24_APP.md §1.4)."""
+        issued = self.issue(user_id)
+        auth = self.auth_block(user_id, self.app.scope, issued)
+        auth["refresh_token"] = issued["refresh_token"]
+        auth["expires"] = str(issued["expires"])
+        auth["user_id"] = str(user_id)
+        return auth
 
     def auth_block(
         self, user_id: int | None, scope: str, issued: dict[str, Any] | None = None
