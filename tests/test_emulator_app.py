@@ -45,7 +45,7 @@ class StandIn:
     def events(self, name: str, path: str = "/events") -> list[dict[str, str]]:
         return [r.form for r in self.received if r.path == path and r.form.get("event") == name]
 
-    def wait_for(self, name: str, count: int = 1, timeout: float = 5.0) -> list[dict[str, str]]:
+    def wait_for(self, name: str, count: int = 1, timeout: float = 15.0) -> list[dict[str, str]]:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             found = [r.form for r in self.received if r.form.get("event") == name]
