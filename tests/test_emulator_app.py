@@ -609,11 +609,8 @@ def test_offline_doorbell_and_a_queue_per_connector(portal: Portal, standin: Sta
     bind(portal, token, "ONCRMLEADADD", "", event_type="offline", auth_connector="sync")
     portal.test_api("lead/add", {"fields": {"TITLE": "L"}})
     bell = standin.wait_for("ONOFFLINEEVENT")[0]
-    assert (
-        bell["auth[application_token]"] and bell["auth[refresh_token]"]
-        if "auth[refresh_token]" in bell
-        else bell["auth[access_token]"]
-    )
+    assert bell["auth[application_token]"] == portal.host.app.application_token
+    assert bell["auth[refresh_token]"] and bell["auth[access_token]"]
     assert not any(k.startswith("data[") for k in bell)
     plain = portal.rest("event.offline.get", token).json()["result"]["events"]
     tagged = portal.rest("event.offline.get", token, auth_connector="sync").json()["result"]
