@@ -45,7 +45,7 @@ class StandIn:
     def events(self, name: str, path: str = "/events") -> list[dict[str, str]]:
         return [r.form for r in self.received if r.path == path and r.form.get("event") == name]
 
-    def wait_for(self, name: str, count: int = 1, timeout: float = 5.0) -> list[dict[str, str]]:
+    def wait_for(self, name: str, count: int = 1, timeout: float = 15.0) -> list[dict[str, str]]:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             found = [r.form for r in self.received if r.form.get("event") == name]
@@ -599,3 +599,20 @@ def test_the_portal_keeps_one_address_and_pages_go_there(portal: Portal) -> None
     assert httpx.post(f"{other}/rest/profile", json={"auth": auth}).status_code == 200
     assert portal.host.domain == portal.base.split("://")[1]
     assert portal.host.issue(2)["client_endpoint"] == f"{portal.base}/rest/"
+
+
+def test_offline_doorbell_and_a_queue_per_connector(portal: Portal, standin: StandIn) -> None:
+    admin = install(portal)
+    token = admin["access_token"]
+    bind(portal, token, "ONOFFLINEEVENT", f"{standin.base}/events")
+    bind(portal, token, "ONCRMLEADADD", "", event_type="offline")
+    bind(portal, token, "ONCRMLEADADD", "", event_type="offline", auth_connector="sync")
+    portal.test_api("lead/add", {"fields": {"TITLE": "L"}})
+    bell = standin.wait_for("ONOFFLINEEVENT")[0]
+    assert bell["auth[application_token]"] == portal.host.app.application_token
+    assert bell["auth[refresh_token]"] and bell["auth[access_token]"]
+    assert not any(k.startswith("data[") for k in bell)
+    plain = portal.rest("event.offline.get", token).json()["result"]["events"]
+    tagged = portal.rest("event.offline.get", token, auth_connector="sync").json()["result"]
+    assert len(plain) == 1 and len(tagged["events"]) == 1
+    assert portal.rest("event.offline.get", token).json()["result"]["events"] == []

@@ -40,6 +40,7 @@ pytestmark = [
 APP_PAGE = """<!doctype html><html><head><meta charset="utf-8"><title>app</title>
 <script src="/sdk.js"></script></head><body><p id="out">loading</p>
 <button id="open" type="button">open deal 5</button>
+<button id="finish" type="button">finish the install</button>
 <div style="height:1500px"></div>
 <script>
 (async () => {
@@ -58,8 +59,9 @@ APP_PAGE = """<!doctype html><html><head><meta charset="utf-8"><title>app</title
         PLACEMENT: 'LEFT_MENU', HANDLER: location.origin + '/app', TITLE: 'ROP left'}});
       await $b24.actions.v2.call.make({method: 'event.bind', params: {
         event: 'ONAPPINSTALL', handler: location.origin + '/events'}});
+      // An install wizard: installFinish when the admin presses the button.
+      document.getElementById('finish').onclick = () => $b24.installFinish();
       out.textContent = 'installing';
-      await $b24.installFinish();
       return;
     }
     await $b24.parent.setTitle('Report for ' + profile.getData().result.NAME);
@@ -180,11 +182,13 @@ def test_install_open_and_talk_to_the_portal_through_the_real_sdk(
     assert info["result"]["user_id"] == 1 and info["result"]["install"]["domain"] == domain
 
     # installFinish reloads the page into the app; ONAPPINSTALL goes to the bound handler.
+    assert not host.app.installed
+    page.frame_locator("#app-frame").locator("#finish").click()
     state = frame_state(page, "ready")
     assert host.app.installed and state["install"] is False and state["placement"] == "DEFAULT"
     assert state["profileId"] == "1" and state["refreshed"] is True
     assert state["domain"] == base
-    deadline = time.monotonic() + 5
+    deadline = time.monotonic() + 15
     while not any(r["path"] == "/events" for r in received) and time.monotonic() < deadline:
         time.sleep(0.05)
     event = next(r for r in received if r["path"] == "/events")["form"]

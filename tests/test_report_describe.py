@@ -20,7 +20,7 @@ FLT = ReportFilter(
     pipelines=(0, 1),
     key_stages=("C1:PREP",),
     key_statuses=("JUNK",),
-    departments=(2,),
+    departments=(3,),  # Вера's own: a department above it would be refused
     managers=(4,),
     min_call_seconds=10,
     max_call_seconds=600,
@@ -40,13 +40,13 @@ def test_report_and_drill_sentences_use_the_stores_names(store):
     ru = (
         "Период с 01.11.2026 по 30.11.2026; воронки: Общая, Опт; "
         "ключевые стадии: Предложение принято; ключевые статусы: Некачественный лид; "
-        "отделы: Продажи; менеджеры: Ирина Петрова; звонки от 10 до 600 с; "
+        "отделы: Продажи Москва; менеджеры: Ирина Петрова; звонки от 10 до 600 с; "
         "глазами: Вера Москвина"
     )
     en = (
         "Period from 2026-11-01 to 2026-11-30; pipelines: Общая, Опт; "
         "key stages: Предложение принято; key statuses: Некачественный лид; "
-        "departments: Продажи; managers: Ирина Петрова; calls of 10 to 600 s; "
+        "departments: Продажи Москва; managers: Ирина Петрова; calls of 10 to 600 s; "
         "as seen by Вера Москвина"
     )
     report = build_report(store, FLT)
@@ -83,9 +83,9 @@ def test_errors_from_the_store_speak_both_languages(store):
     with pytest.raises(ReportInputError) as caught:
         build_report(store, ReportFilter(date(2026, 11, 1), date(2026, 11, 30), pipelines=(7,)))
     exc = caught.value
-    assert (exc.code, exc.params) == ("unknown_pipeline", {"pipeline": 7})
-    assert str(exc) == "unknown pipeline 7" == exc.message("en")
-    assert exc.message("ru") == "нет воронки 7"
+    assert (exc.code, exc.params) == ("unknown_pipeline", {"pipeline": 7, "choices": "0, 1"})
+    assert str(exc) == "unknown pipeline 7; choose from 0, 1" == exc.message("en")
+    assert exc.message("ru") == "нет воронки 7; есть: 0, 1"
     with pytest.raises(ReportInputError) as caught:
         ReportFilter(date(2026, 11, 30), date(2026, 11, 1)).validate()
     assert caught.value.message("ru") == (

@@ -100,7 +100,12 @@ def test_report_admin_sees_everyone(store):
 
 
 def test_filter_managers_cannot_escape_the_scope(store):
-    flt = ReportFilter(date(2026, 11, 1), date(2026, 11, 30), viewer=4, managers=(4, 7))
+    # A manager outside the scope is refused (issue 9), not silently dropped:
+    # the filter's sentence would otherwise name them.
+    outside = ReportFilter(date(2026, 11, 1), date(2026, 11, 30), viewer=4, managers=(4, 7))
+    with pytest.raises(AccessDenied, match="user 7"):
+        build_report(store, outside)
+    flt = ReportFilter(date(2026, 11, 1), date(2026, 11, 30), viewer=4, managers=(4,))
     r = build_report(store, flt)
     assert {row["user_id"] for row in r["rows"]} == {4}
     assert r["total"]["figures"]["deals_new"] == 2

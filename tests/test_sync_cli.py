@@ -173,7 +173,8 @@ def test_locked_store_forwards_to_the_server(held_db: Path) -> None:
             "sync", "--webhook", "http://127.0.0.1:1/rest/1/t/", "--db", str(held_db), "--full"
         )
     assert result.exit_code == 0, result.output
-    assert asked == [{"full": True}]
+    # The portal meant lets a server that syncs another one refuse (issue 9).
+    assert asked == [{"full": True, "portal": "127.0.0.1:1"}]
     assert '"outcome": "ok"' in result.output
 
 

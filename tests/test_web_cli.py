@@ -33,7 +33,8 @@ def test_serve_prints_url_and_announces_itself(tmp_path):
         )
         base = line.split(": ", 1)[1].strip().removesuffix("/report")
         info = json.loads(Path(f"{db}.server.json").read_text())
-        assert info == {"url": base, "pid": proc.pid}
+        token = info.pop("token")  # lets the CLI read through the server (rop.web.local)
+        assert info == {"url": base, "pid": proc.pid} and len(token) >= 32
         resp = httpx.get(base + "/report.json", params=PERIOD, timeout=30)
         assert (
             resp.status_code == 200 and resp.json()["report"]["total"]["figures"]["deals_new"] == 7

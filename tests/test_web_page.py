@@ -318,10 +318,11 @@ def test_one_choice_is_named_in_its_picker(web):
     assert "Отделы: 2" in re.findall(r"<summary>(.*?)</summary>", two, re.S)
     one = web.get("/report", params={**PERIOD, "manager": "3"}).text
     assert "Менеджеры: Вера Петрова" in re.findall(r"<summary>(.*?)</summary>", one, re.S)
-    # Someone the store does not know is shown by number, not a server error.
+    # Someone the store does not know is refused, naming the number (issue 9:
+    # not an empty report), and the page keeps its filter bar.
     unknown = web.get("/report", params={**PERIOD, "manager": "9999"})
-    assert unknown.status_code == 200
-    assert "Менеджеры: 9999" in re.findall(r"<summary>(.*?)</summary>", unknown.text, re.S)
+    assert unknown.status_code == 400
+    assert "9999" in unknown.text and "<summary>" in unknown.text
 
 
 def test_drill_counts_read_naturally(web):

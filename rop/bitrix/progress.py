@@ -15,18 +15,28 @@ ProgressCallback = Callable[[str, int, int | None], None]
 
 # Plain-text mode writes at most one line per entity this often.
 LOG_EVERY_SECONDS = 5.0
+# A rate over less time than this is noise (a resumed run's first report
+# carries rows copied before it): show "-" until then.
+MIN_RATE_SECONDS = 1.0
 
 
 class ConsoleProgress:
     """Use as a context manager; the instance is the progress callback."""
 
-    def __init__(self, stream: IO[str] | None = None, *, tty: bool | None = None) -> None:
+    def __init__(
+        self,
+        stream: IO[str] | None = None,
+        *,
+        tty: bool | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.stream = stream or sys.stderr
+        self.clock = clock
         self.tty = self.stream.isatty() if tty is None else tty
         self._bars: Any = None
         self._tasks: dict[str, Any] = {}
         self._last_line: dict[str, float] = {}
-        self._started: dict[str, float] = {}
+        self._started: dict[str, tuple[float, int]] = {}
 
     def __enter__(self) -> ConsoleProgress:
         if self.tty:
@@ -57,10 +67,12 @@ class ConsoleProgress:
             self._bars.stop()
 
     def __call__(self, entity: str, done: int, total: int | None) -> None:
-        now = time.monotonic()
-        started = self._started.setdefault(entity, now)
-        elapsed = max(now - started, 1e-6)
-        rate = f"{done / elapsed:,.0f}" if done else "-"
+        now = self.clock()
+        # Rows per second of this run: counted from the first report, whose
+        # ``done`` may hold rows an earlier, interrupted run already copied.
+        started, first_done = self._started.setdefault(entity, (now, done))
+        elapsed = now - started
+        rate = f"{(done - first_done) / elapsed:,.0f}" if elapsed >= MIN_RATE_SECONDS else "-"
         if self._bars is not None:
             task = self._tasks.get(entity)
             if task is None:

@@ -24,7 +24,61 @@ from rop.cli.web import serve_command
 from rop.config import SettingsError, load_settings
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class OptionsAnywhere(click.Group):
+    """`rop --db X report` reads as `rop report --db X`.
+
+    A command's options may come before its name: they are moved right after
+    it before click parses, so both orders work for every command (click
+    itself still refuses an option the command does not have). The group's
+    own options (--help, --version) stay where they are.
+    """
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        return super().parse_args(ctx, self._options_after_command(ctx, args))
+
+    def _options_after_command(self, ctx: click.Context, args: list[str]) -> list[str]:
+        own = {o for p in self.params for o in (*p.opts, *p.secondary_opts)}
+        own |= set(ctx.help_option_names)
+        known = _command_options(self)  # name -> takes a value
+        kept: list[str] = []
+        moved: list[str] = []
+        i = 0
+        while i < len(args) and args[i].startswith("-") and args[i] not in ("-", "--"):
+            token = args[i]
+            name = token.split("=", 1)[0]
+            if name in own or name not in known:
+                kept.append(token)  # the group's own, or unknown: click decides
+            else:
+                moved.append(token)
+                if known[name] and "=" not in token and i + 1 < len(args):
+                    i += 1
+                    moved.append(args[i])
+            i += 1
+        if not moved or i >= len(args) or args[i] == "--":
+            return args
+        return [*kept, args[i], *moved, *args[i + 1 :]]
+
+
+def _all_params(group: click.Group) -> list[click.Parameter]:
+    out: list[click.Parameter] = []
+    for command in group.commands.values():
+        out += command.params
+        if isinstance(command, click.Group):
+            out += _all_params(command)
+    return out
+
+
+def _command_options(group: click.Group) -> dict[str, bool]:
+    """Option name -> whether it takes a value, over every command."""
+    out: dict[str, bool] = {}
+    for p in _all_params(group):
+        if isinstance(p, click.Option):
+            for name in (*p.opts, *p.secondary_opts):
+                out[name] = not (p.is_flag or p.count)
+    return out
+
+
+@click.group(cls=OptionsAnywhere, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="rop-report")
 def cli() -> None:
     """ROP Report (Отчёт РОПа): the head of sales' report over a Bitrix24 CRM."""

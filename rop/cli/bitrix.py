@@ -158,7 +158,7 @@ def sync_command(webhook: str | None, db: str | None, full: bool) -> None:
     if not settings.webhook:
         raise UsageProblem("no webhook: pass --webhook URL or set ROP_WEBHOOK")
     try:
-        parse_webhook(settings.webhook)
+        hook = parse_webhook(settings.webhook)
     except ValueError as exc:
         raise UsageProblem(str(exc)) from None
     try:
@@ -167,8 +167,10 @@ def sync_command(webhook: str | None, db: str | None, full: bool) -> None:
         if not is_lock_error(str(exc)):
             raise click.ClickException(str(exc)) from None
         try:
-            answer = forward_sync(settings.db, full=full)
+            answer = forward_sync(settings.db, full=full, portal=hook.portal)
         except ForwardError as problem:
+            if problem.refused:
+                raise UsageProblem(str(problem)) from None
             raise click.ClickException(str(problem)) from None
         click.echo("the store is open in `rop serve`; the server ran the sync:")
         click.echo(json.dumps(answer, ensure_ascii=False, indent=2))
@@ -184,7 +186,8 @@ def sync_command(webhook: str | None, db: str | None, full: bool) -> None:
                 timezone=settings.timezone,
                 progress=progress,
             )
-        except SyncError as exc:
+        except (SyncError, StoreError) as exc:
+            # A full disk or a damaged file is one line naming the store (rop.store.db).
             raise click.ClickException(str(exc)) from None
     for line in result.summary_lines():
         click.echo(line)

@@ -8,8 +8,8 @@ from collections.abc import Callable, Iterator
 
 import click
 
-from rop.cli.problems import UsageProblem
-from rop.cli.store import open_report_store
+from rop.cli.problems import WHOLE, UsageProblem
+from rop.cli.store import HeldByServer, open_report_store
 
 
 def report_filter_options(fn):
@@ -20,19 +20,19 @@ def report_filter_options(fn):
         click.option("--from", "date_from", help="First day, YYYY-MM-DD (portal's time zone)"),
         click.option("--to", "date_to", help="Last day, YYYY-MM-DD (inclusive)"),
         click.option("--period", help="Preset instead of dates: this_month, last_week, ..."),
-        click.option("--pipeline", "pipelines", type=int, multiple=True, help="Pipeline ID"),
+        click.option("--pipeline", "pipelines", type=WHOLE, multiple=True, help="Pipeline ID"),
         click.option("--key-stage", "key_stages", multiple=True, help="Key deal stage ID"),
         click.option("--key-status", "key_statuses", multiple=True, help="Key lead status ID"),
         click.option("--section", "sections", multiple=True, help="Section to show (default: all)"),
-        click.option("--department", "departments", type=int, multiple=True, help="Department ID"),
-        click.option("--manager", "managers", type=int, multiple=True, help="Manager user ID"),
-        click.option("--viewer", type=int, help="Show what this user may see"),
+        click.option("--department", "departments", type=WHOLE, multiple=True, help="Department ID"),
+        click.option("--manager", "managers", type=WHOLE, multiple=True, help="Manager user ID"),
+        click.option("--viewer", type=WHOLE, help="Show what this user may see"),
         click.option(
-            "--min-call-seconds", type=int, default=0, show_default=True,
+            "--min-call-seconds", type=WHOLE, default=0, show_default=True,
             help="Call figures: shortest call counted, seconds",
         ),
         click.option(
-            "--max-call-seconds", type=int, help="Call figures: longest call counted, seconds"
+            "--max-call-seconds", type=WHOLE, help="Call figures: longest call counted, seconds"
         ),
         click.option(
             "--by", type=click.Choice(["manager", "department", "source", "pipeline"]),
@@ -151,22 +151,29 @@ def report_command(fmt: str, **o) -> None:
     from rop.report.table import report_to_table
 
     _check_out(fmt, o["out"])
-    with open_report_store(o["db"]) as store:
-        flt = _make_report_filter(store, o)
-        report = report_call(build_report, store, flt, portal=o["portal"])
+    try:
+        store = open_report_store(o["db"])
+    except HeldByServer as held:
+        from rop.cli import remote
+
+        report = remote.report(held.holder, o)
+    else:
+        with store:
+            flt = _make_report_filter(store, o)
+            report = report_call(build_report, store, flt, portal=o["portal"])
     lang = _language(o["lang"], o["db"])
     _write(fmt, report, o["out"], lang, report_to_csv, report_to_xlsx, report_to_table)
 
 
 @click.command("drill")
 @click.option("--figure", required=True, help="Figure key, e.g. deals_won or deal_stage:C1:NEW")
-@click.option("--user", "user_id", type=int, help="Manager's row (default: the total)")
-@click.option("--department-row", "department_id", type=int, help="Department subtotal's row")
+@click.option("--user", "user_id", type=WHOLE, help="Manager's row (default: the total)")
+@click.option("--department-row", "department_id", type=WHOLE, help="Department subtotal's row")
 @click.option("--key", "row_key", help="Row key when rows are by department/source/pipeline")
 @click.option("--sort", help="Column to sort by")
 @click.option("--desc", is_flag=True, help="Sort descending")
-@click.option("--limit", type=int, help="At most this many records (default: all)")
-@click.option("--offset", type=int, default=0, help="Skip this many records first")
+@click.option("--limit", type=WHOLE, help="At most this many records (default: all)")
+@click.option("--offset", type=WHOLE, default=0, help="Skip this many records first")
 @report_filter_options
 @click.option(
     "--format", "fmt", type=click.Choice(["json", "csv", "xlsx", "table"]), default="json",
@@ -182,11 +189,22 @@ def drill_command(
     from rop.report.table import drill_to_table
 
     _check_out(fmt, o["out"])
-    with open_report_store(o["db"]) as store:
-        flt = _make_report_filter(store, o)
-        result = report_call(
-            drill, store, flt, figure, user_id=user_id, department_id=department_id,
-            portal=o["portal"], sort=sort, desc=desc, offset=offset, limit=limit, key=row_key,
+    try:
+        store = open_report_store(o["db"])
+    except HeldByServer as held:
+        from rop.cli import remote
+
+        result = remote.drill(
+            held.holder, o, figure, user_id=user_id, department_id=department_id,
+            row_key=row_key, sort=sort, desc=desc, offset=offset, limit=limit,
         )  # fmt: skip
+    else:
+        with store:
+            flt = _make_report_filter(store, o)
+            result = report_call(
+                drill, store, flt, figure, user_id=user_id, department_id=department_id,
+                portal=o["portal"], sort=sort, desc=desc, offset=offset, limit=limit,
+                key=row_key,
+            )  # fmt: skip
     lang = _language(o["lang"], o["db"])
     _write(fmt, result, o["out"], lang, drill_to_csv, drill_to_xlsx, drill_to_table)

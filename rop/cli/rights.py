@@ -4,8 +4,25 @@ from __future__ import annotations
 
 import click
 
+from rop.cli.problems import WHOLE, UsageProblem
 from rop.cli.report import report_call
-from rop.cli.store import open_report_store
+from rop.cli.store import HeldByServer, open_report_store
+
+
+def _store_options(fn):
+    """--db and --portal after the subcommand too (`rop rights show --db X`)."""
+
+    def remember(ctx: click.Context, param: click.Parameter, value: str | None) -> None:
+        if value is not None and param.name:
+            ctx.obj[param.name] = value
+
+    fn = click.option(
+        "--portal", expose_value=False, callback=remember, help="Portal key, when several"
+    )(fn)
+    return click.option(
+        "--db", type=click.Path(dir_okay=False), expose_value=False, callback=remember,
+        help="Store file (default: ROP_DB)",
+    )(fn)  # fmt: skip
 
 
 @click.group("rights", invoke_without_command=True)
@@ -22,31 +39,44 @@ def rights_command(ctx: click.Context, db: str | None, portal: str | None) -> No
 def _rights_run(ctx: click.Context, action) -> None:
     from rop.report.portal import select_portal
 
-    with open_report_store(ctx.obj["db"]) as store:
+    try:
+        store = open_report_store(ctx.obj["db"])
+    except HeldByServer as held:
+        raise UsageProblem(f"{held.message}: stop the server to change the rights") from None
+    with store:
         key = report_call(select_portal, store, ctx.obj["portal"]).key
         report_call(action, store, key)
 
 
 @rights_command.command("show")
+@_store_options
 @click.pass_context
 def rights_show(ctx: click.Context) -> None:
     """Portal admins, report admins and every override."""
+    from rop.report.portal import select_portal
     from rop.report.scope import list_rights
 
-    def show(store, key):
-        r = list_rights(store, key)
-        click.echo(f"portal admins: {', '.join(map(str, r['portal_admins'])) or '—'}")
-        click.echo(f"report admins: {', '.join(map(str, r['report_admins'])) or '—'}")
-        for o in r["overrides"]:
-            verb = "sees" if o["allow"] else "does not see"
-            click.echo(f"user {o['viewer_id']} {verb} user {o['user_id']}")
+    try:
+        store = open_report_store(ctx.obj["db"])
+    except HeldByServer as held:
+        from rop.cli import remote
 
-    _rights_run(ctx, show)
+        r = remote.rights(held.holder, ctx.obj["portal"])
+    else:
+        with store:
+            key = report_call(select_portal, store, ctx.obj["portal"]).key
+            r = list_rights(store, key)
+    click.echo(f"portal admins: {', '.join(map(str, r['portal_admins'])) or '—'}")
+    click.echo(f"report admins: {', '.join(map(str, r['report_admins'])) or '—'}")
+    for o in r["overrides"]:
+        verb = "sees" if o["allow"] else "does not see"
+        click.echo(f"user {o['viewer_id']} {verb} user {o['user_id']}")
 
 
 @rights_command.command("allow")
-@click.argument("viewer", type=int)
-@click.argument("user", type=int)
+@_store_options
+@click.argument("viewer", type=WHOLE)
+@click.argument("user", type=WHOLE)
 @click.pass_context
 def rights_allow(ctx: click.Context, viewer: int, user: int) -> None:
     """Let VIEWER see USER's rows and records."""
@@ -57,8 +87,9 @@ def rights_allow(ctx: click.Context, viewer: int, user: int) -> None:
 
 
 @rights_command.command("deny")
-@click.argument("viewer", type=int)
-@click.argument("user", type=int)
+@_store_options
+@click.argument("viewer", type=WHOLE)
+@click.argument("user", type=WHOLE)
 @click.pass_context
 def rights_deny(ctx: click.Context, viewer: int, user: int) -> None:
     """Hide USER's rows and records from VIEWER."""
@@ -69,8 +100,9 @@ def rights_deny(ctx: click.Context, viewer: int, user: int) -> None:
 
 
 @rights_command.command("clear")
-@click.argument("viewer", type=int)
-@click.argument("user", type=int, required=False)
+@_store_options
+@click.argument("viewer", type=WHOLE)
+@click.argument("user", type=WHOLE, required=False)
 @click.pass_context
 def rights_clear(ctx: click.Context, viewer: int, user: int | None) -> None:
     """Remove VIEWER's override for USER (or all of VIEWER's overrides)."""
@@ -82,7 +114,8 @@ def rights_clear(ctx: click.Context, viewer: int, user: int | None) -> None:
 
 
 @rights_command.command("admin")
-@click.argument("user", type=int)
+@_store_options
+@click.argument("user", type=WHOLE)
 @click.option("--off", is_flag=True, help="Take the report admin mark away")
 @click.pass_context
 def rights_admin(ctx: click.Context, user: int, off: bool) -> None:

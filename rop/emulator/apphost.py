@@ -204,10 +204,10 @@ class AppHost:
         for connector in sorted(connectors):
             fresh = self.events.enqueue_offline(event, data, connector, key) or fresh
         if connectors:
-            # on-offline-event.md: a doorbell with empty data and full auth.
+            # on-offline-event.md: a doorbell with empty data and full auth (a refresh token too).
             for binding in self.events.online_for("ONOFFLINEEVENT"):
                 user = binding.auth_type or actor or self.app.installed_by
-                auth = self.auth_block(user, self.app.scope)
+                auth = self._auth_with_refresh(user)
                 self.events.deliver(binding, {"event": "ONOFFLINEEVENT", "data": {}, "auth": auth})
 
     def on_change(

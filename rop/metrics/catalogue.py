@@ -274,4 +274,7 @@ def figure(key: str) -> Figure:
         return stage_figure(key[len(STAGE_PREFIX) :])
     if key.startswith(STATUS_PREFIX) and len(key) > len(STATUS_PREFIX):
         return status_figure(key[len(STATUS_PREFIX) :])
-    raise ReportInputError("unknown_figure", figure=key)
+    choices = ", ".join(
+        [*(f.key for f in STATIC), STAGE_PREFIX + "<stage>", STATUS_PREFIX + "<status>"]
+    )
+    raise ReportInputError("unknown_figure", figure=key, choices=choices)

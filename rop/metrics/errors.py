@@ -12,7 +12,10 @@ from typing import Any, Protocol
 
 # code -> (ru, en); placeholders are filled from the error's params.
 MESSAGES: dict[str, tuple[str, str]] = {
-    "unknown_figure": ("нет показателя {figure!r}", "unknown figure {figure!r}"),
+    "unknown_figure": (
+        "нет показателя {figure!r}; есть: {choices}",
+        "unknown figure {figure!r}; choose from {choices}",
+    ),
     "hidden_section": (
         "показатель {figure!r} из скрытого раздела {section!r}",
         "figure {figure!r} is in the hidden section {section!r}",
@@ -29,15 +32,14 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "нельзя сгруппировать по {by!r}; можно: {choices}",
         "unknown grouping {by!r}; choose from {choices}",
     ),
-    "negative_min_call": (
-        "минимальная длительность звонка не может быть отрицательной",
-        "the minimum call duration cannot be negative",
-    ),
     "max_call_below_min": (
         "максимальная длительность звонка ({high} с) меньше минимальной ({low} с)",
         "the maximum call duration ({high} s) is below the minimum ({low} s)",
     ),
-    "unknown_pipeline": ("нет воронки {pipeline}", "unknown pipeline {pipeline}"),
+    "unknown_pipeline": (
+        "нет воронки {pipeline}; есть: {choices}",
+        "unknown pipeline {pipeline}; choose from {choices}",
+    ),
     "unknown_stage": ("нет стадии сделки {stage!r}", "unknown deal stage {stage!r}"),
     "stage_outside_pipelines": (
         "стадия {stage!r} не из выбранных воронок",
@@ -72,9 +74,21 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "give either a preset period or --from/--to, not both",
     ),
     "half_period": ("укажите и --from, и --to", "give both --from and --to"),
-    "negative_page": (
-        "смещение и размер страницы не могут быть отрицательными",
-        "offset and limit cannot be negative",
+    "day_out_of_range": (
+        "{field}: дата {day} вне допустимых ({first} — {last})",
+        "{field}: the day {day} is outside the days a report covers ({first} to {last})",
+    ),
+    "period_too_long": (
+        "{field}: период {date_from} — {date_to} длиннее {days} дней",
+        "{field}: the period {date_from} to {date_to} is longer than {days} days",
+    ),
+    "number_too_small": (
+        "{field}: {value} — должно быть не меньше {minimum}",
+        "{field}: {value} must be {minimum} or more",
+    ),
+    "number_too_large": (
+        "{field}: {value} — слишком большое число (не больше {maximum})",
+        "{field}: {value} is too large (at most {maximum})",
     ),
     "bad_sort": (
         "нельзя сортировать по {sort!r}; колонки: {choices}",
@@ -108,14 +122,21 @@ class ReportInputError(ValueError):
 
 
 class AccessDenied(PermissionError):
-    """A drill-down outside the viewer's scope."""
+    """A user or department outside the viewer's scope (a filter choice or a drill-down)."""
 
-    def __init__(self, user_id: int) -> None:
+    def __init__(self, user_id: int | None = None, *, department: int | None = None) -> None:
         self.code = "outside_scope"
-        self.params = {"user": user_id}
+        self.params: dict[str, Any] = (
+            {"department": department} if department is not None else {"user": user_id}
+        )
         super().__init__(self.message("en"))
 
     def message(self, lang: str = "en") -> str:
+        if "department" in self.params:
+            department = self.params["department"]
+            if lang == "ru":
+                return f"отдел {department} вне вашей области видимости"
+            return f"department {department} is outside the viewer's scope"
         user = self.params["user"]
         if lang == "ru":
             return f"пользователь {user} вне вашей области видимости"

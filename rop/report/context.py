@@ -10,12 +10,19 @@ from zoneinfo import ZoneInfo
 
 from rop.metrics.cache import materializer
 from rop.metrics.compile import Context, relation
-from rop.metrics.errors import ReportInputError
+from rop.metrics.errors import AccessDenied, ReportInputError
 from rop.metrics.sources import SOURCES, Options
 from rop.report.filter import ReportFilter
 from rop.report.periods import local_today, utc_bounds, zone
 from rop.report.portal import PortalRow, select_portal
-from rop.report.scope import Scope, subtree, users_of, viewer_scope
+from rop.report.scope import (
+    Scope,
+    choosable_departments,
+    is_known_user,
+    subtree,
+    users_of,
+    viewer_scope,
+)
 from rop.store.db import Store
 
 # Reuse close times and base amounts between queries while the data is unchanged;
@@ -48,7 +55,9 @@ def prepare(store: Store, flt: ReportFilter, portal: str | None) -> Prepared:
     known_pipes.add(0)  # the default pipeline exists even when crm.category.list omits it
     for p in flt.pipelines:
         if p not in known_pipes:
-            raise ReportInputError("unknown_pipeline", pipeline=p)
+            raise ReportInputError(
+                "unknown_pipeline", pipeline=p, choices=", ".join(map(str, sorted(known_pipes)))
+            )
     names: dict[str, str] = {}
     stages = {
         sid: (name, cat, entity)
@@ -79,17 +88,40 @@ def prepare(store: Store, flt: ReportFilter, portal: str | None) -> Prepared:
     scope = viewer_scope(store, key, flt.viewer)
     chosen: set[int] | None = None
     if flt.departments:
-        known = {r[0] for r in store.query("SELECT id FROM departments WHERE portal = ?", [key])}
         for d in flt.departments:
-            if d not in known:
-                raise ReportInputError("unknown_department", department=d)
+            check_department(store, key, flt.viewer, scope, d)
         chosen = users_of(store, key, subtree(store, key, set(flt.departments)))
+    for m in flt.managers:
+        check_user(store, key, scope, m)
     if flt.managers:
         chosen = set(flt.managers) if chosen is None else chosen & set(flt.managers)
     scope = scope.narrowed(frozenset(chosen) if chosen is not None else None)
     today = flt.today or local_today(tz)
     materialize = materializer(store, key) if CACHE_STATIC_STEPS else None
     return Prepared(store, row, flt, tz, today, scope, names, materialize)
+
+
+def check_department(
+    store: Store, portal: str, viewer: int | None, scope: Scope, department: int
+) -> None:
+    """A department the store knows and the viewer may choose (a filter, a drill-down)."""
+    known = store.scalar(
+        "SELECT count(*) FROM departments WHERE portal = ? AND id = ?", [portal, department]
+    )
+    allowed = choosable_departments(store, portal, viewer, scope)
+    if allowed is not None and department not in allowed:
+        # Refused before "unknown": a viewer learns nothing outside their scope.
+        raise AccessDenied(department=department)
+    if not known:
+        raise ReportInputError("unknown_department", department=department)
+
+
+def check_user(store: Store, portal: str, scope: Scope, user: int) -> None:
+    """A user the viewer sees and the store knows (by user.get or by their records)."""
+    if not scope.sees(user):
+        raise AccessDenied(user)
+    if not is_known_user(store, portal, user):
+        raise ReportInputError("unknown_user", user=user, portal=portal)
 
 
 def filter_names(prep: Prepared) -> dict[tuple[str, object], str]:

@@ -22,7 +22,15 @@ from rop.metrics.compile import (
     value_sql,
 )
 from rop.metrics.sources import SOURCES
-from rop.report.context import Prepared, context, filter_names, prepare
+from rop.report.bounds import check_whole
+from rop.report.context import (
+    Prepared,
+    check_department,
+    check_user,
+    context,
+    filter_names,
+    prepare,
+)
 from rop.report.filter import AccessDenied, ReportFilter, ReportInputError
 from rop.store.db import Store
 
@@ -81,8 +89,9 @@ def drill(
     names = filter_names(prep)
     if fig.section not in flt.sections:
         raise ReportInputError("hidden_section", figure=figure, section=fig.section)
-    if offset < 0 or (limit is not None and limit < 0):
-        raise ReportInputError("negative_page")
+    check_whole(offset, "offset")
+    if limit is not None:
+        check_whole(limit, "limit")
     ctx = context(prep, flt.date_from, flt.date_to)
     source = SOURCES[fig.source]
     where, extra = _drill_where(prep, ctx, user_id, department_id, key, source.entity)
@@ -163,23 +172,45 @@ def _drill_where(
     key: Any,
     entity: str | None = None,
 ) -> tuple[str, dict[str, Any]]:
-    scope = prep.scope
+    key_of = prep.portal.key
     if user_id is not None:
+        check_user(prep.store, key_of, prep.scope, user_id)
         # In app mode a user may be visible for deals and not for calls:
         # refused, not an empty list (issue 10).
-        if not scope.sees(user_id) or (entity and not scope.sees_in(user_id, entity)):
+        if entity and not prep.scope.sees_in(user_id, entity):
             raise AccessDenied(user_id)
         return "f.manager_id = $drill_user", {"drill_user": user_id}
     if department_id is not None:
+        check_department(prep.store, key_of, prep.flt.viewer, prep.scope, department_id)
         return "f.department_id = $drill_dept", {"drill_dept": department_id}
     if key is not None:
         expr = GROUP_EXPR[ctx.group]
-        if ctx.group in ("source", "pipeline"):
+        if ctx.group == "source":
             key = str(key)
         else:
             try:
-                key = int(key)
+                key = check_whole(int(key), "row")
             except (TypeError, ValueError):
                 raise ReportInputError("bad_row_key", key=key) from None
+            # A row names a manager, a department or a pipeline: the same
+            # checks as choosing it in the filter.
+            if ctx.group == "manager":
+                check_user(prep.store, key_of, prep.scope, key)
+            elif ctx.group == "department":
+                check_department(prep.store, key_of, prep.flt.viewer, prep.scope, key)
+            else:
+                _check_pipeline(prep, key)
+                key = str(key)
         return f"{expr} = $drill_key", {"drill_key": key}
     return "TRUE", {}
+
+
+def _check_pipeline(prep: Prepared, pipeline: int) -> None:
+    known = {0} | {
+        p
+        for (p,) in prep.store.query("SELECT id FROM pipelines WHERE portal = ?", [prep.portal.key])
+    }
+    if pipeline not in known:
+        raise ReportInputError(
+            "unknown_pipeline", pipeline=pipeline, choices=", ".join(map(str, sorted(known)))
+        )

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import date
 
 from rop.metrics.errors import AccessDenied, ReportInputError
+from rop.report.bounds import check_period, check_whole
 
 SECTIONS: tuple[str, ...] = ("deals", "leads", "companies", "contacts", "calls")
 GROUPINGS: tuple[str, ...] = ("manager", "department", "source", "pipeline")
@@ -53,11 +54,20 @@ class ReportFilter:
     today: date | None = None  # "now" for overdue deals; None = the portal's today
 
     def validate(self) -> None:
-        """Raise ReportInputError naming the first thing wrong with the filter itself."""
-        if self.date_from > self.date_to:
-            raise ReportInputError(
-                "period_reversed", date_from=self.date_from, date_to=self.date_to
-            )
+        """Raise ReportInputError naming the first thing wrong with the filter itself.
+
+        The ranges are rop.report.bounds' (the CLI and the web check the same).
+        """
+        check_period(self.date_from, self.date_to, ("date_from", "date_to"))
+        for name, ids in (
+            ("pipeline", self.pipelines),
+            ("department", self.departments),
+            ("manager", self.managers),
+        ):
+            for ident in ids:
+                check_whole(ident, name)
+        if self.viewer is not None:
+            check_whole(self.viewer, "viewer")
         unknown = [s for s in self.sections if s not in SECTIONS]
         if unknown:
             raise ReportInputError(
@@ -65,8 +75,9 @@ class ReportFilter:
             )
         if self.by not in GROUPINGS:
             raise ReportInputError("unknown_grouping", by=self.by, choices=", ".join(GROUPINGS))
-        if self.min_call_seconds < 0:
-            raise ReportInputError("negative_min_call")
+        check_whole(self.min_call_seconds, "min_call_seconds")
+        if self.max_call_seconds is not None:
+            check_whole(self.max_call_seconds, "max_call_seconds")
         if self.max_call_seconds is not None and self.max_call_seconds < self.min_call_seconds:
             raise ReportInputError(
                 "max_call_below_min", high=self.max_call_seconds, low=self.min_call_seconds

@@ -6,6 +6,7 @@ from collections.abc import Iterable
 from datetime import date
 
 from rop.metrics.errors import ReportInputError
+from rop.report.bounds import check_period
 from rop.report.filter import SECTIONS, ReportFilter
 from rop.report.periods import PRESETS, local_today, resolve_period, zone
 from rop.report.portal import select_portal
@@ -47,6 +48,7 @@ def make_filter(
         if not (date_from and date_to):
             raise ReportInputError("half_period")
         start, end = parse_day(date_from, "--from"), parse_day(date_to, "--to")
+        check_period(start, end, ("--from", "--to"))
     else:
         today = local_today(zone(select_portal(store, portal).timezone))
         start, end = resolve_period(period or "this_month", today)

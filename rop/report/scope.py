@@ -152,6 +152,35 @@ def viewer_scope(store: Store, portal: str | None, viewer: int | None) -> Scope:
     return Scope(False, frozenset((users | allow) - deny))
 
 
+def choosable_departments(
+    store: Store, portal: str, viewer: int | None, scope: Scope
+) -> set[int] | None:
+    """The departments ``viewer`` may pick in a filter or drill into; None: every one.
+
+    A viewer who sees everyone picks any department. Anyone else picks the
+    department of each user they see (the first one: where the report puts
+    the user's row, and what the filter bar offers) and every department
+    below one they head: naming any other would show a department outside
+    their scope (its name in the filter's sentence, a heading over no records).
+    """
+    if scope.everyone or viewer is None:
+        return None
+    chosen = {
+        deps[0] for uid, deps in user_departments(store, portal).items() if deps and scope.sees(uid)
+    }
+    headed = {
+        d for (d,) in store.query(
+            "SELECT id FROM departments WHERE portal = ? AND head_id = ?", [portal, viewer]
+        )
+    }  # fmt: skip
+    return chosen | subtree(store, portal, headed)
+
+
+def is_known_user(store: Store, portal: str, user: int) -> bool:
+    """A user of user.get, or an ID that owns records (shown as "user #ID")."""
+    return _is_user(store, portal, user) or _owns_records(store, portal, user)
+
+
 def granted_scope(
     store: Store, portal: str, viewer: int, grant: Grant, allow: set[int], deny: set[int]
 ) -> Scope:

@@ -18,6 +18,56 @@ class StoreError(RuntimeError):
     """The store cannot be opened or written; the message says why."""
 
 
+def io_problem(path: str, exc: BaseException) -> StoreError | None:
+    """DuckDB's I/O failures as one line naming the file and what to do; None for others.
+
+    A full disk fails a write (often the commit: the store keeps every batch
+    committed before, so the next run carries on); a file cut short or
+    damaged fails a read wherever it happens, even at open.
+    """
+    text = str(exc)
+    first = text.splitlines()[0] if text else type(exc).__name__
+    low = text.lower()
+    if "lock" in low and ("conflicting" in low or "could not set" in low):
+        return None  # another process holds the file: the caller says which
+    if "not a valid duckdb database" in low or "extension" in low:
+        return None  # a foreign file: the caller names it
+    if "no space left" in low or "disk is full" in low or "disk full" in low:
+        return StoreError(
+            f"cannot write the store {path}: the disk is full; free some space and run "
+            "the command again (the store keeps everything written before)"
+        )
+    if "could not write" in low or "could not truncate" in low or "could not fsync" in low:
+        return StoreError(
+            f"cannot write the store {path}: {first}; fix the file or the disk and run "
+            "the command again (the store keeps everything written before)"
+        )
+    if "invalidated" in low:
+        return StoreError(
+            f"the store {path} stopped after an earlier write error ({first}); "
+            "run the command again"
+        )
+    if isinstance(exc, duckdb.IOException) or "could not read" in low or "corrupt" in low:
+        return StoreError(
+            f"cannot read the store {path}: the file is damaged or cut short ({first}); "
+            "restore it from a backup, or move it away and run `rop sync` to copy "
+            "the portal again"
+        )
+    return None
+
+
+@contextlib.contextmanager
+def _io_guard(path: str) -> Iterator[None]:
+    """Turn DuckDB's I/O failures into StoreError; other errors pass unchanged."""
+    try:
+        yield
+    except duckdb.Error as exc:
+        problem = io_problem(path, exc)
+        if problem is None:
+            raise
+        raise problem from None
+
+
 # DuckDB column types -> Arrow types for the upsert staging batch.
 _ARROW_TYPES: dict[str, pa.DataType] = {
     "BIGINT": pa.int64(),
@@ -70,35 +120,49 @@ class Store:
         return spec
 
     # -- reading ---------------------------------------------------------
+    # Every statement runs under _io_guard: a damaged file or a full disk is
+    # a StoreError naming the file, wherever it shows.
     def query(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> list[tuple]:
-        return self.conn.execute(sql, params).fetchall()
+        with _io_guard(self.path):
+            return self.conn.execute(sql, params).fetchall()
 
     def query_dicts(
         self, sql: str, params: Sequence[Any] | dict[str, Any] = ()
     ) -> list[dict[str, Any]]:
-        cur = self.conn.execute(sql, params)
-        cols = [d[0] for d in cur.description or []]
-        return [dict(zip(cols, row, strict=True)) for row in cur.fetchall()]
+        with _io_guard(self.path):
+            cur = self.conn.execute(sql, params)
+            cols = [d[0] for d in cur.description or []]
+            return [dict(zip(cols, row, strict=True)) for row in cur.fetchall()]
 
     def scalar(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> Any:
-        rows = self.conn.execute(sql, params).fetchall()
+        with _io_guard(self.path):
+            rows = self.conn.execute(sql, params).fetchall()
         return rows[0][0] if rows else None
 
     # -- writing ---------------------------------------------------------
     def execute(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> None:
         """Run a statement and drain its result (DuckDB wants results consumed)."""
-        self.conn.execute(sql, params).fetchall()
+        with _io_guard(self.path):
+            self.conn.execute(sql, params).fetchall()
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[None]:
         """All-or-nothing: on any exception the store stays as it was."""
-        self.conn.execute("BEGIN TRANSACTION")
+        self.execute("BEGIN TRANSACTION")
         try:
             yield
         except BaseException:
-            self.conn.execute("ROLLBACK")
+            # After a failed write DuckDB may have ended the transaction itself.
+            with contextlib.suppress(duckdb.Error):
+                self.conn.execute("ROLLBACK")
             raise
-        self.conn.execute("COMMIT")
+        try:
+            self.execute("COMMIT")
+        except StoreError:
+            # A commit that failed (a full disk) leaves nothing half-written.
+            with contextlib.suppress(duckdb.Error):
+                self.conn.execute("ROLLBACK")
+            raise
 
     def upsert(self, table: str, rows: Sequence[dict[str, Any]]) -> int:
         """Insert or replace many rows at once, keyed by the table's primary key.
@@ -233,22 +297,30 @@ def open_store(path: str | Path, read_only: bool = False) -> Store:
     except OSError as exc:
         raise StoreError(f"cannot open store {target}: {exc.strerror} ({exc.filename})") from None
     except duckdb.Error as exc:
+        problem = io_problem(target, exc)
+        if problem is not None:
+            raise problem from None
         raise StoreError(f"cannot open store {target}: {_open_problem(exc)}") from None
     # Timestamps are UTC by convention; pin the session so DuckDB never
     # converts them to the machine's zone.
     with contextlib.suppress(duckdb.Error):
         conn.execute("SET TimeZone = 'UTC'")
     try:
-        if read_only:
-            missing = {m[0] for m in MIGRATIONS} - _recorded(conn, target)
-            if missing:
-                raise StoreError(
-                    f"the store {target} needs schema upgrades {sorted(missing)}: "
-                    "open it once for writing (any rop command but a read-only one)"
-                )
-        else:
-            migrate(conn, target)
+        with _io_guard(target):
+            _bring_up_to_date(conn, target, read_only)
     except BaseException:
         conn.close()
         raise
     return Store(conn, target)
+
+
+def _bring_up_to_date(conn: duckdb.DuckDBPyConnection, target: str, read_only: bool) -> None:
+    if read_only:
+        missing = {m[0] for m in MIGRATIONS} - _recorded(conn, target)
+        if missing:
+            raise StoreError(
+                f"the store {target} needs schema upgrades {sorted(missing)}: "
+                "open it once for writing (any rop command but a read-only one)"
+            )
+    else:
+        migrate(conn, target)

@@ -25,7 +25,7 @@ from starlette.templating import Jinja2Templates
 
 from rop.config import Settings
 from rop.store.db import Store, open_store
-from rop.store.holder import server_file
+from rop.store.holder import announce
 from rop.web import errors, report_view, routes
 from rop.web.builds import Builds
 from rop.web.cache import ReportCache
@@ -276,14 +276,8 @@ def _announce(app: Starlette, url: str) -> Path | None:
     path = str(getattr(app.state.store, "path", ":memory:"))
     if path == ":memory:":
         return None
-    target = server_file(path)
-    # It holds the token that lets `rop sync` start a sync: readable by the
-    # store's owner only (created so, never world-readable for a moment).
-    with contextlib.suppress(FileNotFoundError):
-        target.unlink()
-    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as out:
-        json.dump({"url": url, "pid": os.getpid(), "token": app.state.token}, out)
+    # The token lets the command line read through this server (rop.web.local).
+    target, app.state.local_token = announce(path, url)
     return target
 
 

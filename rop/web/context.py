@@ -13,6 +13,7 @@ from starlette.responses import JSONResponse
 from rop.web import i18n
 from rop.web.cache import data_version
 from rop.web.errors import WebError
+from rop.web.local import is_local_caller
 from rop.web.options import Options, load_options
 from rop.web.params import WebFilter, parse_filter
 
@@ -57,12 +58,15 @@ def setup(request: Request) -> tuple[Any, Options, WebFilter]:
     lang = request.query_params.get("lang") or settings.language
     if opts.portal is None:
         raise WebError(404, i18n.text("no_portal", lang if lang in i18n.LANGS else "ru"))
+    # The command line reads through the server as it reads the store: as
+    # any viewer it names in the URL, or as nobody in particular (rop.web.local).
+    local = is_local_caller(request)
     wf = parse_filter(
         request.query_params,
         opts,
         default_lang=settings.language,
-        viewer=viewer,
-        demo=demo,
+        viewer=None if local else viewer,
+        demo=demo or local,
     )
     return store, opts, wf
 

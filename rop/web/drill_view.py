@@ -153,8 +153,19 @@ def drill_page(request: Request) -> Response:
     )
 
 
+# The JSON twin may list more records a page (`limit`): the command line
+# reads a long list through the server in few requests (rop.cli.remote).
+MAX_JSON_PAGE = 1000
+
+
 def drill_json(request: Request) -> Response:
-    ctx = drill_context(request)
+    q = request.query_params
+    lang = str(q.get("lang") or request.app.state.settings.language)
+    lang = lang if lang in i18n.LANGS else "ru"
+    limit = PAGE_SIZE
+    if q.get("limit"):
+        limit = parse_int(q["limit"], "limit", lang, minimum=1, maximum=MAX_JSON_PAGE)
+    ctx = drill_context(request, limit=limit)
     return Json(
         {
             "filter": ctx["filter"].as_json(),

@@ -140,13 +140,35 @@ _TEXT: dict[str, tuple[str, str]] = {
         "«{value}» в поле {field} — не целое число.",
         "“{value}” in {field} is not a whole number.",
     ),
+    "number_too_small": (
+        "«{value}» в поле {field}: должно быть не меньше {minimum}.",
+        "“{value}” in {field} must be {minimum} or more.",
+    ),
+    "number_too_large": (
+        "«{value}» в поле {field}: слишком большое число (не больше {maximum}).",
+        "“{value}” in {field} is too large (at most {maximum}).",
+    ),
+    "day_out_of_range": (
+        "Дата {day} в поле {field} вне допустимых: с {first} по {last}.",
+        "The day {day} in {field} is outside the days a report covers: {first} to {last}.",
+    ),
+    "period_too_long": (
+        "Период {date_from} — {date_to} ({field}) длиннее {days} дней.",
+        "The period {date_from} to {date_to} ({field}) is longer than {days} days.",
+    ),
+    "sync_other_portal": (
+        "этот сервер загружает портал {served}, а не {asked}: чтобы загрузить {asked}, "
+        "остановите `rop serve` или укажите другое хранилище (--db)",
+        "this server syncs portal {served}, not {asked}: to sync {asked}, stop "
+        "`rop serve` or give another store (--db)",
+    ),
     "bad_choice": (
         "«{value}» в поле {field} — допустимо: {choices}.",
         "“{value}” in {field} is not allowed; choose one of: {choices}.",
     ),
     "unknown_pipeline": (
-        "Воронки с номером {value} нет на портале.",
-        "There is no pipeline {value} on the portal.",
+        "Воронки с номером {value} нет на портале; есть: {choices}.",
+        "There is no pipeline {value} on the portal; choose from {choices}.",
     ),
     "unknown_stage": (
         "Стадии сделки «{value}» нет на портале.",

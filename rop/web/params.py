@@ -14,6 +14,8 @@ from typing import Any
 
 from starlette.datastructures import QueryParams
 
+from rop.report.bounds import MAX_WHOLE, check_period, check_whole
+from rop.report.filter import ReportInputError
 from rop.web import i18n
 from rop.web.errors import BadInput
 from rop.web.options import Options
@@ -21,9 +23,6 @@ from rop.web.options import Options
 SECTIONS = ("deals", "leads", "companies", "contacts", "calls")
 ROWS_BY = ("manager", "department", "source", "pipeline")
 DEFAULT_PRESET = "this_month"
-# Ten years: enough for any honest question, and it keeps a typo such as
-# 0026-01-01 from scanning the whole store.
-MAX_DAYS = 3700
 _DOTTED = re.compile(r"\d{1,2}\.\d{1,2}\.\d{4}")
 _ISO = re.compile(r"\d{4}-\d{2}-\d{2}")
 
@@ -129,14 +128,25 @@ def _strs(q: QueryParams, name: str) -> tuple[str, ...]:
     return tuple(dict.fromkeys(out))
 
 
-def parse_int(raw: str, name: str, lang: str, minimum: int = 0) -> int:
-    try:
-        value = int(raw.strip())
-    except ValueError:
-        raise BadInput(i18n.text("bad_number", lang, value=raw, field=name), name, raw) from None
-    if value < minimum:
+def refused(exc: ReportInputError, name: str, raw: object, lang: str) -> BadInput:
+    """A range refusal of rop.report.bounds in the page's words, naming the field."""
+    shown = str(raw) if len(str(raw)) <= 40 else str(raw)[:40] + "…"
+    words = i18n.text(exc.code, lang, **{**exc.params, "field": name, "value": shown})
+    return BadInput(words, name, raw)
+
+
+def parse_int(raw: str, name: str, lang: str, minimum: int = 0, maximum: int = MAX_WHOLE) -> int:
+    """A whole number within the bounds the report accepts (rop.report.bounds)."""
+    text = raw.strip()
+    # int() also reads "1_000" and " ５ "; a URL's number is plain ASCII digits.
+    if not re.fullmatch(r"[+-]?[0-9]+", text):
         raise BadInput(i18n.text("bad_number", lang, value=raw, field=name), name, raw)
-    return value
+    # Thousands of digits would be slow to convert (Python refuses them): too large.
+    value = int(text) if len(text) <= 40 else maximum + 1
+    try:
+        return check_whole(value, name, minimum, maximum)
+    except ReportInputError as exc:
+        raise refused(exc, name, raw, lang) from None
 
 
 def parse_date(raw: str, name: str, lang: str) -> date:
@@ -208,18 +218,11 @@ def parse_filter(
                 "to",
                 q["to"],
             )
-        if (date_to - date_from).days > MAX_DAYS:
-            raise BadInput(
-                i18n.text(
-                    "bad_choice",
-                    lang,
-                    value=f"{date_from} — {date_to}",
-                    field="period",
-                    choices=f"<= {MAX_DAYS} days" if lang == "en" else f"не больше {MAX_DAYS} дней",
-                ),
-                "from",
-                q["from"],
-            )
+        try:
+            check_period(date_from, date_to, ("from", "to"))
+        except ReportInputError as exc:
+            field = exc.params.get("field", "from")
+            raise refused(exc, field, q[field], lang) from None
     else:
         _choice(period, "period", (*presets, "custom"), lang)
         date_from, date_to = resolve_period(period, options.today())
@@ -228,7 +231,9 @@ def parse_filter(
     known = {p["id"] for p in options.pipelines}
     for p in pipelines:
         if p not in known:
-            raise BadInput(i18n.text("unknown_pipeline", lang, value=p), "pipeline", p)
+            choices = ", ".join(f"{q['id']} ({q['name']})" for q in options.pipelines)
+            message = i18n.text("unknown_pipeline", lang, value=p, choices=choices)
+            raise BadInput(message, "pipeline", p)
 
     sections = _strs(q, "section")
     if not sections:

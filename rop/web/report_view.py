@@ -45,13 +45,16 @@ def _scoped_options(store: Any, opts: Options, viewer: int | None) -> Options:
     """The filter bar offers only the people (and their departments) the viewer sees."""
     if viewer is None:
         return opts
-    from rop.report.scope import viewer_scope
+    from rop.report.scope import choosable_departments, viewer_scope
 
     scope = viewer_scope(store, opts.portal, viewer)
     if scope.everyone and not scope.excluded:
         return opts
     users = [u for u in opts.users if scope.sees(u["id"])]
-    depts = {u["department_id"] for u in users}
+    # The same departments the report accepts (rop.report.scope).
+    depts = choosable_departments(store, str(opts.portal), viewer, scope)
+    if depts is None:
+        return replace(opts, users=users)
     return replace(opts, users=users, departments=[d for d in opts.departments if d["id"] in depts])
 
 

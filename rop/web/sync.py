@@ -70,6 +70,16 @@ class SyncJob:
     def available(self) -> bool:
         return bool(self.webhook)
 
+    @property
+    def portal(self) -> str | None:
+        """The portal this server syncs (its webhook's host), or None."""
+        from rop.bitrix.client import parse_webhook
+
+        try:
+            return parse_webhook(self.webhook).portal if self.webhook else None
+        except ValueError:
+            return None
+
     def status(self) -> dict[str, Any]:
         with self._lock:
             return {

@@ -74,6 +74,8 @@ async def sync_start(request: Request) -> Response:
     passes ``"wait": false`` and polls ``GET /api/sync`` for progress."""
     job = sync_job(request)
     lang = request.app.state.settings.language
+    if request.query_params.get("lang") in i18n.LANGS:  # `rop sync` asks in English
+        lang = str(request.query_params["lang"])
     if not job.available:
         raise WebError(409, i18n.text("sync_unavailable", lang), "go_home")
     raw = await request.body()
@@ -86,8 +88,12 @@ async def sync_start(request: Request) -> Response:
     shape_ok = isinstance(body, dict) and all(
         isinstance(body.get(k, False), bool) for k in ("full", "wait")
     )
-    if not shape_ok:
+    if not shape_ok or not isinstance(body.get("portal", ""), str):
         raise BadInput('the body must be JSON such as {"full": false, "wait": false}')
+    # `rop sync --webhook B` forwarded here must not sync this server's portal A.
+    asked, served = body.get("portal"), job.portal
+    if asked and served and asked.lower() != served.lower():
+        raise WebError(409, i18n.text("sync_other_portal", lang, asked=asked, served=served))
     started = job.start(full=bool(body.get("full", False)))
     if not started:
         status = await anyio.to_thread.run_sync(_shown, request, job.status())
