@@ -102,6 +102,34 @@ def _report_frame(page, timeout: float = 180):
     raise AssertionError(f"no report in the frame: {texts}")
 
 
+def _eval(page, script: str):
+    """``script`` in the report's frame, again if the page reloaded meanwhile."""
+    for _ in range(20):
+        try:
+            return _report_frame(page).evaluate(script)
+        except playwright_api.Error:
+            page.wait_for_timeout(250)
+    raise AssertionError("the report kept reloading")
+
+
+def _won(frame_url: str) -> int:
+    reply = httpx.get(frame_url.replace("/report?", "/report.json?"), timeout=120)
+    total = reply.json()["report"]["total"]
+    stack, found = [total], []
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if key == "deals_won" and not isinstance(value, dict | list):
+                    found.append(value)
+                else:
+                    stack.append(value)
+        elif isinstance(node, list):
+            stack.extend(node)
+    assert found, "no deals_won in the report"
+    return int(found[0] or 0)
+
+
 def _open_as(page, portal: str, user: int):
     page.goto(f"{portal}/?as={user}")
     page.click("#menu-app")
@@ -146,16 +174,21 @@ def test_the_whole_story(demo):
             page.wait_for_timeout(200)
         assert status is not None, [f.url for f in page.frames]
         frame = _report_frame(page)
-        assert frame.evaluate("document.cookie") == ""  # the report needs no cookie
+        assert _eval(page, "document.cookie") == ""  # the report needs no cookie
         everyone = _rows(frame.url)
         # The page fits the frame at 1280 px: no inner scroll bar of the frame
         # (it grows with the page through fitWindow; the portal scrolls).
         sizes = {}
         for _ in range(40):
-            sizes = frame.evaluate(
-                "({sw: document.documentElement.scrollWidth, cw: document.documentElement.clientWidth,"
-                " sh: document.documentElement.scrollHeight, ch: document.documentElement.clientHeight})"
-            )
+            frame = _report_frame(page)  # the page may reload itself (new data)
+            try:
+                sizes = frame.evaluate(
+                    "({sw: document.documentElement.scrollWidth, cw: document.documentElement.clientWidth,"
+                    " sh: document.documentElement.scrollHeight,"
+                    " ch: document.documentElement.clientHeight})"
+                )
+            except playwright_api.Error:
+                continue
             if sizes["sw"] <= sizes["cw"] and sizes["sh"] <= sizes["ch"] + 1:
                 break
             page.wait_for_timeout(250)
@@ -193,10 +226,12 @@ def test_the_whole_story(demo):
         finally:
             store.close()
         won = demo["emulator"].state.portal
+        page.wait_for_timeout(3000)  # let any reload of its own settle first
+        frame = _report_frame(page)
         before_url = frame.url
-        marker = frame.evaluate("window.__rop_marker = 1")
-        del marker
-        won.update("deal", int(deal), {"STAGE_ID": "WON", "STAGE_SEMANTIC_ID": "S"})
+        won_before = _won(before_url)
+        frame.evaluate("window.__rop_marker = 1")
+        won.update("deal", int(deal), {"STAGE_ID": "WON", "STAGE_SEMANTIC_ID": "S"}, history=True)
         started = time.monotonic()
         reloaded = False
         while time.monotonic() - started < 10:
@@ -218,6 +253,7 @@ def test_the_whole_story(demo):
         finally:
             store.close()
         assert stage == "WON"
+        assert _won(frame.url) == won_before + 1
 
         # 6. Uninstall with clean: that portal's data is gone from the store.
         page.goto(f"{demo['portal']}/?as={admin}")
