@@ -133,16 +133,19 @@ LEADS: tuple[Figure, ...] = (
 
 
 def _clients(section: str, source: str, one_ru: str, many_ru: str, many_en: str):
+    """``one_ru`` is the plural nominative ("Компании"), ``many_ru`` the plural
+    genitive ("компаний"): "Новые компании", but "Всего компаний"."""
     key = section  # companies|contacts
+    nominative = one_ru.lower()
     f = lambda k, m, kind, cond, ru, en, dru, den, **kw: Figure(  # noqa: E731
         f"{key}_{k}", section, source, m, kind, cond, ru, en, dru, den, **kw
     )
     return (
-        f("new", "count", "count", in_period("date_create"), f"Новые {many_ru}",
+        f("new", "count", "count", in_period("date_create"), f"Новые {nominative}",
           f"New {many_en}", f"{one_ru} менеджера, созданные в периоде.",
           f"The manager's {many_en} created in the period."),
         f("total", "count", "count", "TRUE", f"Всего {many_ru}", f"All {many_en}",
-          f"Все {many_ru} менеджера сейчас (клиентский портфель).",
+          f"Все {nominative} менеджера сейчас (клиентский портфель).",
           f"All the manager's {many_en} now (the portfolio).", now=True),
         f("with_deals", "count", "count", "with_deals", "Со сделками", "With deals",
           f"{one_ru} менеджера, по которым в периоде создана сделка.",

@@ -54,6 +54,7 @@ _TEXT: dict[str, tuple[str, str]] = {
     "apply": ("Показать", "Apply"),
     "reset": ("Сбросить", "Reset"),
     "data_as_of": ("Данные на", "Data as of"),
+    "time_zone": ("Часовой пояс портала", "The portal's time zone"),
     "never_synced": ("данные ещё не загружены", "no data loaded yet"),
     "sync": ("Обновить данные", "Sync now"),
     "sync_full": ("Полная загрузка", "Full reload"),

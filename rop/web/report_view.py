@@ -9,6 +9,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 
+from rop.report.zones import zone_label
 from rop.web import charts, i18n
 from rop.web.cache import data_version
 from rop.web.context import LAST_FILTER_COOKIE, Json, setup
@@ -169,6 +170,8 @@ def page_chrome(
         "presets": PRESETS,
         "section_keys": SECTIONS,
         "viewer_label": _viewer_label(opts, wf.viewer, lang),
+        # The portal's clock by its city, "Москва, UTC+3" (never "Etc/GMT-3").
+        "zone": zone_label(opts.timezone, lang),
         "entity_names": i18n.entity_names(lang),
         "problem": None,
         "invalid": None,  # the field the problem is in, marked for the reader

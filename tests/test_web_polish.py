@@ -1,0 +1,132 @@
+"""What a first-time head of sales tripped over (issue 9): Russian words,
+minus signs, time zones by name, bidi isolation of CRM strings, same-named
+key stages, calls that read like calls. Pages over a real store file through
+the real app; the browser side is in tests/test_web_browser_polish.py."""
+
+from __future__ import annotations
+
+import json
+import re
+import warnings
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from rop.config import Settings
+from rop.web import create_app
+from tests.test_web_support import PERIOD, write_portal
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore")
+    from starlette.testclient import TestClient
+
+MINUS = "\u2212"
+
+
+def _edit(folder: Path, name: str, change) -> None:
+    path = folder / name
+    data = json.loads(path.read_text(encoding="utf-8"))
+    change(data)
+    path.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
+
+
+# -- Russian text ---------------------------------------------------------------
+
+
+def test_client_figures_are_named_in_good_russian():
+    from rop.metrics.catalogue import figure
+
+    assert figure("companies_new").label_ru == "Новые компании"
+    assert figure("contacts_new").label_ru == "Новые контакты"
+    assert figure("companies_total").label_ru == "Всего компаний"
+    assert figure("contacts_total").description_ru.startswith("Все контакты менеджера")
+
+
+def test_every_negative_number_and_delta_has_one_minus_sign():
+    from rop.web.formatting import delta, fmt_cell, fmt_value
+
+    cases = [
+        delta("deals_won", "count", 3, 8).text,
+        delta("deals_win_rate", "share", 0.4, 0.55).text,
+        delta("deals_won_amount", "amount", 1000.0, 3500.0).text,
+        delta("deals_sale_cycle_days", "days", 2.0, 4.5).text,
+        delta("calls_talk_seconds", "seconds", 10, 80).text,
+        fmt_value("count", -5),
+        fmt_value("count", -2.5),
+        fmt_value("share", -0.25),
+        fmt_value("days", -1.5),
+        fmt_value("seconds", -70),
+        fmt_value("amount", -1234.0),
+        fmt_cell("amount", -10.0, "amount"),
+    ]
+    for text in cases:
+        assert "-" not in text, text
+        assert text.count(MINUS) == 1, text
+    assert delta("deals_win_rate", "share", 0.4, 0.55).text == f"{MINUS}15\u00a0п.п."
+
+
+def test_the_cli_russian_table_writes_decimal_commas():
+    from rop.report.table import drill_to_table, report_to_table
+
+    report = {
+        "portal": {"key": "p"}, "period": {"from": "a", "to": "b", "timezone": "Etc/GMT-3"},
+        "currency": "RUB", "description_ru": "x", "description_en": "x",
+        "columns": [
+            {"key": "deals_win_rate", "section": "deals", "label_ru": "Доля", "label_en": "Rate",
+             "kind": "share"},
+            {"key": "deals_won_amount", "section": "deals", "label_ru": "Сумма",
+             "label_en": "Amount", "kind": "amount"},
+        ],
+        "rows": [{"name": "Мария", "dismissed": False,
+                  "figures": {"deals_win_rate": 0.125, "deals_won_amount": 1234.5}}],
+        "departments": [], "total": {"figures": {"deals_win_rate": 0.125,
+                                                 "deals_won_amount": 1234.5}},
+    }  # fmt: skip
+    ru = report_to_table(report, "ru")
+    assert "12,5 %" in ru and "1 234,50" in ru and "12.5" not in ru
+    en = report_to_table(report, "en")
+    assert "12.5 %" in en and "1 234.50" in en
+    # The zone by its offset, the way people read it: never "Etc/GMT-3".
+    assert "UTC+3" in ru and "Etc/GMT" not in ru
+    drill = {"label_ru": "Цикл", "label_en": "Cycle", "value": 2.5, "kind": "days",
+             "columns": [{"key": "value", "label_ru": "Дней", "label_en": "Days",
+                          "kind": "days"}],
+             "records": [{"value": 3.25}], "description": "", "description_en": ""}  # fmt: skip
+    text = drill_to_table(drill, "ru")
+    assert "2,5" in text and "3,2" in text and "2.5" not in text
+
+
+def test_time_zones_are_named_by_city_and_offset():
+    from rop.report.zones import zone_label
+
+    winter = datetime(2026, 1, 15, tzinfo=UTC)
+    assert zone_label("Europe/Moscow", "ru", winter) == "Москва, UTC+3"
+    assert zone_label("Europe/Moscow", "en", winter) == "Moscow, UTC+3"
+    assert zone_label("Etc/GMT-3", "ru", winter) == "UTC+3"
+    assert zone_label("Etc/GMT+5", "ru", winter) == f"UTC{MINUS}5"
+    assert zone_label("Europe/Berlin", "en", datetime(2026, 7, 1, tzinfo=UTC)) == "Berlin, UTC+2"
+    assert zone_label("Asia/Kolkata", "en", winter) == "Kolkata, UTC+5:30"
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    from rop.bitrix.snapshot import load_snapshot
+    from rop.store import open_store
+
+    tmp = tmp_path_factory.mktemp("polish")
+    store = open_store(tmp / "tiny.duckdb")
+    load_snapshot(store, write_portal(tmp / "portal"))
+    yield store
+    store.close()
+
+
+def _client(store) -> TestClient:
+    return TestClient(create_app(Settings(db=store.path), store), raise_server_exceptions=False)
+
+
+def test_the_page_names_the_portals_time_zone(tiny):
+    page = _client(tiny).get("/report", params=PERIOD).text
+    zone = re.search(r'id="time-zone"[^>]*>([^<]*)<', page).group(1)
+    assert zone == "(Москва, UTC+3)"
+    assert "Etc/" not in page
