@@ -130,3 +130,46 @@ def test_the_page_names_the_portals_time_zone(tiny):
     zone = re.search(r'id="time-zone"[^>]*>([^<]*)<', page).group(1)
     assert zone == "(Москва, UTC+3)"
     assert "Etc/" not in page
+
+
+# -- key stages with the same name -------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def twins(tmp_path_factory):
+    """The tiny portal where both pipelines have a stage called "Новая"."""
+    from rop.bitrix.snapshot import load_snapshot
+    from rop.store import open_store
+
+    tmp = tmp_path_factory.mktemp("twins")
+    folder = write_portal(tmp / "portal")
+
+    def rename(rows):
+        for r in rows:
+            if r["STATUS_ID"] == "C1:NEW":
+                r["NAME"] = "Новая"
+
+    _edit(folder, "crm.status.list.json", rename)
+    store = open_store(tmp / "twins.duckdb")
+    load_snapshot(store, folder)
+    yield store
+    store.close()
+
+
+def test_same_named_key_stages_carry_their_pipeline(twins):
+    web = _client(twins)
+    params = {**PERIOD, "key_stage": ["NEW", "C1:NEW"]}
+    cols = {c["key"]: c for c in web.get("/report.json", params=params).json()["report"]["columns"]}
+    assert cols["deal_stage:NEW"]["label_ru"] == "Новая (Общая)"
+    assert cols["deal_stage:C1:NEW"]["label_ru"] == "Новая (Опт)"
+    assert "Опт" in cols["deal_stage:C1:NEW"]["description_ru"]
+    page = web.get("/report", params=params).text
+    heads = re.findall(r'data-key="deal_stage:[^"]+".*?class="th-label">([^<]+)<.*?role="tooltip"[^>]*>([^<]+)<', page)
+    assert [h[0] for h in heads] == ["Новая (Общая)", "Новая (Опт)"]
+    assert "Опт" in heads[1][1]
+    # The filter sentence tells them apart too.
+    sentence = web.get("/report.json", params=params).json()["sentence"]
+    assert "Новая (Общая)" in sentence and "Новая (Опт)" in sentence
+    # A stage name used once stays as it is.
+    one = web.get("/report.json", params={**PERIOD, "key_stage": "PREPARATION"}).json()
+    assert any(c["label_ru"] == "Подготовка" for c in one["report"]["columns"])

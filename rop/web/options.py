@@ -125,4 +125,11 @@ def names(opts: Options) -> dict[tuple[str, object], str]:
         for row in rows:
             if row.get("name"):
                 out[(kind, row[ident])] = str(row["name"])
+    from rop.report.context import stage_labels
+
+    labels = stage_labels(
+        ((s["status_id"], s.get("name"), s["category_id"]) for s in opts.stages),
+        {p["id"]: p["name"] for p in opts.pipelines},
+    )
+    out.update({("stage", sid): label for sid, label in labels.items()})
     return out
