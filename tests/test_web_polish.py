@@ -173,3 +173,43 @@ def test_same_named_key_stages_carry_their_pipeline(twins):
     # A stage name used once stays as it is.
     one = web.get("/report.json", params={**PERIOD, "key_stage": "PREPARATION"}).json()
     assert any(c["label_ru"] == "Подготовка" for c in one["report"]["columns"])
+
+
+# -- charts drill down ---------------------------------------------------------------
+
+
+def test_every_chart_element_drills_down_to_exactly_its_records(tiny):
+    """Each funnel step, manager's bar and trend point links the drill-down that
+    lists the very records it counts (the browser test clicks one of them)."""
+    web = _client(tiny)
+    charts = web.get("/report.json", params=PERIOD).json()["charts"]
+    checked = 0
+
+    def total(url: str) -> dict:
+        got = web.get(url.replace("/drill?", "/drill.json?"))
+        assert got.status_code == 200, got.text
+        return got.json()
+
+    for funnel in charts["funnels"]:
+        for step in funnel["steps"]:
+            body = total(step["drill"])
+            assert body["total_records"] == step["count"], (funnel["name"], step)
+            checked += 1
+    # The default pipeline: 5 deals created in October, all got to "Подготовка"
+    # (the lost one through it), 3 won.
+    assert [s["count"] for s in charts["funnels"][0]["steps"]] == [5, 5, 3]
+    bars = charts["bars"]
+    for amount, url in zip(bars["won_amount"], bars["drill"], strict=True):
+        assert url is not None
+        assert total(url)["value"] == pytest.approx(amount)
+        checked += 1
+    trend = charts["trend"]
+    for kind in ("new", "won", "lost"):
+        for count, url in zip(trend[kind], trend["drill"][kind], strict=True):
+            if count:
+                assert total(url)["total_records"] == count, (kind, url)
+                checked += 1
+    assert checked > 15
+    # The funnel step's list is titled by its stage.
+    step = total(charts["funnels"][0]["steps"][1]["drill"])
+    assert step["label_ru"] == "Воронка: Подготовка"

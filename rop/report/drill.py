@@ -10,6 +10,7 @@ from dataclasses import replace
 from datetime import UTC, date, datetime
 from typing import Any
 
+from rop.metrics.catalogue import FUNNEL_PREFIX, funnel_figure
 from rop.metrics.catalogue import figure as find_figure
 from rop.metrics.compile import (
     GROUP_EXPR,
@@ -87,6 +88,11 @@ def drill(
         flt = replace(flt, key_statuses=(*flt.key_statuses, ident))
     prep = prepare(store, flt, portal)
     names = filter_names(prep)
+    if fig.key.startswith(FUNNEL_PREFIX):
+        # A funnel step (the page's picture) is titled by its stage's name.
+        if ("stage", ident) not in names:
+            raise ReportInputError("unknown_stage", stage=ident)
+        fig = funnel_figure(ident, names[("stage", ident)])
     if fig.section not in flt.sections:
         raise ReportInputError("hidden_section", figure=figure, section=fig.section)
     check_whole(offset, "offset")

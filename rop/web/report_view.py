@@ -90,7 +90,7 @@ def report_context(request: Request) -> dict[str, Any]:
         "filter": wf,
         "sentence": sentence,
         "report": report,
-        "charts": pictures,
+        "charts": charts.with_drill_links(pictures, wf, urls),
         "options": opts,
         "links": {
             "html": urls.report(pairs),
