@@ -133,3 +133,29 @@ def names(opts: Options) -> dict[tuple[str, object], str]:
     )
     out.update({("stage", sid): label for sid, label in labels.items()})
     return out
+
+
+def department_tree(departments: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Departments in the portal's tree order, each with its ``depth`` (0 for a
+    top one): a parent, then its children by sort, so the picker can indent
+    them. A department whose parent is unknown (or out of the viewer's
+    scope) stands at the top; a cycle in bad data cannot loop."""
+    ids = {d["id"] for d in departments}
+    children: dict[Any, list[dict[str, Any]]] = {}
+    for d in departments:
+        parent = d.get("parent_id") if d.get("parent_id") in ids else None
+        children.setdefault(parent, []).append(d)
+    out: list[dict[str, Any]] = []
+    seen: set[Any] = set()
+
+    def walk(parent: Any, depth: int) -> None:
+        for d in children.get(parent, []):
+            if d["id"] in seen:
+                continue
+            seen.add(d["id"])
+            out.append({**d, "depth": depth})
+            walk(d["id"], depth + 1)
+
+    walk(None, 0)
+    out += [{**d, "depth": 0} for d in departments if d["id"] not in seen]
+    return out

@@ -16,7 +16,7 @@ from rop.web.context import LAST_FILTER_COOKIE, Json, setup
 from rop.web.download import file_response
 from rop.web.errors import BadInput
 from rop.web.formatting import fmt_moment
-from rop.web.options import Options, names
+from rop.web.options import Options, department_tree, names
 from rop.web.params import SECTIONS, WebFilter, show_date
 from rop.web.table import build_table, quiet
 
@@ -172,6 +172,7 @@ def page_chrome(
         "viewer_label": _viewer_label(opts, wf.viewer, lang),
         # The portal's clock by its city, "Москва, UTC+3" (never "Etc/GMT-3").
         "zone": zone_label(opts.timezone, lang),
+        "department_tree": department_tree(opts.departments),
         "entity_names": i18n.entity_names(lang),
         "problem": None,
         "invalid": None,  # the field the problem is in, marked for the reader

@@ -75,5 +75,9 @@ class Urls:
         path = f"{self.root}/drill" + (f".{fmt}" if fmt else "")
         return f"{path}?{base}&{'&'.join(extra)}" if base else f"{path}?{'&'.join(extra)}"
 
+    def drill_base(self) -> str:
+        """The drill-down's path: the page keeps an open panel as ``drill=<its query>``."""
+        return f"{self.root}/drill"
+
     def api_sync(self) -> str:
         return f"{self.root}/api/sync"

@@ -25,7 +25,8 @@
     var title = document.querySelector("#drill-body .drill-title") || document.getElementById("drill-close");
     if (title) { title.focus({ preventScroll: true }); }
   }
-  function closePanel() {
+  // ``fromHistory``: Back (or a URL without the panel) closed it; the URL is right already.
+  function closePanel(fromHistory) {
     var p = panel();
     if (!p || !isOpen()) { return; }
     p.classList.remove("open");
@@ -33,7 +34,69 @@
     p.setAttribute("inert", "");
     if (opener && document.contains(opener)) { opener.focus({ preventScroll: true }); }
     opener = null;
+    if (fromHistory !== true) { forgetDrill(); }
   }
+
+  // The open panel lives in the page's URL as drill=<the drill-down's query>:
+  // opening it pushes a history entry, Back closes it, sorting and paging
+  // inside it replace the entry, and a shared URL opens the report with the
+  // panel open. Only a query travels: the path is always the drill-down's own.
+  var DRILL = "drill";
+  var restoring = false; // opening from the URL (page load, Back/Forward): no new entry
+  var pushNext = false;
+  function drillQuery(href) {
+    var i = href ? href.indexOf("?") : -1;
+    return i < 0 ? "" : href.slice(i + 1);
+  }
+  function pageUrl(query) {
+    var url = new URL(window.location.href);
+    if (query) { url.searchParams.set(DRILL, query); } else { url.searchParams.delete(DRILL); }
+    return url.pathname + url.search + url.hash;
+  }
+  function rememberDrill(query) {
+    if (!query || !window.history) { return; }
+    if (pushNext) {
+      history.pushState({ ropDrill: query, pushed: true }, "", pageUrl(query));
+    } else {
+      var pushed = !!(history.state && history.state.pushed);
+      history.replaceState({ ropDrill: query, pushed: pushed }, "", pageUrl(query));
+    }
+    pushNext = false;
+  }
+  function forgetDrill() {
+    if (!new URL(window.location.href).searchParams.has(DRILL)) { return; }
+    // Our own entry: step back to the page without the panel (as Back would).
+    if (history.state && history.state.pushed) { history.back(); return; }
+    history.replaceState(null, "", pageUrl(""));
+  }
+  function openDrill(href, source) {
+    if (typeof htmx === "undefined") { window.location.href = href; return; }
+    htmx.ajax("GET", href, { source: source || document.body, target: "#drill-body", swap: "innerHTML" });
+  }
+  function drillFromUrl() {
+    var p = panel();
+    if (!p || !p.dataset.base) { return; }
+    var query = new URL(window.location.href).searchParams.get(DRILL);
+    if (query) {
+      restoring = true;
+      openDrill(p.dataset.base + "?" + query);
+    } else {
+      closePanel(true);
+    }
+  }
+  window.addEventListener("popstate", drillFromUrl);
+
+  // A record's card or a user's profile opens in a new tab. One function, so
+  // an embedding (Bitrix24's slider in the app mode) can swap how it opens.
+  function openCard(url) {
+    window.open(url, "_blank", "noopener");
+  }
+  document.addEventListener("click", function (e) {
+    var a = e.target.closest && e.target.closest("a.card[href], a.profile[href]");
+    if (!a || e.button !== 0 || e.ctrlKey || e.metaKey || e.shiftKey || e.altKey) { return; }
+    e.preventDefault();
+    openCard(a.href);
+  });
 
   document.addEventListener("click", function (e) {
     if (e.target.closest("[data-close-panel]")) { closePanel(); }
@@ -61,18 +124,25 @@
     var a = e.target.closest && e.target.closest("#report-table a.drill[href]");
     if (!a || typeof htmx === "undefined" || e.button !== 0 || e.ctrlKey || e.metaKey || e.shiftKey || e.altKey) { return; }
     e.preventDefault();
-    htmx.ajax("GET", a.getAttribute("href"), { source: a, target: "#drill-body", swap: "innerHTML" });
+    openDrill(a.getAttribute("href"), a);
   });
   // Open the panel at once with a loading line, so a click always answers.
   document.addEventListener("htmx:beforeRequest", function (e) {
     var target = e.detail && e.detail.target;
-    if (target && target.id === "drill-body" && panel() && !isOpen()) {
-      target.innerHTML = '<p class="loading">…</p>';
-      openPanel();
+    if (target && target.id === "drill-body" && panel()) {
+      // A new panel is a new history entry; sorting or paging it is not.
+      pushNext = !isOpen() && !restoring;
+      if (!isOpen()) {
+        target.innerHTML = '<p class="loading">…</p>';
+        openPanel();
+      }
     }
   });
   document.addEventListener("htmx:afterSwap", function (e) {
     if (e.detail && e.detail.target && e.detail.target.id === "drill-body" && panel()) {
+      var info = e.detail.pathInfo || {};
+      if (!restoring) { rememberDrill(drillQuery(info.finalRequestPath || info.requestPath)); }
+      restoring = false;
       openPanel();
       focusPanel();
     }
@@ -268,6 +338,22 @@
     el.textContent = t.no_data;
   }
 
+  // What a click on a picture lists: a funnel step's deals, a manager's won
+  // deals, a day's (or week's) new, won or lost deals. The server built each
+  // URL (rop/web/charts.py with_drill_links), so the list is what was counted.
+  function chartDrill(kind, el, data, p) {
+    if (kind === "funnel") {
+      var step = data.funnels[Number(el.dataset.index)].steps[p.dataIndex];
+      return step && step.drill;
+    }
+    if (kind === "bars") { return (data.bars.drill || [])[p.dataIndex]; }
+    if (kind === "trend") {
+      var series = ["new", "won", "lost"][p.seriesIndex];
+      return data.trend.drill && series && data.trend.drill[series][p.dataIndex];
+    }
+    return null;
+  }
+
   function charts() {
     if (typeof echarts === "undefined") { return; }
     var dataEl = document.getElementById("charts-data");
@@ -328,7 +414,14 @@
                    { name: t.lost, type: "line", data: tr.lost, itemStyle: { color: "#ff5752" } }]
         };
       }
-      if (option) { chart.setOption(option); made.push(chart); }
+      if (option) {
+        chart.setOption(option);
+        chart.on("click", function (p) {
+          var href = chartDrill(kind, el, data, p);
+          if (href) { openDrill(href, el); }
+        });
+        made.push(chart);
+      }
     });
     window.addEventListener("resize", function () { made.forEach(function (c) { c.resize(); }); });
   }
@@ -347,5 +440,6 @@
     pickerSearch();
     syncButton();
     charts();
+    drillFromUrl();
   });
 })();
