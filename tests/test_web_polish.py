@@ -164,7 +164,10 @@ def test_same_named_key_stages_carry_their_pipeline(twins):
     assert cols["deal_stage:C1:NEW"]["label_ru"] == "Новая (Опт)"
     assert "Опт" in cols["deal_stage:C1:NEW"]["description_ru"]
     page = web.get("/report", params=params).text
-    heads = re.findall(r'data-key="deal_stage:[^"]+".*?class="th-label">([^<]+)<.*?role="tooltip"[^>]*>([^<]+)<', page)
+    heads = re.findall(
+        r'data-key="deal_stage:[^"]+".*?class="th-label">([^<]+)<.*?role="tooltip"[^>]*>([^<]+)<',
+        page,
+    )
     assert [h[0] for h in heads] == ["Новая (Общая)", "Новая (Опт)"]
     assert "Опт" in heads[1][1]
     # The filter sentence tells them apart too.
@@ -213,3 +216,85 @@ def test_every_chart_element_drills_down_to_exactly_its_records(tiny):
     # The funnel step's list is titled by its stage.
     step = total(charts["funnels"][0]["steps"][1]["drill"])
     assert step["label_ru"] == "Воронка: Подготовка"
+
+
+# -- bidi spoofing ------------------------------------------------------------------
+
+RLO = "\u202e"
+
+
+@pytest.fixture(scope="module")
+def spoofed(tmp_path_factory):
+    """The tiny portal where a manager, a department and a stage carry U+202E."""
+    from rop.bitrix.snapshot import load_snapshot
+    from rop.store import open_store
+
+    tmp = tmp_path_factory.mktemp("bidi")
+    folder = write_portal(tmp / "portal")
+
+    def users(rows):
+        for r in rows:
+            if r["ID"] == "3":
+                r["LAST_NAME"] = f"Петрова{RLO}evil"
+
+    def depts(rows):
+        rows[0]["NAME"] = f"Отдел{RLO}1"
+
+    def stages(rows):
+        for r in rows:
+            if r["STATUS_ID"] == "PREPARATION":
+                r["NAME"] = f"Подготовка{RLO}x"
+
+    _edit(folder, "user.get.json", users)
+    _edit(folder, "department.get.json", depts)
+    _edit(folder, "crm.status.list.json", stages)
+    store = open_store(tmp / "bidi.duckdb")
+    load_snapshot(store, folder)
+    yield store
+    store.close()
+
+
+def _outside_bdi(page: str) -> str:
+    """The page's text with every <bdi>...</bdi> (and every tag attribute) removed."""
+    text = re.sub(r"<bdi>.*?</bdi>", "", page, flags=re.S)
+    return re.sub(r"<[^>]*>", "", text)
+
+
+def test_every_crm_string_is_isolated_in_the_html(spoofed):
+    web = _client(spoofed)
+    params = {**PERIOD, "manager": "3", "department": "10", "key_stage": "PREPARATION"}
+    page = web.get("/report", params=params).text
+    assert RLO in page
+    # No RLO outside an isolating element: it cannot turn the text after it.
+    assert RLO not in _outside_bdi(page)
+    # The filter sentence names the manager in a <bdi>, the rest of it stays outside.
+    sentence = re.search(r'<span id="sentence">(.*?)</span>', page, re.S).group(1)
+    assert f"<bdi>Вера Петрова{RLO}evil</bdi>" in sentence
+    assert sentence.count("<bdi>") == sentence.count("</bdi>") >= 3
+    # The JSON twin keeps the plain sentence (no isolate marks).
+    plain = web.get("/report.json", params=params).json()["sentence"]
+    assert "\u2068" not in plain and f"Петрова{RLO}evil" in plain
+
+    # The table by department (subtotal "Итого: <отдел>"), and the drill-down panel.
+    table = web.get("/report", params=PERIOD).text
+    assert RLO not in _outside_bdi(table)
+    drill = web.get(
+        "/drill",
+        params={**PERIOD, "figure": "deals_new", "user": "3"},
+        headers={"hx-request": "true"},
+    ).text
+    assert RLO in drill and RLO not in _outside_bdi(drill)
+    assert f'<p class="drill-who" id="drill-who"><bdi>Вера Петрова{RLO}evil</bdi></p>' in drill
+    dept = web.get("/drill", params={**PERIOD, "figure": "deals_new", "dept": "10"}).text
+    assert RLO in dept and RLO not in _outside_bdi(dept)
+
+
+def test_isolate_marks_cannot_unbalance_the_markup():
+    from rop.web import bidi
+
+    # A name carrying its own isolate controls loses them; the pair stays ours.
+    text = "Менеджер: " + bidi.isolate("A\u2069</bdi><b>x") + ", всё."
+    out = str(bidi.html(text))
+    assert out == "Менеджер: <bdi>A&lt;/bdi&gt;&lt;b&gt;x</bdi>, всё."
+    # Stray marks: the whole text is isolated, escaped.
+    assert str(bidi.html("a\u2069<b>")) == "<bdi>a&lt;b&gt;</bdi>"

@@ -164,7 +164,10 @@ def store_names(store: Store, key: str) -> dict[tuple[str, object], str]:
         [key],
     )
     labels = stage_labels(
-        ((sid, name, cat if cat is not None else _pipe_of(entity)) for sid, name, cat, entity in rows),
+        (
+            (sid, name, cat if cat is not None else _pipe_of(entity))
+            for sid, name, cat, entity in rows
+        ),
         pipes,
     )
     out.update({("stage", sid): label for sid, label in labels.items()})

@@ -56,7 +56,8 @@ def _section_table(report: dict, title: str, cols: list[dict], lang: str) -> Tab
         table.add_column(label(col, lang), justify="right")
     for row in report["rows"]:
         table.add_row(
-            Text(row_title(row, lang)), *[_shown(row["figures"][c["key"]], c["kind"], lang) for c in cols]
+            Text(row_title(row, lang)),
+            *[_shown(row["figures"][c["key"]], c["kind"], lang) for c in cols],
         )
     for dep in report["departments"]:
         name = dep.get("name") or word("no_department", lang)
@@ -73,7 +74,10 @@ def _section_table(report: dict, title: str, cols: list[dict], lang: str) -> Tab
     if "previous" in report:
         table.add_row(
             word("previous", lang),
-            *[_shown(report["previous"]["total"]["figures"][c["key"]], c["kind"], lang) for c in cols],
+            *[
+                _shown(report["previous"]["total"]["figures"][c["key"]], c["kind"], lang)
+                for c in cols
+            ],
             style="italic",
         )
     return table
@@ -90,7 +94,11 @@ def drill_to_table(result: dict, lang: str = "ru", width: int = 200) -> str:
     for rec in result["records"]:
         table.add_row(
             *[
-                Text(_shown(rec.get(c["key"]), c["kind"], lang) if rec.get(c["key"]) is not None else "")
+                Text(
+                    _shown(rec.get(c["key"]), c["kind"], lang)
+                    if rec.get(c["key"]) is not None
+                    else ""
+                )
                 for c in result["columns"]
             ]
         )

@@ -14,7 +14,7 @@ MINUS = "\u2212"
 
 
 def utc_offset(name: str, at: datetime | None = None) -> str | None:
-    """"UTC+3", "UTC−5", "UTC+5:30", "UTC" for the zone at ``at`` (now by default)."""
+    """ "UTC+3", "UTC−5", "UTC+5:30", "UTC" for the zone at ``at`` (now by default)."""
     try:
         zone = ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):

@@ -25,7 +25,7 @@ from starlette.templating import Jinja2Templates
 from rop.config import Settings
 from rop.store.db import Store, open_store
 from rop.store.holder import announce
-from rop.web import errors, report_view, routes
+from rop.web import bidi, errors, report_view, routes
 from rop.web.cache import ReportCache
 from rop.web.formatting import fmt_cell, fmt_value
 from rop.web.sync import Scheduler, SyncJob
@@ -77,6 +77,10 @@ def _templates(urls: Urls) -> Jinja2Templates:
     env.filters["cell"] = lambda value, col, currency="RUB", lang="ru": fmt_cell(
         col.get("kind", "text"), value, col.get("key", ""), currency, lang
     )
+    # Every CRM string in its own <bdi> (rop.web.bidi): "bdi" for a value,
+    # "isolated" for a sentence composed around names.
+    env.filters["bdi"] = bidi.bdi
+    env.filters["isolated"] = bidi.html
     env.globals["urls"] = urls
     return Jinja2Templates(env=env)
 

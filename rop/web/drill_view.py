@@ -8,7 +8,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from rop.report.formatting import unknown_user_name
-from rop.web import i18n
+from rop.web import bidi, i18n
 from rop.web.cache import data_version
 from rop.web.context import PAGE_SIZE, Json, setup
 from rop.web.download import file_response
@@ -114,6 +114,7 @@ def drill_context(request: Request, limit: int | None = PAGE_SIZE) -> dict[str, 
         "filter": wf,
         "args": args,
         "sentence": flt.describe(wf.lang, names(opts)),
+        "sentence_html": bidi.html(flt.describe(wf.lang, bidi.isolated_names(names(opts)))),
         "about": _figure_about(result["figure"], wf.lang),
         "who": _who(opts, args, wf.lang, wf.by),
         "drill": result,
@@ -140,17 +141,17 @@ def _who(opts: Options, args: dict[str, Any], lang: str, by: str = "manager") ->
     """Whose records these are: a manager, a department, a row, or everyone."""
     if args["user"] is not None:
         name = next((u["name"] for u in opts.users if u["id"] == args["user"]), None)
-        return name or unknown_user_name(args["user"], lang)
+        return bidi.isolate(name) if name else unknown_user_name(args["user"], lang)
     if args["department"] is not None:
         name = next((d["name"] for d in opts.departments if d["id"] == args["department"]), None)
-        return f"{i18n.text('department', lang)}: {name or args['department']}"
+        return f"{i18n.text('department', lang)}: {bidi.isolate(name or args['department'])}"
     if args["key"] is not None:
         names: dict[str, str] = {}
         if by == "pipeline":
             names = {str(p["id"]): p["name"] for p in opts.pipelines}
         elif by == "department":
             names = {str(d["id"]): d["name"] for d in opts.departments}
-        return f"{i18n.text(by, lang)}: {names.get(str(args['key']), args['key'])}"
+        return f"{i18n.text(by, lang)}: {bidi.isolate(names.get(str(args['key']), args['key']))}"
     return i18n.text("total", lang)
 
 

@@ -10,7 +10,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 
 from rop.report.zones import zone_label
-from rop.web import charts, i18n
+from rop.web import bidi, charts, i18n
 from rop.web.cache import data_version
 from rop.web.context import LAST_FILTER_COOKIE, Json, setup
 from rop.web.download import file_response
@@ -82,6 +82,8 @@ def report_context(request: Request) -> dict[str, Any]:
     report, pictures = built["report"], built["charts"]
     lang = wf.lang
     sentence = flt.describe(lang, names(opts))
+    # The page shows each name in its own <bdi> (rop.web.bidi); the JSON twin the plain text.
+    sentence_html = bidi.html(flt.describe(lang, bidi.isolated_names(names(opts))))
     opts = _scoped_options(store, opts, wf.viewer)
     urls = request.app.state.urls
     pairs = wf.pairs()
@@ -89,6 +91,7 @@ def report_context(request: Request) -> dict[str, Any]:
         "cache_key": key,  # not in the JSON twin
         "filter": wf,
         "sentence": sentence,
+        "sentence_html": sentence_html,
         "report": report,
         "charts": charts.with_drill_links(pictures, wf, urls),
         "options": opts,
@@ -217,8 +220,8 @@ def _viewer_label(opts: Options, viewer: int | None, lang: str) -> str | None:
     if viewer is None:
         return None
     name = next((u["name"] for u in opts.users if u["id"] == viewer and u["name"]), None)
-    name = name or f"{i18n.text('user', lang)} #{viewer}"
-    heads = [str(d["name"]) for d in opts.departments if d.get("head_id") == viewer]
+    name = bidi.isolate(name) if name else f"{i18n.text('user', lang)} #{viewer}"
+    heads = [bidi.isolate(d["name"]) for d in opts.departments if d.get("head_id") == viewer]
     if heads:
         return f"{name} ({i18n.text('head_of', lang)}: {', '.join(heads)})"
     return name

@@ -332,6 +332,10 @@
     var d = new Date(Date.UTC(+p[0], +p[1] - 1, +p[2]));
     return d.toLocaleDateString("en-US", { month: "short", day: "numeric", timeZone: "UTC" });
   }
+  // A CRM name on a picture (axis label, tooltip) between FIRST STRONG ISOLATE
+  // and POP DIRECTIONAL ISOLATE: a right-to-left override inside it cannot turn
+  // the text around it (the page puts such names in <bdi>, rop/web/bidi.py).
+  function isolate(name) { return "\u2068" + String(name == null ? "" : name).replace(/[\u2066-\u2069]/g, "") + "\u2069"; }
   function allZero(list) { return !list || list.every(function (v) { return !v; }); }
   function showEmpty(el, t) {
     el.classList.add("chart-empty");
@@ -379,7 +383,7 @@
           tooltip: { trigger: "axis", axisPointer: { type: "shadow" } },
           grid: { left: 150, right: 70, top: 10, bottom: 20 },
           xAxis: { type: "value", show: false },
-          yAxis: { type: "category", inverse: true, data: steps.map(function (s) { return s.name; }) },
+          yAxis: { type: "category", inverse: true, data: steps.map(function (s) { return isolate(s.name); }) },
           series: [{ type: "bar", data: steps.map(function (s) { return s.count; }), itemStyle: { color: "#2fc6f6" },
             label: { show: true, position: "right", formatter: function (p) {
               var c = steps[p.dataIndex].conversion;
@@ -388,7 +392,7 @@
         };
       } else if (kind === "bars") {
         var b = data.bars;
-        var names = b["names_" + t.lang] || b.names.map(function (n, i) { return n == null ? t.user + " #" + b.user_ids[i] : n; });
+        var names = (b["names_" + t.lang] || b.names.map(function (n, i) { return n == null ? t.user + " #" + b.user_ids[i] : n; })).map(isolate);
         option = {
           animation: false,
           tooltip: { trigger: "axis" },
