@@ -11,7 +11,6 @@ from rich.text import Text
 from rop.report.formatting import SECTION_LABELS, label, row_heading, row_title, show, word
 from rop.report.zones import zone_label
 
-
 _NUMERIC = ("count", "amount", "share", "days", "seconds")
 
 
