@@ -165,7 +165,7 @@ def test_same_named_key_stages_carry_their_pipeline(twins):
     assert "Опт" in cols["deal_stage:C1:NEW"]["description_ru"]
     page = web.get("/report", params=params).text
     heads = re.findall(
-        r'data-key="deal_stage:[^"]+".*?class="th-label">([^<]+)<.*?role="tooltip"[^>]*>([^<]+)<',
+        r'data-key="deal_stage:[^"]+".*?class="th-label"><bdi>([^<]+)<.*?role="tooltip"[^>]*><bdi>([^<]+)<',
         page,
     )
     assert [h[0] for h in heads] == ["Новая (Общая)", "Новая (Опт)"]
@@ -298,3 +298,145 @@ def test_isolate_marks_cannot_unbalance_the_markup():
     assert out == "Менеджер: <bdi>A&lt;/bdi&gt;&lt;b&gt;x</bdi>, всё."
     # Stray marks: the whole text is isolated, escaped.
     assert str(bidi.html("a\u2069<b>")) == "<bdi>a&lt;b&gt;</bdi>"
+
+
+# -- calls read like calls ------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def calls(tmp_path_factory):
+    """The tiny portal with recordings, a lead's call and a company's phone."""
+    from rop.bitrix.snapshot import load_snapshot
+    from rop.store import open_store
+
+    tmp = tmp_path_factory.mktemp("calls")
+    folder = write_portal(tmp / "portal")
+
+    def more_calls(rows):
+        rows[0]["CALL_RECORD_URL"] = "https://records.example/1.mp3"
+        rows[0]["PHONE_NUMBER"] = "74957770101"
+        rows[1].update({"CRM_ENTITY_TYPE": "LEAD", "CRM_ENTITY_ID": "1", "RECORD_FILE_ID": "55",
+                        "PHONE_NUMBER": "+79161234567"})  # fmt: skip
+        rows.append(
+            {"ID": "4", "CALL_ID": "c4", "PORTAL_USER_ID": "3", "CALL_TYPE": "3",
+             "CALL_DURATION": "0", "CALL_START_DATE": "2026-10-08T10:00:00+03:00",
+             "CALL_FAILED_CODE": "486", "PHONE_NUMBER": "88126660011",
+             "CRM_ENTITY_TYPE": "CONTACT", "CRM_ENTITY_ID": "1",
+             "CALL_RECORD_URL": "javascript:alert(1)"}
+        )  # fmt: skip
+
+    def phones(rows):
+        rows[1]["PHONE"] = [
+            {"ID": "1", "VALUE_TYPE": "WORK", "VALUE": "+74951234567", "TYPE_ID": "PHONE"}
+        ]
+
+    _edit(folder, "voximplant.statistic.get.json", more_calls)
+    _edit(folder, "crm.company.list.json", phones)
+    store = open_store(tmp / "calls.duckdb")
+    load_snapshot(store, folder)
+    yield store
+    store.close()
+
+
+def _rows(page: str) -> dict[str, dict[str, str]]:
+    """Drill rows by record ID: column key -> the cell's inner HTML."""
+    out = {}
+    for rid, body in re.findall(r'<tr data-id="(\d+)">(.*?)</tr>', page, re.S):
+        out[rid] = dict(
+            re.findall(r'<td class="kind-[^"]*" data-key="([^"]+)">(.*?)</td>', body, re.S)
+        )
+    return out
+
+
+def test_the_missed_calls_list_reads_like_calls(calls):
+    web = _client(calls)
+    page = web.get("/drill", params={**PERIOD, "figure": "calls_missed"}).text
+    rows = _rows(page)
+    assert set(rows) == {"2", "4"}
+    lead, contact = rows["2"], rows["4"]
+    # Type and result in words, not codes.
+    assert "Входящий" in lead["call_type"] and "Пропущен" in lead["failed_code"]
+    assert (
+        "Входящий с переадресацией" in contact["call_type"] and "Занято" in contact["failed_code"]
+    )
+    # The phone as the country writes it (libphonenumber), whatever the portal sent.
+    assert "+7 916 123-45-67" in lead["phone"]
+    assert "+7 812 666-00-11" in contact["phone"]
+    # The client by name, linked to its card.
+    assert re.search(
+        r'href="https://tiny\.bitrix24\.ru/crm/lead/details/1/"[^>]*><bdi>Лид с сайта</bdi>',
+        lead["client"],
+    )
+    assert re.search(
+        r'href="https://tiny\.bitrix24\.ru/crm/contact/details/1/"[^>]*><bdi>Иван Клиентов</bdi>',
+        contact["client"],
+    )
+    assert "Лид" in lead["crm_entity_type"] and "Контакт" in contact["crm_entity_type"]
+    # The recording: a Drive file opens on the portal; a non-web URL is not a link.
+    assert (
+        'href="https://tiny.bitrix24.ru/bitrix/tools/disk/focus.php?objectId=55&amp;'
+        in lead["record"]
+    )
+    assert "javascript" not in page and "<a" not in contact["record"]
+    english = web.get("/drill", params={**PERIOD, "figure": "calls_missed", "lang": "en"}).text
+    assert "Incoming, redirected" in english and "Busy" in english and "Missed" in english
+    # Every call: the portal's own recording URL.
+    every = _rows(web.get("/drill", params={**PERIOD, "figure": "calls_total"}).text)
+    assert 'href="https://records.example/1.mp3"' in every["1"]["record"]
+    assert "+7 495 777-01-01" in every["1"]["phone"]
+    assert "ООО «Окна»" in every["1"]["client"]
+
+
+def test_clients_not_called_or_not_sold_show_last_call_last_sale_and_a_phone(calls):
+    web = _client(calls)
+    sold = web.get("/drill.json", params={**PERIOD, "figure": "companies_not_sold"}).json()
+    keys = [c["key"] for c in sold["columns"]]
+    assert {"last_call", "last_won", "phone"} <= set(keys)
+    by_id = {r["id"]: r for r in sold["records"]}
+    # АО Бумага: its card's phone; never called, never bought.
+    assert by_id[2]["phone"] == "+74951234567"
+    assert by_id[2]["last_call"] is None and by_id[2]["last_won"] is None
+    called = web.get("/drill.json", params={**PERIOD, "figure": "companies_not_called",
+                                            "min_call": "3000"}).json()  # fmt: skip
+    windows = {r["id"]: r for r in called["records"]}[1]
+    # ООО «Окна»: no card phone, so the last number called (directly or via its
+    # contact); its last call (the contact's, 8 Oct) and last sale (deal 4, 20 Oct).
+    assert windows["phone"] in ("74957770101", "88126660011")
+    assert windows["last_call"].startswith("2026-10-08T10:00")
+    assert windows["last_won"].startswith("2026-10-20")
+    page = web.get(
+        "/drill", params={**PERIOD, "figure": "companies_not_called", "min_call": "3000"}
+    ).text
+    cells = {k: re.sub(r"<[^>]+>", "", v).strip() for k, v in _rows(page)["1"].items()}
+    assert cells["last_call"] == "08.10.2026 10:00" and cells["last_won"].startswith("20.10.2026")
+    assert cells["phone"] in ("+7 495 777-01-01", "+7 812 666-00-11")
+    contacts = web.get("/drill.json", params={**PERIOD, "figure": "contacts_not_sold"}).json()
+    assert contacts["records"][0]["phone"] == "88126660011"
+    assert contacts["records"][0]["last_call"].startswith("2026-10-08")
+
+
+def test_a_company_phone_is_copied_by_the_sync_from_the_multi_field(tmp_path):
+    from rop.bitrix.records import COMPANIES, CONTACTS, to_rows
+    from rop.bitrix.sync import run_sync
+    from rop.emulator import EmulatorConfig, serve_in_thread
+    from rop.emulator import create_app as emulator
+    from rop.store.db import open_store
+    from tests.sync_portal import TOKEN, make_portal
+
+    folder = make_portal(tmp_path / "portal", deals=5)
+    phone = [{"ID": "9", "VALUE_TYPE": "WORK", "VALUE": "+74951234567", "TYPE_ID": "PHONE"}]
+    _edit(folder, "crm.company.list.json", lambda rows: rows[0].update(PHONE=phone))
+    first = json.loads((folder / "crm.company.list.json").read_text(encoding="utf-8"))[0]["ID"]
+    app = emulator(folder, EmulatorConfig(rate_limit=False))
+    with serve_in_thread(app) as base, open_store(tmp_path / "rop.duckdb") as store:
+        result = run_sync(store, f"{base}/rest/1/{TOKEN}/")
+        got = store.scalar(
+            "SELECT phone FROM companies WHERE portal = ? AND id = ?", [result.portal, int(first)]
+        )
+    assert got == "+74951234567"
+    assert "PHONE" in COMPANIES.select and "PHONE" in CONTACTS.select
+    row = to_rows(
+        COMPANIES, "p", [{"ID": "1", "PHONE": [{"VALUE": "+7 495 1", "VALUE_TYPE": "WORK"}]}]
+    )[0]
+    assert row["phone"] == "+7 495 1"
+    assert to_rows(CONTACTS, "p", [{"ID": "2"}])[0]["phone"] is None

@@ -250,4 +250,14 @@ CREATE TABLE report_admins (
 );
 """,
     ),
+    (
+        3,
+        "call recordings and client phones",
+        """
+ALTER TABLE calls ADD COLUMN call_record_url TEXT;
+ALTER TABLE calls ADD COLUMN record_file_id BIGINT;
+ALTER TABLE companies ADD COLUMN phone TEXT;
+ALTER TABLE contacts ADD COLUMN phone TEXT;
+""",
+    ),
 ]

@@ -154,6 +154,66 @@ def fmt_moment(iso: str | None, timezone: str, lang: str = "ru") -> str | None:
     return local.strftime("%d.%m.%Y %H:%M" if lang == "ru" else "%Y-%m-%d %H:%M")
 
 
+# Calls in words (BITRIX24_API.md, voximplant.statistic.get): CALL_TYPE,
+# CALL_FAILED_CODE and CRM_ENTITY_TYPE are codes in the store.
+_CALL_TYPES = {
+    1: ("Исходящий", "Outgoing"),
+    2: ("Входящий", "Incoming"),
+    3: ("Входящий с переадресацией", "Incoming, redirected"),
+    4: ("Обратный звонок", "Callback"),
+    5: ("Информационный", "Informational"),
+}
+_CALL_RESULTS = {
+    "200": ("Состоялся", "Connected"),
+    "304": ("Пропущен", "Missed"),
+    "603": ("Отклонён", "Declined"),
+    "603-S": ("Отменён", "Cancelled"),
+    "486": ("Занято", "Busy"),
+    "480": ("Абонент недоступен", "Unavailable"),
+    "404": ("Неверный номер", "Wrong number"),
+    "402": ("Недостаточно средств", "Insufficient funds"),
+    "403": ("Запрещён", "Forbidden"),
+    "423": ("Заблокирован", "Blocked"),
+    "484": ("Неполный номер", "Incomplete number"),
+    "503": ("Сервис недоступен", "Service unavailable"),
+    "OTHER": ("Вызов не удался", "Call failed"),
+}
+_CRM_ENTITIES = {
+    "COMPANY": ("Компания", "Company"),
+    "CONTACT": ("Контакт", "Contact"),
+    "LEAD": ("Лид", "Lead"),
+    "DEAL": ("Сделка", "Deal"),
+}
+# Numbers written without a country code are read as Russian ones (the portals
+# this report is for); a number that is not valid stays as the portal wrote it.
+PHONE_REGION = "RU"
+
+
+def _word(words: dict, value: object, lang: str) -> str:
+    pair = words.get(value)
+    if pair is None:
+        return str(value)
+    return pair[0] if lang == "ru" else pair[1]
+
+
+def fmt_phone(raw: object) -> str:
+    """A phone as its country writes it: 79161234567 -> +7 916 123-45-67
+    (libphonenumber's international format); anything else as it came."""
+    import phonenumbers
+
+    text = str(raw).strip()
+    digits = text.lstrip("+")
+    candidates = [text] if text.startswith("+") else [f"+{digits}", text]
+    for candidate in candidates:
+        try:
+            number = phonenumbers.parse(candidate, PHONE_REGION)
+        except phonenumbers.NumberParseException:
+            continue
+        if phonenumbers.is_valid_number(number):
+            return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.INTERNATIONAL)
+    return text
+
+
 def fmt_cell(
     kind: str, value: object, key: str = "", currency: str = "RUB", lang: str = "ru"
 ) -> str:
@@ -162,6 +222,14 @@ def fmt_cell(
         return DASH
     if kind == "bool":
         return "✓" if value else ""
+    if kind == "call_type":
+        return _word(_CALL_TYPES, value, lang)
+    if kind == "call_status":
+        return _word(_CALL_RESULTS, str(value), lang)
+    if kind == "crm_entity":
+        return _word(_CRM_ENTITIES, str(value).upper(), lang)
+    if kind == "phone":
+        return fmt_phone(value)
     if key == "id" or key.endswith("_id"):
         return str(value)
     if kind in ("datetime", "date") and isinstance(value, str):

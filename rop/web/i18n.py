@@ -54,6 +54,7 @@ _TEXT: dict[str, tuple[str, str]] = {
     "apply": ("Показать", "Apply"),
     "more_choices": ("Ещё", "More"),
     "page_jump": ("Страница", "Page"),
+    "listen": ("Запись", "Recording"),
     "reset": ("Сбросить", "Reset"),
     "data_as_of": ("Данные на", "Data as of"),
     "time_zone": ("Часовой пояс портала", "The portal's time zone"),
