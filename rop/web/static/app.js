@@ -29,6 +29,13 @@
   function closePanel(fromHistory) {
     var p = panel();
     if (!p || !isOpen()) { return; }
+    if (fromHistory !== true && history.state && history.state.pushed) {
+      // Our own entry: step back to the page without the panel, as Back does;
+      // the popstate that follows closes it (so a next click cannot race it).
+      history.back();
+      setTimeout(function () { if (!new URL(window.location.href).searchParams.has(DRILL)) { closePanel(true); } }, 400);
+      return;
+    }
     p.classList.remove("open");
     p.setAttribute("aria-hidden", "true");
     p.setAttribute("inert", "");
@@ -64,10 +71,8 @@
     pushNext = false;
   }
   function forgetDrill() {
-    if (!new URL(window.location.href).searchParams.has(DRILL)) { return; }
-    // Our own entry: step back to the page without the panel (as Back would).
-    if (history.state && history.state.pushed) { history.back(); return; }
-    history.replaceState(null, "", pageUrl(""));
+    // A panel opened from a shared URL: the page stays, without the panel in its URL.
+    if (new URL(window.location.href).searchParams.has(DRILL)) { history.replaceState(null, "", pageUrl("")); }
   }
   function openDrill(href, source) {
     if (typeof htmx === "undefined") { window.location.href = href; return; }
