@@ -129,7 +129,7 @@ def _chart_click(page, selector: str, series: int, point: list, nudge: tuple[int
     page.mouse.click(box["x"] + x + nudge[0], box["y"] + y + nudge[1])
 
 
-def test_a_chart_click_lists_exactly_what_it_counts(wide, server):
+def test_a_chart_click_lists_exactly_what_it_counts(wide, server):  # noqa: F811
     page = wide
     page.goto(server + "/report?period=last_month")
     page.wait_for_selector("#charts svg")
@@ -178,7 +178,7 @@ def test_a_chart_click_lists_exactly_what_it_counts(wide, server):
     assert f"from={trend['labels'][day]}" in (_drill_param(page.url) or "")
 
 
-def test_layout_at_1366x768(laptop, server):
+def test_layout_at_1366x768(laptop, server):  # noqa: F811
     page = laptop
     page.goto(server + "/report?period=last_month")
     page.wait_for_selector("#charts svg")
