@@ -246,3 +246,13 @@ def test_layout_at_1366x768(laptop, server):  # noqa: F811
     page.wait_for_selector("#drill .pager .page-num.current:text-is('3')")
     assert re.search(r"101\D+150", page.inner_text("#drill .count"))
     assert page.locator("#drill-records th.sorted[aria-sort='descending']").count() == 1
+
+
+def test_the_1366_screenshot_is_saved_when_asked():
+    import os
+
+    from tests.test_web_browser import DOCS
+
+    if os.environ.get("ROP_SCREENSHOTS") != "1":
+        pytest.skip("set ROP_SCREENSHOTS=1 to refresh docs/screenshot-1366.png")
+    assert (DOCS / "screenshot-1366.png").stat().st_size > 10_000
