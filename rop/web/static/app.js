@@ -1,6 +1,8 @@
 // ROP Report page behaviour: the drill-down slider (a modal dialog: focus in,
-// Tab kept inside, Escape closes, focus back), the filter's dates, pickers and
-// period, the section links of the wide table, the sync button and the charts.
+// Tab kept inside, Escape closes, focus back; kept in the URL, so Back closes
+// it and a shared URL opens it), the filter's dates, pickers and period, the
+// section links of the wide table, the sync button and the charts (a click
+// lists the records behind a bar or a point).
 // No framework: htmx does the fetching.
 (function () {
   "use strict";
