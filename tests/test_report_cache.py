@@ -27,12 +27,14 @@ def test_warm_cache_builds_what_a_report_then_reuses(tmp_path):
     warmed = cache_tables(store)
     assert {t.rsplit("_", 1)[0] for t in warmed} == {
         "deal_base", "lead_base", "call_base", "deal_text", "lead_text", "call_text",
+        "company_text", "contact_text",  # last call, last sale, phone (issue 9)
     }  # fmt: skip
     flt = ReportFilter(date(2026, 10, 1), date(2026, 11, 30), today=date(2026, 11, 27))
     report = build_report(store, flt)
     assert cache_tables(store) == warmed  # nothing rebuilt, nothing added
     drill(store, flt, "deals_won")
     drill(store, flt, "calls_total")
+    drill(store, flt, "companies_not_called")
     assert cache_tables(store) == warmed
     assert report["total"]["figures"]["deals_won"] > 0
     store.close()

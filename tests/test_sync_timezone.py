@@ -109,3 +109,24 @@ def test_sync_stores_the_guess(
         result = run_sync(store, f"{base}/rest/1/{TOKEN}/")
         row = store.query_dicts("SELECT timezone FROM portals WHERE portal = ?", [result.portal])
     assert row == [{"timezone": expected}]
+
+
+def test_a_sync_keeps_the_named_zone_the_store_has(tmp_path: Path) -> None:
+    """Nothing but the clock to go on, yet the store already names the zone
+    (``rop sync --timezone Europe/Moscow`` once): a later sync (the page's
+    button passes no zone) must not replace it with Etc/GMT-3 (issue 9)."""
+    app = create_app(
+        _portal(tmp_path / "portal", "Europe/Moscow", {}), EmulatorConfig(rate_limit=False)
+    )
+    with serve_in_thread(app) as base, open_store(tmp_path / "rop.duckdb") as store:
+        first = run_sync(store, f"{base}/rest/1/{TOKEN}/", timezone="Europe/Moscow")
+        run_sync(store, f"{base}/rest/1/{TOKEN}/")
+        kept = store.scalar("SELECT timezone FROM portals WHERE portal = ?", [first.portal])
+        # A named zone that no longer fits the clock is not kept.
+        store.execute(
+            "UPDATE portals SET timezone = 'Europe/Berlin' WHERE portal = ?", [first.portal]
+        )
+        run_sync(store, f"{base}/rest/1/{TOKEN}/")
+        refit = store.scalar("SELECT timezone FROM portals WHERE portal = ?", [first.portal])
+    assert kept == "Europe/Moscow"
+    assert refit == "Etc/GMT-3"

@@ -31,7 +31,7 @@ def test_delta_direction_and_colour():
     worse = delta("deals_lost", "count", 5, 3)
     assert worse is not None and worse.good is False
     share = delta("deals_win_rate", "share", 0.5, 0.6)
-    assert share is not None and share.text == f"-10{NB}п.п." and share.good is False
+    assert share is not None and share.text == f"\u221210{NB}п.п." and share.good is False
     assert delta("deals_won", "count", None, 3) is None
     flat = delta("deals_won", "count", 3, 3)
     assert flat is not None and flat.direction == "same"

@@ -86,6 +86,16 @@ def _lead(r: Record) -> Row:
     }
 
 
+def first_phone(value: Any) -> str | None:
+    """The first number of a PHONE multi-field (``[{"VALUE": "+7...", ...}]``)."""
+    if isinstance(value, list):
+        for item in value:
+            number = item.get("VALUE") if isinstance(item, dict) else None
+            if number:
+                return str(number)
+    return None
+
+
 def _company(r: Record) -> Row:
     return {
         "id": to_int(r["ID"]),
@@ -96,6 +106,7 @@ def _company(r: Record) -> Row:
         "created_by_id": to_int(r.get("CREATED_BY_ID")),
         "lead_id": to_int(r.get("LEAD_ID")),
         "is_my_company": to_bool(r.get("IS_MY_COMPANY")),
+        "phone": first_phone(r.get("PHONE")),
         "opened": to_bool(r.get("OPENED")),
         "date_create": to_utc(r.get("DATE_CREATE")),
         "date_modify": to_utc(r.get("DATE_MODIFY")),
@@ -114,6 +125,7 @@ def _contact(r: Record) -> Row:
         "source_id": to_text(r.get("SOURCE_ID")),
         "assigned_by_id": to_int(r.get("ASSIGNED_BY_ID")),
         "created_by_id": to_int(r.get("CREATED_BY_ID")),
+        "phone": first_phone(r.get("PHONE")),
         "opened": to_bool(r.get("OPENED")),
         "date_create": to_utc(r.get("DATE_CREATE")),
         "date_modify": to_utc(r.get("DATE_MODIFY")),
@@ -157,6 +169,9 @@ def _call(r: Record) -> Row:
         "crm_entity_type": to_text(r.get("CRM_ENTITY_TYPE")),
         "crm_entity_id": to_int(r.get("CRM_ENTITY_ID")),
         "crm_activity_id": to_int(r.get("CRM_ACTIVITY_ID")),
+        # The recording: a URL, or a file on the portal's Drive.
+        "call_record_url": to_text(r.get("CALL_RECORD_URL")) or None,
+        "record_file_id": to_int(r.get("RECORD_FILE_ID")),
     }
 
 
@@ -325,6 +340,7 @@ COMPANIES = Entity(
         "OPENED",
         "DATE_CREATE",
         "DATE_MODIFY",
+        "PHONE",  # a multi-field: sent only when named
     ),  # fmt: skip
     _company,
     modified_field="DATE_MODIFY",
@@ -349,6 +365,7 @@ CONTACTS = Entity(
         "OPENED",
         "DATE_CREATE",
         "DATE_MODIFY",
+        "PHONE",  # a multi-field: sent only when named
     ),  # fmt: skip
     _contact,
     modified_field="DATE_MODIFY",

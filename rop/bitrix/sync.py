@@ -158,7 +158,10 @@ class _Engine:
     async def directories(self, pre: Preflight) -> None:
         fetched = {e.name: await directory_records(self.client, pre, e) for e in DIRECTORIES}
         webhook_user = to_int(pre.user.get("ID"))
-        zone = self.timezone or portal_timezone(pre.user, fetched["users"], pre.date_start)
+        known = self.store.scalar("SELECT timezone FROM portals WHERE portal = ?", [self.portal])
+        zone = self.timezone or portal_timezone(
+            pre.user, fetched["users"], pre.date_start, known=known
+        )
         with self.store.transaction():
             for entity in DIRECTORIES:
                 rows = to_rows(entity, self.portal, fetched[entity.name])

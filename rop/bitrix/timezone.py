@@ -131,10 +131,18 @@ def guess_timezone(named: Any, sample_dates: Sequence[Any]) -> str:
 
 
 def portal_timezone(
-    webhook_user: dict[str, Any], users: Sequence[dict[str, Any]], date_start: str | None
+    webhook_user: dict[str, Any],
+    users: Sequence[dict[str, Any]],
+    date_start: str | None,
+    known: str | None = None,
 ) -> str:
     """:func:`guess_timezone` over what a sync has read: the webhook user
-    (``user.current``), every user (``user.get``) and the preflight's clock."""
+    (``user.current``), every user (``user.get``) and the preflight's clock.
+
+    ``known`` is the zone the store already has for the portal (set by
+    ``--timezone`` or an earlier sync): while it still fits the portal's
+    clock it is kept, so a sync never swaps "Europe/Moscow" for the bare
+    offset "Etc/GMT-3" that the clock alone would give."""
     me = str(webhook_user.get("ID") or "")
     mine = [webhook_user.get("TIME_ZONE")]
     mine += [u.get("TIME_ZONE") for u in users if str(u.get("ID") or "") == me]
@@ -144,6 +152,8 @@ def portal_timezone(
         if u.get("TIME_ZONE") and u.get("ACTIVE") is not False
     )
     names = [n for n in mine if n] + [name for name, _ in chosen.most_common()]
+    if known and not known.startswith("Etc/"):
+        names.append(known)
     samples: list[Any] = [date_start]
     samples += [u.get(f) for u in users for f in USER_DATE_FIELDS]
     return guess_timezone(names, samples)

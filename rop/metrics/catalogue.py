@@ -133,16 +133,19 @@ LEADS: tuple[Figure, ...] = (
 
 
 def _clients(section: str, source: str, one_ru: str, many_ru: str, many_en: str):
+    """``one_ru`` is the plural nominative ("Компании"), ``many_ru`` the plural
+    genitive ("компаний"): "Новые компании", but "Всего компаний"."""
     key = section  # companies|contacts
+    nominative = one_ru.lower()
     f = lambda k, m, kind, cond, ru, en, dru, den, **kw: Figure(  # noqa: E731
         f"{key}_{k}", section, source, m, kind, cond, ru, en, dru, den, **kw
     )
     return (
-        f("new", "count", "count", in_period("date_create"), f"Новые {many_ru}",
+        f("new", "count", "count", in_period("date_create"), f"Новые {nominative}",
           f"New {many_en}", f"{one_ru} менеджера, созданные в периоде.",
           f"The manager's {many_en} created in the period."),
         f("total", "count", "count", "TRUE", f"Всего {many_ru}", f"All {many_en}",
-          f"Все {many_ru} менеджера сейчас (клиентский портфель).",
+          f"Все {nominative} менеджера сейчас (клиентский портфель).",
           f"All the manager's {many_en} now (the portfolio).", now=True),
         f("with_deals", "count", "count", "with_deals", "Со сделками", "With deals",
           f"{one_ru} менеджера, по которым в периоде создана сделка.",
@@ -250,6 +253,59 @@ def status_figure(status_id: str, name: str | None = None) -> Figure:
     )
 
 
+FUNNEL_PREFIX = "deal_funnel:"
+
+
+def _stage_pipeline(stage_id: str) -> int:
+    """Bitrix24 names stages of pipeline n "C<n>:..."; the default pipeline's have no prefix."""
+    head, sep, _ = stage_id.partition(":")
+    if sep and head[:1] == "C" and head[1:].isdigit():
+        return int(head[1:])
+    return 0
+
+
+def funnel_figure(stage_id: str, name: str | None = None) -> Figure:
+    """One step of a pipeline's funnel (the page's picture): deals created in the
+    period in that pipeline that reached this stage or a later working one (by
+    stage history or their current stage; won deals passed them all). Lost
+    stages are not steps. The first step is every deal created in the pipeline.
+    """
+    key = FUNNEL_PREFIX + stage_id
+    pipe = _stage_pipeline(stage_id)
+    entity = "DEAL_STAGE" if pipe == 0 else f"DEAL_STAGE_{pipe}"
+    p_stage, p_pipe, p_entity = _param(key), _param(key + "#pipe"), _param(key + "#entity")
+    step_sort = (
+        f"(SELECT max(s.sort) FROM statuses s WHERE s.portal = $portal "
+        f"AND s.entity_id = ${p_entity} AND s.status_id = ${p_stage})"
+    )
+    first_sort = (
+        f"(SELECT min(s.sort) FROM statuses s WHERE s.portal = $portal "
+        f"AND s.entity_id = ${p_entity} AND coalesce(s.semantics, '') <> 'F')"
+    )
+    reached = (
+        "EXISTS (SELECT 1 FROM (SELECT h.stage_id FROM deal_stage_history h "
+        "WHERE h.portal = $portal AND h.owner_id = f.id "
+        "UNION ALL SELECT d.stage_id FROM deals d WHERE d.portal = $portal AND d.id = f.id) r "
+        f"JOIN statuses st ON st.portal = $portal AND st.entity_id = ${p_entity} "
+        "AND st.status_id = r.stage_id AND coalesce(st.semantics, '') <> 'F' "
+        f"WHERE st.sort >= {step_sort})"
+    )
+    cond = (
+        f"category_id = ${p_pipe} AND {in_period('date_create')} "
+        f"AND ({step_sort} <= {first_sort} OR {reached})"
+    )
+    label = name or stage_id
+    return Figure(
+        key, "deals", "deal_rel", "count", "count", cond,
+        f"Воронка: {label}", f"Funnel: {label}",
+        f"Сделки, созданные в периоде в этой воронке и дошедшие до стадии «{label}» "
+        "или дальше (по истории стадий или текущей стадии; успешные прошли все).",
+        f"Deals created in the period in this pipeline that reached the stage “{label}” "
+        "or a later one (by stage history or the current stage; won deals passed them all).",
+        params=((p_stage, stage_id), (p_pipe, pipe), (p_entity, entity)),
+    )  # fmt: skip
+
+
 def figures(flt: ColumnChoice | None = None, names: dict[str, str] | None = None) -> list[Figure]:
     """The report's columns in order: the filter's sections, key stages after deals."""
     if flt is None:
@@ -274,7 +330,14 @@ def figure(key: str) -> Figure:
         return stage_figure(key[len(STAGE_PREFIX) :])
     if key.startswith(STATUS_PREFIX) and len(key) > len(STATUS_PREFIX):
         return status_figure(key[len(STATUS_PREFIX) :])
+    if key.startswith(FUNNEL_PREFIX) and len(key) > len(FUNNEL_PREFIX):
+        return funnel_figure(key[len(FUNNEL_PREFIX) :])
     choices = ", ".join(
-        [*(f.key for f in STATIC), STAGE_PREFIX + "<stage>", STATUS_PREFIX + "<status>"]
+        [
+            *(f.key for f in STATIC),
+            STAGE_PREFIX + "<stage>",
+            STATUS_PREFIX + "<status>",
+            FUNNEL_PREFIX + "<stage>",
+        ]
     )
     raise ReportInputError("unknown_figure", figure=key, choices=choices)

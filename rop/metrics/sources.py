@@ -251,6 +251,37 @@ def _client_ctes(kind: str, opts: Options) -> list[Cte]:
     )
     mine = "AND NOT coalesce(x.is_my_company, FALSE)" if kind == "company" else ""
     source = "x.source_id" if kind == "contact" else "CAST(NULL AS VARCHAR)"
+    # A call reaches a company directly or through one of its contacts (as call_base).
+    call_client = (
+        "CASE c.crm_entity_type WHEN 'COMPANY' THEN c.crm_entity_id "
+        "WHEN 'CONTACT' THEN ct.company_id END"
+        if kind == "company"
+        else "CASE c.crm_entity_type WHEN 'CONTACT' THEN c.crm_entity_id END"
+    )
+    text = Cte(
+        f"{kind}_text",
+        # What a list of clients shows beside the facts (who to call, and when
+        # they were last called and last bought): the last call and the last
+        # won deal whenever they were, and a phone (the card's, else the last
+        # number called). Read from the tables, not the *_base steps, so the
+        # cached step stands alone.
+        f"""SELECT x.id, coalesce(x.phone, lc.phone) AS phone, lc.last_call, lw.last_won
+FROM {table} x
+LEFT JOIN (SELECT {call_client} AS cid, max(c.call_start_date) AS last_call,
+        max(c.phone_number) AS phone
+    FROM calls c
+    LEFT JOIN (SELECT id, company_id FROM contacts WHERE portal = $portal) ct
+        ON ct.id = c.crm_entity_id AND c.crm_entity_type = 'CONTACT'
+    WHERE c.portal = $portal GROUP BY 1) lc ON lc.cid = x.id
+LEFT JOIN (SELECT d.{link} AS cid, max(coalesce(h.t, d.moved_time)) AS last_won
+    FROM deals d
+    LEFT JOIN (SELECT owner_id, max(created_time) AS t FROM deal_stage_history
+        WHERE portal = $portal AND type_id = 3 GROUP BY owner_id) h ON h.owner_id = d.id
+    WHERE d.portal = $portal AND d.stage_semantic = 'S' AND d.{link} IS NOT NULL
+    GROUP BY 1) lw ON lw.cid = x.id
+WHERE x.portal = $portal""",
+        static=True,
+    )
     return [
         *deal_ctes(opts),
         Cte(
@@ -265,6 +296,7 @@ def _client_ctes(kind: str, opts: Options) -> list[Cte]:
         ),
         CALL_BASE,
         Cte(f"{kind}_calls", called),
+        text,
         Cte(
             f"{kind}_rel",
             f"""SELECT x.id, x.assigned_by_id AS manager_id, {name} AS title, x.date_create,
@@ -304,7 +336,26 @@ WHERE c.portal = $portal""",
 
 CALL_TEXT = Cte(
     "call_text",
-    "SELECT id, phone_number FROM calls WHERE portal = $portal",
+    # The client by name (its card is linked by the list), and the recording:
+    # the portal's URL, else "file:<id>" of a file on its Drive (rop.report.drill
+    # turns it into a link).
+    """SELECT c.id, c.phone_number,
+    CASE c.crm_entity_type
+        WHEN 'COMPANY' THEN co.title
+        WHEN 'CONTACT' THEN nullif(trim(coalesce(ct.name, '') || ' ' || coalesce(ct.last_name, '')), '')
+        WHEN 'LEAD' THEN coalesce(l.title,
+            nullif(trim(coalesce(l.name, '') || ' ' || coalesce(l.last_name, '')), ''))
+    END AS client_name,
+    coalesce(nullif(c.call_record_url, ''),
+        'file:' || CAST(c.record_file_id AS VARCHAR)) AS record
+FROM calls c
+LEFT JOIN (SELECT id, title FROM companies WHERE portal = $portal) co
+    ON co.id = c.crm_entity_id AND c.crm_entity_type = 'COMPANY'
+LEFT JOIN (SELECT id, name, last_name FROM contacts WHERE portal = $portal) ct
+    ON ct.id = c.crm_entity_id AND c.crm_entity_type = 'CONTACT'
+LEFT JOIN (SELECT id, title, name, last_name FROM leads WHERE portal = $portal) l
+    ON l.id = c.crm_entity_id AND c.crm_entity_type = 'LEAD'
+WHERE c.portal = $portal""",
     static=True,
 )
 
@@ -338,6 +389,13 @@ class Source:
 
 
 _MANAGER = Column("manager", "manager_name", "Менеджер", "Manager")
+# What a list of companies or contacts shows beside its facts ({kind}_text).
+_CLIENT_FACTS = (
+    Column("last_call", "last_call", "Последний звонок", "Last call", "datetime"),
+    Column("last_won", "last_won", "Последняя продажа", "Last sale", "datetime"),
+    Column("phone", "phone", "Телефон", "Phone", "phone"),
+)
+_CLIENT_TEXT = ("phone", "last_call", "last_won")
 
 SOURCES: dict[str, Source] = {
     "deal_rel": Source(
@@ -400,8 +458,10 @@ SOURCES: dict[str, Source] = {
             Column("with_deals", "with_deals", "Сделки за период", "Deals in period", "bool"),
             Column("with_sales", "with_sales", "Продажи за период", "Sales in period", "bool"),
             Column("called", "called", "Звонки за период", "Calls in period", "bool"),
+            *_CLIENT_FACTS,
         ),
         "/crm/company/details/{id}/",
+        _CLIENT_TEXT,
     ),
     "contact_rel": Source(
         "contact_rel",
@@ -416,8 +476,10 @@ SOURCES: dict[str, Source] = {
             Column("with_deals", "with_deals", "Сделки за период", "Deals in period", "bool"),
             Column("with_sales", "with_sales", "Продажи за период", "Sales in period", "bool"),
             Column("called", "called", "Звонки за период", "Calls in period", "bool"),
+            *_CLIENT_FACTS,
         ),
         "/crm/contact/details/{id}/",
+        _CLIENT_TEXT,
     ),
     "call_rel": Source(
         "call_rel",
@@ -428,15 +490,19 @@ SOURCES: dict[str, Source] = {
         (
             _MANAGER,
             Column("started", "call_start_date", "Начало", "Started", "datetime"),
-            Column("call_type", "call_type", "Тип", "Type", "count"),
+            # Type and result are codes in the store, shown in words by the page
+            # (rop.web.formatting: kinds call_type and call_status).
+            Column("call_type", "call_type", "Тип", "Type", "call_type"),
             Column("duration", "call_duration", "Длительность", "Duration", "seconds"),
-            Column("failed_code", "call_failed_code", "Код", "Code"),
-            Column("phone", "phone_number", "Номер", "Number"),
-            Column("crm_entity_type", "crm_entity_type", "Привязка", "Bound to"),
+            Column("failed_code", "call_failed_code", "Результат", "Result", "call_status"),
+            Column("phone", "phone_number", "Номер", "Number", "phone"),
+            Column("client", "client_name", "Клиент", "Client"),
+            Column("crm_entity_type", "crm_entity_type", "Привязка", "Bound to", "crm_entity"),
             Column("crm_entity_id", "crm_entity_id", "ID в CRM", "CRM ID", "count"),
+            Column("record", "record", "Запись", "Recording", "record"),
         ),
         None,
-        ("phone_number",),
+        ("phone_number", "client_name", "record"),
     ),
 }
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -67,6 +67,11 @@ def prepare(store: Store, flt: ReportFilter, portal: str | None) -> Prepared:
             [key],
         )
     }
+    labels = stage_labels(
+        ((sid, name, cat if cat is not None else _pipe_of(entity))
+         for sid, (name, cat, entity) in stages.items()),
+        dict(store.query("SELECT id, name FROM pipelines WHERE portal = ?", [key])),
+    )  # fmt: skip
     for s in flt.key_stages:
         if s not in stages:
             raise ReportInputError("unknown_stage", stage=s)
@@ -74,7 +79,7 @@ def prepare(store: Store, flt: ReportFilter, portal: str | None) -> Prepared:
         pipe = cat if cat is not None else _pipe_of(entity)
         if flt.pipelines and pipe not in flt.pipelines:
             raise ReportInputError("stage_outside_pipelines", stage=s)
-        names["deal_stage:" + s] = name or s
+        names["deal_stage:" + s] = labels.get(s) or s
     statuses = dict(
         store.query(
             "SELECT status_id, name FROM statuses WHERE portal = ? AND entity_id = 'STATUS'",
@@ -152,6 +157,37 @@ def store_names(store: Store, key: str) -> dict[tuple[str, object], str]:
         for ident, name in store.query(sql, [key]):
             if name:
                 out[(kind, ident)] = name
+    pipes = {ident: name for (kind, ident), name in out.items() if kind == "pipeline"}
+    rows = store.query(
+        "SELECT status_id, name, category_id, entity_id FROM statuses "
+        "WHERE portal = ? AND entity_id LIKE 'DEAL_STAGE%'",
+        [key],
+    )
+    labels = stage_labels(
+        (
+            (sid, name, cat if cat is not None else _pipe_of(entity))
+            for sid, name, cat, entity in rows
+        ),
+        pipes,
+    )
+    out.update({("stage", sid): label for sid, label in labels.items()})
+    return out
+
+
+def stage_labels(
+    stages: Iterable[tuple[str, str | None, int]], pipelines: dict[Any, str]
+) -> dict[str, str]:
+    """Stage ID -> the name a column or a sentence shows. Two pipelines often
+    both have a stage "Новая": such a name gets its pipeline, "Новая (Опт)",
+    so two key-stage columns never read the same."""
+    rows = [(sid, name or sid, pipe) for sid, name, pipe in stages]
+    pipes_of: dict[str, set[int]] = {}
+    for _sid, name, pipe in rows:
+        pipes_of.setdefault(name.strip().casefold(), set()).add(pipe)
+    out = {}
+    for sid, name, pipe in rows:
+        shared = len(pipes_of[name.strip().casefold()]) > 1
+        out[sid] = f"{name} ({pipelines.get(pipe) or pipe})" if shared else name
     return out
 
 

@@ -10,6 +10,7 @@ from dataclasses import replace
 from datetime import UTC, date, datetime
 from typing import Any
 
+from rop.metrics.catalogue import FUNNEL_PREFIX, funnel_figure
 from rop.metrics.catalogue import figure as find_figure
 from rop.metrics.compile import (
     GROUP_EXPR,
@@ -57,6 +58,21 @@ def _record_url(prep: Prepared, entity: str, rec: dict[str, Any]) -> str | None:
     return prep.portal.link(f"/crm/{entity}/details/{rec['id']}/")
 
 
+# A recording kept on the portal's Drive (RECORD_FILE_ID) opens in the Drive.
+_DRIVE_FILE = "/bitrix/tools/disk/focus.php?objectId={id}&cmd=show&action=showObjectInGrid&ncc=1"
+
+
+def _record_link(prep: Prepared, value: Any) -> str | None:
+    """A call's recording as a link: the portal's URL (http/https only: this is
+    CRM data and becomes an href), or its Drive file's page; else none."""
+    text = str(value or "").strip()
+    if text.startswith("file:") and text[5:].isdigit():
+        return prep.portal.link(_DRIVE_FILE.format(id=int(text[5:])))
+    if text.lower().startswith(("https://", "http://")):
+        return text
+    return None
+
+
 def drill(
     store: Store,
     flt: ReportFilter,
@@ -87,6 +103,11 @@ def drill(
         flt = replace(flt, key_statuses=(*flt.key_statuses, ident))
     prep = prepare(store, flt, portal)
     names = filter_names(prep)
+    if fig.key.startswith(FUNNEL_PREFIX):
+        # A funnel step (the page's picture) is titled by its stage's name.
+        if ("stage", ident) not in names:
+            raise ReportInputError("unknown_stage", stage=ident)
+        fig = funnel_figure(ident, names[("stage", ident)])
     if fig.section not in flt.sections:
         raise ReportInputError("hidden_section", figure=figure, section=fig.section)
     check_whole(offset, "offset")
@@ -138,6 +159,8 @@ def drill(
             del rec[name]
         item = {k: _jsonable(v, prep) for k, v in rec.items()}
         item["url"] = _record_url(prep, source.entity, rec)
+        if "record" in item:
+            item["record"] = _record_link(prep, item["record"])
         out_records.append(item)
     value_column = None
     if fig.measure in ("sum", "mean"):

@@ -9,6 +9,18 @@ from rich.table import Table
 from rich.text import Text
 
 from rop.report.formatting import SECTION_LABELS, label, row_heading, row_title, show, word
+from rop.report.zones import zone_label
+
+_NUMERIC = ("count", "amount", "share", "days", "seconds")
+
+
+def _shown(value: object, kind: str, lang: str) -> str:
+    """A value for the terminal: a Russian table writes decimals with a comma
+    (12,5 %; 1 234,50), as a Russian reader (and Excel) expects."""
+    text = show(value, kind)
+    if lang == "ru" and kind in _NUMERIC and isinstance(value, int | float):
+        text = text.replace(".", ",")
+    return text
 
 
 def report_to_table(report: dict, lang: str = "ru", width: int = 200) -> str:
@@ -19,7 +31,7 @@ def report_to_table(report: dict, lang: str = "ru", width: int = 200) -> str:
     console.print(
         Text(
             f"{word('report', lang)} {report['portal']['key']}: {period['from']} — {period['to']} "
-            f"({period['timezone']}), {report['currency']}"
+            f"({zone_label(period['timezone'], lang)}), {report['currency']}"
         )
     )
     console.print(Text(report["description_ru" if lang == "ru" else "description_en"]))
@@ -43,24 +55,28 @@ def _section_table(report: dict, title: str, cols: list[dict], lang: str) -> Tab
         table.add_column(label(col, lang), justify="right")
     for row in report["rows"]:
         table.add_row(
-            Text(row_title(row, lang)), *[show(row["figures"][c["key"]], c["kind"]) for c in cols]
+            Text(row_title(row, lang)),
+            *[_shown(row["figures"][c["key"]], c["kind"], lang) for c in cols],
         )
     for dep in report["departments"]:
         name = dep.get("name") or word("no_department", lang)
         table.add_row(
             Text(f"{word('total', lang)}: {name}"),
-            *[show(dep["figures"][c["key"]], c["kind"]) for c in cols],
+            *[_shown(dep["figures"][c["key"]], c["kind"], lang) for c in cols],
             style="bold",
         )
     table.add_row(
         word("total", lang),
-        *[show(report["total"]["figures"][c["key"]], c["kind"]) for c in cols],
+        *[_shown(report["total"]["figures"][c["key"]], c["kind"], lang) for c in cols],
         style="bold",
     )
     if "previous" in report:
         table.add_row(
             word("previous", lang),
-            *[show(report["previous"]["total"]["figures"][c["key"]], c["kind"]) for c in cols],
+            *[
+                _shown(report["previous"]["total"]["figures"][c["key"]], c["kind"], lang)
+                for c in cols
+            ],
             style="italic",
         )
     return table
@@ -70,14 +86,18 @@ def drill_to_table(result: dict, lang: str = "ru", width: int = 200) -> str:
     buffer = io.StringIO()
     console = Console(file=buffer, width=width, color_system=None, force_terminal=False)
     table = Table(
-        title=f"{result['label_ru' if lang == 'ru' else 'label_en']}: {show(result['value'], result['kind'])}"
+        title=f"{result['label_ru' if lang == 'ru' else 'label_en']}: {_shown(result['value'], result['kind'], lang)}"
     )
     for col in result["columns"]:
         table.add_column(label(col, lang))
     for rec in result["records"]:
         table.add_row(
             *[
-                Text(show(rec.get(c["key"]), c["kind"]) if rec.get(c["key"]) is not None else "")
+                Text(
+                    _shown(rec.get(c["key"]), c["kind"], lang)
+                    if rec.get(c["key"]) is not None
+                    else ""
+                )
                 for c in result["columns"]
             ]
         )

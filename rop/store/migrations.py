@@ -252,35 +252,12 @@ CREATE TABLE report_admins (
     ),
     (
         3,
-        "installed applications",
-        # One row per Bitrix24 portal that installed the app, keyed by
-        # member_id (stable across domain changes); `portal` is the key the
-        # CRM tables use. Secrets are Fernet tokens (rop/store/vault.py):
-        # the file alone does not reveal them.
+        "call recordings and client phones",
         """
-CREATE TABLE app_portals (
-    member_id TEXT PRIMARY KEY,
-    portal TEXT NOT NULL,
-    domain TEXT NOT NULL,
-    client_endpoint TEXT NOT NULL,
-    server_endpoint TEXT NOT NULL,
-    application_token TEXT,
-    access_token TEXT,
-    refresh_token TEXT,
-    expires_at TIMESTAMP,
-    installer_id BIGINT,
-    state TEXT NOT NULL,
-    problem TEXT,
-    installed_at TIMESTAMP,
-    updated_at TIMESTAMP
-);
-CREATE TABLE app_events_seen (
-    member_id TEXT NOT NULL,
-    digest TEXT NOT NULL,
-    ts BIGINT,
-    seen_at TIMESTAMP,
-    PRIMARY KEY (member_id, digest)
-);
+ALTER TABLE calls ADD COLUMN call_record_url TEXT;
+ALTER TABLE calls ADD COLUMN record_file_id BIGINT;
+ALTER TABLE companies ADD COLUMN phone TEXT;
+ALTER TABLE contacts ADD COLUMN phone TEXT;
 """,
     ),
     (
@@ -310,6 +287,39 @@ CREATE TABLE viewer_grant_records (
     entity TEXT NOT NULL,
     record_id BIGINT NOT NULL,
     PRIMARY KEY (portal, viewer_id, entity, record_id)
+);
+""",
+    ),
+    (
+        5,
+        "installed applications",
+        # One row per Bitrix24 portal that installed the app, keyed by
+        # member_id (stable across domain changes); `portal` is the key the
+        # CRM tables use. Secrets are Fernet tokens (rop/store/vault.py):
+        # the file alone does not reveal them.
+        """
+CREATE TABLE app_portals (
+    member_id TEXT PRIMARY KEY,
+    portal TEXT NOT NULL,
+    domain TEXT NOT NULL,
+    client_endpoint TEXT NOT NULL,
+    server_endpoint TEXT NOT NULL,
+    application_token TEXT,
+    access_token TEXT,
+    refresh_token TEXT,
+    expires_at TIMESTAMP,
+    installer_id BIGINT,
+    state TEXT NOT NULL,
+    problem TEXT,
+    installed_at TIMESTAMP,
+    updated_at TIMESTAMP
+);
+CREATE TABLE app_events_seen (
+    member_id TEXT NOT NULL,
+    digest TEXT NOT NULL,
+    ts BIGINT,
+    seen_at TIMESTAMP,
+    PRIMARY KEY (member_id, digest)
 );
 """,
     ),

@@ -26,7 +26,7 @@ from starlette.templating import Jinja2Templates
 from rop.config import Settings
 from rop.store.db import Store, open_store
 from rop.store.holder import announce
-from rop.web import errors, report_view, routes
+from rop.web import bidi, errors, report_view, routes
 from rop.web.builds import Builds
 from rop.web.cache import ReportCache
 from rop.web.formatting import fmt_cell, fmt_value
@@ -81,6 +81,10 @@ def _templates(urls: Urls, token: str) -> Jinja2Templates:
     env.filters["cell"] = lambda value, col, currency="RUB", lang="ru": fmt_cell(
         col.get("kind", "text"), value, col.get("key", ""), currency, lang
     )
+    # Every CRM string in its own <bdi> (rop.web.bidi): "bdi" for a value,
+    # "isolated" for a sentence composed around names.
+    env.filters["bdi"] = bidi.bdi
+    env.filters["isolated"] = bidi.html
     env.globals["urls"] = urls
     # Sent back by the page's own requests that change state (rop.web.security).
     env.globals["request_token"] = token

@@ -84,7 +84,10 @@ def funnel(
     users_sql, users_params = users_sql + granted[0], users_params + list(granted[1])
     # Only placeholders and code-made clauses are spliced in; values are bound.
     sql = (
+        # Deals with nobody responsible are in no figure (metrics' deal_base): not here either,
+        # so a step's drill-down lists exactly the deals the step counts.
         "WITH d AS (SELECT id, stage_id FROM deals WHERE portal = ? AND category_id = ? "  # noqa: S608
+        "AND assigned_by_id IS NOT NULL "
         "AND date_create >= ? AND date_create < ?" + users_sql + "), "
         "reached AS ("
         "SELECT d.id, h.stage_id FROM d JOIN deal_stage_history h "
@@ -149,7 +152,7 @@ def trend(
     if pipelines:
         pipe_sql = " AND d.category_id IN (" + ", ".join("?" for _ in pipelines) + ")"
         pipe_params = list(pipelines)
-    where = " WHERE d.portal = ?" + pipe_sql + users_sql
+    where = " WHERE d.portal = ? AND d.assigned_by_id IS NOT NULL" + pipe_sql + users_sql
     base = [opts.portal, *pipe_params, *users_params]
 
     buckets: dict[date, dict[str, int]] = {}
@@ -221,6 +224,7 @@ def manager_bars(report: dict[str, Any]) -> dict[str, Any]:
         "names_ru": [row_name(r, "ru", by) for r in rows],
         "names_en": [row_name(r, "en", by) for r in rows],
         "user_ids": [r.get("user_id") for r in rows],
+        "keys": [r.get("key") for r in rows],
         "won_amount": [r["figures"].get("deals_won_amount") or 0 for r in rows],
         "win_rate": [
             None
@@ -229,3 +233,50 @@ def manager_bars(report: dict[str, Any]) -> dict[str, Any]:
             for r in rows
         ],
     }
+
+
+def with_drill_links(pictures: dict[str, Any], wf: Any, urls: Any) -> dict[str, Any]:
+    """The pictures with, for each bar, funnel step and trend point, the URL of
+    the drill-down that lists exactly the records it counts.
+
+    Added after the cache (the pictures are cached for both languages; links
+    carry the page's language). A funnel step lists its ``deal_funnel:``
+    figure; a manager's bar that manager's won deals; a trend point the new,
+    won or lost deals of its day (or week), as a filter narrowed to it.
+    """
+    out = dict(pictures)
+    pairs = wf.pairs()
+    bars = dict(pictures.get("bars") or {})
+    links: list[str | None] = []
+    for uid, key in zip(bars.get("user_ids", []), bars.get("keys", []), strict=False):
+        if wf.by == "manager" and uid is not None:
+            links.append(urls.drill(pairs, "deals_won_amount", user=uid))
+        elif wf.by != "manager" and key is not None:
+            links.append(urls.drill(pairs, "deals_won_amount", key=key))
+        else:
+            links.append(None)
+    bars["drill"] = links
+    out["bars"] = bars
+    funnels = []
+    for f in pictures.get("funnels") or []:
+        steps = [
+            {**step, "drill": urls.drill(pairs, f"deal_funnel:{step['stage_id']}")}
+            for step in f.get("steps", [])
+        ]
+        funnels.append({**f, "steps": steps})
+    if "funnels" in pictures:
+        out["funnels"] = funnels
+    trend_data = pictures.get("trend")
+    if trend_data:
+        weekly = trend_data.get("unit") == "week"
+        drill: dict[str, list[str]] = {"new": [], "won": [], "lost": []}
+        for label in trend_data.get("labels", []):
+            start = date.fromisoformat(label)
+            end = start + timedelta(days=6) if weekly else start
+            narrow = wf.narrowed(
+                period="custom", date_from=max(start, wf.date_from), date_to=min(end, wf.date_to)
+            ).pairs()
+            for kind in drill:
+                drill[kind].append(urls.drill(narrow, f"deals_{kind}"))
+        out["trend"] = {**trend_data, "drill": drill}
+    return out

@@ -8,7 +8,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from rop.report.formatting import unknown_user_name
-from rop.web import i18n
+from rop.web import bidi, i18n
 from rop.web.cache import data_version
 from rop.web.context import PAGE_SIZE, Json, setup
 from rop.web.download import file_response
@@ -29,8 +29,42 @@ def _drill_args(request: Request, lang: str) -> dict[str, Any]:
         "key": q.get("row") or None,
         "sort": q.get("sort") or None,
         "desc": q.get("desc") in ("1", "true"),
-        "offset": parse_int(q["offset"], "offset", lang) if q.get("offset") else 0,
+        "offset": _offset(q, lang),
     }
+
+
+# Far beyond any list (50 records a page), and small enough for DuckDB's OFFSET.
+MAX_PAGE = 10**9
+
+
+def _offset(q: Any, lang: str) -> int:
+    """The first record shown: ``offset``, or ``page`` (1, 2, ...) from the pager's jump."""
+    if q.get("page"):
+        page = parse_int(q["page"], "page", lang, minimum=1)
+        if page > MAX_PAGE:
+            raise BadInput(i18n.text("bad_number", lang, value=q["page"], field="page"), "page")
+        return (page - 1) * PAGE_SIZE
+    return parse_int(q["offset"], "offset", lang) if q.get("offset") else 0
+
+
+def _pages(total: int, offset: int, link: Any) -> list[dict[str, Any]]:
+    """Page links: the first, the last, and two either side of the current one."""
+    count = max(1, -(-total // PAGE_SIZE))
+    current = offset // PAGE_SIZE + 1
+    shown = sorted({1, count, *range(max(1, current - 2), min(count, current + 2) + 1)})
+    out: list[dict[str, Any]] = []
+    for number in shown:
+        if out and number - out[-1]["number"] > 1:
+            out.append({"gap": True, "number": number - 1})
+        out.append(
+            {
+                "number": number,
+                "current": number == current,
+                "url": link(offset=(number - 1) * PAGE_SIZE),
+                "gap": False,
+            }
+        )
+    return out
 
 
 def drill_context(request: Request, limit: int | None = PAGE_SIZE) -> dict[str, Any]:
@@ -80,6 +114,7 @@ def drill_context(request: Request, limit: int | None = PAGE_SIZE) -> dict[str, 
         "filter": wf,
         "args": args,
         "sentence": flt.describe(wf.lang, names(opts)),
+        "sentence_html": bidi.html(flt.describe(wf.lang, bidi.isolated_names(names(opts)))),
         "about": _figure_about(result["figure"], wf.lang),
         "who": _who(opts, args, wf.lang, wf.by),
         "drill": result,
@@ -106,17 +141,17 @@ def _who(opts: Options, args: dict[str, Any], lang: str, by: str = "manager") ->
     """Whose records these are: a manager, a department, a row, or everyone."""
     if args["user"] is not None:
         name = next((u["name"] for u in opts.users if u["id"] == args["user"]), None)
-        return name or unknown_user_name(args["user"], lang)
+        return bidi.isolate(name) if name else unknown_user_name(args["user"], lang)
     if args["department"] is not None:
         name = next((d["name"] for d in opts.departments if d["id"] == args["department"]), None)
-        return f"{i18n.text('department', lang)}: {name or args['department']}"
+        return f"{i18n.text('department', lang)}: {bidi.isolate(name or args['department'])}"
     if args["key"] is not None:
         names: dict[str, str] = {}
         if by == "pipeline":
             names = {str(p["id"]): p["name"] for p in opts.pipelines}
         elif by == "department":
             names = {str(d["id"]): d["name"] for d in opts.departments}
-        return f"{i18n.text(by, lang)}: {names.get(str(args['key']), args['key'])}"
+        return f"{i18n.text(by, lang)}: {bidi.isolate(names.get(str(args['key']), args['key']))}"
     return i18n.text("total", lang)
 
 
@@ -142,6 +177,10 @@ def drill_page(request: Request) -> Response:
             "records_word": i18n.records_after_of(total, lang),
             "offset": offset,
             "page_size": PAGE_SIZE,
+            "pages": _pages(total, offset, ctx["link"]),
+            "page_count": max(1, -(-total // PAGE_SIZE)),
+            "page_number": offset // PAGE_SIZE + 1,
+            "jump": _jump(ctx["link"](offset=0)),
             "prev_url": ctx["link"](offset=max(0, offset - PAGE_SIZE)) if offset > 0 else None,
             "next_url": ctx["link"](offset=offset + PAGE_SIZE)
             if offset + PAGE_SIZE < total
@@ -151,6 +190,16 @@ def drill_page(request: Request) -> Response:
             ),
         },
     )
+
+
+def _jump(url: str) -> dict[str, Any]:
+    """The jump form: the list's own URL as hidden fields (a GET form replaces
+    its action's query), the page number typed by the reader."""
+    from urllib.parse import parse_qsl, urlsplit
+
+    parts = urlsplit(url)
+    pairs = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k != "offset"]
+    return {"action": parts.path, "pairs": pairs}
 
 
 # The JSON twin may list more records a page (`limit`): the command line

@@ -11,6 +11,9 @@ import math
 from dataclasses import dataclass
 
 DASH = "—"
+# Every negative number and delta gets the typographic minus (U+2212), never a
+# hyphen: "−5", "−3 п.п.", "−0:01:10".
+MINUS = "\u2212"
 # Russian typography groups thousands with a (non-breaking) space and uses a
 # comma for decimals; a narrow no-break space keeps "1 234 567 ₽" on one line.
 _GROUP = {"ru": "\u00a0", "en": ","}
@@ -32,7 +35,7 @@ _WORSE_WHEN_UP = (
 
 def _group(value: int, lang: str) -> str:
     text = f"{abs(value):,}".replace(",", _GROUP.get(lang, ","))
-    return ("-" if value < 0 else "") + text
+    return (MINUS if value < 0 else "") + text
 
 
 def fmt_count(value: float | None, lang: str = "ru") -> str:
@@ -53,13 +56,14 @@ def fmt_share(value: float | None, lang: str = "ru") -> str:
     if value is None:
         return DASH
     pct = round(value * 100)
-    return f"{pct}\u00a0%" if lang == "ru" else f"{pct}%"
+    text = (MINUS if pct < 0 else "") + str(abs(pct))
+    return f"{text}\u00a0%" if lang == "ru" else f"{text}%"
 
 
 def fmt_days(value: float | None, lang: str = "ru") -> str:
     if value is None:
         return DASH
-    text = f"{value:.1f}".replace(".", _DECIMAL.get(lang, "."))
+    text = (MINUS if value < 0 else "") + f"{abs(value):.1f}".replace(".", _DECIMAL.get(lang, "."))
     return f"{text}\u00a0дн." if lang == "ru" else f"{text} d"
 
 
@@ -68,7 +72,7 @@ def fmt_seconds(value: float | None, lang: str = "ru") -> str:
     if value is None:
         return DASH
     total = round(value)
-    sign = "-" if total < 0 else ""
+    sign = MINUS if total < 0 else ""
     hours, rest = divmod(abs(total), 3600)
     minutes, seconds = divmod(rest, 60)
     return f"{sign}{hours}:{minutes:02d}:{seconds:02d}"
@@ -87,7 +91,8 @@ def fmt_value(kind: str, value: float | None, currency: str = "RUB", lang: str =
     if kind == "seconds":
         return fmt_seconds(value, lang)
     if isinstance(value, float) and not value.is_integer():
-        return f"{value:.1f}".replace(".", _DECIMAL.get(lang, "."))
+        text = f"{abs(value):.1f}".replace(".", _DECIMAL.get(lang, "."))
+        return (MINUS if value < 0 else "") + text
     return fmt_count(value, lang)
 
 
@@ -123,13 +128,14 @@ def delta(
         pts = round(diff * 100)
         if pts == 0:
             return Delta("same", None, "", prev_text)
-        text = f"{pts:+d}\u00a0п.п." if lang == "ru" else f"{pts:+d} pp"
+        signed = ("+" if pts > 0 else MINUS) + str(abs(pts))
+        text = f"{signed}\u00a0п.п." if lang == "ru" else f"{signed} pp"
     else:
         text = fmt_value(kind, abs(diff), currency, lang)
         # A change too small to show (0,04 дн., 0.3 s) reads as "no change", not "+0".
         if text == fmt_value(kind, 0, currency, lang) or text in ("0,0", "0.0"):
             return Delta("same", None, "", prev_text)
-        text = ("+" if up else "−") + text
+        text = ("+" if up else MINUS) + text
     return Delta("up" if up else "down", up != worse_up, text, prev_text)
 
 
@@ -148,6 +154,66 @@ def fmt_moment(iso: str | None, timezone: str, lang: str = "ru") -> str | None:
     return local.strftime("%d.%m.%Y %H:%M" if lang == "ru" else "%Y-%m-%d %H:%M")
 
 
+# Calls in words (BITRIX24_API.md, voximplant.statistic.get): CALL_TYPE,
+# CALL_FAILED_CODE and CRM_ENTITY_TYPE are codes in the store.
+_CALL_TYPES = {
+    1: ("Исходящий", "Outgoing"),
+    2: ("Входящий", "Incoming"),
+    3: ("Входящий с переадресацией", "Incoming, redirected"),
+    4: ("Обратный звонок", "Callback"),
+    5: ("Информационный", "Informational"),
+}
+_CALL_RESULTS = {
+    "200": ("Состоялся", "Connected"),
+    "304": ("Пропущен", "Missed"),
+    "603": ("Отклонён", "Declined"),
+    "603-S": ("Отменён", "Cancelled"),
+    "486": ("Занято", "Busy"),
+    "480": ("Абонент недоступен", "Unavailable"),
+    "404": ("Неверный номер", "Wrong number"),
+    "402": ("Недостаточно средств", "Insufficient funds"),
+    "403": ("Запрещён", "Forbidden"),
+    "423": ("Заблокирован", "Blocked"),
+    "484": ("Неполный номер", "Incomplete number"),
+    "503": ("Сервис недоступен", "Service unavailable"),
+    "OTHER": ("Вызов не удался", "Call failed"),
+}
+_CRM_ENTITIES = {
+    "COMPANY": ("Компания", "Company"),
+    "CONTACT": ("Контакт", "Contact"),
+    "LEAD": ("Лид", "Lead"),
+    "DEAL": ("Сделка", "Deal"),
+}
+# Numbers written without a country code are read as Russian ones (the portals
+# this report is for); a number that is not valid stays as the portal wrote it.
+PHONE_REGION = "RU"
+
+
+def _word(words: dict, value: object, lang: str) -> str:
+    pair = words.get(value)
+    if pair is None:
+        return str(value)
+    return pair[0] if lang == "ru" else pair[1]
+
+
+def fmt_phone(raw: object) -> str:
+    """A phone as its country writes it: 79161234567 -> +7 916 123-45-67
+    (libphonenumber's international format); anything else as it came."""
+    import phonenumbers
+
+    text = str(raw).strip()
+    digits = text.lstrip("+")
+    candidates = [text] if text.startswith("+") else [f"+{digits}", text]
+    for candidate in candidates:
+        try:
+            number = phonenumbers.parse(candidate, PHONE_REGION)
+        except phonenumbers.NumberParseException:
+            continue
+        if phonenumbers.is_valid_number(number):
+            return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.INTERNATIONAL)
+    return text
+
+
 def fmt_cell(
     kind: str, value: object, key: str = "", currency: str = "RUB", lang: str = "ru"
 ) -> str:
@@ -156,6 +222,14 @@ def fmt_cell(
         return DASH
     if kind == "bool":
         return "✓" if value else ""
+    if kind == "call_type":
+        return _word(_CALL_TYPES, value, lang)
+    if kind == "call_status":
+        return _word(_CALL_RESULTS, str(value), lang)
+    if kind == "crm_entity":
+        return _word(_CRM_ENTITIES, str(value).upper(), lang)
+    if kind == "phone":
+        return fmt_phone(value)
     if key == "id" or key.endswith("_id"):
         return str(value)
     if kind in ("datetime", "date") and isinstance(value, str):

@@ -52,8 +52,12 @@ _TEXT: dict[str, tuple[str, str]] = {
     "by_pipeline": ("по воронкам", "pipeline"),
     "compare": ("Сравнить с прошлым периодом", "Compare with previous period"),
     "apply": ("Показать", "Apply"),
+    "more_choices": ("Ещё", "More"),
+    "page_jump": ("Страница", "Page"),
+    "listen": ("Запись", "Recording"),
     "reset": ("Сбросить", "Reset"),
     "data_as_of": ("Данные на", "Data as of"),
+    "time_zone": ("Часовой пояс портала", "The portal's time zone"),
     "never_synced": ("данные ещё не загружены", "no data loaded yet"),
     "sync": ("Обновить данные", "Sync now"),
     "sync_full": ("Полная загрузка", "Full reload"),
@@ -105,6 +109,16 @@ _TEXT: dict[str, tuple[str, str]] = {
     "of": ("из", "of"),
     "charts": ("Графики", "Charts"),
     "funnel": ("Воронка", "Funnel"),
+    "funnel_about": (
+        "Сделки, созданные в периоде: сколько дошло до каждой стадии (по истории стадий; "
+        "успешные прошли все, проигранные — до стадии, где остановились)",
+        "Deals created in the period: how many reached each stage (by stage history; won "
+        "deals passed them all, lost ones count up to where they stopped)",
+    ),
+    "charts_hint": (
+        "Нажмите на столбец или точку, чтобы увидеть записи",
+        "Click a bar or a point to list its records",
+    ),
     "won_by_manager": ("Сумма успешных и доля выигранных", "Won amount and win rate"),
     "trend": ("Новые, успешные и неуспешные сделки", "New, won and lost deals"),
     "new": ("Новые", "New"),

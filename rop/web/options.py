@@ -125,4 +125,37 @@ def names(opts: Options) -> dict[tuple[str, object], str]:
         for row in rows:
             if row.get("name"):
                 out[(kind, row[ident])] = str(row["name"])
+    from rop.report.context import stage_labels
+
+    labels = stage_labels(
+        ((s["status_id"], s.get("name"), s["category_id"]) for s in opts.stages),
+        {p["id"]: p["name"] for p in opts.pipelines},
+    )
+    out.update({("stage", sid): label for sid, label in labels.items()})
+    return out
+
+
+def department_tree(departments: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Departments in the portal's tree order, each with its ``depth`` (0 for a
+    top one): a parent, then its children by sort, so the picker can indent
+    them. A department whose parent is unknown (or out of the viewer's
+    scope) stands at the top; a cycle in bad data cannot loop."""
+    ids = {d["id"] for d in departments}
+    children: dict[Any, list[dict[str, Any]]] = {}
+    for d in departments:
+        parent = d.get("parent_id") if d.get("parent_id") in ids else None
+        children.setdefault(parent, []).append(d)
+    out: list[dict[str, Any]] = []
+    seen: set[Any] = set()
+
+    def walk(parent: Any, depth: int) -> None:
+        for d in children.get(parent, []):
+            if d["id"] in seen:
+                continue
+            seen.add(d["id"])
+            out.append({**d, "depth": depth})
+            walk(d["id"], depth + 1)
+
+    walk(None, 0)
+    out += [{**d, "depth": 0} for d in departments if d["id"] not in seen]
     return out

@@ -9,14 +9,15 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 
-from rop.web import charts, i18n
+from rop.report.zones import zone_label
+from rop.web import bidi, charts, i18n
 from rop.web.builds import cached_build
 from rop.web.cache import data_version
 from rop.web.context import LAST_FILTER_COOKIE, Json, setup, sync_job
 from rop.web.download import file_response
 from rop.web.errors import BadInput
 from rop.web.formatting import fmt_moment
-from rop.web.options import Options, names
+from rop.web.options import Options, department_tree, names
 from rop.web.params import SECTIONS, WebFilter, show_date
 from rop.web.table import build_table, quiet
 
@@ -102,6 +103,8 @@ def report_context(request: Request) -> dict[str, Any]:
     report, pictures = built["report"], built["charts"]
     lang = wf.lang
     sentence = flt.describe(lang, names(opts))
+    # The page shows each name in its own <bdi> (rop.web.bidi); the JSON twin the plain text.
+    sentence_html = bidi.html(flt.describe(lang, bidi.isolated_names(names(opts))))
     opts = _scoped_options(store, opts, wf.viewer)
     urls = request.app.state.urls
     pairs = wf.pairs()
@@ -109,8 +112,9 @@ def report_context(request: Request) -> dict[str, Any]:
         "cache_key": key,  # not in the JSON twin
         "filter": wf,
         "sentence": sentence,
+        "sentence_html": sentence_html,
         "report": report,
-        "charts": pictures,
+        "charts": charts.with_drill_links(pictures, wf, urls),
         "options": opts,
         "links": {
             "html": urls.report(pairs),
@@ -199,6 +203,9 @@ def page_chrome(
         "presets": PRESETS,
         "section_keys": SECTIONS,
         "viewer_label": _viewer_label(opts, wf.viewer, lang),
+        # The portal's clock by its city, "Москва, UTC+3" (never "Etc/GMT-3").
+        "zone": zone_label(opts.timezone, lang),
+        "department_tree": department_tree(opts.departments),
         "entity_names": i18n.entity_names(lang),
         "problem": None,
         "invalid": None,  # the field the problem is in, marked for the reader
@@ -243,8 +250,8 @@ def _viewer_label(opts: Options, viewer: int | None, lang: str) -> str | None:
     if viewer is None:
         return None
     name = next((u["name"] for u in opts.users if u["id"] == viewer and u["name"]), None)
-    name = name or f"{i18n.text('user', lang)} #{viewer}"
-    heads = [str(d["name"]) for d in opts.departments if d.get("head_id") == viewer]
+    name = bidi.isolate(name) if name else f"{i18n.text('user', lang)} #{viewer}"
+    heads = [bidi.isolate(d["name"]) for d in opts.departments if d.get("head_id") == viewer]
     if heads:
         return f"{name} ({i18n.text('head_of', lang)}: {', '.join(heads)})"
     return name

@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from rop.web import i18n
+from rop.web import bidi, i18n
 from rop.web.formatting import Delta, delta, fmt_value
 from rop.web.params import WebFilter
 from rop.web.urls import Urls
@@ -194,7 +194,7 @@ def build_table(
             title = d.get(f"name_{lang}") or d.get("name") or i18n.text("no_department", lang)
             sub = Line(
                 kind="subtotal",
-                name=f"{i18n.text('subtotal', lang)}: {title}",
+                name=f"{i18n.text('subtotal', lang)}: {bidi.isolate(title)}",
                 cells=cells(
                     d.get("figures", {}),
                     prev_depts.get(did),

@@ -94,6 +94,12 @@ class Urls:
         url = f"{path}?{base}&{'&'.join(extra)}" if base else f"{path}?{'&'.join(extra)}"
         return _with_token(url)
 
+    def drill_base(self) -> str:
+        """The drill-down's path: the page keeps an open panel as ``drill=<its query>``."""
+        # No viewer token here: the query the page keeps is a drill-down link's
+        # own, which carries it already.
+        return f"{self.root}/drill"
+
     def api_sync(self, viewer: int | None = None) -> str:
         """The sync API; ``viewer`` (demo mode) decides whether its counts are shown."""
         tail = f"?viewer={int(viewer)}" if viewer is not None else ""

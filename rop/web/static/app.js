@@ -1,6 +1,8 @@
 // ROP Report page behaviour: the drill-down slider (a modal dialog: focus in,
-// Tab kept inside, Escape closes, focus back), the filter's dates, pickers and
-// period, the section links of the wide table, the sync button and the charts.
+// Tab kept inside, Escape closes, focus back; kept in the URL, so Back closes
+// it and a shared URL opens it), the filter's dates, pickers and period, the
+// section links of the wide table, the sync button and the charts (a click
+// lists the records behind a bar or a point).
 // No framework: htmx does the fetching.
 (function () {
   "use strict";
@@ -25,15 +27,83 @@
     var title = document.querySelector("#drill-body .drill-title") || document.getElementById("drill-close");
     if (title) { title.focus({ preventScroll: true }); }
   }
-  function closePanel() {
+  // ``fromHistory``: Back (or a URL without the panel) closed it; the URL is right already.
+  function closePanel(fromHistory) {
     var p = panel();
     if (!p || !isOpen()) { return; }
+    if (fromHistory !== true && history.state && history.state.pushed) {
+      // Our own entry: step back to the page without the panel, as Back does;
+      // the popstate that follows closes it (so a next click cannot race it).
+      history.back();
+      setTimeout(function () { if (!new URL(window.location.href).searchParams.has(DRILL)) { closePanel(true); } }, 400);
+      return;
+    }
     p.classList.remove("open");
     p.setAttribute("aria-hidden", "true");
     p.setAttribute("inert", "");
     if (opener && document.contains(opener)) { opener.focus({ preventScroll: true }); }
     opener = null;
+    if (fromHistory !== true) { forgetDrill(); }
   }
+
+  // The open panel lives in the page's URL as drill=<the drill-down's query>:
+  // opening it pushes a history entry, Back closes it, sorting and paging
+  // inside it replace the entry, and a shared URL opens the report with the
+  // panel open. Only a query travels: the path is always the drill-down's own.
+  var DRILL = "drill";
+  var restoring = false; // opening from the URL (page load, Back/Forward): no new entry
+  var pushNext = false;
+  function drillQuery(href) {
+    var i = href ? href.indexOf("?") : -1;
+    return i < 0 ? "" : href.slice(i + 1);
+  }
+  function pageUrl(query) {
+    var url = new URL(window.location.href);
+    if (query) { url.searchParams.set(DRILL, query); } else { url.searchParams.delete(DRILL); }
+    return url.pathname + url.search + url.hash;
+  }
+  function rememberDrill(query) {
+    if (!query || !window.history) { return; }
+    if (pushNext) {
+      history.pushState({ ropDrill: query, pushed: true }, "", pageUrl(query));
+    } else {
+      var pushed = !!(history.state && history.state.pushed);
+      history.replaceState({ ropDrill: query, pushed: pushed }, "", pageUrl(query));
+    }
+    pushNext = false;
+  }
+  function forgetDrill() {
+    // A panel opened from a shared URL: the page stays, without the panel in its URL.
+    if (new URL(window.location.href).searchParams.has(DRILL)) { history.replaceState(null, "", pageUrl("")); }
+  }
+  function openDrill(href, source) {
+    if (typeof htmx === "undefined") { window.location.href = href; return; }
+    htmx.ajax("GET", href, { source: source || document.body, target: "#drill-body", swap: "innerHTML" });
+  }
+  function drillFromUrl() {
+    var p = panel();
+    if (!p || !p.dataset.base) { return; }
+    var query = new URL(window.location.href).searchParams.get(DRILL);
+    if (query) {
+      restoring = true;
+      openDrill(p.dataset.base + "?" + query);
+    } else {
+      closePanel(true);
+    }
+  }
+  window.addEventListener("popstate", drillFromUrl);
+
+  // A record's card or a user's profile opens in a new tab. One function, so
+  // an embedding (Bitrix24's slider in the app mode) can swap how it opens.
+  function openCard(url) {
+    window.open(url, "_blank", "noopener");
+  }
+  document.addEventListener("click", function (e) {
+    var a = e.target.closest && e.target.closest("a.card[href], a.profile[href]");
+    if (!a || e.button !== 0 || e.ctrlKey || e.metaKey || e.shiftKey || e.altKey) { return; }
+    e.preventDefault();
+    openCard(a.href);
+  });
 
   document.addEventListener("click", function (e) {
     if (e.target.closest("[data-close-panel]")) { closePanel(); }
@@ -61,18 +131,25 @@
     var a = e.target.closest && e.target.closest("#report-table a.drill[href]");
     if (!a || typeof htmx === "undefined" || e.button !== 0 || e.ctrlKey || e.metaKey || e.shiftKey || e.altKey) { return; }
     e.preventDefault();
-    htmx.ajax("GET", a.getAttribute("href"), { source: a, target: "#drill-body", swap: "innerHTML" });
+    openDrill(a.getAttribute("href"), a);
   });
   // Open the panel at once with a loading line, so a click always answers.
   document.addEventListener("htmx:beforeRequest", function (e) {
     var target = e.detail && e.detail.target;
-    if (target && target.id === "drill-body" && panel() && !isOpen()) {
-      target.innerHTML = '<p class="loading">…</p>';
-      openPanel();
+    if (target && target.id === "drill-body" && panel()) {
+      // A new panel is a new history entry; sorting or paging it is not.
+      pushNext = !isOpen() && !restoring;
+      if (!isOpen()) {
+        target.innerHTML = '<p class="loading">…</p>';
+        openPanel();
+      }
     }
   });
   document.addEventListener("htmx:afterSwap", function (e) {
     if (e.detail && e.detail.target && e.detail.target.id === "drill-body" && panel()) {
+      var info = e.detail.pathInfo || {};
+      if (!restoring) { rememberDrill(drillQuery(info.finalRequestPath || info.requestPath)); }
+      restoring = false;
       openPanel();
       focusPanel();
     }
@@ -276,10 +353,30 @@
     var d = new Date(Date.UTC(+p[0], +p[1] - 1, +p[2]));
     return d.toLocaleDateString("en-US", { month: "short", day: "numeric", timeZone: "UTC" });
   }
+  // A CRM name on a picture (axis label, tooltip) between FIRST STRONG ISOLATE
+  // and POP DIRECTIONAL ISOLATE: a right-to-left override inside it cannot turn
+  // the text around it (the page puts such names in <bdi>, rop/web/bidi.py).
+  function isolate(name) { return "\u2068" + String(name == null ? "" : name).replace(/[\u2066-\u2069]/g, "") + "\u2069"; }
   function allZero(list) { return !list || list.every(function (v) { return !v; }); }
   function showEmpty(el, t) {
     el.classList.add("chart-empty");
     el.textContent = t.no_data;
+  }
+
+  // What a click on a picture lists: a funnel step's deals, a manager's won
+  // deals, a day's (or week's) new, won or lost deals. The server built each
+  // URL (rop/web/charts.py with_drill_links), so the list is what was counted.
+  function chartDrill(kind, el, data, p) {
+    if (kind === "funnel") {
+      var step = data.funnels[Number(el.dataset.index)].steps[p.dataIndex];
+      return step && step.drill;
+    }
+    if (kind === "bars") { return (data.bars.drill || [])[p.dataIndex]; }
+    if (kind === "trend") {
+      var series = ["new", "won", "lost"][p.seriesIndex];
+      return data.trend.drill && series && data.trend.drill[series][p.dataIndex];
+    }
+    return null;
   }
 
   function charts() {
@@ -307,7 +404,7 @@
           tooltip: { trigger: "axis", axisPointer: { type: "shadow" } },
           grid: { left: 150, right: 70, top: 10, bottom: 20 },
           xAxis: { type: "value", show: false },
-          yAxis: { type: "category", inverse: true, data: steps.map(function (s) { return s.name; }) },
+          yAxis: { type: "category", inverse: true, data: steps.map(function (s) { return isolate(s.name); }) },
           series: [{ type: "bar", data: steps.map(function (s) { return s.count; }), itemStyle: { color: "#2fc6f6" },
             label: { show: true, position: "right", formatter: function (p) {
               var c = steps[p.dataIndex].conversion;
@@ -316,7 +413,7 @@
         };
       } else if (kind === "bars") {
         var b = data.bars;
-        var names = b["names_" + t.lang] || b.names.map(function (n, i) { return n == null ? t.user + " #" + b.user_ids[i] : n; });
+        var names = (b["names_" + t.lang] || b.names.map(function (n, i) { return n == null ? t.user + " #" + b.user_ids[i] : n; })).map(isolate);
         option = {
           animation: false,
           tooltip: { trigger: "axis" },
@@ -342,7 +439,14 @@
                    { name: t.lost, type: "line", data: tr.lost, itemStyle: { color: "#ff5752" } }]
         };
       }
-      if (option) { chart.setOption(option); made.push(chart); }
+      if (option) {
+        chart.setOption(option);
+        chart.on("click", function (p) {
+          var href = chartDrill(kind, el, data, p);
+          if (href) { openDrill(href, el); }
+        });
+        made.push(chart);
+      }
     });
     window.addEventListener("resize", function () { made.forEach(function (c) { c.resize(); }); });
   }
@@ -361,5 +465,6 @@
     pickerSearch();
     syncButton();
     charts();
+    drillFromUrl();
   });
 })();
