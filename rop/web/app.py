@@ -164,8 +164,9 @@ def create_app(
         handlers[AccessDenied] = errors.handle
         handlers[ReportInputError] = errors.handle
 
-    # The page's requests that change state send it back when their browser sends
-    # neither Origin nor Sec-Fetch-Site; `rop sync` reads it from the server file.
+    # The page's requests that change state send it back when their browser
+    # sends neither Origin nor Sec-Fetch-Site (rop.web.security). Not the
+    # command line's token of <db>.server.json, which grants more.
     token = secrets.token_urlsafe(32)
     app = Starlette(
         # Outermost first: headers on every answer (refusals included), then
@@ -174,7 +175,7 @@ def create_app(
             Middleware(SecurityHeaders),
             Middleware(TrustedHosts, allowed_hosts=settings.host_names()),
             Middleware(BodyLimit, max_bytes=settings.max_body_bytes),
-            Middleware(SameOriginGuard, token=token),
+            Middleware(SameOriginGuard),
             # The report page is ~0.5-0.7 MB of table markup that compresses ~15:1;
             # a middle level costs a few ms per page where 9 costs several times that.
             Middleware(GZipMiddleware, minimum_size=1024, compresslevel=5),

@@ -7,8 +7,8 @@ Three ASGI middlewares, each one concept, installed once by ``create_app``:
   cannot read ``/report.json``; the refusal names the setting.
 - ``SameOriginGuard``: a request that changes state (any method but GET, HEAD,
   OPTIONS) must come from our own pages (``Sec-Fetch-Site: same-origin``, else
-  an ``Origin`` equal to the host asked for, else the server's token in
-  ``X-ROP-Token``) and carry JSON. A form POST or a ``text/plain`` body from
+  an ``Origin`` equal to the host asked for, else a token: the pages'
+  ``X-ROP-Token`` or the command line's ``X-ROP-Local-Token``) and carry JSON. A form POST or a ``text/plain`` body from
   another site is refused before any route runs. Routes that take cross-site
   requests verified by their own means (the Bitrix24 app's install and event
   handlers, signed by Bitrix24's tokens) are marked with ``@cross_site``.
@@ -45,10 +45,10 @@ _TEXT: dict[str, tuple[str, str]] = {
         "a request from another site was refused: only the report's own pages may change data",
     ),
     "no_origin": (
-        "запрос без Origin и Sec-Fetch-Site должен нести токен сервера в заголовке X-ROP-Token "
-        "(rop sync берёт его из файла <store>.server.json)",
-        "a request without Origin and Sec-Fetch-Site must carry the server's token in the "
-        "X-ROP-Token header (rop sync reads it from <store>.server.json)",
+        "запрос без Origin и Sec-Fetch-Site должен нести токен сервера "
+        "(X-ROP-Local-Token из файла <store>.server.json, его шлёт rop sync)",
+        "a request without Origin and Sec-Fetch-Site must carry the server's token "
+        "(X-ROP-Local-Token from <store>.server.json, which rop sync sends)",
     ),
     "not_json": (
         "тело запроса должно быть JSON (Content-Type: application/json)",
@@ -90,7 +90,11 @@ def _lang(scope: Scope) -> str:
 
 
 async def refuse(
-    scope: Scope, send: Send, status: int, message: str, extra: Iterable[tuple[bytes, bytes]] = ()
+    scope: Scope,
+    send: Send,
+    status: int,
+    message: str,
+    extra: Iterable[tuple[bytes, bytes]] = (),
 ) -> None:
     """Answer ``status`` with the project's error JSON, without running any route."""
     lang = _lang(scope)
@@ -179,13 +183,14 @@ def _netloc(origin: str) -> str | None:
     return parts.netloc.lower()
 
 
-def origin_problem(headers: Headers, token: str) -> str | None:
+def origin_problem(headers: Headers, tokens: dict[str, str | None]) -> str | None:
     """Why this state-changing request is not our own page's (a text key), or None.
 
     Browsers send ``Sec-Fetch-Site`` (since 2020-2023) and ``Origin`` on every
     POST; either settles it. A client with neither is not a browser a page
-    could drive, so it must show the token only the server's pages and its
-    owner's ``<store>.server.json`` hold.
+    could drive, so it must show a token: the one in our pages
+    (``X-ROP-Token``) or the command line's from ``<db>.server.json``
+    (``X-ROP-Local-Token``, rop.store.holder).
     """
     site = headers.get("sec-fetch-site")
     if site is not None:
@@ -194,10 +199,23 @@ def origin_problem(headers: Headers, token: str) -> str | None:
     if origin is not None:
         host = headers.get("host", "").lower()
         return None if host and _netloc(origin) == host else "cross_site"
-    given = headers.get(TOKEN_HEADER, "")
-    if given and hmac.compare_digest(given.encode(), token.encode()):
-        return None
+    for header, token in tokens.items():
+        given = headers.get(header, "")
+        if token and given and hmac.compare_digest(given.encode(), token.encode()):
+            return None
     return "no_origin"
+
+
+def request_tokens(app: Any) -> dict[str, str | None]:
+    """The tokens a non-browser client may show, by header: the pages' one,
+    and the command line's (set when the server announces itself)."""
+    from rop.store.holder import LOCAL_TOKEN_HEADER
+
+    state = app.state
+    return {
+        TOKEN_HEADER: getattr(state, "token", None),
+        LOCAL_TOKEN_HEADER: getattr(state, "local_token", None),
+    }
 
 
 def is_json(content_type: str | None) -> bool:
@@ -210,23 +228,15 @@ def is_json(content_type: str | None) -> bool:
 class SameOriginGuard:
     """State changes only from our own pages (or the token's holder), as JSON."""
 
-    def __init__(self, app: ASGIApp, token: str) -> None:
+    def __init__(self, app: ASGIApp) -> None:
         self.app = app
-        self.token = token
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] in SAFE_METHODS or _exempt(scope):
             await self.app(scope, receive, send)
             return
         headers = Headers(scope=scope)
-        problem = origin_problem(headers, self.token)
-        if problem == "no_origin":
-            # Integration with main's read-through (rop.web.local): the CLI
-            # shows the local token of <store>.server.json instead.
-            local = getattr(scope["app"].state, "local_token", None)
-            given = headers.get("x-rop-local-token", "")
-            if local and given and hmac.compare_digest(given.encode(), str(local).encode()):
-                problem = None
+        problem = origin_problem(headers, request_tokens(scope["app"]))
         if problem is not None:
             await refuse(scope, send, 403, say(problem, _lang(scope)), [(b"connection", b"close")])
             return
