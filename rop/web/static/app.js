@@ -95,7 +95,14 @@
 
   // A record's card or a user's profile opens in a new tab. One function, so
   // an embedding (Bitrix24's slider in the app mode) can swap how it opens.
+  // Inside Bitrix24's frame (app mode) that is the portal's own slider:
+  // openPath of the frame library, connected by app_frame.js.
   function openCard(url) {
+    var b24 = window.ropB24Ready;
+    if (b24 && b24.slider) {
+      b24.slider.openPath(url).catch(function () { window.open(url, "_blank", "noopener"); });
+      return;
+    }
     window.open(url, "_blank", "noopener");
   }
   document.addEventListener("click", function (e) {
@@ -154,17 +161,6 @@
       focusPanel();
     }
   });
-  // The one way a record or profile link opens: inside Bitrix24's frame, in
-  // the portal's own slider (openPath of the frame library, app_frame.js);
-  // anywhere else, or with a modifier key, in a new tab as the link says.
-  function openCard(e) {
-    var a = e.target.closest && e.target.closest("a.card[href], a.profile[href]");
-    var b24 = window.ropB24Ready;
-    if (!a || !b24 || !b24.slider || e.button !== 0 || e.ctrlKey || e.metaKey || e.shiftKey || e.altKey) { return; }
-    e.preventDefault();
-    b24.slider.openPath(a.href).catch(function () { window.open(a.href, "_blank", "noopener"); });
-  }
-  document.addEventListener("click", openCard);
   // Error pages come back with 4xx; show them in the panel instead of dropping them.
   document.addEventListener("htmx:beforeSwap", function (e) {
     if (e.detail.xhr && e.detail.xhr.status >= 400) { e.detail.shouldSwap = true; e.detail.isError = false; }
