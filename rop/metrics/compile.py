@@ -12,7 +12,7 @@ parameters; identifiers and SQL fragments only ever come from the catalogue.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -40,6 +40,10 @@ class Context:
     group: str = "manager"
     # (name, sql, params) -> a table holding that static step's rows; None: inline
     materialize: Callable[[str, str, dict[str, Any]], str] | None = None
+    # App mode (rop.store.grants): per restricted entity (deal, lead, ...), the
+    # managers seen in full; other records only if granted to ``grant_viewer``.
+    grant_viewer: int | None = None
+    grant_full: Mapping[str, frozenset[int]] = field(default_factory=dict)
 
 
 def bind(sql: str, params: dict[str, Any]) -> dict[str, Any]:
@@ -81,6 +85,7 @@ def relation(source: Source, ctx: Context, names: bool = False) -> str:
         who.append("r.manager_id IN (SELECT unnest($allowed))")
     if ctx.excluded:
         who.append("r.manager_id NOT IN (SELECT unnest($excluded))")
+    who.extend(_granted(source.entity, ctx))
     base = " AND ".join([f"r.{source.base}" if source.base != "TRUE" else "TRUE", *who])
     # The manager's name only where a list shows it: the engine does not drop
     # an unused string expression on its own, and on a big portal it costs.
@@ -98,6 +103,18 @@ def relation(source: Source, ctx: Context, names: bool = False) -> str:
         f"{join_text} WHERE {base}"
     )
     return "WITH " + _with(ctes)
+
+
+def _granted(entity: str, ctx: Context) -> list[str]:
+    """App mode: a record counts if its manager is seen in full or it was granted itself."""
+    if ctx.grant_viewer is None or entity not in ctx.grant_full:
+        return []
+    # ``entity`` comes from the catalogue (rop.metrics.sources), never from input.
+    return [
+        f"(r.manager_id IN (SELECT unnest($grant_full_{entity})) OR r.id IN ("
+        "SELECT record_id FROM viewer_grant_records WHERE portal = $portal "
+        f"AND viewer_id = $grant_viewer AND entity = '{entity}'))"
+    ]
 
 
 # A step read from the cache is a plain table: the engine must not copy it
@@ -118,6 +135,10 @@ def params_for(ctx: Context, figs: Sequence[Figure]) -> dict[str, Any]:
         params["allowed"] = sorted(ctx.allowed)
     if ctx.excluded:
         params["excluded"] = sorted(ctx.excluded)
+    if ctx.grant_viewer is not None:
+        params["grant_viewer"] = ctx.grant_viewer
+        for entity, users in ctx.grant_full.items():
+            params[f"grant_full_{entity}"] = sorted(users)
     for fig in figs:
         params.update(dict(fig.params))
     return params

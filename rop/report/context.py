@@ -224,6 +224,8 @@ def context(prep: Prepared, date_from: date, date_to: date) -> Context:
         excluded=scope.excluded if scope.everyone else frozenset(),
         group=flt.by,
         materialize=prep.materialize,
+        grant_viewer=scope.granted.viewer if scope.granted else None,
+        grant_full=scope.granted.full if scope.granted else {},
     )
 
 

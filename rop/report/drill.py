@@ -32,7 +32,7 @@ from rop.report.context import (
     filter_names,
     prepare,
 )
-from rop.report.filter import ReportFilter, ReportInputError
+from rop.report.filter import AccessDenied, ReportFilter, ReportInputError
 from rop.store.db import Store
 
 
@@ -115,7 +115,7 @@ def drill(
         check_whole(limit, "limit")
     ctx = context(prep, flt.date_from, flt.date_to)
     source = SOURCES[fig.source]
-    where, extra = _drill_where(prep, ctx, user_id, department_id, key)
+    where, extra = _drill_where(prep, ctx, user_id, department_id, key, source.entity)
     cols_all = {c.key: c for c in source.columns}
     cols = drill_columns(source, fig)
     by_key = {c.key: c for c in cols} | cols_all
@@ -188,11 +188,20 @@ def drill(
 
 
 def _drill_where(
-    prep: Prepared, ctx: Context, user_id: int | None, department_id: int | None, key: Any
+    prep: Prepared,
+    ctx: Context,
+    user_id: int | None,
+    department_id: int | None,
+    key: Any,
+    entity: str | None = None,
 ) -> tuple[str, dict[str, Any]]:
     key_of = prep.portal.key
     if user_id is not None:
         check_user(prep.store, key_of, prep.scope, user_id)
+        # In app mode a user may be visible for deals and not for calls:
+        # refused, not an empty list (issue 10).
+        if entity and not prep.scope.sees_in(user_id, entity):
+            raise AccessDenied(user_id)
         return "f.manager_id = $drill_user", {"drill_user": user_id}
     if department_id is not None:
         check_department(prep.store, key_of, prep.flt.viewer, prep.scope, department_id)

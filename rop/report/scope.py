@@ -10,30 +10,62 @@ viewer's scope, user by user. The scope limits rows, totals and drill-downs.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 from rop.metrics.errors import ReportInputError
 from rop.store.db import Store
+from rop.store.grants import GRANT_ENTITIES, Grant, all_owners, load_grant, partial_owners
+
+
+@dataclass(frozen=True)
+class Granted:
+    """The record-level part of a scope granted by Bitrix24 (app mode, rop.store.grants).
+
+    ``full``: per restricted entity, the users whose records the viewer sees
+    in full; further single records are ``viewer``'s rows of
+    ``viewer_grant_records``. An entity not in ``full`` is seen whole.
+    ``owners``: per entity, every user with at least one visible record.
+    """
+
+    viewer: int
+    full: Mapping[str, frozenset[int]] = field(default_factory=dict)
+    owners: Mapping[str, frozenset[int]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
 class Scope:
-    """The users a viewer sees: everyone but ``excluded``, or exactly ``users``."""
+    """The users a viewer sees: everyone but ``excluded``, or exactly ``users``.
+
+    With ``granted`` (app mode) only some records of those users may be
+    visible, entity by entity: queries add :attr:`Granted.full` and the
+    granted records (rop.metrics.compile, Context.grant_*).
+    """
 
     everyone: bool
     users: frozenset[int] = frozenset()
     excluded: frozenset[int] = frozenset()
+    granted: Granted | None = None
 
     def sees(self, user_id: int) -> bool:
         if self.everyone:
             return user_id not in self.excluded
         return user_id in self.users
 
+    def sees_in(self, user_id: int, entity: str) -> bool:
+        """Whether any of ``user_id``'s records of ``entity`` (deal, lead...) is visible."""
+        if not self.sees(user_id):
+            return False
+        g = self.granted
+        if g is None or entity not in g.full:
+            return True
+        return user_id in g.owners.get(entity, frozenset())
+
     def narrowed(self, to: frozenset[int] | None) -> Scope:
         """This scope intersected with an explicit set of users (None = no narrowing)."""
         if to is None:
             return self
-        return Scope(False, frozenset(u for u in to if self.sees(u)))
+        return Scope(False, frozenset(u for u in to if self.sees(u)), granted=self.granted)
 
 
 EVERYONE = Scope(True)
@@ -108,6 +140,9 @@ def viewer_scope(store: Store, portal: str | None, viewer: int | None) -> Scope:
     deny = {u for u, a in overrides if not a}
     if is_report_admin(store, portal, viewer):
         return Scope(True, excluded=frozenset(deny - allow))
+    grant = load_grant(store, portal, viewer)
+    if grant is not None:
+        return granted_scope(store, portal, viewer, grant, allow, deny)
     headed = {
         d for (d,) in store.query(
             "SELECT id FROM departments WHERE portal = ? AND head_id = ?", [portal, viewer]
@@ -144,6 +179,59 @@ def choosable_departments(
 def is_known_user(store: Store, portal: str, user: int) -> bool:
     """A user of user.get, or an ID that owns records (shown as "user #ID")."""
     return _is_user(store, portal, user) or _owns_records(store, portal, user)
+
+
+def granted_scope(
+    store: Store, portal: str, viewer: int, grant: Grant, allow: set[int], deny: set[int]
+) -> Scope:
+    """Bitrix24's grant combined with the report's overrides (docs/METRICS_DECISIONS.md).
+
+    The grant replaces the head-of-department rule. An override that allows
+    a user shows all of that user's records (the report administrator's
+    decision, as in webhook mode); one that denies hides the user entirely.
+    """
+    if grant.everything:
+        return Scope(True, excluded=frozenset(deny - allow))
+    full: dict[str, frozenset[int]] = {}
+    owners: dict[str, frozenset[int]] = {}
+    users: set[int] = {viewer}
+    for entity in GRANT_ENTITIES:
+        part = grant.of(entity)
+        if part.whole:
+            seen = all_owners(store, portal, entity)
+        else:
+            whole_users = (set(part.users) | allow) - deny
+            full[entity] = frozenset(whole_users)
+            seen = whole_users | partial_owners(store, portal, viewer, entity)
+        owners[entity] = frozenset(seen - deny)
+        users |= seen
+    return Scope(
+        False,
+        frozenset((users | allow) - deny),
+        granted=Granted(viewer, full, owners),
+    )
+
+
+def granted_clause(
+    scope: Scope, portal: str, entity: str, alias: str = ""
+) -> tuple[str, list[object]]:
+    """`` AND ...`` (``?`` parameters) keeping ``entity``'s records ``scope`` grants.
+
+    For queries outside the catalogue (the page's funnel and trend); the
+    catalogue's own queries get the same rule in rop.metrics.compile.
+    """
+    g = scope.granted
+    if g is None or entity not in g.full:
+        return "", []
+    _, owner = GRANT_ENTITIES[entity]
+    prefix = f"{alias}." if alias else ""
+    full = sorted(g.full[entity])
+    marks = ", ".join("?" for _ in full) or "NULL"
+    sql = (
+        f" AND ({prefix}{owner} IN ({marks}) OR {prefix}id IN (SELECT record_id "  # noqa: S608
+        "FROM viewer_grant_records WHERE portal = ? AND viewer_id = ? AND entity = ?))"
+    )
+    return sql, [*full, portal, g.viewer, entity]
 
 
 # -- editing rights (rop rights) ---------------------------------------------

@@ -260,4 +260,34 @@ ALTER TABLE companies ADD COLUMN phone TEXT;
 ALTER TABLE contacts ADD COLUMN phone TEXT;
 """,
     ),
+    (
+        4,
+        "viewer grants",
+        # What Bitrix24 lets each viewer read (app mode; rop.store.grants):
+        # per entity, whole or not; users seen in full; further record IDs.
+        """
+CREATE TABLE viewer_grants (
+    portal TEXT NOT NULL,
+    viewer_id BIGINT NOT NULL,
+    entity TEXT NOT NULL,
+    whole BOOLEAN NOT NULL,
+    computed_at TIMESTAMP NOT NULL,
+    PRIMARY KEY (portal, viewer_id, entity)
+);
+CREATE TABLE viewer_grant_users (
+    portal TEXT NOT NULL,
+    viewer_id BIGINT NOT NULL,
+    entity TEXT NOT NULL,
+    user_id BIGINT NOT NULL,
+    PRIMARY KEY (portal, viewer_id, entity, user_id)
+);
+CREATE TABLE viewer_grant_records (
+    portal TEXT NOT NULL,
+    viewer_id BIGINT NOT NULL,
+    entity TEXT NOT NULL,
+    record_id BIGINT NOT NULL,
+    PRIMARY KEY (portal, viewer_id, entity, record_id)
+);
+""",
+    ),
 ]

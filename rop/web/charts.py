@@ -59,6 +59,7 @@ def funnel(
     date_to: date,
     users: Sequence[int] | None = None,
     exclude: Sequence[int] = (),
+    granted: tuple[str, list[Any]] = ("", []),
 ) -> dict[str, Any]:
     """Deals created in the period in one pipeline, and how far each got.
 
@@ -79,6 +80,8 @@ def funnel(
     if not stages:
         return {"pipeline_id": pipeline_id, "name": name, "steps": []}
     users_sql, users_params = _users_clause("assigned_by_id", users, exclude)
+    # App mode: only the deals Bitrix24 lets the viewer read (rop.report.scope).
+    users_sql, users_params = users_sql + granted[0], users_params + list(granted[1])
     # Only placeholders and code-made clauses are spliced in; values are bound.
     sql = (
         # Deals with nobody responsible are in no figure (metrics' deal_base): not here either,
@@ -130,6 +133,7 @@ def trend(
     users: Sequence[int] | None = None,
     today: date | None = None,
     exclude: Sequence[int] = (),
+    granted: tuple[str, list[Any]] = ("", []),
 ) -> dict[str, Any]:
     """New, won and lost deals per local day (or per week for long periods).
 
@@ -142,6 +146,7 @@ def trend(
     start, end = _bounds(date_from, date_to, tz)
     weekly = (date_to - date_from).days + 1 > DAILY_UP_TO_DAYS
     users_sql, users_params = _users_clause("d.assigned_by_id", users, exclude)
+    users_sql, users_params = users_sql + granted[0], users_params + list(granted[1])
     pipe_sql = ""
     pipe_params: list[Any] = []
     if pipelines:

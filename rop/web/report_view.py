@@ -32,6 +32,15 @@ def _chart_users(store: Any, flt: Any, opts: Options) -> tuple[list[int] | None,
     return sorted(scope.users), []
 
 
+def _chart_grant(store: Any, flt: Any, opts: Options) -> tuple[str, list[Any]]:
+    """App mode: the deals the pictures may count (Bitrix24's grant to the viewer)."""
+    from rop.report.context import prepare
+    from rop.report.scope import granted_clause
+
+    prep = prepare(store, flt, opts.portal)
+    return granted_clause(prep.scope, prep.portal.key, "deal", "")
+
+
 def _scoped_options(store: Any, opts: Options, viewer: int | None) -> Options:
     """The filter bar offers only the people (and their departments) the viewer sees."""
     if viewer is None:
@@ -59,15 +68,24 @@ def report_context(request: Request) -> dict[str, Any]:
     def build() -> dict[str, Any]:
         report = build_report(store, flt, portal=opts.portal)
         users, exclude = _chart_users(store, flt, opts)
+        granted = _chart_grant(store, flt, opts)
         pictures: dict[str, Any] = {"bars": charts.manager_bars(report)}
         if "deals" in wf.sections:
             chosen = wf.pipelines or tuple(p["id"] for p in opts.pipelines)
             pictures["funnels"] = [
-                charts.funnel(store, opts, pid, wf.date_from, wf.date_to, users, exclude)
+                charts.funnel(store, opts, pid, wf.date_from, wf.date_to, users, exclude, granted)
                 for pid in chosen
             ]
             pictures["trend"] = charts.trend(
-                store, opts, wf.date_from, wf.date_to, wf.pipelines, users, opts.today(), exclude
+                store,
+                opts,
+                wf.date_from,
+                wf.date_to,
+                wf.pipelines,
+                users,
+                opts.today(),
+                exclude,
+                granted,
             )
         return {"report": report, "charts": pictures}
 
