@@ -20,7 +20,7 @@ import re
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl
@@ -257,3 +257,25 @@ class ReplayGuard:
             for table in (self._seen, self._newest):
                 while len(table) > self.size:
                     table.popitem(last=False)
+
+
+Installed = Callable[[str], tuple[str, str] | None]
+
+
+def receive_event(
+    body: bytes | str, installed: Installed, guard: ReplayGuard, now: float | None = None
+) -> Event:
+    """The whole check of one online event, for a thin route; EventRejected says why not.
+
+    ``installed(member_id)`` gives that portal's saved (member_id,
+    application_token), or None if no app is installed there. The route
+    answers 200 and queues ``event.changes()`` for a supported event (an
+    unsupported one is answered 200 and ignored: Bitrix24 would not retry
+    anyway), or ``exc.status`` with the message.
+    """
+    event = parse_event(parse_form(body))
+    saved = installed(event.member_id)
+    member, token = saved if saved is not None else (None, None)
+    check_event(event, member_id=member, application_token=token)
+    guard.admit(event, now)
+    return event

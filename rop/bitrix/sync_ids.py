@@ -224,6 +224,9 @@ async def sync_changes(
     except (KeyboardInterrupt, asyncio.CancelledError):
         outcome, message = "interrupted", "stopped"
         raise
+    except Exception as exc:  # the database's own errors (DuckDB): named, logged
+        message = f"{type(exc).__name__}: {exc}"
+        raise SyncError(message) from None
     finally:
         counts = {k: t.as_dict() for k, t in job.tallies.items()}
         with contextlib.suppress(Exception):
