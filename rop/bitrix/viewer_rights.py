@@ -214,9 +214,9 @@ async def compute_grant(
     wanted = [(e, u) for e, users in work.partial.items() for u in users]
     stats.partial_users += len(wanted)
     ids = await _list_ids(client, wanted, stats) if wanted else {}
-    for entity, users in work.full.items():
+    for entity, seen in work.full.items():
         entities[entity] = EntityGrant(
-            whole=False, users=frozenset(users), records=frozenset(ids.get(entity, ()))
+            whole=False, users=frozenset(seen), records=frozenset(ids.get(entity, ()))
         )
     stats.requests += client.requests - before
     stats.seconds += time.monotonic() - started
