@@ -121,7 +121,10 @@ def store(tmp_path: Path) -> Iterator[Store]:
 def portal(tmp_path: Path) -> Iterator[Portal]:
     folder = write_portal(tmp_path / "portal", deals=60)
     settings = AppSettings(client_id="local.t.app", client_secret="s", handler="http://x/app")
-    app = create_app(folder, EmulatorConfig(rate_limit=False, test_api=True, app=settings))
+    app = create_app(
+        folder,
+        EmulatorConfig(rate_limit=False, test_api=True, app=settings, simulate_processing=False),
+    )
     with serve_in_thread(app) as base:
         httpx.post(f"{base}/_emulator/app/install", json={"user_id": 1})
         admin = app.state.engine.host.issue(1)

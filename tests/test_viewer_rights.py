@@ -34,11 +34,15 @@ from rop.store.db import Store, open_store
 from rop.store.grants import forget_grants, load_grant
 from tests.emulator_portal import TOKEN, write_portal
 
+PERIODS = {
+    "year": (date(2026, 1, 1), date(2026, 11, 30)),
+    "march": (date(2026, 3, 1), date(2026, 3, 31)),
+}
 
-def period(viewer: int | None) -> ReportFilter:
-    return ReportFilter(
-        date(2026, 1, 1), date(2026, 11, 30), viewer=viewer, today=date(2026, 11, 27)
-    )
+
+def period(viewer: int | None, which: str = "year") -> ReportFilter:
+    start, end = PERIODS[which]
+    return ReportFilter(start, end, viewer=viewer, today=date(2026, 11, 27))
 
 
 class Emu:
@@ -59,7 +63,10 @@ class Emu:
 @pytest.fixture(scope="module")
 def emu(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Emu]:
     folder = write_portal(tmp_path_factory.mktemp("portal"), deals=150)
-    app = create_app(folder, EmulatorConfig(rate_limit=False, oauth=True, test_api=True))
+    app = create_app(
+        folder,
+        EmulatorConfig(rate_limit=False, oauth=True, test_api=True, simulate_processing=False),
+    )
     with serve_in_thread(app) as base:
         yield Emu(base)
 
@@ -81,17 +88,18 @@ def figures_of(report: dict[str, Any]) -> dict[Any, dict[str, Any]]:
     return {row["user_id"]: row["figures"] for row in report["rows"]}
 
 
+@pytest.mark.parametrize("which", ["year", "march"])
 @pytest.mark.parametrize("viewer", [1, 2, 3, 5])
 def test_every_total_row_and_drill_equals_what_the_viewers_token_reads(
-    emu: Emu, main: Store, viewer: int, tmp_path: Path
+    emu: Emu, main: Store, viewer: int, which: str, tmp_path: Path
 ) -> None:
     stats = GrantStats()
     refresh_grant(main, emu.rest, emu.key, viewer, emu.provider(viewer), rate_per_second=100,
                   stats=stats)  # fmt: skip
     own = own_copy(emu, viewer, tmp_path)
     try:
-        granted = build_report(main, period(viewer), portal=emu.key)
-        readable = build_report(own, period(None), portal=emu.key)
+        granted = build_report(main, period(viewer, which), portal=emu.key)
+        readable = build_report(own, period(None, which), portal=emu.key)
         assert granted["total"]["figures"] == readable["total"]["figures"]
         assert figures_of(granted) == figures_of(readable)
         assert [d["department_id"] for d in granted["departments"]] == [
@@ -100,8 +108,8 @@ def test_every_total_row_and_drill_equals_what_the_viewers_token_reads(
         for key in readable["total"]["figures"]:
             if key not in {f.key for f in STATIC}:
                 continue
-            mine = drill(main, period(viewer), key, portal=emu.key)
-            theirs = drill(own, period(None), key, portal=emu.key)
+            mine = drill(main, period(viewer, which), key, portal=emu.key)
+            theirs = drill(own, period(None, which), key, portal=emu.key)
             assert [r["id"] for r in mine["records"]] == [r["id"] for r in theirs["records"]], key
             assert mine["value"] == theirs["value"], key
     finally:

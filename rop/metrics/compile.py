@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from rop.metrics.figure import Column, Figure
-from rop.metrics.sources import Options, Source
+from rop.metrics.sources import Options, Source, granted_filter
 
 _PARAM = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)")
 
@@ -109,12 +109,7 @@ def _granted(entity: str, ctx: Context) -> list[str]:
     """App mode: a record counts if its manager is seen in full or it was granted itself."""
     if ctx.grant_viewer is None or entity not in ctx.grant_full:
         return []
-    # ``entity`` comes from the catalogue (rop.metrics.sources), never from input.
-    return [
-        f"(r.manager_id IN (SELECT unnest($grant_full_{entity})) OR r.id IN ("
-        "SELECT record_id FROM viewer_grant_records WHERE portal = $portal "
-        f"AND viewer_id = $grant_viewer AND entity = '{entity}'))"
-    ]
+    return [granted_filter(entity, "r")]
 
 
 # A step read from the cache is a plain table: the engine must not copy it

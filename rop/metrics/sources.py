@@ -99,6 +99,27 @@ class Options:
 
     pipelines: bool  # a pipeline subset is chosen ($pipes)
     max_call: bool  # an upper call duration bound is chosen ($max_s)
+    # App mode: entities the viewer sees only in part (rop.store.grants); their
+    # records count only where granted ($grant_full_<entity>, $grant_viewer).
+    granted: frozenset[str] = frozenset()
+
+
+def granted_filter(entity: str, alias: str) -> str:
+    """The records of ``entity`` (rows ``alias`` with ``id`` and ``manager_id``) the
+    viewer was granted: their manager's in full, or the record itself.
+
+    ``entity`` is the catalogue's own word (deal, lead...), never input.
+    """
+    return (
+        f"({alias}.manager_id IN (SELECT unnest($grant_full_{entity})) OR {alias}.id IN ("
+        "SELECT record_id FROM viewer_grant_records WHERE portal = $portal "
+        f"AND viewer_id = $grant_viewer AND entity = '{entity}'))"
+    )
+
+
+def _seen(entity: str, alias: str, opts: Options) -> str:
+    """`` AND granted_filter`` when ``entity`` is restricted, else nothing."""
+    return f" AND {granted_filter(entity, alias)}" if entity in opts.granted else ""
 
 
 def call_bounds(alias: str, opts: Options) -> str:
@@ -220,6 +241,8 @@ def _client_ctes(kind: str, opts: Options) -> list[Cte]:
     called = (
         f"SELECT DISTINCT {link_col} AS cid FROM call_base c WHERE {link_col} IS NOT NULL "
         f"AND {in_period('c.call_start_date')} AND {call_bounds('c', opts)}"
+        # A client's flags must not tell of deals or calls the viewer cannot see.
+        + _seen("call", "c", opts)
     )
     name = (
         "x.title"
@@ -266,7 +289,8 @@ WHERE x.portal = $portal""",
             f"SELECT {link} AS cid, "
             f"bool_or({in_period('date_create')}) AS with_deals, bool_or({won}) AS with_sales "
             # deal_base, not deal_rel: the flags need no stage movements.
-            f"FROM deal_base b WHERE {_pipes('b', opts)} AND {link} IS NOT NULL "
+            f"FROM deal_base b WHERE {_pipes('b', opts)} AND {link} IS NOT NULL"
+            f"{_seen('deal', 'b', opts)} "
             # Only deals created or won in the period can set a flag.
             f"AND ({in_period('date_create')} OR ({won})) GROUP BY {link}",
         ),

@@ -215,8 +215,12 @@ def context(prep: Prepared, date_from: date, date_to: date) -> Context:
         "max_s": flt.max_call_seconds,
         "pipes": list(flt.pipelines),
     }
-    opts = Options(pipelines=bool(flt.pipelines), max_call=flt.max_call_seconds is not None)
     scope = prep.scope
+    opts = Options(
+        pipelines=bool(flt.pipelines),
+        max_call=flt.max_call_seconds is not None,
+        granted=frozenset(scope.granted.full) if scope.granted else frozenset(),
+    )
     return Context(
         params=params,
         opts=opts,
