@@ -116,15 +116,21 @@ def test_a_hundred_changed_deals_cost_one_request_and_long_history_is_chained(
     for rid in range(1, 101):
         portal.update("deal", rid, {"TITLE": f"changed {rid}"})
         changes.change("deals", rid)
-    # Deal 1 gets more history than one page holds: the chain must follow it.
-    for _ in range(120):
+    # Deal 1 gets more history than the first batch's pages hold (24 chained
+    # pages per chain here): the chain must follow it into a second request.
+    for _ in range(1500):
         portal.add("deal_history", {"TYPE_ID": 2, "OWNER_ID": 1, "STAGE_ID": "PREPARATION"})
     result = by_ids(store, emulator, changes)
     assert_store_equals_portal(store, emulator, portal_dir)
     assert result.counts["deals"]["updated"] == 100
-    assert result.counts["deal_history"]["added"] == 120
-    # One batch for the deals and the first history pages, then the chain.
+    assert result.counts["deal_history"]["added"] == 1500
+    # One batch for the deals and the first history pages, then the rest of the chain.
     assert result.requests == 2
+    # A hundred deals with ordinary history cost one request.
+    others = Changes()
+    for rid in range(101, 201):
+        others.change("deals", rid)
+    assert by_ids(store, emulator, others).requests == 1
 
 
 def test_plan_packs_fifty_ids_per_command_and_fifty_commands_per_batch() -> None:

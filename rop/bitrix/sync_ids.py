@@ -62,6 +62,7 @@ class _Unit:
     ids: list[int] = field(default_factory=list)  # asked for (not for calls)
     call_ids: list[str] = field(default_factory=list)
     history: Chain | None = None  # the stage history of these IDs
+    history_pages: int = 1  # its pages in the first batch (chained, see batches())
 
     def commands(self, key: str) -> dict[str, Command]:
         if self.call_ids:
@@ -70,12 +71,12 @@ class _Unit:
             flt = {"@ID": self.ids, ">=ID": min(self.ids), "<=ID": max(self.ids)}
         out: dict[str, Command] = {key: (self.entity.method, list_params(self.entity, flt))}
         if self.history is not None:
-            out.update(self.history.commands(key + "h", 1))
+            out.update(self.history.commands(key + "h", self.history_pages))
         return out
 
     @property
     def size(self) -> int:
-        return 1 + (self.history is not None)
+        return 1 + (self.history_pages if self.history is not None else 0)
 
 
 def plan(changes: Changes) -> list[_Unit]:
@@ -96,7 +97,12 @@ def plan(changes: Changes) -> list[_Unit]:
 
 
 def batches(units: list[_Unit]) -> list[list[_Unit]]:
-    """Units packed into batches of at most 50 commands."""
+    """Units packed into batches of at most 50 commands.
+
+    A batch's spare commands go to its history chains as further chained
+    pages: a deal has a few history rows, so 50 deals' history is a few
+    pages, and asking them in the same request saves a second one.
+    """
     out: list[list[_Unit]] = []
     current: list[_Unit] = []
     used = 0
@@ -108,6 +114,11 @@ def batches(units: list[_Unit]) -> list[list[_Unit]]:
         used += unit.size
     if current:
         out.append(current)
+    for group in out:
+        chains = [u for u in group if u.history is not None]
+        spare = BATCH_MAX_COMMANDS - sum(u.size for u in group)
+        for unit in chains:
+            unit.history_pages += spare // len(chains)
     return out
 
 
@@ -134,7 +145,7 @@ async def _fetch(client: BitrixClient, units: list[_Unit]) -> list[_Fetched]:
             records = [r for r in records if record_id(unit.entity, r) in asked]
         history: list[Record] = []
         if unit.history is not None:
-            history = unit.history.consume(reply, f"u{n}h", 1)
+            history = unit.history.consume(reply, f"u{n}h", unit.history_pages)
         out.append(_Fetched(unit.entity, unit.ids, records, history))
     # Records with more than a page of history: their chains continue
     # together, sharing each batch.
