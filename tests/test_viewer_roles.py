@@ -116,3 +116,36 @@ def test_each_role_level_sees_exactly_what_its_token_reads(
     if LEVELS[viewer] == "open":
         # Deals of users outside Team A were seen partly: their open deals by ID.
         assert stats.partial_users > 0 and stats.ids_listed > 0
+
+
+def test_the_pages_funnel_and_trend_count_only_granted_deals(
+    emu: Emu, main: Store, tmp_path: Path
+) -> None:
+    from datetime import date
+
+    from rop.report.context import prepare
+    from rop.report.scope import granted_clause
+    from rop.web import charts
+    from rop.web.options import load_options
+
+    viewer = 7  # open: Team A in full, other users' open deals one by one
+    refresh_grant(main, emu.rest, emu.key, viewer, emu.provider(viewer), rate_per_second=100)
+    own = own_copy(emu, viewer, tmp_path)
+    try:
+        start, end = date(2026, 1, 1), date(2026, 11, 30)
+        scope = prepare(main, period(viewer), emu.key).scope
+        users = sorted(scope.users)
+        granted = granted_clause(scope, emu.key, "deal")
+        assert granted[0]  # the deal entity is restricted for this viewer
+        mine_opts, own_opts = load_options(main, emu.key), load_options(own, emu.key)
+        for pipeline in (0, 1):
+            mine = charts.funnel(main, mine_opts, pipeline, start, end, users, (), granted)
+            theirs = charts.funnel(own, own_opts, pipeline, start, end)
+            assert mine["steps"] == theirs["steps"]
+        mine_t = charts.trend(main, mine_opts, start, end, (), users, date(2026, 11, 27), (),
+                              granted)  # fmt: skip
+        theirs_t = charts.trend(own, own_opts, start, end, (), None, date(2026, 11, 27))
+        assert mine_t == theirs_t
+        assert sum(mine_t["new"]) > 0
+    finally:
+        own.close()
