@@ -209,6 +209,7 @@ def bench_scope(deals: int, managers: int, tmp: Path) -> dict[str, Any]:
             out[role] = {
                 "viewer": viewer,
                 "first_open_s": round(first, 3),
+                "our_side_s": round(stats.local_seconds, 3),
                 "requests": stats.requests,
                 "count_commands": stats.counts,
                 "partial_users": stats.partial_users,
