@@ -243,6 +243,78 @@ def bench_scope(deals: int, managers: int, tmp: Path) -> dict[str, Any]:
     return out
 
 
+def bench_local(deals: int, managers: int, tmp: Path) -> dict[str, Any]:
+    """Our own share of a first open at scale, without a portal to ask.
+
+    What compute_grant does besides waiting for Bitrix24 (the store's counts
+    per responsible user, the head-of-department guess, saving the grant),
+    and a year report over a saved grant: a department head (their team in
+    full) and a manager who also sees every third deal of one other team one
+    by one (the "open records" shape).
+    """
+    from rop.bitrix.viewer_rights import _expected_users, _first_departments, _store_counts
+    from rop.store.grants import GRANT_ENTITIES, EntityGrant, Grant, save_grant
+
+    out: dict[str, Any] = {"deals": deals, "managers": managers}
+    t = time.perf_counter()
+    viewers = write_portal(tmp / "portal", deals, managers)
+    out["generate_s"] = round(time.perf_counter() - t, 1)
+    store = open_store(tmp / "local.duckdb")
+    t = time.perf_counter()
+    load_snapshot(store, tmp / "portal")
+    out["load_s"] = round(time.perf_counter() - t, 1)
+    head, manager = viewers["head"], viewers["manager"]
+    for role, viewer in (("head", head), ("manager", manager)):
+        t = time.perf_counter()
+        _store_counts(store, DOMAIN)
+        team = _expected_users(store, DOMAIN, viewer)
+        _first_departments(store, DOMAIN)
+        local = time.perf_counter() - t
+        full = team if role == "head" else {viewer}
+        records: frozenset[int] = frozenset()
+        if role == "manager":
+            other = {
+                int(u)
+                for (u,) in store.query(
+                    "SELECT id FROM users WHERE portal = ? AND department_id = 3", [DOMAIN]
+                )
+            }
+            records = frozenset(
+                int(i)
+                for (i,) in store.query(
+                    "SELECT id FROM deals WHERE portal = ? AND opened AND "
+                    "assigned_by_id IN (SELECT unnest(?))",
+                    [DOMAIN, sorted(other)],
+                )
+            )
+        grant = Grant(
+            {
+                e: EntityGrant(False, frozenset(full), records if e == "deal" else frozenset())
+                for e in GRANT_ENTITIES
+            }
+        )
+        t = time.perf_counter()
+        save_grant(store, DOMAIN, viewer, grant)
+        saved = time.perf_counter() - t
+        timings = []
+        for _ in range(3):
+            t = time.perf_counter()
+            report = build_report(store, year(viewer), portal=DOMAIN)
+            timings.append(time.perf_counter() - t)
+        out[role] = {
+            "viewer": viewer,
+            "store_side_s": round(local, 3),
+            "granted_records": len(records),
+            "save_grant_s": round(saved, 3),
+            "report_s_cold_warm": [round(x, 3) for x in timings],
+            "rows": len(report["rows"]),
+            "deals_new": report["total"]["figures"].get("deals_new"),
+        }  # fmt: skip
+        print(role, out[role], flush=True)
+    store.close()
+    return out
+
+
 # -- 3. change to report ------------------------------------------------------
 
 
@@ -361,6 +433,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--skip-scope", action="store_true")
     parser.add_argument("--skip-events", action="store_true")
+    parser.add_argument("--local-only", action="store_true", help="our share at scale, no portal")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
     out: dict[str, Any] = {
@@ -368,6 +441,9 @@ def main() -> None:
         "load_before": os.getloadavg(),
     }
     with tempfile.TemporaryDirectory() as tmp:
+        if args.local_only:
+            out["local"] = bench_local(args.deals, args.managers, Path(tmp))
+            args.skip_scope = args.skip_events = True
         if not args.skip_scope:
             out["scope"] = bench_scope(args.deals, args.managers, Path(tmp))
         if not args.skip_events:
