@@ -43,6 +43,55 @@ class Settings(BaseSettings):
     demo: bool = False
     sync_interval_minutes: int = Field(default=0, ge=0, description="0: no scheduled sync")
     language: str = Field(default="ru", pattern="^(ru|en)$")
+    # The web server's defences (docs/WEB.md, Security). Host names the server
+    # answers to, comma-separated: a DNS-rebinding page reaches us under its own
+    # name and is refused. None: the bound host plus the loopback names.
+    allowed_hosts: str | None = Field(default=None, description="Host names served")
+    max_body_bytes: int = Field(default=64 * 1024, gt=0, description="Largest request body")
+    request_timeout: float = Field(
+        default=15.0, gt=0, description="Seconds a client has to send a whole request"
+    )
+    keep_alive_timeout: float = Field(
+        default=5.0, gt=0, description="Seconds an idle connection stays open between requests"
+    )
+    report_builds: int = Field(default=2, gt=0, description="Report builds run at once")
+
+    @field_validator("allowed_hosts")
+    @classmethod
+    def _host_patterns(cls, value: str | None) -> str | None:
+        # The patterns Starlette's TrustedHostMiddleware takes: a name, "*",
+        # or "*.example.com"; checked here so a typo names the variable.
+        if value is None:
+            return None
+        names = [n.strip() for n in value.split(",") if n.strip()]
+        if not names:
+            raise ValueError("no host names (a comma-separated list, e.g. rop.example.com)")
+        for name in names:
+            wild = name.startswith("*")
+            if "*" in name[1:] or (wild and name != "*" and not name.startswith("*.")):
+                raise ValueError(f"bad host name {name!r} (a wildcard is '*' or '*.example.com')")
+            if any(c in name for c in "/ ") or (":" in name and name.count(":") < 2):
+                raise ValueError(f"bad host name {name!r} (a name without scheme or port)")
+        return ",".join(names)
+
+    def host_names(self) -> list[str]:
+        """The host names the web server answers to (``ROP_ALLOWED_HOSTS``)."""
+        if self.allowed_hosts is not None:
+            names = self.allowed_hosts.split(",")
+            return list(dict.fromkeys(_bracketed(n.lower()) for n in names))
+        names = [self.host, "localhost", "127.0.0.1", "::1"]
+        if self.host in ("0.0.0.0", "::", ""):
+            # Listening everywhere: this machine's own name too (no DNS lookup);
+            # other names and addresses must be listed in ROP_ALLOWED_HOSTS.
+            import socket
+
+            names.append(socket.gethostname())
+        return list(dict.fromkeys(_bracketed(n.lower()) for n in names if n))
+
+
+def _bracketed(name: str) -> str:
+    # Browsers send an IPv6 address in brackets (Host: [::1]:8000).
+    return f"[{name.strip('[]')}]" if ":" in name else name
 
     @field_validator("timezone")
     @classmethod

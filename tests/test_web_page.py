@@ -15,6 +15,7 @@ from rop.web import create_app
 from rop.web.charts import manager_bars
 from rop.web.errors import BadInput
 from rop.web.params import parse_date, show_date
+from tests.web_client import page_client
 from tests.test_web_support import PERIOD, tiny_store
 
 with warnings.catch_warnings():
@@ -30,7 +31,7 @@ def store(tmp_path_factory):
 
 
 def client(store, **settings) -> TestClient:
-    return TestClient(
+    return page_client(
         create_app(Settings(db=store.path, **settings), store), raise_server_exceptions=False
     )
 
@@ -442,7 +443,7 @@ def test_startup_warms_the_drill_down_texts(tmp_path):
     store = tiny_store(tmp_path)
     try:
         app = create_app(Settings(db=store.path), store)
-        with TestClient(app):
+        with page_client(app):
             pass  # leaving joins the warm-up thread
         tables = store.query(
             "SELECT table_name FROM duckdb_tables() WHERE database_name = 'rop_cache'"

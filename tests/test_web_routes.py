@@ -15,6 +15,7 @@ from rop.config import Settings
 from rop.store.holder import server_file
 from rop.web import create_app
 from rop.web.app import serve_in_thread
+from tests.web_client import page_client
 from tests.test_web_support import PERIOD, XSS, tiny_store
 
 with warnings.catch_warnings():
@@ -31,7 +32,7 @@ def store(tmp_path_factory):
 
 def client(store, **settings) -> TestClient:
     app = create_app(Settings(db=store.path, **settings), store)
-    return TestClient(app, raise_server_exceptions=False)
+    return page_client(app, raise_server_exceptions=False)
 
 
 @pytest.fixture(scope="module")
@@ -289,7 +290,7 @@ def test_sync_api_runs_in_background_with_progress(store):
     app = create_app(
         Settings(db=store.path, webhook="http://127.0.0.1:1/rest/1/x/"), store, fake_sync
     )
-    web = TestClient(app)
+    web = page_client(app)
     started = web.post("/api/sync", json={"full": True, "wait": False})
     assert started.status_code == 202
     status = web.get("/api/sync").json()
@@ -306,7 +307,8 @@ def test_sync_api_runs_in_background_with_progress(store):
     assert calls == [("http://127.0.0.1:1/rest/1/x/", True)]
     # Without "wait": false the answer comes when the sync is over (rop sync forwards here).
     assert web.post("/api/sync", json={"full": False}).json()["state"] == "done"
-    assert web.post("/api/sync", content=b"[1]").status_code == 400
+    json_body = {"content-type": "application/json"}
+    assert web.post("/api/sync", content=b"[1]", headers=json_body).status_code == 400
 
 
 def test_sync_without_webhook_says_so(web):
@@ -323,7 +325,7 @@ def test_failed_sync_is_reported(store):
         raise RuntimeError("portal said no")
 
     app = create_app(Settings(db=store.path, webhook="http://127.0.0.1:1/rest/1/x/"), store, broken)
-    resp = TestClient(app).post("/api/sync", json={})
+    resp = page_client(app).post("/api/sync", json={})
     assert resp.status_code == 502 and "portal said no" in resp.json()["message"]
 
 
@@ -406,7 +408,7 @@ def test_reports_are_cached_until_the_data_changes(tmp_path, monkeypatch):
     monkeypatch.setattr(engine, "build_report", counting)
     store = tiny_store(tmp_path)
     try:
-        web = TestClient(create_app(Settings(db=store.path), store))
+        web = page_client(create_app(Settings(db=store.path), store))
         first = web.get("/report.json", params=PERIOD).json()
         web.get("/report", params={**PERIOD, "lang": "en"})
         web.get("/report.xlsx", params=PERIOD)
@@ -420,7 +422,7 @@ def test_reports_are_cached_until_the_data_changes(tmp_path, monkeypatch):
             first["report"]["total"]["figures"]["deals_new"] - 1
         )
         # Without a cache every view computes afresh.
-        web = TestClient(create_app(Settings(db=store.path), store, cache_size=0))
+        web = page_client(create_app(Settings(db=store.path), store, cache_size=0))
         web.get("/report.json", params=PERIOD)
         web.get("/report.json", params=PERIOD)
         assert len(built) == 4
@@ -515,7 +517,7 @@ def test_sync_from_the_page_through_the_emulator(tmp_path):
     folder = write_portal(tmp_path / "portal")
     with emulator_thread(emulator_app(folder)) as url, open_store(tmp_path / "s.duckdb") as store:
         app = create_app(Settings(db=store.path, webhook=f"{url}/rest/1/t/"), store)
-        web = TestClient(app, raise_server_exceptions=False)
+        web = page_client(app, raise_server_exceptions=False)
         assert web.get("/report.json", params=PERIOD).status_code == 404  # nothing yet
         done = web.post("/api/sync", json={"full": True})
         assert done.status_code == 200, done.text
@@ -535,7 +537,7 @@ def test_default_page_is_built_at_startup(tmp_path, monkeypatch):
     monkeypatch.setattr(engine, "build_report", lambda *a, **k: built.append(1) or real(*a, **k))
     store = tiny_store(tmp_path)
     try:
-        with TestClient(create_app(Settings(db=store.path), store)) as web:
+        with page_client(create_app(Settings(db=store.path), store)) as web:
             deadline = time.monotonic() + 20
             while not built and time.monotonic() < deadline:
                 time.sleep(0.05)

@@ -6,6 +6,7 @@ import contextlib
 import json
 import logging
 import os
+import secrets
 import socket
 import threading
 from collections.abc import AsyncIterator
@@ -26,8 +27,11 @@ from rop.config import Settings
 from rop.store.db import Store, open_store
 from rop.store.holder import announce
 from rop.web import bidi, errors, report_view, routes
+from rop.web.builds import Builds
 from rop.web.cache import ReportCache
 from rop.web.formatting import fmt_cell, fmt_value
+from rop.web.limits import BodyLimit, deadline_protocol
+from rop.web.security import SameOriginGuard, SecurityHeaders, TrustedHosts
 from rop.web.sync import Scheduler, SyncJob
 from rop.web.urls import Urls
 
@@ -63,7 +67,7 @@ class StorePool:
         self._local = threading.local()
 
 
-def _templates(urls: Urls) -> Jinja2Templates:
+def _templates(urls: Urls, token: str) -> Jinja2Templates:
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(HERE / "templates")),
         autoescape=True,  # every CRM string is data: escaped, always
@@ -82,6 +86,8 @@ def _templates(urls: Urls) -> Jinja2Templates:
     env.filters["bdi"] = bidi.bdi
     env.filters["isolated"] = bidi.html
     env.globals["urls"] = urls
+    # Sent back by the page's own requests that change state (rop.web.security).
+    env.globals["request_token"] = token
     return Jinja2Templates(env=env)
 
 
@@ -145,10 +151,22 @@ def create_app(
         handlers[AccessDenied] = errors.handle
         handlers[ReportInputError] = errors.handle
 
+    # The page's requests that change state send it back when their browser
+    # sends neither Origin nor Sec-Fetch-Site (rop.web.security). Not the
+    # command line's token of <db>.server.json, which grants more.
+    token = secrets.token_urlsafe(32)
     app = Starlette(
-        # The report page is ~0.5-0.7 MB of table markup that compresses ~15:1;
-        # a middle level costs a few ms per page where 9 costs several times that.
-        middleware=[Middleware(GZipMiddleware, minimum_size=1024, compresslevel=5)],
+        # Outermost first: headers on every answer (refusals included), then
+        # who may ask (host name), how much (body size), and from where (origin).
+        middleware=[
+            Middleware(SecurityHeaders),
+            Middleware(TrustedHosts, allowed_hosts=settings.host_names()),
+            Middleware(BodyLimit, max_bytes=settings.max_body_bytes),
+            Middleware(SameOriginGuard),
+            # The report page is ~0.5-0.7 MB of table markup that compresses ~15:1;
+            # a middle level costs a few ms per page where 9 costs several times that.
+            Middleware(GZipMiddleware, minimum_size=1024, compresslevel=5),
+        ],
         routes=[
             *routes.ROUTES,
             Mount("/static", app=StaticFiles(directory=str(HERE / "static")), name="static"),
@@ -160,9 +178,14 @@ def create_app(
     app.state.store = store
     app.state.pool = pool
     app.state.urls = urls
-    app.state.templates = _templates(urls)
+    app.state.templates = _templates(urls, token)
     app.state.sync = job
     app.state.cache = cache
+    app.state.builds = Builds(cache, settings.report_builds)
+    app.state.token = token
+    # The app mode sets a callable returning the installed portals' origins
+    # (rop.web.security.frame_ancestors); None: only our own pages frame ours.
+    app.state.frame_ancestors = None
     return app
 
 
@@ -224,7 +247,17 @@ class RunningServer:
 def _uvicorn(app: Starlette) -> Any:
     import uvicorn
 
-    config = uvicorn.Config(app, log_level="warning", lifespan="on", access_log=False)
+    settings: Settings = app.state.settings
+    config = uvicorn.Config(
+        app,
+        log_level="warning",
+        lifespan="on",
+        access_log=False,
+        # Idle between requests: closed after this; a request that is slow to
+        # arrive: 408 and closed (rop.web.limits).
+        timeout_keep_alive=settings.keep_alive_timeout,  # type: ignore[arg-type]
+        http=deadline_protocol(settings.request_timeout),
+    )
     return uvicorn.Server(config)
 
 

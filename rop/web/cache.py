@@ -46,6 +46,18 @@ class ReportCache:
             self._items.clear()
             self.generation += 1
 
+    def peek(self, key: Hashable) -> tuple[bool, Any]:
+        """(True, value) when ``key`` is cached, else (False, None); builds nothing."""
+        if self.size <= 0:
+            return False, None
+        with self._lock:
+            key = (self.generation, key)
+            if key in self._items:
+                self._items.move_to_end(key)
+                self.hits += 1
+                return True, self._items[key]
+        return False, None
+
     def get_or_build(self, key: Hashable, build: Callable[[], Any]) -> Any:
         if self.size <= 0:
             return build()

@@ -11,6 +11,7 @@ from starlette.responses import HTMLResponse, Response
 
 from rop.report.zones import zone_label
 from rop.web import bidi, charts, i18n
+from rop.web.builds import cached_build
 from rop.web.cache import data_version
 from rop.web.context import LAST_FILTER_COOKIE, Json, setup
 from rop.web.download import file_response
@@ -66,6 +67,8 @@ def report_context(request: Request) -> dict[str, Any]:
     flt = wf.to_report_filter()
 
     def build() -> dict[str, Any]:
+        # It may run in a build thread (rop.web.builds), so on that thread's cursor.
+        store = request.app.state.pool.get()
         report = build_report(store, flt, portal=opts.portal)
         users, exclude = _chart_users(store, flt, opts)
         granted = _chart_grant(store, flt, opts)
@@ -96,7 +99,7 @@ def report_context(request: Request) -> dict[str, Any]:
         opts.today(),
         data_version(store, opts.portal),
     )
-    built = request.app.state.cache.get_or_build(key, build)
+    built = cached_build(request.app.state.cache, key, build)
     report, pictures = built["report"], built["charts"]
     lang = wf.lang
     sentence = flt.describe(lang, names(opts))

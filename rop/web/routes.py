@@ -10,6 +10,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
+from rop.web.builds import limited
 from rop.web.context import LAST_FILTER_COOKIE
 from rop.web.drill_view import drill_csv, drill_json, drill_page, drill_xlsx
 from rop.web.local import rights_json
@@ -34,10 +35,10 @@ def home(request: Request) -> Response:
 
 ROUTES = [
     Route("/", home),
-    Route("/report", report_page),
-    Route("/report.json", report_json),
-    Route("/report.csv", report_csv),
-    Route("/report.xlsx", report_xlsx),
+    Route("/report", limited(report_page)),
+    Route("/report.json", limited(report_json)),
+    Route("/report.csv", limited(report_csv)),
+    Route("/report.xlsx", limited(report_xlsx)),
     Route("/drill", drill_page),
     Route("/drill.json", drill_json),
     Route("/drill.csv", drill_csv),

@@ -12,10 +12,51 @@ from starlette.responses import Response
 from rop.web import i18n
 from rop.web.context import Json
 from rop.web.errors import BadInput, WebError
+from rop.web.params import parse_int
+
+
+# What a viewer who is not a report administrator is told of a sync: whether it
+# runs and how it ended, not how many records the whole portal has.
+PUBLIC = ("available", "state", "full", "started_at", "finished_at", "runs")
+
+
+def _sees_counts(request: Request) -> bool:
+    """Report administrators see the sync's counts; so do the server's owner
+    (``rop sync`` shows the token of ``<db>.server.json``) and the viewer-less
+    server (ROP_VIEWER unset shows the whole portal anyway)."""
+    from rop.web.local import is_local_caller
+
+    app = request.app
+    # The command line's token (<db>.server.json), not the pages' one: every
+    # viewer's page carries that.
+    if is_local_caller(request):
+        return True
+    settings = app.state.settings
+    viewer = settings.viewer
+    if settings.demo and request.query_params.get("viewer"):
+        viewer = parse_int(request.query_params["viewer"], "viewer", settings.language)
+    if viewer is None:
+        return True
+    from rop.report.filter import ReportInputError
+    from rop.report.portal import select_portal
+    from rop.report.scope import is_report_admin
+
+    store = app.state.pool.get()
+    try:
+        portal = select_portal(store).key
+    except ReportInputError:
+        return False
+    return is_report_admin(store, portal, viewer)
+
+
+def _shown(request: Request, status: dict[str, Any]) -> dict[str, Any]:
+    if _sees_counts(request):
+        return status
+    return {**{k: status.get(k) for k in PUBLIC}, "progress": None, "message": ""}
 
 
 def sync_status(request: Request) -> Response:
-    return Json(request.app.state.sync.status())
+    return Json(_shown(request, request.app.state.sync.status()))
 
 
 async def sync_start(request: Request) -> Response:
@@ -46,11 +87,13 @@ async def sync_start(request: Request) -> Response:
         raise WebError(409, i18n.text("sync_other_portal", lang, asked=asked, served=served))
     started = job.start(full=bool(body.get("full", False)))
     if not started:
-        status = job.status()
+        status = await anyio.to_thread.run_sync(_shown, request, job.status())
         status["message"] = "a sync is already running"
         return Json(status, status_code=409)
     if body.get("wait", True):
         await anyio.to_thread.run_sync(job.wait)
         status = job.status()
-        return Json(status, status_code=502 if status["state"] == "failed" else 200)
-    return Json(job.status(), status_code=202)
+        failed = status["state"] == "failed"
+        status = await anyio.to_thread.run_sync(_shown, request, status)
+        return Json(status, status_code=502 if failed else 200)
+    return Json(await anyio.to_thread.run_sync(_shown, request, job.status()), status_code=202)

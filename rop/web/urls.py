@@ -79,5 +79,7 @@ class Urls:
         """The drill-down's path: the page keeps an open panel as ``drill=<its query>``."""
         return f"{self.root}/drill"
 
-    def api_sync(self) -> str:
-        return f"{self.root}/api/sync"
+    def api_sync(self, viewer: int | None = None) -> str:
+        """The sync API; ``viewer`` (demo mode) decides whether its counts are shown."""
+        tail = f"?viewer={int(viewer)}" if viewer is not None else ""
+        return f"{self.root}/api/sync{tail}"

@@ -322,7 +322,10 @@
     }
     button.addEventListener("click", function () {
       button.disabled = true;
-      fetch(url, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ full: false, wait: false }) })
+      // The token matters only to a browser that sends neither Origin nor
+      // Sec-Fetch-Site (the server's cross-site guard, rop/web/security.py).
+      var token = document.querySelector('meta[name="rop-token"]');
+      fetch(url, { method: "POST", headers: { "content-type": "application/json", "x-rop-token": token ? token.content : "" }, body: JSON.stringify({ full: false, wait: false }) })
         .then(function () { poll(); });
     });
     if (box.dataset.state === "running") { button.disabled = true; poll(); }

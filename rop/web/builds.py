@@ -1,0 +1,149 @@
+"""Report builds: a few at a time, each one once, never in the way of cheap requests.
+
+Routes that are plain functions run in a pool of worker threads (40). Building
+an uncached report takes seconds; fifty of them at once used to fill the pool,
+and a cached page, a drill-down or a static file then waited behind them.
+
+So a route that may build a report runs through ``limited(view)``: the view
+runs in a worker as before, but when it asks for a report that is not in the
+cache (``cached_build``) it gives its worker back at once (``NeedsBuild``).
+The build then waits, without a thread, for one of ``ROP_REPORT_BUILDS``
+slots (``Builds``); requests for the same report wait for the one build under
+way instead of starting their own (single flight, keyed like the cache); and
+the view runs again and finds the report ready. Everything else (the page
+around the report, drill-downs, static files) never waits for a slot.
+
+Outside a request (the warmer after a start or a sync, tests calling a view
+directly) ``cached_build`` builds in place, as ``ReportCache`` always did.
+"""
+
+from __future__ import annotations
+
+import functools
+import threading
+from collections.abc import Awaitable, Callable, Hashable
+from typing import Any
+
+import anyio
+import anyio.to_thread
+from starlette.requests import Request
+from starlette.responses import Response
+
+from rop.web.cache import ReportCache
+
+# (True, value) or (False, the exception the build raised)
+Outcome = tuple[bool, Any]
+
+_local = threading.local()
+
+
+class NeedsBuild(Exception):
+    """Raised in a request's worker thread: this report is to be built first."""
+
+    def __init__(self, key: Hashable, build: Callable[[], Any]) -> None:
+        super().__init__(key)
+        self.key = key
+        self.build = build
+
+
+def cached_build(cache: ReportCache, key: Hashable, build: Callable[[], Any]) -> Any:
+    """The cached value for ``key``; built in place outside ``limited`` routes.
+
+    ``build`` may run in another thread than the caller's: it must take its
+    own store cursor (``app.state.pool.get()``), not the caller's.
+    """
+    ready: dict[Hashable, Outcome] | None = getattr(_local, "ready", None)
+    if ready is None:
+        return cache.get_or_build(key, build)
+    if key in ready:
+        ok, value = ready[key]
+        if ok:
+            return value
+        raise value
+    found, value = cache.peek(key)
+    if found:
+        return value
+    raise NeedsBuild(key, build)
+
+
+def _run_view(view: Callable[[Request], Response], request: Request, ready: dict) -> Response:
+    _local.ready = ready
+    try:
+        return view(request)
+    finally:
+        _local.ready = None
+
+
+class _Flight:
+    def __init__(self) -> None:
+        self.done = anyio.Event()
+        self.outcome: Outcome = (False, RuntimeError("build did not finish"))
+
+
+class Builds:
+    """At most ``limit`` report builds at once; one build per key at a time.
+
+    Used from the event loop only (its dict needs no lock); the builds run in
+    worker threads under their own limiter, not the route pool's.
+    """
+
+    def __init__(self, cache: ReportCache, limit: int) -> None:
+        self.cache = cache
+        self.limit = limit
+        self._limiter: anyio.CapacityLimiter | None = None
+        self._flights: dict[Hashable, _Flight] = {}
+        self.started = 0  # builds begun (tests and benchmarks read it)
+        self._count = threading.Lock()
+
+    @property
+    def running(self) -> int:
+        return 0 if self._limiter is None else int(self._limiter.borrowed_tokens)
+
+    async def build(self, key: Hashable, build: Callable[[], Any]) -> Outcome:
+        flight = self._flights.get(key)
+        if flight is not None:
+            await flight.done.wait()
+            return flight.outcome
+        if self._limiter is None:  # made in the event loop, on first use
+            self._limiter = anyio.CapacityLimiter(self.limit)
+        flight = self._flights[key] = _Flight()
+        try:
+            # Waiting for a slot holds no thread; the build's thread is counted
+            # against this limiter, not the route pool's.
+            flight.outcome = await anyio.to_thread.run_sync(
+                self._capture, key, build, limiter=self._limiter
+            )
+        finally:
+            del self._flights[key]
+            flight.done.set()
+        return flight.outcome
+
+    def _capture(self, key: Hashable, build: Callable[[], Any]) -> Outcome:
+        with self._count:
+            self.started += 1
+        try:
+            return True, self.cache.get_or_build(key, build)
+        except Exception as exc:  # handed to the view, which answers it as it always did
+            return False, exc
+
+
+# A view that asks for more reports than this is built in place (a safety net:
+# each round builds one, and the report page needs one).
+ROUNDS = 4
+
+
+def limited(view: Callable[[Request], Response]) -> Callable[[Request], Awaitable[Response]]:
+    """A route running ``view`` in a worker, its report builds through ``Builds``."""
+
+    @functools.wraps(view)
+    async def endpoint(request: Request) -> Response:
+        builds: Builds = request.app.state.builds
+        ready: dict[Hashable, Outcome] = {}
+        for _ in range(ROUNDS):
+            try:
+                return await anyio.to_thread.run_sync(_run_view, view, request, ready)
+            except NeedsBuild as need:
+                ready[need.key] = await builds.build(need.key, need.build)
+        return await anyio.to_thread.run_sync(view, request)
+
+    return endpoint
