@@ -123,8 +123,16 @@ def deadline_protocol(request_timeout: float) -> type[asyncio.Protocol]:
             self._deadline = None
             if self.transport.is_closing():
                 return
+            import h11
+
             cycle = self.cycle
-            if cycle is None or cycle is self._waiting_after or not cycle.response_started:
+            between = cycle is None or cycle.response_complete
+            # Say 408 where an answer fits: no request yet (or the next one
+            # half-sent), or one whose answer has not begun; a client still
+            # owing the body of a request already answered is just closed.
+            if (between and self.conn.their_state is h11.IDLE) or (
+                not between and not cycle.response_started
+            ):
                 self.transport.write(timed_out)
             self.transport.close()
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import hmac
 import json
+import re
 from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 from urllib.parse import parse_qs, urlsplit
@@ -255,10 +256,15 @@ def frame_ancestors(app: Any) -> list[str]:
     sources = ["'self'"]
     if extra is not None:
         for origin in extra():
-            netloc = _netloc(origin)
-            if netloc is not None:  # only scheme://host[:port]: nothing to inject into the policy
-                sources.append(f"{urlsplit(origin).scheme}://{netloc}")
+            # Only scheme://host[:port] reaches the policy: a stray ";" or space
+            # would add a directive or a source.
+            match = _ORIGIN.match(str(origin).strip().lower())
+            if match is not None:
+                sources.append(match.group(1))
     return list(dict.fromkeys(sources))
+
+
+_ORIGIN = re.compile(r"^(https?://[a-z0-9-]+(?:\.[a-z0-9-]+)*(?::\d{1,5})?)(?:/.*)?$")
 
 
 def content_security_policy(ancestors: Iterable[str], scripts: Iterable[str] = ()) -> str:
