@@ -90,11 +90,30 @@ def page(browser):
     pg = context.new_page()
     errors: list[str] = []
     pg.on("pageerror", lambda e: errors.append(str(e)))
+    # Anything the Content-Security-Policy refuses (an inline script or style,
+    # eval) is a bug in the page: the browser would silently drop it.
+    pg.on(
+        "console",
+        lambda m: "Content Security Policy" in m.text and errors.append("csp: " + m.text),
+    )
     pg.on("dialog", lambda d: (errors.append("dialog: " + d.message), d.dismiss()))
     pg.errors = errors  # type: ignore[attr-defined]
     yield pg
     context.close()
     assert errors == [], errors
+
+
+def wait_for(pg, expression: str, timeout: float = 30.0) -> None:
+    """Wait until ``expression`` is true in the page. Playwright's own
+    wait_for_function evaluates its predicate with eval() inside the page,
+    which the pages' Content-Security-Policy refuses (as it should), so the
+    predicate is asked from outside (page.evaluate goes through DevTools)."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while not pg.evaluate(expression):
+        assert time.monotonic() < deadline, f"still false after {timeout} s: {expression}"
+        time.sleep(0.05)
 
 
 def _number(text: str) -> int:
@@ -291,8 +310,8 @@ def test_sync_button_shows_live_progress(browser, tmp_path):
         query = "&".join(f"{k}={v}" for k, v in PERIOD.items())
         pg.goto(f"{srv.url}/report?{query}")
         pg.click("#sync-button")
-        pg.wait_for_function(
-            "document.getElementById('sync-progress').textContent.includes('сделки 5 / 10')"
+        wait_for(
+            pg, "document.getElementById('sync-progress').textContent.includes('сделки 5 / 10')"
         )
         assert pg.is_disabled("#sync-button")
         with pg.expect_navigation():  # the page reloads with the new data when the sync ends
@@ -322,9 +341,7 @@ def test_drill_panel_sorts_and_pages(page, server):
     page.wait_for_selector("#drill-records th.sorted")
     first = page.locator("#drill-records tbody tr").first.get_attribute("data-id")
     page.click("#drill-records thead th.sorted a")
-    page.wait_for_function(
-        f"document.querySelector('#drill-records tbody tr').dataset.id !== '{first}'"
-    )
+    wait_for(page, f"document.querySelector('#drill-records tbody tr').dataset.id !== '{first}'")
     # The first click sorted largest first (issue 9); the second the other way.
     assert "▲" in page.inner_text("#drill-records th.sorted")
 
@@ -377,13 +394,14 @@ def test_keyboard_dates_sections_and_empty_pictures(page, server):
     page.goto(server + "/report?period=last_month")
     page.click("#section-nav a[data-section='leads']")
     # Scrolling is smooth: wait until the leads' first column sits right of the names.
-    page.wait_for_function(
+    wait_for(
+        page,
         """(() => {
           const first = document.querySelector('#report-table thead th.first').getBoundingClientRect();
           const leads = document.querySelector("#report-table thead th[data-key='leads_new']")
             .getBoundingClientRect();
           return Math.abs(leads.left - first.right) < 4;
-        })()"""
+        })()""",
     )
     assert page.locator("#report-table thead th[data-key='leads_new']").is_visible()
     assert page.locator("#section-leads .group-label").is_visible()
@@ -393,7 +411,7 @@ def test_keyboard_dates_sections_and_empty_pictures(page, server):
     link.focus()
     page.keyboard.press("Enter")
     page.wait_for_selector("#drill-panel.open #drill[data-figure='deals_new']")
-    page.wait_for_function("document.activeElement && document.activeElement.id === 'drill-title'")
+    wait_for(page, "document.activeElement && document.activeElement.id === 'drill-title'")
     assert page.get_attribute("#drill-panel", "aria-hidden") == "false"
     page.keyboard.press("Tab")
     assert page.evaluate("document.getElementById('drill-panel').contains(document.activeElement)")
@@ -448,3 +466,45 @@ def test_pickers_open_one_at_a_time(page, server):
     assert page.locator("#pick-managers .options label:visible").count() > 5
     page.click("#sentence")  # a click elsewhere closes it
     assert page.locator("details.multi[open]").count() == 0
+
+
+def test_pages_work_under_the_content_security_policy(page, browser, server):
+    """The policy is in force and nothing of ours trips it: charts draw (with
+    their tooltips), the drill panel opens through htmx and pages; the page
+    fixture fails on any CSP report in the console."""
+    resp = page.goto(server + "/report?period=last_month")
+    assert "script-src 'self'" in resp.headers["content-security-policy"]
+    page.wait_for_selector("#charts [data-chart='bars'] svg")
+    # ECharts writes its tooltip as HTML with style attributes: the reason the
+    # policy allows style attributes (style-src-attr) but no <style> or script.
+    bars = page.locator("#charts [data-chart='bars']")
+    bars.scroll_into_view_if_needed()
+    box = bars.bounding_box()
+    page.mouse.move(box["x"] + 300, box["y"] + 150, steps=10)
+    wait_for(
+        page,
+        "[...document.querySelectorAll('#charts [data-chart=bars] div')]"
+        ".some((d) => d.style.zIndex === '9999999' && d.innerText.trim() !== '')",
+    )
+    page.locator("#report-table tfoot a.drill[href$='figure=deals_new']").first.click()
+    page.wait_for_selector("#drill-panel.open #drill-records tbody tr")
+    page.click("#drill-records thead a:has-text('Сумма')")
+    page.wait_for_selector("#drill-records th.sorted")
+
+    # And it does bite: a script injected inline is refused by the browser.
+    other = browser.new_page()
+    try:
+        other.goto(server + "/report?period=last_month")
+        refused = other.evaluate(
+            """() => new Promise((done) => {
+                document.addEventListener("securitypolicyviolation",
+                    (e) => done(e.violatedDirective), { once: true });
+                const s = document.createElement("script");
+                s.textContent = "window.__injected = 1";
+                document.body.appendChild(s);
+                setTimeout(() => done(window.__injected ? "ran" : "silent"), 2000);
+            })"""
+        )
+        assert refused.startswith("script-src"), refused
+    finally:
+        other.close()

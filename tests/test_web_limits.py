@@ -79,7 +79,7 @@ HEAD = b"GET /report.json HTTP/1.1\r\nHost: 127.0.0.1\r\n"
         b"GE",  # not even the method
         # A body announced and never sent in full.
         b"POST /api/sync HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
-        b"Sec-Fetch-Site: same-origin\r\nContent-Length: 100\r\n\r\n{\"full\": ",
+        b'Sec-Fetch-Site: same-origin\r\nContent-Length: 100\r\n\r\n{"full": ',
     ],
 )
 def test_a_request_that_never_arrives_is_closed(server, sent):
