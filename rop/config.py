@@ -88,11 +88,6 @@ class Settings(BaseSettings):
             names.append(socket.gethostname())
         return list(dict.fromkeys(_bracketed(n.lower()) for n in names if n))
 
-
-def _bracketed(name: str) -> str:
-    # Browsers send an IPv6 address in brackets (Host: [::1]:8000).
-    return f"[{name.strip('[]')}]" if ":" in name else name
-
     @field_validator("timezone")
     @classmethod
     def _known_zone(cls, name: str | None) -> str | None:
@@ -123,3 +118,8 @@ def load_settings(**overrides: object) -> Settings:
             name = "ROP_" + "_".join(str(p) for p in err["loc"]).upper()
             problems.append(f"{name}: {err['msg'].removeprefix('Value error, ')}")
         raise SettingsError("bad setting " + "; ".join(problems)) from None
+
+
+def _bracketed(name: str) -> str:
+    # Browsers send an IPv6 address in brackets (Host: [::1]:8000).
+    return f"[{name.strip('[]')}]" if ":" in name else name

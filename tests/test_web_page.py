@@ -15,8 +15,8 @@ from rop.web import create_app
 from rop.web.charts import manager_bars
 from rop.web.errors import BadInput
 from rop.web.params import parse_date, show_date
-from tests.web_client import page_client
 from tests.test_web_support import PERIOD, tiny_store
+from tests.web_client import page_client
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")

@@ -15,8 +15,8 @@ from rop.config import Settings
 from rop.store.holder import server_file
 from rop.web import create_app
 from rop.web.app import serve_in_thread
-from tests.web_client import page_client
 from tests.test_web_support import PERIOD, XSS, tiny_store
+from tests.web_client import page_client
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")

@@ -90,7 +90,11 @@ def _lang(scope: Scope) -> str:
 
 
 async def refuse(
-    scope: Scope, send: Send, status: int, message: str, extra: list[tuple[bytes, bytes]] = ()
+    scope: Scope,
+    send: Send,
+    status: int,
+    message: str,
+    extra: Iterable[tuple[bytes, bytes]] = (),
 ) -> None:
     """Answer ``status`` with the project's error JSON, without running any route."""
     lang = _lang(scope)
@@ -237,7 +241,9 @@ class SameOriginGuard:
             await refuse(scope, send, 403, say(problem, _lang(scope)), [(b"connection", b"close")])
             return
         if not is_json(headers.get("content-type")):
-            await refuse(scope, send, 415, say("not_json", _lang(scope)), [(b"connection", b"close")])
+            await refuse(
+                scope, send, 415, say("not_json", _lang(scope)), [(b"connection", b"close")]
+            )
             return
         await self.app(scope, receive, send)
 
@@ -319,4 +325,3 @@ class SecurityHeaders:
             await send(message)
 
         await self.app(scope, receive, with_headers)
-

@@ -14,7 +14,6 @@ from rop.web.context import Json
 from rop.web.errors import BadInput, WebError
 from rop.web.params import parse_int
 
-
 # What a viewer who is not a report administrator is told of a sync: whether it
 # runs and how it ended, not how many records the whole portal has.
 PUBLIC = ("available", "state", "full", "started_at", "finished_at", "runs")
