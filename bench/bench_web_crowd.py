@@ -1,0 +1,99 @@
+"""A crowd of expensive reports against cheap requests (issue 9, "slow and abusive clients").
+
+Starts the server in its own process (as `rop serve`), loads the default page
+once (now cached), then sends N concurrent requests for N *different*
+uncached reports (custom periods) and, while they run, asks every 0.5 s for
+the cached page, a drill-down of it and a static file. Prints the crowd's
+wall time and the cheap requests' latencies.
+
+    .venv/bin/python bench/bench_web_crowd.py --deals 20000 --crowd 50
+    .venv/bin/python bench/bench_web_crowd.py --db /tmp/big.duckdb --crowd 50
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import sys
+import tempfile
+import time
+from datetime import date, timedelta
+from pathlib import Path
+
+import httpx
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_web import build_store, pct, start_server  # noqa: E402
+
+CHEAP = {
+    "cached page": "/report?period=last_month",
+    "drill-down": "/drill?period=last_month&figure=deals_new",
+    "static file": "/static/app.js",
+}
+
+
+async def crowd_request(client: httpx.AsyncClient, i: int, out: list[float]) -> None:
+    start = date(2025, 1, 1) + timedelta(days=i)
+    t0 = time.perf_counter()
+    resp = await client.get(f"/report.json?period=custom&from={start}&to={start + timedelta(days=180)}")
+    resp.raise_for_status()
+    out.append(time.perf_counter() - t0)
+
+
+async def cheap_probe(client: httpx.AsyncClient, stop: asyncio.Event, out: dict) -> None:
+    while not stop.is_set():
+        for kind, path in CHEAP.items():
+            t0 = time.perf_counter()
+            resp = await client.get(path)
+            resp.raise_for_status()
+            out.setdefault(kind, []).append(time.perf_counter() - t0)
+        await asyncio.sleep(0.5)
+
+
+async def run(url: str, crowd: int) -> None:
+    limits = httpx.Limits(max_connections=crowd + 10)
+    async with httpx.AsyncClient(base_url=url, timeout=900, limits=limits) as client:
+        for path in CHEAP.values():  # cached from now on
+            (await client.get(path)).raise_for_status()
+        idle = {}
+        for kind, path in CHEAP.items():
+            t0 = time.perf_counter()
+            (await client.get(path)).raise_for_status()
+            idle[kind] = time.perf_counter() - t0
+        builds: list[float] = []
+        cheap: dict[str, list[float]] = {}
+        stop = asyncio.Event()
+        probe = asyncio.create_task(cheap_probe(client, stop, cheap))
+        t0 = time.perf_counter()
+        await asyncio.gather(*(crowd_request(client, i, builds) for i in range(crowd)))
+        wall = time.perf_counter() - t0
+        stop.set()
+        await probe
+    print(f"{crowd} different uncached reports at once: wall {wall:.1f} s, "
+          f"each p50 {statistics.median(builds):.1f} s, max {max(builds):.1f} s")  # fmt: skip
+    print(f"{'request':12} {'idle ms':>8} {'n':>4} {'p50 ms':>8} {'p95 ms':>8} {'max ms':>8}")
+    for kind, times in cheap.items():
+        ms = [t * 1000 for t in times]
+        print(f"{kind:12} {idle[kind] * 1000:8.0f} {len(ms):4d} {statistics.median(ms):8.0f} "
+              f"{pct(ms, 95):8.0f} {max(ms):8.0f}")  # fmt: skip
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--deals", type=int, default=20000)
+    parser.add_argument("--db", type=Path)
+    parser.add_argument("--crowd", type=int, default=50)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        db = args.db or build_store(args.deals, Path(tmp))
+        proc, url = start_server(db, 64)
+        try:
+            asyncio.run(run(url, args.crowd))
+        finally:
+            proc.terminate()
+            proc.wait(30)
+
+
+if __name__ == "__main__":
+    main()
