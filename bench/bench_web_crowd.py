@@ -36,7 +36,9 @@ CHEAP = {
 async def crowd_request(client: httpx.AsyncClient, i: int, out: list[float]) -> None:
     start = date(2025, 1, 1) + timedelta(days=i)
     t0 = time.perf_counter()
-    resp = await client.get(f"/report.json?period=custom&from={start}&to={start + timedelta(days=180)}")
+    resp = await client.get(
+        f"/report.json?period=custom&from={start}&to={start + timedelta(days=180)}"
+    )
     resp.raise_for_status()
     out.append(time.perf_counter() - t0)
 
