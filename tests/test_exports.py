@@ -12,7 +12,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import warnings
 from datetime import datetime
 from pathlib import Path
 from urllib.parse import unquote
@@ -26,10 +25,7 @@ from rop.config import Settings
 from rop.report.export_safe import FORMULA_STARTS, content_disposition, csv_text, sheet_name
 from rop.web import create_app
 from tests.test_web_support import PERIOD, write_portal
-
-with warnings.catch_warnings():
-    warnings.simplefilter("ignore")
-    from starlette.testclient import TestClient
+from tests.web_client import page_client
 
 HYPERLINK = '=HYPERLINK("http://evil.example/?x","click")'
 CYRILLIC = "C1:СЧЁТ"
@@ -123,7 +119,8 @@ def web(db):
     from rop.store import open_store
 
     store = open_store(db)
-    yield TestClient(create_app(Settings(db=db), store), raise_server_exceptions=False)
+    # The served host name (not TestClient's "testserver"): rop/web/security.py.
+    yield page_client(create_app(Settings(db=db), store), raise_server_exceptions=False)
     store.close()
 
 
