@@ -20,6 +20,7 @@ from tests.test_web_support import PERIOD, tiny_store
 from tests.web_client import TestClient, page_client
 
 WEBHOOK = "http://127.0.0.1:1/rest/1/x/"
+LOCAL = "local-token-" + "x" * 32
 
 
 class Runner:
@@ -78,6 +79,7 @@ def test_another_site_cannot_start_a_sync(store):
         # A non-browser client without the server's token.
         dict(json={"full": True, "wait": False}),
         dict(json={"full": True, "wait": False}, headers={"x-rop-token": "guess"}),
+        dict(json={"full": True, "wait": False}, headers={"x-rop-local-token": "guess"}),
     ]
     for attempt in attempts:
         resp = web.post("/api/sync", **attempt)
@@ -90,19 +92,22 @@ def test_another_site_cannot_start_a_sync(store):
 def test_own_pages_and_the_token_holder_may_sync(store):
     runner = Runner()
     app = app_with(store, runner)
+    app.state.local_token = LOCAL  # what `serve` writes into <db>.server.json
     web = raw_client(app)
     body = {"full": False}
     ok = [
         {"sec-fetch-site": "same-origin"},
         # An older browser: Origin only, equal to the host asked for.
         {"origin": "http://127.0.0.1"},
-        # `rop sync` forwarding: neither header, the token from the server file.
+        # A browser with neither: the page's token (app.js sends it).
         {"x-rop-token": app.state.token},
+        # `rop sync` forwarding: neither header, the token from the server file.
+        {"x-rop-local-token": LOCAL},
     ]
     for headers in ok:
         resp = web.post("/api/sync", json=body, headers=headers)
         assert resp.status_code == 200, (headers, resp.text)
-    assert runner.runs == 3
+    assert runner.runs == 4
 
 
 def test_state_changes_must_be_json(store):
@@ -298,9 +303,13 @@ def test_sync_counts_follow_the_configured_viewer(admin_store):
     answer = web.post("/api/sync", json={"full": False}).json()
     assert answer["state"] == "done" and answer["message"] == "" and answer["progress"] is None
     assert web.get("/api/sync").json()["progress"] is None
-    # The server's owner (`rop sync`, holding the token) sees what it synced.
-    token = web.app.state.token
-    assert web.get("/api/sync", headers={"x-rop-token": token}).json()["progress"]["total"] == 1234
+    # The page's token (every viewer's page has it) shows no more ...
+    page_token = {"x-rop-token": web.app.state.token}
+    assert web.get("/api/sync", headers=page_token).json()["progress"] is None
+    # ... but the server's owner (`rop sync`, holding the file's token) sees what it synced.
+    web.app.state.local_token = LOCAL
+    local = {"x-rop-local-token": LOCAL}
+    assert web.get("/api/sync", headers=local).json()["progress"]["total"] == 1234
     admin = page_client(app_with(admin_store, viewer=2), raise_server_exceptions=False)
     assert admin.get("/api/sync").json()["progress"] is None  # nothing synced there yet
     admin.post("/api/sync", json={"full": False})
@@ -320,13 +329,13 @@ def test_rop_sync_forwards_with_the_token_from_the_server_file(admin_store):
     try:
         path = server_file(admin_store.path)
         info = json.loads(path.read_text())
-        assert info["token"] == app.state.token
+        assert info["token"] == app.state.local_token != app.state.token
         assert stat.S_IMODE(os.stat(path).st_mode) == 0o600  # the owner's only
         answer = forward_sync(admin_store.path, full=False)
         assert answer["state"] == "done" and runner.runs == 1
         # Without the token (a file from an older server), refused with the reason.
         path.write_text(json.dumps({"url": srv.url, "pid": info["pid"]}))
-        with pytest.raises(ForwardError, match="X-ROP-Token"):
+        with pytest.raises(ForwardError, match="X-ROP-Local-Token"):
             forward_sync(admin_store.path, full=False)
         assert runner.runs == 1
         # A plain cross-site POST over real HTTP is refused too.
