@@ -7,8 +7,6 @@ in department 3; pipelines 0 and 1.
 
 from __future__ import annotations
 
-import warnings
-
 import pytest
 from click.testing import CliRunner
 
@@ -17,10 +15,7 @@ from rop.config import Settings
 from rop.report.bounds import FIRST_DAY, LAST_DAY, MAX_DAYS, MAX_WHOLE
 from rop.web import create_app
 from tests.fixtures.portals import load
-
-with warnings.catch_warnings():
-    warnings.simplefilter("ignore")
-    from starlette.testclient import TestClient
+from tests.web_client import page_client
 
 NOV = {"period": "custom", "from": "2026-11-01", "to": "2026-11-30"}
 NOV_CLI = ["--from", "2026-11-01", "--to", "2026-11-30"]
@@ -43,7 +38,8 @@ def web(db):
 
     load_snapshot(store, PORTALS / "tricky")
     # Demo mode: the viewer comes from the URL, as in `rop demo`.
-    client = TestClient(
+    # The served host name, not TestClient's "testserver" (rop/web/security.py).
+    client = page_client(
         create_app(Settings(db=store.path, demo=True), store), raise_server_exceptions=False
     )
     yield client
