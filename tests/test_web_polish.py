@@ -16,6 +16,7 @@ import pytest
 from rop.config import Settings
 from rop.web import create_app
 from tests.test_web_support import PERIOD, write_portal
+from tests.web_client import page_client
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")
@@ -122,7 +123,8 @@ def tiny(tmp_path_factory):
 
 
 def _client(store) -> TestClient:
-    return TestClient(create_app(Settings(db=store.path), store), raise_server_exceptions=False)
+    # The served host name, not TestClient's "testserver" (rop/web/security.py).
+    return page_client(create_app(Settings(db=store.path), store), raise_server_exceptions=False)
 
 
 def test_the_page_names_the_portals_time_zone(tiny):
