@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -197,6 +197,14 @@ def _pipe_of(entity: str) -> int:
     return int(tail) if tail.isdigit() else 0
 
 
+def now_utc(prep: Prepared) -> datetime:
+    """"Now" as naive UTC, as the store keeps moments: the end of ``flt.today``
+    when the filter fixes today (tests, a report as of a day), else the clock."""
+    if prep.flt.today is not None:
+        return utc_bounds(prep.flt.today, prep.flt.today, prep.tz)[1]
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
 def context(prep: Prepared, date_from: date, date_to: date) -> Context:
     """The bound values of one period (the report runs this twice: now and before)."""
     flt = prep.flt
@@ -214,6 +222,9 @@ def context(prep: Prepared, date_from: date, date_to: date) -> Context:
         "min_s": flt.min_call_seconds,
         "max_s": flt.max_call_seconds,
         "pipes": list(flt.pipelines),
+        # Stage analytics: "now" for a record still in its stage, and the stuck threshold.
+        "now": now_utc(prep),
+        "stuck_days": float(flt.stuck_days),
     }
     scope = prep.scope
     opts = Options(
