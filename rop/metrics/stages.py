@@ -70,9 +70,12 @@ LEAD = Kind(
 KINDS = {"deal": DEAL, "lead": LEAD}
 
 
-def _dir(k: Kind) -> Cte:
+def _dir(k: Kind, name: str = "stage_order") -> Cte:
+    # Twice: ``<entity>_stage_order`` is a helper inlined into the visits'
+    # static step; ``<entity>_order_base`` the same rows as a cached step of its
+    # own, which figures and lists may read (a helper is not there for them).
     return Cte(
-        f"{k.entity}_stage_order",
+        f"{k.entity}_{name}",
         "SELECT status_id, max(sort) AS sort, max(semantics) AS semantics, max(name) AS name "
         f"FROM statuses WHERE portal = $portal AND {k.dir_where} GROUP BY status_id",
         static=True,
@@ -197,7 +200,7 @@ def _ctes(k: Kind, rel: Callable[[Kind, Options], Cte]) -> Callable[[Options], l
     def build(opts: Options) -> list[Cte]:
         report = deal_ctes(opts) if k is DEAL else lead_ctes(opts)
         text = [c for c in report if c.name.endswith(("_dir", "_text"))]
-        return [*text, _dir(k), _visit_base(k), rel(k, opts)]
+        return [*text, _dir(k), _dir(k, "order_base"), _visit_base(k), rel(k, opts)]
 
     return build
 
@@ -209,7 +212,7 @@ _TITLE = {"deal": ("Сделка", "Deal"), "lead": ("Лид", "Lead")}
 def _name(k: Kind, expr: str) -> str:
     # A stage's name for a list (the marker itself when it is not a stage).
     return (
-        f"coalesce((SELECT max(o.name) FROM {k.entity}_stage_order o "
+        f"coalesce((SELECT max(o.name) FROM {k.entity}_order_base o "
         f"WHERE o.status_id = {expr}), {expr})"
     )
 
@@ -233,7 +236,9 @@ def _sources(k: Kind) -> dict[str, Source]:
             f"{k.entity}_stay_rel", k.section, ent, _ctes(k, _stay_rel), "TRUE",
             (title, _MANAGER,
              Column("stage", _name(k, "stage"), "Стадия", "Stage"),
-             Column("open_since", "open_since", "В стадии с", "In stage since", "datetime")),
+             Column("open_since", "open_since", "В стадии с", "In stage since", "datetime"),
+             Column("open_days", "open_days", "Дней без движения", "Days without movement",
+                    "days")),
             card, ("title",),
         ),
         f"{k.entity}_reach_rel": Source(
@@ -260,7 +265,7 @@ def _param(key: str, part: str) -> str:
 
 
 def _sort_of(k: Kind, p: str) -> str:
-    return f"(SELECT max(o.sort) FROM {k.entity}_stage_order o WHERE o.status_id = ${p})"
+    return f"(SELECT max(o.sort) FROM {k.entity}_order_base o WHERE o.status_id = ${p})"
 
 
 _DAYS_LABEL = ("Дней в стадии", "Days in stage")
