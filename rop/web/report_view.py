@@ -12,6 +12,7 @@ from starlette.responses import HTMLResponse, Response
 from rop.report.zones import zone_label
 from rop.web import bidi, charts, i18n
 from rop.web.builds import cached_build
+from rop.web.stages_view import stages_view
 from rop.web.cache import data_version
 from rop.web.context import LAST_FILTER_COOKIE, Json, setup, sync_job
 from rop.web.download import file_response
@@ -229,6 +230,7 @@ def _render_report(request: Request, ctx: dict[str, Any], sync: dict[str, Any]) 
             "as_of": fmt_moment(report.get("data_as_of"), ctx["options"].timezone, lang),
             "compared_with": _compared_with(report, lang) if wf.compare else None,
             "quiet": quiet(report),
+            "stage_blocks": stages_view(report, urls, wf.pairs(), lang),
         }
     )
 
