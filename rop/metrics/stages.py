@@ -360,4 +360,3 @@ def stage_figure(key: str) -> Figure | None:
         "In progress now, no stage movement for more than N days.",
         params=tuple(params),
     )  # fmt: skip
-

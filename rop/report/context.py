@@ -198,7 +198,7 @@ def _pipe_of(entity: str) -> int:
 
 
 def now_utc(prep: Prepared) -> datetime:
-    """"Now" as naive UTC, as the store keeps moments: the end of ``flt.today``
+    """ "Now" as naive UTC, as the store keeps moments: the end of ``flt.today``
     when the filter fixes today (tests, a report as of a day), else the clock."""
     if prep.flt.today is not None:
         return utc_bounds(prep.flt.today, prep.flt.today, prep.tz)[1]

@@ -90,7 +90,12 @@ def _matrix(prep, ctx, k, pipe, stages, cells) -> dict[str, Any]:
             "to": c["to_stage"],
             "count": int(c["n"]),
             "figure": key_of(k.entity, "move", pipe, c["from_stage"], c["to_stage"]),
-            "direction": _direction(c["from_stage"], c["to_stage"], semantic.get(c["to_stage"]) or c["to_semantic"], order),
+            "direction": _direction(
+                c["from_stage"],
+                c["to_stage"],
+                semantic.get(c["to_stage"]) or c["to_semantic"],
+                order,
+            ),
         }
         for c in mine
     ]
@@ -110,7 +115,7 @@ def _times(k, pipe, stages, recs) -> list[dict[str, Any]]:
     for s in stages:
         if s["semantic"] != "P":
             continue
-        total = next(
+        total: dict[str, Any] = next(
             (r for r in recs if r["pipe"] == pipe and r["stage"] == s["id"] and r["m"] is None),
             {},
         )
@@ -205,9 +210,7 @@ def _kind(prep: Prepared, ctx: Context, k: Kind) -> dict[str, Any]:
                 "stuck": {
                     "figure": key_of(e, "stuck", pipe),
                     "count": sum(stuck_by.values()),
-                    "managers": [
-                        {"user_id": m, "count": n} for m, n in sorted(stuck_by.items())
-                    ],
+                    "managers": [{"user_id": m, "count": n} for m, n in sorted(stuck_by.items())],
                 },
             }
         )

@@ -49,7 +49,9 @@ def print_stages(console: Console, report: dict[str, Any], lang: str) -> None:
                           ("Медиана", "Median"), ("Сейчас", "Now in"),
                           ("Среднее сейчас", "Mean now"), ("Дошли", "Reached"),
                           ("Дальше", "Went on")):  # fmt: skip
-                t.add_column(label[0 if ru else 1], justify="left" if label[1] == "Stage" else "right")
+                t.add_column(
+                    label[0 if ru else 1], justify="left" if label[1] == "Stage" else "right"
+                )
             funnel = {f["stage"]: f for f in p["funnel"]}
             for s in p["time"]:
                 f = funnel.get(s["stage"], {})

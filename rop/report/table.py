@@ -8,8 +8,8 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from rop.report.stages_table import print_stages
 from rop.report.formatting import SECTION_LABELS, label, row_heading, row_title, show, word
+from rop.report.stages_table import print_stages
 from rop.report.zones import zone_label
 
 _NUMERIC = ("count", "amount", "share", "days", "seconds")

@@ -20,6 +20,7 @@ from rop.web.errors import BadInput
 from rop.web.formatting import fmt_moment
 from rop.web.options import Options, department_tree, names
 from rop.web.params import SECTIONS, WebFilter, show_date
+from rop.web.stages_view import stages_view
 from rop.web.table import build_table, quiet
 
 

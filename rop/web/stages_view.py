@@ -41,14 +41,19 @@ def stages_view(report: dict[str, Any], urls: Urls, pairs: Pairs, lang: str) -> 
                     "kind": kind,
                     "id": p["id"],
                     "name": p["name"],
-                    "rows": [{"id": r, "name": _name(stages, p, r, lang),
-                              "total": m["row_totals"][r]} for r in rows],  # fmt: skip
+                    "rows": [
+                        {"id": r, "name": _name(stages, p, r, lang), "total": m["row_totals"][r]}
+                        for r in rows
+                    ],  # fmt: skip
                     "cols": [{"id": c, "name": _name(stages, p, c, lang)} for c in cols],
                     "grid": [[by.get((r, c)) for c in cols] for r in rows],
                     "cells": cells,
                     "time": [
-                        {**t, "href": urls.drill(pairs, t["figure"]),
-                         "open_href": urls.drill(pairs, t["open_figure"])}
+                        {
+                            **t,
+                            "href": urls.drill(pairs, t["figure"]),
+                            "open_href": urls.drill(pairs, t["open_figure"]),
+                        }
                         for t in p["time"]
                     ],  # fmt: skip
                     "funnel": [{**f, "href": urls.drill(pairs, f["figure"])} for f in p["funnel"]],
