@@ -215,3 +215,38 @@ def test_stage_figures_equal_their_drill_downs_on_a_demo_portal(tmp_path):
     # the new ones are exactly the matrix's rows.
     assert _agree(store, flt, r["stages"]) > 50
     store.close()
+
+
+def test_xlsx_has_the_stage_sheets(report):
+    import io
+
+    from openpyxl import load_workbook
+
+    from rop.report.export import report_to_xlsx
+
+    book = load_workbook(io.BytesIO(report_to_xlsx(report, lang="ru")))
+    matrix = book["Стадии — матрица"]
+    lines = {(row[1], row[2]): row[3] for row in matrix.iter_rows(min_row=2, values_only=True)}
+    assert lines[("Новая", "Подготовка документов")] == 2
+    assert lines[("Сделка провалена", "Сделка успешна")] == 1
+    times = book["Стадии — время"]
+    new = next(r for r in times.iter_rows(min_row=2, values_only=True) if r[1] == "Новая")
+    assert new[2] == 6 and new[8] == "да" and new[12] == "deal_time:0|NEW"
+    assert "Статусы — матрица" in book.sheetnames
+
+
+def test_cli_report_and_drill_take_stage_keys(tmp_path):
+    from click.testing import CliRunner
+
+    from rop.cli import cli
+
+    db = tmp_path / "s.duckdb"
+    load("stages", db).close()
+    common = ["--db", str(db), "--from", "2026-11-01", "--to", "2026-11-30"]
+    out = CliRunner().invoke(cli, ["drill", *common, "--figure", "deal_move:0|NEW|+out"])
+    assert out.exit_code == 0, out.output
+    assert '"id": 5' in out.output
+    bad = CliRunner().invoke(cli, ["drill", *common, "--figure", "deal_move:0|NEW"])
+    assert bad.exit_code == 2 and "deal_move:<pipeline>|<from>|<to>" in bad.output
+    table = CliRunner().invoke(cli, ["report", *common, "--section", "deals", "--no-compare"])
+    assert table.exit_code == 0 and "Движение по стадиям — Сделки: Общая" in table.output
