@@ -250,3 +250,17 @@ def test_cli_report_and_drill_take_stage_keys(tmp_path):
     assert bad.exit_code == 2 and "deal_move:<pipeline>|<from>|<to>" in bad.output
     table = CliRunner().invoke(cli, ["report", *common, "--section", "deals", "--no-compare"])
     assert table.exit_code == 0 and "Движение по стадиям — Сделки: Общая" in table.output
+
+
+def test_lead_statuses_get_the_same_views(store, report):
+    p = pipe(report, 0, "leads")
+    # L1 NEW -> IN_PROCESS -> CONVERTED, L2 JUNK by MOVED_TIME only, L3 still NEW;
+    # L4 converted in October (no history, untouched): in no row.
+    assert cells(p) == {("+new", "NEW"): 1, ("+new", "CONVERTED"): 1, ("+new", "JUNK"): 1}
+    f = {x["stage"]: (x["reached"], x["went_on"]) for x in p["funnel"]}
+    # L2 is known only as junk: created, so it reached the first status.
+    assert f == {"NEW": (3, 1), "IN_PROCESS": (1, 1), "CONVERTED": (1, None)}
+    t = {x["stage"]: x for x in p["time"]}
+    assert t["IN_PROCESS"]["mean_days"] == pytest.approx(2.0) and t["IN_PROCESS"]["bottleneck"]
+    assert t["NEW"]["open_mean_days"] == pytest.approx(7 + 14 * H)  # L3 since 20 Nov 10:00
+    assert ids(store, "lead_move:0|+new|JUNK") == [2]

@@ -55,17 +55,21 @@ class Kind:
     pipe_history: str  # the history's pipeline expression
     pipe_record: str
     move_types: str  # history TYPE_IDs that put a record into a stage
+    dir_pipe: str  # a statuses row's pipeline
 
 
 DEAL = Kind(
     "deal", "deals", "deal_stage_history", "stage_id", "stage_semantic", "deals",
     "stage_id", "stage_semantic", "entity_id LIKE 'DEAL_STAGE%'",
     "h.category_id", "d.category_id", "1, 2, 3, 5",
+    # DEAL_STAGE is pipeline 0, DEAL_STAGE_<n> pipeline n (when CATEGORY_ID is missing).
+    "coalesce(category_id, CASE WHEN entity_id = 'DEAL_STAGE' THEN 0 "
+    "ELSE CAST(substr(entity_id, 12) AS BIGINT) END)",
 )  # fmt: skip
 LEAD = Kind(
     "lead", "leads", "lead_status_history", "status_id", "status_semantic", "leads",
     "status_id", "status_semantic", "entity_id = 'STATUS'",
-    "CAST(0 AS BIGINT)", "CAST(0 AS BIGINT)", "1, 2, 3",
+    "CAST(0 AS BIGINT)", "CAST(0 AS BIGINT)", "1, 2, 3", "CAST(0 AS BIGINT)",
 )  # fmt: skip
 KINDS = {"deal": DEAL, "lead": LEAD}
 
@@ -76,7 +80,8 @@ def _dir(k: Kind, name: str = "stage_order") -> Cte:
     # own, which figures and lists may read (a helper is not there for them).
     return Cte(
         f"{k.entity}_{name}",
-        "SELECT status_id, max(sort) AS sort, max(semantics) AS semantics, max(name) AS name "
+        "SELECT status_id, max(sort) AS sort, max(semantics) AS semantics, max(name) AS name, "
+        f"max({k.dir_pipe}) AS pipe "
         f"FROM statuses WHERE portal = $portal AND {k.dir_where} GROUP BY status_id",
         static=True,
     )
@@ -181,15 +186,20 @@ def _reach_rel(k: Kind, opts: Options) -> Cte:
     """One row per record created in the period and pipeline: the furthest stage it reached.
 
     "Furthest" is by the stages' sort; lost stages do not count (a lost deal
-    reached the furthest stage it was in before), a won stage does.
+    reached the furthest stage it was in before), a won stage does. A record
+    known only in a lost stage reached the first stage: it was created there.
     """
     v = f"{k.entity}_visit_base"
     return Cte(
         f"{k.entity}_reach_rel",
-        f"""SELECT id, max(manager_id) AS manager_id, pipe, max(sort) AS reach
-FROM {v}
-WHERE semantic IN ('P', 'S') AND sort IS NOT NULL AND {in_period("created")} AND {_pipes(opts)}
-GROUP BY id, pipe""",
+        f"""SELECT r.id, r.manager_id, r.pipe, coalesce(r.reach, fs.first_sort) AS reach
+FROM (SELECT id, max(manager_id) AS manager_id, pipe,
+        max(CASE WHEN semantic IN ('P', 'S') THEN sort END) AS reach
+    FROM {v} WHERE {in_period("created")} AND {_pipes(opts)} GROUP BY id, pipe) r
+-- Known only in a lost stage: created, so it reached the pipeline's first stage.
+LEFT JOIN (SELECT pipe, min(sort) AS first_sort FROM {k.entity}_order_base
+    WHERE semantics IS NULL OR semantics = 'P' GROUP BY pipe) fs ON fs.pipe = r.pipe
+WHERE coalesce(r.reach, fs.first_sort) IS NOT NULL""",
     )
 
 
