@@ -77,3 +77,24 @@ def test_matrix_heatmap_cell_opens_its_records(server):
         assert int(link.inner_text()) == cell["count"]
         b.close()
         assert errors == [], errors
+
+
+def test_json_twin_and_stuck_days_field(server):
+    import httpx
+
+    url, last = server
+    start = last.replace(day=1).isoformat()
+    q = f"from={start}&to={last.isoformat()}&section=deals"
+    data = httpx.get(f"{url}/report.json?{q}&stuck_days=3").json()
+    stages = data["report"]["stages"]
+    assert stages["stuck_days"] == 3 and data["filter"]["stuck_days"] == 3
+    p = stages["deals"]["pipelines"][0]
+    # The stuck link carries the threshold: its list has exactly that many records.
+    page = httpx.get(f"{url}/report?{q}&stuck_days=3").text
+    assert 'id="stages"' in page and "stuck_days=3" in page
+    drill = httpx.get(
+        f"{url}/drill.json?{q}&stuck_days=3&figure={p['stuck']['figure'].replace('|', '%7C')}"
+    ).json()
+    assert drill["total_records"] == p["stuck"]["count"]
+    bad = httpx.get(f"{url}/report?{q}&stuck_days=abc")
+    assert 400 <= bad.status_code < 500
