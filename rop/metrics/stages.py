@@ -137,48 +137,68 @@ def _move_rel(k: Kind, opts: Options) -> Cte:
     it; a record closed before the period and untouched in it is not there.
     A record that changed pipeline has a row in each: it leaves the first
     (column "+out") and enters the second (row "+in").
+
+    One pass: the visits alive in the period (entered before its end, left
+    after its start or not yet), without a record's closed last visit from
+    before the period; grouped per record, the visit entered before the start
+    is the start (there is at most one), the one alive at the end is the end.
+    (A self-join of the visits cost three times as much at 100k deals.)
     """
     v = f"{k.entity}_visit_base"
+    at_end = "left_at IS NULL OR left_at >= $p_to"
+
+    def pick(col: str, cond: str) -> str:
+        return f"max(CASE WHEN {cond} THEN {col} END)"
+
+    start = "entered < $p_from"
+    cols = ", ".join(
+        f"{pick(c, start)} AS s_{c}, {pick(c, at_end)} AS e_{c}"
+        for c in ("pipe", "stage", "semantic", "entered")
+    )
     return Cte(
         f"{k.entity}_move_rel",
-        f"""SELECT * FROM (
-SELECT e.id, e.manager_id, s.pipe AS pipe, s.stage AS from_stage,
-    CASE WHEN e.pipe = s.pipe THEN e.stage ELSE '{LEFT}' END AS to_stage,
-    CASE WHEN e.pipe = s.pipe THEN e.semantic END AS to_semantic,
-    s.entered AS from_entered, e.entered AS to_entered
-FROM (SELECT * FROM {v} WHERE {_at("$p_to")}) e
-JOIN (SELECT * FROM {v} WHERE {_at("$p_from")}) s ON s.id = e.id
-WHERE s.semantic = 'P' OR s.entered <> e.entered
+        f"""WITH ends AS (
+SELECT id, max(manager_id) AS manager_id, {cols}
+FROM {v}
+WHERE entered < $p_to AND (left_at >= $p_from
+    OR (left_at IS NULL AND (semantic = 'P' OR entered >= $p_from)))
+GROUP BY id)
+SELECT * FROM (
+SELECT id, manager_id, s_pipe AS pipe, s_stage AS from_stage,
+    CASE WHEN e_pipe = s_pipe THEN e_stage ELSE '{LEFT}' END AS to_stage,
+    CASE WHEN e_pipe = s_pipe THEN e_semantic END AS to_semantic,
+    s_entered AS from_entered, e_entered AS to_entered
+FROM ends WHERE s_stage IS NOT NULL AND (s_semantic = 'P' OR s_entered <> e_entered)
 UNION ALL
-SELECT e.id, e.manager_id, e.pipe, CASE WHEN s.id IS NULL THEN '{NEW}' ELSE '{CAME_IN}' END,
-    e.stage, e.semantic, s.entered, e.entered
-FROM (SELECT * FROM {v} WHERE {_at("$p_to")}) e
-LEFT JOIN (SELECT * FROM {v} WHERE {_at("$p_from")}) s ON s.id = e.id
-WHERE s.id IS NULL OR s.pipe <> e.pipe
+SELECT id, manager_id, e_pipe, CASE WHEN s_stage IS NULL THEN '{NEW}' ELSE '{CAME_IN}' END,
+    e_stage, e_semantic, s_entered, e_entered
+FROM ends WHERE s_stage IS NULL OR s_pipe <> e_pipe
 ) m WHERE {_pipes(opts)}""",
     )
 
 
 def _stay_rel(k: Kind, opts: Options) -> Cte:
-    """One row per record, pipeline and in-progress stage: its time there.
-
-    ``done_days``: the visits that ended in the period; ``open_days``: the
-    visit it is still in, up to now (``$now``); ``idle_days`` the same, for
-    stuck records (the current visit began at its last movement).
+    """Time in in-progress stages: a row per record and stage it left in the period
+    (its visits there summed, ``done_days``), and a row per record for the stage it
+    is in now (``open_days``, up to ``$now``; ``open_since`` is its last movement,
+    so the same row tells a stuck record). The two kinds of row are told apart by
+    ``is_done``/``is_open``; each figure reads one kind, one row per record.
     """
     v = f"{k.entity}_visit_base"
     return Cte(
         f"{k.entity}_stay_rel",
         f"""SELECT id, max(manager_id) AS manager_id, pipe, stage,
-    sum(CASE WHEN left_at IS NOT NULL THEN {days_between("left_at", "entered")} END) AS done_days,
-    sum(CASE WHEN left_at IS NULL THEN {days_between("$now", "entered")} END) AS open_days,
-    max(CASE WHEN left_at IS NULL THEN entered END) AS open_since,
-    bool_or(left_at IS NULL) AS is_open,
-    bool_or(left_at IS NOT NULL) AS is_done
+    sum({days_between("left_at", "entered")}) AS done_days,
+    CAST(NULL AS DOUBLE) AS open_days, CAST(NULL AS TIMESTAMP) AS open_since,
+    FALSE AS is_open, TRUE AS is_done
 FROM {v}
-WHERE semantic = 'P' AND {_pipes(opts)}
-    AND ((left_at IS NOT NULL AND {in_period("left_at")}) OR left_at IS NULL)
-GROUP BY id, pipe, stage""",
+WHERE semantic = 'P' AND {_pipes(opts)} AND left_at >= $p_from AND left_at < $p_to
+GROUP BY id, pipe, stage
+UNION ALL
+SELECT id, manager_id, pipe, stage, NULL, {days_between("$now", "entered")}, entered,
+    TRUE, FALSE
+FROM {v}
+WHERE semantic = 'P' AND {_pipes(opts)} AND left_at IS NULL""",
     )
 
 
