@@ -189,7 +189,7 @@ def _stay_rel(k: Kind, opts: Options) -> Cte:
         f"{k.entity}_stay_rel",
         f"""SELECT id, max(manager_id) AS manager_id, pipe, stage,
     sum({days_between("left_at", "entered")}) AS done_days,
-    CAST(NULL AS DOUBLE) AS open_days, CAST(NULL AS TIMESTAMP) AS open_since,
+    CAST(NULL AS DOUBLE PRECISION) AS open_days, CAST(NULL AS TIMESTAMP) AS open_since,
     FALSE AS is_open, TRUE AS is_done
 FROM {v}
 WHERE semantic = 'P' AND {_pipes(opts)} AND left_at >= $p_from AND left_at < $p_to
