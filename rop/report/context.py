@@ -199,10 +199,12 @@ def _pipe_of(entity: str) -> int:
 
 def now_utc(prep: Prepared) -> datetime:
     """ "Now" as naive UTC, as the store keeps moments: the end of ``flt.today``
-    when the filter fixes today (tests, a report as of a day), else the clock."""
+    when the filter fixes today (tests, a report as of a day), else the clock's
+    hour: two readers (the page and its JSON twin, the CLI through the server)
+    then agree to the digit, and days in a stage need no finer clock."""
     if prep.flt.today is not None:
         return utc_bounds(prep.flt.today, prep.flt.today, prep.tz)[1]
-    return datetime.now(UTC).replace(tzinfo=None)
+    return datetime.now(UTC).replace(minute=0, second=0, microsecond=0, tzinfo=None)
 
 
 def context(prep: Prepared, date_from: date, date_to: date) -> Context:
