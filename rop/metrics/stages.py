@@ -205,24 +205,38 @@ WHERE semantic = 'P' AND {_pipes(opts)} AND left_at IS NULL""",
     )
 
 
-def _reach_rel(k: Kind, opts: Options) -> Cte:
-    """One row per record created in the period and pipeline: the furthest stage it reached.
+def _reach_base(k: Kind) -> list[Cte]:
+    """Per record and pipeline, the furthest stage it ever reached: static, cached.
 
     "Furthest" is by the stages' sort; lost stages do not count (a lost deal
     reached the furthest stage it was in before), a won stage does. A record
     known only in a lost stage reached the first stage: it was created there.
+    It reads the visits through a helper of its own (a cached step cannot
+    read another), so the period's funnel is a filter on creation only.
     """
-    v = f"{k.entity}_visit_base"
-    return Cte(
-        f"{k.entity}_reach_rel",
-        f"""SELECT r.id, r.manager_id, r.pipe, coalesce(r.reach, fs.first_sort) AS reach
-FROM (SELECT id, max(manager_id) AS manager_id, pipe,
+    visits = _visit_base(k)
+    return [
+        Cte(f"{k.entity}_visits", visits.sql, static=True),
+        Cte(
+            f"{k.entity}_reach_base",
+            f"""SELECT r.id, r.manager_id, r.pipe, r.created, coalesce(r.reach, fs.first_sort) AS reach
+FROM (SELECT id, max(manager_id) AS manager_id, pipe, max(created) AS created,
         max(CASE WHEN semantic IN ('P', 'S') THEN sort END) AS reach
-    FROM {v} WHERE {in_period("created")} AND {_pipes(opts)} GROUP BY id, pipe) r
--- Known only in a lost stage: created, so it reached the pipeline's first stage.
-LEFT JOIN (SELECT pipe, min(sort) AS first_sort FROM {k.entity}_order_base
+    FROM {k.entity}_visits GROUP BY id, pipe) r
+LEFT JOIN (SELECT pipe, min(sort) AS first_sort FROM {k.entity}_stage_order
     WHERE semantics IS NULL OR semantics = 'P' GROUP BY pipe) fs ON fs.pipe = r.pipe
 WHERE coalesce(r.reach, fs.first_sort) IS NOT NULL""",
+            static=True,
+        ),
+    ]
+
+
+def _reach_rel(k: Kind, opts: Options) -> Cte:
+    """One row per record created in the period and pipeline: the furthest stage it reached."""
+    return Cte(
+        f"{k.entity}_reach_rel",
+        f"SELECT id, manager_id, pipe, reach FROM {k.entity}_reach_base "
+        f"WHERE {in_period('created')} AND {_pipes(opts)}",
     )
 
 
@@ -233,7 +247,8 @@ def _ctes(k: Kind, rel: Callable[[Kind, Options], Cte]) -> Callable[[Options], l
     def build(opts: Options) -> list[Cte]:
         report = deal_ctes(opts) if k is DEAL else lead_ctes(opts)
         text = [c for c in report if c.name.endswith(("_dir", "_text"))]
-        return [*text, _dir(k), _dir(k, "order_base"), _visit_base(k), rel(k, opts)]
+        reach = _reach_base(k) if rel is _reach_rel else []
+        return [*text, _dir(k), _dir(k, "order_base"), _visit_base(k), *reach, rel(k, opts)]
 
     return build
 
