@@ -264,3 +264,10 @@ def test_lead_statuses_get_the_same_views(store, report):
     assert t["IN_PROCESS"]["mean_days"] == pytest.approx(2.0) and t["IN_PROCESS"]["bottleneck"]
     assert t["NEW"]["open_mean_days"] == pytest.approx(7 + 14 * H)  # L3 since 20 Nov 10:00
     assert ids(store, "lead_move:0|+new|JUNK") == [2]
+
+
+def test_cached_steps_and_inline_sql_agree(store, report, monkeypatch):
+    import rop.report.context as context_module
+
+    monkeypatch.setattr(context_module, "CACHE_STATIC_STEPS", False)
+    assert build_report(store, NOV)["stages"] == report["stages"]
