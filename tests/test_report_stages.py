@@ -127,7 +127,7 @@ def test_funnel_reached_at_least_semantics(store, report):
     assert (f["EXECUTING"]["reached"], f["EXECUTING"]["went_on"]) == (2, 1)
     assert f["EXECUTING"]["share"] == pytest.approx(0.5)
     assert f["WON"]["reached"] == 1
-    d = drill(store, NOV, "deal_funnel:0|PREPARATION")
+    d = drill(store, NOV, "deal_reach:0|PREPARATION")
     assert sorted(r["id"] for r in d["records"]) == [2, 3]
     assert d["value"] == pytest.approx(1.0)
 

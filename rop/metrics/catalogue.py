@@ -340,8 +340,8 @@ def figure(key: str) -> Figure:
         [*(f.key for f in STATIC), STAGE_PREFIX + "<stage>", STATUS_PREFIX + "<status>",
          FUNNEL_PREFIX + "<stage>",
          "deal_move:<pipeline>|<from>|<to>", "deal_time:<pipeline>|<stage>",
-         "deal_time_open:<pipeline>|<stage>", "deal_funnel:<pipeline>|<stage>",
+         "deal_time_open:<pipeline>|<stage>", "deal_reach:<pipeline>|<stage>",
          "deal_stuck:<pipeline>", "lead_move:0|<from>|<to>", "lead_time:0|<status>",
-         "lead_time_open:0|<status>", "lead_funnel:0|<status>", "lead_stuck:0"]
+         "lead_time_open:0|<status>", "lead_reach:0|<status>", "lead_stuck:0"]
     )  # fmt: skip
     raise ReportInputError("unknown_figure", figure=key, choices=choices)

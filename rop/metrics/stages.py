@@ -259,10 +259,9 @@ def _ctes(k: Kind, rel: Callable[[Kind, Options], Cte]) -> Callable[[Options], l
     def build(opts: Options) -> list[Cte]:
         report = deal_ctes(opts) if k is DEAL else lead_ctes(opts)
         text = [c for c in report if c.name.endswith(("_dir", "_text"))]
-        if rel is _reach_rel:
-            reach = _reach_base(k)
-        else:  # the helper of the visits (the first of _reach_base's), then the open ones
-            reach = [_reach_base(k)[0], _open_base(k)]
+        # The funnel's cached step; the others read the open visits' (both need
+        # the visits' helper, the first of _reach_base's steps).
+        reach = _reach_base(k) if rel is _reach_rel else [_reach_base(k)[0], _open_base(k)]
         return [*text, _dir(k), _dir(k, "order_base"), _visit_base(k), *reach, rel(k, opts)]
 
     return build
@@ -318,7 +317,7 @@ def _sources(k: Kind) -> dict[str, Source]:
 STAGE_SOURCES: dict[str, Source] = {**_sources(DEAL), **_sources(LEAD)}
 
 # Figure key prefixes: <entity>_<view>:<pipeline>|<stage>[|<stage>]
-VIEWS = ("move", "time", "time_open", "funnel", "stuck")
+VIEWS = ("move", "time", "time_open", "reach", "stuck")
 SEP = "|"
 
 
@@ -350,7 +349,7 @@ def parse_key(key: str) -> tuple[Kind, str, int, tuple[str, ...]] | None:
     if pipe < 0:
         return None
     parts = tuple(pieces[1:])
-    want = {"move": 2, "time": 1, "time_open": 1, "funnel": 1, "stuck": 0}[view]
+    want = {"move": 2, "time": 1, "time_open": 1, "reach": 1, "stuck": 0}[view]
     if len(parts) != want or any(not p for p in parts):
         return None
     return KINDS[entity], view, pipe, parts
@@ -400,7 +399,7 @@ def stage_figure(key: str) -> Figure | None:
             "visits summed)." if done else "Records in the stage now: time up to now.",
             value=value, value_label=_DAYS_LABEL, params=tuple(params),
         )  # fmt: skip
-    if view == "funnel":
+    if view == "reach":
         ps = _param(key, "stage")
         params.append((ps, parts[0]))
         sort = _sort_of(k, ps)

@@ -161,7 +161,7 @@ def _funnel(k, pipe, stages, reach) -> list[dict[str, Any]]:
             {
                 "stage": s["id"],
                 "name": s["name"],
-                "figure": key_of(k.entity, "funnel", pipe, s["id"]),
+                "figure": key_of(k.entity, "reach", pipe, s["id"]),
                 "reached": reached,
                 "went_on": None if last else went_on,
                 "share": None if last or not reached else went_on / reached,
