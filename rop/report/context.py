@@ -12,6 +12,7 @@ from rop.metrics.cache import materializer
 from rop.metrics.compile import Context, relation
 from rop.metrics.errors import AccessDenied, ReportInputError
 from rop.metrics.sources import SOURCES, Options
+from rop.metrics.stages import STAGE_SOURCES
 from rop.report.filter import ReportFilter
 from rop.report.periods import local_today, utc_bounds, zone
 from rop.report.portal import PortalRow, select_portal
@@ -260,6 +261,6 @@ def warm_cache(store: Store, portal: str | None = None) -> None:
     if prep.materialize is None:
         return
     ctx = context(prep, today, today)
-    for source in SOURCES.values():
+    for source in [*SOURCES.values(), *STAGE_SOURCES.values()]:
         # Materializes each *_base and *_text step on the way (texts: drill-downs).
         relation(source, ctx, names=True)
