@@ -12,7 +12,6 @@ from starlette.responses import HTMLResponse, Response
 from rop.report.zones import zone_label
 from rop.web import bidi, charts, i18n
 from rop.web.builds import cached_build
-from rop.web.stages_view import stages_view
 from rop.web.cache import data_version
 from rop.web.context import LAST_FILTER_COOKIE, Json, setup, sync_job
 from rop.web.download import file_response
