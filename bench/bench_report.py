@@ -138,6 +138,25 @@ def replicate(base: Path, target: Path, copies: int) -> None:
                 )
 
 
+def stage_cases(store, flt: ReportFilter) -> list:
+    """The stage section alone (issue 12) and a drill-down of its biggest matrix cell."""
+    from rop.report.context import context, prepare
+    from rop.report.stages import build_stages
+
+    def section() -> dict:
+        prep = prepare(store, flt, None)
+        return build_stages(prep, context(prep, flt.date_from, flt.date_to))
+
+    cells = [c for p in section()["deals"]["pipelines"] for c in p["matrix"]["cells"]]
+    big = max(cells, key=lambda c: c["count"])["figure"]
+    time_key = section()["deals"]["pipelines"][0]["time"][0]["figure"]
+    return [
+        ("stage section (matrix, times, funnel, stuck), month", section),
+        (f"drill {big}, 100 rows", lambda: drill(store, flt, big, limit=100)),
+        (f"drill {time_key}, 100 rows", lambda: drill(store, flt, time_key, limit=100)),
+    ]
+
+
 def bench(size: int, workdir: Path, runs: int, copies: int = 1) -> list[str]:
     db = prepare(size, workdir)
     if copies > 1:
@@ -180,6 +199,7 @@ def bench(size: int, workdir: Path, runs: int, copies: int = 1) -> list[str]:
                 lambda: drill(store, month, "companies_not_called", user_id=manager, limit=100),
             ),
         ]
+        cases += stage_cases(store, month)
         for name, fn in cases:
             first, median, best, cpu = timed(fn, runs)
             load = os.getloadavg()[0]

@@ -69,7 +69,11 @@ def test_report_xlsx_reads_back_with_number_formats(db, tmp_path):
     out = tmp_path / "r.xlsx"
     run("report", "--db", db, *NOV, "--format", "xlsx", "--out", str(out))
     book = openpyxl.load_workbook(out)
-    assert book.sheetnames == ["Отчёт", "Сделки", "Лиды", "Компании", "Контакты", "Звонки"]
+    assert book.sheetnames == [
+        "Отчёт", "Сделки", "Лиды", "Компании", "Контакты", "Звонки",
+        # Stage analytics (issue 12), deals and lead statuses.
+        "Стадии — матрица", "Стадии — время", "Статусы — матрица", "Статусы — время",
+    ]  # fmt: skip
     deals = book["Сделки"]
     # What the sheet shows is stated above the table; the table's header is frozen.
     head = next(r for r in range(1, 20) if deals.cell(r, 1).value == "Менеджер")

@@ -28,6 +28,9 @@ def test_warm_cache_builds_what_a_report_then_reuses(tmp_path):
     assert {t.rsplit("_", 1)[0] for t in warmed} == {
         "deal_base", "lead_base", "call_base", "deal_text", "lead_text", "call_text",
         "company_text", "contact_text",  # last call, last sale, phone (issue 9)
+        # Stage analytics (issue 12): visits, stage order, open visits, furthest stage.
+        "deal_visit_base", "deal_order_base", "deal_open_base", "deal_reach_base",
+        "lead_visit_base", "lead_order_base", "lead_open_base", "lead_reach_base",
     }  # fmt: skip
     flt = ReportFilter(date(2026, 10, 1), date(2026, 11, 30), today=date(2026, 11, 27))
     report = build_report(store, flt)

@@ -84,6 +84,8 @@ def filter_params(o: dict[str, Any]) -> list[tuple[str, str]]:
         params += [(name, str(v)) for v in o[key]]
     if o["viewer"] is not None:
         params.append(("viewer", str(o["viewer"])))
+    if o.get("stuck_days", 14) != 14:
+        params.append(("stuck_days", str(o["stuck_days"])))
     if o["min_call_seconds"]:
         params.append(("min_call", str(o["min_call_seconds"])))
     if o["max_call_seconds"] is not None:

@@ -40,6 +40,10 @@ def report_filter_options(fn):
         ),
         click.option("--no-compare", is_flag=True, help="Leave out the previous period"),
         click.option(
+            "--stuck-days", type=WHOLE, default=14, show_default=True,
+            help="Stage analytics: a deal is stuck after this many days without movement",
+        ),
+        click.option(
             "--lang", type=click.Choice(["ru", "en"]),
             help="Language of headers, labels and the CSV dialect (default: ROP_LANGUAGE, ru)",
         ),
@@ -71,7 +75,7 @@ def _make_report_filter(store, o: dict):
         key_statuses=o["key_statuses"], sections=o["sections"], departments=o["departments"],
         managers=o["managers"], min_call_seconds=o["min_call_seconds"],
         max_call_seconds=o["max_call_seconds"], by=o["by"], compare=not o["no_compare"],
-        viewer=o["viewer"],
+        viewer=o["viewer"], stuck_days=o["stuck_days"],
     )  # fmt: skip
 
 

@@ -17,6 +17,7 @@ import hashlib
 from rop.metrics.errors import ColumnChoice, ReportInputError
 from rop.metrics.figure import Figure
 from rop.metrics.sources import DAYS, in_period
+from rop.metrics.stages import stage_figure as stage_view_figure
 
 _NEW_D = in_period("date_create")
 _WON = f"semantic = 'S' AND {in_period('close_time')}"
@@ -332,12 +333,15 @@ def figure(key: str) -> Figure:
         return status_figure(key[len(STATUS_PREFIX) :])
     if key.startswith(FUNNEL_PREFIX) and len(key) > len(FUNNEL_PREFIX):
         return funnel_figure(key[len(FUNNEL_PREFIX) :])
+    view = stage_view_figure(key)
+    if view is not None:
+        return view
     choices = ", ".join(
-        [
-            *(f.key for f in STATIC),
-            STAGE_PREFIX + "<stage>",
-            STATUS_PREFIX + "<status>",
-            FUNNEL_PREFIX + "<stage>",
-        ]
-    )
+        [*(f.key for f in STATIC), STAGE_PREFIX + "<stage>", STATUS_PREFIX + "<status>",
+         FUNNEL_PREFIX + "<stage>",
+         "deal_move:<pipeline>|<from>|<to>", "deal_time:<pipeline>|<stage>",
+         "deal_time_open:<pipeline>|<stage>", "deal_reach:<pipeline>|<stage>",
+         "deal_stuck:<pipeline>", "lead_move:0|<from>|<to>", "lead_time:0|<status>",
+         "lead_time_open:0|<status>", "lead_reach:0|<status>", "lead_stuck:0"]
+    )  # fmt: skip
     raise ReportInputError("unknown_figure", figure=key, choices=choices)

@@ -72,7 +72,7 @@ def relation(source: Source, ctx: Context, names: bool = False) -> str:
             continue  # names only a list shows
         if cte.static and ctx.materialize is not None:
             if cte.name.endswith(("_base", "_text")):
-                helpers = {n: q for n, q in static.items() if re.search(rf"\b{n}\b", cte.sql)}
+                helpers = _helpers(cte.sql, static)
                 sql = "WITH " + _with(helpers) + "\n" + cte.sql if helpers else cte.sql
                 table = ctx.materialize(cte.name, sql, bind(sql, ctx.params))
                 ctes[cte.name] = _CACHED + table
@@ -110,6 +110,19 @@ def _granted(entity: str, ctx: Context) -> list[str]:
     if ctx.grant_viewer is None or entity not in ctx.grant_full:
         return []
     return [granted_filter(entity, "r")]
+
+
+def _helpers(sql: str, static: dict[str, str]) -> dict[str, str]:
+    """The helper steps ``sql`` reads, and the ones they read, in their order."""
+    found: set[str] = set()
+    pending = [sql]
+    while pending:
+        text = pending.pop()
+        for n, q in static.items():
+            if n not in found and re.search(rf"\b{n}\b", text):
+                found.add(n)
+                pending.append(q)
+    return {n: q for n, q in static.items() if n in found}
 
 
 # A step read from the cache is a plain table: the engine must not copy it

@@ -23,6 +23,7 @@ from rop.report.filter import ReportFilter
 from rop.report.formatting import WORDS, unknown_user_name
 from rop.report.periods import previous_period
 from rop.report.portal import data_as_of
+from rop.report.stages import build_stages
 from rop.store.db import Store
 
 Cells = dict[Any, dict[str, Any]]
@@ -281,6 +282,7 @@ def build_report(store: Store, flt: ReportFilter, *, portal: str | None = None) 
         "rows": rows,
         "departments": departments,
         "total": {"figures": _fill(total, figs)},
+        "stages": build_stages(prep, context(prep, flt.date_from, flt.date_to)),
     }
     if flt.compare:
         p_from, p_to = previous_period(flt.date_from, flt.date_to)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -12,6 +12,7 @@ from rop.metrics.cache import materializer
 from rop.metrics.compile import Context, relation
 from rop.metrics.errors import AccessDenied, ReportInputError
 from rop.metrics.sources import SOURCES, Options
+from rop.metrics.stages import STAGE_SOURCES
 from rop.report.filter import ReportFilter
 from rop.report.periods import local_today, utc_bounds, zone
 from rop.report.portal import PortalRow, select_portal
@@ -197,6 +198,16 @@ def _pipe_of(entity: str) -> int:
     return int(tail) if tail.isdigit() else 0
 
 
+def now_utc(prep: Prepared) -> datetime:
+    """ "Now" as naive UTC, as the store keeps moments: the end of ``flt.today``
+    when the filter fixes today (tests, a report as of a day), else the clock's
+    hour: two readers (the page and its JSON twin, the CLI through the server)
+    then agree to the digit, and days in a stage need no finer clock."""
+    if prep.flt.today is not None:
+        return utc_bounds(prep.flt.today, prep.flt.today, prep.tz)[1]
+    return datetime.now(UTC).replace(minute=0, second=0, microsecond=0, tzinfo=None)
+
+
 def context(prep: Prepared, date_from: date, date_to: date) -> Context:
     """The bound values of one period (the report runs this twice: now and before)."""
     flt = prep.flt
@@ -214,6 +225,9 @@ def context(prep: Prepared, date_from: date, date_to: date) -> Context:
         "min_s": flt.min_call_seconds,
         "max_s": flt.max_call_seconds,
         "pipes": list(flt.pipelines),
+        # Stage analytics: "now" for a record still in its stage, and the stuck threshold.
+        "now": now_utc(prep),
+        "stuck_days": float(flt.stuck_days),
     }
     scope = prep.scope
     opts = Options(
@@ -247,6 +261,6 @@ def warm_cache(store: Store, portal: str | None = None) -> None:
     if prep.materialize is None:
         return
     ctx = context(prep, today, today)
-    for source in SOURCES.values():
+    for source in [*SOURCES.values(), *STAGE_SOURCES.values()]:
         # Materializes each *_base and *_text step on the way (texts: drill-downs).
         relation(source, ctx, names=True)

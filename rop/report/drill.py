@@ -23,6 +23,7 @@ from rop.metrics.compile import (
     value_sql,
 )
 from rop.metrics.sources import SOURCES
+from rop.metrics.stages import STAGE_SOURCES
 from rop.report.bounds import check_whole
 from rop.report.context import (
     Prepared,
@@ -114,7 +115,7 @@ def drill(
     if limit is not None:
         check_whole(limit, "limit")
     ctx = context(prep, flt.date_from, flt.date_to)
-    source = SOURCES[fig.source]
+    source = SOURCES.get(fig.source) or STAGE_SOURCES[fig.source]
     where, extra = _drill_where(prep, ctx, user_id, department_id, key, source.entity)
     cols_all = {c.key: c for c in source.columns}
     cols = drill_columns(source, fig)

@@ -21,6 +21,7 @@ import xlsxwriter
 
 from rop.report.export_lines import Line, report_lines
 from rop.report.export_safe import sheet_name
+from rop.report.export_xlsx_stages import stage_sheets
 from rop.report.formatting import SECTION_LABELS, label, row_heading, word
 
 # No conversion of text: a CRM string stays a string (formula injection).
@@ -245,6 +246,7 @@ def report_to_xlsx(
             if cols:
                 name = sheet_name(ru if lang == "ru" else en, taken)
                 _report_sheet(book, name, report, cols, lang, st)
+        stage_sheets(book, report, lang, st, taken)
     finally:
         book.close()
     return None

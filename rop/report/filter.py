@@ -52,6 +52,7 @@ class ReportFilter:
     compare: bool = True
     viewer: int | None = None  # None = no restriction (admin CLI use)
     today: date | None = None  # "now" for overdue deals; None = the portal's today
+    stuck_days: int = 14  # stage analytics: no movement for more than this many days
 
     def validate(self) -> None:
         """Raise ReportInputError naming the first thing wrong with the filter itself.
@@ -76,6 +77,7 @@ class ReportFilter:
         if self.by not in GROUPINGS:
             raise ReportInputError("unknown_grouping", by=self.by, choices=", ".join(GROUPINGS))
         check_whole(self.min_call_seconds, "min_call_seconds")
+        check_whole(self.stuck_days, "stuck_days")
         if self.max_call_seconds is not None:
             check_whole(self.max_call_seconds, "max_call_seconds")
         if self.max_call_seconds is not None and self.max_call_seconds < self.min_call_seconds:
@@ -147,4 +149,5 @@ class ReportFilter:
             "by": self.by,
             "compare": self.compare,
             "viewer": self.viewer,
+            "stuck_days": self.stuck_days,
         }

@@ -38,6 +38,7 @@ def make_filter(
     by: str = "manager",
     compare: bool = True,
     viewer: int | None = None,
+    stuck_days: int = 14,
 ) -> ReportFilter:
     """Dates are custom days (both ends inclusive) or a preset; default: this month."""
     if period is not None and (date_from or date_to):
@@ -66,6 +67,7 @@ def make_filter(
         by=by,
         compare=compare,
         viewer=viewer,
+        stuck_days=stuck_days,
     )
     flt.validate()
     return flt

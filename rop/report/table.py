@@ -9,6 +9,7 @@ from rich.table import Table
 from rich.text import Text
 
 from rop.report.formatting import SECTION_LABELS, label, row_heading, row_title, show, word
+from rop.report.stages_table import print_stages
 from rop.report.zones import zone_label
 
 _NUMERIC = ("count", "amount", "share", "days", "seconds")
@@ -42,6 +43,7 @@ def report_to_table(report: dict, lang: str = "ru", width: int = 200) -> str:
             cols = section_cols[start : start + COLUMNS_PER_TABLE]
             title = ru if lang == "ru" else en
             console.print(_section_table(report, title, cols, lang))
+    print_stages(console, report, lang)
     return buffer.getvalue()
 
 

@@ -32,3 +32,11 @@ def any_in_range(list_expr: str, low: str, high: str) -> str:
 
 # Named parameters are written ``$name`` (DuckDB); a PostgreSQL backend
 # rewrites them to its driver's style (``%(name)s``) in one pass.
+
+
+def median(expr: str) -> str:
+    """The median of ``expr`` over a group, NULLs ignored.
+
+    PostgreSQL: ``percentile_cont(0.5) WITHIN GROUP (ORDER BY expr)``.
+    """
+    return f"median({expr})"

@@ -46,6 +46,44 @@ _TEXT: dict[str, tuple[str, str]] = {
     "min": ("от", "min"),
     "max": ("до", "max"),
     "rows_by": ("Строки", "Rows by"),
+    "stuck_days": ("Зависла, дней", "Stuck after, days"),
+    "stages": ("Движение по стадиям", "Stage movement"),
+    "stage_matrix": ("Матрица движения: было → стало", "Movement matrix: from → to"),
+    "stage_time": ("Время в стадии, дней", "Time in stage, days"),
+    "stage_funnel": ("Воронка по стадиям", "Stage funnel"),
+    "stage_stuck": ("Зависшие сделки", "Stuck records"),
+    "stage_from": ("Было (начало периода)", "From (period start)"),
+    "stage_to": ("Стало (конец периода)", "To (period end)"),
+    "stage_done": ("Ушли из стадии", "Left the stage"),
+    "stage_open": ("Сейчас в стадии", "In the stage now"),
+    "mean": ("Среднее", "Mean"),
+    "median": ("Медиана", "Median"),
+    "bottleneck": ("Узкое место", "Bottleneck"),
+    "reached": ("Дошли", "Reached"),
+    "went_on": ("Пошли дальше", "Went on"),
+    "lead_statuses": ("Лиды по статусам", "Leads by status"),
+    "stage_matrix_tip": (
+        "Строки — стадия в начале периода (или «Новые в периоде»), столбцы — в конце "
+        "периода (или сейчас). В матрице сделки в работе на начало периода, новые и те, что "
+        "двигались в периоде. Смена воронки: «В другую воронку» / «Из другой воронки».",
+        "Rows: the stage at the period's start (or new in the period); columns: at its end "
+        "(or now). Records in progress at the start, new ones and those that moved in the "
+        "period. A pipeline change: to/from another pipeline.",
+    ),
+    "stage_time_tip": (
+        "Среднее и медиана дней в стадии по визитам, закончившимся в периоде; кто сейчас в "
+        "стадии — отдельно, время до сейчас. Узкое место — стадия с наибольшим средним. "
+        "«Дошли»: созданные в периоде, дошедшие хотя бы до этой стадии (пропуск стадии "
+        "считается проходом; вернувшиеся назад — один раз, по дальней стадии).",
+        "Mean and median days in the stage over the visits that ended in the period; those "
+        "in the stage now apart, up to now. Bottleneck: the longest mean. Reached: created in "
+        "the period, reached at least this stage (a skipped stage counts as passed; a record "
+        "that went back counts once, at its furthest stage).",
+    ),
+    "stage_stuck_tip": (
+        "В работе сейчас, без движения по стадиям дольше N дней (поле фильтра).",
+        "In progress now, no stage movement for more than N days (a filter field).",
+    ),
     "by_manager": ("по менеджерам", "manager"),
     "by_department": ("по отделам", "department"),
     "by_source": ("по источникам", "source"),

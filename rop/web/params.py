@@ -40,6 +40,7 @@ class WebFilter:
     departments: tuple[int, ...] = ()
     managers: tuple[int, ...] = ()
     min_call: int = 0
+    stuck_days: int = 14
     max_call: int | None = None
     by: str = "manager"
     compare: bool = True
@@ -63,6 +64,8 @@ class WebFilter:
         out += [("manager", str(m)) for m in self.managers]
         if self.min_call:
             out.append(("min_call", str(self.min_call)))
+        if self.stuck_days != 14:
+            out.append(("stuck_days", str(self.stuck_days)))
         if self.max_call is not None:
             out.append(("max_call", str(self.max_call)))
         if self.by != "manager":
@@ -89,6 +92,7 @@ class WebFilter:
             "by": self.by,
             "compare": self.compare,
             "viewer": self.viewer,
+            "stuck_days": self.stuck_days,
         }
 
     def to_report_filter(self) -> Any:
@@ -108,6 +112,7 @@ class WebFilter:
             by=self.by,
             compare=self.compare,
             viewer=self.viewer,
+            stuck_days=self.stuck_days,
         )
 
     def narrowed(self, **changes: Any) -> WebFilter:
@@ -255,6 +260,7 @@ def parse_filter(
             "max_call",
             q["max_call"],
         )
+    stuck_days = parse_int(q["stuck_days"], "stuck_days", lang) if q.get("stuck_days") else 14
     by = _choice(q.get("by") or "manager", "by", ROWS_BY, lang)
     compare_raw = q.get("compare", "1")
     compare = _choice(compare_raw, "compare", ("0", "1", "on", "off"), lang) in ("1", "on")
@@ -301,6 +307,7 @@ def parse_filter(
         managers=_ints(q, "manager", lang),
         min_call=min_call,
         max_call=max_call,
+        stuck_days=stuck_days,
         by=by,
         compare=compare,
         viewer=viewer,

@@ -19,6 +19,7 @@ from rop.web.errors import BadInput
 from rop.web.formatting import fmt_moment
 from rop.web.options import Options, department_tree, names
 from rop.web.params import SECTIONS, WebFilter, show_date
+from rop.web.stages_view import stages_view
 from rop.web.table import build_table, quiet
 
 
@@ -229,6 +230,7 @@ def _render_report(request: Request, ctx: dict[str, Any], sync: dict[str, Any]) 
             "as_of": fmt_moment(report.get("data_as_of"), ctx["options"].timezone, lang),
             "compared_with": _compared_with(report, lang) if wf.compare else None,
             "quiet": quiet(report),
+            "stage_blocks": stages_view(report, urls, wf.pairs(), lang),
         }
     )
 

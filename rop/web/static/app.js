@@ -135,7 +135,7 @@
   // of hx-get on each of the table's ~1,500 links keeps the page small; with
   // a modifier key (or before htmx loads) the link opens as a page of its own.
   document.addEventListener("click", function (e) {
-    var a = e.target.closest && e.target.closest("#report-table a.drill[href]");
+    var a = e.target.closest && e.target.closest("#report-table a.drill[href], #stages a.drill[href]");
     if (!a || typeof htmx === "undefined" || e.button !== 0 || e.ctrlKey || e.metaKey || e.shiftKey || e.altKey) { return; }
     e.preventDefault();
     openDrill(a.getAttribute("href"), a);
@@ -447,6 +447,61 @@
     window.addEventListener("resize", function () { made.forEach(function (c) { c.resize(); }); });
   }
 
+  // Stage analytics: the movement matrix as a heatmap (a click opens the cell's
+  // records, the same URL as the table's link) and time in stage as bars.
+  var DIRECTION_COLORS = { forward: "#9dcf00", backward: "#ff5752", stay: "#ffa900",
+    won: "#2fc6f6", lost: "#a8adb4", "in": "#c3e6f7", out: "#d5d7db" };
+  function stageCharts() {
+    if (typeof echarts === "undefined") { return; }
+    var dataEl = document.getElementById("stages-data");
+    if (!dataEl) { return; }
+    var blocks = JSON.parse(dataEl.textContent);
+    var made = [];
+    document.querySelectorAll("[data-stage-chart]").forEach(function (el) {
+      var b = blocks[Number(el.dataset.index)];
+      var chart = echarts.init(el, null, { renderer: "svg" });
+      if (el.dataset.stageChart === "matrix") {
+        el.style.height = Math.max(160, 40 + 32 * b.rows.length) + "px";
+        chart.resize();
+        var max = Math.max.apply(null, b.cells.map(function (c) { return c.count; }).concat([1]));
+        chart.setOption({
+          animation: false,
+          tooltip: { formatter: function (p) {
+            var c = b.cells[p.dataIndex];
+            return b.rows[c.y].name + " → " + b.cols[c.x].name + ": " + c.count;
+          } },
+          grid: { left: 170, right: 20, top: 10, bottom: 60 },
+          xAxis: { type: "category", data: b.cols.map(function (c) { return c.name; }),
+                   axisLabel: { rotate: 25, interval: 0, fontSize: 10 } },
+          yAxis: { type: "category", inverse: true, data: b.rows.map(function (r) { return r.name; }) },
+          series: [{ type: "heatmap", label: { show: true },
+            data: b.cells.map(function (c) {
+              return { value: [c.x, c.y, c.count], itemStyle: { color: DIRECTION_COLORS[c.direction] || "#ccc",
+                opacity: 0.35 + 0.65 * c.count / max } };
+            }) }]
+        });
+        chart.on("click", function (p) { openDrill(b.cells[p.dataIndex].href); });
+      } else {
+        var names = b.time.map(function (s) { return s.name; });
+        chart.setOption({
+          animation: false,
+          tooltip: { trigger: "axis" },
+          grid: { left: 170, right: 40, top: 10, bottom: 20 },
+          xAxis: { type: "value" },
+          yAxis: { type: "category", inverse: true, data: names },
+          series: [{ type: "bar", data: b.time.map(function (s) {
+            return { value: s.mean_days == null ? 0 : Math.round(s.mean_days * 10) / 10,
+                     itemStyle: { color: s.bottleneck ? "#ff5752" : "#2fc6f6" } };
+          }), label: { show: true, position: "right" } }]
+        });
+        chart.on("click", function (p) { openDrill(b.time[p.dataIndex].href); });
+      }
+      made.push(chart);
+      el.__ropChart = chart;
+    });
+    window.addEventListener("resize", function () { made.forEach(function (c) { c.resize(); }); });
+  }
+
   // A field the server marked as the bad one stops being marked once edited.
   document.addEventListener("input", function (e) {
     var el = e.target;
@@ -462,5 +517,6 @@
     syncButton();
     charts();
     drillFromUrl();
+    stageCharts();
   });
 })();

@@ -1,0 +1,424 @@
+"""Stage analytics: movement matrix, time in stage, stage funnel and stuck records.
+
+All four views read one static step per entity, ``<entity>_visit_base``: the
+stage history cut into *visits* (a record entered a stage at ``entered`` and
+left it at ``left_at``, the next history row; NULL while it is still there).
+It is cached per data version like the other ``*_base`` steps
+(rop.metrics.cache), so a report pays for the history once.
+
+The period relations built on it (one row per record and pipeline, or per
+record, pipeline and stage) are ordinary sources: a figure is a condition on
+them, so every cell of the matrix, every stage time and every funnel step is
+a :class:`~rop.metrics.figure.Figure` whose drill-down is compiled from the
+same definition (rop.metrics.compile). Figures are parameterised by their key
+(``deal_move:<pipeline>|<from>|<to>`` and so on, see
+:func:`stage_figure`); the parts of a key are bound values, never SQL.
+
+Deals and leads are built by the same code; a lead has no pipeline, so its
+pipeline is 0 everywhere.
+"""
+
+# SQL here is assembled from fragments defined in code only; every value is a
+# bound parameter, so S608 (string-built SQL) does not apply to this module.
+# ruff: noqa: S608
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from rop.metrics.figure import Column, Figure
+from rop.metrics.sources import Cte, Options, Source, deal_ctes, in_period, lead_ctes
+from rop.store.dialect import days_between
+
+# Row and column markers of the matrix that are not stages.
+NEW = "+new"  # no stage at the start: created (or first seen) in the period
+CAME_IN = "+in"  # came from another pipeline during the period
+LEFT = "+out"  # left for another pipeline during the period
+MARKERS = (NEW, CAME_IN, LEFT)
+
+
+@dataclass(frozen=True)
+class Kind:
+    """What differs between deal stages and lead statuses."""
+
+    entity: str  # deal|lead
+    section: str  # deals|leads
+    history: str
+    stage_col: str  # the history's stage column
+    semantic_col: str
+    table: str
+    record_stage: str  # the record's current stage column
+    record_semantic: str
+    dir_where: str  # statuses rows of this kind
+    pipe_history: str  # the history's pipeline expression
+    pipe_record: str
+    move_types: str  # history TYPE_IDs that put a record into a stage
+    dir_pipe: str  # a statuses row's pipeline
+
+
+DEAL = Kind(
+    "deal", "deals", "deal_stage_history", "stage_id", "stage_semantic", "deals",
+    "stage_id", "stage_semantic", "entity_id LIKE 'DEAL_STAGE%'",
+    "h.category_id", "d.category_id", "1, 2, 3, 5",
+    # DEAL_STAGE is pipeline 0, DEAL_STAGE_<n> pipeline n (when CATEGORY_ID is missing).
+    "coalesce(category_id, CASE WHEN entity_id = 'DEAL_STAGE' THEN 0 "
+    "ELSE CAST(substr(entity_id, 12) AS BIGINT) END)",
+)  # fmt: skip
+LEAD = Kind(
+    "lead", "leads", "lead_status_history", "status_id", "status_semantic", "leads",
+    "status_id", "status_semantic", "entity_id = 'STATUS'",
+    "CAST(0 AS BIGINT)", "CAST(0 AS BIGINT)", "1, 2, 3", "CAST(0 AS BIGINT)",
+)  # fmt: skip
+KINDS = {"deal": DEAL, "lead": LEAD}
+
+
+def _dir(k: Kind, name: str = "stage_order") -> Cte:
+    # Twice: ``<entity>_stage_order`` is a helper inlined into the visits'
+    # static step; ``<entity>_order_base`` the same rows as a cached step of its
+    # own, which figures and lists may read (a helper is not there for them).
+    return Cte(
+        f"{k.entity}_{name}",
+        "SELECT status_id, max(sort) AS sort, max(semantics) AS semantics, max(name) AS name, "
+        f"max({k.dir_pipe}) AS pipe "
+        f"FROM statuses WHERE portal = $portal AND {k.dir_where} GROUP BY status_id",
+        static=True,
+    )
+
+
+def _visit_base(k: Kind) -> Cte:
+    """Every visit of a record to a stage, from its history; MOVED_TIME when it has none.
+
+    A record with no history row at all has one visit: its current stage,
+    since MOVED_TIME (else its creation). Records with no responsible are
+    left out, as everywhere in the report.
+    """
+    sem = f"coalesce(h.{k.semantic_col}, o.semantics, 'P')"
+    rsem = f"coalesce(d.{k.record_semantic}, o.semantics, 'P')"
+    return Cte(
+        f"{k.entity}_visit_base",
+        f"""SELECT v.*, o2.sort AS sort FROM (
+SELECT h.owner_id AS id, d.assigned_by_id AS manager_id, d.date_create AS created,
+    {k.pipe_history} AS pipe, h.{k.stage_col} AS stage, {sem} AS semantic,
+    h.created_time AS entered,
+    lead(h.created_time) OVER (PARTITION BY h.owner_id ORDER BY h.created_time, h.id) AS left_at
+FROM {k.history} h
+JOIN (SELECT id, assigned_by_id, date_create FROM {k.table}
+      WHERE portal = $portal AND assigned_by_id IS NOT NULL) d ON d.id = h.owner_id
+LEFT JOIN {k.entity}_stage_order o ON o.status_id = h.{k.stage_col}
+WHERE h.portal = $portal AND h.type_id IN ({k.move_types})
+UNION ALL
+SELECT d.id, d.assigned_by_id, d.date_create, {k.pipe_record}, d.{k.record_stage}, {rsem},
+    coalesce(d.moved_time, d.date_create), CAST(NULL AS TIMESTAMP)
+FROM {k.table} d
+LEFT JOIN {k.entity}_stage_order o ON o.status_id = d.{k.record_stage}
+WHERE d.portal = $portal AND d.assigned_by_id IS NOT NULL
+    AND NOT EXISTS (SELECT 1 FROM {k.history} x WHERE x.portal = $portal
+        AND x.owner_id = d.id AND x.type_id IN ({k.move_types}))
+) v LEFT JOIN {k.entity}_stage_order o2 ON o2.status_id = v.stage""",
+        static=True,
+    )
+
+
+def _pipes(opts: Options) -> str:
+    return "pipe IN (SELECT unnest($pipes))" if opts.pipelines else "TRUE"
+
+
+def _at(moment: str) -> str:
+    """The visit a record was in at ``moment`` (at most one per record)."""
+    return f"entered < {moment} AND (left_at IS NULL OR left_at >= {moment})"
+
+
+def _move_rel(k: Kind, opts: Options) -> Cte:
+    """One row per record and pipeline: its stage at the period's start and at its end.
+
+    Records in progress at the start, created in the period, or that moved in
+    it; a record closed before the period and untouched in it is not there.
+    A record that changed pipeline has a row in each: it leaves the first
+    (column "+out") and enters the second (row "+in").
+
+    Records untouched since before the period and in progress are the
+    diagonal, read straight from their open visit (most records; no grouping).
+    The others, whose visits started or ended in or after the period, are
+    grouped per record in one pass: the visit entered before the start is the
+    start (there is at most one), the one alive at the period's end is the
+    end. (A self-join of the visits cost three times as much at 100k deals.)
+    """
+    v = f"{k.entity}_visit_base"
+    at_end = "left_at IS NULL OR left_at >= $p_to"
+
+    def pick(col: str, cond: str) -> str:
+        return f"max(CASE WHEN {cond} THEN {col} END)"
+
+    start = "entered < $p_from"
+    cols = ", ".join(
+        f"{pick(c, start)} AS s_{c}, {pick(c, at_end)} AS e_{c}"
+        for c in ("pipe", "stage", "semantic", "entered")
+    )
+    return Cte(
+        f"{k.entity}_move_rel",
+        f"""WITH ends AS (
+SELECT id, max(manager_id) AS manager_id, {cols}
+FROM {v}
+WHERE entered < $p_to AND (left_at >= $p_from OR entered >= $p_from)
+GROUP BY id)
+SELECT * FROM (
+SELECT id, manager_id, pipe, stage AS from_stage, stage AS to_stage, semantic AS to_semantic,
+    entered AS from_entered, entered AS to_entered
+FROM {k.entity}_open_base WHERE entered < $p_from
+UNION ALL
+SELECT id, manager_id, s_pipe, s_stage,
+    CASE WHEN e_pipe = s_pipe THEN e_stage ELSE '{LEFT}' END,
+    CASE WHEN e_pipe = s_pipe THEN e_semantic END, s_entered, e_entered
+FROM ends WHERE s_stage IS NOT NULL AND (s_semantic = 'P' OR s_entered <> e_entered)
+UNION ALL
+SELECT id, manager_id, e_pipe, CASE WHEN s_stage IS NULL THEN '{NEW}' ELSE '{CAME_IN}' END,
+    e_stage, e_semantic, s_entered, e_entered
+FROM ends WHERE s_stage IS NULL OR s_pipe <> e_pipe
+) m WHERE {_pipes(opts)}""",
+    )
+
+
+def _stay_rel(k: Kind, opts: Options) -> Cte:
+    """Time in in-progress stages: a row per record and stage it left in the period
+    (its visits there summed, ``done_days``), and a row per record for the stage it
+    is in now (``open_days``, up to ``$now``; ``open_since`` is its last movement,
+    so the same row tells a stuck record). The two kinds of row are told apart by
+    ``is_done``/``is_open``; each figure reads one kind, one row per record.
+    """
+    v = f"{k.entity}_visit_base"
+    return Cte(
+        f"{k.entity}_stay_rel",
+        f"""SELECT id, max(manager_id) AS manager_id, pipe, stage,
+    sum({days_between("left_at", "entered")}) AS done_days,
+    CAST(NULL AS DOUBLE PRECISION) AS open_days, CAST(NULL AS TIMESTAMP) AS open_since,
+    FALSE AS is_open, TRUE AS is_done
+FROM {v}
+WHERE semantic = 'P' AND {_pipes(opts)} AND left_at >= $p_from AND left_at < $p_to
+GROUP BY id, pipe, stage
+UNION ALL
+SELECT id, manager_id, pipe, stage, NULL, {days_between("$now", "entered")}, entered,
+    TRUE, FALSE
+FROM {k.entity}_open_base
+WHERE {_pipes(opts)}""",
+    )
+
+
+def _reach_base(k: Kind) -> list[Cte]:
+    """Per record and pipeline, the furthest stage it ever reached: static, cached.
+
+    "Furthest" is by the stages' sort; lost stages do not count (a lost deal
+    reached the furthest stage it was in before), a won stage does. A record
+    known only in a lost stage reached the first stage: it was created there.
+    It reads the visits through a helper of its own (a cached step cannot
+    read another), so the period's funnel is a filter on creation only.
+    """
+    visits = _visit_base(k)
+    return [
+        Cte(f"{k.entity}_visits", visits.sql, static=True),
+        Cte(
+            f"{k.entity}_reach_base",
+            f"""SELECT r.id, r.manager_id, r.pipe, r.created, coalesce(r.reach, fs.first_sort) AS reach
+FROM (SELECT id, max(manager_id) AS manager_id, pipe, max(created) AS created,
+        max(CASE WHEN semantic IN ('P', 'S') THEN sort END) AS reach
+    FROM {k.entity}_visits GROUP BY id, pipe) r
+LEFT JOIN (SELECT pipe, min(sort) AS first_sort FROM {k.entity}_stage_order
+    WHERE semantics IS NULL OR semantics = 'P' GROUP BY pipe) fs ON fs.pipe = r.pipe
+WHERE coalesce(r.reach, fs.first_sort) IS NOT NULL""",
+            static=True,
+        ),
+    ]
+
+
+def _open_base(k: Kind) -> Cte:
+    """The visit each in-progress record is in now: static, cached. A fifth of the
+    visits at most; the diagonal of the matrix and the open times read it instead
+    of every visit."""
+    return Cte(
+        f"{k.entity}_open_base",
+        "SELECT id, manager_id, pipe, stage, semantic, entered "
+        f"FROM {k.entity}_visits WHERE left_at IS NULL AND semantic = 'P'",
+        static=True,
+    )
+
+
+def _reach_rel(k: Kind, opts: Options) -> Cte:
+    """One row per record created in the period and pipeline: the furthest stage it reached."""
+    return Cte(
+        f"{k.entity}_reach_rel",
+        f"SELECT id, manager_id, pipe, reach FROM {k.entity}_reach_base "
+        f"WHERE {in_period('created')} AND {_pipes(opts)}",
+    )
+
+
+def _ctes(k: Kind, rel: Callable[[Kind, Options], Cte]) -> Callable[[Options], list[Cte]]:
+    """The report's own names step (``deal_text``/``lead_text``, cached once for both)
+    with its helpers, the stage order, the visits and the period relation."""
+
+    def build(opts: Options) -> list[Cte]:
+        report = deal_ctes(opts) if k is DEAL else lead_ctes(opts)
+        text = [c for c in report if c.name.endswith(("_dir", "_text"))]
+        # The funnel's cached step; the others read the open visits' (both need
+        # the visits' helper, the first of _reach_base's steps).
+        reach = _reach_base(k) if rel is _reach_rel else [_reach_base(k)[0], _open_base(k)]
+        return [*text, _dir(k), _dir(k, "order_base"), _visit_base(k), *reach, rel(k, opts)]
+
+    return build
+
+
+_MANAGER = Column("manager", "manager_name", "Менеджер", "Manager")
+_TITLE = {"deal": ("Сделка", "Deal"), "lead": ("Лид", "Lead")}
+
+
+def _name(k: Kind, expr: str) -> str:
+    # A stage's name for a list (the marker itself when it is not a stage).
+    return (
+        f"coalesce((SELECT max(o.name) FROM {k.entity}_order_base o "
+        f"WHERE o.status_id = {expr}), {expr})"
+    )
+
+
+def _sources(k: Kind) -> dict[str, Source]:
+    title = Column("title", "title", *_TITLE[k.entity])
+    card = f"/crm/{k.entity}/details/{{id}}/"
+    ent = k.entity
+    return {
+        f"{k.entity}_move_rel": Source(
+            f"{k.entity}_move_rel", k.section, ent, _ctes(k, _move_rel), "TRUE",
+            (title, _MANAGER,
+             Column("from_stage", _name(k, "from_stage"), "Было", "From"),
+             Column("to_stage", _name(k, "to_stage"), "Стало", "To"),
+             Column("from_entered", "from_entered", "В стадии с", "In stage since", "datetime"),
+             Column("to_entered", "to_entered", "Последнее движение", "Last movement",
+                    "datetime")),
+            card, ("title",),
+        ),
+        f"{k.entity}_stay_rel": Source(
+            f"{k.entity}_stay_rel", k.section, ent, _ctes(k, _stay_rel), "TRUE",
+            (title, _MANAGER,
+             Column("stage", _name(k, "stage"), "Стадия", "Stage"),
+             Column("open_since", "open_since", "В стадии с", "In stage since", "datetime"),
+             Column("open_days", "open_days", "Дней без движения", "Days without movement",
+                    "days")),
+            card, ("title",),
+        ),
+        f"{k.entity}_reach_rel": Source(
+            f"{k.entity}_reach_rel", k.section, ent, _ctes(k, _reach_rel), "TRUE",
+            (title, _MANAGER,
+             Column("reach", _name(k, f"(SELECT max(x.stage) FROM {k.entity}_visit_base x "
+                               "WHERE x.id = f.id AND x.pipe = f.pipe AND x.sort = f.reach)"),
+                    "Дальняя стадия", "Furthest stage")),
+            card, ("title",),
+        ),
+    }  # fmt: skip
+
+
+STAGE_SOURCES: dict[str, Source] = {**_sources(DEAL), **_sources(LEAD)}
+
+# Figure key prefixes: <entity>_<view>:<pipeline>|<stage>[|<stage>]
+VIEWS = ("move", "time", "time_open", "reach", "stuck")
+SEP = "|"
+
+
+def _param(key: str, part: str) -> str:
+    # Parameter names come from code, never from data: a digest of the key.
+    return "s_" + hashlib.sha1(f"{key}/{part}".encode()).hexdigest()[:10]
+
+
+def _sort_of(k: Kind, p: str) -> str:
+    return f"(SELECT max(o.sort) FROM {k.entity}_order_base o WHERE o.status_id = ${p})"
+
+
+_DAYS_LABEL = ("Дней в стадии", "Days in stage")
+
+
+def parse_key(key: str) -> tuple[Kind, str, int, tuple[str, ...]] | None:
+    """``<entity>_<view>:<pipeline>|<parts>`` -> (kind, view, pipeline, parts); None if not one."""
+    head, colon, rest = key.partition(":")
+    if not colon:
+        return None
+    entity, _, view = head.partition("_")
+    if entity not in KINDS or view not in VIEWS:
+        return None
+    pieces = rest.split(SEP)
+    try:
+        pipe = int(pieces[0])
+    except ValueError:
+        return None
+    if pipe < 0:
+        return None
+    parts = tuple(pieces[1:])
+    want = {"move": 2, "time": 1, "time_open": 1, "reach": 1, "stuck": 0}[view]
+    if len(parts) != want or any(not p for p in parts):
+        return None
+    return KINDS[entity], view, pipe, parts
+
+
+def key_of(entity: str, view: str, pipe: int, *parts: str) -> str:
+    return f"{entity}_{view}:{pipe}" + "".join(SEP + p for p in parts)
+
+
+def stage_figure(key: str) -> Figure | None:
+    """The figure of a stage-view key, or None when ``key`` is not one."""
+    parsed = parse_key(key)
+    if parsed is None:
+        return None
+    k, view, pipe, parts = parsed
+    pp = _param(key, "pipe")
+    params: list[tuple[str, object]] = [(pp, pipe)]
+    on_pipe = f"pipe = ${pp}"
+    src = f"{k.entity}_move_rel"
+    word = "сделки" if k is DEAL else "лиды"
+    if view == "move":
+        pf, pt = _param(key, "from"), _param(key, "to")
+        params += [(pf, parts[0]), (pt, parts[1])]
+        cond = f"{on_pipe} AND from_stage = ${pf} AND to_stage = ${pt}"
+        label = f"{parts[0]} → {parts[1]}"
+        return Figure(
+            key, k.section, src, "count", "count", cond, label, label,
+            f"{word.capitalize()}, которые были в «{parts[0]}» в начале периода и в «{parts[1]}» "
+            "в конце (или сейчас).",
+            f"Records in “{parts[0]}” at the period's start and in “{parts[1]}” at its end "
+            "(or now).",
+            params=tuple(params),
+        )  # fmt: skip
+    if view in ("time", "time_open"):
+        ps = _param(key, "stage")
+        params.append((ps, parts[0]))
+        done = view == "time"
+        value = "done_days" if done else "open_days"
+        cond = f"{on_pipe} AND stage = ${ps} AND {'is_done' if done else 'is_open'}"
+        return Figure(
+            key, k.section, f"{k.entity}_stay_rel", "mean", "days", cond,
+            f"Время в «{parts[0]}»" if done else f"Сейчас в «{parts[0]}»",
+            f"Time in “{parts[0]}”" if done else f"Now in “{parts[0]}”",
+            "Среднее время в стадии по визитам, закончившимся в периоде (сумма визитов записи)."
+            if done else "Записи, которые сейчас в стадии: время до сейчас.",
+            "Mean time in the stage over the visits that ended in the period (a record's "
+            "visits summed)." if done else "Records in the stage now: time up to now.",
+            value=value, value_label=_DAYS_LABEL, params=tuple(params),
+        )  # fmt: skip
+    if view == "reach":
+        ps = _param(key, "stage")
+        params.append((ps, parts[0]))
+        sort = _sort_of(k, ps)
+        return Figure(
+            key, k.section, f"{k.entity}_reach_rel", "share", "share",
+            f"{on_pipe} AND reach >= {sort}",
+            f"Дошли до «{parts[0]}» и дальше", f"Reached “{parts[0]}” and went on",
+            "Созданные в периоде, дошедшие хотя бы до этой стадии (пропуск стадии считается "
+            "проходом); в числителе — дошедшие до следующей.",
+            "Created in the period, reached at least this stage (a skipped stage counts as "
+            "passed); the numerator: reached the next one.",
+            numerator=f"reach > {sort}", params=tuple(params),
+        )  # fmt: skip
+    # stuck
+    return Figure(
+        key, k.section, f"{k.entity}_stay_rel", "count", "count",
+        f"{on_pipe} AND is_open AND open_days > $stuck_days",
+        "Зависшие", "Stuck",
+        "В работе сейчас, без движения по стадиям дольше N дней.",
+        "In progress now, no stage movement for more than N days.",
+        params=tuple(params),
+    )  # fmt: skip

@@ -1,0 +1,230 @@
+"""The report's "stages" object (CONTRACT.md §3): matrix, time in stage, funnel, stuck.
+
+Each number here is one of rop.metrics.stages' figures, computed by a GROUP BY
+over the figure's own source relation (rop.metrics.compile.relation: the same
+records, narrowed to the same viewer) and carrying its figure key, so a click
+or ``rop drill <key>`` lists exactly the records counted.
+"""
+
+# SQL here is assembled from fragments defined in code only; every value is a
+# bound parameter, so S608 (string-built SQL) does not apply to this module.
+# ruff: noqa: S608
+
+from __future__ import annotations
+
+from typing import Any
+
+from rop.metrics.compile import Context, bind, params_for, relation
+from rop.metrics.stages import CAME_IN, DEAL, LEAD, LEFT, NEW, STAGE_SOURCES, Kind, key_of
+from rop.report.context import Prepared, _pipe_of
+from rop.store.dialect import median
+
+MARKER_NAMES = {
+    NEW: ("Новые в периоде", "New in the period"),
+    CAME_IN: ("Из другой воронки", "From another pipeline"),
+    LEFT: ("В другую воронку", "To another pipeline"),
+}
+
+
+def _stages(prep: Prepared, k: Kind) -> dict[int, list[dict[str, Any]]]:
+    """Stages of each pipeline in their order (sort, then ID)."""
+    out: dict[int, list[dict[str, Any]]] = {}
+    where = "entity_id LIKE 'DEAL_STAGE%'" if k is DEAL else "entity_id = 'STATUS'"
+    rows = prep.store.query(
+        "SELECT status_id, name, sort, category_id, entity_id, semantics FROM statuses "
+        f"WHERE portal = ? AND {where} ORDER BY sort, status_id",
+        [prep.portal.key],
+    )
+    for sid, name, sort, cat, entity, sem in rows:
+        pipe = (cat if cat is not None else _pipe_of(entity)) if k is DEAL else 0
+        out.setdefault(pipe, []).append(
+            {"id": sid, "name": name or sid, "sort": sort, "semantic": sem or "P"}
+        )
+    return out
+
+
+def _pipelines(prep: Prepared, k: Kind, stages: dict[int, list]) -> list[tuple[int, str]]:
+    if k is LEAD:
+        return [(0, "")]
+    names = dict(
+        prep.store.query("SELECT id, name FROM pipelines WHERE portal = ?", [prep.portal.key])
+    )
+    names.setdefault(0, "Общая")
+    ids = sorted(set(names) | set(stages))
+    if prep.flt.pipelines:
+        ids = [p for p in ids if p in prep.flt.pipelines]
+    return [(p, names.get(p) or str(p)) for p in ids]
+
+
+def _query(prep: Prepared, ctx: Context, source: str, select: str) -> list[dict[str, Any]]:
+    sql = f"{relation(STAGE_SOURCES[source], ctx)}\n{select}"
+    return prep.store.query_dicts(sql, bind(sql, params_for(ctx, [])))
+
+
+def _direction(frm: str, to: str, sem: str | None, order: dict[str, int]) -> str:
+    if frm in (NEW, CAME_IN):
+        return "in"
+    if to == LEFT:
+        return "out"
+    if sem == "S":
+        return "won"
+    if sem == "F":
+        return "lost"
+    if frm == to:
+        return "stay"
+    return "forward" if order.get(to, 0) > order.get(frm, 0) else "backward"
+
+
+def _matrix(prep, ctx, k, pipe, stages, cells) -> dict[str, Any]:
+    order = {s["id"]: i for i, s in enumerate(stages)}
+    semantic = {s["id"]: s["semantic"] for s in stages}
+    mine = [c for c in cells if c["pipe"] == pipe]
+    rows = [NEW, CAME_IN, *order]
+    cols = [*order, LEFT]
+    # A stage the directory no longer lists still gets its row and column.
+    rows += sorted({c["from_stage"] for c in mine} - set(rows))
+    cols += sorted({c["to_stage"] for c in mine} - set(cols))
+    out_cells = [
+        {
+            "from": c["from_stage"],
+            "to": c["to_stage"],
+            "count": int(c["n"]),
+            "figure": key_of(k.entity, "move", pipe, c["from_stage"], c["to_stage"]),
+            "direction": _direction(
+                c["from_stage"],
+                c["to_stage"],
+                semantic.get(c["to_stage"]) or c["to_semantic"],
+                order,
+            ),
+        }
+        for c in mine
+    ]
+    out_cells.sort(key=lambda c: (rows.index(c["from"]), cols.index(c["to"])))
+    totals: dict[str, int] = {}
+    for c in out_cells:
+        totals[c["from"]] = totals.get(c["from"], 0) + c["count"]
+    return {"rows": rows, "columns": cols, "cells": out_cells, "row_totals": totals}
+
+
+def _num(v: Any) -> float | None:
+    return None if v is None else float(v)
+
+
+def _times(k, pipe, stages, recs) -> list[dict[str, Any]]:
+    out = []
+    for s in stages:
+        if s["semantic"] != "P":
+            continue
+        total: dict[str, Any] = next(
+            (r for r in recs if r["pipe"] == pipe and r["stage"] == s["id"] and r["m"] is None),
+            {},
+        )
+        managers = [
+            {"user_id": r["m"], "count": int(r["n_done"] or 0), "mean_days": _num(r["mean_done"]),
+             "median_days": _num(r["med_done"]), "open_count": int(r["n_open"] or 0),
+             "open_mean_days": _num(r["mean_open"]), "open_median_days": _num(r["med_open"])}
+            for r in recs
+            if r["pipe"] == pipe and r["stage"] == s["id"] and r["m"] is not None
+        ]  # fmt: skip
+        managers.sort(key=lambda m: m["user_id"])
+        out.append(
+            {
+                "stage": s["id"],
+                "name": s["name"],
+                "figure": key_of(k.entity, "time", pipe, s["id"]),
+                "count": int(total.get("n_done") or 0),
+                "mean_days": _num(total.get("mean_done")),
+                "median_days": _num(total.get("med_done")),
+                "open_figure": key_of(k.entity, "time_open", pipe, s["id"]),
+                "open_count": int(total.get("n_open") or 0),
+                "open_mean_days": _num(total.get("mean_open")),
+                "open_median_days": _num(total.get("med_open")),
+                "bottleneck": False,
+                "managers": managers,
+            }
+        )
+    timed = [t for t in out if t["mean_days"] is not None]
+    if timed:
+        max(timed, key=lambda t: t["mean_days"])["bottleneck"] = True
+    return out
+
+
+def _funnel(k, pipe, stages, reach) -> list[dict[str, Any]]:
+    steps = [s for s in stages if s["semantic"] in ("P", "S") and s["sort"] is not None]
+    counts = [(r["reach"], int(r["n"])) for r in reach if r["pipe"] == pipe]
+    out = []
+    for i, s in enumerate(steps):
+        reached = sum(n for v, n in counts if v >= s["sort"])
+        went_on = sum(n for v, n in counts if v > s["sort"])
+        last = i == len(steps) - 1
+        out.append(
+            {
+                "stage": s["id"],
+                "name": s["name"],
+                "figure": key_of(k.entity, "reach", pipe, s["id"]),
+                "reached": reached,
+                "went_on": None if last else went_on,
+                "share": None if last or not reached else went_on / reached,
+            }
+        )
+    return out
+
+
+def _kind(prep: Prepared, ctx: Context, k: Kind) -> dict[str, Any]:
+    e = k.entity
+    stages = _stages(prep, k)
+    cells = _query(
+        prep, ctx, f"{e}_move_rel",
+        "SELECT pipe, from_stage, to_stage, max(to_semantic) AS to_semantic, count(*) AS n "
+        "FROM f GROUP BY pipe, from_stage, to_stage",
+    )  # fmt: skip
+    done = "CASE WHEN is_done THEN done_days END"
+    opened = "CASE WHEN is_open THEN open_days END"
+    times = _query(
+        prep, ctx, f"{e}_stay_rel",
+        f"SELECT pipe, stage, manager_id AS m, count({done}) AS n_done, avg({done}) AS mean_done, "
+        f"{median(done)} AS med_done, count({opened}) AS n_open, avg({opened}) AS mean_open, "
+        f"{median(opened)} AS med_open, "
+        "count(CASE WHEN is_open AND open_days > $stuck_days THEN 1 END) AS n_stuck "
+        "FROM f GROUP BY GROUPING SETS ((pipe, stage, manager_id), (pipe, stage))",
+    )  # fmt: skip
+    reach = _query(
+        prep, ctx, f"{e}_reach_rel",
+        "SELECT pipe, reach, count(*) AS n FROM f GROUP BY pipe, reach",
+    )  # fmt: skip
+    pipelines = []
+    for pipe, name in _pipelines(prep, k, stages):
+        own = stages.get(pipe, [])
+        stuck_by: dict[int, int] = {}
+        for r in times:
+            if r["pipe"] == pipe and r["m"] is not None and r["n_stuck"]:
+                stuck_by[r["m"]] = stuck_by.get(r["m"], 0) + int(r["n_stuck"])
+        pipelines.append(
+            {
+                "id": pipe,
+                "name": name,
+                "stages": own,
+                "matrix": _matrix(prep, ctx, k, pipe, own, cells),
+                "time": _times(k, pipe, own, times),
+                "funnel": _funnel(k, pipe, own, reach),
+                "stuck": {
+                    "figure": key_of(e, "stuck", pipe),
+                    "count": sum(stuck_by.values()),
+                    "managers": [{"user_id": m, "count": n} for m, n in sorted(stuck_by.items())],
+                },
+            }
+        )
+    return {"pipelines": pipelines}
+
+
+def build_stages(prep: Prepared, ctx: Context) -> dict[str, Any]:
+    """The "stages" object of the report for the filter's period and viewer."""
+    out: dict[str, Any] = {
+        "stuck_days": prep.flt.stuck_days,
+        "markers": {m: {"name_ru": ru, "name_en": en} for m, (ru, en) in MARKER_NAMES.items()},
+    }
+    if "deals" in prep.flt.sections:
+        out["deals"] = _kind(prep, ctx, DEAL)
+    if "leads" in prep.flt.sections:
+        out["leads"] = _kind(prep, ctx, LEAD)
+    return out
