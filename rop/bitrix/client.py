@@ -20,6 +20,7 @@ import random
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -28,6 +29,7 @@ import httpx
 from rop.bitrix.errors import AuthExpired, BitrixError
 from rop.bitrix.query import php_query
 from rop.bitrix.ratelimit import STANDARD_BURST, STANDARD_RATE_PER_SECOND, LeakyBucket
+from rop.bitrix.values import to_utc
 
 # Per-method execution budget (BITRIX24_API.md §2, REST docs "Limits on
 # execution time"): 480 s summed over a sliding 10-minute window; over it the
@@ -215,6 +217,9 @@ class BitrixClient:
         self.retry = retry or RetryPolicy()
         self.requests = 0  # HTTP requests sent, retries included
         self.retries = 0
+        # The portal's own clock: the latest moment a reply's ``time`` named
+        # (naive UTC). The report's "today" comes from it, not from ours.
+        self.portal_clock: datetime | None = None
         self._token_provider = token_provider
         self._token: str | None = None
         self._auth_lock = asyncio.Lock()
@@ -242,6 +247,7 @@ class BitrixClient:
     async def call(self, method: str, params: dict[str, Any] | None = None) -> Reply:
         data = await self._send(method, dict(params or {}), (method,))
         self._note_time(method, data.get("time"))
+        self._note_clock(data.get("time"))
         return Reply(
             result=data.get("result"),
             total=_int_or_none(data.get("total")),
@@ -272,6 +278,7 @@ class BitrixClient:
         data = await self._send(
             "batch", {"halt": 0, "cmd": cmd}, distinct, label=batch_label(distinct)
         )
+        self._note_clock(data.get("time"))
         body = data.get("result")
         if not isinstance(body, dict):
             raise BitrixError(batch_label(distinct), "", "the answer has no result map", 200)
@@ -418,6 +425,18 @@ class BitrixClient:
         if status >= 500:
             raise _Retry(code or f"HTTP_{status}", description, status)
         raise BitrixError(label, code, description, status)
+
+    def _note_clock(self, timing: Any) -> None:
+        """Keep the latest ``date_finish`` (else ``date_start``) the portal reported."""
+        if not isinstance(timing, dict):
+            return
+        stamp = timing.get("date_finish") or timing.get("date_start")
+        try:
+            moment = to_utc(stamp)
+        except (TypeError, ValueError):
+            return  # a clock we cannot read tells us nothing
+        if moment is not None and (self.portal_clock is None or moment > self.portal_clock):
+            self.portal_clock = moment
 
     # -- time.operating ----------------------------------------------------
     def _note_time(self, method: str, timing: Any) -> None:

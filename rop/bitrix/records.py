@@ -12,7 +12,16 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from rop.bitrix.values import to_bool, to_float, to_int, to_local_date, to_text, to_utc
+from rop.bitrix.values import (
+    to_bool,
+    to_code,
+    to_float,
+    to_int,
+    to_local_date,
+    to_ref,
+    to_text,
+    to_utc,
+)
 
 Record = dict[str, Any]
 Row = dict[str, Any]
@@ -39,19 +48,19 @@ def _deal(r: Record) -> Row:
     return {
         "id": to_int(r["ID"]),
         "title": to_text(r.get("TITLE")),
-        "type_id": to_text(r.get("TYPE_ID")),
+        "type_id": to_code(r.get("TYPE_ID")),
         "category_id": to_int(r.get("CATEGORY_ID")) or 0,
-        "stage_id": to_text(r.get("STAGE_ID")),
-        "stage_semantic": to_text(r.get("STAGE_SEMANTIC_ID")),
+        "stage_id": to_code(r.get("STAGE_ID")),
+        "stage_semantic": to_code(r.get("STAGE_SEMANTIC_ID")),
         "opportunity": to_float(r.get("OPPORTUNITY")),
-        "currency_id": to_text(r.get("CURRENCY_ID")),
-        "assigned_by_id": to_int(r.get("ASSIGNED_BY_ID")),
-        "created_by_id": to_int(r.get("CREATED_BY_ID")),
-        "moved_by_id": to_int(r.get("MOVED_BY_ID")),
-        "company_id": to_int(r.get("COMPANY_ID")),
-        "contact_id": to_int(r.get("CONTACT_ID")),
-        "lead_id": to_int(r.get("LEAD_ID")),
-        "source_id": to_text(r.get("SOURCE_ID")),
+        "currency_id": to_code(r.get("CURRENCY_ID")),
+        "assigned_by_id": to_ref(r.get("ASSIGNED_BY_ID")),
+        "created_by_id": to_ref(r.get("CREATED_BY_ID")),
+        "moved_by_id": to_ref(r.get("MOVED_BY_ID")),
+        "company_id": to_ref(r.get("COMPANY_ID")),
+        "contact_id": to_ref(r.get("CONTACT_ID")),
+        "lead_id": to_ref(r.get("LEAD_ID")),
+        "source_id": to_code(r.get("SOURCE_ID")),
         "closed": to_bool(r.get("CLOSED")),
         "opened": to_bool(r.get("OPENED")),
         "date_create": to_utc(r.get("DATE_CREATE")),
@@ -65,19 +74,20 @@ def _deal(r: Record) -> Row:
 def _lead(r: Record) -> Row:
     return {
         "id": to_int(r["ID"]),
-        "title": to_text(r.get("TITLE")),
+        # Blank is nothing: a lead's list shows its person's name instead.
+        "title": to_code(r.get("TITLE")),
         "name": to_text(r.get("NAME")),
         "last_name": to_text(r.get("LAST_NAME")),
-        "status_id": to_text(r.get("STATUS_ID")),
-        "status_semantic": to_text(r.get("STATUS_SEMANTIC_ID")),
+        "status_id": to_code(r.get("STATUS_ID")),
+        "status_semantic": to_code(r.get("STATUS_SEMANTIC_ID")),
         "opportunity": to_float(r.get("OPPORTUNITY")),
-        "currency_id": to_text(r.get("CURRENCY_ID")),
-        "assigned_by_id": to_int(r.get("ASSIGNED_BY_ID")),
-        "created_by_id": to_int(r.get("CREATED_BY_ID")),
-        "moved_by_id": to_int(r.get("MOVED_BY_ID")),
-        "company_id": to_int(r.get("COMPANY_ID")),
-        "contact_id": to_int(r.get("CONTACT_ID")),
-        "source_id": to_text(r.get("SOURCE_ID")),
+        "currency_id": to_code(r.get("CURRENCY_ID")),
+        "assigned_by_id": to_ref(r.get("ASSIGNED_BY_ID")),
+        "created_by_id": to_ref(r.get("CREATED_BY_ID")),
+        "moved_by_id": to_ref(r.get("MOVED_BY_ID")),
+        "company_id": to_ref(r.get("COMPANY_ID")),
+        "contact_id": to_ref(r.get("CONTACT_ID")),
+        "source_id": to_code(r.get("SOURCE_ID")),
         "opened": to_bool(r.get("OPENED")),
         "date_create": to_utc(r.get("DATE_CREATE")),
         "date_modify": to_utc(r.get("DATE_MODIFY")),
@@ -100,11 +110,11 @@ def _company(r: Record) -> Row:
     return {
         "id": to_int(r["ID"]),
         "title": to_text(r.get("TITLE")),
-        "company_type": to_text(r.get("COMPANY_TYPE")),
-        "industry": to_text(r.get("INDUSTRY")),
-        "assigned_by_id": to_int(r.get("ASSIGNED_BY_ID")),
-        "created_by_id": to_int(r.get("CREATED_BY_ID")),
-        "lead_id": to_int(r.get("LEAD_ID")),
+        "company_type": to_code(r.get("COMPANY_TYPE")),
+        "industry": to_code(r.get("INDUSTRY")),
+        "assigned_by_id": to_ref(r.get("ASSIGNED_BY_ID")),
+        "created_by_id": to_ref(r.get("CREATED_BY_ID")),
+        "lead_id": to_ref(r.get("LEAD_ID")),
         "is_my_company": to_bool(r.get("IS_MY_COMPANY")),
         "phone": first_phone(r.get("PHONE")),
         "opened": to_bool(r.get("OPENED")),
@@ -120,11 +130,11 @@ def _contact(r: Record) -> Row:
         "last_name": to_text(r.get("LAST_NAME")),
         "second_name": to_text(r.get("SECOND_NAME")),
         "post": to_text(r.get("POST")),
-        "company_id": to_int(r.get("COMPANY_ID")),
-        "lead_id": to_int(r.get("LEAD_ID")),
-        "source_id": to_text(r.get("SOURCE_ID")),
-        "assigned_by_id": to_int(r.get("ASSIGNED_BY_ID")),
-        "created_by_id": to_int(r.get("CREATED_BY_ID")),
+        "company_id": to_ref(r.get("COMPANY_ID")),
+        "lead_id": to_ref(r.get("LEAD_ID")),
+        "source_id": to_code(r.get("SOURCE_ID")),
+        "assigned_by_id": to_ref(r.get("ASSIGNED_BY_ID")),
+        "created_by_id": to_ref(r.get("CREATED_BY_ID")),
         "phone": first_phone(r.get("PHONE")),
         "opened": to_bool(r.get("OPENED")),
         "date_create": to_utc(r.get("DATE_CREATE")),
@@ -136,11 +146,11 @@ def _deal_history(r: Record) -> Row:
     return {
         "id": to_int(r["ID"]),
         "type_id": to_int(r.get("TYPE_ID")),
-        "owner_id": to_int(r.get("OWNER_ID")),
+        "owner_id": to_ref(r.get("OWNER_ID")),
         "created_time": to_utc(r.get("CREATED_TIME")),
         "category_id": to_int(r.get("CATEGORY_ID")) or 0,
-        "stage_semantic": to_text(r.get("STAGE_SEMANTIC_ID")),
-        "stage_id": to_text(r.get("STAGE_ID")),
+        "stage_semantic": to_code(r.get("STAGE_SEMANTIC_ID")),
+        "stage_id": to_code(r.get("STAGE_ID")),
     }
 
 
@@ -148,30 +158,30 @@ def _lead_history(r: Record) -> Row:
     return {
         "id": to_int(r["ID"]),
         "type_id": to_int(r.get("TYPE_ID")),
-        "owner_id": to_int(r.get("OWNER_ID")),
+        "owner_id": to_ref(r.get("OWNER_ID")),
         "created_time": to_utc(r.get("CREATED_TIME")),
-        "status_semantic": to_text(r.get("STATUS_SEMANTIC_ID")),
-        "status_id": to_text(r.get("STATUS_ID")),
+        "status_semantic": to_code(r.get("STATUS_SEMANTIC_ID")),
+        "status_id": to_code(r.get("STATUS_ID")),
     }
 
 
 def _call(r: Record) -> Row:
     return {
         "id": to_int(r["ID"]),
-        "call_id": to_text(r.get("CALL_ID")),
-        "portal_user_id": to_int(r.get("PORTAL_USER_ID")),
-        "portal_number": to_text(r.get("PORTAL_NUMBER")),
-        "phone_number": to_text(r.get("PHONE_NUMBER")),
+        "call_id": to_code(r.get("CALL_ID")),
+        "portal_user_id": to_ref(r.get("PORTAL_USER_ID")),
+        "portal_number": to_code(r.get("PORTAL_NUMBER")),
+        "phone_number": to_code(r.get("PHONE_NUMBER")),
         "call_type": to_int(r.get("CALL_TYPE")),
         "call_duration": to_int(r.get("CALL_DURATION")) or 0,
         "call_start_date": to_utc(r.get("CALL_START_DATE")),
-        "call_failed_code": to_text(r.get("CALL_FAILED_CODE")),
-        "crm_entity_type": to_text(r.get("CRM_ENTITY_TYPE")),
-        "crm_entity_id": to_int(r.get("CRM_ENTITY_ID")),
-        "crm_activity_id": to_int(r.get("CRM_ACTIVITY_ID")),
+        "call_failed_code": to_code(r.get("CALL_FAILED_CODE")),
+        "crm_entity_type": to_code(r.get("CRM_ENTITY_TYPE")),
+        "crm_entity_id": to_ref(r.get("CRM_ENTITY_ID")),
+        "crm_activity_id": to_ref(r.get("CRM_ACTIVITY_ID")),
         # The recording: a URL, or a file on the portal's Drive.
         "call_record_url": to_text(r.get("CALL_RECORD_URL")) or None,
-        "record_file_id": to_int(r.get("RECORD_FILE_ID")),
+        "record_file_id": to_ref(r.get("RECORD_FILE_ID")),
     }
 
 
@@ -179,11 +189,11 @@ def _activity(r: Record) -> Row:
     return {
         "id": to_int(r["ID"]),
         "type_id": to_int(r.get("TYPE_ID")),
-        "provider_id": to_text(r.get("PROVIDER_ID")),
-        "provider_type_id": to_text(r.get("PROVIDER_TYPE_ID")),
+        "provider_id": to_code(r.get("PROVIDER_ID")),
+        "provider_type_id": to_code(r.get("PROVIDER_TYPE_ID")),
         "owner_type_id": to_int(r.get("OWNER_TYPE_ID")),
-        "owner_id": to_int(r.get("OWNER_ID")),
-        "responsible_id": to_int(r.get("RESPONSIBLE_ID")),
+        "owner_id": to_ref(r.get("OWNER_ID")),
+        "responsible_id": to_ref(r.get("RESPONSIBLE_ID")),
         "direction": to_int(r.get("DIRECTION")),
         "completed": to_bool(r.get("COMPLETED")),
         "subject": to_text(r.get("SUBJECT")),
@@ -195,7 +205,10 @@ def _activity(r: Record) -> Row:
 
 
 def _user(r: Record) -> Row:
-    departments = [int(d) for d in (r.get("UF_DEPARTMENT") or []) if d not in (None, "")]
+    listed = r.get("UF_DEPARTMENT") or []
+    if not isinstance(listed, list):
+        listed = [listed]  # a single department sent as a bare value
+    departments = [d for d in (to_ref(x) for x in listed) if d is not None]
     return {
         "id": to_int(r["ID"]),
         "active": to_bool(r.get("ACTIVE")),
@@ -213,8 +226,8 @@ def _department(r: Record) -> Row:
     return {
         "id": to_int(r["ID"]),
         "name": to_text(r.get("NAME")),
-        "parent_id": to_int(r.get("PARENT")),
-        "head_id": to_int(r.get("UF_HEAD")),
+        "parent_id": to_ref(r.get("PARENT")),
+        "head_id": to_ref(r.get("UF_HEAD")),
         "sort": to_int(r.get("SORT")),
     }
 
@@ -242,6 +255,7 @@ def status_semantics(r: Record) -> str:
 
 def _status(r: Record) -> Row:
     return {
+        # The directory's key: kept as sent, so an odd blank entry cannot stop a sync.
         "entity_id": to_text(r.get("ENTITY_ID")),
         "status_id": to_text(r.get("STATUS_ID")),
         "name": to_text(r.get("NAME")),

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from rop.bitrix.records import ALL, Entity, Record, to_rows
 from rop.store.db import Store
@@ -57,6 +58,24 @@ def read_portal_info(folder: str | Path) -> PortalInfo:
         raise SnapshotError(f"{path}: bad or missing field {exc}") from None
 
 
+def portal_clock(info: PortalInfo, path: str | Path = "portal.json") -> datetime:
+    """The portal's clock the snapshot was taken at (naive UTC, as the store keeps it).
+
+    ``now`` of portal.json (CONTRACT.md §1), read as the emulator reads it (no
+    offset: the portal's local time); without one, the snapshot is "as of
+    now", as the emulator serving it would say.
+    """
+    if not info.now:
+        return datetime.now(UTC).replace(tzinfo=None)
+    try:
+        moment = datetime.fromisoformat(str(info.now))
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=ZoneInfo(info.timezone))
+    except (ValueError, ZoneInfoNotFoundError) as exc:
+        raise SnapshotError(f"{path}: bad field 'now' ({exc})") from None
+    return moment.astimezone(UTC).replace(tzinfo=None)
+
+
 def read_records(folder: str | Path, entity: Entity) -> list[Record]:
     """The records of one snapshot file; a missing file means none."""
     path = Path(folder) / entity.snapshot
@@ -78,6 +97,7 @@ def load_snapshot(store: Store, folder: str | Path) -> str:
     """
     info = read_portal_info(folder)
     portal = info.domain
+    clock = portal_clock(info, Path(folder) / "portal.json")
     batches = [(entity, to_rows(entity, portal, read_records(folder, entity))) for entity in ALL]
     with store.transaction():
         for entity, rows in batches:
@@ -95,7 +115,10 @@ def load_snapshot(store: Store, folder: str | Path) -> str:
                     "timezone": info.timezone,
                     "base_currency": info.base_currency,
                     "webhook_user_id": info.webhook_user_id,
+                    # When the copy was written (the caches' mark of new data) ...
                     "updated_at": datetime.now(UTC).replace(tzinfo=None),
+                    # ... and the portal's time it describes: the report's "today".
+                    "clock": clock,
                 }
             ],
         )

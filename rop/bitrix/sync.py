@@ -49,6 +49,7 @@ from rop.bitrix.sync_state import (
     load_state,
     reset_state,
     save_state,
+    stamp_clock,
     start_run,
     utcnow,
 )
@@ -198,6 +199,8 @@ class _Engine:
                         "base_currency": pre.base_currency,
                         "webhook_user_id": webhook_user,
                         "updated_at": utcnow(),
+                        # The portal's clock so far; the run's end moves it on.
+                        "clock": self.client.portal_clock or utcnow(),
                     }
                 ],
             )
@@ -458,6 +461,7 @@ async def sync_portal(
             await engine.directories(pre)
             await engine.big_entities(pre)
             await engine.deletions(pre)
+            stamp_clock(store, hook.portal, client.portal_clock)
             outcome = "ok"
         except BitrixError as exc:
             message = str(exc)

@@ -55,6 +55,14 @@ def save_state(store: Store, portal: str, entity: str, state: EntityState) -> No
     )
 
 
+def stamp_clock(store: Store, portal: str, clock: datetime | None) -> None:
+    """Remember the portal's clock at the end of a run: the report's "today"
+    (rop.report.portal.portal_today) is that day in the portal's zone."""
+    if clock is not None:
+        with store.transaction():
+            store.execute("UPDATE portals SET clock = ? WHERE portal = ?", [clock, portal])
+
+
 def reset_state(store: Store, portal: str) -> None:
     """Forget every watermark of ``portal`` (a requested full sync)."""
     store.execute("DELETE FROM sync_state WHERE portal = ?", [portal])

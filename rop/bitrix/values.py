@@ -2,6 +2,14 @@
 
 Classic list methods send numbers as strings and empty values as ``null`` or
 ``""``; crm.item.list sends typed values. These helpers accept both.
+
+"Nothing" has several spellings in Bitrix24: ``null``, ``""`` (an empty
+SOURCE_ID, CURRENCY_ID, STAGE_SEMANTIC_ID...) and, for a link to another
+record or a user, ``0`` / ``"0"`` (a deal with no company has COMPANY_ID
+"0"). :func:`to_code` and :func:`to_ref` turn each into ``None`` here, where
+records become rows, so the store holds ``NULL`` for "nothing" and the
+report's ``IS NULL`` / ``coalesce`` mean what they say (a deal whose
+SOURCE_ID is "" falls back to its lead's source, not to a nameless row).
 """
 
 from __future__ import annotations
@@ -10,8 +18,13 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 
+def is_nothing(value: Any) -> bool:
+    """``null`` or a blank string: Bitrix24's ways of sending no value."""
+    return value is None or (isinstance(value, str) and not value.strip())
+
+
 def to_int(value: Any) -> int | None:
-    if value is None or value == "" or value is False:
+    if is_nothing(value) or value is False:
         return None
     try:
         return int(value)
@@ -20,17 +33,31 @@ def to_int(value: Any) -> int | None:
 
 
 def to_float(value: Any) -> float | None:
-    if value is None or value == "":
+    if is_nothing(value):
         return None
     return float(value)
 
 
 def to_bool(value: Any) -> bool | None:
-    if value is None or value == "":
+    if is_nothing(value):
         return None
     if isinstance(value, bool):
         return value
     return str(value).upper() in {"Y", "1", "TRUE"}
+
+
+def to_code(value: Any) -> str | None:
+    """A code the report groups or filters by (SOURCE_ID, STAGE_ID, CURRENCY_ID...):
+    blank is nothing."""
+    return None if is_nothing(value) else str(value)
+
+
+def to_ref(value: Any) -> int | None:
+    """An ID that points at another record or a user: ``0`` is Bitrix24's "none"."""
+    if is_nothing(value):
+        return None
+    number = to_int(value)
+    return number if number else None
 
 
 def to_text(value: Any) -> str | None:
@@ -41,7 +68,7 @@ def to_text(value: Any) -> str | None:
 
 def to_utc(value: Any) -> datetime | None:
     """An ISO 8601 moment with offset -> naive UTC datetime (the store's convention)."""
-    if value is None or value == "":
+    if is_nothing(value):
         return None
     moment = datetime.fromisoformat(str(value))
     if moment.tzinfo is None:
@@ -55,7 +82,7 @@ def to_local_date(value: Any) -> date | None:
     Bitrix24 sends such dates as local midnight with the portal's offset, so
     the date part of the string is the date the user picked.
     """
-    if value is None or value == "":
+    if is_nothing(value):
         return None
     return date.fromisoformat(str(value)[:10])
 

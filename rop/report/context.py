@@ -14,7 +14,7 @@ from rop.metrics.errors import AccessDenied, ReportInputError
 from rop.metrics.sources import SOURCES, Options
 from rop.metrics.stages import STAGE_SOURCES
 from rop.report.filter import ReportFilter
-from rop.report.periods import local_today, utc_bounds, zone
+from rop.report.periods import utc_bounds, zone
 from rop.report.portal import PortalRow, select_portal
 from rop.report.scope import (
     Scope,
@@ -102,7 +102,7 @@ def prepare(store: Store, flt: ReportFilter, portal: str | None) -> Prepared:
     if flt.managers:
         chosen = set(flt.managers) if chosen is None else chosen & set(flt.managers)
     scope = scope.narrowed(frozenset(chosen) if chosen is not None else None)
-    today = flt.today or local_today(tz)
+    today = flt.today or row.today()
     materialize = materializer(store, key) if CACHE_STATIC_STEPS else None
     return Prepared(store, row, flt, tz, today, scope, names, materialize)
 
@@ -255,8 +255,9 @@ def warm_cache(store: Store, portal: str | None = None) -> None:
     can call this in the background as a sync run ends.
     Nothing is computed twice: a report after it reuses the tables.
     """
-    key = select_portal(store, portal).key
-    today = local_today(zone(select_portal(store, key).timezone))
+    row = select_portal(store, portal)
+    key = row.key
+    today = row.today()
     prep = prepare(store, ReportFilter(today, today), key)
     if prep.materialize is None:
         return

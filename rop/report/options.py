@@ -8,7 +8,7 @@ from datetime import date
 from rop.metrics.errors import ReportInputError
 from rop.report.bounds import check_period
 from rop.report.filter import SECTIONS, ReportFilter
-from rop.report.periods import PRESETS, local_today, resolve_period, zone
+from rop.report.periods import PRESETS, resolve_period
 from rop.report.portal import select_portal
 from rop.store.db import Store
 
@@ -39,8 +39,15 @@ def make_filter(
     compare: bool = True,
     viewer: int | None = None,
     stuck_days: int = 14,
+    today: str | date | None = None,
 ) -> ReportFilter:
-    """Dates are custom days (both ends inclusive) or a preset; default: this month."""
+    """Dates are custom days (both ends inclusive) or a preset; default: this month.
+
+    Presets and overdue deals count from ``today`` (``--today``), else from the
+    portal's clock (rop.report.portal.portal_today), never the machine's.
+    """
+    if isinstance(today, str):
+        today = parse_day(today, "--today")
     if period is not None and (date_from or date_to):
         raise ReportInputError("preset_and_dates")
     if period is not None and period not in PRESETS:
@@ -51,8 +58,9 @@ def make_filter(
         start, end = parse_day(date_from, "--from"), parse_day(date_to, "--to")
         check_period(start, end, ("--from", "--to"))
     else:
-        today = local_today(zone(select_portal(store, portal).timezone))
-        start, end = resolve_period(period or "this_month", today)
+        start, end = resolve_period(
+            period or "this_month", today or select_portal(store, portal).today()
+        )
     flt = ReportFilter(
         date_from=start,
         date_to=end,
@@ -68,6 +76,7 @@ def make_filter(
         compare=compare,
         viewer=viewer,
         stuck_days=stuck_days,
+        today=today,
     )
     flt.validate()
     return flt

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 from rop.metrics.errors import ReportInputError
+from rop.report.periods import local_today, zone
 from rop.store.db import Store
 
 
@@ -16,6 +17,11 @@ class PortalRow:
     timezone: str
     base_currency: str
     updated_at: datetime | None
+    clock: datetime | None = None  # the portal's own time at the last copy (UTC)
+
+    def today(self) -> date:
+        """The report's "today" for this portal (see :func:`portal_today`)."""
+        return portal_today(self.timezone, self.clock or self.updated_at)
 
     def link(self, path: str) -> str:
         return self.url.rstrip("/") + path
@@ -27,7 +33,8 @@ class PortalRow:
 def select_portal(store: Store, portal: str | None = None) -> PortalRow:
     """The store's one portal, or the named one; several portals need a name."""
     rows = store.query(
-        "SELECT portal, url, timezone, base_currency, updated_at FROM portals ORDER BY portal"
+        "SELECT portal, url, timezone, base_currency, updated_at, clock FROM portals "
+        "ORDER BY portal"
     )
     if portal is not None:
         rows = [r for r in rows if r[0] == portal]
@@ -38,8 +45,22 @@ def select_portal(store: Store, portal: str | None = None) -> PortalRow:
     elif len(rows) > 1:
         names = ", ".join(r[0] for r in rows)
         raise ReportInputError("several_portals", portals=names)
-    key, url, tz, base, updated = rows[0]
-    return PortalRow(key, url or f"https://{key}", tz or "UTC", base or "RUB", updated)
+    key, url, tz, base, updated, clock = rows[0]
+    return PortalRow(key, url or f"https://{key}", tz or "UTC", base or "RUB", updated, clock)
+
+
+def portal_today(timezone: str | None, clock: datetime | None) -> date:
+    """Today as the report sees it: the portal's date, in its zone, at its ``clock``.
+
+    The one source of "today" for presets ("this month"), overdue deals and
+    the "now" figures (docs/METRICS_DECISIONS.md "Today"): the portal's own
+    clock as the store last saw it (a sync: the time Bitrix24 reported in
+    its replies; a snapshot: ``portal.json``'s ``now``), so a report of the
+    same data is the same whatever day it is run. The machine's clock is a
+    last resort for a portal row that never recorded one (written by hand).
+    ``--today`` (``ReportFilter.today``) overrides it.
+    """
+    return local_today(zone(timezone), clock)
 
 
 def data_as_of(store: Store, portal: PortalRow) -> str | None:
@@ -49,11 +70,9 @@ def data_as_of(store: Store, portal: PortalRow) -> str | None:
         "AND lower(coalesce(outcome, '')) IN ('ok', 'success', 'done', 'succeeded')",
         [portal.key],
     )
-    moment = last or portal.updated_at
+    # A loaded snapshot: the portal's clock when it was taken, not the load time.
+    moment = last or portal.clock or portal.updated_at
     if moment is None:
         return None
     return moment.replace(tzinfo=UTC).isoformat()
 
-
-def now_utc() -> datetime:
-    return datetime.now(UTC)

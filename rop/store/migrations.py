@@ -11,6 +11,49 @@ Append new migrations at the end; never edit one that has shipped.
 
 from __future__ import annotations
 
+# Columns where Bitrix24 spells "nothing" as "" (codes) or 0 (links to a record
+# or a user); rop.bitrix.values reads both as NULL since migration 3, which
+# clears what older versions stored. Keep in step with rop/bitrix/records.py.
+_BLANK_CODES: dict[str, tuple[str, ...]] = {
+    "deals": ("type_id", "stage_id", "stage_semantic", "currency_id", "source_id"),
+    "leads": ("title", "status_id", "status_semantic", "currency_id", "source_id"),
+    "companies": ("company_type", "industry"),
+    "contacts": ("source_id",),
+    "deal_stage_history": ("stage_semantic", "stage_id"),
+    "lead_status_history": ("status_semantic", "status_id"),
+    "calls": ("call_id", "portal_number", "phone_number", "call_failed_code", "crm_entity_type"),
+    "activities": ("provider_id", "provider_type_id"),
+}
+_ZERO_REFS: dict[str, tuple[str, ...]] = {
+    "deals": ("assigned_by_id", "created_by_id", "moved_by_id", "company_id", "contact_id",
+              "lead_id"),
+    "leads": ("assigned_by_id", "created_by_id", "moved_by_id", "company_id", "contact_id"),
+    "companies": ("assigned_by_id", "created_by_id", "lead_id"),
+    "contacts": ("company_id", "lead_id", "assigned_by_id", "created_by_id"),
+    "deal_stage_history": ("owner_id",),
+    "lead_status_history": ("owner_id",),
+    "calls": ("portal_user_id", "crm_entity_id", "crm_activity_id"),
+    "activities": ("owner_id", "responsible_id"),
+    "users": ("department_id",),
+    "departments": ("parent_id", "head_id"),
+}  # fmt: skip
+
+
+def _nothing_is_null() -> str:
+    """One UPDATE per column, each touching only the rows that need it.
+
+    Table and column names come from the constants above, never from input.
+    """
+    out = []
+    for table, columns in _BLANK_CODES.items():
+        for c in columns:
+            out.append(f"UPDATE {table} SET {c} = NULL WHERE trim({c}) = '';")  # noqa: S608
+    for table, columns in _ZERO_REFS.items():
+        for c in columns:
+            out.append(f"UPDATE {table} SET {c} = NULL WHERE {c} = 0;")  # noqa: S608
+    return "\n".join(out)
+
+
 MIGRATIONS: list[tuple[int, str, str]] = [
     (
         1,
@@ -321,6 +364,18 @@ CREATE TABLE app_events_seen (
     seen_at TIMESTAMP,
     PRIMARY KEY (member_id, digest)
 );
+""",
+    ),
+    (6, "nothing is NULL", _nothing_is_null()),
+    (
+        7,
+        "the portal's clock",
+        # The portal's own time at the last copy (UTC): the report's "today"
+        # comes from it, never from the machine's clock (docs/SYNC.md). Before
+        # this, the best estimate is when the copy was made.
+        """
+ALTER TABLE portals ADD COLUMN clock TIMESTAMP;
+UPDATE portals SET clock = updated_at;
 """,
     ),
 ]

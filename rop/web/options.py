@@ -6,7 +6,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from rop.store.db import Store
 
@@ -23,14 +22,17 @@ class Options:
     departments: list[dict[str, Any]] = field(default_factory=list)
     users: list[dict[str, Any]] = field(default_factory=list)
     data_as_of: datetime | None = None
+    clock: datetime | None = None  # the portal's clock at the last copy (UTC)
 
     def today(self) -> date:
-        """Today in the portal's time zone: period presets count from it."""
+        """Today on the portal's clock (the report's own function): presets count from it."""
+        from rop.metrics.errors import ReportInputError
+        from rop.report.portal import portal_today
+
         try:
-            zone = ZoneInfo(self.timezone)
-        except (KeyError, ValueError):
-            zone = ZoneInfo("UTC")
-        return datetime.now(zone).date()
+            return portal_today(self.timezone, self.clock)
+        except ReportInputError:  # a zone this machine does not know
+            return portal_today("UTC", self.clock)
 
     def stages_of(self, pipelines: tuple[int, ...]) -> list[dict[str, Any]]:
         chosen = set(pipelines) or {p["id"] for p in self.pipelines}
@@ -58,7 +60,7 @@ def stage_entity(category_id: int) -> str:
 def load_options(store: Store, portal: str | None = None) -> Options:
     """The filter bar's choices for ``portal`` (default: the store's latest portal)."""
     rows = store.query_dicts(
-        "SELECT portal, url, timezone, base_currency, updated_at FROM portals "
+        "SELECT portal, url, timezone, base_currency, updated_at, clock FROM portals "
         "ORDER BY updated_at DESC NULLS LAST, portal"
     )
     if portal is not None:
@@ -72,6 +74,7 @@ def load_options(store: Store, portal: str | None = None) -> Options:
         portal_url=(p["url"] or f"https://{key}").rstrip("/"),
         timezone=p["timezone"] or "UTC",
         currency=p["base_currency"] or "RUB",
+        clock=p["clock"] or p["updated_at"],
     )
     opts.pipelines = store.query_dicts(
         "SELECT id, name, sort, is_default FROM pipelines WHERE portal = ? ORDER BY sort, id",
@@ -107,7 +110,7 @@ def load_options(store: Store, portal: str | None = None) -> Options:
     )
     opts.data_as_of = store.scalar(
         "SELECT max(finished_at) FROM sync_runs WHERE portal = ? AND outcome = 'ok'", [key]
-    ) or store.scalar("SELECT updated_at FROM portals WHERE portal = ?", [key])
+    ) or store.scalar("SELECT coalesce(clock, updated_at) FROM portals WHERE portal = ?", [key])
     return opts
 
 
