@@ -94,6 +94,8 @@ def filter_params(o: dict[str, Any]) -> list[tuple[str, str]]:
         params.append(("by", o["by"]))
     if o["no_compare"]:
         params.append(("compare", "0"))
+    if o.get("today"):
+        params.append(("today", o["today"]))
     return params
 
 
@@ -120,16 +122,19 @@ def drill(
     user_id: int | None,
     department_id: int | None,
     row_key: str | None,
-    sort: str | None,
-    desc: bool,
-    offset: int,
-    limit: int | None,
+    none_row: bool = False,
+    sort: str | None = None,
+    desc: bool = False,
+    offset: int = 0,
+    limit: int | None = None,
 ) -> dict[str, Any]:
     """The drill-down's records, ``offset`` on, ``limit`` of them (None: all), page by page."""
     params = [*filter_params(o), ("figure", figure)]
     for name, value in (("user", user_id), ("dept", department_id), ("row", row_key)):
         if value is not None:
             params.append((name, str(value)))
+    if none_row:
+        params.append(("none", "1"))
     if sort:
         params.append(("sort", sort))
     if desc:

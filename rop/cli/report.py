@@ -20,6 +20,10 @@ def report_filter_options(fn):
         click.option("--from", "date_from", help="First day, YYYY-MM-DD (portal's time zone)"),
         click.option("--to", "date_to", help="Last day, YYYY-MM-DD (inclusive)"),
         click.option("--period", help="Preset instead of dates: this_month, last_week, ..."),
+        click.option(
+            "--today", help="Count presets and overdue deals from this day, YYYY-MM-DD "
+            "(default: the portal's clock at the last sync or load)",
+        ),
         click.option("--pipeline", "pipelines", type=WHOLE, multiple=True, help="Pipeline ID"),
         click.option("--key-stage", "key_stages", multiple=True, help="Key deal stage ID"),
         click.option("--key-status", "key_statuses", multiple=True, help="Key lead status ID"),
@@ -75,7 +79,7 @@ def _make_report_filter(store, o: dict):
         key_statuses=o["key_statuses"], sections=o["sections"], departments=o["departments"],
         managers=o["managers"], min_call_seconds=o["min_call_seconds"],
         max_call_seconds=o["max_call_seconds"], by=o["by"], compare=not o["no_compare"],
-        viewer=o["viewer"], stuck_days=o["stuck_days"],
+        viewer=o["viewer"], stuck_days=o["stuck_days"], today=o["today"],
     )  # fmt: skip
 
 
@@ -174,6 +178,11 @@ def report_command(fmt: str, **o) -> None:
 @click.option("--user", "user_id", type=WHOLE, help="Manager's row (default: the total)")
 @click.option("--department-row", "department_id", type=WHOLE, help="Department subtotal's row")
 @click.option("--key", "row_key", help="Row key when rows are by department/source/pipeline")
+@click.option(
+    "--none-row", is_flag=True,
+    help='The "—" row: records with no department/source/pipeline (by manager: '
+    "the no-department subtotal)",
+)  # fmt: skip
 @click.option("--sort", help="Column to sort by")
 @click.option("--desc", is_flag=True, help="Sort descending")
 @click.option("--limit", type=WHOLE, help="At most this many records (default: all)")
@@ -185,7 +194,7 @@ def report_command(fmt: str, **o) -> None:
 )  # fmt: skip
 def drill_command(
     figure: str, user_id: int | None, department_id: int | None, row_key: str | None,
-    sort: str | None, desc: bool, limit: int | None, offset: int, fmt: str, **o,
+    none_row: bool, sort: str | None, desc: bool, limit: int | None, offset: int, fmt: str, **o,
 ) -> None:  # fmt: skip
     """The records behind one figure of the report."""
     from rop.report.build import drill
@@ -200,7 +209,8 @@ def drill_command(
 
         result = remote.drill(
             held.holder, o, figure, user_id=user_id, department_id=department_id,
-            row_key=row_key, sort=sort, desc=desc, offset=offset, limit=limit,
+            row_key=row_key, none_row=none_row, sort=sort, desc=desc, offset=offset,
+            limit=limit,
         )  # fmt: skip
     else:
         with store:
@@ -208,7 +218,7 @@ def drill_command(
             result = report_call(
                 drill, store, flt, figure, user_id=user_id, department_id=department_id,
                 portal=o["portal"], sort=sort, desc=desc, offset=offset, limit=limit,
-                key=row_key,
+                key=row_key, none_row=none_row,
             )  # fmt: skip
     lang = _language(o["lang"], o["db"])
     _write(fmt, result, o["out"], lang, drill_to_csv, drill_to_xlsx, drill_to_table)

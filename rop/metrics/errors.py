@@ -95,6 +95,14 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "cannot sort by {sort!r}; columns: {choices}",
     ),
     "bad_row_key": ("неверный ключ строки {key!r}", "bad row key {key!r}"),
+    "empty_row_key": (
+        "пустой ключ строки: строку «—» (без отдела, источника, воронки) выбирает --none-row",
+        'an empty row key: the "—" row (no department, source, pipeline) is --none-row',
+    ),
+    "several_rows": (
+        "выберите одну строку: менеджера, отдел, ключ строки или строку «—»",
+        'choose one row: a manager, a department, a row key or the "—" row',
+    ),
 }
 
 

@@ -204,7 +204,8 @@ def _group_names(prep: Prepared) -> dict[Any, str]:
 
 def _group_name(by: str, k: Any, names: dict[Any, str]) -> dict[str, str]:
     if k is None:
-        ru, en = WORDS["no_department"] if by == "department" else ("—", "—")
+        # The row of records with nothing to group by ("—"): its name in each language.
+        ru, en = WORDS[f"no_{by}"]
         return {"name": "—", "name_ru": ru, "name_en": en}
     return _names(names.get(k), str(k), str(k))
 
@@ -274,6 +275,8 @@ def build_report(store: Store, flt: ReportFilter, *, portal: str | None = None) 
             "to": flt.date_to.isoformat(),
             "timezone": prep.portal.timezone,
         },
+        # The day "now" figures and overdue deals count from (the portal's clock).
+        "today": prep.today.isoformat(),
         "currency": prep.portal.base_currency,
         "filter": flt.as_json(),
         "description_ru": flt.describe("ru", names),

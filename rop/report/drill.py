@@ -87,12 +87,15 @@ def drill(
     offset: int = 0,
     limit: int | None = None,
     key: Any = None,
+    none_row: bool = False,
 ) -> dict:
     """The records behind one number of the report; refused outside the viewer's scope.
 
     ``user_id`` is a manager's row, ``department_id`` a department's subtotal,
-    ``key`` a row when rows are by department/source/pipeline; none of them is
-    the grand total.
+    ``key`` a row when rows are by department/source/pipeline, ``none_row``
+    the row of records with none ("—": no department, source or pipeline; by
+    manager, the "no department" subtotal); none of them is the grand total.
+    A flag, not a key value, so it cannot meet a real key.
     """
     fig = find_figure(figure)
     # A key stage/status column may be drilled without being chosen as a column:
@@ -116,7 +119,7 @@ def drill(
         check_whole(limit, "limit")
     ctx = context(prep, flt.date_from, flt.date_to)
     source = SOURCES.get(fig.source) or STAGE_SOURCES[fig.source]
-    where, extra = _drill_where(prep, ctx, user_id, department_id, key, source.entity)
+    where, extra = _drill_where(prep, ctx, user_id, department_id, key, source.entity, none_row)
     cols_all = {c.key: c for c in source.columns}
     cols = drill_columns(source, fig)
     by_key = {c.key: c for c in cols} | cols_all
@@ -183,8 +186,11 @@ def drill(
         "description_en": flt.describe("en", names),
         "period": {"from": flt.date_from.isoformat(), "to": flt.date_to.isoformat(),
                    "timezone": prep.portal.timezone},
+        "today": prep.today.isoformat(),
         "user_id": user_id,
         "department_id": department_id,
+        "key": key,
+        "none_row": none_row,
     }  # fmt: skip
 
 
@@ -195,8 +201,17 @@ def _drill_where(
     department_id: int | None,
     key: Any,
     entity: str | None = None,
+    none_row: bool = False,
 ) -> tuple[str, dict[str, Any]]:
     key_of = prep.portal.key
+    if key is not None and not str(key).strip():
+        raise ReportInputError("empty_row_key")
+    if none_row:
+        if user_id is not None or department_id is not None or key is not None:
+            raise ReportInputError("several_rows")
+        # By manager the "—" row is the subtotal of managers with no department.
+        group = "department" if ctx.group == "manager" else ctx.group
+        return f"{GROUP_EXPR[group]} IS NULL", {}
     if user_id is not None:
         check_user(prep.store, key_of, prep.scope, user_id)
         # In app mode a user may be visible for deals and not for calls:

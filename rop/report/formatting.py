@@ -22,6 +22,8 @@ WORDS = {
     "report": ("Отчёт", "Report"),
     "dismissed": ("уволен", "dismissed"),
     "no_department": ("Без отдела", "No department"),
+    "no_source": ("Без источника", "No source"),
+    "no_pipeline": ("Без воронки", "No pipeline"),
     "user": ("Пользователь", "user"),
 }
 

@@ -75,4 +75,3 @@ def data_as_of(store: Store, portal: PortalRow) -> str | None:
     if moment is None:
         return None
     return moment.replace(tzinfo=UTC).isoformat()
-

@@ -27,6 +27,7 @@ def _drill_args(request: Request, lang: str) -> dict[str, Any]:
         "user": parse_int(q["user"], "user", lang) if q.get("user") else None,
         "department": parse_int(q["dept"], "dept", lang) if q.get("dept") else None,
         "key": q.get("row") or None,
+        "none": q.get("none") in ("1", "true"),
         "sort": q.get("sort") or None,
         "desc": q.get("desc") in ("1", "true"),
         "offset": _offset(q, lang),
@@ -81,7 +82,7 @@ def drill_context(request: Request, limit: int | None = PAGE_SIZE) -> dict[str, 
         (opts.portal, wf.viewer),
         tuple(sorted(args.items())),
         limit,
-        opts.today(),
+        wf.today or opts.today(),
         data_version(store, opts.portal),
     )
 
@@ -93,6 +94,7 @@ def drill_context(request: Request, limit: int | None = PAGE_SIZE) -> dict[str, 
             user_id=args["user"],
             department_id=args["department"],
             key=args["key"],
+            none_row=args["none"],
             portal=opts.portal,
             sort=args["sort"],
             desc=args["desc"],
@@ -104,7 +106,12 @@ def drill_context(request: Request, limit: int | None = PAGE_SIZE) -> dict[str, 
     result = request.app.state.cache.get_or_build(cache_key, run) if limit else run()
     urls = request.app.state.urls
     pairs = wf.pairs()
-    target = {"user": args["user"], "department": args["department"], "key": args["key"]}
+    target = {
+        "user": args["user"],
+        "department": args["department"],
+        "key": args["key"],
+        "none": args["none"],
+    }
 
     def link(fmt: str = "", **changes: Any) -> str:
         a = {"sort": args["sort"], "desc": args["desc"], "offset": args["offset"], **changes}
@@ -145,6 +152,9 @@ def _who(opts: Options, args: dict[str, Any], lang: str, by: str = "manager") ->
     if args["department"] is not None:
         name = next((d["name"] for d in opts.departments if d["id"] == args["department"]), None)
         return f"{i18n.text('department', lang)}: {bidi.isolate(name or args['department'])}"
+    if args["none"]:
+        row = "department" if by == "manager" else by
+        return f"{i18n.text(row, lang)}: {i18n.text('no_' + row, lang)}"
     if args["key"] is not None:
         names: dict[str, str] = {}
         if by == "pipeline":

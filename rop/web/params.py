@@ -46,6 +46,7 @@ class WebFilter:
     compare: bool = True
     viewer: int | None = None
     viewer_in_url: bool = False
+    today: date | None = None  # pinned "today" (presets, overdue); None: the portal's clock
 
     def pairs(self, lang: bool = True) -> list[tuple[str, str]]:
         """Canonical query pairs: only what differs from the defaults."""
@@ -74,6 +75,8 @@ class WebFilter:
             out.append(("compare", "0"))
         if self.viewer_in_url and self.viewer is not None:
             out.append(("viewer", str(self.viewer)))
+        if self.today is not None:
+            out.append(("today", self.today.isoformat()))
         return out
 
     def as_json(self) -> dict[str, Any]:
@@ -93,6 +96,7 @@ class WebFilter:
             "compare": self.compare,
             "viewer": self.viewer,
             "stuck_days": self.stuck_days,
+            "today": self.today.isoformat() if self.today else None,
         }
 
     def to_report_filter(self) -> Any:
@@ -113,6 +117,7 @@ class WebFilter:
             compare=self.compare,
             viewer=self.viewer,
             stuck_days=self.stuck_days,
+            today=self.today,
         )
 
     def narrowed(self, **changes: Any) -> WebFilter:
@@ -210,6 +215,9 @@ def parse_filter(
 
     lang = parse_lang(q, default_lang)
     presets = tuple(PRESETS)
+    # "today" pins the day presets and overdue deals count from; by default the
+    # portal's clock at the last sync (the report's own, never the machine's).
+    today = parse_date(q["today"], "today", lang) if q.get("today") else None
     period = q.get("period") or ("custom" if q.get("from") or q.get("to") else DEFAULT_PRESET)
     if period == "custom":
         if not q.get("from") or not q.get("to"):
@@ -230,7 +238,7 @@ def parse_filter(
             raise refused(exc, field, q[field], lang) from None
     else:
         _choice(period, "period", (*presets, "custom"), lang)
-        date_from, date_to = resolve_period(period, options.today())
+        date_from, date_to = resolve_period(period, today or options.today())
 
     pipelines = _ints(q, "pipeline", lang)
     known = {p["id"] for p in options.pipelines}
@@ -312,4 +320,5 @@ def parse_filter(
         compare=compare,
         viewer=viewer,
         viewer_in_url=viewer_in_url,
+        today=today,
     )

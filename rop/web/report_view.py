@@ -66,6 +66,7 @@ def report_context(request: Request) -> dict[str, Any]:
 
     store, opts, wf = setup(request)
     flt = wf.to_report_filter()
+    today = wf.today or opts.today()
 
     def build() -> dict[str, Any]:
         # It may run in a build thread (rop.web.builds), so on that thread's cursor.
@@ -87,7 +88,7 @@ def report_context(request: Request) -> dict[str, Any]:
                 wf.date_to,
                 wf.pipelines,
                 users,
-                opts.today(),
+                today,
                 exclude,
                 granted,
             )
@@ -97,7 +98,7 @@ def report_context(request: Request) -> dict[str, Any]:
         "report",
         tuple(wf.pairs(lang=False)),
         (opts.portal, wf.viewer),
-        opts.today(),
+        today,
         data_version(store, opts.portal),
     )
     built = cached_build(request.app.state.cache, key, build)

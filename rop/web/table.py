@@ -116,8 +116,9 @@ def _row_link_args(row: dict[str, Any], wf: WebFilter) -> dict[str, Any] | None:
     """How a row's numbers drill down, or None when the engine cannot narrow to it."""
     if wf.by == "manager" and row.get("user_id") is not None:
         return {"user": row["user_id"]}
-    if wf.by != "manager" and row.get("key") is not None:
-        return {"key": row["key"]}
+    if wf.by != "manager":
+        # The "—" row (no department, source or pipeline) drills down too.
+        return {"key": row["key"]} if row.get("key") is not None else {"none": True}
     return None
 
 
@@ -198,7 +199,7 @@ def build_table(
                 cells=cells(
                     d.get("figures", {}),
                     prev_depts.get(did),
-                    (base, {"department": did}) if did is not None else None,
+                    (base, {"department": did} if did is not None else {"none": True}),
                 ),
             )
             blocks.append(Block(str(title), [line(r) for r in members], sub))

@@ -69,6 +69,7 @@ class Urls:
         user: int | None = None,
         department: int | None = None,
         key: str | int | None = None,
+        none: bool = False,
         sort: str | None = None,
         desc: bool = False,
         offset: int = 0,
@@ -83,6 +84,9 @@ class Urls:
             extra.append(f"dept={int(department)}")
         if key is not None:
             extra.append(f"row={quote(str(key), safe='')}")
+        if none:
+            # The "—" row (no department/source/pipeline): a flag, not a key value.
+            extra.append("none=1")
         if sort:
             extra.append(f"sort={quote(sort, safe='')}")
             if desc:
