@@ -1,4 +1,4 @@
-""""Today" is the portal's clock, never the machine's (issue 17, item 2).
+"""The report's today is the portal's clock, never the machine's (issue 17, item 2).
 
 The hand-made portal tests/fixtures/portals/blanks says ``now`` is
 2026-10-20 12:00 Moscow time. Deal D6 was planned for 15 October (overdue
@@ -98,9 +98,10 @@ def test_a_sync_remembers_the_portals_clock(tmp_path):
     from tests.fixtures.portals import PORTALS
 
     app = create_app(PORTALS / "blanks", EmulatorConfig(rate_limit=False))
-    with serve_in_thread(app, host="127.0.0.1", port=0) as base, open_store(
-        tmp_path / "s.duckdb"
-    ) as store:
+    with (
+        serve_in_thread(app, host="127.0.0.1", port=0) as base,
+        open_store(tmp_path / "s.duckdb") as store,
+    ):
         run_sync(store, f"{base}/rest/1/blanks/")
         clock = store.scalar("SELECT clock FROM portals")
         # The emulator's clock starts at portal.json's "now" and moves with real time.

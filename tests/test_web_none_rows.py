@@ -35,9 +35,7 @@ def web(tmp_path_factory):
 def line_links(page: str, name: str) -> list[str]:
     """The drill-down links of the table line (row or subtotal) called ``name``."""
     lines = re.split(r"<tr class=\"(?:row|subtotal)", page.split("<tbody", 1)[1])
-    (line,) = [
-        part for part in lines if re.search(rf'<th class="first[^"]*"[^>]*>\s*{name}', part)
-    ]
+    (line,) = [part for part in lines if re.search(rf'<th class="first[^"]*"[^>]*>\s*{name}', part)]
     line = line.split("</tr>", 1)[0]
     return [html.unescape(h) for h in re.findall(r'class="drill" href="([^"]+)"', line)]
 
