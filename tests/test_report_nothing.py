@@ -163,3 +163,24 @@ def test_a_migration_clears_what_older_versions_stored(tmp_path):
         (row,) = report["rows"]
         assert row["key"] == "EMAIL" and row["figures"]["deals_in_progress"] == 1
         assert report["today"] == "2026-10-20"
+
+
+def test_rop_drill_reaches_the_none_row(tmp_path):
+    import json
+
+    from click.testing import CliRunner
+
+    from rop.cli import cli
+
+    db = str(tmp_path / "s.duckdb")
+    load("blanks", db).close()
+    args = ["drill", "--db", db, "--from", "2026-10-01", "--to", "2026-10-31", "--by", "source"]
+    out = CliRunner().invoke(cli, [*args, "--figure", "leads_new", "--none-row"])
+    assert out.exit_code == 0, out.output
+    listed = json.loads(out.output)
+    assert sorted(r["id"] for r in listed["records"]) == [5, 6] and listed["none_row"] is True
+    # The "—" row is a flag: an empty key or a key beside it is one clear line, exit 2.
+    for extra in (["--key", ""], ["--none-row", "--key", "EMAIL"]):
+        bad = CliRunner().invoke(cli, [*args, "--figure", "leads_new", *extra])
+        assert bad.exit_code == 2 and "Traceback" not in bad.output, extra
+        assert len(bad.output.strip().splitlines()) == 1, bad.output
