@@ -48,3 +48,16 @@ def test_offset_zone_name():
     assert offset_zone_name("2026-01-01T00:00:00-05:00") == "Etc/GMT+5"
     assert offset_zone_name("2026-01-01T00:00:00+05:30") is None
     assert to_utc("2026-01-01T00:30:00+03:00") == datetime(2025, 12, 31, 21, 30)
+
+
+def test_nothing_reads_as_none_in_codes_and_links():
+    from rop.bitrix.values import to_code, to_ref
+
+    for nothing in (None, "", "  "):
+        assert to_code(nothing) is None and to_ref(nothing) is None
+    assert to_ref("0") is None and to_ref(0) is None  # typed replies (crm.item.list) send 0
+    assert to_ref("12") == 12 and to_code("WEB") == "WEB" and to_code("0") == "0"
+    row = records.CONTACTS.to_row({"ID": "3", "COMPANY_ID": 0, "SOURCE_ID": "", "LEAD_ID": "0"})
+    assert (row["company_id"], row["source_id"], row["lead_id"]) == (None, None, None)
+    user = records.USERS.to_row({"ID": "5", "UF_DEPARTMENT": ["0", "", 7]})
+    assert user["department_id"] == 7 and user["department_ids"] == "[7]"
