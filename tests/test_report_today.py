@@ -116,3 +116,10 @@ def test_a_sync_remembers_the_portals_clock(tmp_path):
         assert {r["key"] for r in by_source["rows"]} == {"EMAIL", "CALL", "WEB", None}
         # The web's presets count from the same clock.
         assert load_options(store).today() == date(2026, 10, 20)
+
+
+def test_a_today_out_of_range_is_one_line(tmp_path):
+    db = str(tmp_path / "store.duckdb")
+    load("blanks", db).close()
+    bad = CliRunner().invoke(cli, ["report", "--db", db, "--today", "0001-01-01"])
+    assert bad.exit_code == 2 and "--today" in bad.output and "Traceback" not in bad.output

@@ -83,3 +83,8 @@ def test_the_pages_today_is_the_portals(web):
     assert "today=2026-10-26" in pinned["links"]["json"]  # a pinned day travels with links
     bad = web.get("/report.json", params={"today": "someday"})
     assert bad.status_code == 400
+
+
+def test_a_today_out_of_range_is_a_400(web):
+    bad = web.get("/report.json", params={"today": "0001-01-01"})
+    assert bad.status_code == 400 and "today" in bad.text

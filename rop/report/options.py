@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from datetime import date
 
 from rop.metrics.errors import ReportInputError
-from rop.report.bounds import check_period
+from rop.report.bounds import check_day, check_period
 from rop.report.filter import SECTIONS, ReportFilter
 from rop.report.periods import PRESETS, resolve_period
 from rop.report.portal import select_portal
@@ -47,7 +47,7 @@ def make_filter(
     portal's clock (rop.report.portal.portal_today), never the machine's.
     """
     if isinstance(today, str):
-        today = parse_day(today, "--today")
+        today = check_day(parse_day(today, "--today"), "--today")
     if period is not None and (date_from or date_to):
         raise ReportInputError("preset_and_dates")
     if period is not None and period not in PRESETS:

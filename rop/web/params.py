@@ -14,7 +14,7 @@ from typing import Any
 
 from starlette.datastructures import QueryParams
 
-from rop.report.bounds import MAX_WHOLE, check_period, check_whole
+from rop.report.bounds import MAX_WHOLE, check_day, check_period, check_whole
 from rop.report.filter import ReportInputError
 from rop.web import i18n
 from rop.web.errors import BadInput
@@ -218,6 +218,11 @@ def parse_filter(
     # "today" pins the day presets and overdue deals count from; by default the
     # portal's clock at the last sync (the report's own, never the machine's).
     today = parse_date(q["today"], "today", lang) if q.get("today") else None
+    if today is not None:
+        try:
+            check_day(today, "today")
+        except ReportInputError as exc:
+            raise refused(exc, "today", q["today"], lang) from None
     period = q.get("period") or ("custom" if q.get("from") or q.get("to") else DEFAULT_PRESET)
     if period == "custom":
         if not q.get("from") or not q.get("to"):
