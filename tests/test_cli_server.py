@@ -92,6 +92,8 @@ def test_the_store_is_really_held(served: Any) -> None:
         ["drill", *NOV, "--figure", "deals_new"],
         ["drill", *NOV, "--figure", "calls_total", "--sort", "id", "--desc", "--format", "csv"],
         ["drill", *NOV, "--figure", "deals_new", "--user", "4", "--offset", "1", "--limit", "1"],
+        ["drill", *NOV, "--figure", "companies_new", "--by", "source", "--none-row"],
+        ["report", "--period", "this_month", "--today", "2026-10-05", "--format", "json"],
         ["rights", "show"],
     ],
     ids=lambda a: " ".join(a[:1] + a[-2:]),
