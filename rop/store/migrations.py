@@ -12,7 +12,7 @@ Append new migrations at the end; never edit one that has shipped.
 from __future__ import annotations
 
 # Columns where Bitrix24 spells "nothing" as "" (codes) or 0 (links to a record
-# or a user); rop.bitrix.values reads both as NULL since migration 3, which
+# or a user); rop.bitrix.values reads both as NULL since migration 6, which
 # clears what older versions stored. Keep in step with rop/bitrix/records.py.
 _BLANK_CODES: dict[str, tuple[str, ...]] = {
     "deals": ("type_id", "stage_id", "stage_semantic", "currency_id", "source_id"),
