@@ -34,9 +34,15 @@ def web(tmp_path_factory):
 
 def line_links(page: str, name: str) -> list[str]:
     """The drill-down links of the table line (row or subtotal) called ``name``."""
-    lines = re.split(r"<tr class=\"(?:row|subtotal)", page.split("<tbody", 1)[1])
-    (line,) = [part for part in lines if re.search(rf'<th class="first[^"]*"[^>]*>\s*{name}', part)]
-    line = line.split("</tr>", 1)[0]
+    found = []
+    for part in re.split(r"<tr class=\"(?:row|subtotal)", page.split("<tbody", 1)[1])[1:]:
+        line = part.split("</tr>", 1)[0]
+        head = re.search(r'<th class="first[^"]*"[^>]*>(.*?)</th>', line, re.S)
+        # The name as read: without tags and bidi isolates.
+        text = re.sub(r"<[^>]+>|[\u2066-\u2069]", "", head.group(1) if head else "").strip()
+        if html.unescape(text).startswith(name):
+            found.append(line)
+    (line,) = found
     return [html.unescape(h) for h in re.findall(r'class="drill" href="([^"]+)"', line)]
 
 
