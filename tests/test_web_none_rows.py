@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import html
 import re
-import warnings
 from datetime import UTC, datetime
 from urllib.parse import parse_qs, urlsplit
 
@@ -17,10 +16,7 @@ import time_machine
 from rop.config import Settings
 from rop.web import create_app
 from tests.fixtures.portals import load
-
-with warnings.catch_warnings():
-    warnings.simplefilter("ignore")
-    from starlette.testclient import TestClient
+from tests.web_client import page_client
 
 OCT = {"period": "custom", "from": "2026-10-01", "to": "2026-10-31"}
 
@@ -28,7 +24,7 @@ OCT = {"period": "custom", "from": "2026-10-01", "to": "2026-10-31"}
 @pytest.fixture(scope="module")
 def web(tmp_path_factory):
     store = load("blanks", tmp_path_factory.mktemp("web") / "blanks.duckdb")
-    yield TestClient(create_app(Settings(db=store.path), store), raise_server_exceptions=False)
+    yield page_client(create_app(Settings(db=store.path), store), raise_server_exceptions=False)
     store.close()
 
 
