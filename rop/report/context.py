@@ -205,7 +205,10 @@ def now_utc(prep: Prepared) -> datetime:
     then agree to the digit, and days in a stage need no finer clock."""
     if prep.flt.today is not None:
         return utc_bounds(prep.flt.today, prep.flt.today, prep.tz)[1]
-    return datetime.now(UTC).replace(minute=0, second=0, microsecond=0, tzinfo=None)
+    # The portal's clock at the last copy, as "today" (issue 17): the same data
+    # gives the same figures whatever day it is read; the machine's is a last resort.
+    clock = prep.portal.clock or prep.portal.updated_at or datetime.now(UTC).replace(tzinfo=None)
+    return clock.replace(minute=0, second=0, microsecond=0)
 
 
 def context(prep: Prepared, date_from: date, date_to: date) -> Context:
