@@ -50,8 +50,12 @@ def test_rights_and_bad_input_exit_2(db):
     assert "department 2" in out
     assert "bad plan period" in run("plans", "set", "--db", db, "user", "2", "deals_won",
                                     "2026-13", "3", code=2).output  # fmt: skip
-    assert "cannot be planned" in run("plans", "set", "--db", db, "user", "2",
-                                      "deals_win_rate", "2026-11", "3", code=2).output
+    assert (
+        "cannot be planned"
+        in run(
+            "plans", "set", "--db", db, "user", "2", "deals_win_rate", "2026-11", "3", code=2
+        ).output
+    )
     assert "bad plan value" in run("plans", "set", "--db", db, "user", "2", "deals_won",
                                    "2026-11", "много", code=2).output  # fmt: skip
     assert json.loads(run("plans", "show", "--db", db, "--json").output) == []
@@ -66,7 +70,8 @@ def test_export_the_template_fill_it_and_import_it_back(db, tmp_path, suffix):
         lines = text.splitlines()
         assert lines[0] == "subject;id;name;figure;period;plan"
         filled = [
-            line + "250 000" if line.startswith("user;2;") and ";deals_won_amount;" in line
+            line + "250 000"
+            if line.startswith("user;2;") and ";deals_won_amount;" in line
             else line
             for line in lines
         ]

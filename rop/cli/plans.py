@@ -61,7 +61,9 @@ def plans_show(db, portal, period, viewer, as_json) -> None:
         click.echo(json.dumps(rows, default=str, ensure_ascii=False, indent=2))
         return
     for r in rows:
-        click.echo(f"{r['period']}\t{r['subject']} {r['subject_id']}\t{r['figure']}\t{r['value']:g}")
+        click.echo(
+            f"{r['period']}\t{r['subject']} {r['subject_id']}\t{r['figure']}\t{r['value']:g}"
+        )
 
 
 @plans_command.command("set")
@@ -115,7 +117,9 @@ def plans_import(db, portal, actor, file) -> None:
 @_portal_opt
 @click.option("--period", required=True, help="2026-11 or 2026-Q4")
 @click.option("--viewer", type=WHOLE, help="Only what this user may see")
-@click.option("--out", type=click.Path(dir_okay=False), help="FILE (.csv or .xlsx; default: CSV to stdout)")
+@click.option(
+    "--out", type=click.Path(dir_okay=False), help="FILE (.csv or .xlsx; default: CSV to stdout)"
+)
 def plans_export(db, portal, period, viewer, out) -> None:
     """The template for PERIOD: every department and manager, with the plans in force."""
     from rop.report.plans import parse_period

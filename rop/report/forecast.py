@@ -123,9 +123,7 @@ def forecast(
     figures = section["figures"]
 
     def run_rate(cells: dict[str, Any]) -> dict[str, float | None]:
-        return {
-            f: cells[f]["fact"] / elapsed * total_days if elapsed else None for f in figures
-        }
+        return {f: cells[f]["fact"] / elapsed * total_days if elapsed else None for f in figures}
 
     deals = open_deals(prep, period)
     by_user: dict[Any, dict[str, float]] = {}

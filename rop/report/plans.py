@@ -261,9 +261,7 @@ def _may_edit(store: Store, portal: str, actor: int | None, subject: str, sid: i
     return True
 
 
-def _visible(
-    store: Store, portal: str, viewer: int | None
-) -> tuple[Any, set[int] | None]:
+def _visible(store: Store, portal: str, viewer: int | None) -> tuple[Any, set[int] | None]:
     scope = viewer_scope(store, portal, viewer)
     return scope, choosable_departments(store, portal, viewer, scope)
 
@@ -315,9 +313,7 @@ def plan_history(store: Store, portal: str, *, viewer: int | None) -> list[dict[
     return out
 
 
-def plans_for(
-    store: Store, portal: str, period: PlanPeriod
-) -> dict[tuple[str, int, str], float]:
+def plans_for(store: Store, portal: str, period: PlanPeriod) -> dict[tuple[str, int, str], float]:
     """(subject, id, figure) -> the plan for ``period`` in force now.
 
     A quarter's plan is its own number; without one, the sum of its months'
@@ -337,3 +333,9 @@ def plans_for(
         elif period.kind == "quarter" and kind == "month":
             months[key] = months.get(key, 0.0) + value
     return {**months, **own}
+
+
+def plans_version(store: Store) -> tuple:
+    """Changes whenever a plan changes: a built report's cache key carries it."""
+    row = store.query("SELECT count(*), max(changed_at) FROM plan_changes")
+    return tuple(row[0]) if row else ()

@@ -1,0 +1,76 @@
+"""The report page's plan/fact section as a view model: texts, bars and colours."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rop.web.formatting import fmt_value
+
+
+def _kind(figure: str, columns: dict[str, dict[str, Any]]) -> str:
+    return str(columns.get(figure, {}).get("kind", "count"))
+
+
+def plan_lines(report: dict[str, Any], lang: str, currency: str) -> dict[str, Any] | None:
+    """One line per manager, department and the total, per planned figure; None: no plans."""
+    section = report.get("plans") or {}
+    if not section.get("period"):
+        return None
+    columns = {c["key"]: c for c in report["columns"]}
+    figures = section["figures"]
+
+    def fmt(figure: str, value: float | None) -> str:
+        return (
+            fmt_value(_kind(figure, columns), value, currency, lang) if value is not None else "—"
+        )
+
+    def line(name: str, cells: dict[str, Any], forecast: dict[str, Any] | None, kind: str):
+        out = []
+        for f in figures:
+            c = cells[f]
+            pct = c["pct"]
+            rr = (forecast or {}).get("run_rate", {}).get(f)
+            pipe = (forecast or {}).get("pipeline", {}).get(f)
+            out.append({
+                "figure": f, "plan": fmt(f, c["plan"]), "fact": fmt(f, c["fact"]),
+                "pct": None if pct is None else f"{pct:.0f} %",
+                "bar": None if pct is None else min(100, round(pct)),
+                "gap": fmt(f, c["gap"]) if c["gap"] is not None else "—",
+                "status": c["status"] or "none",
+                "run_rate": fmt(f, rr) if rr is not None else "—",
+                "pipeline": fmt(f, pipe) if pipe is not None else "—",
+            })  # fmt: skip
+        return {"name": name, "kind": kind, "cells": out}
+
+    name = "name_ru" if lang == "ru" else "name_en"
+    lines = [line(r[name], r["figures"], r.get("forecast"), "manager") for r in section["rows"]]
+    lines += [line(d[name], d["figures"], d.get("forecast"), "department")
+              for d in section["departments"]]  # fmt: skip
+    total = section["total"]
+    lines.append(line("Итого" if lang == "ru" else "Total", total["figures"],
+                      total.get("forecast"), "total"))  # fmt: skip
+    labels = {f: columns[f]["label_ru" if lang == "ru" else "label_en"] for f in figures}
+    fc = section.get("forecast") or {}
+    return {
+        "period": section["period"]["key"],
+        "expected": f"{section['expected_pct']:.0f} %",
+        "working_days": section["working_days"],
+        "elapsed": section["working_days_elapsed"],
+        "figures": [(f, labels[f]) for f in figures],
+        "lines": lines,
+        "current": bool(fc.get("current")),
+        "methods": {
+            k: v[lang if lang in v else "en"] for k, v in (fc.get("methods") or {}).items()
+        },
+        "stages": [
+            {
+                **s,
+                "probability": "—"
+                if s["probability"] is None
+                else f"{100 * s['probability']:.0f} %",
+                "amount": fmt_value("amount", s["amount"], currency, lang),
+                "weighted": fmt_value("amount", s["weighted_amount"], currency, lang),
+            }
+            for s in fc.get("stages", [])
+        ],  # fmt: skip
+    }
