@@ -291,3 +291,20 @@ def test_bad_entries_leave_the_store_as_it_was():
             set_plans(s, PORTAL, [PlanEntry("user", 2, "deals_won", NOV, 1), entry], actor=None)
     assert s.scalar("SELECT count(*) FROM plans") == 0
     s.close()
+
+
+def test_xlsx_export_has_a_plan_fact_sheet(store):
+    import io
+
+    import openpyxl
+
+    from rop.report.export import report_to_xlsx
+
+    book = openpyxl.load_workbook(io.BytesIO(report_to_xlsx(build_report(store, FLT), lang="ru")))
+    sheet = book["План-факт"]
+    rows = [[c.value for c in r] for r in sheet.iter_rows()]
+    assert rows[0][:2] == ["Период плана", "2026-11"]
+    assert rows[3][:2] == ["Ожидается, %", 95]
+    peter = next(r for r in rows if r[0] == "Пётр Т" and r[1] == "Сумма успешных")
+    assert peter[2:7] == [160000, 150000, 93.75, -10000, "amber"]
+    assert peter[7] == pytest.approx(150000 / 19 * 20) and peter[8] == 180000
