@@ -308,3 +308,25 @@ def test_xlsx_export_has_a_plan_fact_sheet(store):
     peter = next(r for r in rows if r[0] == "Пётр Т" and r[1] == "Сумма успешных")
     assert peter[2:7] == [160000, 150000, 93.75, -10000, "amber"]
     assert peter[7] == pytest.approx(150000 / 19 * 20) and peter[8] == 180000
+
+
+def test_forecast_drill_goes_through_the_drill_route(store):
+    from rop.metrics.errors import AccessDenied
+    from rop.report.build import drill
+
+    got = drill(store, FLT, "forecast_pipeline", user_id=2)
+    assert [(r["id"], r["probability"], r["weighted_amount"]) for r in got["records"]] == [
+        (301, 0.75, 30000.0)]  # fmt: skip
+    assert got["value"] == 30000.0 and got["total_records"] == 1
+    whole = drill(store, FLT, "forecast_pipeline")
+    assert whole["value"] == pytest.approx(45000.0 + 60000.0)
+    assert [r["id"] for r in drill(store, FLT, "forecast_pipeline", department_id=2)["records"]] == [
+        304]  # fmt: skip
+    # Rights: a manager does not drill into another's forecast.
+    viewer2 = ReportFilter(date(2026, 11, 1), date(2026, 11, 30), today=TODAY, viewer=2)
+    with pytest.raises(AccessDenied):
+        drill(store, viewer2, "forecast_pipeline", user_id=3)
+    assert [r["id"] for r in drill(store, viewer2, "forecast_pipeline")["records"]] == [301]
+    with pytest.raises(ReportInputError):
+        drill(store, ReportFilter(date(2026, 11, 2), date(2026, 11, 30), today=TODAY),
+              "forecast_pipeline")  # fmt: skip

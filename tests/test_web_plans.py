@@ -128,6 +128,12 @@ def test_enter_a_plan_in_the_grid_reload_see_the_bar_and_import_the_template(ser
         assert line.get_attribute("data-status") == "amber"
         assert line.locator("progress.plan-bar").get_attribute("value") == "94"
         assert "94 %" in line.locator(".plan-pct").inner_text()
+        # The pipeline forecast drills into the deals behind it, with their weight.
+        with page.expect_navigation():
+            line.locator("a.forecast-drill").click()
+        assert "figure=forecast_pipeline" in page.url and "user=2" in page.url
+        body = page.locator("main").inner_text()
+        assert "Сделка 301" in body and "Сделка 302" not in body
 
         # Download the template, fill Анна's plan, import it back.
         open_grid()

@@ -186,3 +186,72 @@ def forecast(
         "open_deals": len(deals),
         "stages": sorted(stages.values(), key=lambda s: (s["pipeline"], str(s["stage_id"]))),
     }
+
+
+FORECAST_FIGURE = "forecast_pipeline"
+_COLUMNS = [
+    ("id", "ID", "ID", "count"),
+    ("title", "Сделка", "Deal", "text"),
+    ("manager", "Менеджер", "Manager", "text"),
+    ("pipeline", "Воронка", "Pipeline", "text"),
+    ("stage", "Стадия", "Stage", "text"),
+    ("closedate", "Плановая дата", "Planned close", "date"),
+    ("amount", "Сумма", "Amount", "amount"),
+    ("probability", "Вероятность", "Probability", "share"),
+    ("weighted_amount", "Взвешенная сумма", "Weighted amount", "amount"),
+]
+
+
+def forecast_drill(
+    prep: Any,
+    period: PlanPeriod,
+    *,
+    user_id: int | None = None,
+    department_id: int | None = None,
+) -> dict[str, Any]:
+    """The deals behind the weighted-pipeline forecast, with their weight, in the
+    drill-down's shape (rop.report.drill), for a manager, a department or all."""
+    from rop.report.context import check_department, check_user
+
+    key = prep.portal.key
+    deals = open_deals(prep, period)
+    if user_id is not None:
+        check_user(prep.store, key, prep.scope, user_id)
+        deals = [d for d in deals if d["manager_id"] == user_id]
+    elif department_id is not None:
+        check_department(prep.store, key, prep.flt.viewer, prep.scope, department_id)
+        deals = [d for d in deals if d["department_id"] == department_id]
+    records = [
+        {"id": d["id"], "title": d["title"], "manager": d["manager_name"],
+         "manager_id": d["manager_id"], "manager_unknown": False,
+         "pipeline": d["pipeline_name"], "stage": d["stage_name"], "closedate": d["closedate"],
+         "amount": d["amount"], "probability": d["probability"],
+         "weighted_amount": d["weighted_amount"], "url": d["card_url"]}
+        for d in deals
+    ]  # fmt: skip
+    return {
+        "figure": FORECAST_FIGURE,
+        "label_ru": "Прогноз по воронке",
+        "label_en": "Pipeline forecast",
+        "about_ru": "Открытые сделки с плановой датой закрытия в периоде, каждая с долей "
+        "выигранных из её стадии за 12 месяцев (вероятность) и взвешенной суммой.",
+        "about_en": "Open deals planned to close in the period, each with the share won from "
+        "its stage over 12 months (probability) and its weighted amount.",
+        "kind": "amount",
+        "measure": "sum",
+        "value": sum(d["weighted_amount"] for d in deals),
+        "value_column": "weighted_amount",
+        "entity": "deal",
+        "records": records,
+        "columns": [
+            {"key": k, "label_ru": ru, "label_en": en, "kind": kind} for k, ru, en, kind in _COLUMNS
+        ],  # fmt: skip
+        "total_records": len(records),
+        "period": {
+            "from": period.start.isoformat(),
+            "to": period.end.isoformat(),
+            "timezone": prep.portal.timezone,
+        },  # fmt: skip
+        "user_id": user_id,
+        "department_id": department_id,
+    }

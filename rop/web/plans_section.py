@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from rop.web.formatting import fmt_value
@@ -11,8 +12,15 @@ def _kind(figure: str, columns: dict[str, dict[str, Any]]) -> str:
     return str(columns.get(figure, {}).get("kind", "count"))
 
 
-def plan_lines(report: dict[str, Any], lang: str, currency: str) -> dict[str, Any] | None:
-    """One line per manager, department and the total, per planned figure; None: no plans."""
+def plan_lines(
+    report: dict[str, Any],
+    lang: str,
+    currency: str,
+    drill: Callable[..., str] | None = None,
+) -> dict[str, Any] | None:
+    """One line per manager, department and the total, per planned figure; None: no plans.
+
+    ``drill(user=, department=)`` links a pipeline forecast to the deals behind it."""
     section = report.get("plans") or {}
     if not section.get("period"):
         return None
@@ -24,8 +32,10 @@ def plan_lines(report: dict[str, Any], lang: str, currency: str) -> dict[str, An
             fmt_value(_kind(figure, columns), value, currency, lang) if value is not None else "—"
         )
 
-    def line(name: str, cells: dict[str, Any], forecast: dict[str, Any] | None, kind: str):
+    def line(name: str, cells: dict[str, Any], forecast: dict[str, Any] | None, kind: str,
+             **who: Any):  # fmt: skip
         out = []
+        href = drill(**who) if drill is not None and forecast else None
         for f in figures:
             c = cells[f]
             pct = c["pct"]
@@ -39,13 +49,16 @@ def plan_lines(report: dict[str, Any], lang: str, currency: str) -> dict[str, An
                 "status": c["status"] or "none",
                 "run_rate": fmt(f, rr) if rr is not None else "—",
                 "pipeline": fmt(f, pipe) if pipe is not None else "—",
+                "pipeline_href": href if pipe is not None else None,
             })  # fmt: skip
         return {"name": name, "kind": kind, "cells": out}
 
     name = "name_ru" if lang == "ru" else "name_en"
-    lines = [line(r[name], r["figures"], r.get("forecast"), "manager") for r in section["rows"]]
-    lines += [line(d[name], d["figures"], d.get("forecast"), "department")
-              for d in section["departments"]]  # fmt: skip
+    lines = [line(r[name], r["figures"], r.get("forecast"), "manager", user=r["user_id"])
+             for r in section["rows"]]  # fmt: skip
+    lines += [line(d[name], d["figures"], d.get("forecast"), "department",
+                   department=d["department_id"])
+              for d in section["departments"] if d["department_id"] is not None]  # fmt: skip
     total = section["total"]
     lines.append(line("Итого" if lang == "ru" else "Total", total["figures"],
                       total.get("forecast"), "total"))  # fmt: skip

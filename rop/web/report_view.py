@@ -234,7 +234,12 @@ def _render_report(request: Request, ctx: dict[str, Any], sync: dict[str, Any]) 
             "compared_with": _compared_with(report, lang) if wf.compare else None,
             "quiet": quiet(report),
             "stage_blocks": stages_view(report, urls, wf.pairs(), lang),
-            "plans": plan_lines(report, lang, currency),
+            "plans": plan_lines(
+                report,
+                lang,
+                currency,
+                lambda **who: urls.drill(wf.pairs(), "forecast_pipeline", **who),
+            ),
         }
     )
 
