@@ -163,3 +163,15 @@ def test_enter_a_plan_in_the_grid_reload_see_the_bar_and_import_the_template(ser
         context.close()
         browser.close()
         assert errors == [], errors
+
+
+def test_trend_chart_carries_the_plan_line(server):
+    # Plan of 4 won deals for November: 0.2 a working day, 0 on 4 November and weekends.
+    body = {"entries": [{"subject": "department", "id": 1, "figure": "deals_won",
+                         "period": "2026-11", "value": 4}]}  # fmt: skip
+    assert httpx.post(f"{server}/api/plans", json=body, timeout=30).status_code == 200
+    charts = httpx.get(f"{server}/report.json?{NOV}", timeout=30).json()["charts"]
+    trend = charts["trend"]
+    plan = dict(zip(trend["labels"], trend["plan_won"], strict=True))
+    assert plan["2026-11-03"] == 0.2 and plan["2026-11-04"] == 0.0 and plan["2026-11-07"] == 0.0
+    assert sum(trend["plan_won"]) == pytest.approx(0.2 * len([v for v in plan.values() if v]))

@@ -87,3 +87,29 @@ def plan_lines(
             for s in fc.get("stages", [])
         ],  # fmt: skip
     }
+
+
+def trend_plan(report: dict[str, Any], trend: dict[str, Any]) -> list[float] | None:
+    """The won-deals plan per bucket of the trend chart (a day or a week), spread over
+    the working days of the plan period; None when no plan covers the period."""
+    from datetime import date, timedelta
+
+    from rop.report.workdays import is_working_day, working_days
+
+    section = report.get("plans") or {}
+    period = section.get("period")
+    if not period or "deals_won" not in section.get("figures", []):
+        return None
+    plan = section["total"]["figures"]["deals_won"]["plan"]
+    if not plan:
+        return None
+    first, last = date.fromisoformat(period["from"]), date.fromisoformat(period["to"])
+    total = working_days(first, last)
+    step = 7 if trend.get("unit") == "week" else 1
+    out = []
+    for label in trend.get("labels", []):
+        start = date.fromisoformat(label)
+        days = [start + timedelta(days=i) for i in range(step)]
+        n = sum(1 for d in days if first <= d <= last and is_working_day(d))
+        out.append(round(plan * n / total, 2) if total else 0.0)
+    return out

@@ -19,7 +19,7 @@ from rop.web.errors import BadInput
 from rop.web.formatting import fmt_moment
 from rop.web.options import Options, department_tree, names
 from rop.web.params import SECTIONS, WebFilter, show_date
-from rop.web.plans_section import plan_lines
+from rop.web.plans_section import plan_lines, trend_plan
 from rop.web.stages_view import stages_view
 from rop.web.table import build_table, quiet
 
@@ -93,6 +93,11 @@ def report_context(request: Request) -> dict[str, Any]:
                 exclude,
                 granted,
             )
+            planned = trend_plan(report, pictures["trend"])
+            if planned is not None:
+                # The plan line: won deals planned per day (or week), by working days.
+                pictures["trend"]["plan_won"] = planned
+                pictures["trend"]["plan_label"] = {"ru": "План (успешные)", "en": "Plan (won)"}
         return {"report": report, "charts": pictures}
 
     key = (
