@@ -47,6 +47,7 @@ def test_the_command_set_is_the_one_documented():
         "emulate",
         "plans",
         "plans export",
+        "plans fact",
         "plans history",
         "plans import",
         "plans set",

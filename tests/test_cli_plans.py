@@ -105,3 +105,14 @@ def test_a_bad_file_names_its_line_and_changes_nothing(db, tmp_path):
     assert "not an XLSX workbook" in run("plans", "import", "--db", db, str(junk), code=2).output
     assert json.loads(run("plans", "show", "--db", db, "--json").output) == []
     _ = io
+
+
+def test_fact_prints_plan_fact_and_forecasts(db):
+    run("plans", "set", "--db", db, "user", "2", "deals_won_amount", "2026-11", "160000")
+    out = run("plans", "fact", "--db", db, "--period", "2026-11", "--today", "2026-11-27").output
+    assert out.startswith("2026-11: 19 of 20 working days, expected 95.0 %")
+    peter = next(x for x in out.splitlines() if x.startswith("Пётр Т\t160,000\t"))
+    assert peter.split("\t")[1:] == ["160,000", "150,000", "93.8 %", "-10,000", "amber",
+                                     "157,894.74", "180,000"]  # fmt: skip
+    bad = run("plans", "fact", "--db", db, "--period", "2026-11", "--today", "вчера", code=2)
+    assert "bad date for --today" in bad.output

@@ -157,3 +157,47 @@ def plans_history(db, portal, viewer) -> None:
         new = "—" if r["new_value"] is None else f"{r['new_value']:g}"
         click.echo(f"{r['changed_at']}\t{who}\t{r['period']}\t{r['subject']} {r['subject_id']}"
                    f"\t{r['figure']}\t{old} -> {new}")  # fmt: skip
+
+
+@plans_command.command("fact")
+@_db
+@_portal_opt
+@click.option("--period", required=True, help="2026-11 or 2026-Q4")
+@click.option("--viewer", type=WHOLE, help="Only what this user may see")
+@click.option("--today", help="The day to measure from, YYYY-MM-DD (default: the portal's today)")
+def plans_fact(db, portal, period, viewer, today) -> None:
+    """Plan versus fact for PERIOD: plan, fact, % done, gap, status and both forecasts."""
+    from datetime import date
+
+    from rop.report.build import build_report
+    from rop.report.filter import ReportFilter
+    from rop.report.plans import parse_period
+
+    p = report_call(parse_period, period)
+    try:
+        day = date.fromisoformat(today) if today else None
+    except ValueError:
+        raise UsageProblem(f"bad date for --today: {today!r} (expected YYYY-MM-DD)") from None
+    flt = ReportFilter(p.start, p.end, today=day, viewer=viewer, compare=False)
+    with _open(db, False) as store:
+        section = report_call(build_report, store, flt, portal=portal)["plans"]
+    click.echo(f"{section['period']['key']}: {section['working_days_elapsed']} of "
+               f"{section['working_days']} working days, expected {section['expected_pct']:.1f} %")  # fmt: skip
+
+    def num(v):
+        return "—" if v is None else f"{v:,.2f}".rstrip("0").rstrip(".")
+
+    lines = [(r["name_en"], r) for r in section["rows"]]
+    lines += [(f"[{d['name_en']}]", d) for d in section["departments"]]
+    lines.append(("TOTAL", section["total"]))
+    for f in section["figures"]:
+        click.echo(f"\n{f}\tplan\tfact\t% done\tgap\tstatus\trun rate\tpipeline")
+        for name, line in lines:
+            c = line["figures"][f]
+            fc = line.get("forecast") or {}
+            click.echo("\t".join([
+                name, num(c["plan"]), num(c["fact"]),
+                "—" if c["pct"] is None else f"{c['pct']:.1f} %", num(c["gap"]),
+                c["status"] or "—", num((fc.get("run_rate") or {}).get(f)),
+                num((fc.get("pipeline") or {}).get(f)),
+            ]))  # fmt: skip

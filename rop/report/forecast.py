@@ -78,7 +78,8 @@ GROUP BY e.category_id, e.stage_id
 """
     out = {}
     if materialize is not None:
-        sql = "SELECT * FROM " + materialize("deal_stage_win", sql, bind(sql, params))
+        # The table name comes from rop.metrics.cache, never from input.
+        sql = "SELECT * FROM " + materialize("deal_stage_win", sql, bind(sql, params))  # noqa: S608
     for cat, stage, won, closed in store.query(sql, bind(sql, params)):
         won, closed = int(won or 0), int(closed or 0)
         out[(int(cat), stage)] = {
@@ -102,9 +103,7 @@ FROM f WHERE f.semantic = 'P' AND f.closedate >= $d_from AND f.closedate <= $d_t
 ORDER BY f.closedate, f.id"""
     )
     params = params_for(ctx, [])
-    probs = stage_probabilities(
-        prep.store, prep.portal.key, prep.today, prep.tz, prep.materialize
-    )
+    probs = stage_probabilities(prep.store, prep.portal.key, prep.today, prep.tz, prep.materialize)
     deals = []
     for r in prep.store.query_dicts(sql, bind(sql, params)):
         p = probs.get((r["category_id"], r["stage_id"]))
