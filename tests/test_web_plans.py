@@ -175,3 +175,22 @@ def test_trend_chart_carries_the_plan_line(server):
     plan = dict(zip(trend["labels"], trend["plan_won"], strict=True))
     assert plan["2026-11-03"] == 0.2 and plan["2026-11-04"] == 0.0 and plan["2026-11-07"] == 0.0
     assert sum(trend["plan_won"]) == pytest.approx(0.2 * len([v for v in plan.values() if v]))
+
+
+def test_copy_last_months_plans_only_where_one_may(server):
+    oct_ = [{"subject": s, "id": i, "figure": "deals_won", "period": "2026-10", "value": v}
+            for s, i, v in (("user", 2, 3), ("user", 4, 5), ("department", 2, 9))]  # fmt: skip
+    assert httpx.post(f"{server}/api/plans", json={"entries": oct_}, timeout=30).json() == {
+        "changed": 3}  # fmt: skip
+    # The head of department 1 copies what they may change: user 2's plan only.
+    r = httpx.post(f"{server}/api/plans/copy?viewer=1", json={"from": "2026-10", "to": "2026-11"},
+                   timeout=30)  # fmt: skip
+    assert r.json() == {"changed": 1}
+    grid = httpx.get(f"{server}/plans.json?year=2026&figure=deals_won", timeout=30).json()
+    nov = {(row["subject"], row["id"]): row["plans"][10] for row in grid["rows"]}
+    assert nov[("user", 2)] == 3.0 and nov[("user", 4)] is None and nov[("department", 2)] is None
+    assert httpx.post(f"{server}/api/plans/copy?viewer=2", json={"from": "2026-10", "to": "2026-11"},
+                      timeout=30).json() == {"changed": 0}  # fmt: skip
+    bad = httpx.post(f"{server}/api/plans/copy", json={"from": "октябрь", "to": "2026-11"},
+                     timeout=30)  # fmt: skip
+    assert bad.status_code == 400
