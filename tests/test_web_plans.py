@@ -67,6 +67,8 @@ def test_rights_over_http(server):
     report = httpx.get(f"{server}/report.json?{NOV}", timeout=30).json()["report"]
     row = next(r for r in report["plans"]["rows"] if r["user_id"] == 2)
     assert row["figures"]["deals_won_amount"]["plan"] == 160000.0
+    html = httpx.get(f"{server}/report?{NOV}&viewer=1", timeout=30).text
+    assert 'id="plans-link" class="muted" href="/plans?lang=ru&amp;viewer=1"' in html
 
 
 def test_import_over_http_is_all_or_nothing(server):

@@ -239,6 +239,10 @@ def _render_report(request: Request, ctx: dict[str, Any], sync: dict[str, Any]) 
             "compared_with": _compared_with(report, lang) if wf.compare else None,
             "quiet": quiet(report),
             "stage_blocks": stages_view(report, urls, wf.pairs(), lang),
+            "plans_url": urls.plans(
+                [("lang", lang)]
+                + ([("viewer", str(wf.viewer))] if wf.viewer_in_url and wf.viewer else [])
+            ),
             "plans": plan_lines(
                 report,
                 lang,
