@@ -21,6 +21,13 @@ from tests.test_web_browser import ARGS, CHROMIUM
 NOV = "from=2026-11-01&to=2026-11-30"
 
 
+def _post(url, **kw):
+    """A POST as the page's script sends it (the same-origin guard wants to know)."""
+    kw["headers"] = {"sec-fetch-site": "same-origin", **kw.get("headers", {})}
+    kw.setdefault("timeout", 30)
+    return httpx.post(url, **kw)
+
+
 @pytest.fixture
 def server(tmp_path):
     from rop.config import Settings
@@ -38,13 +45,17 @@ def _save(url, viewer=None, **entry):
     q = f"?viewer={viewer}" if viewer else ""
     body = {"entries": [{"subject": "user", "id": 2, "figure": "deals_won_amount",
                          "period": "2026-11", "value": "160 000", **entry}]}  # fmt: skip
-    return httpx.post(f"{url}/api/plans{q}", json=body, timeout=30)
+    return _post(f"{url}/api/plans{q}", json=body, timeout=30)
 
 
 def test_rights_over_http(server):
     # A manager changes no plan: 403 with the reason, and nothing is written.
     r = _save(server, viewer=2)
     assert r.status_code == 403 and "нет права менять план пользователя 2" in r.text.lower()
+    # A cross-site POST never reaches the plans (the web's same-origin guard).
+    forged = _post(f"{server}/api/plans", json={"entries": []},
+                   headers={"sec-fetch-site": "cross-site"})  # fmt: skip
+    assert forged.status_code == 403
     # The head of department 1: their managers yes, department 2 no.
     assert _save(server, viewer=1).status_code == 200
     r = _save(server, viewer=1, subject="department", id=2)
@@ -53,7 +64,7 @@ def test_rights_over_http(server):
     # Bad input is a 400 with a message, never a 500.
     assert _save(server, value="много").status_code == 400
     assert _save(server, period="2026-13").status_code == 400
-    bad = httpx.post(f"{server}/api/plans", content=b"{", timeout=30,
+    bad = _post(f"{server}/api/plans", content=b"{", timeout=30,
                      headers={"content-type": "application/json"})  # fmt: skip
     assert bad.status_code == 400
     grid = httpx.get(f"{server}/plans.json?year=2026&figure=deals_won_amount", timeout=30).json()
@@ -81,13 +92,13 @@ def test_import_over_http_is_all_or_nothing(server):
     book.save(buf)
     data = base64.b64encode(buf.getvalue()).decode()
     # The head of department 1 may not set user 4's plan: nothing is imported.
-    r = httpx.post(f"{server}/api/plans/import?viewer=1",
+    r = _post(f"{server}/api/plans/import?viewer=1",
                    json={"filename": "p.xlsx", "data": data}, timeout=30)  # fmt: skip
     assert r.status_code == 403
-    r = httpx.post(f"{server}/api/plans/import", json={"filename": "p.xlsx", "data": data},
+    r = _post(f"{server}/api/plans/import", json={"filename": "p.xlsx", "data": data},
                    timeout=30)  # fmt: skip
     assert r.json() == {"read": 2, "changed": 2}
-    r = httpx.post(f"{server}/api/plans/import", json={"filename": "p.xlsx", "data": "%%"},
+    r = _post(f"{server}/api/plans/import", json={"filename": "p.xlsx", "data": "%%"},
                    timeout=30)  # fmt: skip
     assert r.status_code == 400
 
@@ -95,7 +106,7 @@ def test_import_over_http_is_all_or_nothing(server):
 @pytest.mark.browser
 @pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f"{CHROMIUM} is missing")
 def test_enter_a_plan_in_the_grid_reload_see_the_bar_and_import_the_template(server, tmp_path):
-    from playwright.sync_api import sync_playwright
+    from playwright.sync_api import expect, sync_playwright
 
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
@@ -116,7 +127,8 @@ def test_enter_a_plan_in_the_grid_reload_see_the_bar_and_import_the_template(ser
         cell.fill("160 000")
         cell.press("Tab")
         page.click("#plans-save")
-        page.wait_for_function("document.getElementById('plans-status').textContent.includes('1')")
+        # Locator waits, not string evaluation: the page's CSP forbids eval.
+        expect(page.locator("#plans-status")).to_have_text("Сохранено: 1")
         # Reload: the plan is in the store, shown the Russian way.
         open_grid()
         shown = page.locator("input[data-key='user|2|deals_won_amount|2026-11']").input_value()
@@ -151,9 +163,7 @@ def test_enter_a_plan_in_the_grid_reload_see_the_bar_and_import_the_template(ser
                 row[5].value = 100000
         book.save(path)
         page.set_input_files("#plans-file", str(path))
-        page.wait_for_function(
-            "document.getElementById('plans-status').textContent.startsWith('Загружено: 1')"
-        )
+        expect(page.locator("#plans-status")).to_have_text("Загружено: 1")
         anna = page.locator("input[data-key='user|3|deals_won_amount|2026-11']").input_value()
         assert re.sub(r"\D", "", anna) == "100000"
         page.goto(f"{server}/report?{NOV}")
@@ -171,7 +181,7 @@ def test_trend_chart_carries_the_plan_line(server):
     # Plan of 4 won deals for November: 0.2 a working day, 0 on 4 November and weekends.
     body = {"entries": [{"subject": "department", "id": 1, "figure": "deals_won",
                          "period": "2026-11", "value": 4}]}  # fmt: skip
-    assert httpx.post(f"{server}/api/plans", json=body, timeout=30).status_code == 200
+    assert _post(f"{server}/api/plans", json=body, timeout=30).status_code == 200
     charts = httpx.get(f"{server}/report.json?{NOV}", timeout=30).json()["charts"]
     trend = charts["trend"]
     plan = dict(zip(trend["labels"], trend["plan_won"], strict=True))
@@ -182,17 +192,17 @@ def test_trend_chart_carries_the_plan_line(server):
 def test_copy_last_months_plans_only_where_one_may(server):
     oct_ = [{"subject": s, "id": i, "figure": "deals_won", "period": "2026-10", "value": v}
             for s, i, v in (("user", 2, 3), ("user", 4, 5), ("department", 2, 9))]  # fmt: skip
-    assert httpx.post(f"{server}/api/plans", json={"entries": oct_}, timeout=30).json() == {
+    assert _post(f"{server}/api/plans", json={"entries": oct_}, timeout=30).json() == {
         "changed": 3}  # fmt: skip
     # The head of department 1 copies what they may change: user 2's plan only.
-    r = httpx.post(f"{server}/api/plans/copy?viewer=1", json={"from": "2026-10", "to": "2026-11"},
+    r = _post(f"{server}/api/plans/copy?viewer=1", json={"from": "2026-10", "to": "2026-11"},
                    timeout=30)  # fmt: skip
     assert r.json() == {"changed": 1}
     grid = httpx.get(f"{server}/plans.json?year=2026&figure=deals_won", timeout=30).json()
     nov = {(row["subject"], row["id"]): row["plans"][10] for row in grid["rows"]}
     assert nov[("user", 2)] == 3.0 and nov[("user", 4)] is None and nov[("department", 2)] is None
-    assert httpx.post(f"{server}/api/plans/copy?viewer=2", json={"from": "2026-10", "to": "2026-11"},
+    assert _post(f"{server}/api/plans/copy?viewer=2", json={"from": "2026-10", "to": "2026-11"},
                       timeout=30).json() == {"changed": 0}  # fmt: skip
-    bad = httpx.post(f"{server}/api/plans/copy", json={"from": "октябрь", "to": "2026-11"},
+    bad = _post(f"{server}/api/plans/copy", json={"from": "октябрь", "to": "2026-11"},
                      timeout=30)  # fmt: skip
     assert bad.status_code == 400
