@@ -73,6 +73,8 @@ def test_report_xlsx_reads_back_with_number_formats(db, tmp_path):
         "Отчёт", "Сделки", "Лиды", "Компании", "Контакты", "Звонки",
         # Stage analytics (issue 12), deals and lead statuses.
         "Стадии — матрица", "Стадии — время", "Статусы — матрица", "Статусы — время",
+        # A month is a plan period: the plan/fact sheet (issue 13).
+        "План-факт",
     ]  # fmt: skip
     deals = book["Сделки"]
     # What the sheet shows is stated above the table; the table's header is frozen.

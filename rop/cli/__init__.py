@@ -1,7 +1,7 @@
 """Command line: thin. Each command parses its options and calls the library.
 
 One module per concept: demo.py (demo-portal, demo), bitrix.py (emulate,
-sync), report.py (report, drill and their filter options), rights.py,
+sync), report.py (report, drill and their filter options), rights.py, plans.py,
 web.py (serve); store.py opens the store for a command and problems.py holds
 UsageProblem. This module holds the group, registers the commands and runs
 them; every command imports what it calls when it runs, so `rop --help`
@@ -17,6 +17,7 @@ import click
 
 from rop.cli.bitrix import emulate_command, sync_command
 from rop.cli.demo import demo_command, demo_portal
+from rop.cli.plans import plans_command
 from rop.cli.problems import UsageProblem
 from rop.cli.report import drill_command, report_command
 from rop.cli.rights import rights_command
@@ -92,6 +93,7 @@ for _command in (
     report_command,
     drill_command,
     rights_command,
+    plans_command,
     serve_command,
 ):
     cli.add_command(_command)

@@ -103,6 +103,23 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "выберите одну строку: менеджера, отдел, ключ строки или строку «—»",
         'choose one row: a manager, a department, a row key or the "—" row',
     ),
+    "bad_plan_period": (
+        "неверный период плана {text!r} (нужно ГГГГ-ММ или ГГГГ-Q1..Q4)",
+        "bad plan period {text!r} (expected YYYY-MM or YYYY-Q1..Q4)",
+    ),
+    "unplannable_figure": (
+        "на показатель {figure!r} нельзя поставить план; можно: {choices}",
+        "figure {figure!r} cannot be planned; choose from {choices}",
+    ),
+    "bad_plan_value": (
+        "неверное значение плана {text!r} (нужно число не меньше 0)",
+        "bad plan value {text!r} (expected a number, 0 or more)",
+    ),
+    "bad_plan_subject": (
+        "план ставится менеджеру или отделу, не {subject!r}",
+        "a plan is for a manager or a department, not {subject!r}",
+    ),
+    "bad_plan_file": ("файл планов: {problem}", "plans file: {problem}"),
 }
 
 

@@ -22,6 +22,7 @@ from rop.report.drill import drill
 from rop.report.filter import ReportFilter
 from rop.report.formatting import WORDS, unknown_user_name
 from rop.report.periods import previous_period
+from rop.report.planfact import plan_fact_section
 from rop.report.portal import data_as_of
 from rop.report.stages import build_stages
 from rop.store.db import Store
@@ -287,6 +288,7 @@ def build_report(store: Store, flt: ReportFilter, *, portal: str | None = None) 
         "total": {"figures": _fill(total, figs)},
         "stages": build_stages(prep, context(prep, flt.date_from, flt.date_to)),
     }
+    report["plans"] = plan_fact_section(prep, report)
     if flt.compare:
         p_from, p_to = previous_period(flt.date_from, flt.date_to)
         prev_cells, prev_depts, prev_total = _run_period(prep, sections, p_from, p_to, now)

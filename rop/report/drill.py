@@ -97,6 +97,8 @@ def drill(
     manager, the "no department" subtotal); none of them is the grand total.
     A flag, not a key value, so it cannot meet a real key.
     """
+    if figure == "forecast_pipeline":
+        return _forecast(store, flt, portal, user_id, department_id, offset, limit)
     fig = find_figure(figure)
     # A key stage/status column may be drilled without being chosen as a column:
     # adding it to the filter checks that it exists (and is in the chosen pipelines).
@@ -192,6 +194,34 @@ def drill(
         "key": key,
         "none_row": none_row,
     }  # fmt: skip
+
+
+def _forecast(
+    store: Store,
+    flt: ReportFilter,
+    portal: str | None,
+    user_id: int | None,
+    department_id: int | None,
+    offset: int,
+    limit: int | None,
+) -> dict:
+    """The deals behind the weighted-pipeline forecast (rop.report.forecast), by
+    the same route as every drill-down; the period must be a month or a quarter."""
+    from rop.report.forecast import forecast_drill
+    from rop.report.plans import period_of
+
+    period = period_of(flt.date_from, flt.date_to)
+    if period is None:
+        raise ReportInputError("bad_plan_period", text=f"{flt.date_from}..{flt.date_to}")
+    prep = prepare(store, flt, portal)
+    names = filter_names(prep)
+    out = forecast_drill(prep, period, user_id=user_id, department_id=department_id)
+    check_whole(offset, "offset")
+    end = None if limit is None else offset + check_whole(limit, "limit")
+    out["records"] = out["records"][offset:end]
+    out["description"] = flt.describe("ru", names)
+    out["description_en"] = flt.describe("en", names)
+    return out
 
 
 def _drill_where(

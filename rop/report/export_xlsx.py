@@ -247,6 +247,11 @@ def report_to_xlsx(
                 name = sheet_name(ru if lang == "ru" else en, taken)
                 _report_sheet(book, name, report, cols, lang, st)
         stage_sheets(book, report, lang, st, taken)
+        if (report.get("plans") or {}).get("period"):
+            from rop.report.export_plans import plans_sheet
+
+            name = sheet_name("План-факт" if lang == "ru" else "Plan-fact", taken)
+            plans_sheet(book, name, report, lang, st.bold)
     finally:
         book.close()
     return None

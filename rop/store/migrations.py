@@ -378,4 +378,36 @@ ALTER TABLE portals ADD COLUMN clock TIMESTAMP;
 UPDATE portals SET clock = updated_at;
 """,
     ),
+    (
+        8,
+        "plans",
+        """
+CREATE TABLE plans (
+    portal TEXT NOT NULL,
+    subject TEXT NOT NULL,
+    subject_id BIGINT NOT NULL,
+    figure TEXT NOT NULL,
+    period_kind TEXT NOT NULL,
+    period_start DATE NOT NULL,
+    value DOUBLE PRECISION NOT NULL,
+    changed_by BIGINT,
+    changed_at TIMESTAMP NOT NULL,
+    PRIMARY KEY (portal, subject, subject_id, figure, period_kind, period_start)
+);
+CREATE TABLE plan_changes (
+    portal TEXT NOT NULL,
+    id BIGINT NOT NULL,
+    subject TEXT NOT NULL,
+    subject_id BIGINT NOT NULL,
+    figure TEXT NOT NULL,
+    period_kind TEXT NOT NULL,
+    period_start DATE NOT NULL,
+    old_value DOUBLE PRECISION,
+    new_value DOUBLE PRECISION,
+    changed_by BIGINT,
+    changed_at TIMESTAMP NOT NULL,
+    PRIMARY KEY (portal, id)
+);
+""",
+    ),
 ]

@@ -19,6 +19,7 @@ from rop.web.errors import BadInput
 from rop.web.formatting import fmt_moment
 from rop.web.options import Options, department_tree, names
 from rop.web.params import SECTIONS, WebFilter, show_date
+from rop.web.plans_section import plan_lines, trend_plan
 from rop.web.stages_view import stages_view
 from rop.web.table import build_table, quiet
 
@@ -63,6 +64,7 @@ def _scoped_options(store: Any, opts: Options, viewer: int | None) -> Options:
 def report_context(request: Request) -> dict[str, Any]:
     """Everything the report page shows; the HTML and its JSON twin come from it."""
     from rop.report.build import build_report
+    from rop.report.plans import plans_version
 
     store, opts, wf = setup(request)
     flt = wf.to_report_filter()
@@ -92,6 +94,11 @@ def report_context(request: Request) -> dict[str, Any]:
                 exclude,
                 granted,
             )
+            planned = trend_plan(report, pictures["trend"])
+            if planned is not None:
+                # The plan line: won deals planned per day (or week), by working days.
+                pictures["trend"]["plan_won"] = planned
+                pictures["trend"]["plan_label"] = {"ru": "План (успешные)", "en": "Plan (won)"}
         return {"report": report, "charts": pictures}
 
     key = (
@@ -100,6 +107,7 @@ def report_context(request: Request) -> dict[str, Any]:
         (opts.portal, wf.viewer),
         today,
         data_version(store, opts.portal),
+        plans_version(store),  # a saved plan changes the report, not the data
     )
     built = cached_build(request.app.state.cache, key, build)
     report, pictures = built["report"], built["charts"]
@@ -232,6 +240,16 @@ def _render_report(request: Request, ctx: dict[str, Any], sync: dict[str, Any]) 
             "compared_with": _compared_with(report, lang) if wf.compare else None,
             "quiet": quiet(report),
             "stage_blocks": stages_view(report, urls, wf.pairs(), lang),
+            "plans_url": urls.plans(
+                [("lang", lang)]
+                + ([("viewer", str(wf.viewer))] if wf.viewer_in_url and wf.viewer else [])
+            ),
+            "plans": plan_lines(
+                report,
+                lang,
+                currency,
+                lambda **who: urls.drill(wf.pairs(), "forecast_pipeline", **who),
+            ),
         }
     )
 

@@ -14,6 +14,14 @@ from rop.web.builds import limited
 from rop.web.context import LAST_FILTER_COOKIE
 from rop.web.drill_view import drill_csv, drill_json, drill_page, drill_xlsx
 from rop.web.local import rights_json
+from rop.web.plans_view import (
+    plans_copy,
+    plans_import,
+    plans_json,
+    plans_page,
+    plans_save,
+    plans_template,
+)
 from rop.web.report_view import report_csv, report_json, report_page, report_xlsx
 from rop.web.sync_api import sync_start, sync_status
 
@@ -46,4 +54,11 @@ ROUTES = [
     Route("/api/sync", sync_status, methods=["GET"]),
     Route("/api/sync", sync_start, methods=["POST"]),
     Route("/api/rights", rights_json, methods=["GET"]),
+    Route("/plans", plans_page),
+    Route("/plans.json", plans_json),
+    Route("/plans/template.xlsx", plans_template),
+    Route("/plans/template.csv", plans_template),
+    Route("/api/plans", plans_save, methods=["POST"]),
+    Route("/api/plans/copy", plans_copy, methods=["POST"]),
+    Route("/api/plans/import", plans_import, methods=["POST"]),
 ]

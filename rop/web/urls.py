@@ -120,3 +120,13 @@ class Urls:
     def app_page(self) -> str:
         """Application mode: the handler URL Bitrix24 opens (and placements point to)."""
         return f"{self.root}/app"
+
+    def plans(self, pairs: Pairs, fmt: str = "") -> str:
+        """The plans page; ``fmt`` "json" (its grid) or "template.xlsx"/"template.csv"."""
+        if fmt.startswith("template"):
+            return self._join("/plans/" + fmt, pairs)
+        return self._join("/plans" + (f".{fmt}" if fmt else ""), pairs)
+
+    def api_plans(self, pairs: Pairs, action: str = "") -> str:
+        """Saving plans (POST JSON); ``action`` "copy" or "import"."""
+        return self._join("/api/plans" + (f"/{action}" if action else ""), pairs)

@@ -434,6 +434,13 @@
                    { name: t.won, type: "line", data: tr.won, itemStyle: { color: "#9dcf00" } },
                    { name: t.lost, type: "line", data: tr.lost, itemStyle: { color: "#ff5752" } }]
         };
+        if (tr.plan_won) {
+          // The plan line (issue 13): won deals planned per day or week.
+          var planName = tr.plan_label[t.lang] || tr.plan_label.en;
+          option.legend.data.push(planName);
+          option.series.push({ name: planName, type: "line", data: tr.plan_won,
+                               lineStyle: { type: "dashed" }, itemStyle: { color: "#888888" } });
+        }
       }
       if (option) {
         chart.setOption(option);
