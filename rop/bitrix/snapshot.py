@@ -78,6 +78,7 @@ def load_snapshot(store: Store, folder: str | Path) -> str:
     """
     info = read_portal_info(folder)
     portal = info.domain
+    store.use_portal(portal)
     batches = [(entity, to_rows(entity, portal, read_records(folder, entity))) for entity in ALL]
     with store.transaction():
         for entity, rows in batches:

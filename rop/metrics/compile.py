@@ -82,9 +82,9 @@ def relation(source: Source, ctx: Context, names: bool = False) -> str:
         ctes[cte.name] = cte.sql
     who = []
     if ctx.allowed is not None:
-        who.append("r.manager_id IN (SELECT unnest($allowed))")
+        who.append("r.manager_id IN (SELECT unnest(CAST($allowed AS BIGINT[])))")
     if ctx.excluded:
-        who.append("r.manager_id NOT IN (SELECT unnest($excluded))")
+        who.append("r.manager_id NOT IN (SELECT unnest(CAST($excluded AS BIGINT[])))")
     who.extend(_granted(source.entity, ctx))
     base = " AND ".join([f"r.{source.base}" if source.base != "TRUE" else "TRUE", *who])
     # The manager's name only where a list shows it: the engine does not drop

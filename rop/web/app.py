@@ -25,6 +25,7 @@ from starlette.templating import Jinja2Templates
 
 from rop.config import Settings
 from rop.store.db import Store, open_store
+from rop.store.dialect import POSTGRES
 from rop.store.holder import announce
 from rop.web import bidi, errors, report_view, routes
 from rop.web.builds import Builds
@@ -278,8 +279,10 @@ def _uvicorn(app: Starlette) -> Any:
 
 
 def _announce(app: Starlette, url: str) -> Path | None:
-    path = str(getattr(app.state.store, "path", ":memory:"))
-    if path == ":memory:":
+    store = app.state.store
+    path = str(getattr(store, "path", ":memory:"))
+    # PostgreSQL needs no forwarding: every process may write the store.
+    if path == ":memory:" or getattr(store, "dialect", None) is POSTGRES:
         return None
     # The token lets the command line read through this server (rop.web.local).
     target, app.state.local_token = announce(path, url)
