@@ -35,7 +35,7 @@ def pg_bin() -> Path | None:
         return Path(given)
     found = shutil.which("initdb")
     if found:
-        return Path(found).parent
+        return Path(found).resolve().parent
     versions = sorted(
         Path("/usr/lib/postgresql").glob("*/bin/initdb"),
         key=lambda p: int(p.parent.parent.name) if p.parent.parent.name.isdigit() else 0,
@@ -68,15 +68,13 @@ class Cluster:
     def url(self, db: str, role: str = APP) -> str:
         return f"postgresql://{role}@127.0.0.1:{self.port}/{db}"
 
-    def psql(self, sql: str, db: str = "postgres", role: str = "postgres") -> str:
-        out = subprocess.run(
-            [str(self.bin / "psql"), "-X", "-q", "-t", "-A", "-v", "ON_ERROR_STOP=1"]
-            + ["-h", "127.0.0.1", "-p", str(self.port), "-U", role, "-d", db, "-c", sql],
-            capture_output=True,
-            text=True,
-            check=True,
-        )
-        return out.stdout
+    def psql(self, sql: str, db: str = "postgres", role: str = "postgres") -> list[tuple]:
+        """Run one statement as ``role`` (the superuser by default)."""
+        import psycopg
+
+        with psycopg.connect(self.url(db, role), autocommit=True) as conn:
+            cur = conn.execute(sql)  # type: ignore[arg-type]
+            return cur.fetchall() if cur.description else []
 
     def new_database(self) -> str:
         """A fresh database owned by the owner role; the app role may connect."""

@@ -219,7 +219,9 @@ def aggregate_sql(source: Source, figs: Sequence[Figure], ctx: Context) -> str:
     return (
         f"{relation(source, ctx)}\nSELECT k, dept, {', '.join(outer)} FROM (\n"
         f"SELECT {key} AS k, {dept} AS dept,\n    {aggs}\n"
-        f"FROM f WHERE {where} GROUP BY {key}, {dept}) g"
+        # PostgreSQL refuses a constant in GROUP BY: group by the department
+        # only when it is a column.
+        f"FROM f WHERE {where} GROUP BY {key}{', ' + dept if dept != 'NULL' else ''}) g"
     )
 
 
