@@ -45,6 +45,8 @@ def test_the_command_set_is_the_one_documented():
         "demo-portal",
         "drill",
         "emulate",
+        "migrate",
+        "portals",
         "report",
         "rights",
         "rights admin",

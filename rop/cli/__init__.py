@@ -2,7 +2,7 @@
 
 One module per concept: demo.py (demo-portal, demo), bitrix.py (emulate,
 sync), report.py (report, drill and their filter options), rights.py,
-web.py (serve); store.py opens the store for a command and problems.py holds
+web.py (serve), server.py (migrate, portals); store.py opens the store for a command and problems.py holds
 UsageProblem. This module holds the group, registers the commands and runs
 them; every command imports what it calls when it runs, so `rop --help`
 loads neither DuckDB nor the web stack. A new command goes in its concept's
@@ -20,6 +20,7 @@ from rop.cli.demo import demo_command, demo_portal
 from rop.cli.problems import UsageProblem
 from rop.cli.report import drill_command, report_command
 from rop.cli.rights import rights_command
+from rop.cli.server import migrate_command, portals_command
 from rop.cli.web import serve_command
 from rop.config import SettingsError, load_settings
 
@@ -93,6 +94,8 @@ for _command in (
     drill_command,
     rights_command,
     serve_command,
+    migrate_command,
+    portals_command,
 ):
     cli.add_command(_command)
 

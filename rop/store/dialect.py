@@ -15,8 +15,13 @@ from dataclasses import dataclass
 
 
 def epoch_seconds(expr: str) -> str:
-    """Seconds since 1970 of a TIMESTAMP expression (the same spelling in both engines)."""
-    return f"EXTRACT(EPOCH FROM {expr})"
+    """Seconds since 1970 of a TIMESTAMP expression, as a double in both engines.
+
+    PostgreSQL's EXTRACT gives ``numeric`` (exact decimals): arithmetic on it
+    rounds differently from DuckDB's doubles (35.701388888888886 against
+    ...89), so the report's JSON would differ in its last digit.
+    """
+    return f"CAST(EXTRACT(EPOCH FROM {expr}) AS DOUBLE PRECISION)"
 
 
 def days_between(later: str, earlier: str) -> str:
