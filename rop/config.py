@@ -33,6 +33,9 @@ class Settings(BaseSettings):
         default_factory=default_db_path, description="Store file (DuckDB) or postgresql:// URL"
     )
     webhook: str | None = Field(default=None, description="Bitrix24 incoming webhook URL")
+    portal: str | None = Field(
+        default=None, description="The portal the web report serves, in a store of several"
+    )
     timezone: str | None = Field(
         default=None, description="Portal time zone (IANA); default: from the portal"
     )

@@ -54,9 +54,12 @@ DUCKDB = Dialect("duckdb")
 POSTGRES = Dialect("postgres")
 
 
-# A quoted string or identifier, a $name or ? parameter, or a lone % (which
-# psycopg would read as a placeholder).
-_TOKEN = re.compile(r"'(?:[^']|'')*'|\"(?:[^\"]|\"\")*\"|\$([A-Za-z_][A-Za-z0-9_]*)|\?|%")
+# A comment (its apostrophes are no quotes), a quoted string or identifier,
+# a $name or ? parameter, or a lone % (which psycopg would read as a placeholder).
+_TOKEN = re.compile(
+    r"--[^\n]*|/\*.*?\*/|'(?:[^']|'')*'|\"(?:[^\"]|\"\")*\"|\$([A-Za-z_][A-Za-z0-9_]*)|\?|%",
+    re.DOTALL,
+)
 
 
 def to_pyformat(sql: str) -> str:
@@ -68,7 +71,7 @@ def to_pyformat(sql: str) -> str:
 
     def swap(m: re.Match[str]) -> str:
         token = m.group(0)
-        if token[0] in "'\"":
+        if token[0] in "'\"" or token.startswith(("--", "/*")):
             return token.replace("%", "%%")
         if m.group(1):
             return f"%({m.group(1)})s"

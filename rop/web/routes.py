@@ -14,6 +14,7 @@ from rop.web.builds import limited
 from rop.web.context import LAST_FILTER_COOKIE
 from rop.web.drill_view import drill_csv, drill_json, drill_page, drill_xlsx
 from rop.web.local import rights_json
+from rop.web.health import healthz, readyz
 from rop.web.report_view import report_csv, report_json, report_page, report_xlsx
 from rop.web.sync_api import sync_start, sync_status
 
@@ -46,4 +47,6 @@ ROUTES = [
     Route("/api/sync", sync_status, methods=["GET"]),
     Route("/api/sync", sync_start, methods=["POST"]),
     Route("/api/rights", rights_json, methods=["GET"]),
+    Route("/healthz", healthz),
+    Route("/readyz", readyz),
 ]
