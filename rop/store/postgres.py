@@ -302,6 +302,12 @@ def connect_pool(url: str, max_size: int = 32) -> ConnectionPool:
         raise StoreError(
             "a PostgreSQL store needs psycopg: pip install 'rop-report[server]'"
         ) from None
+    # One direct attempt first: a wrong host, password or database is
+    # answered at once and by name, where the pool would retry until its timeout.
+    try:
+        psycopg.connect(url, connect_timeout=10).close()
+    except psycopg.Error as exc:
+        raise StoreError(f"cannot open store {display(url)}: {_first_line(exc)}") from None
     pool = ConnectionPool(
         url,
         min_size=1,
@@ -314,11 +320,16 @@ def connect_pool(url: str, max_size: int = 32) -> ConnectionPool:
     )
     try:
         pool.open(wait=True, timeout=15)
-    except (psycopg.Error, Exception) as exc:
+    except Exception as exc:
         pool.close()
-        cause = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
-        raise StoreError(f"cannot open store {display(url)}: {cause}") from None
+        raise StoreError(f"cannot open store {display(url)}: {_first_line(exc)}") from None
     return pool
+
+
+def _first_line(exc: BaseException) -> str:
+    """The cause in one line, without the password a URL may carry."""
+    lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
+    return lines[0] if lines else type(exc).__name__
 
 
 def open_pg_store(url: str, read_only: bool = False, migrate: bool = True) -> PgStore:
