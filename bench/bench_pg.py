@@ -85,7 +85,10 @@ def bench(size: int, workdir: Path, new_pg: Callable[[], str], runs: int) -> lis
     if not (folder / "portal.json").exists():
         generate(folder, seed=1, deals=size)
     lines = []
-    targets = {"DuckDB": str(workdir / f"pgbench-{size}-{os.getpid()}.duckdb"), "PostgreSQL": new_pg()}
+    targets = {
+        "DuckDB": str(workdir / f"pgbench-{size}-{os.getpid()}.duckdb"),
+        "PostgreSQL": new_pg(),
+    }
     for engine, target in targets.items():
         with open_store(target) as store:
             start = time.perf_counter()

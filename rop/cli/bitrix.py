@@ -159,6 +159,9 @@ def sync_command(webhook: str | None, db: str | None, full: bool) -> None:
     from rop.store.db import StoreError, open_store
 
     settings = load_settings(webhook=webhook, db=db)
+    from rop.logs import configure
+
+    configure(settings.log_format, settings.rest_log, settings.rest_log_days)
     if not settings.webhook:
         raise UsageProblem("no webhook: pass --webhook URL or set ROP_WEBHOOK")
     try:

@@ -29,6 +29,9 @@ def serve_command(
     settings = load_settings(db=db, webhook=webhook, host=host, port=port, viewer=viewer)
     if settings.app_problem():
         raise UsageProblem(f"bad setting: {settings.app_problem()}")
+    from rop.logs import configure
+
+    configure(settings.log_format, settings.rest_log, settings.rest_log_days)
     if settings.webhook:
         from rop.bitrix.client import parse_webhook
 

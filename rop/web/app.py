@@ -29,6 +29,7 @@ from rop.store.dialect import POSTGRES
 from rop.store.holder import announce
 from rop.web import bidi, errors, report_view, routes
 from rop.web.builds import Builds
+from rop.web.access_log import AccessLog
 from rop.web.cache import ReportCache
 from rop.web.formatting import fmt_cell, fmt_value
 from rop.web.limits import BodyLimit, deadline_protocol
@@ -173,6 +174,7 @@ def create_app(
         # Outermost first: headers on every answer (refusals included), then
         # who may ask (host name), how much (body size), and from where (origin).
         middleware=[
+            Middleware(AccessLog),
             Middleware(SecurityHeaders),
             Middleware(TrustedHosts, allowed_hosts=settings.host_names()),
             Middleware(BodyLimit, max_bytes=settings.max_body_bytes),
