@@ -13,8 +13,8 @@ from starlette.routing import Route
 from rop.web.builds import limited
 from rop.web.context import LAST_FILTER_COOKIE
 from rop.web.drill_view import drill_csv, drill_json, drill_page, drill_xlsx
-from rop.web.local import rights_json
 from rop.web.health import healthz, readyz
+from rop.web.local import rights_json
 from rop.web.report_view import report_csv, report_json, report_page, report_xlsx
 from rop.web.sync_api import sync_start, sync_status
 
