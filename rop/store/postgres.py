@@ -294,7 +294,12 @@ def display(url: str) -> str:
     return f"postgresql://{user}{host}{port}/{parts.get('dbname', '')}"
 
 
-def connect_pool(url: str, max_size: int = 32) -> ConnectionPool:
+# The web keeps one connection per request thread (web/app.py StorePool), and
+# Starlette runs sync routes on anyio's 40 worker threads, plus the sync job.
+POOL_SIZE = 42
+
+
+def connect_pool(url: str, max_size: int = POOL_SIZE) -> ConnectionPool:
     try:
         import psycopg
         from psycopg_pool import ConnectionPool
@@ -310,7 +315,7 @@ def connect_pool(url: str, max_size: int = 32) -> ConnectionPool:
         raise StoreError(f"cannot open store {display(url)}: {_first_line(exc)}") from None
     pool = ConnectionPool(
         url,
-        min_size=1,
+        min_size=1,  # connections open as threads ask for them
         max_size=max_size,
         kwargs={"autocommit": True, "options": "-c TimeZone=UTC"},
         configure=_configure,
