@@ -131,10 +131,15 @@ def test_drill_downs_of_a_never_list_b_records(web_a) -> None:
     _no_b(exported.text)
 
 
-def test_sync_status_and_health_of_a(web_a) -> None:
+def test_sync_status_rights_and_health_of_a(web_a) -> None:
     status = web_a.get("/api/sync")
     assert status.status_code == 200
     _no_b(status.text)
+    # The rights API answers the local CLI only (a token a DuckDB server writes
+    # beside its file); a PostgreSQL server has none to give, so: refused.
+    rights = web_a.get(f"/api/rights?portal={key('b')}", headers={"X-Rop-Local-Token": ""})
+    assert rights.status_code == 403
+    _no_b(rights.text)
     assert web_a.get("/healthz").json() == {"status": "ok"}
     assert web_a.get("/readyz").json() == {"status": "ready"}
 
