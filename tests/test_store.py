@@ -195,3 +195,12 @@ def test_an_unreachable_postgresql_is_one_clear_line():
     text = str(caught.value)
     assert text.startswith(f"cannot open store postgresql://rop@127.0.0.1:{port}/rop")
     assert "secret" not in text and "\n" not in text
+
+
+def test_a_postgresql_server_gone_midway_is_a_store_error(pg_cluster, request, tmp_path):
+    url = store_target("postgres", tmp_path, request)
+    with open_store(url) as store:
+        pid = store.conn.info.backend_pid
+        pg_cluster.psql(f"SELECT pg_terminate_backend({pid})")
+        with pytest.raises(StoreError, match=r"^the store postgresql://rop_app@.* failed: "):
+            store.query("SELECT count(*) FROM deals")

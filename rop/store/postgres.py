@@ -87,8 +87,15 @@ class PgStore(Store):
 
     # -- engine hooks ----------------------------------------------------
     def _fetch(self, sql: str, params: Params) -> tuple[list[str], list[tuple]]:
-        # No parameters: the text goes as written (no placeholders to rewrite).
-        cur = self.conn.execute(to_pyformat(sql), params) if params else self.conn.execute(sql)
+        import psycopg
+
+        try:
+            # No parameters: the text goes as written (no placeholders to rewrite).
+            cur = self.conn.execute(to_pyformat(sql), params) if params else self.conn.execute(sql)
+        except psycopg.OperationalError as exc:
+            # The server went away or refused (shutdown, network, disk): one
+            # line naming the store, as DuckDB's I/O failures are.
+            raise StoreError(f"the store {self.path} failed: {_first_line(exc)}") from None
         if cur.description is None:
             return [], []
         return [d.name for d in cur.description], cur.fetchall()
