@@ -140,6 +140,7 @@ class Settings(BaseSettings):
         if not url.startswith(("https://", "http://")) or "?" in url or "#" in url:
             raise ValueError(f"{url!r} must be an https:// address with no query")
         return url
+
     log_format: str = Field(default="text", pattern="^(text|json)$")
     rest_log: Path | None = Field(default=None, description="File of the REST request log")
     # Bitrix24 requires servers calling its REST API to keep request logs >= 3 days.

@@ -36,6 +36,7 @@ from rop.web import create_app
 from tests.conftest import migrated_database
 from tests.fixtures.portals import PORTALS
 from tests.pg import OWNER, Cluster
+from tests.web_client import page_client
 
 LETTERS = ("a", "b", "c")
 NOV = "from=2026-11-01&to=2026-11-30"
@@ -77,11 +78,9 @@ def db(pg_cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> str:
 
 @pytest.fixture(scope="module")
 def web_a(db: str) -> Iterator:
-    from starlette.testclient import TestClient
-
     store = open_store(db)
     app = create_app(Settings(db=db, portal=key("a")), store, cache_size=0)
-    with TestClient(app, raise_server_exceptions=False) as client:
+    with page_client(app, raise_server_exceptions=False) as client:
         yield client
     store.close()
 

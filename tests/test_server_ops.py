@@ -16,6 +16,7 @@ from rop.logs import JsonFormatter, configure
 from rop.web import create_app
 from tests.conftest import ENGINES, store_target
 from tests.fixtures.portals import PORTALS, load
+from tests.web_client import page_client
 
 
 def test_a_log_line_is_one_json_object_with_its_fields():
@@ -32,11 +33,9 @@ def test_a_log_line_is_one_json_object_with_its_fields():
 
 
 def test_every_request_is_logged_with_status_and_portal(tmp_path, caplog):
-    from starlette.testclient import TestClient
-
     store = load("tricky", tmp_path / "s.duckdb")
     app = create_app(Settings(db=store.path, portal="tricky.bitrix24.ru"), store, cache_size=0)
-    with caplog.at_level(logging.INFO, logger="rop.access"), TestClient(app) as client:
+    with caplog.at_level(logging.INFO, logger="rop.access"), page_client(app) as client:
         assert client.get("/healthz").status_code == 200
         assert client.get("/readyz").json() == {"status": "ready"}
         assert client.get("/report.json?from=2026-11-01&to=2026-11-30").status_code == 200
@@ -54,12 +53,10 @@ def test_every_request_is_logged_with_status_and_portal(tmp_path, caplog):
 
 
 def test_readyz_says_unavailable_when_the_schema_is_behind(tmp_path):
-    from starlette.testclient import TestClient
-
     store = load("tricky", tmp_path / "s.duckdb")
     store.execute("DELETE FROM schema_migrations WHERE version = 2")
     app = create_app(Settings(db=store.path), store, cache_size=0)
-    with TestClient(app) as client:
+    with page_client(app) as client:
         got = client.get("/readyz")
         assert client.get("/healthz").status_code == 200
     store.close()

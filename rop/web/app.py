@@ -28,8 +28,8 @@ from rop.store.db import Store, open_store
 from rop.store.dialect import POSTGRES
 from rop.store.holder import announce
 from rop.web import bidi, errors, report_view, routes
-from rop.web.builds import Builds
 from rop.web.access_log import AccessLog
+from rop.web.builds import Builds
 from rop.web.cache import ReportCache
 from rop.web.formatting import fmt_cell, fmt_value
 from rop.web.limits import BodyLimit, deadline_protocol
