@@ -36,7 +36,9 @@ def test_two_gunicorn_workers_serve_the_same_report(tmp_path: Path, request) -> 
         text=True,
     )
     try:
-        client = httpx.Client(transport=httpx.HTTPTransport(uds=str(sock)), base_url="http://127.0.0.1")
+        client = httpx.Client(
+            transport=httpx.HTTPTransport(uds=str(sock)), base_url="http://127.0.0.1"
+        )
         deadline = time.monotonic() + 60
         while True:
             try:
