@@ -49,6 +49,12 @@ class Dialect:
         # DuckDB: a vectorised lambda over the list, no correlated subquery.
         return f"len(list_filter({list_expr}, lambda t: t >= {low} AND t < {high})) > 0"
 
+    def median(self, expr: str) -> str:
+        """The median of ``expr`` over a group, NULLs ignored."""
+        if self.name == "postgres":
+            return f"percentile_cont(0.5) WITHIN GROUP (ORDER BY {expr})"
+        return f"median({expr})"
+
 
 DUCKDB = Dialect("duckdb")
 POSTGRES = Dialect("postgres")
