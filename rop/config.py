@@ -28,8 +28,14 @@ class Settings(BaseSettings):
     # An empty variable (`ROP_DB=`) means "not set", not "the current folder".
     model_config = SettingsConfigDict(env_prefix="ROP_", extra="ignore", env_ignore_empty=True)
 
-    db: Path = Field(default_factory=default_db_path, description="Store file (DuckDB)")
+    # A DuckDB file path, or a postgresql:// URL (server mode, docs/SERVER.md).
+    db: Path | str = Field(
+        default_factory=default_db_path, description="Store file (DuckDB) or postgresql:// URL"
+    )
     webhook: str | None = Field(default=None, description="Bitrix24 incoming webhook URL")
+    portal: str | None = Field(
+        default=None, description="The portal the web report serves, in a store of several"
+    )
     timezone: str | None = Field(
         default=None, description="Portal time zone (IANA); default: from the portal"
     )
@@ -134,6 +140,19 @@ class Settings(BaseSettings):
         if not url.startswith(("https://", "http://")) or "?" in url or "#" in url:
             raise ValueError(f"{url!r} must be an https:// address with no query")
         return url
+
+    log_format: str = Field(default="text", pattern="^(text|json)$")
+    rest_log: Path | None = Field(default=None, description="File of the REST request log")
+    # Bitrix24 requires servers calling its REST API to keep request logs >= 3 days.
+    rest_log_days: int = Field(default=7, ge=3, description="Days of REST log kept")
+
+    @field_validator("db", mode="before")
+    @classmethod
+    def _path_or_url(cls, value: object) -> object:
+        # A URL must stay a string: Path() would fold its "//".
+        if isinstance(value, str) and not value.startswith(("postgresql://", "postgres://")):
+            return Path(value)
+        return value
 
     @field_validator("timezone")
     @classmethod

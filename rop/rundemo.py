@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from rop.config import Settings
+from rop.config import Settings, default_db_path
 
 DEMO_SEED = 1
 DEMO_DEALS = 20000
@@ -38,7 +38,9 @@ class DemoError(RuntimeError):
 
 def demo_paths(settings: Settings) -> tuple[Path, Path]:
     """The demo portal folder and the demo store, beside the default store."""
-    folder = settings.db.parent / "demo"
+    # The demo always runs on DuckDB, beside the default file even in server mode.
+    base = settings.db if isinstance(settings.db, Path) else default_db_path()
+    folder = base.parent / "demo"
     return folder / "portal", folder / "demo.duckdb"
 
 

@@ -41,3 +41,35 @@ def test_warm_cache_builds_what_a_report_then_reuses(tmp_path):
     assert cache_tables(store) == warmed
     assert report["total"]["figures"]["deals_won"] > 0
     store.close()
+
+
+def test_postgresql_cache_tables_are_the_sessions_and_follow_changes(tmp_path, request):
+    # PostgreSQL: the static steps live in temporary tables of the connection;
+    # a change of the data (stamped, as the sync and the loader do) recomputes.
+    from datetime import datetime
+
+    from rop.report.context import prepare
+    from tests.conftest import store_target
+
+    store = load("tricky", store_target("postgres", tmp_path, request))
+    flt = ReportFilter(date(2026, 11, 1), date(2026, 11, 30), today=date(2026, 11, 27))
+    before = build_report(store, flt)["total"]["figures"]
+    temp = store.query(
+        "SELECT relname FROM pg_class WHERE relnamespace = pg_my_temp_schema() AND relkind = 'r'"
+    )
+    assert {r[0].rsplit("_", 1)[0] for r in temp} >= {"deal_base", "lead_base", "call_base"}
+    # Deal 9 (lost in November) is won after all.
+    store.execute("UPDATE deals SET stage_id = 'WON', stage_semantic = 'S' WHERE id = 9")
+    store.execute("UPDATE portals SET updated_at = ?", [datetime(2030, 1, 1)])
+    after = build_report(store, flt)["total"]["figures"]
+    assert after["deals_won"] == before["deals_won"] + 1
+    assert after["deals_lost"] == before["deals_lost"] - 1
+    # Another connection of the pool has none of these tables: nothing shared.
+    twin = store.cursor()
+    assert not twin.query(
+        "SELECT relname FROM pg_class WHERE relnamespace = pg_my_temp_schema() AND relkind = 'r'"
+    )
+    assert prepare(twin, flt, None).materialize is not None
+    assert build_report(twin, flt)["total"]["figures"] == after
+    twin.close()
+    store.close()

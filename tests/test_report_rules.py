@@ -13,14 +13,16 @@ import pytest
 from rop.report.build import build_report, drill
 from rop.report.export import report_to_csv
 from rop.report.filter import ReportFilter, ReportInputError
+from tests.conftest import ENGINES, store_target
 from tests.fixtures.portals import load
 
 NOV = ReportFilter(date(2026, 11, 1), date(2026, 11, 30), today=date(2026, 11, 27))
 
 
-@pytest.fixture(scope="module")
-def store():
-    s = load("tricky")
+@pytest.fixture(scope="module", params=ENGINES)
+def store(request, tmp_path_factory):
+    # Every rule holds on both engines: the same figures from the same SQL.
+    s = load("tricky", store_target(request.param, tmp_path_factory.mktemp("rules"), request))
     yield s
     s.close()
 

@@ -20,6 +20,7 @@ from rop.report.scope import (
     set_report_admin,
     viewer_scope,
 )
+from tests.conftest import ENGINES, store_target
 from tests.fixtures.portals import load
 
 P = "tricky.bitrix24.ru"
@@ -31,9 +32,9 @@ def nov(viewer):
     )
 
 
-@pytest.fixture()
-def store():
-    s = load("tricky")
+@pytest.fixture(params=ENGINES)
+def store(request, tmp_path):
+    s = load("tricky", store_target(request.param, tmp_path, request))
     yield s
     s.close()
 

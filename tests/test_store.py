@@ -10,10 +10,17 @@ import pytest
 from rop.store import open_store
 from rop.store.db import StoreError
 from rop.store.migrations import MIGRATIONS
+from tests.conftest import ENGINES, store_target
 
 
-def test_migrations_recorded_once(tmp_path):
-    path = tmp_path / "s.duckdb"
+@pytest.fixture(params=ENGINES)
+def target(request, tmp_path):
+    """A fresh store of each engine (PostgreSQL: as the application role, RLS on)."""
+    return store_target(request.param, tmp_path, request)
+
+
+def test_migrations_recorded_once(target):
+    path = target
     with open_store(path) as store:
         versions = [r[0] for r in store.query("SELECT version FROM schema_migrations")]
     assert versions == [m[0] for m in MIGRATIONS]
@@ -22,14 +29,17 @@ def test_migrations_recorded_once(tmp_path):
     assert count == len(MIGRATIONS)
 
 
-def test_every_table_is_keyed_by_portal(tmp_path):
-    with open_store(tmp_path / "s.duckdb") as store:
+def test_every_table_is_keyed_by_portal(target):
+    # Portal first in every key: PostgreSQL can distribute the tables by portal (Citus).
+    with open_store(target) as store:
         tables = [
             r[0]
             for r in store.query(
-                "SELECT table_name FROM information_schema.tables WHERE table_name != 'schema_migrations'"
+                "SELECT table_name FROM information_schema.tables "
+                "WHERE table_schema = current_schema() AND table_name != 'schema_migrations'"
             )
         ]
+        assert "deals" in tables
         # The installed-application registry is keyed by Bitrix24's member_id
         # (stable across domain changes); its `portal` column names the key
         # the CRM tables use (docs/ARCHITECTURE.md, Store conventions).
@@ -50,8 +60,9 @@ def _deal(id_: int, title: str) -> dict:
     }
 
 
-def test_upsert_is_idempotent_and_replaces(tmp_path):
-    with open_store(tmp_path / "s.duckdb") as store:
+def test_upsert_is_idempotent_and_replaces(target):
+    with open_store(target) as store:
+        store.use_portal("p.bitrix24.ru")
         rows = [_deal(1, "Первая"), _deal(2, "<b>&</b> 🚀")]
         store.upsert("deals", rows)
         snapshot = store.query("SELECT * FROM deals ORDER BY id")
@@ -62,17 +73,24 @@ def test_upsert_is_idempotent_and_replaces(tmp_path):
     assert titles == [(1, "Первая"), (2, "Вторая")]
 
 
-def test_upsert_keeps_other_portals_apart(tmp_path):
-    with open_store(tmp_path / "s.duckdb") as store:
+def test_upsert_keeps_other_portals_apart(target):
+    with open_store(target) as store:
+        store.use_portal("p.bitrix24.ru")
         store.upsert("deals", [_deal(1, "a")])
+        store.use_portal("other.bitrix24.ru")
         store.upsert("deals", [{**_deal(1, "b"), "portal": "other.bitrix24.ru"}])
-        assert store.scalar("SELECT count(*) FROM deals") == 2
+        assert store.query("SELECT portal, title FROM deals WHERE id = 1 ORDER BY portal") in (
+            [("other.bitrix24.ru", "b")],  # PostgreSQL: the session's portal only
+            [("other.bitrix24.ru", "b"), ("p.bitrix24.ru", "a")],  # DuckDB: all
+        )
         assert store.delete_ids("deals", "other.bitrix24.ru", [1, 99]) == 1
+        store.use_portal("p.bitrix24.ru")
         assert store.query("SELECT portal, title FROM deals") == [("p.bitrix24.ru", "a")]
 
 
-def test_transaction_rolls_back_on_error(tmp_path):
-    with open_store(tmp_path / "s.duckdb") as store:
+def test_transaction_rolls_back_on_error(target):
+    with open_store(target) as store:
+        store.use_portal("p.bitrix24.ru")
         store.upsert("deals", [_deal(1, "a")])
         with pytest.raises(RuntimeError), store.transaction():
             store.upsert("deals", [_deal(1, "changed"), _deal(3, "new")])
@@ -80,8 +98,8 @@ def test_transaction_rolls_back_on_error(tmp_path):
         assert store.query("SELECT id, title FROM deals") == [(1, "a")]
 
 
-def test_unknown_table_is_named(tmp_path):
-    with open_store(tmp_path / "s.duckdb") as store, pytest.raises(StoreError, match="nope"):
+def test_unknown_table_is_named(target):
+    with open_store(target) as store, pytest.raises(StoreError, match="nope"):
         store.upsert("nope", [{"portal": "p", "id": 1}])
 
 
@@ -133,8 +151,56 @@ def test_an_impossible_folder_is_a_store_error(tmp_path):
         open_store(blocker / "s.duckdb")
 
 
-def test_a_misspelt_column_is_refused_not_dropped(tmp_path):
-    with open_store(tmp_path / "s.duckdb") as store:
+def test_a_misspelt_column_is_refused_not_dropped(target):
+    with open_store(target) as store:
+        store.use_portal("p.bitrix24.ru")
         with pytest.raises(StoreError, match="no column titel in table 'deals'"):
             store.upsert("deals", [{**_deal(1, "a"), "titel": "typo"}])
         assert store.scalar("SELECT count(*) FROM deals") == 0
+
+
+def test_table_specs_agree_across_engines(tmp_path, request):
+    # One TableSpec whatever the engine: the same columns, Arrow types and keys.
+    duck = open_store(store_target("duckdb", tmp_path, request))
+    pg = open_store(store_target("postgres", tmp_path, request))
+    try:
+        for table in ("deals", "users", "statuses", "sync_runs", "report_admins"):
+            a, b = duck.table(table), pg.table(table)
+            assert (a.columns, a.key) == (b.columns, b.key), table
+    finally:
+        duck.close()
+        pg.close()
+
+
+def test_a_postgresql_store_from_a_newer_rop_is_refused(pg_cluster, request, tmp_path):
+    from tests.pg import OWNER
+
+    url = store_target("postgres", tmp_path, request)
+    owner = url.replace("rop_app@", f"{OWNER}@")
+    newest = MIGRATIONS[-1][0]
+    with open_store(owner) as store:
+        store.execute("INSERT INTO schema_migrations VALUES (?, 'future', NULL)", [newest + 1])
+    with pytest.raises(StoreError, match=f"schema version {newest + 1}, newer than"):
+        open_store(url)
+
+
+def test_an_unreachable_postgresql_is_one_clear_line():
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # nothing listens there once closed
+    with pytest.raises(StoreError) as caught:
+        open_store(f"postgresql://rop:secret@127.0.0.1:{port}/rop")
+    text = str(caught.value)
+    assert text.startswith(f"cannot open store postgresql://rop@127.0.0.1:{port}/rop")
+    assert "secret" not in text and "\n" not in text
+
+
+def test_a_postgresql_server_gone_midway_is_a_store_error(pg_cluster, request, tmp_path):
+    url = store_target("postgres", tmp_path, request)
+    with open_store(url) as store:
+        pid = store.conn.info.backend_pid
+        pg_cluster.psql(f"SELECT pg_terminate_backend({pid})")
+        with pytest.raises(StoreError, match=r"^the store postgresql://rop_app@.* failed: "):
+            store.query("SELECT count(*) FROM deals")

@@ -19,6 +19,7 @@ from rop.bitrix.snapshot import read_records
 from rop.bitrix.sync import SyncError, SyncResult, run_sync
 from rop.emulator import EmulatorConfig, FaultConfig, create_app, serve_in_thread
 from rop.store.db import Store, open_store
+from tests.conftest import ENGINES, store_target
 from tests.sync_portal import make_portal
 
 # Our entity -> the emulator's record kind (live records, changed by tests).
@@ -72,9 +73,9 @@ def emulator(portal_dir: Path) -> Iterator[Emulated]:
         yield emu
 
 
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    with open_store(tmp_path / "rop.duckdb") as opened:
+@pytest.fixture(params=ENGINES)
+def store(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Store]:
+    with open_store(store_target(request.param, tmp_path, request)) as opened:
         yield opened
 
 

@@ -16,6 +16,7 @@ Everything else raises :class:`BitrixError` at once.
 from __future__ import annotations
 
 import asyncio
+import logging
 import random
 import time
 from collections.abc import Awaitable, Callable
@@ -30,6 +31,9 @@ from rop.bitrix.errors import AuthExpired, BitrixError
 from rop.bitrix.query import php_query
 from rop.bitrix.ratelimit import STANDARD_BURST, STANDARD_RATE_PER_SECOND, LeakyBucket
 from rop.bitrix.values import to_utc
+
+# Every REST request, for the request log (rop.logs keeps it rotated for days).
+REST_LOG = logging.getLogger("rop.rest")
 
 # Per-method execution budget (BITRIX24_API.md §2, REST docs "Limits on
 # execution time"): 480 s summed over a sliding 10-minute window; over it the
@@ -213,6 +217,7 @@ class BitrixClient:
         timeout: float = REQUEST_TIMEOUT_SECONDS,
     ) -> None:
         self.base = base_url if base_url.endswith("/") else base_url + "/"
+        self.host = urlsplit(self.base).netloc
         self.bucket = LeakyBucket(rate_per_second, burst)
         self.retry = retry or RetryPolicy()
         self.requests = 0  # HTTP requests sent, retries included
@@ -368,6 +373,36 @@ class BitrixClient:
                 await asyncio.sleep(delay * (0.5 + random.random() / 2))  # noqa: S311
 
     async def _attempt(self, method: str, body: dict[str, Any], label: str) -> dict[str, Any]:
+        started = time.monotonic()
+        status = 0
+        try:
+            data = await self._exchange(method, body, label)
+            status = 200
+            return data
+        except BitrixError as exc:
+            status = exc.status or 0
+            raise
+        except (_Retry, _OperatingLimit) as exc:
+            status = getattr(exc, "status", 0) or 0
+            raise
+        finally:
+            # One line per REST request (Bitrix24 asks servers to keep them for
+            # at least 3 days): host and method only, never the token or body.
+            REST_LOG.info(
+                "rest %s %s %s",
+                self.host,
+                method,
+                status,
+                extra={
+                    "event": "rest",
+                    "portal": self.host,
+                    "method": method,
+                    "status": status,
+                    "ms": round((time.monotonic() - started) * 1000, 1),
+                },
+            )
+
+    async def _exchange(self, method: str, body: dict[str, Any], label: str) -> dict[str, Any]:
         url = self.base + method
         try:
             response = await self._http.post(url, json=body)

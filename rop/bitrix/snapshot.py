@@ -98,6 +98,7 @@ def load_snapshot(store: Store, folder: str | Path) -> str:
     info = read_portal_info(folder)
     portal = info.domain
     clock = portal_clock(info, Path(folder) / "portal.json")
+    store.use_portal(portal)
     batches = [(entity, to_rows(entity, portal, read_records(folder, entity))) for entity in ALL]
     with store.transaction():
         for entity, rows in batches:

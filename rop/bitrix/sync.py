@@ -432,6 +432,8 @@ async def sync_portal(
         hook = parse_webhook(webhook_url, oauth=token_provider is not None)
     except ValueError as exc:
         raise SyncError(str(exc)) from None
+    # Server mode: row-level security lets this handle touch only this portal.
+    store.use_portal(hook.portal)
     async with BitrixClient(
         hook.base,
         rate_per_second=rate_per_second,

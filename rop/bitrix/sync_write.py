@@ -6,8 +6,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import pyarrow as pa
-
 from rop.bitrix.records import Entity, Record, to_rows
 from rop.store.db import Store
 
@@ -49,18 +47,15 @@ def compare_rows(
     for row in rows:
         unique[tuple(row.get(k) for k in spec.key)] = [row.get(c) for c in columns]
     values = list(zip(*unique.values(), strict=True))
-    batch = pa.table({c: pa.array(values[i], type=spec.columns[c]) for i, c in enumerate(columns)})
+    data = {c: list(values[i]) for i, c in enumerate(columns)}
     compared = list(watch) or [c for c in columns if c not in spec.key]
     on = " AND ".join(f"t.{k} = i.{k}" for k in spec.key)
     differs = " OR ".join(f"t.{c} IS DISTINCT FROM i.{c}" for c in compared) or "false"
-    store.conn.register("_rop_incoming", batch)
-    try:
+    with store.staged("_rop_incoming", spec, data):
         found = store.query(
             f"SELECT count(*), count(*) FILTER (WHERE {differs}) "  # noqa: S608
             f"FROM _rop_incoming i JOIN {table} t ON {on}"
         )
-    finally:
-        store.conn.unregister("_rop_incoming")
     existing, changed = found[0]
     return int(existing or 0), int(changed or 0)
 
@@ -101,7 +96,7 @@ def delete_records(store: Store, entity: Entity, portal: str, ids: list[int], ta
     if history:
         store.execute(
             f"DELETE FROM {history} WHERE portal = ? "  # noqa: S608
-            "AND owner_id IN (SELECT unnest(?::BIGINT[]))",
+            "AND owner_id IN (SELECT unnest(CAST(? AS BIGINT[])))",
             [portal, ids],
         )
 

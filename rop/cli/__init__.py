@@ -2,7 +2,7 @@
 
 One module per concept: demo.py (demo-portal, demo), bitrix.py (emulate,
 sync), report.py (report, drill and their filter options), rights.py, plans.py,
-web.py (serve); store.py opens the store for a command and problems.py holds
+web.py (serve), server.py (migrate, portals); store.py opens the store for a command and problems.py holds
 UsageProblem. This module holds the group, registers the commands and runs
 them; every command imports what it calls when it runs, so `rop --help`
 loads neither DuckDB nor the web stack. A new command goes in its concept's
@@ -21,6 +21,7 @@ from rop.cli.plans import plans_command
 from rop.cli.problems import UsageProblem
 from rop.cli.report import drill_command, report_command
 from rop.cli.rights import rights_command
+from rop.cli.server import migrate_command, portals_command
 from rop.cli.web import serve_command
 from rop.config import SettingsError, load_settings
 
@@ -95,6 +96,8 @@ for _command in (
     rights_command,
     plans_command,
     serve_command,
+    migrate_command,
+    portals_command,
 ):
     cli.add_command(_command)
 

@@ -144,7 +144,11 @@ def emulate_command(
 
 @click.command("sync")
 @click.option("--webhook", help="Bitrix24 incoming webhook URL (default: ROP_WEBHOOK)")
-@click.option("--db", type=click.Path(dir_okay=False), help="Store file (default: ROP_DB)")
+@click.option(
+    "--db",
+    type=click.Path(dir_okay=False),
+    help="Store file or postgresql:// URL (default: ROP_DB)",
+)
 @click.option("--full", is_flag=True, help="Copy everything again instead of only the changes")
 def sync_command(webhook: str | None, db: str | None, full: bool) -> None:
     """Copy the portal's CRM into the store: in full the first time, then only changes."""
@@ -155,6 +159,9 @@ def sync_command(webhook: str | None, db: str | None, full: bool) -> None:
     from rop.store.db import StoreError, open_store
 
     settings = load_settings(webhook=webhook, db=db)
+    from rop.logs import configure
+
+    configure(settings.log_format, settings.rest_log, settings.rest_log_days)
     if not settings.webhook:
         raise UsageProblem("no webhook: pass --webhook URL or set ROP_WEBHOOK")
     try:

@@ -15,7 +15,7 @@ from rop.cli.store import HeldByServer, open_report_store
 def report_filter_options(fn):
     """The filter options shared by `rop report` and `rop drill` (CONTRACT.md §2)."""
     options = [
-        click.option("--db", type=click.Path(dir_okay=False), help="Store file (default: ROP_DB)"),
+        click.option("--db", type=click.Path(dir_okay=False), help="Store file or postgresql:// URL (default: ROP_DB)"),
         click.option("--portal", help="Portal key, when the store holds several"),
         click.option("--from", "date_from", help="First day, YYYY-MM-DD (portal's time zone)"),
         click.option("--to", "date_to", help="Last day, YYYY-MM-DD (inclusive)"),

@@ -26,7 +26,11 @@ def _store_options(fn):
 
 
 @click.group("rights", invoke_without_command=True)
-@click.option("--db", type=click.Path(dir_okay=False), help="Store file (default: ROP_DB)")
+@click.option(
+    "--db",
+    type=click.Path(dir_okay=False),
+    help="Store file or postgresql:// URL (default: ROP_DB)",
+)
 @click.option("--portal", help="Portal key, when the store holds several")
 @click.pass_context
 def rights_command(ctx: click.Context, db: str | None, portal: str | None) -> None:

@@ -28,13 +28,15 @@ class HeldByServer(UsageProblem):
         self.holder = holder
 
 
-def report_store_path(db: str | None) -> Path:
+def report_store_path(db: str | None) -> Path | str:
     """The store a read command reads: ``--db``/ROP_DB, else the default, else the demo's.
 
     After `make demo` only the demo's store exists (beside the default one);
     a report with no --db reads it, saying so, rather than finding nothing.
     """
     settings = load_settings(db=db)
+    if isinstance(settings.db, str):
+        return settings.db  # a postgresql:// URL: the server answers for it
     path = Path(settings.db)
     if path.exists():
         return path

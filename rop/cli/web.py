@@ -10,7 +10,11 @@ from rop.config import load_settings
 
 
 @click.command("serve")
-@click.option("--db", type=click.Path(dir_okay=False), help="Store file (default: ROP_DB)")
+@click.option(
+    "--db",
+    type=click.Path(dir_okay=False),
+    help="Store file or postgresql:// URL (default: ROP_DB)",
+)
 @click.option("--webhook", help="Webhook URL for the page's sync button (default: ROP_WEBHOOK)")
 @click.option("--host", help="Address to listen on (default: ROP_HOST or 127.0.0.1)")
 @click.option("--port", type=int, help="Port (default: ROP_PORT or 8000; 0 = any free port)")
@@ -25,6 +29,9 @@ def serve_command(
     settings = load_settings(db=db, webhook=webhook, host=host, port=port, viewer=viewer)
     if settings.app_problem():
         raise UsageProblem(f"bad setting: {settings.app_problem()}")
+    from rop.logs import configure
+
+    configure(settings.log_format, settings.rest_log, settings.rest_log_days)
     if settings.webhook:
         from rop.bitrix.client import parse_webhook
 

@@ -4,9 +4,10 @@ Close times and base-currency amounts depend only on the store's data, not
 on the period or the filter, yet computing them means aggregating the whole
 stage history. A report runs a query per section and per period, and a web
 session runs many reports: so each static ``*_base`` step is computed once
-into a table of an in-memory database attached to the store's DuckDB instance,
-and reused while the store's data is unchanged. Nothing is written to the
-store file (read-only stores work), every cursor shares the tables, and a change of the data (a sync run, a
+into a scratch table the store provides (DuckDB: an in-memory database
+attached to its instance; PostgreSQL: a temporary table of the session) and
+reused while the store's data is unchanged. Nothing is written to the
+store's own tables (read-only stores work), and a change of the data (a sync run, a
 snapshot load, rows added or removed) changes the fingerprint, so the next
 query recomputes. A program that edits rows in place some other way must
 stamp ``portals.updated_at``, as the loader and the sync do.
@@ -20,12 +21,12 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from rop.store.db import Store
+from rop.store.db import SCRATCH_DB, Store
 
 _LOCK = threading.Lock()
 _COUNTER = itertools.count(1)
-# (store path, portal, step sql, params) -> (fingerprint, table name in CACHE_DB)
-_TABLES: dict[tuple, tuple[Any, str]] = {}
+# (scratch key, portal, step sql, params) -> (fingerprint, table, name to read it by)
+_TABLES: dict[tuple, tuple[Any, str, str]] = {}
 
 # Cheap on purpose (it runs before every report and drill-down): table sizes
 # (answered from DuckDB's metadata), the small directories the steps read, and
@@ -59,23 +60,11 @@ def fingerprint(store: Store, portal: str) -> str:
     return digest.hexdigest()
 
 
-# An in-memory database attached to the store's DuckDB instance: every cursor
-# of the instance (the web serves each thread its own) sees the same tables,
-# and it is writable even when the store file is opened read-only.
-CACHE_DB = "rop_cache"
-
-
-def _attach(store: Store) -> None:
-    store.execute(f"ATTACH IF NOT EXISTS ':memory:' AS {CACHE_DB} (READ_ONLY false)")
-
-
-def _exists(store: Store, table: str) -> bool:
-    return bool(
-        store.scalar(
-            "SELECT count(*) FROM duckdb_tables() WHERE database_name = ? AND table_name = ?",
-            [CACHE_DB, table],
-        )
-    )
+# DuckDB: an in-memory database attached to the store's instance, shared by
+# every cursor. PostgreSQL: temporary tables of the session (each pooled
+# connection keeps its own, so nothing crosses a connection and row-level
+# security applied when they were computed). The store says which.
+CACHE_DB = SCRATCH_DB
 
 
 def materializer(store: Store, portal: str) -> Callable[[str, str, dict[str, Any]], str]:
@@ -83,17 +72,21 @@ def materializer(store: Store, portal: str) -> Callable[[str, str, dict[str, Any
     stamp = fingerprint(store, portal)
 
     def materialize(name: str, sql: str, params: dict[str, Any]) -> str:
-        key = (store.path, portal, sql, tuple(sorted((k, repr(v)) for k, v in params.items())))
+        key = (
+            store.scratch_key(),
+            portal,
+            sql,
+            tuple(sorted((k, repr(v)) for k, v in params.items())),
+        )
         with _LOCK:
-            _attach(store)
             known = _TABLES.get(key)
-            if known is not None and known[0] == stamp and _exists(store, known[1]):
-                return f"{CACHE_DB}.{known[1]}"
+            if known is not None and known[0] == stamp and store.scratch_exists(known[1]):
+                return known[2]
             if known is not None:
-                store.execute(f"DROP TABLE IF EXISTS {CACHE_DB}.{known[1]}")
+                store.scratch_drop(known[1])
             table = f"{name}_{next(_COUNTER)}"
-            store.execute(f"CREATE TABLE {CACHE_DB}.{table} AS {sql}", params)
-            _TABLES[key] = (stamp, table)
-            return f"{CACHE_DB}.{table}"
+            qualified = store.scratch_create(table, sql, params)
+            _TABLES[key] = (stamp, table, qualified)
+            return qualified
 
     return materialize

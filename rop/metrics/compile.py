@@ -82,9 +82,9 @@ def relation(source: Source, ctx: Context, names: bool = False) -> str:
         ctes[cte.name] = cte.sql
     who = []
     if ctx.allowed is not None:
-        who.append("r.manager_id IN (SELECT unnest($allowed))")
+        who.append("r.manager_id IN (SELECT unnest(CAST($allowed AS BIGINT[])))")
     if ctx.excluded:
-        who.append("r.manager_id NOT IN (SELECT unnest($excluded))")
+        who.append("r.manager_id NOT IN (SELECT unnest(CAST($excluded AS BIGINT[])))")
     who.extend(_granted(source.entity, ctx))
     base = " AND ".join([f"r.{source.base}" if source.base != "TRUE" else "TRUE", *who])
     # The manager's name only where a list shows it: the engine does not drop
@@ -173,8 +173,15 @@ def _aggregates(fig: Figure, i: int) -> list[str]:
 
 
 def _money(fig: Figure, value: float) -> float:
-    """Amounts to the kopeck: converted currencies leave float dust (1.549999999)."""
-    return round(value, 2) if fig.kind == "amount" else value
+    """Amounts to the kopeck: converted currencies leave float dust (1.549999999).
+
+    Days to a millionth (0.09 s): a mean's last binary digit depends on the
+    order the engine adds its terms in, which DuckDB and PostgreSQL do not
+    share (METRICS_DECISIONS.md).
+    """
+    if fig.kind == "amount":
+        return round(value, 2)
+    return round(value, 6) if fig.kind == "days" else value
 
 
 def combine(fig: Figure, i: int, row: dict[str, Any]) -> Any:
@@ -219,7 +226,9 @@ def aggregate_sql(source: Source, figs: Sequence[Figure], ctx: Context) -> str:
     return (
         f"{relation(source, ctx)}\nSELECT k, dept, {', '.join(outer)} FROM (\n"
         f"SELECT {key} AS k, {dept} AS dept,\n    {aggs}\n"
-        f"FROM f WHERE {where} GROUP BY {key}, {dept}) g"
+        # PostgreSQL refuses a constant in GROUP BY: group by the department
+        # only when it is a column.
+        f"FROM f WHERE {where} GROUP BY {key}{', ' + dept if dept != 'NULL' else ''}) g"
     )
 
 

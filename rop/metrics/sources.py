@@ -19,10 +19,10 @@ currency), ``$p_from``/``$p_to`` (period as UTC, [from, to)),
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from rop.metrics.figure import Column
-from rop.store.dialect import any_in_range, days_between, list_agg
+from rop.store.dialect import DUCKDB, Dialect, days_between
 
 
 def in_period(expr: str) -> str:
@@ -48,7 +48,7 @@ def close_time(semantic: str, history: str, moved: str, last_resort: str) -> str
     )
 
 
-def history_facts(table: str, move_types: str) -> str:
+def history_facts(table: str, move_types: str, dialect: Dialect = DUCKDB) -> str:
     """Per record, from its history: the last close and its movements.
 
     One pass over the history for the static step. ``move_types`` are the
@@ -59,7 +59,7 @@ def history_facts(table: str, move_types: str) -> str:
     return (
         "SELECT owner_id, max(created_time) FILTER (WHERE type_id = 3) AS closed_at, "
         "min(created_time) AS first_move, max(created_time) AS last_move, "
-        f"{list_agg('created_time')} AS moves "
+        f"{dialect.list_agg('created_time')} AS moves "
         f"FROM {table} WHERE portal = $portal AND type_id IN ({move_types}) GROUP BY owner_id"
     )
 
@@ -69,10 +69,11 @@ def history_facts(table: str, move_types: str) -> str:
 # period and after it needs its list of movements. (Listing the history rows
 # of a long period per query cost half a second at 1M deals.) No movement:
 # every test is NULL, so FALSE.
-MOVED = f"""coalesce(CASE
+def moved(dialect: Dialect) -> str:
+    return f"""coalesce(CASE
     WHEN b.last_move < $p_from OR b.first_move >= $p_to THEN FALSE
     WHEN b.first_move >= $p_from OR b.last_move < $p_to THEN TRUE
-    ELSE {any_in_range("b.moves", "$p_from", "$p_to")}
+    ELSE {dialect.any_in_range("b.moves", "$p_from", "$p_to")}
 END, FALSE)"""
 
 
@@ -102,6 +103,7 @@ class Options:
     # App mode: entities the viewer sees only in part (rop.store.grants); their
     # records count only where granted ($grant_full_<entity>, $grant_viewer).
     granted: frozenset[str] = frozenset()
+    dialect: Dialect = field(default=DUCKDB)  # the store's engine (rop.store.dialect)
 
 
 def granted_filter(entity: str, alias: str) -> str:
@@ -111,7 +113,7 @@ def granted_filter(entity: str, alias: str) -> str:
     ``entity`` is the catalogue's own word (deal, lead...), never input.
     """
     return (
-        f"({alias}.manager_id IN (SELECT unnest($grant_full_{entity})) OR {alias}.id IN ("
+        f"({alias}.manager_id IN (SELECT unnest(CAST($grant_full_{entity} AS BIGINT[]))) OR {alias}.id IN ("
         "SELECT record_id FROM viewer_grant_records WHERE portal = $portal "
         f"AND viewer_id = $grant_viewer AND entity = '{entity}'))"
     )
@@ -130,7 +132,11 @@ def call_bounds(alias: str, opts: Options) -> str:
 
 
 def _pipes(alias: str, opts: Options) -> str:
-    return f"{alias}.category_id IN (SELECT unnest($pipes))" if opts.pipelines else "TRUE"
+    return (
+        f"{alias}.category_id IN (SELECT unnest(CAST($pipes AS BIGINT[])))"
+        if opts.pipelines
+        else "TRUE"
+    )
 
 
 def deal_ctes(opts: Options) -> list[Cte]:
@@ -139,7 +145,7 @@ def deal_ctes(opts: Options) -> list[Cte]:
     return [
         Cte(
             "deal_close",
-            history_facts("deal_stage_history", "2, 3, 5"),
+            history_facts("deal_stage_history", "2, 3, 5", opts.dialect),
             static=True,
         ),
         Cte(
@@ -188,7 +194,8 @@ WHERE d.portal = $portal""",
         ),
         Cte(
             "deal_rel",
-            f"SELECT b.*, {MOVED} AS moved, {_pipes('b', opts)} AS in_pipes FROM deal_base b",
+            f"SELECT b.*, {moved(opts.dialect)} AS moved, {_pipes('b', opts)} AS in_pipes "
+            "FROM deal_base b",
         ),
     ]
 
@@ -196,7 +203,7 @@ WHERE d.portal = $portal""",
 def lead_ctes(opts: Options) -> list[Cte]:
     semantic = "coalesce(l.status_semantic, s.semantics, 'P')"
     return [
-        Cte("lead_close", history_facts("lead_status_history", "2, 3"), static=True),
+        Cte("lead_close", history_facts("lead_status_history", "2, 3", opts.dialect), static=True),
         Cte(
             "lead_status_dir",
             "SELECT status_id, max(semantics) AS semantics, max(name) AS name FROM statuses "
@@ -224,7 +231,7 @@ LEFT JOIN lead_status_dir s ON s.status_id = l.status_id
 WHERE l.portal = $portal""",
             static=True,
         ),
-        Cte("lead_rel", f"SELECT b.*, {MOVED} AS moved FROM lead_base b"),
+        Cte("lead_rel", f"SELECT b.*, {moved(opts.dialect)} AS moved FROM lead_base b"),
     ]
 
 

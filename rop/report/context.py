@@ -237,6 +237,7 @@ def context(prep: Prepared, date_from: date, date_to: date) -> Context:
         pipelines=bool(flt.pipelines),
         max_call=flt.max_call_seconds is not None,
         granted=frozenset(scope.granted.full) if scope.granted else frozenset(),
+        dialect=prep.store.dialect,
     )
     return Context(
         params=params,

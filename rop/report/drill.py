@@ -152,7 +152,7 @@ def drill(
     known_users = {
         uid
         for (uid,) in store.query(
-            "SELECT id FROM users WHERE portal = $p AND id IN (SELECT unnest($ids))",
+            "SELECT id FROM users WHERE portal = $p AND id IN (SELECT unnest(CAST($ids AS BIGINT[])))",
             {"p": prep.portal.key, "ids": owners},
         )
     }

@@ -46,6 +46,10 @@ def select_portal(store: Store, portal: str | None = None) -> PortalRow:
         names = ", ".join(r[0] for r in rows)
         raise ReportInputError("several_portals", portals=names)
     key, url, tz, base, updated, clock = rows[0]
+    # From here on the store serves this portal's rows only (PostgreSQL's
+    # row-level security; DuckDB notes it): a query that forgets its portal
+    # still cannot read another portal's records.
+    store.use_portal(key)
     return PortalRow(key, url or f"https://{key}", tz or "UTC", base or "RUB", updated, clock)
 
 

@@ -17,7 +17,6 @@ from typing import Any
 from rop.metrics.compile import Context, bind, params_for, relation
 from rop.metrics.stages import CAME_IN, DEAL, LEAD, LEFT, NEW, STAGE_SOURCES, Kind, key_of
 from rop.report.context import Prepared, _pipe_of
-from rop.store.dialect import median
 
 MARKER_NAMES = {
     NEW: ("Новые в периоде", "New in the period"),
@@ -183,8 +182,8 @@ def _kind(prep: Prepared, ctx: Context, k: Kind) -> dict[str, Any]:
     times = _query(
         prep, ctx, f"{e}_stay_rel",
         f"SELECT pipe, stage, manager_id AS m, count({done}) AS n_done, avg({done}) AS mean_done, "
-        f"{median(done)} AS med_done, count({opened}) AS n_open, avg({opened}) AS mean_open, "
-        f"{median(opened)} AS med_open, "
+        f"{prep.store.dialect.median(done)} AS med_done, count({opened}) AS n_open, avg({opened}) AS mean_open, "
+        f"{prep.store.dialect.median(opened)} AS med_open, "
         "count(CASE WHEN is_open AND open_days > $stuck_days THEN 1 END) AS n_stuck "
         "FROM f GROUP BY GROUPING SETS ((pipe, stage, manager_id), (pipe, stage))",
     )  # fmt: skip

@@ -1,4 +1,4 @@
-"""DuckDB connection, migrations and the one write path: bulk upsert."""
+"""The store: one interface over DuckDB (a file) and PostgreSQL (a URL), migrations, upsert."""
 
 from __future__ import annotations
 
@@ -11,7 +11,10 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
+from rop.store.dialect import DUCKDB, Dialect
 from rop.store.migrations import MIGRATIONS
+
+Params = Sequence[Any] | dict[str, Any]
 
 
 class StoreError(RuntimeError):
@@ -80,74 +83,175 @@ _ARROW_TYPES: dict[str, pa.DataType] = {
 }
 
 
-class TableSpec:
-    """Columns, their Arrow types and the primary key of one table, read from the schema."""
+# The in-memory database DuckDB's metrics cache attaches (rop.metrics.cache).
+SCRATCH_DB = "rop_cache"
 
-    def __init__(self, columns: dict[str, pa.DataType], key: tuple[str, ...]) -> None:
+
+class TableSpec:
+    """Columns, their Arrow types, SQL types and the primary key of one table, from the schema."""
+
+    def __init__(
+        self,
+        columns: dict[str, pa.DataType],
+        key: tuple[str, ...],
+        types: dict[str, str] | None = None,
+    ) -> None:
         self.columns = columns
         self.key = key
+        self.types = types or {}
 
 
 class Store:
-    """A DuckDB store file. Build one with :func:`open_store`."""
+    """What every engine's store offers; build one with :func:`open_store`.
 
-    def __init__(self, conn: duckdb.DuckDBPyConnection, path: str) -> None:
+    SQL is written once, in the subset DuckDB and PostgreSQL share, with
+    ``$name`` or ``?`` parameters; ``dialect`` spells the rest.
+    """
+
+    dialect: Dialect = DUCKDB
+
+    def __init__(self, conn: Any, path: str) -> None:
         self.conn = conn
         self.path = path
+        self.portal: str | None = None
         self._specs: dict[str, TableSpec] = {}
+
+    # -- engine hooks ----------------------------------------------------
+    def _fetch(self, sql: str, params: Params) -> tuple[list[str], list[tuple]]:
+        raise NotImplementedError
+
+    def _spec(self, name: str) -> TableSpec | None:
+        raise NotImplementedError
+
+    @contextlib.contextmanager
+    def staged(self, name: str, spec: TableSpec, data: dict[str, list[Any]]) -> Iterator[None]:
+        """``data`` (columns of ``spec``'s types) readable as the relation ``name`` meanwhile."""
+        raise NotImplementedError
+        yield  # pragma: no cover
+
+    def use_portal(self, portal: str) -> None:
+        """From now on this handle works for ``portal``.
+
+        DuckDB keeps every portal readable (one file, one owner); PostgreSQL
+        sets the session's ``app.portal`` so row-level security hides the
+        other portals' rows from a query that forgets its portal.
+        """
+        self.portal = portal
 
     def table(self, name: str) -> TableSpec:
         """The table's columns and key, read once from the live schema."""
         spec = self._specs.get(name)
         if spec is None:
-            cols = self.query(
-                "SELECT column_name, data_type FROM information_schema.columns "
-                "WHERE table_name = ? ORDER BY ordinal_position",
-                [name],
-            )
-            if not cols:
+            found = self._spec(name)
+            if found is None:
                 raise StoreError(f"no table {name!r} in the store")
-            keys = self.query(
-                "SELECT constraint_column_names FROM duckdb_constraints() "
-                "WHERE table_name = ? AND constraint_type = 'PRIMARY KEY'",
-                [name],
-            )
-            spec = TableSpec(
-                {c: _ARROW_TYPES[t] for c, t in cols},
-                tuple(keys[0][0]) if keys else (),
-            )
-            self._specs[name] = spec
+            spec = self._specs[name] = found
         return spec
 
     # -- reading ---------------------------------------------------------
-    # Every statement runs under _io_guard: a damaged file or a full disk is
-    # a StoreError naming the file, wherever it shows.
-    def query(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> list[tuple]:
-        with _io_guard(self.path):
-            return self.conn.execute(sql, params).fetchall()
+    def query(self, sql: str, params: Params = ()) -> list[tuple]:
+        return self._fetch(sql, params)[1]
 
-    def query_dicts(
-        self, sql: str, params: Sequence[Any] | dict[str, Any] = ()
-    ) -> list[dict[str, Any]]:
-        with _io_guard(self.path):
-            cur = self.conn.execute(sql, params)
-            cols = [d[0] for d in cur.description or []]
-            return [dict(zip(cols, row, strict=True)) for row in cur.fetchall()]
+    def query_dicts(self, sql: str, params: Params = ()) -> list[dict[str, Any]]:
+        cols, rows = self._fetch(sql, params)
+        return [dict(zip(cols, row, strict=True)) for row in rows]
 
-    def scalar(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> Any:
-        with _io_guard(self.path):
-            rows = self.conn.execute(sql, params).fetchall()
+    def scalar(self, sql: str, params: Params = ()) -> Any:
+        rows = self._fetch(sql, params)[1]
         return rows[0][0] if rows else None
 
     # -- writing ---------------------------------------------------------
-    def execute(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> None:
+    def execute(self, sql: str, params: Params = ()) -> None:
         """Run a statement and drain its result (DuckDB wants results consumed)."""
-        with _io_guard(self.path):
-            self.conn.execute(sql, params).fetchall()
+        self._fetch(sql, params)
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[None]:
         """All-or-nothing: on any exception the store stays as it was."""
+        self.execute("BEGIN TRANSACTION")
+        try:
+            yield
+        except BaseException:
+            self.execute("ROLLBACK")
+            raise
+        self.execute("COMMIT")
+
+    def upsert(self, table: str, rows: Sequence[dict[str, Any]]) -> int:
+        """Insert or replace many rows at once, keyed by the table's primary key.
+
+        Rows are dicts with the table's column names; missing columns are NULL.
+        Within one call the last row for a key wins. Returns the rows written.
+        The rows are staged as one relation (Arrow on DuckDB, COPY into a
+        temporary table on PostgreSQL) and merged by one statement.
+        """
+        if not rows:
+            return 0
+        spec = self.table(table)
+        # Rows of one call come from one builder; a misspelt column in the
+        # first row would otherwise be dropped silently from every row.
+        unknown = rows[0].keys() - spec.columns.keys()
+        if unknown:
+            raise StoreError(f"no column {', '.join(sorted(unknown))} in table {table!r}")
+        unique: dict[tuple, dict[str, Any]] = {}
+        for row in rows:
+            unique[tuple(row[k] for k in spec.key)] = row
+        columns = {c: [r.get(c) for r in unique.values()] for c in spec.columns}
+        cols = ", ".join(spec.columns)
+        updates = ", ".join(f"{c} = excluded.{c}" for c in spec.columns if c not in spec.key)
+        conflict = f"DO UPDATE SET {updates}" if updates else "DO NOTHING"
+        with self.staged("_rop_batch", spec, columns):
+            self.execute(
+                f"INSERT INTO {table} ({cols}) SELECT {cols} FROM _rop_batch "  # noqa: S608
+                f"ON CONFLICT ({', '.join(spec.key)}) {conflict}"
+            )
+        return len(unique)
+
+    def delete_ids(self, table: str, portal: str, ids: Sequence[int]) -> int:
+        """Delete the rows of ``portal`` whose ``id`` is in ``ids``; returns how many."""
+        raise NotImplementedError
+
+    def scratch_key(self) -> tuple:
+        """What the metrics cache's tables are shared by (rop.metrics.cache)."""
+        raise NotImplementedError
+
+    def scratch_create(self, table: str, sql: str, params: dict[str, Any]) -> str:
+        raise NotImplementedError
+
+    def scratch_exists(self, table: str) -> bool:
+        raise NotImplementedError
+
+    def scratch_drop(self, table: str) -> None:
+        raise NotImplementedError
+
+    def cursor(self) -> Store:
+        """Another handle on the same database for another thread."""
+        raise NotImplementedError
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class DuckStore(Store):
+    """A DuckDB store file."""
+
+    dialect = DUCKDB
+
+    # Every statement runs under _io_guard: a damaged file or a full disk is
+    # a StoreError naming the file, wherever it shows.
+    def _fetch(self, sql: str, params: Params) -> tuple[list[str], list[tuple]]:
+        with _io_guard(self.path):
+            cur = self.conn.execute(sql, params)
+            cols = [d[0] for d in cur.description or []]
+            return cols, cur.fetchall()
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[None]:
         self.execute("BEGIN TRANSACTION")
         try:
             yield
@@ -164,40 +268,35 @@ class Store:
                 self.conn.execute("ROLLBACK")
             raise
 
-    def upsert(self, table: str, rows: Sequence[dict[str, Any]]) -> int:
-        """Insert or replace many rows at once, keyed by the table's primary key.
+    def _spec(self, name: str) -> TableSpec | None:
+        cols = self.query(
+            "SELECT column_name, data_type FROM information_schema.columns "
+            "WHERE table_name = ? ORDER BY ordinal_position",
+            [name],
+        )
+        if not cols:
+            return None
+        keys = self.query(
+            "SELECT constraint_column_names FROM duckdb_constraints() "
+            "WHERE table_name = ? AND constraint_type = 'PRIMARY KEY'",
+            [name],
+        )
+        return TableSpec(
+            {c: _ARROW_TYPES[t] for c, t in cols},
+            tuple(keys[0][0]) if keys else (),
+            dict(cols),
+        )
 
-        Rows are dicts with the table's column names; missing columns are NULL.
-        Within one call the last row for a key wins. Returns the rows written.
-        """
-        if not rows:
-            return 0
-        spec = self.table(table)
-        # Rows of one call come from one builder; a misspelt column in the
-        # first row would otherwise be dropped silently from every row.
-        unknown = rows[0].keys() - spec.columns.keys()
-        if unknown:
-            raise StoreError(f"no column {', '.join(sorted(unknown))} in table {table!r}")
-        unique: dict[tuple, dict[str, Any]] = {}
-        for row in rows:
-            unique[tuple(row[k] for k in spec.key)] = row
-        columns = {c: [r.get(c) for r in unique.values()] for c in spec.columns}
-        batch = pa.table({c: pa.array(v, type=spec.columns[c]) for c, v in columns.items()})
-        cols = ", ".join(spec.columns)
-        updates = ", ".join(f"{c} = excluded.{c}" for c in spec.columns if c not in spec.key)
-        conflict = f"DO UPDATE SET {updates}" if updates else "DO NOTHING"
-        self.conn.register("_rop_batch", batch)
+    @contextlib.contextmanager
+    def staged(self, name: str, spec: TableSpec, data: dict[str, list[Any]]) -> Iterator[None]:
+        batch = pa.table({c: pa.array(v, type=spec.columns[c]) for c, v in data.items()})
+        self.conn.register(name, batch)
         try:
-            self.execute(
-                f"INSERT INTO {table} ({cols}) SELECT {cols} FROM _rop_batch "  # noqa: S608
-                f"ON CONFLICT ({', '.join(spec.key)}) {conflict}"
-            )
+            yield
         finally:
-            self.conn.unregister("_rop_batch")
-        return len(unique)
+            self.conn.unregister(name)
 
     def delete_ids(self, table: str, portal: str, ids: Sequence[int]) -> int:
-        """Delete the rows of ``portal`` whose ``id`` is in ``ids``."""
         if not ids:
             return 0
         batch = pa.table({"id": pa.array(list(ids), type=pa.int64())})
@@ -212,20 +311,39 @@ class Store:
             self.conn.unregister("_rop_ids")
         return int(removed or 0)
 
+    # -- the metrics cache: an in-memory database attached to this instance --
+    # Every cursor of the instance (the web serves each thread its own) sees
+    # the same tables, and it is writable even when the file is read-only.
+    def scratch_key(self) -> tuple:
+        """What the cache's tables are shared by: the whole DuckDB instance."""
+        return (self.path,)
+
+    def scratch_create(self, table: str, sql: str, params: dict[str, Any]) -> str:
+        """Compute ``sql`` into a cache table; returns the name to read it by."""
+        self.execute(f"ATTACH IF NOT EXISTS ':memory:' AS {SCRATCH_DB} (READ_ONLY false)")
+        self.execute(f"CREATE TABLE {SCRATCH_DB}.{table} AS {sql}", params)
+        return f"{SCRATCH_DB}.{table}"
+
+    def scratch_exists(self, table: str) -> bool:
+        return bool(
+            self.scalar(
+                "SELECT count(*) FROM duckdb_tables() WHERE database_name = ? AND table_name = ?",
+                [SCRATCH_DB, table],
+            )
+        )
+
+    def scratch_drop(self, table: str) -> None:
+        if self.scalar(
+            "SELECT count(*) FROM duckdb_databases() WHERE database_name = ?", [SCRATCH_DB]
+        ):
+            self.execute(f"DROP TABLE IF EXISTS {SCRATCH_DB}.{table}")
+
     def cursor(self) -> Store:
         """Another handle on the same database for another thread (DuckDB MVCC)."""
-        twin = Store(self.conn.cursor(), self.path)
+        twin = DuckStore(self.conn.cursor(), self.path)
         twin._specs = self._specs
+        twin.portal = self.portal
         return twin
-
-    def close(self) -> None:
-        self.conn.close()
-
-    def __enter__(self) -> Store:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
 
 def _recorded(conn: duckdb.DuckDBPyConnection, target: str) -> set[int]:
@@ -280,12 +398,23 @@ def _open_problem(exc: duckdb.Error) -> str:
     return text.splitlines()[0] if text else type(exc).__name__
 
 
+def is_url(target: str | Path) -> bool:
+    """A PostgreSQL URL (server mode) rather than a DuckDB file path."""
+    return str(target).startswith(("postgresql://", "postgres://"))
+
+
 def open_store(path: str | Path, read_only: bool = False) -> Store:
-    """Open (creating if needed) the store file and bring its schema up to date.
+    """Open (creating if needed) the store and bring its schema up to date.
+
+    A ``postgresql://`` URL opens the PostgreSQL store (rop.store.postgres).
 
     ``":memory:"`` gives a throwaway in-memory store for tests.
     """
     target = str(path)
+    if is_url(target):
+        from rop.store.postgres import open_pg_store
+
+        return open_pg_store(target, read_only=read_only)
     try:
         if target != ":memory:":
             Path(target).parent.mkdir(parents=True, exist_ok=True)
@@ -311,7 +440,7 @@ def open_store(path: str | Path, read_only: bool = False) -> Store:
     except BaseException:
         conn.close()
         raise
-    return Store(conn, target)
+    return DuckStore(conn, target)
 
 
 def _bring_up_to_date(conn: duckdb.DuckDBPyConnection, target: str, read_only: bool) -> None:

@@ -25,8 +25,10 @@ from starlette.templating import Jinja2Templates
 
 from rop.config import Settings
 from rop.store.db import Store, open_store
+from rop.store.dialect import POSTGRES
 from rop.store.holder import announce
 from rop.web import bidi, errors, report_view, routes
+from rop.web.access_log import AccessLog
 from rop.web.builds import Builds
 from rop.web.cache import ReportCache
 from rop.web.formatting import fmt_cell, fmt_value
@@ -172,6 +174,7 @@ def create_app(
         # Outermost first: headers on every answer (refusals included), then
         # who may ask (host name), how much (body size), and from where (origin).
         middleware=[
+            Middleware(AccessLog),
             Middleware(SecurityHeaders),
             Middleware(TrustedHosts, allowed_hosts=settings.host_names()),
             Middleware(BodyLimit, max_bytes=settings.max_body_bytes),
@@ -278,8 +281,10 @@ def _uvicorn(app: Starlette) -> Any:
 
 
 def _announce(app: Starlette, url: str) -> Path | None:
-    path = str(getattr(app.state.store, "path", ":memory:"))
-    if path == ":memory:":
+    store = app.state.store
+    path = str(getattr(store, "path", ":memory:"))
+    # PostgreSQL needs no forwarding: every process may write the store.
+    if path == ":memory:" or getattr(store, "dialect", None) is POSTGRES:
         return None
     # The token lets the command line read through this server (rop.web.local).
     target, app.state.local_token = announce(path, url)

@@ -19,13 +19,14 @@ from rop.store.db import Store
 def data_version(store: Store, portal: str | None = None) -> tuple:
     """Changes whenever the data may have changed (a load, a sync, a viewer's new grant); None: any portal."""
     row = store.query(
-        "SELECT (SELECT max(updated_at) FROM portals WHERE ? IS NULL OR portal = ?), "
+        # CAST: PostgreSQL cannot type a bare NULL parameter.
+        "SELECT (SELECT max(updated_at) FROM portals WHERE CAST(? AS TEXT) IS NULL OR portal = ?), "
         "(SELECT max(coalesce(finished_at, started_at)) FROM sync_runs "
-        "WHERE ? IS NULL OR portal = ?), "
-        "(SELECT count(*) FROM sync_runs WHERE ? IS NULL OR portal = ?), "
+        "WHERE CAST(? AS TEXT) IS NULL OR portal = ?), "
+        "(SELECT count(*) FROM sync_runs WHERE CAST(? AS TEXT) IS NULL OR portal = ?), "
         "(SELECT count(*) FROM portals), "
         # App mode: a viewer's refreshed Bitrix24 grant changes what they see.
-        "(SELECT max(computed_at) FROM viewer_grants WHERE ? IS NULL OR portal = ?)",
+        "(SELECT max(computed_at) FROM viewer_grants WHERE CAST(? AS TEXT) IS NULL OR portal = ?)",
         [portal, portal] * 4,
     )
     return tuple(row[0]) if row else ()

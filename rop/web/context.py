@@ -51,6 +51,11 @@ def setup(request: Request) -> tuple[Any, Options, WebFilter]:
     settings = request.app.state.settings
     store = request.app.state.pool.get()
     portal, viewer, demo = request_portal(request)
+    # Server mode: ROP_PORTAL pins the app to one portal of a store holding
+    # many, when the request does not name one (application mode does).
+    portal = portal or settings.portal
+    if portal is not None:
+        store.use_portal(portal)
     version = data_version(store, portal)
     opts = request.app.state.cache.get_or_build(
         ("options", portal, version), lambda: load_options(store, portal)

@@ -36,7 +36,7 @@ def rights_json(request: Request) -> Response:
     if not is_local_caller(request):
         raise WebError(403, i18n.text("forbidden", lang), "ask_admin")
     store = request.app.state.pool.get()
-    portal = load_options(store).portal
+    portal = load_options(store, request.app.state.settings.portal).portal
     if portal is None:
         raise WebError(404, i18n.text("no_portal", lang))
     return Json({"portal": portal, **list_rights(store, portal)})

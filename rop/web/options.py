@@ -69,6 +69,7 @@ def load_options(store: Store, portal: str | None = None) -> Options:
         return Options(None, None, "UTC", "RUB")
     p = rows[0]
     key = p["portal"]
+    store.use_portal(key)  # PostgreSQL: the session reads this portal's rows only
     opts = Options(
         portal=key,
         portal_url=(p["url"] or f"https://{key}").rstrip("/"),

@@ -13,6 +13,7 @@ from starlette.routing import Route
 from rop.web.builds import limited
 from rop.web.context import LAST_FILTER_COOKIE
 from rop.web.drill_view import drill_csv, drill_json, drill_page, drill_xlsx
+from rop.web.health import healthz, readyz
 from rop.web.local import rights_json
 from rop.web.plans_view import (
     plans_copy,
@@ -61,4 +62,6 @@ ROUTES = [
     Route("/api/plans", plans_save, methods=["POST"]),
     Route("/api/plans/copy", plans_copy, methods=["POST"]),
     Route("/api/plans/import", plans_import, methods=["POST"]),
+    Route("/healthz", healthz),
+    Route("/readyz", readyz),
 ]

@@ -125,6 +125,7 @@ class SyncJob:
 
     def _run(self, full: bool) -> None:
         runner = self._runner or _default_runner()
+        started = time.monotonic()
         cursor = self.store.cursor()
         try:
             kwargs: dict[str, Any] = {"progress": self._progress, "full": full}
@@ -147,6 +148,19 @@ class SyncJob:
             with self._lock:
                 self.runs += 1
                 self.finished_at = datetime.now(UTC).isoformat(timespec="seconds")
+            # One structured line per job (ROP_LOG_FORMAT=json makes it JSON).
+            logging.getLogger("rop.jobs").info(
+                "sync %s",
+                self.state,
+                extra={
+                    "event": "job",
+                    "job": "sync",
+                    "full": full,
+                    "state": self.state,
+                    "portal": cursor.portal,
+                    "ms": round((time.monotonic() - started) * 1000, 1),
+                },
+            )
             if self.on_finish is not None:
                 self.on_finish()
 

@@ -1,0 +1,178 @@
+"""PostgreSQL beside DuckDB in one run: the full report and a drill-down, and the upsert path.
+
+Not a test. Usage:
+    .venv/bin/python bench/bench_pg.py --deals 10000 100000 [--pg URL] [--workdir DIR]
+
+Without ``--pg`` a private PostgreSQL cluster is started for the run (tests/pg.py:
+initdb in a temporary folder, as ``nobody`` under root, stopped at the end).
+For each size a demo portal is generated (seed 1), loaded into a DuckDB file
+and into a fresh PostgreSQL database (migrated by the owner, loaded and read
+as the application role, so row-level security is on as in production), and
+each case is timed on both engines: the first call (cold: it computes the
+cached static steps) and the median of the next ``--runs``.
+
+``--upsert N`` also times the PostgreSQL write path for N deal rows: COPY
+into a temporary table + INSERT ... ON CONFLICT (what Store.upsert does)
+against psycopg's executemany of the same INSERT ... ON CONFLICT.
+Results go to stdout as Markdown rows for docs/BENCHMARKS.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import statistics
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from rop.bitrix.snapshot import load_snapshot  # noqa: E402
+from rop.report.build import build_report, drill  # noqa: E402
+from rop.report.filter import ReportFilter  # noqa: E402
+from rop.store import open_store  # noqa: E402
+from rop.store.db import Store  # noqa: E402
+
+
+def timed(fn: Callable[[], Any], runs: int) -> tuple[float, float]:
+    start = time.perf_counter()
+    fn()
+    first = time.perf_counter() - start
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return first, statistics.median(times)
+
+
+@contextlib.contextmanager
+def postgres(url: str | None) -> Iterator[Callable[[], str]]:
+    """A function giving a fresh migrated database's application URL."""
+    from tests.conftest import migrated_database
+    from tests.pg import start_cluster
+
+    if url is not None:
+        yield lambda: url
+        return
+    with start_cluster() as cluster:
+        yield lambda: migrated_database(cluster)
+
+
+def cases(store: Store) -> list[tuple[str, Callable[[], Any]]]:
+    last = store.scalar("SELECT max(date_create) FROM deals").date()
+    month = ReportFilter(last.replace(day=1), last)
+    manager = store.scalar(
+        "SELECT assigned_by_id FROM deals GROUP BY 1 ORDER BY count(*) DESC, 1 LIMIT 1"
+    )
+    return [
+        ("full report, month + previous", lambda: build_report(store, month)),
+        (
+            "drill deals_won, one manager, 100 rows",
+            lambda: drill(store, month, "deals_won", user_id=manager, limit=100),
+        ),
+    ]
+
+
+def bench(size: int, workdir: Path, new_pg: Callable[[], str], runs: int) -> list[str]:
+    from rop.demo.generator import generate
+
+    folder = workdir / f"portal-{size}"
+    if not (folder / "portal.json").exists():
+        generate(folder, seed=1, deals=size)
+    lines = []
+    targets = {
+        "DuckDB": str(workdir / f"pgbench-{size}-{os.getpid()}.duckdb"),
+        "PostgreSQL": new_pg(),
+    }
+    for engine, target in targets.items():
+        with open_store(target) as store:
+            start = time.perf_counter()
+            load_snapshot(store, folder)
+            loaded = time.perf_counter() - start
+            print(f"# {size:,} {engine}: loaded in {loaded:.1f} s", flush=True)
+            for name, fn in cases(store):
+                first, median = timed(fn, runs)
+                lines.append(
+                    f"| {size:,} | {engine} | {name} | {first * 1000:.0f} ms | {median * 1000:.0f} ms |"
+                )
+                print(lines[-1], flush=True)
+        if engine == "DuckDB":
+            Path(target).unlink(missing_ok=True)
+    return lines
+
+
+def bench_upsert(url: str, rows: int) -> list[str]:
+    """Store.upsert (COPY + one INSERT ... ON CONFLICT) against executemany."""
+    from datetime import datetime
+
+    from rop.store.dialect import to_pyformat
+
+    batch = [
+        {
+            "portal": "bench.bitrix24.ru",
+            "id": i,
+            "title": f"Deal {i}",
+            "stage_id": "NEW",
+            "opportunity": float(i),
+            "assigned_by_id": i % 50,
+            "date_create": datetime(2026, 1, 1),
+            "date_modify": datetime(2026, 1, 2),
+        }
+        for i in range(1, rows + 1)
+    ]
+    out = []
+    with open_store(url) as store:
+        store.use_portal("bench.bitrix24.ru")
+        spec = store.table("deals")
+        cols = list(spec.columns)
+        updates = ", ".join(f"{c} = excluded.{c}" for c in cols if c not in spec.key)
+        sql = to_pyformat(
+            f"INSERT INTO deals ({', '.join(cols)}) VALUES ({', '.join('?' for _ in cols)}) "  # noqa: S608
+            f"ON CONFLICT (portal, id) DO UPDATE SET {updates}"
+        )
+        values = [[r.get(c) for c in cols] for r in batch]
+        for label, fn in (
+            ("COPY + INSERT ... ON CONFLICT (Store.upsert)", lambda: store.upsert("deals", batch)),
+            (
+                "executemany INSERT ... ON CONFLICT",
+                lambda: store.conn.cursor().executemany(sql, values),
+            ),
+        ):
+            for state in ("new rows", "existing rows"):
+                if state == "new rows":
+                    store.execute("DELETE FROM deals")
+                start = time.perf_counter()
+                with store.transaction():
+                    fn()
+                took = time.perf_counter() - start
+                out.append(f"| {rows:,} | {label} | {state} | {took * 1000:.0f} ms |")
+                print(out[-1], flush=True)
+        store.execute("DELETE FROM deals")
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--deals", type=int, nargs="+", default=[10_000])
+    parser.add_argument("--workdir", type=Path, default=Path("/tmp/rop-bench"))
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--pg", help="postgresql:// URL of a migrated, empty database")
+    parser.add_argument("--upsert", type=int, default=0, help="Also time N-row upserts")
+    args = parser.parse_args()
+    args.workdir.mkdir(parents=True, exist_ok=True)
+    lines = []
+    with postgres(args.pg) as new_pg:
+        if args.upsert:
+            lines += bench_upsert(new_pg(), args.upsert)
+        for size in args.deals:
+            lines += bench(size, args.workdir, new_pg, args.runs)
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()

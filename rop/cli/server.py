@@ -1,0 +1,83 @@
+"""`rop migrate` and `rop portals`: looking after a store that holds many portals."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from rop.cli.problems import UsageProblem
+from rop.config import load_settings
+
+DB_HELP = "Store file or postgresql:// URL (default: ROP_DB)"
+
+
+@click.command("migrate")
+@click.option("--db", help=DB_HELP)
+@click.option(
+    "--app-role",
+    help="PostgreSQL: the role the application connects as; granted row access "
+    "(never schema changes). Run as the tables' owner.",
+)
+def migrate_command(db: str | None, app_role: str | None) -> None:
+    """Bring the store's schema up to date (PostgreSQL: also row-level security)."""
+    from rop.store.db import StoreError, is_url, open_store
+
+    target = load_settings(db=db).db
+    if not is_url(target):
+        if app_role:
+            raise UsageProblem("--app-role applies to a postgresql:// store only")
+        try:
+            open_store(target).close()  # DuckDB migrates on open
+        except StoreError as exc:
+            raise UsageProblem(str(exc)) from None
+        click.echo(f"the store {target} is up to date")
+        return
+    from rop.store.postgres import connect_pool, display, migrate_pg
+
+    url = str(target)
+    try:
+        pool = connect_pool(url, max_size=1)
+    except StoreError as exc:
+        raise UsageProblem(str(exc)) from None
+    import psycopg
+
+    try:
+        with pool.connection() as conn:
+            applied = migrate_pg(conn, display(url), app_role=app_role)
+    except StoreError as exc:
+        raise UsageProblem(str(exc)) from None
+    except psycopg.Error as exc:
+        raise UsageProblem(f"cannot migrate {display(url)}: {str(exc).strip()}") from None
+    finally:
+        pool.close()
+    done = ", ".join(map(str, applied)) if applied else "none needed"
+    click.echo(f"migrations applied to {display(url)}: {done}")
+
+
+@click.command("portals")
+@click.option("--db", help=DB_HELP)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "json"]),
+    default="table",
+    help="Output: a table or JSON",
+)
+def portals_command(db: str | None, fmt: str) -> None:
+    """The store's portals: last sync, size and state."""
+    from rop.cli.store import open_report_store
+    from rop.store.portals import portal_summaries
+
+    with open_report_store(db) as store:
+        rows = portal_summaries(store)
+    if fmt == "json":
+        click.echo(json.dumps(rows, ensure_ascii=False, indent=2, default=str))
+        return
+    if not rows:
+        click.echo("no portals in the store")
+        return
+    click.echo(f"{'portal':40} {'state':8} {'last sync (UTC)':20} {'deals':>9} {'leads':>9}")
+    for r in rows:
+        last = (r["last_sync"] or "")[:19].replace("T", " ")
+        click.echo(f"{r['portal']:40} {r['state']:8} {last:20} {r['deals']:>9} {r['leads']:>9}")

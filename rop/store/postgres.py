@@ -1,0 +1,374 @@
+"""The PostgreSQL store (server mode): the same tables, migrations and SQL as DuckDB.
+
+Connections come from a psycopg pool; each is in autocommit mode with the
+session's zone pinned to UTC (timestamps are UTC by convention), and
+``numeric`` results come back as Python ``int`` or ``float`` as DuckDB gives
+them (``sum`` of integers, ``avg``, ``EXTRACT(EPOCH ...)``), so the report's
+JSON is the same on both engines.
+
+Two roles (docs/SERVER.md): the owner runs ``rop migrate`` (tables, policies,
+grants); the application connects as another role, so row-level security
+applies to it: every table with a ``portal`` column shows only the rows of
+the session's ``app.portal`` (set by :meth:`PgStore.use_portal`), and a query
+that forgets its portal finds nothing of another portal's.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+import pyarrow as pa
+
+from rop.store.db import Params, Store, StoreError, TableSpec
+from rop.store.dialect import POSTGRES, to_pyformat
+from rop.store.migrations import MIGRATIONS
+
+if TYPE_CHECKING:
+    import psycopg
+    from psycopg_pool import ConnectionPool
+
+# PostgreSQL column types -> Arrow types (the spec's Arrow types are shared
+# with DuckDB so callers see one TableSpec).
+_ARROW_TYPES: dict[str, pa.DataType] = {
+    "bigint": pa.int64(),
+    "integer": pa.int32(),
+    "double precision": pa.float64(),
+    "boolean": pa.bool_(),
+    "text": pa.string(),
+    "character varying": pa.string(),
+    "timestamp without time zone": pa.timestamp("us"),
+    "date": pa.date32(),
+}
+
+# Tables with a ``portal`` column that are registries rather than a portal's
+# data: which portal a request or an event is for is decided from them (the
+# application mode finds its portal by member_id), so no portal is set yet.
+SHARED_TABLES = frozenset({"portals", "schema_migrations", "app_portals", "app_events_seen"})
+POLICY = "rop_portal_isolation"
+# One lock id for migrations: two processes starting at once migrate once.
+_MIGRATE_LOCK = 0x726F70  # "rop"
+
+
+def _numeric_loader() -> type:
+    from psycopg.adapt import Loader
+
+    class NumericLoader(Loader):
+        """``numeric`` -> int when integral in form (sums of integers), else float."""
+
+        def load(self, data: Any) -> Any:
+            text = bytes(data).decode()
+            if text.lstrip("-").isdigit():
+                return int(text)
+            return float(text)
+
+    return NumericLoader
+
+
+def _configure(conn: psycopg.Connection) -> None:
+    conn.adapters.register_loader("numeric", _numeric_loader())
+
+
+def _reset(conn: psycopg.Connection) -> None:
+    # A connection back in the pool serves no portal until the next use_portal.
+    conn.execute("SELECT set_config('app.portal', '', false)")
+
+
+class PgStore(Store):
+    """A PostgreSQL database (one schema) reached through a connection pool."""
+
+    dialect = POSTGRES
+
+    def __init__(self, pool: ConnectionPool, conn: psycopg.Connection, path: str) -> None:
+        super().__init__(conn, path)
+        self.pool = pool
+        self._root = True
+
+    # -- engine hooks ----------------------------------------------------
+    def _fetch(self, sql: str, params: Params) -> tuple[list[str], list[tuple]]:
+        import psycopg
+
+        try:
+            # No parameters: the text goes as written (no placeholders to rewrite).
+            cur = self.conn.execute(to_pyformat(sql), params) if params else self.conn.execute(sql)
+        except psycopg.OperationalError as exc:
+            # The server went away or refused (shutdown, network, disk): one
+            # line naming the store, as DuckDB's I/O failures are.
+            raise StoreError(f"the store {self.path} failed: {_first_line(exc)}") from None
+        if cur.description is None:
+            return [], []
+        return [d.name for d in cur.description], cur.fetchall()
+
+    def _spec(self, name: str) -> TableSpec | None:
+        cols = self.query(
+            "SELECT a.attname, format_type(a.atttypid, a.atttypmod) FROM pg_attribute a "
+            "WHERE a.attrelid = to_regclass(?) AND a.attnum > 0 AND NOT a.attisdropped "
+            "ORDER BY a.attnum",
+            [name],
+        )
+        if not cols:
+            return None
+        keys = self.query(
+            "SELECT a.attname FROM pg_index i JOIN pg_attribute a "
+            "ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey) "
+            "WHERE i.indrelid = to_regclass(?) AND i.indisprimary "
+            "ORDER BY array_position(CAST(i.indkey AS int2[]), a.attnum)",
+            [name],
+        )
+        return TableSpec(
+            {c: _ARROW_TYPES[t] for c, t in cols},
+            tuple(k for (k,) in keys),
+            dict(cols),
+        )
+
+    @contextlib.contextmanager
+    def staged(self, name: str, spec: TableSpec, data: dict[str, list[Any]]) -> Iterator[None]:
+        """COPY the columns into a temporary table ``name`` (dropped afterwards)."""
+        import psycopg
+
+        cols = list(data)
+        defs = ", ".join(f"{c} {spec.types[c]}" for c in cols)
+        self.execute(f"CREATE TEMP TABLE {name} ({defs})")
+        try:
+            with (
+                self.conn.cursor() as cur,
+                cur.copy(
+                    f"COPY {name} ({', '.join(cols)}) FROM STDIN"  # noqa: S608
+                ) as copy,
+            ):
+                for row in zip(*data.values(), strict=True):
+                    copy.write_row(row)
+            yield
+        finally:
+            # In a failed transaction the rollback removes the table itself.
+            with contextlib.suppress(psycopg.Error):
+                self.execute(f"DROP TABLE IF EXISTS {name}")
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[None]:
+        with self.conn.transaction():
+            yield
+
+    def delete_ids(self, table: str, portal: str, ids: Sequence[int]) -> int:
+        if not ids:
+            return 0
+        cur = self.conn.execute(
+            f"DELETE FROM {table} WHERE portal = %s AND id = ANY(%s)",  # noqa: S608
+            [portal, [int(i) for i in ids]],
+        )
+        return int(cur.rowcount or 0)
+
+    def use_portal(self, portal: str) -> None:
+        self.portal = portal
+        self.conn.execute("SELECT set_config('app.portal', %s, false)", [portal])
+
+    # -- the metrics cache: temporary tables of this session ---------------
+    def scratch_key(self) -> tuple:
+        return (self.path, self.conn.info.backend_pid)
+
+    def scratch_create(self, table: str, sql: str, params: dict[str, Any]) -> str:
+        self.execute(f"CREATE TEMP TABLE {table} AS {sql}", params)
+        self.execute(f"ANALYZE {table}")
+        return table
+
+    def scratch_exists(self, table: str) -> bool:
+        return self.scalar("SELECT to_regclass(?) IS NOT NULL", ["pg_temp." + table]) is True
+
+    def scratch_drop(self, table: str) -> None:
+        self.execute(f"DROP TABLE IF EXISTS {table}")
+
+    # -- handles -----------------------------------------------------------
+    def cursor(self) -> Store:
+        """Another pooled connection for another thread, serving the same portal."""
+        twin = PgStore(self.pool, self.pool.getconn(), self.path)
+        twin._root = False
+        twin._specs = self._specs
+        if self.portal is not None:
+            twin.use_portal(self.portal)
+        return twin
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):
+            self.pool.putconn(self.conn)
+        if self._root:
+            self.pool.close()
+
+
+def _pending(conn: psycopg.Connection, target: str) -> list[tuple[int, str, str]]:
+    """The migrations the database lacks; refuses a schema from a newer rop."""
+    has = conn.execute("SELECT to_regclass('schema_migrations') IS NOT NULL").fetchone()
+    done: set[int] = set()
+    if has and has[0]:
+        done = {r[0] for r in conn.execute("SELECT version FROM schema_migrations").fetchall()}
+    known = {m[0] for m in MIGRATIONS}
+    if done - known:
+        raise StoreError(
+            f"the store {target} has schema version {max(done)}, newer than this rop "
+            f"knows ({max(known)}): upgrade rop-report"
+        )
+    return [m for m in MIGRATIONS if m[0] not in done]
+
+
+def portal_tables(conn: psycopg.Connection) -> list[str]:
+    """Tables of the current schema with a ``portal`` column, the shared ones aside."""
+    rows = conn.execute(
+        "SELECT c.relname FROM pg_class c JOIN pg_attribute a ON a.attrelid = c.oid "
+        "WHERE c.relnamespace = CAST(current_schema() AS regnamespace) AND c.relkind = 'r' "
+        "AND a.attname = 'portal' AND NOT a.attisdropped ORDER BY c.relname"
+    ).fetchall()
+    return [r[0] for r in rows if r[0] not in SHARED_TABLES]
+
+
+def secure(conn: psycopg.Connection) -> list[str]:
+    """Row-level security on every portal table that lacks it; returns the tables changed.
+
+    Runs after the migrations, so a table a later migration adds is covered
+    too. The owner is exempt (it migrates and may repair); every other role
+    sees and writes only the rows of its session's ``app.portal``; with none
+    set (``''`` or unset) it sees nothing.
+    """
+    changed = []
+    for table in portal_tables(conn):
+        has = conn.execute(
+            "SELECT count(*) FROM pg_policies WHERE schemaname = current_schema() "
+            "AND tablename = %s AND policyname = %s",
+            [table, POLICY],
+        ).fetchone()
+        if has and has[0]:
+            continue
+        conn.execute(f"ALTER TABLE {table} ENABLE ROW LEVEL SECURITY")
+        conn.execute(
+            f"CREATE POLICY {POLICY} ON {table} "
+            "USING (portal = current_setting('app.portal', true)) "
+            "WITH CHECK (portal = current_setting('app.portal', true))"
+        )
+        changed.append(table)
+    return changed
+
+
+def grant(conn: psycopg.Connection, role: str) -> None:
+    """Let the application role read and write rows (never change the schema)."""
+    from psycopg import sql
+
+    who = sql.Identifier(role)
+    conn.execute(sql.SQL("GRANT USAGE ON SCHEMA public TO {}").format(who))
+    conn.execute(
+        sql.SQL("GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {}").format(
+            who
+        )
+    )
+    conn.execute(sql.SQL("REVOKE INSERT, UPDATE, DELETE ON schema_migrations FROM {}").format(who))
+
+
+def migrate_pg(conn: psycopg.Connection, target: str, app_role: str | None = None) -> list[int]:
+    """Apply the missing migrations, then row-level security (and grants to ``app_role``)."""
+    conn.execute("SELECT pg_advisory_lock(%s)", [_MIGRATE_LOCK])
+    try:
+        applied = []
+        conn.execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations "
+            "(version INTEGER PRIMARY KEY, name TEXT, applied_at TIMESTAMP)"
+        )
+        for version, name, ddl in _pending(conn, target):
+            with conn.transaction():
+                conn.execute(ddl)
+                conn.execute(
+                    "INSERT INTO schema_migrations VALUES (%s, %s, %s)",
+                    [version, name, datetime.now(UTC).replace(tzinfo=None)],
+                )
+            applied.append(version)
+        with conn.transaction():
+            secure(conn)
+            if app_role:
+                grant(conn, app_role)
+        return applied
+    finally:
+        conn.execute("SELECT pg_advisory_unlock(%s)", [_MIGRATE_LOCK])
+
+
+def display(url: str) -> str:
+    """The URL without its password, for messages and logs."""
+    from psycopg.conninfo import conninfo_to_dict
+
+    try:
+        parts = conninfo_to_dict(url)
+    except Exception:
+        return "the PostgreSQL store"
+    host = parts.get("host") or "localhost"
+    port = f":{parts['port']}" if parts.get("port") else ""
+    user = f"{parts['user']}@" if parts.get("user") else ""
+    return f"postgresql://{user}{host}{port}/{parts.get('dbname', '')}"
+
+
+# The web keeps one connection per request thread (web/app.py StorePool), and
+# Starlette runs sync routes on anyio's 40 worker threads, plus the sync job.
+POOL_SIZE = 42
+
+
+def connect_pool(url: str, max_size: int = POOL_SIZE) -> ConnectionPool:
+    try:
+        import psycopg
+        from psycopg_pool import ConnectionPool
+    except ImportError:
+        raise StoreError(
+            "a PostgreSQL store needs psycopg: pip install 'rop-report[server]'"
+        ) from None
+    # One direct attempt first: a wrong host, password or database is
+    # answered at once and by name, where the pool would retry until its timeout.
+    try:
+        psycopg.connect(url, connect_timeout=10).close()
+    except psycopg.Error as exc:
+        raise StoreError(f"cannot open store {display(url)}: {_first_line(exc)}") from None
+    pool = ConnectionPool(
+        url,
+        min_size=1,  # connections open as threads ask for them
+        max_size=max_size,
+        kwargs={"autocommit": True, "options": "-c TimeZone=UTC"},
+        configure=_configure,
+        reset=_reset,
+        open=False,
+        name="rop",
+    )
+    try:
+        pool.open(wait=True, timeout=15)
+    except Exception as exc:
+        pool.close()
+        raise StoreError(f"cannot open store {display(url)}: {_first_line(exc)}") from None
+    return pool
+
+
+def _first_line(exc: BaseException) -> str:
+    """The cause in one line, without the password a URL may carry."""
+    lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
+    return lines[0] if lines else type(exc).__name__
+
+
+def open_pg_store(url: str, read_only: bool = False, migrate: bool = True) -> PgStore:
+    """Connect, and bring the schema up to date when this role may (else say who must)."""
+    import psycopg
+
+    pool = connect_pool(url)
+    conn = pool.getconn()
+    store = PgStore(pool, conn, display(url))
+    try:
+        pending = _pending(conn, store.path)
+        if pending and (read_only or not migrate):
+            raise StoreError(
+                f"the store {store.path} needs schema upgrades {[m[0] for m in pending]}: "
+                "run `rop migrate --db URL` as the tables' owner"
+            )
+        if pending:
+            try:
+                migrate_pg(conn, store.path)
+            except psycopg.errors.InsufficientPrivilege:
+                raise StoreError(
+                    f"the store {store.path} needs schema upgrades "
+                    f"{[m[0] for m in pending]} and this role may not apply them: "
+                    "run `rop migrate --db URL` as the tables' owner"
+                ) from None
+    except BaseException:
+        store.close()
+        raise
+    return store

@@ -1,0 +1,118 @@
+"""The SQL each engine's renderer produces, kept as snapshots (as dbt-labs/metricflow does).
+
+A change to the catalogue, the relations or a dialect shows up here as a diff
+of reviewed SQL text per engine. Regenerate on purpose with
+``ROP_UPDATE_SNAPSHOTS=1 pytest tests/test_dialect.py`` and read the diff.
+The engines' outputs differ only where ``rop.store.dialect`` says they do.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+
+from rop.metrics.catalogue import STATIC, figure
+from rop.metrics.compile import Context, aggregate_sql, drill_sql
+from rop.metrics.sources import SOURCES, Options
+from rop.store.dialect import DUCKDB, POSTGRES, Dialect, to_pyformat
+
+SNAPSHOTS = Path(__file__).parent / "snapshots" / "sql"
+DIALECTS = {"duckdb": DUCKDB, "postgres": POSTGRES}
+
+
+def _ctx(dialect: Dialect, pipelines: bool = False, allowed: bool = False) -> Context:
+    params = {
+        "portal": "p.bitrix24.ru",
+        "base": "RUB",
+        "p_from": datetime(2026, 10, 31, 21),
+        "p_to": datetime(2026, 11, 30, 21),
+        "tz": "Europe/Moscow",
+        "min_s": 0,
+        "max_s": None,
+        "pipes": [1],
+    }
+    return Context(
+        params=params,
+        opts=Options(pipelines=pipelines, max_call=False, dialect=dialect),
+        allowed=frozenset({3, 4}) if allowed else None,
+    )
+
+
+def _queries(dialect: Dialect) -> dict[str, str]:
+    deals = [f for f in STATIC if f.section == "deals"]
+    leads = [f for f in STATIC if f.section == "leads"]
+    won = figure("deals_won")
+    return {
+        "deals_section": aggregate_sql(SOURCES["deal_rel"], deals, _ctx(dialect)),
+        "leads_section_scoped": aggregate_sql(
+            SOURCES["lead_rel"], leads, _ctx(dialect, allowed=True)
+        ),
+        "deals_won_drill_pipelines": drill_sql(
+            SOURCES["deal_rel"],
+            won,
+            _ctx(dialect, pipelines=True),
+            "f.manager_id = $row",
+            "f.close_time DESC, f.id",
+            50,
+            0,
+        )[0],
+    }
+
+
+def _as_sent(engine: str, sql: str) -> str:
+    """What goes to the driver: PostgreSQL gets psycopg's placeholders."""
+    return to_pyformat(sql) if engine == "postgres" else sql
+
+
+@pytest.mark.parametrize("engine", sorted(DIALECTS))
+def test_rendered_sql_matches_its_snapshot(engine: str) -> None:
+    for name, sql in _queries(DIALECTS[engine]).items():
+        text = _as_sent(engine, sql).rstrip() + "\n"
+        path = SNAPSHOTS / engine / f"{name}.sql"
+        if os.environ.get("ROP_UPDATE_SNAPSHOTS") == "1":
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text, encoding="utf-8")
+        expected = path.read_text(encoding="utf-8")
+        assert text == expected, "".join(
+            difflib.unified_diff(expected.splitlines(True), text.splitlines(True), str(path))
+        )
+
+
+def test_engines_differ_only_in_the_dialects_spellings() -> None:
+    duck, pg = _queries(DUCKDB), _queries(POSTGRES)
+    for name in duck:
+        changed = {
+            line.strip()
+            for line in difflib.ndiff(duck[name].splitlines(), pg[name].splitlines())
+            if line[:1] in "+-"
+        }
+        for line in changed:
+            assert (
+                "list(" in line
+                or "array_agg(" in line
+                or "list_filter" in line
+                or ("unnest(b.moves)" in line)
+            ), (name, line)
+
+
+@pytest.mark.parametrize(
+    ("sql", "sent"),
+    [
+        (
+            "SELECT * FROM t WHERE a = $a AND b = $b",
+            "SELECT * FROM t WHERE a = %(a)s AND b = %(b)s",
+        ),
+        ("SELECT ? , ?", "SELECT %s , %s"),
+        ("x LIKE 'DEAL_STAGE%' AND y = ?", "x LIKE 'DEAL_STAGE%%' AND y = %s"),
+        ("SELECT '$not ? a param', \"col?\"", "SELECT '$not ? a param', \"col?\""),
+        ("-- the portal's name ?\nSELECT $p", "-- the portal's name ?\nSELECT %(p)s"),
+        ("SELECT 'it''s' || $x", "SELECT 'it''s' || %(x)s"),
+        ("SELECT 5 % 2, ?", "SELECT 5 %% 2, %s"),
+    ],
+)
+def test_placeholders_are_rewritten_once_outside_literals(sql: str, sent: str) -> None:
+    assert to_pyformat(sql) == sent
