@@ -105,8 +105,11 @@ def _matrix(prep, ctx, k, pipe, stages, cells) -> dict[str, Any]:
     return {"rows": rows, "columns": cols, "cells": out_cells, "row_totals": totals}
 
 
-def _num(v: Any) -> float | None:
-    return None if v is None else float(v)
+def _days(v: Any) -> float | None:
+    # To a millionth of a day (0.09 s), like every days figure (metrics/compile.py):
+    # a mean's last binary digit depends on the order the engine adds its terms
+    # in, which differs between runs, cached and inline steps, DuckDB and PostgreSQL.
+    return None if v is None else round(float(v), 6)
 
 
 def _times(k, pipe, stages, recs) -> list[dict[str, Any]]:
@@ -119,9 +122,9 @@ def _times(k, pipe, stages, recs) -> list[dict[str, Any]]:
             {},
         )
         managers = [
-            {"user_id": r["m"], "count": int(r["n_done"] or 0), "mean_days": _num(r["mean_done"]),
-             "median_days": _num(r["med_done"]), "open_count": int(r["n_open"] or 0),
-             "open_mean_days": _num(r["mean_open"]), "open_median_days": _num(r["med_open"])}
+            {"user_id": r["m"], "count": int(r["n_done"] or 0), "mean_days": _days(r["mean_done"]),
+             "median_days": _days(r["med_done"]), "open_count": int(r["n_open"] or 0),
+             "open_mean_days": _days(r["mean_open"]), "open_median_days": _days(r["med_open"])}
             for r in recs
             if r["pipe"] == pipe and r["stage"] == s["id"] and r["m"] is not None
         ]  # fmt: skip
@@ -132,12 +135,12 @@ def _times(k, pipe, stages, recs) -> list[dict[str, Any]]:
                 "name": s["name"],
                 "figure": key_of(k.entity, "time", pipe, s["id"]),
                 "count": int(total.get("n_done") or 0),
-                "mean_days": _num(total.get("mean_done")),
-                "median_days": _num(total.get("med_done")),
+                "mean_days": _days(total.get("mean_done")),
+                "median_days": _days(total.get("med_done")),
                 "open_figure": key_of(k.entity, "time_open", pipe, s["id"]),
                 "open_count": int(total.get("n_open") or 0),
-                "open_mean_days": _num(total.get("mean_open")),
-                "open_median_days": _num(total.get("med_open")),
+                "open_mean_days": _days(total.get("mean_open")),
+                "open_median_days": _days(total.get("med_open")),
                 "bottleneck": False,
                 "managers": managers,
             }
