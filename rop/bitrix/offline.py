@@ -13,17 +13,16 @@ re-scan, which reads every change anyway.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 from dataclasses import dataclass, field
 from typing import Any
 
 from rop.bitrix.changes import Changes
-from rop.bitrix.client import BitrixClient, RetryPolicy, TokenProvider, parse_webhook
+from rop.bitrix.client import BitrixClient, RetryPolicy, TokenProvider
 from rop.bitrix.errors import BitrixError
 from rop.bitrix.events import data_changes
-from rop.bitrix.sync import SyncError, SyncResult
+from rop.bitrix.sync import SyncError, SyncResult, run_with_client
 from rop.bitrix.sync_ids import sync_changes
 from rop.store.db import Store
 
@@ -117,22 +116,18 @@ def run_drain_offline(
     retry: RetryPolicy | None = None,
 ) -> OfflineResult:
     """:func:`drain_offline` from a thread with no event loop (a poller)."""
-    try:
-        hook = parse_webhook(base_url, oauth=token_provider is not None)
-    except ValueError as exc:
-        raise SyncError(str(exc)) from None
 
-    async def go() -> OfflineResult:
-        async with BitrixClient(
-            hook.base,
-            rate_per_second=rate_per_second,
-            burst=rate_burst,
-            token_provider=token_provider,
-            retry=retry,
-        ) as client:
-            try:
-                return await drain_offline(store, client, portal or hook.portal)
-            except BitrixError as exc:
-                raise SyncError(str(exc)) from None
+    async def job(client: BitrixClient, host: str) -> OfflineResult:
+        try:
+            return await drain_offline(store, client, portal or host)
+        except BitrixError as exc:
+            raise SyncError(str(exc)) from None
 
-    return asyncio.run(go())
+    return run_with_client(
+        base_url,
+        job,
+        token_provider=token_provider,
+        rate_per_second=rate_per_second,
+        rate_burst=rate_burst,
+        retry=retry,
+    )

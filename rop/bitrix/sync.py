@@ -77,6 +77,41 @@ class SyncError(RuntimeError):
     """The sync stopped; the message says why (method and Bitrix24 error, if any)."""
 
 
+def run_with_client(
+    base_url: str,
+    job: Callable[[BitrixClient, str], Awaitable[T]],
+    *,
+    token_provider: TokenProvider | None = None,
+    rate_per_second: float = 2.0,
+    rate_burst: int = 50,
+    retry: RetryPolicy | None = None,
+) -> T:
+    """Run ``job(client, portal)`` to its end from a thread with no event loop.
+
+    ``base_url`` is a webhook URL, or with ``token_provider`` the app's REST
+    endpoint ``https://PORTAL/rest/``; a bad one is a SyncError naming it.
+    ``portal`` is the URL's host, the store's key as run_sync uses it. The
+    event worker and the offline poller share this; what a job lets out of
+    Bitrix24's errors is the job's own choice.
+    """
+    try:
+        hook = parse_webhook(base_url, oauth=token_provider is not None)
+    except ValueError as exc:
+        raise SyncError(str(exc)) from None
+
+    async def go() -> T:
+        async with BitrixClient(
+            hook.base,
+            rate_per_second=rate_per_second,
+            burst=rate_burst,
+            token_provider=token_provider,
+            retry=retry,
+        ) as client:
+            return await job(client, hook.portal)
+
+    return asyncio.run(go())
+
+
 @dataclass
 class SyncResult:
     portal: str

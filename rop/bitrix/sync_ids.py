@@ -40,7 +40,7 @@ from rop.bitrix.records import (
     Entity,
     Record,
 )
-from rop.bitrix.sync import SyncError, SyncResult
+from rop.bitrix.sync import SyncError, SyncResult, run_with_client
 from rop.bitrix.sync_state import finish_run, start_run, utcnow
 from rop.bitrix.sync_write import Tally, delete_records, write_records
 from rop.store.db import Store, StoreError
@@ -278,21 +278,15 @@ def run_sync_changes(
     endpoint ``https://PORTAL/rest/``; ``portal`` is the store's key (default:
     the URL's host, as :func:`rop.bitrix.sync.run_sync` uses).
     """
-    from rop.bitrix.client import parse_webhook
 
-    try:
-        hook = parse_webhook(base_url, oauth=token_provider is not None)
-    except ValueError as exc:
-        raise SyncError(str(exc)) from None
+    async def job(client: BitrixClient, host: str) -> SyncResult:
+        return await sync_changes(store, client, portal or host, changes)
 
-    async def go() -> SyncResult:
-        async with BitrixClient(
-            hook.base,
-            rate_per_second=rate_per_second,
-            burst=rate_burst,
-            token_provider=token_provider,
-            retry=retry,
-        ) as client:
-            return await sync_changes(store, client, portal or hook.portal, changes)
-
-    return asyncio.run(go())
+    return run_with_client(
+        base_url,
+        job,
+        token_provider=token_provider,
+        rate_per_second=rate_per_second,
+        rate_burst=rate_burst,
+        retry=retry,
+    )
