@@ -28,8 +28,10 @@ lint: $(VENV)/.dev
 	$(BIN)/ruff format --check rop tests bench
 	$(BIN)/mypy rop
 
+# Two workers (pytest-xdist): the suite takes about half as long on two cores
+# (docs/BENCHMARKS.md "CI").
 test: lint
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n 2
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
