@@ -168,6 +168,10 @@ _TEXT: dict[str, tuple[str, str]] = {
     "stuck_more": ("все {n}", "all {n}"),
     "days_short": ("дн.", "d"),
     "data_quality": ("Качество данных", "Data quality"),
+    "now_figure": (
+        "Показатель о текущем моменте: у прошлого периода тот же",
+        "A figure about now: the previous period has the same",
+    ),
     "manager_of": ("Отдел", "Department"),
     "compared_with_short": ("Сравнение с", "Compared with"),
     "no_activity": (
