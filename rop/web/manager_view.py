@@ -280,10 +280,16 @@ def _manager_json(ctx: dict[str, Any]) -> dict[str, Any]:
 def manager_quality(ctx: dict[str, Any]) -> dict[str, Any] | None:
     """SLOT: the manager's data-quality problems (issue 15's data-quality panel).
 
-    The checks are built separately (the `quality` work); when they land, call
-    their one-manager function here with the page's store, filter and user and
-    return its result; templates/_manager_quality.html shows it. Until then the
-    page has no such section and the JSON twin says ``"quality": null``.
+    The checks are built on the `quality` branch, not yet in main:
+    ``rop.report.quality.manager_quality(store, flt, user_id, settings, portal=)``
+    returns ``{"columns": [...], "row": {"figures", "score", ...}}`` for one
+    manager (rights checked there too). Once merged, call it here with the
+    page's store, ``manager_filter(wf.to_report_filter())``, the user and
+    ``request.app.state.settings``' quality settings, add each column's
+    drill-down URL (``urls.drill(pairs, key, user=uid)``) and write
+    templates/_manager_quality.html (the page includes it when this is not
+    None). Until then the page has no such section and the twin says
+    ``"quality": null``.
     """
     return None
 
