@@ -161,7 +161,6 @@ _TEXT: dict[str, tuple[str, str]] = {
     "weeks_trend": ("Последние 12 недель", "The last 12 weeks"),
     "week_of": ("Неделя", "Week"),
     "calls": ("Звонки", "Calls"),
-    "funnel": ("Воронка", "Funnel"),
     "no_deals": ("Нет сделок, созданных в периоде.", "No deals created in the period."),
     "stuck_deals": ("Зависшие сделки", "Stuck deals"),
     "stuck_none": ("Зависших сделок нет.", "No stuck deals."),
