@@ -179,6 +179,8 @@ def test_the_cli_takes_previous_full_and_refuses_a_bad_mode(db):
     full = json.loads(run("--period", "this_month", "--previous", "full").output)
     assert same["previous"]["period"]["to"] == "2026-09-20"
     assert full["previous"]["period"]["to"] == "2026-09-30"
+    table = run("--period", "this_month", "--format", "table", "--lang", "en").output
+    assert "Previous period 2026-09-01–2026-09-20, same days" in table
     bad = run("--previous", "half")
     assert bad.exit_code == 2 and "Traceback" not in bad.output and "--previous" in bad.output
 
