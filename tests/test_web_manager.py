@@ -149,6 +149,20 @@ def test_rights_are_the_reports(web, report):
     assert web.get(f"/manager/{uid}", params={"period": "someday"}).status_code == 400
 
 
+def test_the_page_follows_the_fair_comparison(web, report):
+    uid = _busiest(report)
+    same = web.get(f"/manager/{uid}.json", params={"period": "this_month"}).json()
+    full = web.get(f"/manager/{uid}.json", params={"period": "this_month", "previous": "full"})
+    full = full.json()
+    # The demo portal's clock is inside its month: the page compares its days so far.
+    assert same["previous"]["ongoing"] and same["previous"]["mode"] == "to_date"
+    assert same["previous"]["current"]["to"] == same["today"]
+    assert same["previous"]["to"] < full["previous"]["to"] and full["previous"]["mode"] == "full"
+    page = web.get(f"/manager/{uid}", params={"period": "this_month"}).text
+    assert 'id="manager-compare-note">те же дни:' in page
+    assert re.search(r'id="compare-switch" href="[^"]*previous=full', page)
+
+
 def test_links_carry_the_app_mode_viewer_token():
     from rop.web.urls import VIEWER_TOKEN, Urls
 

@@ -173,6 +173,7 @@ _TEXT: dict[str, tuple[str, str]] = {
     ),
     "manager_of": ("Отдел", "Department"),
     "compared_with_short": ("Сравнение с", "Compared with"),
+    "comparison": ("Сравнение", "Comparison"),
     "no_activity": (
         "За этот период в CRM нет ни новых, ни закрытых записей. Выберите другой период.",
         "Nothing was created or closed in the CRM in this period. Choose another period.",
