@@ -6,6 +6,7 @@ for November 2026, compared with October; "today" is 2026-11-27.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date
 
 import pytest
@@ -132,10 +133,15 @@ def test_period_edge_at_local_midnight(store, report):
     # D2 was created at 00:10 Moscow on 1 Nov (21:10 UTC on 31 Oct): November.
     # D3 at 23:30 Moscow on 31 Oct (20:30 UTC): October.
     assert ids(store, "deals_new", user_id=4) == [2, 9]
-    assert report["previous"]["period"] == {
-        "from": "2026-10-01", "to": "2026-10-31", "timezone": "Europe/Moscow",
+    # November on the 27th compares with 1-27 October by default (issue 15), which
+    # leaves D3 out; the whole of October holds the edge.
+    assert report["previous"]["period"]["to"] == "2026-10-27"
+    full = build_report(store, replace(NOV, previous="full"))
+    assert full["previous"]["period"] == {
+        "from": "2026-10-01", "to": "2026-10-31", "timezone": "Europe/Moscow", "mode": "full",
+        "ongoing": True, "current": {"from": "2026-11-01", "to": "2026-11-30"},
     }  # fmt: skip
-    prev4 = next(r for r in report["previous"]["rows"] if r["user_id"] == 4)
+    prev4 = next(r for r in full["previous"]["rows"] if r["user_id"] == 4)
     assert prev4["figures"]["deals_new"] == 2  # D1 and D3
     # A call at 23:59 on 30 Nov is November's; one at 00:00 on 1 Dec is not.
     assert ids(store, "calls_total", user_id=7) == [4, 5]

@@ -222,7 +222,7 @@ def test_export_xlsx_and_switch_language(page, server):
     import openpyxl
 
     page.goto(server + "/report?period=last_month")
-    names = page.locator("#report-table tr.row:not(.dismissed) a.profile").all_inner_texts()
+    names = page.locator("#report-table tr.row:not(.dismissed) a.manager-link").all_inner_texts()
     names = [n for n in names if "#" not in n]  # unknown users are titled by the export itself
     with page.expect_download() as download:
         page.click("#export-xlsx")

@@ -94,6 +94,8 @@ def filter_params(o: dict[str, Any]) -> list[tuple[str, str]]:
         params.append(("by", o["by"]))
     if o["no_compare"]:
         params.append(("compare", "0"))
+    if o.get("previous", "to_date") != "to_date":
+        params.append(("previous", o["previous"]))
     if o.get("today"):
         params.append(("today", o["today"]))
     return params

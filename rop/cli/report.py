@@ -44,6 +44,12 @@ def report_filter_options(fn):
         ),
         click.option("--no-compare", is_flag=True, help="Leave out the previous period"),
         click.option(
+            "--previous", type=click.Choice(["to_date", "full"]), default="to_date",
+            show_default=True,
+            help="A period that has not ended: its days so far against the same days of the "
+            "previous period (to_date), or against the whole previous period (full)",
+        ),
+        click.option(
             "--stuck-days", type=WHOLE, default=14, show_default=True,
             help="Stage analytics: a deal is stuck after this many days without movement",
         ),
@@ -79,7 +85,7 @@ def _make_report_filter(store, o: dict):
         key_statuses=o["key_statuses"], sections=o["sections"], departments=o["departments"],
         managers=o["managers"], min_call_seconds=o["min_call_seconds"],
         max_call_seconds=o["max_call_seconds"], by=o["by"], compare=not o["no_compare"],
-        viewer=o["viewer"], stuck_days=o["stuck_days"], today=o["today"],
+        previous=o["previous"], viewer=o["viewer"], stuck_days=o["stuck_days"], today=o["today"],
     )  # fmt: skip
 
 

@@ -64,6 +64,10 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "нет периода {period!r}; есть: {choices}",
         "unknown period {period!r}; choose one of: {choices}",
     ),
+    "unknown_compare_mode": (
+        "нет сравнения {mode!r}; есть: {choices}",
+        "unknown comparison {mode!r}; choose one of: {choices}",
+    ),
     "unknown_timezone": ("неизвестный часовой пояс {zone!r}", "unknown time zone {zone!r}"),
     "bad_date": (
         "неверная дата в {what}: {text!r} (нужно ГГГГ-ММ-ДД)",

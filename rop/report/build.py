@@ -21,7 +21,7 @@ from rop.report.context import Prepared, context, filter_names, prepare
 from rop.report.drill import drill
 from rop.report.filter import ReportFilter
 from rop.report.formatting import WORDS, unknown_user_name
-from rop.report.periods import previous_period
+from rop.report.periods import comparison_period
 from rop.report.planfact import plan_fact_section
 from rop.report.portal import data_as_of
 from rop.report.stages import build_stages
@@ -290,11 +290,11 @@ def build_report(store: Store, flt: ReportFilter, *, portal: str | None = None) 
     }
     report["plans"] = plan_fact_section(prep, report)
     if flt.compare:
-        p_from, p_to = previous_period(flt.date_from, flt.date_to)
+        compared = comparison_period(flt.date_from, flt.date_to, prep.today, flt.previous)
+        p_from, p_to = compared.date_from, compared.date_to
         prev_cells, prev_depts, prev_total = _run_period(prep, sections, p_from, p_to, now)
         report["previous"] = {
-            "period": {"from": p_from.isoformat(), "to": p_to.isoformat(),
-                       "timezone": prep.portal.timezone},
+            "period": {**compared.as_json(), "timezone": prep.portal.timezone},
             "total": {"figures": _fill(prev_total, figs)},
             "rows": [
                 {"key": r["key"], "user_id": r["user_id"],

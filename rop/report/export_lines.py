@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from rop.report.formatting import row_title, word
+from rop.report.formatting import previous_title, row_title, word
 
 
 @dataclass(frozen=True)
@@ -62,5 +62,5 @@ def report_lines(report: dict, lang: str, *, previous_line: bool = False) -> lis
     total_before = (prev.get("total") or {}).get("figures") if has_prev else None
     lines.append(Line("total", word("total", lang), "", report["total"]["figures"], total_before))
     if previous_line and has_prev:
-        lines.append(Line("previous", word("previous", lang), "", prev["total"]["figures"]))
+        lines.append(Line("previous", previous_title(report, lang), "", prev["total"]["figures"]))
     return lines

@@ -22,7 +22,7 @@ import xlsxwriter
 from rop.report.export_lines import Line, report_lines
 from rop.report.export_safe import sheet_name
 from rop.report.export_xlsx_stages import stage_sheets
-from rop.report.formatting import SECTION_LABELS, label, row_heading, word
+from rop.report.formatting import SECTION_LABELS, comparison_tag, label, row_heading, word
 
 # No conversion of text: a CRM string stays a string (formula injection).
 BOOK_OPTIONS = {
@@ -145,7 +145,10 @@ def _report_facts(report: dict, lang: str) -> list[tuple[str, list[Any]]]:
     ]
     prev = (report.get("previous") or {}).get("period")
     if prev:
-        facts.insert(1, (_w("compared", lang), [_day(prev["from"]), _day(prev["to"])]))
+        # A period not yet over says whether it is set against the same days or all of it.
+        tag = comparison_tag(report, lang)
+        compared = [_day(prev["from"]), _day(prev["to"])] + ([tag] if tag else [])
+        facts.insert(1, (_w("compared", lang), compared))
     return facts
 
 
@@ -188,9 +191,12 @@ def _report_sheet(
         if has_prev and not _about_now(col["key"]):
             layout += [(col, "previous"), (col, "change")]
     heads = [row_heading(report, lang), word("department", lang)]
+    tag = comparison_tag(report, lang)
     for col, what in layout:
         text = label(col, lang)
-        heads.append(text if what == "value" else f"{text}, {_w(what, lang)}")
+        if what != "value":
+            text = f"{text}, {_w(what, lang)}" + (f" ({tag})" if tag else "")
+        heads.append(text)
     for c, text in enumerate(heads):
         sheet.write_string(top, c, text, st.head)
     for r, line in enumerate(report_lines(report, lang), start=top + 1):

@@ -7,6 +7,7 @@ from datetime import date
 
 from rop.metrics.errors import AccessDenied, ReportInputError
 from rop.report.bounds import check_period, check_whole
+from rop.report.periods import COMPARE_MODES
 
 SECTIONS: tuple[str, ...] = ("deals", "leads", "companies", "contacts", "calls")
 GROUPINGS: tuple[str, ...] = ("manager", "department", "source", "pipeline")
@@ -50,6 +51,9 @@ class ReportFilter:
     max_call_seconds: int | None = None
     by: str = "manager"  # manager|department|source|pipeline
     compare: bool = True
+    # A period that has not ended: its days so far against the same days of the
+    # previous period ("to_date"), or against the whole previous period ("full").
+    previous: str = "to_date"
     viewer: int | None = None  # None = no restriction (admin CLI use)
     today: date | None = None  # "now" for overdue deals; None = the portal's today
     stuck_days: int = 14  # stage analytics: no movement for more than this many days
@@ -73,6 +77,10 @@ class ReportFilter:
         if unknown:
             raise ReportInputError(
                 "unknown_section", section=unknown[0], choices=", ".join(SECTIONS)
+            )
+        if self.previous not in COMPARE_MODES:
+            raise ReportInputError(
+                "unknown_compare_mode", mode=self.previous, choices=", ".join(COMPARE_MODES)
             )
         if self.by not in GROUPINGS:
             raise ReportInputError("unknown_grouping", by=self.by, choices=", ".join(GROUPINGS))
@@ -148,6 +156,7 @@ class ReportFilter:
             "max_call_seconds": self.max_call_seconds,
             "by": self.by,
             "compare": self.compare,
+            "previous": self.previous,
             "viewer": self.viewer,
             "stuck_days": self.stuck_days,
         }

@@ -25,7 +25,34 @@ WORDS = {
     "no_source": ("Без источника", "No source"),
     "no_pipeline": ("Без воронки", "No pipeline"),
     "user": ("Пользователь", "user"),
+    "same_days": ("те же дни", "same days"),
+    "whole_period": ("весь период", "whole period"),
 }
+
+
+def comparison_tag(report: dict, lang: str) -> str:
+    """Which previous period a file's figures compare with, for a period that has
+    not ended: "те же дни" / "весь период"; "" when the period is over (always whole)."""
+    period = (report.get("previous") or {}).get("period") or {}
+    if not period.get("ongoing"):
+        return ""
+    return word("same_days" if period.get("mode") == "to_date" else "whole_period", lang)
+
+
+def previous_title(report: dict, lang: str) -> str:
+    """The previous period's line in a file: "Предыдущий период 01.10.2026–28.10.2026, те же дни"."""
+    from datetime import date
+
+    period = (report.get("previous") or {}).get("period") or {}
+    title = word("previous", lang)
+    try:
+        start, end = date.fromisoformat(period["from"]), date.fromisoformat(period["to"])
+    except (KeyError, TypeError, ValueError):
+        return title
+    fmt = "%d.%m.%Y" if lang == "ru" else "%Y-%m-%d"
+    title += f" {start.strftime(fmt)}–{end.strftime(fmt)}"
+    tag = comparison_tag(report, lang)
+    return f"{title}, {tag}" if tag else title
 
 
 def word(key: str, lang: str) -> str:

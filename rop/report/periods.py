@@ -7,6 +7,7 @@ time-zone functions.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -80,9 +81,8 @@ def previous_period(date_from: date, date_to: date) -> tuple[date, date]:
       end of a shorter month is its last day (1-30 March: 1-28 February).
     - Any other period: the same number of days right before it.
     """
-    next_day = date_to + timedelta(days=1)
-    if date_from.day == 1 and next_day.day == 1:
-        months = (next_day.year - date_from.year) * 12 + next_day.month - date_from.month
+    months = _whole_months(date_from, date_to)
+    if months:
         start = _add_months(date_from, -months)
         return start, date_from - timedelta(days=1)
     span = _to_date_span(date_from, date_to)
@@ -133,3 +133,83 @@ def local_today(tz: ZoneInfo, now: datetime | None = None) -> date:
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
     return moment.astimezone(tz).date()
+
+
+# How the previous period is taken for a period that has not ended (issue 15):
+# "to_date" (the default) compares the days elapsed so far with the same days
+# of the previous period (1-28 November with 1-28 October); "full" compares with
+# the whole previous period (1-28 November with the whole of October).
+COMPARE_MODES: tuple[str, ...] = ("to_date", "full")
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """What the previous-period figures of a report cover.
+
+    ``date_from``..``date_to`` is the previous stretch the report queries;
+    ``current_from``..``current_to`` the part of the chosen period it is set
+    against (the whole period, or its days up to today); ``mode`` is the mode
+    asked for and ``ongoing`` whether the chosen period has not ended (it
+    holds today and goes past it); only then does the mode matter: a period
+    that has ended always compares in full.
+    """
+
+    date_from: date
+    date_to: date
+    current_from: date
+    current_to: date
+    mode: str
+    ongoing: bool
+
+    def as_json(self) -> dict[str, object]:
+        return {
+            "from": self.date_from.isoformat(),
+            "to": self.date_to.isoformat(),
+            "mode": self.mode,
+            "ongoing": self.ongoing,
+            "current": {"from": self.current_from.isoformat(), "to": self.current_to.isoformat()},
+        }
+
+
+def comparison_period(
+    date_from: date, date_to: date, today: date, mode: str = "to_date"
+) -> Comparison:
+    """The previous period a report of ``date_from``..``date_to`` compares with.
+
+    The whole previous period is :func:`previous_period`'s. In ``to_date`` mode
+    a period that has not ended (it holds ``today`` and goes past it: "this
+    month" on the 28th) is set against as much of the previous period as has
+    elapsed of its own, counted in calendar days from the start:
+
+    - a period of whole months (month, quarter, year) keeps the day of the
+      month: 1 Jan-28 Nov against 1 Jan-28 Nov a year before, 1 Oct-28 Nov
+      (a quarter) against 1 Jul-28 Aug; a day the shorter month lacks becomes
+      its last day, and the previous period never runs past its own end
+      (1-31 March against 1-28 February, 1 Jan-29 Feb 2028 against
+      1 Jan-28 Feb 2027);
+    - any other period (a week, custom days) counts the same number of days
+      from the previous period's start (Monday-Thursday against the
+      Monday-Thursday before).
+
+    Days are whole: today counts as a day in both periods. A period that has
+    ended, ends today or has not started compares in full, and so does any
+    period in ``full`` mode.
+    """
+    if mode not in COMPARE_MODES:
+        raise ReportInputError("unknown_compare_mode", mode=mode, choices=", ".join(COMPARE_MODES))
+    full_from, full_to = previous_period(date_from, date_to)
+    ongoing = date_from <= today < date_to
+    if mode == "full" or not ongoing:
+        return Comparison(full_from, full_to, date_from, date_to, mode, ongoing)
+    months = _whole_months(date_from, date_to)
+    # Whole months keep the day of the month; other periods count days.
+    cut = _shift_day(today, -months) if months else full_from + (today - date_from)
+    return Comparison(full_from, min(cut, full_to), date_from, today, mode, True)
+
+
+def _whole_months(date_from: date, date_to: date) -> int:
+    """How many whole calendar months ``date_from``..``date_to`` is, or 0."""
+    next_day = date_to + timedelta(days=1)
+    if date_from.day != 1 or next_day.day != 1:
+        return 0
+    return (next_day.year - date_from.year) * 12 + next_day.month - date_from.month

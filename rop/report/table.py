@@ -8,7 +8,15 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from rop.report.formatting import SECTION_LABELS, label, row_heading, row_title, show, word
+from rop.report.formatting import (
+    SECTION_LABELS,
+    label,
+    previous_title,
+    row_heading,
+    row_title,
+    show,
+    word,
+)
 from rop.report.stages_table import print_stages
 from rop.report.zones import zone_label
 
@@ -74,7 +82,7 @@ def _section_table(report: dict, title: str, cols: list[dict], lang: str) -> Tab
     )
     if "previous" in report:
         table.add_row(
-            word("previous", lang),
+            previous_title(report, lang),  # its days, and "same days" mid-period
             *[
                 _shown(report["previous"]["total"]["figures"][c["key"]], c["kind"], lang)
                 for c in cols

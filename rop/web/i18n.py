@@ -89,6 +89,19 @@ _TEXT: dict[str, tuple[str, str]] = {
     "by_source": ("по источникам", "source"),
     "by_pipeline": ("по воронкам", "pipeline"),
     "compare": ("Сравнить с прошлым периодом", "Compare with previous period"),
+    "previous_mode": ("Незавершённый период сравнивать", "A period not yet over compares with"),
+    "previous_to_date": ("с теми же днями прошлого", "the same days of the previous one"),
+    "previous_full": ("со всем прошлым периодом", "the whole previous period"),
+    "compared_same_days": (
+        "те же дни: {current} против {previous}",
+        "the same days: {current} against {previous}",
+    ),
+    "compared_full_partial": (
+        "весь прошлый период, хотя этот ещё идёт ({current})",
+        "the whole previous period, though this one is not over ({current})",
+    ),
+    "compare_switch_full": ("сравнить со всем прошлым периодом", "compare with the whole period"),
+    "compare_switch_to_date": ("сравнить те же дни", "compare the same days"),
     "apply": ("Показать", "Apply"),
     "more_choices": ("Ещё", "More"),
     "page_jump": ("Страница", "Page"),
@@ -129,6 +142,38 @@ _TEXT: dict[str, tuple[str, str]] = {
     "skip_to_table": ("К таблице", "Skip to the table"),
     "jump_to": ("Перейти к разделу", "Jump to"),
     "open_profile": ("Открыть профиль в Битрикс24", "Open the profile in Bitrix24"),
+    "open_manager": ("Все показатели менеджера", "All of the manager's figures"),
+    "manager_page": ("Менеджер", "Manager"),
+    "back_to_report": ("← К отчёту", "← Back to the report"),
+    "print": ("Печать", "Print"),
+    "figure": ("Показатель", "Figure"),
+    "value": ("Значение", "Value"),
+    "previous_value": ("Прошлый период", "Previous period"),
+    "change": ("Изменение", "Change"),
+    "department_average": ("Среднее по отделу", "Department average"),
+    "department_average_tip": (
+        "Количества и суммы — итог отдела, делённый на число его менеджеров в отчёте ({n}); "
+        "доли и средние — показатель отдела целиком. Ссылка открывает записи отдела.",
+        "Counts and sums: the department's total divided by its managers in the report "
+        "({n}); shares and means: the department's own figure. The link lists the "
+        "department's records.",
+    ),
+    "weeks_trend": ("Последние 12 недель", "The last 12 weeks"),
+    "week_of": ("Неделя", "Week"),
+    "calls": ("Звонки", "Calls"),
+    "no_deals": ("Нет сделок, созданных в периоде.", "No deals created in the period."),
+    "stuck_deals": ("Зависшие сделки", "Stuck deals"),
+    "stuck_none": ("Зависших сделок нет.", "No stuck deals."),
+    "stuck_more": ("все {n}", "all {n}"),
+    "days_short": ("дн.", "d"),
+    "data_quality": ("Качество данных", "Data quality"),
+    "now_figure": (
+        "Показатель о текущем моменте: у прошлого периода тот же",
+        "A figure about now: the previous period has the same",
+    ),
+    "manager_of": ("Отдел", "Department"),
+    "compared_with_short": ("Сравнение с", "Compared with"),
+    "comparison": ("Сравнение", "Comparison"),
     "no_activity": (
         "За этот период в CRM нет ни новых, ни закрытых записей. Выберите другой период.",
         "Nothing was created or closed in the CRM in this period. Choose another period.",
@@ -277,6 +322,7 @@ _FIELDS: dict[str, tuple[str, str]] = {
     "max_call": ("Длительность звонка: до", "Call duration: max"),
     "by": ("Строки", "Rows by"),
     "compare": ("Сравнить с прошлым периодом", "Compare with previous period"),
+    "previous": ("Незавершённый период сравнивать", "A period not yet over compares with"),
     "lang": ("Язык", "Language"),
 }
 

@@ -44,6 +44,7 @@ class WebFilter:
     max_call: int | None = None
     by: str = "manager"
     compare: bool = True
+    previous: str = "to_date"  # rop.report.periods.COMPARE_MODES
     viewer: int | None = None
     viewer_in_url: bool = False
     today: date | None = None  # pinned "today" (presets, overdue); None: the portal's clock
@@ -73,6 +74,8 @@ class WebFilter:
             out.append(("by", self.by))
         if not self.compare:
             out.append(("compare", "0"))
+        if self.previous != "to_date":
+            out.append(("previous", self.previous))
         if self.viewer_in_url and self.viewer is not None:
             out.append(("viewer", str(self.viewer)))
         if self.today is not None:
@@ -94,6 +97,7 @@ class WebFilter:
             "max_call_seconds": self.max_call,
             "by": self.by,
             "compare": self.compare,
+            "previous": self.previous,
             "viewer": self.viewer,
             "stuck_days": self.stuck_days,
             "today": self.today.isoformat() if self.today else None,
@@ -115,6 +119,7 @@ class WebFilter:
             max_call_seconds=self.max_call,
             by=self.by,
             compare=self.compare,
+            previous=self.previous,
             viewer=self.viewer,
             stuck_days=self.stuck_days,
             today=self.today,
@@ -211,7 +216,7 @@ def parse_filter(
     demo: bool = False,
 ) -> WebFilter:
     """The page's filter from its query string; raises BadInput on any bad value."""
-    from rop.report.periods import PRESETS, resolve_period
+    from rop.report.periods import COMPARE_MODES, PRESETS, resolve_period
 
     lang = parse_lang(q, default_lang)
     presets = tuple(PRESETS)
@@ -277,6 +282,7 @@ def parse_filter(
     by = _choice(q.get("by") or "manager", "by", ROWS_BY, lang)
     compare_raw = q.get("compare", "1")
     compare = _choice(compare_raw, "compare", ("0", "1", "on", "off"), lang) in ("1", "on")
+    previous = _choice(q.get("previous") or "to_date", "previous", COMPARE_MODES, lang)
 
     viewer_in_url = False
     if demo and q.get("viewer"):
@@ -323,6 +329,7 @@ def parse_filter(
         stuck_days=stuck_days,
         by=by,
         compare=compare,
+        previous=previous,
         viewer=viewer,
         viewer_in_url=viewer_in_url,
         today=today,

@@ -63,10 +63,42 @@ def _scoped_options(store: Any, opts: Options, viewer: int | None) -> Options:
 
 def report_context(request: Request) -> dict[str, Any]:
     """Everything the report page shows; the HTML and its JSON twin come from it."""
+    store, opts, wf = setup(request)
+    flt = wf.to_report_filter()
+    key, built = built_report(request, store, opts, wf)
+    report, pictures = built["report"], built["charts"]
+    lang = wf.lang
+    sentence = flt.describe(lang, names(opts))
+    # The page shows each name in its own <bdi> (rop.web.bidi); the JSON twin the plain text.
+    sentence_html = bidi.html(flt.describe(lang, bidi.isolated_names(names(opts))))
+    opts = _scoped_options(store, opts, wf.viewer)
+    urls = request.app.state.urls
+    pairs = wf.pairs()
+    return {
+        "cache_key": key,  # not in the JSON twin
+        "filter": wf,
+        "sentence": sentence,
+        "sentence_html": sentence_html,
+        "report": report,
+        "charts": charts.with_drill_links(pictures, wf, urls),
+        "options": opts,
+        "links": {
+            "html": urls.report(pairs),
+            "json": urls.report(pairs, "json"),
+            "csv": urls.report(pairs, "csv"),
+            "xlsx": urls.report(pairs, "xlsx"),
+        },
+    }
+
+
+def built_report(
+    request: Request, store: Any, opts: Options, wf: WebFilter
+) -> tuple[tuple, dict[str, Any]]:
+    """(cache key, {"report", "charts"}) for ``wf``: built once per filter, viewer and
+    data version, shared by the report page, its twin, exports and manager pages."""
     from rop.report.build import build_report
     from rop.report.plans import plans_version
 
-    store, opts, wf = setup(request)
     flt = wf.to_report_filter()
     today = wf.today or opts.today()
 
@@ -109,30 +141,7 @@ def report_context(request: Request) -> dict[str, Any]:
         data_version(store, opts.portal),
         plans_version(store),  # a saved plan changes the report, not the data
     )
-    built = cached_build(request.app.state.cache, key, build)
-    report, pictures = built["report"], built["charts"]
-    lang = wf.lang
-    sentence = flt.describe(lang, names(opts))
-    # The page shows each name in its own <bdi> (rop.web.bidi); the JSON twin the plain text.
-    sentence_html = bidi.html(flt.describe(lang, bidi.isolated_names(names(opts))))
-    opts = _scoped_options(store, opts, wf.viewer)
-    urls = request.app.state.urls
-    pairs = wf.pairs()
-    return {
-        "cache_key": key,  # not in the JSON twin
-        "filter": wf,
-        "sentence": sentence,
-        "sentence_html": sentence_html,
-        "report": report,
-        "charts": charts.with_drill_links(pictures, wf, urls),
-        "options": opts,
-        "links": {
-            "html": urls.report(pairs),
-            "json": urls.report(pairs, "json"),
-            "csv": urls.report(pairs, "csv"),
-            "xlsx": urls.report(pairs, "xlsx"),
-        },
-    }
+    return key, cached_build(request.app.state.cache, key, build)
 
 
 def _report_json(ctx: dict[str, Any]) -> dict[str, Any]:
@@ -237,7 +246,7 @@ def _render_report(request: Request, ctx: dict[str, Any], sync: dict[str, Any]) 
             "table": table,
             "currency": currency,
             "as_of": fmt_moment(report.get("data_as_of"), ctx["options"].timezone, lang),
-            "compared_with": _compared_with(report, lang) if wf.compare else None,
+            "compared_with": _compared_with(report, wf, urls) if wf.compare else None,
             "quiet": quiet(report),
             "stage_blocks": stages_view(report, urls, wf.pairs(), lang),
             "plans_url": urls.plans(
@@ -254,16 +263,40 @@ def _render_report(request: Request, ctx: dict[str, Any], sync: dict[str, Any]) 
     )
 
 
-def _compared_with(report: dict[str, Any], lang: str) -> str | None:
-    """The previous period the deltas compare with: "01.09.2026 – 30.09.2026"."""
+def _span(period: dict[str, Any], lang: str) -> str:
     from datetime import date
 
+    start, end = date.fromisoformat(period["from"]), date.fromisoformat(period["to"])
+    return f"{show_date(start, lang)} – {show_date(end, lang)}"
+
+
+def _compared_with(report: dict[str, Any], wf: WebFilter, urls: Any) -> dict[str, Any] | None:
+    """The previous period the deltas compare with ("01.10.2026 – 28.10.2026") and,
+    for a period that has not ended, which comparison it is, with a link to the other."""
+    lang = wf.lang
     period = (report.get("previous") or {}).get("period") or {}
     try:
-        start, end = date.fromisoformat(period["from"]), date.fromisoformat(period["to"])
+        shown = _span(period, lang)
     except (KeyError, TypeError, ValueError):
         return None
-    return f"{show_date(start, lang)} – {show_date(end, lang)}"
+    out: dict[str, Any] = {"range": shown, "mode": period.get("mode"), "note": None}
+    current = period.get("current")
+    if not current or not period.get("ongoing"):
+        return out
+    previous = "full" if period.get("mode") == "to_date" else "to_date"
+    if period.get("mode") == "to_date":
+        note = i18n.text("compared_same_days", lang, current=_span(current, lang), previous=shown)
+    else:
+        note = i18n.text("compared_full_partial", lang, current=_span(current, lang))
+    pairs = [(k, v) for k, v in wf.pairs() if k != "previous"]
+    if previous != "to_date":
+        pairs.append(("previous", previous))
+    out.update(
+        note=note,
+        switch_url=urls.report(pairs),
+        switch_text=i18n.text(f"compare_switch_{previous}", lang),
+    )
+    return out
 
 
 def _viewer_label(opts: Options, viewer: int | None, lang: str) -> str | None:

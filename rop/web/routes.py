@@ -15,6 +15,7 @@ from rop.web.context import LAST_FILTER_COOKIE
 from rop.web.drill_view import drill_csv, drill_json, drill_page, drill_xlsx
 from rop.web.health import healthz, readyz
 from rop.web.local import rights_json
+from rop.web.manager_view import manager_json, manager_page
 from rop.web.plans_view import (
     plans_copy,
     plans_import,
@@ -48,6 +49,8 @@ ROUTES = [
     Route("/report.json", limited(report_json)),
     Route("/report.csv", limited(report_csv)),
     Route("/report.xlsx", limited(report_xlsx)),
+    Route("/manager/{user_id:int}", limited(manager_page)),
+    Route("/manager/{user_id:int}.json", limited(manager_json)),
     Route("/drill", drill_page),
     Route("/drill.json", drill_json),
     Route("/drill.csv", drill_csv),

@@ -27,6 +27,7 @@ class Line:
     kind: str  # row | subtotal | total
     name: str
     href: str | None = None  # the user's profile
+    page: str | None = None  # the manager's page (issue 15)
     dismissed: bool = False
     unknown: bool = False
     cells: list[Cell] = field(default_factory=list)
@@ -172,6 +173,9 @@ def build_table(
             kind="row",
             name=row_name(row, lang, wf.by),
             href=row.get("profile_url"),
+            page=urls.manager(base, row["user_id"])
+            if wf.by == "manager" and row.get("user_id") is not None
+            else None,
             dismissed=bool(row.get("dismissed")),
             # "unknown" on a source/pipeline row is a key missing from the
             # directory, not an unknown user: no "unknown user" badge there.

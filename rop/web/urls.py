@@ -58,6 +58,10 @@ class Urls:
         """The report page; ``fmt`` is "", "json", "csv" or "xlsx"."""
         return self._join("/report" + (f".{fmt}" if fmt else ""), pairs)
 
+    def manager(self, pairs: Pairs, user_id: int, fmt: str = "") -> str:
+        """One manager's page (issue 15) under the report's filter; ``fmt`` "" or "json"."""
+        return self._join(f"/manager/{int(user_id)}" + (f".{fmt}" if fmt else ""), pairs)
+
     def with_lang(self, pairs: Pairs, lang: str) -> str:
         kept = [(k, v) for k, v in pairs if k != "lang"]
         return self.report([*kept, ("lang", lang)])

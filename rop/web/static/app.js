@@ -135,7 +135,7 @@
   // of hx-get on each of the table's ~1,500 links keeps the page small; with
   // a modifier key (or before htmx loads) the link opens as a page of its own.
   document.addEventListener("click", function (e) {
-    var a = e.target.closest && e.target.closest("#report-table a.drill[href], #stages a.drill[href]");
+    var a = e.target.closest && e.target.closest("#report-table a.drill[href], #stages a.drill[href], #manager a.drill[href]");
     if (!a || typeof htmx === "undefined" || e.button !== 0 || e.ctrlKey || e.metaKey || e.shiftKey || e.altKey) { return; }
     e.preventDefault();
     openDrill(a.getAttribute("href"), a);
@@ -372,8 +372,16 @@
       var series = ["new", "won", "lost"][p.seriesIndex];
       return data.trend.drill && series && data.trend.drill[series][p.dataIndex];
     }
+    if (kind === "weekly") {
+      var name = WEEKLY_SERIES.filter(function (s) { return data.weekly[s]; })[p.seriesIndex];
+      return data.weekly.drill && name && data.weekly.drill[name][p.dataIndex];
+    }
     return null;
   }
+
+  // A manager's last 12 weeks (issue 15): new, won, lost deals and calls per week.
+  var WEEKLY_SERIES = ["new", "won", "lost", "calls"];
+  var WEEKLY_COLORS = { "new": "#2fc6f6", won: "#9dcf00", lost: "#ff5752", calls: "#ffa900" };
 
   function charts() {
     if (typeof echarts === "undefined") { return; }
@@ -388,7 +396,8 @@
       // A picture of nothing (a period without deals) says so instead of empty axes.
       var empty = (kind === "funnel" && allZero(data.funnels[Number(el.dataset.index)].steps.map(function (s) { return s.count; })))
         || (kind === "bars" && allZero(data.bars.won_amount) && allZero(data.bars.win_rate))
-        || (kind === "trend" && allZero(data.trend.new) && allZero(data.trend.won) && allZero(data.trend.lost));
+        || (kind === "trend" && allZero(data.trend.new) && allZero(data.trend.won) && allZero(data.trend.lost))
+        || (kind === "weekly" && WEEKLY_SERIES.every(function (s) { return allZero(data.weekly[s]); }));
       if (empty) { showEmpty(el, t); return; }
       var chart = echarts.init(el, null, { renderer: "svg" });
       var option = null;
@@ -442,6 +451,21 @@
                                lineStyle: { type: "dashed" }, itemStyle: { color: "#888888" } });
         }
       }
+      if (kind === "weekly") {
+        var wk = data.weekly;
+        var shown = WEEKLY_SERIES.filter(function (s) { return wk[s]; });
+        option = {
+          animation: false,
+          tooltip: { trigger: "axis" },
+          legend: { data: shown.map(function (s) { return t[s]; }), top: 0 },
+          grid: { left: 40, right: 15, top: 28, bottom: 22 },
+          xAxis: { type: "category", data: wk.weeks.map(function (w) { return fmtDay(w[0], t.lang); }) },
+          yAxis: { type: "value", minInterval: 1 },
+          series: shown.map(function (s) {
+            return { name: t[s], type: "line", data: wk[s], itemStyle: { color: WEEKLY_COLORS[s] } };
+          })
+        };
+      }
       if (option) {
         chart.setOption(option);
         chart.on("click", function (p) {
@@ -452,6 +476,9 @@
       }
     });
     window.addEventListener("resize", function () { made.forEach(function (c) { c.resize(); }); });
+    // Print lays the page out narrower (A4): redraw the pictures to the printed width.
+    window.addEventListener("beforeprint", function () { made.forEach(function (c) { c.resize(); }); });
+    window.addEventListener("afterprint", function () { made.forEach(function (c) { c.resize(); }); });
   }
 
   // Stage analytics: the movement matrix as a heatmap (a click opens the cell's
@@ -515,7 +542,14 @@
     if (el && el.getAttribute && el.getAttribute("aria-invalid") === "true") { el.removeAttribute("aria-invalid"); }
   });
 
+  // The manager's page prints on one A4 sheet (app.css @media print).
+  function printButton() {
+    var button = document.getElementById("print-page");
+    if (button) { button.addEventListener("click", function () { window.print(); }); }
+  }
+
   document.addEventListener("DOMContentLoaded", function () {
+    printButton();
     periodPicker();
     datePickers();
     sectionNav();
