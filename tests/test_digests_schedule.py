@@ -50,8 +50,14 @@ def test_periods_relative_to_the_send_day():
     assert period_days("yesterday", date(2026, 11, 30)) == (date(2026, 11, 29),) * 2
     assert period_days("last_month", date(2026, 12, 1)) == (date(2026, 11, 1), date(2026, 11, 30))
     # Month to date on the 1st: the whole month just ended.
-    assert period_days("month_to_date", date(2026, 12, 1)) == (date(2026, 11, 1), date(2026, 11, 30))
-    assert period_days("month_to_date", date(2026, 12, 15)) == (date(2026, 12, 1), date(2026, 12, 14))
+    assert period_days("month_to_date", date(2026, 12, 1)) == (
+        date(2026, 11, 1),
+        date(2026, 11, 30),
+    )
+    assert period_days("month_to_date", date(2026, 12, 15)) == (
+        date(2026, 12, 1),
+        date(2026, 12, 14),
+    )
 
 
 @pytest.mark.parametrize(

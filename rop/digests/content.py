@@ -254,7 +254,9 @@ def build_digest(
             if stuck is not None:
                 attention.append(Attention(key, _label(None, key, lang), stuck))
         elif key in columns:
-            attention.append(Attention(key, _label(columns[key], key, lang), int(total.get(key) or 0)))
+            attention.append(
+                Attention(key, _label(columns[key], key, lang), int(total.get(key) or 0))
+            )
     overdue: list[dict[str, Any]] = []
     if "deals_overdue" in columns and total.get("deals_overdue"):
         listed = drill(store, flt, "deals_overdue", portal=portal, limit=OVERDUE_LISTED)

@@ -186,9 +186,9 @@ def make(
     if not match:
         raise DigestInputError(f"time {at_time!r} must be HH:MM (24-hour), e.g. 09:00")
     at = f"{int(match.group(1)):02d}:{match.group(2)}"
-    chosen = period or {"daily": "yesterday", "weekly": "last_week", "monthly": "last_month"}[
-        frequency
-    ]
+    chosen = (
+        period or {"daily": "yesterday", "weekly": "last_week", "monthly": "last_month"}[frequency]
+    )
     if chosen not in PERIODS:
         raise DigestInputError(f"unknown period {chosen!r}; choose from {', '.join(PERIODS)}")
     items = channels.split(",") if isinstance(channels, str) else list(channels)
@@ -253,9 +253,7 @@ def remove(store: Store, portal: str, sub_id: int, *, actor: int | None = None) 
     sub = get(store, portal, sub_id)
     if not may_manage(store, portal, actor, sub.user_id):
         raise DigestDenied(f"user {actor} may manage only their own digests")
-    store.execute(
-        "DELETE FROM digest_subscriptions WHERE portal = ? AND id = ?", [portal, sub_id]
-    )
+    store.execute("DELETE FROM digest_subscriptions WHERE portal = ? AND id = ?", [portal, sub_id])
     return sub
 
 

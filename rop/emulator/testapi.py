@@ -131,6 +131,19 @@ def routes(engine: Engine) -> list[Route]:
             {"faults": counts, "bucket_level": engine.bucket.level(), "deliveries": deliveries}
         )
 
+    async def im_state(request: Request) -> Response:
+        # What chat delivery left: every im.notify / imbot call, live notifications.
+        from rop.emulator.notify import inbox
+
+        box = inbox(portal)
+        with box.lock:
+            state = {
+                "calls": list(box.calls),
+                "notifications": {str(u): list(n) for u, n in box.notifications.items()},
+                "messages": list(box.messages),
+            }
+        return JsonResponse(state)
+
     async def app_state(request: Request) -> Response:
         app = host.app
         with app.lock:
@@ -193,5 +206,6 @@ def routes(engine: Engine) -> list[Route]:
         Route("/_emulator/app/{action}", app_action, methods=["POST"]),
         Route("/_emulator/oauth/{action}", oauth, methods=["POST"]),
         Route("/_emulator/stats", stats, methods=["GET"]),
+        Route("/_emulator/im", im_state, methods=["GET"]),
         Route("/_emulator/{kind}/{action}", change, methods=["POST"]),
     ]

@@ -1,0 +1,251 @@
+"""Scheduled digests end to end: emulator (chat) + a real SMTP server (docs/DIGESTS.md).
+
+The portal (tests/digest_portal.py) is copied over REST into a DuckDB file
+once; each test works on its own copy of that file. Weekly digests for an
+administrator (1), a head (2) and a manager (3) go out on Monday 30 November
+2026 at 09:00 in each reader's zone.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Iterator
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from rop.bitrix.sync import run_sync
+from rop.digests import sends
+from rop.digests.chat import NotifySender
+from rop.digests.content import KEY_FIGURES, ROW_FIGURES, Links, report_filter
+from rop.digests.mail import MailSender, SmtpSettings
+from rop.digests.numbers import show
+from rop.digests.run import DigestOptions, send_due_digests, send_now
+from rop.digests.subscriptions import add, make
+from rop.emulator import EmulatorConfig, create_app, serve_in_thread
+from rop.report.build import build_report
+from rop.report.scope import viewer_scope
+from rop.store.db import Store, open_store
+from tests.digest_portal import SCRIPT_TITLE, SUPPORT_TITLE, write_digest_portal
+from tests.emulator_portal import TOKEN
+from tests.smtp_server import Mailbox, smtp_server
+
+MONDAY = date(2026, 11, 30)
+MSK_NINE = datetime(2026, 11, 30, 6, 0, 5)  # 09:00:05 in Moscow, UTC
+NAMES = {u: f"User{u} Last{u}" for u in range(1, 7)}
+LINKS = Links(report_url="https://rop.example.ru/report")
+
+
+@pytest.fixture(scope="module")
+def portal(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    folder = write_digest_portal(tmp_path_factory.mktemp("digest-portal"))
+    app = create_app(folder, EmulatorConfig(rate_limit=False, test_api=True))
+    with serve_in_thread(app) as base:
+        webhook = f"{base}/rest/1/{TOKEN}/"
+        seed = tmp_path_factory.mktemp("digest-store") / "seed.duckdb"
+        with open_store(seed) as store:
+            run_sync(store, webhook, rate_per_second=100)
+        yield {"base": base, "webhook": webhook, "seed": seed, "app": app}
+
+
+@pytest.fixture
+def store(portal: dict[str, Any], tmp_path: Path) -> Iterator[Store]:
+    path = tmp_path / "rop.duckdb"
+    shutil.copy(portal["seed"], path)
+    with open_store(path) as opened:
+        yield opened
+
+
+@pytest.fixture
+def mailbox() -> Iterator[Mailbox]:
+    with smtp_server() as box:
+        yield box
+
+
+def _im(portal: dict[str, Any]) -> dict[str, Any]:
+    return httpx.get(portal["base"] + "/_emulator/im").json()
+
+
+def _clear_im(portal: dict[str, Any]) -> None:
+    from rop.emulator.notify import inbox
+
+    box = inbox(portal["app"].state.portal)
+    with box.lock:
+        box.calls.clear()
+        box.notifications.clear()
+
+
+def _key(store: Store) -> str:
+    return str(store.scalar("SELECT portal FROM portals"))
+
+
+def _subscribe(store: Store, user: int, **kw: Any) -> Any:
+    return add(store, make(_key(store), user, frequency="weekly", weekday="mon",
+                           channels="chat,email", created_by=None, **kw))  # fmt: skip
+
+
+def _send(store: Store, portal: dict[str, Any], box: Mailbox, now: datetime, **kw: Any) -> list:
+    smtp = SmtpSettings(host=box.host, port=box.port, security="none", sender="rop@example.ru")
+    return send_due_digests(
+        store, now, chat=NotifySender(portal["webhook"], rate_per_second=50),
+        mail=MailSender(smtp), options=DigestOptions(links=LINKS, **kw),
+    )  # fmt: skip
+
+
+def _grid(attach: dict[str, Any]) -> dict[str, str]:
+    return {
+        item["NAME"].strip("\u2068\u2069"): item["VALUE"]
+        for block in attach["BLOCKS"]
+        for item in block.get("GRID", [])
+    }
+
+
+@pytest.fixture
+def weekly(store: Store, portal: dict[str, Any], mailbox: Mailbox) -> dict[str, Any]:
+    _clear_im(portal)
+    subs = {u: _subscribe(store, u, language="en") for u in (1, 2, 3)}
+    # Created on Friday: Monday's slot is the first.
+    for sub in subs.values():
+        store.execute("UPDATE digest_subscriptions SET created_at = ? WHERE id = ?",
+                      [datetime(2026, 11, 27, 9, 0), sub.id])  # fmt: skip
+    outcomes = _send(store, portal, mailbox, MSK_NINE)
+    return {"subs": subs, "outcomes": outcomes}
+
+
+def test_weekly_digests_carry_each_readers_own_report(store, portal, mailbox, weekly):
+    done = sorted((o.user_id, o.channel, o.outcome) for o in weekly["outcomes"])
+    assert done == [(u, c, "sent") for u in (1, 2, 3) for c in ("chat", "email")]
+    notes = {int(u): n for u, n in _im(portal)["notifications"].items()}
+    mails = {int(r[0].split("@")[0].removeprefix("user")): m
+             for r, m in zip(mailbox.recipients, mailbox.messages, strict=True)}  # fmt: skip
+    assert set(notes) == set(mails) == {1, 2, 3}
+    key = _key(store)
+    for reader in (1, 2, 3):
+        sub = weekly["subs"][reader]
+        flt = report_filter(sub, MONDAY)
+        assert (flt.date_from, flt.date_to) == (date(2026, 11, 23), date(2026, 11, 29))
+        report = build_report(store, flt, portal=key)
+        cols = {c["key"]: c for c in report["columns"]}
+        total = report["total"]["figures"]
+        (note,) = notes[reader]
+        grid = _grid(json.loads(json.dumps(note["attach"])))
+        html = mails[reader].get_body(("html",)).get_content()
+        text = mails[reader].get_body(("plain",)).get_content()
+        # Exactly the figures the report shows this reader, in chat and e-mail alike.
+        for k in KEY_FIGURES:
+            value = show(total[k], cols[k]["kind"], "en", report["currency"])
+            assert grid[cols[k]["label_en"]].split(" (")[0] == value, (reader, k)
+            assert value in html and value in text
+        # A head's and an administrator's managers: the report's rows, with their figures.
+        rows = {r["name_en"]: r for r in report["rows"]}
+        shown = {name for name in grid if name in NAMES.values()}
+        if reader == 3:
+            assert shown == set() and set(rows) == {NAMES[3]}
+        else:
+            assert shown == set(rows)
+            for name, row in rows.items():
+                values = " · ".join(show(row["figures"][k], cols[k]["kind"], "en", "RUB")
+                                    for k in ROW_FIGURES)  # fmt: skip
+                assert grid[name] == values
+        # Nothing outside the reader's scope: no other manager's name anywhere.
+        scope = viewer_scope(store, key, reader)
+        body = json.dumps(note, ensure_ascii=False) + html + text
+        for uid, name in NAMES.items():
+            if not scope.sees(uid):
+                assert name not in body, (reader, name)
+        assert (SUPPORT_TITLE in body) == scope.sees(5)
+        assert "rop.example.ru/report/?lang=en&period=custom&from=2026-11-23&to=2026-11-29" in body
+
+
+def test_a_deal_titled_script_is_text_in_the_mail_and_not_a_tag_in_chat(portal, mailbox, weekly):
+    mail = next(m for r, m in zip(mailbox.recipients, mailbox.messages, strict=True)
+                if r == ["user3@example.ru"])  # fmt: skip
+    html = mail.get_body(("html",)).get_content()
+    assert "<script>" not in html and "alert(" in html
+    assert (
+        "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt; &amp; [url=https://evil.example]" in html
+    )
+    note = _im(portal)["notifications"]["3"][0]
+    blob = json.dumps(note["attach"], ensure_ascii=False)
+    assert "[url=https://evil" not in blob and "[\u200burl=https://evil.example]" in blob
+    assert SCRIPT_TITLE.replace("[", "[\u200b") in blob
+
+
+def test_a_restart_in_the_sending_minute_sends_nothing_twice(store, portal, mailbox, weekly):
+    sent_mail = len(mailbox.messages)
+    calls = len(_im(portal)["calls"])
+    path = store.path
+    store.close()
+    # The server comes back within the same minute and its scheduler ticks again.
+    with open_store(path) as again:
+        outcomes = _send(again, portal, mailbox, datetime(2026, 11, 30, 6, 0, 40))
+        assert outcomes == []
+        assert len(mailbox.messages) == sent_mail and len(_im(portal)["calls"]) == calls
+        states = again.query("SELECT DISTINCT state FROM digest_sends")
+        assert states == [("sent",)]
+
+
+def test_the_head_is_due_at_nine_in_yekaterinburg_not_in_moscow(store, portal, mailbox):
+    _clear_im(portal)
+    for u in (2, 3):
+        sub = _subscribe(store, u)
+        store.execute("UPDATE digest_subscriptions SET created_at = ? WHERE id = ?",
+                      [datetime(2026, 11, 27, 9, 0), sub.id])  # fmt: skip
+    # 04:00 UTC: 09:00 in Yekaterinburg (head 2), 07:00 in Moscow (manager 3).
+    outcomes = _send(store, portal, mailbox, datetime(2026, 11, 30, 4, 0, 10))
+    assert {(o.user_id, o.slot) for o in outcomes} == {(2, "2026-11-30 09:00")}
+
+
+def test_smtp_refusing_then_accepting_ends_in_one_delivery_and_a_logged_failure(
+    store, portal, mailbox
+):
+    sub = add(store, make(_key(store), 3, frequency="weekly", weekday="mon", channels="email"))
+    store.execute("UPDATE digest_subscriptions SET created_at = ? WHERE id = ?",
+                  [datetime(2026, 11, 27, 9, 0), sub.id])  # fmt: skip
+    mailbox.refuse = 1
+    first = _send(store, portal, mailbox, MSK_NINE)
+    assert [(o.outcome, o.channel) for o in first] == [("retry", "email")]
+    assert "451" in (first[0].reason or "") and mailbox.messages == []
+    # Not yet due again half a minute later; due after the backoff (1 minute).
+    assert _send(store, portal, mailbox, datetime(2026, 11, 30, 6, 0, 35)) == []
+    second = _send(store, portal, mailbox, datetime(2026, 11, 30, 6, 1, 10))
+    assert [o.outcome for o in second] == ["sent"]
+    assert len(mailbox.messages) == 1 and mailbox.refused == 1
+    # The same slot never again.
+    assert _send(store, portal, mailbox, datetime(2026, 11, 30, 6, 5, 0)) == []
+    assert len(mailbox.messages) == 1
+    lines = sends.log_lines(store, _key(store))
+    assert [line["outcome"] for line in reversed(lines)] == ["retry", "sent"]
+    assert "SMTP 451" in lines[-1]["reason"]
+
+
+def test_an_empty_digest_is_skipped_and_logged(store, portal, mailbox):
+    _clear_im(portal)
+    # User 6 (fired) owns nothing: no figures that week, nothing overdue.
+    sub = _subscribe(store, 6)
+    store.execute("UPDATE digest_subscriptions SET created_at = ? WHERE id = ?",
+                  [datetime(2026, 11, 27, 9, 0), sub.id])  # fmt: skip
+    outcomes = _send(store, portal, mailbox, MSK_NINE)
+    assert {o.outcome for o in outcomes} == {"skipped"}
+    assert mailbox.messages == [] and _im(portal)["calls"] == []
+    # Configurable: with skip_empty off it goes.
+    store.execute("DELETE FROM digest_sends")
+    outcomes = _send(store, portal, mailbox, MSK_NINE, skip_empty=False)
+    assert {o.outcome for o in outcomes} == {"sent"}
+
+
+def test_a_resend_of_the_same_period_replaces_the_notification(store, portal, mailbox):
+    _clear_im(portal)
+    sub = _subscribe(store, 3)
+    smtp = SmtpSettings(host=mailbox.host, port=mailbox.port, security="none")
+    for minute in (0, 1):
+        send_now(store, sub.id, datetime(2026, 11, 30, 6, minute),
+                 chat=NotifySender(portal["webhook"]), mail=MailSender(smtp),
+                 options=DigestOptions(links=LINKS))  # fmt: skip
+    im = _im(portal)
+    assert len([c for c in im["calls"] if c["user_id"] == 3]) == 2
+    assert len(im["notifications"]["3"]) == 1  # the same TAG: the second replaced the first
