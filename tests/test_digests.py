@@ -249,3 +249,49 @@ def test_a_resend_of_the_same_period_replaces_the_notification(store, portal, ma
     im = _im(portal)
     assert len([c for c in im["calls"] if c["user_id"] == 3]) == 2
     assert len(im["notifications"]["3"]) == 1  # the same TAG: the second replaced the first
+
+
+def _cli(*args: str, env: dict[str, str] | None = None, code: int = 0) -> str:
+    from click.testing import CliRunner
+
+    from rop.cli import cli
+
+    result = CliRunner().invoke(cli, list(args), env=env)
+    assert result.exit_code == code, result.output
+    return result.output
+
+
+def test_cli_adds_lists_sends_and_removes(store, portal, mailbox):
+    path = str(store.path)
+    store.close()
+    out = _cli("digests", "add", "3", "--weekly", "--weekday", "fri", "--at", "18:30",
+               "--channel", "chat,email", "--xlsx", "--department", "3", "--db", path)  # fmt: skip
+    assert out.startswith("added #1 user 3: weekly on fri at 18:30, working days; last_week")
+    assert "#1 user 3" in _cli("digests", "list", "--db", path)
+    _clear_im(portal)
+    env = {"ROP_WEBHOOK": portal["webhook"], "ROP_SMTP_HOST": mailbox.host,
+           "ROP_SMTP_PORT": str(mailbox.port), "ROP_SMTP_SECURITY": "none"}  # fmt: skip
+    out = _cli("digests", "send-now", "1", "--db", path, env=env)
+    assert "#1 chat: sent" in out and "#1 email: sent" in out
+    (mail,) = mailbox.messages
+    names = [part.get_filename() for part in mail.iter_attachments()]
+    assert names and names[0].endswith(".xlsx")
+    assert len(_im(portal)["notifications"]["3"]) == 1
+    assert "email: sent" in _cli("digests", "list", "--log", "--db", path)
+    assert "removed #1" in _cli("digests", "remove", "1", "--db", path)
+    assert "no digests" in _cli("digests", "list", "--db", path)
+
+
+def test_cli_refuses_bad_input_and_other_readers_digests(store):
+    path = str(store.path)
+    store.close()
+    out = _cli("digests", "add", "3", "--at", "9am", "--db", path, code=2)
+    assert "time '9am' must be HH:MM" in out and "Traceback" not in out
+    assert "is not a user" in _cli("digests", "add", "77", "--db", path, code=2)
+    # A manager subscribes themselves, not someone else; a report admin anyone.
+    out = _cli("digests", "add", "4", "--as", "3", "--db", path, code=2)
+    assert "may manage only their own digests" in out
+    _cli("digests", "add", "3", "--as", "3", "--db", path)
+    _cli("digests", "add", "4", "--as", "1", "--db", path)
+    assert "may manage only" in _cli("digests", "remove", "2", "--as", "3", "--db", path, code=2)
+    assert "no digest #9" in _cli("digests", "remove", "9", "--db", path, code=2)
