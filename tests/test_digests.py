@@ -295,3 +295,53 @@ def test_cli_refuses_bad_input_and_other_readers_digests(store):
     _cli("digests", "add", "4", "--as", "1", "--db", path)
     assert "may manage only" in _cli("digests", "remove", "2", "--as", "3", "--db", path, code=2)
     assert "no digest #9" in _cli("digests", "remove", "9", "--db", path, code=2)
+
+
+def test_the_settings_page_manages_own_digests_and_shows_the_log(store, portal, mailbox):
+    from rop.config import Settings
+    from rop.web import create_app
+    from tests.web_client import page_client
+
+    sub = add(store, make(_key(store), 3, frequency="weekly", weekday="mon", channels="email"))
+    store.execute("UPDATE digest_subscriptions SET created_at = ? WHERE id = ?",
+                  [datetime(2026, 11, 27, 9, 0), sub.id])  # fmt: skip
+    mailbox.refuse = 1
+    _send(store, portal, mailbox, MSK_NINE)
+    app = create_app(Settings(db=store.path, demo=True, digests=False), store)
+    with page_client(app) as client:
+        page = client.get("/settings/digests?viewer=3&lang=en")
+        assert page.status_code == 200
+        assert 'id="digest-1"' in page.text and "SMTP 451" in page.text
+        assert '<option value="4"' not in page.text  # a manager subscribes only themselves
+        # Someone else's digest: 403; bad input: 400 naming it; nothing written.
+        denied = client.post("/api/digests?viewer=3", json={"user_id": 4, "channels": ["chat"]})
+        assert denied.status_code == 403 and "only their own" in denied.text
+        bad = client.post("/api/digests?viewer=3",
+                          json={"user_id": 3, "channels": ["chat"], "at_time": "25:99"})  # fmt: skip
+        assert bad.status_code == 400 and "HH:MM" in bad.text
+        assert client.post("/api/digests?viewer=3", content=b"{").status_code in (400, 415)
+        assert len(listed_subs(store)) == 1
+        made = client.post("/api/digests?viewer=3", json={"user_id": 3, "frequency": "daily",
+                           "channels": ["chat", "email"], "at_time": "08:15"})  # fmt: skip
+        assert made.status_code == 200 and made.json()["subscription"]["id"] == 2
+        assert [(s.user_id, s.frequency, s.at_time) for s in listed_subs(store)][-1] == (
+            3, "daily", "08:15")  # fmt: skip
+        # Another manager sees neither user 3's digests nor their log lines.
+        other = client.get("/settings/digests?viewer=4&lang=en").text
+        assert 'id="digest-1"' not in other and "SMTP 451" not in other
+        assert client.post("/api/digests/1/remove?viewer=4", json={}).status_code == 403
+        # The administrator sees and removes anyone's.
+        admin = client.get("/settings/digests?viewer=1&lang=en").text
+        assert 'id="digest-1"' in admin and 'id="digest-2"' in admin
+        gone = client.post("/api/digests/1/remove?viewer=1", json={})
+        assert gone.status_code == 200 and [s.id for s in listed_subs(store)] == [2]
+        # A cross-site request never reaches it.
+        forged = client.post("/api/digests/2/remove?viewer=1", json={},
+                             headers={"sec-fetch-site": "cross-site"})  # fmt: skip
+        assert forged.status_code == 403 and [s.id for s in listed_subs(store)] == [2]
+
+
+def listed_subs(store: Store) -> list:
+    from rop.digests.subscriptions import listed
+
+    return listed(store, _key(store))
