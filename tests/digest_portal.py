@@ -4,7 +4,7 @@ Users (emulator_portal): 1 portal admin (department 1, head), 2 head of
 Sales (2) with Team A (3: users 3, 4, 6 fired) below, 5 in Support (4).
 Added: e-mail addresses and time zones (user 2 in Yekaterinburg, UTC+5),
 ten deals created 23-26 November 2026 (the week before Monday 30th), four
-of them won that week, and two overdue open deals: one of user 3 titled
+of them won that week, twelve calls that week, and two overdue open deals: one of user 3 titled
 with markup, one of user 5 (outside the head's departments).
 """
 
@@ -65,7 +65,7 @@ def write_digest_portal(folder: Path) -> Path:
                         "CREATED_TIME": created, "CATEGORY_ID": 0,
                         "STAGE_SEMANTIC_ID": "P", "STAGE_ID": "NEW"})  # fmt: skip
         if won:
-            history.append({"ID": len(history) + 1, "TYPE_ID": 2, "OWNER_ID": rid,
+            history.append({"ID": len(history) + 1, "TYPE_ID": 3, "OWNER_ID": rid,
                             "CREATED_TIME": created.replace("T10", "T15"), "CATEGORY_ID": 0,
                             "STAGE_SEMANTIC_ID": "S", "STAGE_ID": "WON"})  # fmt: skip
     for rid, title, owner in ((2001, SCRIPT_TITLE, 3), (2002, SUPPORT_TITLE, 5)):
@@ -86,6 +86,24 @@ def write_digest_portal(folder: Path) -> Path:
                 "CLOSEDATE": "2026-11-10T00:00:00+03:00",
             }
         )
+    calls = _load(folder, "voximplant.statistic.get.json")
+    for n in range(12):
+        calls.append(
+            {
+                "ID": str(101 + n),
+                "CALL_ID": f"week-{n}",
+                "PORTAL_USER_ID": str(1 + n % 5),
+                "PHONE_NUMBER": "79001234500",
+                "CALL_TYPE": "1",
+                "CALL_DURATION": str(60 + n * 30),
+                "CALL_START_DATE": f"2026-11-{23 + n % 5:02d}T12:00:00+03:00",
+                "CALL_FAILED_CODE": "200",
+                "CRM_ENTITY_TYPE": "COMPANY",
+                "CRM_ENTITY_ID": str(1 + n % 7),
+                "COST": "0.0000",
+            }
+        )
+    _save(folder, "voximplant.statistic.get.json", calls)
     _save(folder, "crm.deal.list.json", deals)
     _save(folder, "crm.stagehistory.list.2.json", history)
     return folder

@@ -345,3 +345,89 @@ def listed_subs(store: Store) -> list:
     from rop.digests.subscriptions import listed
 
     return listed(store, _key(store))
+
+
+# -- in Chromium: the e-mail, the chat notification, the settings page ---------------
+
+CHROMIUM = "/usr/bin/chromium"
+DOCS = Path(__file__).resolve().parent.parent / "docs"
+
+
+def _shot(pg: Any, name: str) -> None:
+    import os
+
+    if os.environ.get("ROP_SCREENSHOTS") == "1":
+        pg.screenshot(path=str(DOCS / name), full_page=True)
+
+
+@pytest.fixture
+def chromium() -> Iterator[Any]:
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"{CHROMIUM} is missing")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"]
+        )
+        context = browser.new_context(viewport={"width": 760, "height": 900})
+        pg = context.new_page()
+        errors: list[str] = []
+        pg.on("pageerror", lambda e: errors.append(str(e)))
+        pg.on("console", lambda m: "Content Security Policy" in m.text and errors.append(m.text))
+        pg.on("dialog", lambda d: (errors.append("dialog: " + d.message), d.dismiss()))
+        pg.errors = errors
+        yield pg
+        browser.close()
+        assert errors == [], errors
+
+
+@pytest.mark.browser
+def test_the_mail_and_the_chat_card_render_in_chromium(store, portal, mailbox, weekly, chromium):
+    pg = chromium
+    head = next(m for r, m in zip(mailbox.recipients, mailbox.messages, strict=True)
+                if r == ["user2@example.ru"])  # fmt: skip
+    pg.set_content(head.get_body(("html",)).get_content())
+    text = pg.inner_text("body")
+    # The deal titled <script> is shown as text, never run (no dialog, no error).
+    assert "<script>alert('x')</script>" in text
+    assert "User3 Last3" in text and "User5 Last5" not in text
+    assert pg.locator("a[href*='evil.example']").count() == 0
+    _shot(pg, "digest-email.png")
+    pg.goto(portal["base"] + "/_emulator/im/2")
+    card = pg.inner_text(".note")
+    assert "User3 Last3" in card and "User5 Last5" not in card
+    assert "[\u200burl=https://evil.example]" in card
+    assert pg.locator("a[href*='evil.example']").count() == 0
+    assert pg.locator("a[href*='rop.example.ru/report']").count() >= 1
+    _shot(pg, "digest-chat.png")
+
+
+@pytest.mark.browser
+def test_the_settings_page_adds_a_digest_from_the_form(store, chromium):
+    from rop.config import Settings
+    from rop.web import create_app, serve_in_thread
+
+    app = create_app(Settings(db=store.path, demo=True, digests=False), store)
+    srv = serve_in_thread(app)
+    try:
+        pg = chromium
+        pg.set_viewport_size({"width": 1200, "height": 800})
+        pg.goto(srv.url + "/settings/digests?viewer=1&lang=en")
+        pg.select_option("select[name=user_id]", "2")
+        pg.select_option("select[name=weekday]", "fri")
+        pg.fill("input[name=at_time]", "17:45")
+        pg.check("input[name=channel][value=email]")
+        with pg.expect_navigation():
+            pg.click("#digest-add button[type=submit]")
+        row = pg.inner_text("#digest-1")
+        assert "User2 Last2" in row and "17:45" in row and "chat, email" in row
+        # No channel ticked: the page says why, nothing is added.
+        pg.uncheck("input[name=channel][value=chat]")
+        pg.click("#digest-add button[type=submit]")
+        pg.wait_for_selector("#digest-status:not(:empty)")
+        assert "no channel" in pg.inner_text("#digest-status").lower()
+        assert pg.locator("#digest-subs tbody tr").count() == 1
+        _shot(pg, "digest-settings.png")
+    finally:
+        srv.stop()
