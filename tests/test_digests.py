@@ -431,3 +431,45 @@ def test_the_settings_page_adds_a_digest_from_the_form(store, chromium):
         _shot(pg, "digest-settings.png")
     finally:
         srv.stop()
+
+
+def test_a_manager_sees_their_place_only_when_the_administrator_allows_it(store):
+    from rop.digests.content import build_digest
+
+    sub = make(_key(store), 4, frequency="weekly", weekday="mon", language="en")
+    assert build_digest(store, sub, MONDAY, rank=False).rank is None
+    place = build_digest(store, sub, MONDAY, rank=True).rank
+    everyone = build_report(store, report_filter(replace_viewer(sub), MONDAY), portal=_key(store))
+    ranked = sorted(everyone["rows"], key=lambda r: -(r["figures"]["deals_won_amount"] or 0))
+    assert place == ([r["user_id"] for r in ranked].index(4) + 1, len(ranked))
+    # A head gets the table, not a place.
+    head = make(_key(store), 2, frequency="weekly", weekday="mon")
+    assert build_digest(store, head, MONDAY, rank=True).rank is None
+
+
+def replace_viewer(sub: Any) -> Any:
+    from dataclasses import replace
+
+    return replace(sub, user_id=1)  # the portal admin: every manager
+
+
+@pytest.mark.parametrize("engine", ["postgres"])
+def test_send_due_digests_on_postgresql(engine, portal, mailbox, tmp_path, request):
+    from rop.bitrix.snapshot import load_snapshot
+    from tests.conftest import store_target
+
+    with open_store(store_target(engine, tmp_path, request)) as pg:
+        folder = write_digest_portal(tmp_path / "snap")
+        key = load_snapshot(pg, folder)
+        pg.use_portal(key)
+        sub = add(pg, make(key, 3, frequency="weekly", weekday="mon", channels="email"))
+        pg.execute("UPDATE digest_subscriptions SET created_at = ? WHERE portal = ? AND id = ?",
+                   [datetime(2026, 11, 27, 9, 0), key, sub.id])  # fmt: skip
+        mailbox.refuse = 1
+        assert [o.outcome for o in _send(pg, portal, mailbox, MSK_NINE)] == ["retry"]
+        assert [o.outcome for o in _send(pg, portal, mailbox, MSK_NINE)] == []
+        later = datetime(2026, 11, 30, 6, 2)
+        assert [o.outcome for o in _send(pg, portal, mailbox, later)] == ["sent"]
+        assert len(mailbox.messages) == 1
+        html = mailbox.messages[0].get_body(("html",)).get_content()
+        assert "&lt;script&gt;" in html and "User5 Last5" not in html

@@ -23,7 +23,7 @@ from rop.digests.errors import DigestInputError
 from rop.digests.mail import MailSender, build_message, message_id
 from rop.digests.schedule import last_slot, reader_zone, slot_key
 from rop.digests.subscriptions import Subscription, get, listed
-from rop.metrics.errors import ReportInputError
+from rop.metrics.errors import AccessDenied, ReportInputError
 from rop.report.portal import select_portal
 from rop.store.db import Store
 
@@ -126,7 +126,8 @@ class _Run:
                 )
             else:
                 state = "failed"
-        except (ReportInputError, DigestInputError) as exc:
+        except (ReportInputError, DigestInputError, AccessDenied) as exc:
+            # The saved filter no longer fits (a department gone, out of the scope).
             state, reason = "failed", str(exc)
         except Exception as exc:  # a bug must not stop the other digests
             log.exception("digest %s failed", sub.id)
@@ -165,9 +166,13 @@ def send_due_digests(
     opts = options or DigestOptions()
     moment = _utc(now)
     key_of = select_portal(store, portal).key
+    subs = listed(store, key_of)
+    again = sends.due_again(store, key_of, moment)
+    if not subs and not again:
+        return []
     run = _Run(store, key_of, moment, chat, mail, opts)
     out: list[Outcome] = []
-    for sub in listed(store, key_of):
+    for sub in subs:
         slot = last_slot(sub, moment, run.zone(sub.user_id))
         if slot is None:
             continue
@@ -186,7 +191,7 @@ def send_due_digests(
                 continue
             if sends.claim(store, key, moment):
                 out.append(run.attempt(sub, key, day))
-    for key in sends.due_again(store, key_of, moment):
+    for key in again:
         if not sends.take_again(store, key, moment):
             continue  # another worker took it
         try:

@@ -104,7 +104,13 @@ def due_digests(
     """Send every digest due now on every portal this server serves."""
     mail = mail_sender(settings)
     out: list[Outcome] = []
-    for target in list(targets(store, settings, appmode)):
+    # Each thread reads through its own cursor (DuckDB), never the root store.
+    lister = store.cursor()
+    try:
+        found = list(targets(lister, settings, appmode))
+    finally:
+        lister.close()
+    for target in found:
         cursor = store.cursor()
         try:
             cursor.use_portal(target.portal)
