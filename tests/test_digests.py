@@ -473,3 +473,57 @@ def test_send_due_digests_on_postgresql(engine, portal, mailbox, tmp_path, reque
         assert len(mailbox.messages) == 1
         html = mailbox.messages[0].get_body(("html",)).get_content()
         assert "&lt;script&gt;" in html and "User5 Last5" not in html
+
+
+class _DiesAfterSending:
+    """A chat sender whose process dies right after Bitrix24 took the message."""
+
+    def __init__(self, real: NotifySender) -> None:
+        self.real = real
+
+    def send(self, user_id: int, msg: Any) -> str:
+        self.real.send(user_id, msg)
+        raise KeyboardInterrupt  # not an Exception: nothing of ours catches it
+
+
+def test_a_crash_mid_send_is_not_resent_in_the_minute_and_replaces_itself_later(
+    store, portal, mailbox
+):
+    _clear_im(portal)
+    sub = add(store, make(_key(store), 3, frequency="weekly", weekday="mon", channels="chat"))
+    store.execute("UPDATE digest_subscriptions SET created_at = ? WHERE id = ?",
+                  [datetime(2026, 11, 27, 9, 0), sub.id])  # fmt: skip
+    with pytest.raises(KeyboardInterrupt):
+        send_due_digests(store, MSK_NINE, chat=_DiesAfterSending(NotifySender(portal["webhook"])))
+    path = store.path
+    store.close()
+    with open_store(path) as again:
+        # Back within the minute (and up to the 15-minute lease): nothing is sent again.
+        for at in (datetime(2026, 11, 30, 6, 0, 40), datetime(2026, 11, 30, 6, 14)):
+            assert _send(again, portal, mailbox, at) == []
+        assert len(_im(portal)["calls"]) == 1
+        # The lease ran out: sent again, and the same TAG replaces the first notification.
+        outcomes = _send(again, portal, mailbox, datetime(2026, 11, 30, 6, 16))
+        assert [(o.channel, o.outcome) for o in outcomes] == [("chat", "sent")]
+        im = _im(portal)
+        assert len(im["calls"]) == 2 and len(im["notifications"]["3"]) == 1
+
+
+def test_the_servers_settings_wire_chat_and_mail(store, portal, mailbox):
+    from rop.config import Settings
+    from rop.web.digests import due_digests
+
+    sub = _subscribe(store, 3)
+    store.execute("UPDATE digest_subscriptions SET created_at = ? WHERE id = ?",
+                  [datetime(2026, 11, 27, 9, 0), sub.id])  # fmt: skip
+    _clear_im(portal)
+    settings = Settings(db=store.path, webhook=portal["webhook"], smtp_host=mailbox.host,
+                        smtp_port=mailbox.port, smtp_security="none",
+                        report_url="https://rop.example.ru")  # fmt: skip
+    outcomes = due_digests(store, settings, now=MSK_NINE)
+    assert sorted((o.channel, o.outcome) for o in outcomes) == [("chat", "sent"), ("email", "sent")]
+    assert (
+        "https://rop.example.ru/report/?lang=ru"
+        in mailbox.messages[0].get_body(("plain",)).get_content()
+    )
+    assert due_digests(store, settings, now=MSK_NINE) == []
