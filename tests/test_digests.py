@@ -527,3 +527,18 @@ def test_the_servers_settings_wire_chat_and_mail(store, portal, mailbox):
         in mailbox.messages[0].get_body(("plain",)).get_content()
     )
     assert due_digests(store, settings, now=MSK_NINE) == []
+
+
+def test_a_readers_name_is_text_in_the_chat_message_too(store):
+    from dataclasses import replace
+
+    from rop.digests.chat import render_chat
+    from rop.digests.content import build_digest
+
+    sub = make(_key(store), 3, frequency="weekly", weekday="mon", language="en")
+    digest = replace(
+        build_digest(store, sub, MONDAY), reader_name="[url=https://evil.example]Me[/url]"
+    )
+    msg = render_chat(digest)
+    assert "[url=https://evil" not in msg.message and "[\u200burl=https://evil" in msg.message
+    assert "[url=https://evil.example]Me[/url]" in msg.message_out  # plain text: as it is

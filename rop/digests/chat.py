@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -66,10 +67,11 @@ def _figure_line(d: Digest, f: Any) -> str:
     return f"{value} ({delta})" if delta else value
 
 
-def summary_lines(d: Digest) -> list[str]:
-    """The plain summary: title, key figures, attention (no markup)."""
+def summary_lines(d: Digest, data: Callable[[Any], str] = str) -> list[str]:
+    """The summary: title, key figures, attention; ``data`` wraps a CRM string
+    (``bb_text`` inside BB-code, as it is in plain text)."""
     lang = d.language
-    lines = [_title(d), f"{word('for', lang)} {d.reader_name}"]
+    lines = [_title(d), f"{word('for', lang)} {data(d.reader_name)}"]
     lines += [f"{f.label}: {_figure_line(d, f)}" for f in d.figures]
     if d.rank:
         lines.append(f"{word('rank', lang)}: {d.rank[0]} {word('of', lang)} {d.rank[1]}")
@@ -152,11 +154,11 @@ def _size(attach: dict[str, Any]) -> int:
 
 def render_chat(d: Digest) -> ChatMessage:
     """The notification: BB-code summary, the ATTACH card within the limit, the tag."""
-    lines = summary_lines(d)
+    lines = summary_lines(d, bb_text)
     message = "[b]" + lines[0] + "[/b][br]" + "[br]".join(lines[1:])
     if d.link:
         message += f"[br][url={d.link}]{word('open', d.language)}[/url]"
-    out = "\n".join(lines + ([d.link] if d.link else []))
+    out = "\n".join(summary_lines(d) + ([d.link] if d.link else []))
     rows = len(d.rows)
     attach = {"ID": 1, "COLOR_TOKEN": "primary", "BLOCKS": _blocks(d, rows)}
     while _size(attach) > ATTACH_LIMIT and rows > 0:
