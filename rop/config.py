@@ -146,6 +146,25 @@ class Settings(BaseSettings):
     # Bitrix24 requires servers calling its REST API to keep request logs >= 3 days.
     rest_log_days: int = Field(default=7, ge=3, description="Days of REST log kept")
 
+    # Scheduled digests (docs/DIGESTS.md). The server sends what is due every
+    # minute unless ROP_DIGESTS=false (e.g. a periodic worker does it instead).
+    digests: bool = Field(default=True, description="Send scheduled digests from the server")
+    digests_skip_empty: bool = Field(default=True, description="Skip a digest with nothing in it")
+    digests_rank: bool = Field(default=False, description="Show a manager their place")
+    digests_chat: str = Field(default="notify", pattern="^(notify|bot)$")
+    # Where a digest's link points outside Bitrix24: the web report's public
+    # address. Default: ROP_APP_PUBLIC_URL, else this server's own address.
+    report_url: str | None = Field(default=None, description="Public URL of the web report")
+    # The app's code in /marketplace/view/<code>/ (Market code; default client_id).
+    app_code: str | None = Field(default=None, description="Market code of the app")
+    smtp_host: str | None = Field(default=None, description="SMTP server for digests")
+    smtp_port: int = Field(default=587, gt=0, le=65535)
+    smtp_security: str = Field(default="starttls", pattern="^(starttls|ssl|none)$")
+    smtp_user: str | None = None
+    smtp_password: str | None = None
+    smtp_from: str = Field(default="rop-report@localhost", description="Sender address")
+    smtp_from_name: str = "ROP Report"
+
     @field_validator("db", mode="before")
     @classmethod
     def _path_or_url(cls, value: object) -> object:

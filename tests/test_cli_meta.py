@@ -43,6 +43,11 @@ def test_the_command_set_is_the_one_documented():
     assert set(COMMANDS) == {
         "demo",
         "demo-portal",
+        "digests",
+        "digests add",
+        "digests list",
+        "digests remove",
+        "digests send-now",
         "drill",
         "emulate",
         "migrate",

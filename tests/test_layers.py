@@ -31,6 +31,7 @@ EVERYTHING = {
     "metrics",
     "report",
     "web",
+    "digests",
     "demo",
     "rundemo",
     "cli",
@@ -50,7 +51,10 @@ ALLOWED: dict[str, set[str]] = {
     "report": {"metrics", "store"},
     # The page's sync button runs bitrix's sync; web builds settings in create_app.
     # web/asgi.py builds the app for gunicorn from the settings, logs included.
-    "web": {"report", "metrics", "store", "bitrix", "config", "logs"},
+    "web": {"report", "metrics", "store", "bitrix", "config", "logs", "digests"},
+    # Scheduled digests: the report (in the reader's scope) sent through
+    # Bitrix24 chat (bitrix's client) and e-mail; settings are handed down.
+    "digests": {"report", "metrics", "store", "bitrix"},
     "demo": {"bitrix", "store"},
     "rundemo": EVERYTHING - {"cli", "rundemo"},
     "cli": EVERYTHING - {"cli"},

@@ -219,6 +219,9 @@ def _user(r: Record) -> Row:
         "work_position": to_text(r.get("WORK_POSITION")),
         "department_id": departments[0] if departments else None,
         "department_ids": json.dumps(departments),
+        # The user's own zone (IANA) when set in their profile: digests go out
+        # at the reader's local time (docs/DIGESTS.md).
+        "time_zone": to_text(r.get("TIME_ZONE")),
     }
 
 

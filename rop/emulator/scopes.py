@@ -27,6 +27,7 @@ _BY_PREFIX: tuple[tuple[str, frozenset[str]], ...] = (
     ("crm.", frozenset({"crm"})),
     ("placement.", frozenset({"placement"})),
     ("im.", frozenset({"im"})),
+    ("imbot.", frozenset({"imbot"})),
     # event.bind/get/unbind and the offline queue are "basic" (no scope).
 )
 

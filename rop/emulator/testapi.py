@@ -131,6 +131,34 @@ def routes(engine: Engine) -> list[Route]:
             {"faults": counts, "bucket_level": engine.bucket.level(), "deliveries": deliveries}
         )
 
+    async def im_state(request: Request) -> Response:
+        # What chat delivery left: every im.notify / imbot call, live notifications.
+        from rop.emulator.notify import inbox
+
+        box = inbox(portal)
+        with box.lock:
+            state = {
+                "calls": list(box.calls),
+                "notifications": {str(u): list(n) for u, n in box.notifications.items()},
+                "messages": list(box.messages),
+            }
+        return JsonResponse(state)
+
+    async def im_page(request: Request) -> Response:
+        # One user's notifications rendered like Bitrix24's panel (docs screenshots).
+        from starlette.responses import HTMLResponse
+
+        from rop.emulator.imview import page
+        from rop.emulator.notify import inbox
+
+        raw = request.path_params["user_id"]
+        if not raw.isdigit():
+            return _problem(f"user {raw!r} is not a user ID", 404)
+        box = inbox(portal)
+        with box.lock:
+            notes = list(box.notifications.get(int(raw), []))
+        return HTMLResponse(page(int(raw), notes))
+
     async def app_state(request: Request) -> Response:
         app = host.app
         with app.lock:
@@ -193,5 +221,7 @@ def routes(engine: Engine) -> list[Route]:
         Route("/_emulator/app/{action}", app_action, methods=["POST"]),
         Route("/_emulator/oauth/{action}", oauth, methods=["POST"]),
         Route("/_emulator/stats", stats, methods=["GET"]),
+        Route("/_emulator/im", im_state, methods=["GET"]),
+        Route("/_emulator/im/{user_id}", im_page, methods=["GET"]),
         Route("/_emulator/{kind}/{action}", change, methods=["POST"]),
     ]

@@ -410,4 +410,59 @@ CREATE TABLE plan_changes (
 );
 """,
     ),
+    (
+        9,
+        "digests",
+        # Scheduled digests (rop/digests, docs/DIGESTS.md): who gets which
+        # report when and how; one row per (subscription, slot, channel) in
+        # digest_sends, whose key is what makes a slot go out once even across
+        # restarts and several workers; digest_log is the delivery log. The
+        # reader's own time zone (user.get TIME_ZONE) schedules the slot.
+        """
+ALTER TABLE users ADD COLUMN time_zone TEXT;
+CREATE TABLE digest_subscriptions (
+    portal TEXT NOT NULL,
+    id BIGINT NOT NULL,
+    user_id BIGINT NOT NULL,
+    frequency TEXT NOT NULL,
+    weekday INTEGER,
+    month_day INTEGER,
+    at_time TEXT NOT NULL,
+    workdays_only BOOLEAN NOT NULL,
+    period TEXT NOT NULL,
+    filter TEXT NOT NULL,
+    channels TEXT NOT NULL,
+    xlsx BOOLEAN NOT NULL,
+    language TEXT NOT NULL,
+    created_by BIGINT,
+    created_at TIMESTAMP NOT NULL,
+    PRIMARY KEY (portal, id)
+);
+CREATE TABLE digest_sends (
+    portal TEXT NOT NULL,
+    subscription_id BIGINT NOT NULL,
+    slot TEXT NOT NULL,
+    channel TEXT NOT NULL,
+    state TEXT NOT NULL,
+    attempts INTEGER NOT NULL,
+    next_attempt_at TIMESTAMP,
+    claimed_at TIMESTAMP NOT NULL,
+    finished_at TIMESTAMP,
+    reason TEXT,
+    PRIMARY KEY (portal, subscription_id, slot, channel)
+);
+CREATE TABLE digest_log (
+    portal TEXT NOT NULL,
+    id BIGINT NOT NULL,
+    logged_at TIMESTAMP NOT NULL,
+    subscription_id BIGINT,
+    user_id BIGINT,
+    slot TEXT,
+    channel TEXT,
+    outcome TEXT NOT NULL,
+    reason TEXT,
+    PRIMARY KEY (portal, id)
+);
+""",
+    ),
 ]

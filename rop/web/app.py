@@ -136,12 +136,17 @@ def create_app(
         from rop.web.appmode.setup import app_mode_parts
 
         appmode, app_middleware, app_routes = app_mode_parts(settings, store, cache.clear)
+    # Scheduled digests (docs/DIGESTS.md): what is due, once a minute.
+    from rop.web.digests import DigestScheduler
+
+    digests = DigestScheduler(store, settings, appmode)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         scheduler.start()
         if appmode is not None:
             appmode.start()
+        digests.start()
         if cache_size > 0:
             warmer = threading.Thread(target=warm, args=(app,), name="rop-warm", daemon=True)
             warmers.append(warmer)
@@ -150,6 +155,7 @@ def create_app(
             yield
         finally:
             scheduler.stop()
+            digests.stop()
             job.wait(timeout=30)
             if appmode is not None:
                 appmode.stop()
@@ -205,6 +211,7 @@ def create_app(
     # (rop.web.security.frame_ancestors); None: only our own pages frame ours.
     app.state.frame_ancestors = appmode.frame_ancestors if appmode is not None else None
     app.state.appmode = appmode
+    app.state.digests = digests
     return app
 
 

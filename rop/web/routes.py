@@ -12,6 +12,7 @@ from starlette.routing import Route
 
 from rop.web.builds import limited
 from rop.web.context import LAST_FILTER_COOKIE
+from rop.web.digests_view import digests_add, digests_page, digests_remove
 from rop.web.drill_view import drill_csv, drill_json, drill_page, drill_xlsx
 from rop.web.health import healthz, readyz
 from rop.web.local import rights_json
@@ -65,6 +66,9 @@ ROUTES = [
     Route("/api/plans", plans_save, methods=["POST"]),
     Route("/api/plans/copy", plans_copy, methods=["POST"]),
     Route("/api/plans/import", plans_import, methods=["POST"]),
+    Route("/settings/digests", digests_page),
+    Route("/api/digests", digests_add, methods=["POST"]),
+    Route("/api/digests/{sid}/remove", digests_remove, methods=["POST"]),
     Route("/healthz", healthz),
     Route("/readyz", readyz),
 ]

@@ -131,6 +131,14 @@ class Urls:
             return self._join("/plans/" + fmt, pairs)
         return self._join("/plans" + (f".{fmt}" if fmt else ""), pairs)
 
+    def digests(self, pairs: Pairs) -> str:
+        """The digests settings page."""
+        return self._join("/settings/digests", pairs)
+
+    def api_digests(self, pairs: Pairs, action: str = "") -> str:
+        """Adding (POST JSON) a digest, or ``action`` "<id>/remove"."""
+        return self._join("/api/digests" + (f"/{action}" if action else ""), pairs)
+
     def api_plans(self, pairs: Pairs, action: str = "") -> str:
         """Saving plans (POST JSON); ``action`` "copy" or "import"."""
         return self._join("/api/plans" + (f"/{action}" if action else ""), pairs)
