@@ -31,6 +31,7 @@ EVERYTHING = {
     "metrics",
     "report",
     "web",
+    "jobs",
     "demo",
     "rundemo",
     "cli",
@@ -50,7 +51,9 @@ ALLOWED: dict[str, set[str]] = {
     "report": {"metrics", "store"},
     # The page's sync button runs bitrix's sync; web builds settings in create_app.
     # web/asgi.py builds the app for gunicorn from the settings, logs included.
-    "web": {"report", "metrics", "store", "bitrix", "config", "logs"},
+    "web": {"report", "metrics", "store", "bitrix", "config", "logs", "jobs"},
+    # Server mode's sync workers: run bitrix's sync, then refresh the report's facts.
+    "jobs": {"bitrix", "report", "store"},
     "demo": {"bitrix", "store"},
     "rundemo": EVERYTHING - {"cli", "rundemo"},
     "cli": EVERYTHING - {"cli"},
