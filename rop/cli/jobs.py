@@ -84,7 +84,7 @@ def worker_command(
     db: str | None, concurrency: int, stalled_seconds: int, rescan_minutes: int | None
 ) -> None:
     """Run a sync worker on the PostgreSQL job queue (server mode; stop with Ctrl+C)."""
-    from rop.jobs.queue import Runtime, build_app
+    from rop.jobs.queue import Runtime, run_worker
     from rop.logs import configure
 
     settings = load_settings(db=db)
@@ -100,12 +100,7 @@ def worker_command(
         ),
         stalled_seconds=stalled_seconds,
     )
-    app = build_app(runtime)
     try:
-        app.run_worker(
-            concurrency=concurrency,
-            update_heartbeat_interval=max(1.0, stalled_seconds / 4),
-            stalled_worker_timeout=float(stalled_seconds),
-        )
+        run_worker(runtime, concurrency)
     except Exception as exc:  # a lost database: one line, not a traceback
         raise click.ClickException(f"the worker stopped: {exc}") from None

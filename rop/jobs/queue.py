@@ -5,14 +5,16 @@ machines, share the queue in PostgreSQL. Every job of a portal holds the
 portal's lock (rop.jobs.defer), so one job at a time runs per portal.
 
 A worker killed mid-job (SIGKILL, a lost machine) stops sending heartbeats;
-the periodic ``rop.retry_stalled`` task (run by whichever worker is alive)
-puts its running jobs back in the queue. A sync is safe to run again: each
+every live worker watches for such workers and puts their running jobs back
+in the queue (procrastinate's stalled jobs). A sync is safe to run again: each
 batch commits with the watermark it earns, so the retry resumes and the store
 ends exact, as a killed ``rop sync`` does.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import os
 import threading
@@ -23,7 +25,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from rop.jobs import pending
-from rop.jobs.defer import CHANGES_TASK, SYNC_TASK, portal_lock, queue_sync
+from rop.jobs.defer import CHANGES_TASK, SYNC_TASK, queue_sync
 from rop.jobs.sources import Keys, Sources
 from rop.store.db import Store
 
@@ -33,7 +35,6 @@ if TYPE_CHECKING:
 log = logging.getLogger("rop.jobs")
 
 RESCAN_TASK = "rop.rescan"
-STALLED_TASK = "rop.retry_stalled"
 
 
 @dataclass(frozen=True)
@@ -194,16 +195,41 @@ def build_app(runtime: Runtime, worker: Worker | None = None) -> procrastinate.A
         def rescan(timestamp: int) -> None:
             state.rescan(app)
 
-    # Often enough that a killed worker's job waits at most about twice the
-    # heartbeat timeout (a cron line's sixth column is seconds).
-    every = max(1, min(59, runtime.stalled_seconds // 2))
-
-    @app.periodic(cron=f"* * * * * */{every}")
-    @app.task(name=STALLED_TASK, queueing_lock=STALLED_TASK, pass_context=True)
-    async def retry_stalled(context: procrastinate.JobContext, timestamp: int) -> None:
-        await _retry_stalled(context.app, runtime.stalled_seconds)
-
     return app
+
+
+def run_worker(runtime: Runtime, concurrency: int = 4) -> None:
+    """Run one worker until SIGINT/SIGTERM: jobs, heartbeats, and the stalled-job watch."""
+    app = build_app(runtime)
+
+    async def main() -> None:
+        async with app.open_async():
+            watch = asyncio.create_task(_watch_stalled(app, runtime.stalled_seconds))
+            try:
+                await app.run_worker_async(
+                    concurrency=concurrency,
+                    update_heartbeat_interval=max(1.0, runtime.stalled_seconds / 4),
+                    stalled_worker_timeout=float(runtime.stalled_seconds),
+                )
+            finally:
+                watch.cancel()
+
+    asyncio.run(main())
+
+
+async def _watch_stalled(app: procrastinate.App, seconds: float) -> None:
+    """Every worker looks for dead workers' jobs beside its own jobs.
+
+    Not a queued task: a task would wait behind long syncs for a free slot
+    while the dead worker's portal stays locked. Often enough that a killed
+    worker's job waits about ``seconds`` plus half of it.
+    """
+    while True:
+        await asyncio.sleep(max(0.5, seconds / 2))
+        try:
+            await _retry_stalled(app, seconds)
+        except Exception:  # the database blinked: the next round tries again
+            log.warning("looking for stalled jobs failed", exc_info=True)
 
 
 async def _retry_stalled(app: procrastinate.App, seconds: float) -> None:
@@ -213,7 +239,7 @@ async def _retry_stalled(app: procrastinate.App, seconds: float) -> None:
 
     manager = app.job_manager
     for job in await manager.get_stalled_jobs(seconds_since_heartbeat=seconds):
-        if job.task_name == STALLED_TASK or job.id is None:
+        if job.id is None:
             continue
         try:
             await manager.retry_job(job)
@@ -223,8 +249,11 @@ async def _retry_stalled(app: procrastinate.App, seconds: float) -> None:
                 extra={"event": "job", "job": "retry", "state": "requeued", "job_id": job.id},
             )
         except ConnectorException:
-            # The same work is already waiting (its queueing lock): this copy can go.
-            await manager.finish_job_by_id_async(job.id, Status.FAILED, delete_job=False)
+            # Another worker retried it first, or the same work is already
+            # waiting (its queueing lock): then this copy can go.
+            with contextlib.suppress(ConnectorException):
+                if await manager.get_job_status_async(job.id) == Status.DOING:
+                    await manager.finish_job_by_id_async(job.id, Status.FAILED, delete_job=False)
 
 
 def install_queue(conn: Any, app_role: str | None = None) -> bool:
@@ -247,6 +276,10 @@ def install_queue(conn: Any, app_role: str | None = None) -> bool:
                 "GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {}"
             ).format(who)
         )
-        conn.execute(sql.SQL("GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO {}").format(who))
-        conn.execute(sql.SQL("REVOKE INSERT, UPDATE, DELETE ON schema_migrations FROM {}").format(who))
+        conn.execute(
+            sql.SQL("GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO {}").format(who)
+        )
+        conn.execute(
+            sql.SQL("REVOKE INSERT, UPDATE, DELETE ON schema_migrations FROM {}").format(who)
+        )
     return created
