@@ -61,18 +61,15 @@ def keys() -> Any:
     return Keys(Vault([KEY]))
 
 
-def env(url: str) -> dict[str, str]:
-    return dict(
-        os.environ,
-        ROP_DB=url,
-        ROP_APP_SECRET_KEY=KEY,
-        ROP_LOG_FORMAT="json",
-        **CLIENT_RATE,
-    )
+def env(url: str, **extra: str) -> dict[str, str]:
+    out = dict(os.environ, ROP_DB=url, ROP_APP_SECRET_KEY=KEY, ROP_LOG_FORMAT="json")
+    return {**out, **CLIENT_RATE, **extra}
 
 
 @contextlib.contextmanager
-def workers(url: str, folder: Path, count: int) -> Iterator[list[tuple[subprocess.Popen, Path]]]:
+def workers(
+    url: str, folder: Path, count: int, **extra: str
+) -> Iterator[list[tuple[subprocess.Popen, Path]]]:
     """``count`` `rop worker` processes; each one's JSON log in its own file."""
     started = []
     try:
@@ -81,7 +78,7 @@ def workers(url: str, folder: Path, count: int) -> Iterator[list[tuple[subproces
             proc = subprocess.Popen(
                 [sys.executable, "-m", "rop.cli", "worker", "--concurrency", "4"]
                 + ["--stalled-seconds", str(STALLED), "--rescan-minutes", "0"],
-                env=env(url),
+                env=env(url, **extra),
                 stdout=subprocess.DEVNULL,
                 stderr=log.open("w"),
             )
@@ -319,3 +316,61 @@ def test_worker_refuses_a_file_store_and_a_missing_key(tmp_path: Path) -> None:
         cli, ["worker", "--db", "postgresql://nobody@127.0.0.1:1/x"]
     )
     assert out.exit_code == 2 and "ROP_APP_SECRET_KEY" in out.output
+
+
+def test_app_mode_on_postgres_install_and_events_become_worker_jobs(
+    tmp_path: Path, pg_cluster: Cluster
+) -> None:
+    """An installed portal in server mode: the install queues a full sync, an event in
+    the portal becomes a by-ID job, a `rop worker` runs both; the web process syncs nothing."""
+    from tests.app_portal import CLIENT_ID, CLIENT_SECRET, app_rigs
+
+    url = queue_database(pg_cluster)
+    with app_rigs(tmp_path, 1, deals=60, db=url) as (rig,):
+        assert rig.app.state.appmode.queued is not None
+        rig.emu("POST", "/_emulator/app/install", {"user_id": 1})
+        page = rig.post_frame("/app/install", 1)
+        assert page.status_code == 200, page.text
+        rig.emu("POST", "/_emulator/app/finish")
+        assert [(t, s) for _, s, _ in jobs(url) for t in ["rop.sync"]] == [("rop.sync", "todo")]
+        # The worker has the app's settings, as every web process does.
+        app_env = {
+            "ROP_APP_CLIENT_ID": CLIENT_ID,
+            "ROP_APP_CLIENT_SECRET": CLIENT_SECRET,
+            "ROP_APP_SECRET_KEY": "",
+        }
+        with open_store(url) as store:
+            portal = store.query("SELECT portal FROM app_portals")[0][0]
+        with workers(url, tmp_path, 1, **app_env):
+            wait_until(lambda: jobs(url)[0][1] == "succeeded", 60, "the install's full sync")
+            with open_store(url) as store:
+                store.use_portal(portal)
+                deal = store.query(
+                    "SELECT id FROM deals WHERE portal = ? AND stage_id = 'NEW' LIMIT 1",
+                    [portal],
+                )[0][0]
+
+                def stage() -> str:
+                    return str(
+                        store.query(
+                            "SELECT stage_id FROM deals WHERE portal = ? AND id = ?",
+                            [portal, deal],
+                        )[0][0]
+                    )
+
+                rig.emu(
+                    "POST", "/_emulator/deal/update", {"id": deal, "fields": {"STAGE_ID": "WON"}}
+                )
+                wait_until(lambda: stage() == "WON", 30, "the event's change in the store")
+                kinds = {k for (k,) in store.query("SELECT kind FROM sync_runs")}
+        assert "events" in kinds, kinds
+        assert [s for _, s, _ in jobs(url, "rop.sync_changes")] == ["succeeded"]
+        # The web process ran no sync of its own: every run came from the worker's jobs.
+        assert rig.app.state.appmode.queue is None
+        # Uninstalled with CLEAN=1: every row of the portal goes (row-level security on).
+        rig.emu("POST", "/_emulator/app/uninstall", {"clean": True})
+        with open_store(url) as store:
+            wait_until(lambda: not store.query("SELECT * FROM app_portals"), 10, "the uninstall")
+            store.use_portal(portal)
+            for table in ("deals", "leads", "users", "sync_runs", "sync_state", "sync_pending"):
+                assert store.query(f"SELECT count(*) FROM {table}") == [(0,)], table
