@@ -303,6 +303,10 @@ def test_pending_rows_survive_a_failed_job_and_newer_events(
         pending.done(store, "p.example", taken)
         left, _ = pending.take(store, "p.example")
         assert left.changed == {"deals": {2}}
+        # Another portal's session sees none of it, even asking for it by name (RLS).
+        store.use_portal("q.example")
+        assert store.query("SELECT count(*) FROM sync_pending") == [(0,)]
+        assert not pending.take(store, "p.example")[0]
 
 
 def test_worker_refuses_a_file_store_and_a_missing_key(tmp_path: Path) -> None:

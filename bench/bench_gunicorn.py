@@ -1,0 +1,119 @@
+"""The web tier on PostgreSQL: pages per second of 2 gunicorn workers against 1.
+
+Not a test. Usage:
+    .venv/bin/python bench/bench_gunicorn.py [--deals 10000] [--viewers 20] [--seconds 30]
+        [--keep DIR] [--shared /work/bench-data]
+
+A demo portal (bench_pg.py's database, kept with ``--keep``) served by
+`gunicorn -k uvicorn_worker.UvicornWorker 'rop.web.asgi:from_env()'` on a
+unix socket, first with one worker process, then with two. ``--viewers``
+concurrent viewers each load report pages in a loop for ``--seconds``: the
+page of one of 12 months (so each process builds each month once, then
+serves it from its report cache, as a real crowd of viewers of one portal
+does). Prints pages per second and latency percentiles for each.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+MONTHS = [f"2026-{m:02d}" for m in range(1, 13)]
+
+
+def page(n: int) -> str:
+    month = MONTHS[n % len(MONTHS)]
+    return f"/report?period=custom&from={month}-01&to={month}-28"
+
+
+async def viewer(client: httpx.AsyncClient, n: int, until: float, out: list[float]) -> None:
+    i = n
+    while time.perf_counter() < until:
+        t0 = time.perf_counter()
+        got = await client.get(page(i))
+        assert got.status_code == 200, got.status_code
+        out.append(time.perf_counter() - t0)
+        i += 1
+
+
+async def crowd(sock: Path, viewers: int, seconds: float) -> list[float]:
+    transport = httpx.AsyncHTTPTransport(uds=str(sock))
+    async with httpx.AsyncClient(
+        transport=transport, base_url="http://127.0.0.1", timeout=300
+    ) as client:
+        out: list[float] = []
+        until = time.perf_counter() + seconds
+        await asyncio.gather(*(viewer(client, n, until, out) for n in range(viewers)))
+        return out
+
+
+def serve(url: str, portal: str, workers: int, sock: Path) -> subprocess.Popen:
+    env = dict(os.environ, ROP_DB=url, ROP_PORTAL=portal, ROP_HOST="127.0.0.1")
+    cmd = [sys.executable, "-m", "gunicorn", "-w", str(workers), "-k"]
+    cmd += ["uvicorn_worker.UvicornWorker", "--bind", f"unix:{sock}", "--timeout", "300"]
+    proc = subprocess.Popen([*cmd, "rop.web.asgi:from_env()"], env=env)
+    client = httpx.Client(transport=httpx.HTTPTransport(uds=str(sock)), base_url="http://127.0.0.1")
+    deadline = time.monotonic() + 120
+    while True:
+        try:
+            if client.get("/readyz").status_code == 200:
+                break
+        except httpx.TransportError:
+            pass
+        assert proc.poll() is None and time.monotonic() < deadline, "gunicorn did not start"
+        time.sleep(0.3)
+    return proc
+
+
+def main() -> None:
+    from bench_pg import analyze, postgres, snapshot
+
+    from rop.bitrix.snapshot import load_snapshot
+    from rop.store import open_store
+
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--deals", type=int, default=10_000)
+    parser.add_argument("--viewers", type=int, default=20)
+    parser.add_argument("--seconds", type=float, default=30)
+    parser.add_argument("--keep", type=Path)
+    parser.add_argument("--shared", type=Path)
+    parser.add_argument("--workdir", type=Path, default=Path("/tmp/rop-bench"))
+    args = parser.parse_args()
+    args.workdir.mkdir(parents=True, exist_ok=True)
+    with postgres(None, args.keep) as new_pg:
+        url, loaded = new_pg(args.deals)
+        with open_store(url) as store:
+            if not loaded:
+                load_snapshot(store, snapshot(args.deals, args.workdir, args.shared))
+            portal = str(store.scalar("SELECT portal FROM portals LIMIT 1"))
+        analyze(url)
+        for workers in (1, 2):
+            sock = args.workdir / f"gunicorn-{os.getpid()}-{workers}.sock"
+            proc = serve(url, portal, workers, sock)
+            try:
+                times = asyncio.run(crowd(sock, args.viewers, args.seconds))
+            finally:
+                proc.terminate()
+                proc.wait(timeout=30)
+            times.sort()
+            p95 = times[int(len(times) * 0.95)]
+            print(
+                f"| {args.deals:,} | {workers} | {args.viewers} | {len(times) / args.seconds:.1f} "
+                f"| {statistics.median(times) * 1000:.0f} ms | {p95 * 1000:.0f} ms |",
+                flush=True,
+            )
+
+
+if __name__ == "__main__":
+    main()
