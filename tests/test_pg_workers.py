@@ -378,3 +378,28 @@ def test_app_mode_on_postgres_install_and_events_become_worker_jobs(
             store.use_portal(portal)
             for table in ("deals", "leads", "users", "sync_runs", "sync_state", "sync_pending"):
                 assert store.query(f"SELECT count(*) FROM {table}") == [(0,)], table
+
+
+def test_migrate_creates_the_job_queue_once_and_a_worker_needs_it(
+    tmp_path: Path, pg_cluster: Cluster
+) -> None:
+    from click.testing import CliRunner
+
+    from rop.cli import cli
+
+    bare = migrated_database(pg_cluster)  # migrated, but without the queue
+    runner = CliRunner(env={"ROP_APP_SECRET_KEY": KEY})
+    out = runner.invoke(cli, ["worker", "--db", bare])
+    assert out.exit_code == 2 and "has no job queue" in out.output and "rop migrate" in out.output
+    owner = bare.replace(f"{APP}@", f"{OWNER}@", 1)
+    first = runner.invoke(cli, ["migrate", "--db", owner, "--app-role", APP])
+    assert first.exit_code == 0, first.output
+    assert "job queue was created" in first.output
+    again = runner.invoke(cli, ["migrate", "--db", owner, "--app-role", APP])
+    assert again.exit_code == 0 and "job queue" not in again.output
+    # The application role may queue work now (grants on the queue's tables).
+    out = runner.invoke(
+        cli, ["sync", "--queue", "--db", bare, "--webhook", "https://a.example/rest/1/tok/"]
+    )
+    assert out.exit_code == 0, out.output
+    assert jobs(bare) == [("a.example", "todo", 0)]

@@ -37,6 +37,25 @@ def _server_url(settings: Settings) -> str:
     return str(settings.db)
 
 
+def _has_queue(url: str) -> None:
+    """One clear line when `rop migrate` has not created the job queue (or the store is down)."""
+    import psycopg
+
+    from rop.store.postgres import display
+
+    try:
+        with psycopg.connect(url, connect_timeout=10) as conn:
+            row = conn.execute("SELECT to_regclass('procrastinate_jobs') IS NOT NULL").fetchone()
+    except psycopg.Error as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise UsageProblem(f"cannot open store {display(url)}: {first}") from None
+    if not (row and row[0]):
+        raise UsageProblem(
+            f"the store {display(url)} has no job queue: run `rop migrate --db URL "
+            "--app-role ROLE` as the tables' owner"
+        )
+
+
 def queue_webhook_sync(settings: Settings, full: bool) -> str:
     """Register the settings' webhook portal for the workers and queue its sync."""
     from rop.jobs.defer import deferrer, queue_sync
@@ -45,6 +64,7 @@ def queue_webhook_sync(settings: Settings, full: bool) -> str:
 
     url = _server_url(settings)
     keys = _keys(settings)
+    _has_queue(url)
     assert settings.webhook
     try:
         store = open_store(url)
@@ -89,10 +109,12 @@ def worker_command(
 
     settings = load_settings(db=db)
     url = _server_url(settings)
+    keys = _keys(settings)
+    _has_queue(url)
     configure(settings.log_format, settings.rest_log, settings.rest_log_days)
     runtime = Runtime(
         db=url,
-        keys=_keys(settings),  # type: ignore[arg-type]
+        keys=keys,  # type: ignore[arg-type]
         rate_per_second=settings.rate_per_second,
         rate_burst=settings.rate_burst,
         rescan_minutes=(
