@@ -141,6 +141,7 @@ def portal_dirs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(600)
 def test_twenty_portals_by_three_workers_one_killed_mid_job(
     tmp_path: Path, pg_cluster: Cluster, portal_dirs: dict[str, Path]
 ) -> None:
@@ -200,7 +201,7 @@ def test_twenty_portals_by_three_workers_one_killed_mid_job(
             def all_done() -> bool:
                 return all(s == "succeeded" for _, s, _ in jobs(url)) and len(jobs(url)) >= 20
 
-            wait_until(all_done, 180, "every portal synced")
+            wait_until(all_done, 400, "every portal synced")
             survivors = [log for proc, log in procs if proc is not victim]
             finished = [
                 r for log in survivors for r in job_lines(log)
