@@ -7,10 +7,11 @@ Not a test. Usage:
 A demo portal (bench_pg.py's database, kept with ``--keep``) served by
 `gunicorn -k uvicorn_worker.UvicornWorker 'rop.web.asgi:from_env()'` on a
 unix socket, first with one worker process, then with two. ``--viewers``
-concurrent viewers each load report pages in a loop for ``--seconds``: the
-page of one of 12 months (so each process builds each month once, then
-serves it from its report cache, as a real crowd of viewers of one portal
-does). Prints pages per second and latency percentiles for each.
+concurrent viewers each load pages in a loop for ``--seconds`` (after
+``--warmup`` seconds unmeasured): ``--mix months``, the report of one of 12
+months in turn (each process builds each month once, then serves it from its
+report cache); ``--mix usual``, the default page, last month and a
+drill-down. Prints pages per second and latency median and 95th percentile.
 """
 
 from __future__ import annotations
@@ -30,9 +31,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 MONTHS = [f"2026-{m:02d}" for m in range(1, 13)]
+# What viewers of one portal mostly open: the default page, last month, a drill-down.
+USUAL = ["/report", "/report?period=last_month", "/drill?period=last_month&figure=deals_new"]
+MIX = "months"
 
 
 def page(n: int) -> str:
+    if MIX == "usual":
+        return USUAL[n % len(USUAL)]
     month = MONTHS[n % len(MONTHS)]
     return f"/report?period=custom&from={month}-01&to={month}-28"
 
@@ -89,7 +95,16 @@ def main() -> None:
     parser.add_argument("--keep", type=Path)
     parser.add_argument("--shared", type=Path)
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/rop-bench"))
+    parser.add_argument(
+        "--mix",
+        choices=["months", "usual"],
+        default="months",
+        help="months: 12 month pages in turn; usual: the default page, last month, a drill-down",
+    )
+    parser.add_argument("--warmup", type=float, default=0, help="Seconds of unmeasured crowd first")
     args = parser.parse_args()
+    global MIX
+    MIX = args.mix
     args.workdir.mkdir(parents=True, exist_ok=True)
     with postgres(None, args.keep) as new_pg:
         url, loaded = new_pg(args.deals)
@@ -102,6 +117,8 @@ def main() -> None:
             sock = args.workdir / f"gunicorn-{os.getpid()}-{workers}.sock"
             proc = serve(url, portal, workers, sock)
             try:
+                if args.warmup:
+                    asyncio.run(crowd(sock, args.viewers, args.warmup))
                 times = asyncio.run(crowd(sock, args.viewers, args.seconds))
             finally:
                 proc.terminate()
@@ -109,7 +126,8 @@ def main() -> None:
             times.sort()
             p95 = times[int(len(times) * 0.95)]
             print(
-                f"| {args.deals:,} | {workers} | {args.viewers} | {len(times) / args.seconds:.1f} "
+                f"| {args.deals:,} | {args.mix} | {workers} | {args.viewers} "
+                f"| {len(times) / args.seconds:.1f} "
                 f"| {statistics.median(times) * 1000:.0f} ms | {p95 * 1000:.0f} ms |",
                 flush=True,
             )
