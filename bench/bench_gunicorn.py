@@ -54,7 +54,11 @@ async def viewer(client: httpx.AsyncClient, n: int, until: float, out: list[floa
 
 
 async def crowd(sock: Path, viewers: int, seconds: float) -> list[float]:
-    transport = httpx.AsyncHTTPTransport(uds=str(sock))
+    # No keep-alive: the server closes a connection idle for 5 s (ROP_KEEP_ALIVE_TIMEOUT)
+    # and a pooled one reused just then fails; a unix-socket connect is cheap.
+    transport = httpx.AsyncHTTPTransport(
+        uds=str(sock), limits=httpx.Limits(max_keepalive_connections=0)
+    )
     async with httpx.AsyncClient(
         transport=transport, base_url="http://127.0.0.1", timeout=300
     ) as client:
