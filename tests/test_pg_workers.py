@@ -404,3 +404,24 @@ def test_migrate_creates_the_job_queue_once_and_a_worker_needs_it(
     )
     assert out.exit_code == 0, out.output
     assert jobs(bare) == [("a.example", "todo", 0)]
+
+
+def test_a_rescan_queues_every_portal_once(pg_cluster: Cluster) -> None:
+    from rop.jobs.defer import deferrer
+    from rop.jobs.queue import Runtime, Worker, rescan_cron
+    from rop.jobs.sources import Sources
+
+    url = queue_database(pg_cluster)
+    with open_store(url) as store:
+        for host in ("a.example", "b.example"):
+            Sources(store, keys()).add_webhook(f"https://{host}/rest/1/tok/")
+    worker = Worker(Runtime(db=url, keys=keys(), rescan_minutes=15))
+    app = deferrer(url)
+    try:
+        assert worker.rescan(app) == 2
+        assert worker.rescan(app) == 0  # both still waiting: merged
+    finally:
+        app.close()
+        worker.close()
+    assert sorted(jobs(url)) == [("a.example", "todo", 0), ("b.example", "todo", 0)]
+    assert rescan_cron(15) == "*/15 * * * *" and rescan_cron(120) == "0 */2 * * *"
