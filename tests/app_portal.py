@@ -34,7 +34,7 @@ class Rig:
     rop: str
     app: Any  # the rop Starlette app
     emu_app: Any
-    db: Path
+    db: str  # a DuckDB file's path or a postgresql:// URL
 
     # -- the portal side ---------------------------------------------------------
     def emu(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
@@ -117,8 +117,14 @@ def _register(emulator: str, rop: str) -> None:
 
 
 @contextlib.contextmanager
-def app_rigs(tmp_path: Path, portals: int = 1, deals: int = 60) -> Iterator[list[Rig]]:
-    """``portals`` emulated portals (each its own member_id) and one `rop serve` in app mode."""
+def app_rigs(
+    tmp_path: Path, portals: int = 1, deals: int = 60, db: str | None = None
+) -> Iterator[list[Rig]]:
+    """``portals`` emulated portals (each its own member_id) and one `rop serve` in app mode.
+
+    ``db``: the store (default: a DuckDB file in ``tmp_path``; a postgresql://
+    URL runs the server mode, where `rop worker` processes sync).
+    """
     with contextlib.ExitStack() as stack:
         emulators = [
             stack.enter_context(
@@ -126,9 +132,9 @@ def app_rigs(tmp_path: Path, portals: int = 1, deals: int = 60) -> Iterator[list
             )
             for i in range(portals)
         ]
-        db = tmp_path / "rop.duckdb"
+        store = db or str(tmp_path / "rop.duckdb")
         settings = load_settings(
-            db=str(db),
+            db=store,
             app_client_id=CLIENT_ID,
             app_client_secret=CLIENT_SECRET,
             app_public_url="http://127.0.0.1:1",  # replaced below once the port is known
@@ -141,7 +147,7 @@ def app_rigs(tmp_path: Path, portals: int = 1, deals: int = 60) -> Iterator[list
         rigs = []
         for emulator, emu_app in emulators:
             _register(emulator, server.url)
-            rigs.append(Rig(emulator, server.url, app, emu_app, db))
+            rigs.append(Rig(emulator, server.url, app, emu_app, store))
         yield rigs
 
 

@@ -93,28 +93,39 @@ def _as_server_user(root: Path) -> list[str]:
 
 
 @contextlib.contextmanager
-def start_cluster() -> Iterator[Cluster]:
+def start_cluster(keep: Path | None = None, options: str = "") -> Iterator[Cluster]:
+    """A running private cluster; ``keep``: its folder, kept (and reused) afterwards.
+
+    Benchmarks keep a loaded cluster in a folder of their own (loading a
+    million deals takes minutes); tests always start afresh.
+    """
     bin_dir = pg_bin()
     if bin_dir is None or not (bin_dir / "pg_ctl").exists():
         unavailable("no PostgreSQL binaries (apt-get install postgresql, or set PG_BIN)")
         raise AssertionError  # unreachable: skip/fail raise
     # /tmp, not pytest's tmp_path: the folder must be reachable by `nobody`
     # and a unix socket path must stay under ~100 characters.
-    root = Path(tempfile.mkdtemp(prefix="rop-pg-"))
+    if keep is not None:
+        keep.mkdir(parents=True, exist_ok=True)
+        root = keep
+    else:
+        root = Path(tempfile.mkdtemp(prefix="rop-pg-"))
     os.chmod(root, 0o755)
     run_as = _as_server_user(root)
     data, sock = root / "data", root / "sock"
     port = _free_port()
-    subprocess.run(
-        [*run_as, str(bin_dir / "initdb"), "-D", str(data), "-U", "postgres"]
-        + ["--auth=trust", "--encoding=UTF8", "--locale=C", "--no-sync"],
-        check=True,
-        capture_output=True,
-    )
-    subprocess.run([*run_as, "mkdir", str(sock)], check=True)
+    fresh = not (data / "PG_VERSION").exists()
+    if fresh:
+        subprocess.run(
+            [*run_as, str(bin_dir / "initdb"), "-D", str(data), "-U", "postgres"]
+            + ["--auth=trust", "--encoding=UTF8", "--locale=C", "--no-sync"],
+            check=True,
+            capture_output=True,
+        )
+        subprocess.run([*run_as, "mkdir", str(sock)], check=True)
     options = (
         f"-p {port} -k {sock} -c listen_addresses=127.0.0.1 -c fsync=off "
-        "-c synchronous_commit=off -c full_page_writes=off -c max_connections=200"
+        "-c synchronous_commit=off -c full_page_writes=off -c max_connections=200 " + options
     )
     subprocess.run(
         [*run_as, str(bin_dir / "pg_ctl"), "-D", str(data), "-o", options]
@@ -124,12 +135,15 @@ def start_cluster() -> Iterator[Cluster]:
     )
     cluster = Cluster(port, sock, bin_dir, run_as)
     try:
-        cluster.psql(f"CREATE ROLE {OWNER} LOGIN")
-        cluster.psql(f"CREATE ROLE {APP} LOGIN")
+        if fresh:
+            cluster.psql(f"CREATE ROLE {OWNER} LOGIN")
+            cluster.psql(f"CREATE ROLE {APP} LOGIN")
         yield cluster
     finally:
+        stop = "fast" if keep is not None else "immediate"  # a kept cluster stops clean
         subprocess.run(
-            [*run_as, str(bin_dir / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "stop"],
+            [*run_as, str(bin_dir / "pg_ctl"), "-D", str(data), "-m", stop, "-w", "stop"],
             capture_output=True,
         )
-        shutil.rmtree(root, ignore_errors=True)
+        if keep is None:
+            shutil.rmtree(root, ignore_errors=True)

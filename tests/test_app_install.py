@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import httpx
 import pytest
 
@@ -42,7 +44,7 @@ def test_secrets_are_not_in_the_store_file_nor_in_logs(tmp_path, caplog):
         rig.post_frame("/app", 1, AUTH_ID=frame_token)
         rig.app.state.pool.close()
         rig.app.state.store.conn.execute("CHECKPOINT")
-        raw = rig.db.read_bytes()
+        raw = Path(rig.db).read_bytes()
         issued = rig.app.state.appmode.installs(rig.app.state.store).tokens(
             rig.state()["member_id"]
         )

@@ -68,6 +68,7 @@ def test_the_command_set_is_the_one_documented():
         "rights show",
         "serve",
         "sync",
+        "worker",
     }
 
 

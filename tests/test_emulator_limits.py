@@ -326,3 +326,13 @@ def test_rop_emulate_bad_folder_is_a_usage_error(tmp_path: Path) -> None:
     )
     assert done.returncode == 2
     assert "portal.json: not found" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_the_bucket_counts_refusals_and_its_peak():
+    # What the multi-portal worker test reads to say no portal went over its limit.
+    now = [0.0]
+    bucket = LeakyBucket(rate=2.0, burst=3, clock=lambda: now[0])
+    assert [bucket.take() for _ in range(4)] == [True, True, True, False]
+    assert (bucket.refused, bucket.peak) == (1, 3)
+    now[0] = 1.0  # two drained
+    assert bucket.take() and bucket.refused == 1 and bucket.peak == 3

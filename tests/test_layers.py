@@ -32,6 +32,7 @@ EVERYTHING = {
     "report",
     "web",
     "digests",
+    "jobs",
     "demo",
     "rundemo",
     "cli",
@@ -51,10 +52,12 @@ ALLOWED: dict[str, set[str]] = {
     "report": {"metrics", "store"},
     # The page's sync button runs bitrix's sync; web builds settings in create_app.
     # web/asgi.py builds the app for gunicorn from the settings, logs included.
-    "web": {"report", "metrics", "store", "bitrix", "config", "logs", "digests"},
+    "web": {"report", "metrics", "store", "bitrix", "config", "logs", "digests", "jobs"},
     # Scheduled digests: the report (in the reader's scope) sent through
     # Bitrix24 chat (bitrix's client) and e-mail; settings are handed down.
     "digests": {"report", "metrics", "store", "bitrix"},
+    # Server mode's sync workers: run bitrix's sync, then refresh the report's facts.
+    "jobs": {"bitrix", "report", "store"},
     "demo": {"bitrix", "store"},
     "rundemo": EVERYTHING - {"cli", "rundemo"},
     "cli": EVERYTHING - {"cli"},

@@ -36,8 +36,9 @@ def test_two_gunicorn_workers_serve_the_same_report(tmp_path: Path, request) -> 
         text=True,
     )
     try:
+        # A cold report on PostgreSQL takes seconds on a loaded box: more than httpx's 5 s.
         client = httpx.Client(
-            transport=httpx.HTTPTransport(uds=str(sock)), base_url="http://127.0.0.1"
+            transport=httpx.HTTPTransport(uds=str(sock)), base_url="http://127.0.0.1", timeout=120
         )
         deadline = time.monotonic() + 60
         while True:

@@ -209,22 +209,26 @@ class Installs:
         removed: dict[str, int] = {}
         if install is None:
             return removed
+        # current_schema(): DuckDB's 'main', PostgreSQL's 'public'.
         tables = [
             r[0]
             for r in self.store.query(
                 "SELECT DISTINCT table_name FROM information_schema.columns "
-                "WHERE column_name = 'portal' AND table_schema = 'main' ORDER BY table_name"
+                "WHERE column_name = 'portal' AND table_schema = current_schema() "
+                "ORDER BY table_name"
             )
         ]
+        # PostgreSQL: the portal's rows are visible to this session only as that portal.
+        self.store.use_portal(install.portal)
         with self.store.transaction():
             for table in tables:
                 if table == "app_portals":
                     continue
-                count = self.store.scalar(
-                    f"DELETE FROM {table} WHERE portal = ?",  # noqa: S608
-                    [install.portal],
-                )
-                removed[table] = int(count or 0)
+                where = f"FROM {table} WHERE portal = ?"  # noqa: S608
+                removed[table] = int(
+                    self.store.scalar(f"SELECT count(*) {where}", [install.portal])
+                )  # noqa: S608
+                self.store.execute(f"DELETE {where}", [install.portal])  # noqa: S608
             self.store.execute("DELETE FROM app_events_seen WHERE member_id = ?", [member_id])
             self.store.execute("DELETE FROM app_portals WHERE member_id = ?", [member_id])
         return removed
@@ -236,7 +240,7 @@ class Installs:
         # One statement: two deliveries of the same event at once cannot both pass.
         added = self.store.scalar(
             "INSERT INTO app_events_seen (member_id, digest, ts, seen_at) VALUES (?, ?, ?, ?) "
-            "ON CONFLICT DO NOTHING",
+            "ON CONFLICT DO NOTHING RETURNING 1",  # a row only when it was added (both engines)
             [member_id, digest, ts, now],
         )
         return bool(added)

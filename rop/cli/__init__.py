@@ -2,7 +2,7 @@
 
 One module per concept: demo.py (demo-portal, demo), bitrix.py (emulate,
 sync), report.py (report, drill and their filter options), rights.py, plans.py,
-digests.py, web.py (serve), server.py (migrate, portals); store.py opens the store for a command and problems.py holds
+digests.py, web.py (serve), server.py (migrate, portals), jobs.py (worker); store.py opens the store for a command and problems.py holds
 UsageProblem. This module holds the group, registers the commands and runs
 them; every command imports what it calls when it runs, so `rop --help`
 loads neither DuckDB nor the web stack. A new command goes in its concept's
@@ -18,6 +18,7 @@ import click
 from rop.cli.bitrix import emulate_command, sync_command
 from rop.cli.demo import demo_command, demo_portal
 from rop.cli.digests import digests_command
+from rop.cli.jobs import worker_command
 from rop.cli.plans import plans_command
 from rop.cli.problems import UsageProblem
 from rop.cli.report import drill_command, report_command
@@ -100,6 +101,7 @@ for _command in (
     serve_command,
     migrate_command,
     portals_command,
+    worker_command,
 ):
     cli.add_command(_command)
 

@@ -150,7 +150,12 @@ def emulate_command(
     help="Store file or postgresql:// URL (default: ROP_DB)",
 )
 @click.option("--full", is_flag=True, help="Copy everything again instead of only the changes")
-def sync_command(webhook: str | None, db: str | None, full: bool) -> None:
+@click.option(
+    "--queue",
+    is_flag=True,
+    help="Server mode: register the portal for `rop worker` and queue its sync",
+)
+def sync_command(webhook: str | None, db: str | None, full: bool, queue: bool) -> None:
     """Copy the portal's CRM into the store: in full the first time, then only changes."""
     from rop.bitrix.client import parse_webhook
     from rop.bitrix.progress import ConsoleProgress
@@ -168,6 +173,11 @@ def sync_command(webhook: str | None, db: str | None, full: bool) -> None:
         hook = parse_webhook(settings.webhook)
     except ValueError as exc:
         raise UsageProblem(str(exc)) from None
+    if queue:
+        from rop.cli.jobs import queue_webhook_sync
+
+        click.echo(queue_webhook_sync(settings, full))
+        return
     try:
         store = open_store(settings.db)
     except StoreError as exc:

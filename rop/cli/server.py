@@ -45,6 +45,7 @@ def migrate_command(db: str | None, app_role: str | None) -> None:
     try:
         with pool.connection() as conn:
             applied = migrate_pg(conn, display(url), app_role=app_role)
+            queue = _install_queue(conn, app_role)
     except StoreError as exc:
         raise UsageProblem(str(exc)) from None
     except psycopg.Error as exc:
@@ -53,6 +54,21 @@ def migrate_command(db: str | None, app_role: str | None) -> None:
         pool.close()
     done = ", ".join(map(str, applied)) if applied else "none needed"
     click.echo(f"migrations applied to {display(url)}: {done}")
+    if queue:
+        click.echo(queue)
+
+
+def _install_queue(conn: object, app_role: str | None) -> str | None:
+    """The workers' job queue (procrastinate's schema), when procrastinate is installed."""
+    try:
+        import procrastinate  # noqa: F401
+    except ImportError:
+        return None
+    from rop.jobs.queue import install_queue
+
+    if install_queue(conn, app_role):
+        return "the workers' job queue was created (procrastinate)"
+    return None
 
 
 @click.command("portals")

@@ -31,6 +31,10 @@ class LeakyBucket:
         self.clock = clock
         self._levels: dict[str, tuple[float, float]] = {}
         self._lock = threading.Lock()
+        # What tests check "never above the limit" by: requests refused, and
+        # the highest level reached (never above burst, by construction).
+        self.refused = 0
+        self.peak = 0.0
 
     def level(self, key: str = "") -> float:
         with self._lock:
@@ -47,8 +51,10 @@ class LeakyBucket:
             level = self._drained(key, now)
             if level + 1 > self.burst:
                 self._levels[key] = (level, now)
+                self.refused += 1
                 return False
             self._levels[key] = (level + 1, now)
+            self.peak = max(self.peak, level + 1)
             return True
 
 

@@ -5,7 +5,7 @@
 ``POST /_emulator/{kind}/delete``  body: ``{"id": N}``
 ``POST /_emulator/oauth/issue``    body: ``{"user_id": N}`` -> OAuth tokens
 ``POST /_emulator/oauth/expire``   body: ``{"access_token": "..."}``
-``GET  /_emulator/stats``          fault counts, rate-limit level, event deliveries
+``GET  /_emulator/stats``          fault counts, rate-limit level (now, peak, refused), event deliveries
 ``POST /_emulator/app``            body: AppSettings fields -> registers the application
 ``POST /_emulator/app/install``    body: ``{"user_id": N}`` (an admin) -> install begins
 ``POST /_emulator/app/finish``     installFinish without a frame
@@ -128,7 +128,13 @@ def routes(engine: Engine) -> list[Route]:
         counts = engine.faults.counts if engine.faults else {}
         deliveries = [d.as_dict() for d in list(host.events.deliveries)]
         return JsonResponse(
-            {"faults": counts, "bucket_level": engine.bucket.level(), "deliveries": deliveries}
+            {
+                "faults": counts,
+                "bucket_level": engine.bucket.level(),
+                "bucket_peak": engine.bucket.peak,
+                "limited": engine.bucket.refused,
+                "deliveries": deliveries,
+            }
         )
 
     async def im_state(request: Request) -> Response:

@@ -465,4 +465,28 @@ CREATE TABLE digest_log (
 );
 """,
     ),
+    (
+        10,
+        "sync workers",
+        # Server mode (docs/SERVER.md "Workers"): the webhook portals the
+        # workers sync (the URL sealed by the vault, as app tokens are), and
+        # the records events named that a worker has not re-read yet. A
+        # pending row is removed only after the sync that read it committed,
+        # and only if no newer event touched it meanwhile (received_at).
+        """
+CREATE TABLE sync_sources (
+    portal TEXT PRIMARY KEY,
+    webhook TEXT NOT NULL,
+    added_at TIMESTAMP NOT NULL
+);
+CREATE TABLE sync_pending (
+    portal TEXT NOT NULL,
+    entity TEXT NOT NULL,
+    record TEXT NOT NULL,
+    deleted BOOLEAN NOT NULL,
+    received_at TIMESTAMP NOT NULL,
+    PRIMARY KEY (portal, entity, record)
+);
+""",
+    ),
 ]

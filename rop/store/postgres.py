@@ -46,7 +46,9 @@ _ARROW_TYPES: dict[str, pa.DataType] = {
 # Tables with a ``portal`` column that are registries rather than a portal's
 # data: which portal a request or an event is for is decided from them (the
 # application mode finds its portal by member_id), so no portal is set yet.
-SHARED_TABLES = frozenset({"portals", "schema_migrations", "app_portals", "app_events_seen"})
+SHARED_TABLES = frozenset(
+    {"portals", "schema_migrations", "app_portals", "app_events_seen", "sync_sources"}
+)
 POLICY = "rop_portal_isolation"
 # One lock id for migrations: two processes starting at once migrate once.
 _MIGRATE_LOCK = 0x726F70  # "rop"

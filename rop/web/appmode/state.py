@@ -14,8 +14,9 @@ from rop.bitrix.client import BitrixClient
 from rop.bitrix.installs import Installs
 from rop.bitrix.oauth import PortalTokens
 from rop.config import Settings
-from rop.store.db import Store
+from rop.store.db import Store, is_url
 from rop.store.vault import Vault
+from rop.web.appmode.queued import QueuedSyncs
 from rop.web.appmode.viewer_token import ViewerTokens
 from rop.web.sync import SyncJob
 
@@ -66,10 +67,15 @@ class PortalJobs:
             job.webhook = None  # no new runs; a running one ends on its own
 
     def start(self, member_id: str, full: bool = False) -> bool:
+        if self.mode.queued is not None:  # server mode: a job for the workers
+            return self.mode.queued.sync(member_id, full=full)
         return self.job(member_id).start(full=full)
 
     def nudge(self, member_id: str) -> None:
         """A change arrived: sync now, or once more after the running sync."""
+        if self.mode.queued is not None:
+            self.mode.queued.sync(member_id)
+            return
         job = self.job(member_id)
         if not job.available:
             return
@@ -137,6 +143,10 @@ class AppMode:
         self.events: EventSink = self._default_events
         self._on_change = on_change
         self.queue: Any = None
+        # Server mode (a postgresql:// store): syncs are jobs for `rop worker`.
+        self.queued: QueuedSyncs | None = None
+        if is_url(settings.db):
+            self.queued = QueuedSyncs(str(settings.db), store, self.vault)
         # The viewer's rights come from Bitrix24 with the viewer's own token
         # (rop.bitrix.viewer_rights): the frame's AUTH_ID, kept in memory
         # only (never stored), for the first work-out and background refreshes.
@@ -147,6 +157,8 @@ class AppMode:
         self._stopping = threading.Event()
 
     def start(self) -> None:
+        if self.queued is not None:
+            return  # the workers sync, merge events and re-scan (rop.jobs)
         from rop.bitrix.event_queue import EventQueue
 
         self.queue = EventQueue(
@@ -176,6 +188,8 @@ class AppMode:
 
     def stop(self) -> None:
         self._stopping.set()
+        if self.queued is not None:
+            self.queued.close()
         if self.queue is not None:
             self.queue.stop()
         self.jobs.wait_all(timeout=30)
@@ -322,7 +336,9 @@ class AppMode:
             parsed = parse_event(body)
         except EventRejected:
             parsed = None
-        if parsed is not None and parsed.supported and self.queue is not None:
+        if parsed is not None and parsed.supported and self.queued is not None:
+            self.queued.changes(member_id, parsed.changes())
+        elif parsed is not None and parsed.supported and self.queue is not None:
             self.queue.put(member_id, parsed.changes())
         elif event.startswith(("ONCRM", "ONVOXIMPLANT")):
             self.jobs.nudge(member_id)
