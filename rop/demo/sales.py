@@ -23,7 +23,9 @@ from rop.demo.lifecycle import LEAD_SEMANTICS, SEMANTICS, deal_path, lead_path
 from rop.demo.names import company_title, deal_title, odd_product, person, phone
 from rop.demo.staff import BOT, Roster
 from rop.demo.telephony import plan_calls
+from rop.demo.reach import side_random
 from rop.demo.timeline import Timeline
+from rop.demo.todo import plan_deal_todos
 
 # The oldest tenth of deals and leads predates the stage history (a portal
 # that turned history on late): only MOVED_TIME / CLOSEDATE tell when they closed.
@@ -94,6 +96,7 @@ class Sales:
         timeline: Timeline,
     ) -> None:
         self.rng = rng
+        self.side = side_random(rng)  # activities: not drawn from ``rng``
         self.clock = clock
         self.roster = roster
         self.clients = clients
@@ -264,6 +267,10 @@ class Sales:
         end = min(clock.now, last + (3 if closed else 20) * DAY)
         for moment, call in plan_calls(rng, roster, owner, entity, entity_id, created, end, count):
             self.timeline.call(moment, call)
+        for moment, todo in plan_deal_todos(
+            self.side, owner, deal_id, created, last, closed, clock.now
+        ):
+            self.timeline.todo(moment, todo)
 
         if i == deals // 2:
             title = SCRIPT_TITLE  # exactly one, for the XSS tests
