@@ -19,7 +19,8 @@ _DOMAINS = ("mail.ru", "yandex.ru", "gmail.com", "bk.ru", "inbox.ru")
 
 def side_random(rng: Random) -> Random:
     """A generator seeded from ``rng``'s state without drawing from it."""
-    return Random(hash(rng.getstate()))
+    # A str seed goes through SHA-512: the same in every process (hash() is not).
+    return Random(repr(rng.getstate()[1][:16]))
 
 
 def written(number: int, style: int) -> str:
