@@ -23,6 +23,7 @@ from rop.web.plans_view import (
     plans_save,
     plans_template,
 )
+from rop.web.quality_view import quality_json, quality_page, quality_xlsx
 from rop.web.report_view import report_csv, report_json, report_page, report_xlsx
 from rop.web.sync_api import sync_start, sync_status
 
@@ -48,6 +49,9 @@ ROUTES = [
     Route("/report.json", limited(report_json)),
     Route("/report.csv", limited(report_csv)),
     Route("/report.xlsx", limited(report_xlsx)),
+    Route("/quality", limited(quality_page)),
+    Route("/quality.json", limited(quality_json)),
+    Route("/quality.xlsx", limited(quality_xlsx)),
     Route("/drill", drill_page),
     Route("/drill.json", drill_json),
     Route("/drill.csv", drill_csv),

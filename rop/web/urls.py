@@ -58,6 +58,10 @@ class Urls:
         """The report page; ``fmt`` is "", "json", "csv" or "xlsx"."""
         return self._join("/report" + (f".{fmt}" if fmt else ""), pairs)
 
+    def quality(self, pairs: Pairs, fmt: str = "") -> str:
+        """The data-quality panel (an HTML fragment); ``fmt`` "json" or "xlsx"."""
+        return self._join("/quality" + (f".{fmt}" if fmt else ""), pairs)
+
     def with_lang(self, pairs: Pairs, lang: str) -> str:
         kept = [(k, v) for k, v in pairs if k != "lang"]
         return self.report([*kept, ("lang", lang)])
