@@ -21,9 +21,9 @@ from rop.demo.clients import ClientBase, pick_company
 from rop.demo.clock import DAY, Clock
 from rop.demo.lifecycle import LEAD_SEMANTICS, SEMANTICS, deal_path, lead_path
 from rop.demo.names import company_title, deal_title, odd_product, person, phone
+from rop.demo.reach import side_random
 from rop.demo.staff import BOT, Roster
 from rop.demo.telephony import plan_calls
-from rop.demo.reach import side_random
 from rop.demo.timeline import Timeline
 from rop.demo.todo import plan_deal_todos
 

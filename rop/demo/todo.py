@@ -51,11 +51,15 @@ def plan_deal_todos(
         # Planned lately, due ahead.
         moment = max(created, now - rng.randrange(5 * DAY))
         due = now + rng.randrange(HOUR, 12 * DAY)
-        out.append((moment, (user, rng.choice(_PLANNED_TYPES), False, (due - moment) // 60, deal_id)))
+        out.append(
+            (moment, (user, rng.choice(_PLANNED_TYPES), False, (due - moment) // 60, deal_id))
+        )
     elif roll < PLANNED + OVERDUE:
         moment = max(created, now - rng.randrange(2 * DAY, 19 * DAY))
         due = min(moment + rng.randrange(HOUR, 2 * DAY), now - HOUR)
-        out.append((moment, (user, rng.choice(_PLANNED_TYPES), False, max(due - moment, 0) // 60, deal_id)))
+        out.append(
+            (moment, (user, rng.choice(_PLANNED_TYPES), False, max(due - moment, 0) // 60, deal_id))
+        )
     return [(m, (u, t, c, min(d, MAX_LEAD_MINUTES), o)) for m, (u, t, c, d, o) in out]
 
 

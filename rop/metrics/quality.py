@@ -106,12 +106,16 @@ def _earliest(*exprs: str) -> str:
     spelled out, as DuckDB's and PostgreSQL's least() treat NULL alike only so."""
     out = exprs[0]
     for e in exprs[1:]:
-        out = f"CASE WHEN {out} IS NULL OR ({e} IS NOT NULL AND {e} < {out}) THEN {e} ELSE {out} END"
+        out = (
+            f"CASE WHEN {out} IS NULL OR ({e} IS NOT NULL AND {e} < {out}) THEN {e} ELSE {out} END"
+        )
     return out
 
 
 def _lead_quality(opts: Options) -> list[Cte]:
-    work = f"({epoch_seconds('least(w.e, t.upto)')} - {epoch_seconds('greatest(w.s, t.date_create)')})"
+    work = (
+        f"({epoch_seconds('least(w.e, t.upto)')} - {epoch_seconds('greatest(w.s, t.date_create)')})"
+    )
     return [
         *lead_ctes(opts),
         Cte(

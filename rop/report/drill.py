@@ -60,7 +60,8 @@ def _record_url(prep: Prepared, entity: str, rec: dict[str, Any]) -> str | None:
         return prep.portal.link(f"/crm/{kind}/details/{target}/")
     if entity == "activity":
         # An activity opens on its owner's card (crm.enum.ownertype).
-        owner = {1: "lead", 2: "deal", 3: "contact", 4: "company"}.get(rec.get("owner_type_id"))
+        owners = {1: "lead", 2: "deal", 3: "contact", 4: "company"}
+        owner = owners.get(int(rec.get("owner_type_id") or 0))
         if owner is None or rec.get("owner_id") is None:
             return None
         return prep.portal.link(f"/crm/{owner}/details/{rec['owner_id']}/")

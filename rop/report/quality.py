@@ -35,12 +35,15 @@ DAY_START, DAY_END = time(9, 0), time(18, 0)
 SCORE = "quality_score"
 
 
-def working_hours(prep: Prepared, start: datetime, end: datetime) -> tuple[list, list]:
+def working_hours(
+    prep: Prepared, start: datetime, end: datetime
+) -> tuple[list[datetime], list[datetime]]:
     """UTC [from, to) of every working day's hours between two UTC moments."""
     tz = prep.tz
     first = local_today(tz, start)
     last = local_today(tz, end)
-    starts, ends = [], []
+    starts: list[datetime] = []
+    ends: list[datetime] = []
     day = first
     while day <= last:
         if is_working_day(day):
@@ -204,4 +207,3 @@ def manager_quality(
         row = {"user_id": user_id, **_cell({}, [])}
         row["figures"] = {c["key"]: 0 for c in panel["columns"]}
     return {**{k: v for k, v in panel.items() if k not in ("rows", "total")}, "row": row}
-
