@@ -163,3 +163,22 @@ def test_settings_name_the_checks_and_refuse_an_unknown_one(monkeypatch):
     monkeypatch.setenv("ROP_QUALITY_CHECKS", "deal_stael")
     with pytest.raises(ValueError, match="deal_stael"):
         Settings()
+
+
+@pytest.mark.parametrize("engine", ["duckdb", "postgres"])
+def test_the_same_panel_on_both_engines(engine, tmp_path, request, store):
+    from rop.bitrix.snapshot import load_snapshot
+    from rop.store import open_store
+    from tests.conftest import store_target
+    from tests.fixtures.portals import PORTALS
+
+    other = open_store(store_target(engine, tmp_path, request))
+    try:
+        load_snapshot(other, PORTALS / "quality")
+        got = build_quality(other, NOV)
+        want = build_quality(store, NOV)
+        assert got["rows"] == want["rows"] and got["total"] == want["total"]
+        d = drill(other, NOV, "quality_lead_slow")
+        assert sorted(r["id"] for r in d["records"]) == [2, 4]
+    finally:
+        other.close()
