@@ -182,3 +182,31 @@ def test_the_same_panel_on_both_engines(engine, tmp_path, request, store):
         assert sorted(r["id"] for r in d["records"]) == [2, 4]
     finally:
         other.close()
+
+
+def test_a_sync_over_rest_gives_the_same_panel_and_follows_a_new_activity(tmp_path, store):
+    """Activities of every type, e-mails and phone keys come over REST (the
+    emulator) as from the snapshot; a to-do added later is copied incrementally."""
+    from rop.bitrix.sync import run_sync
+    from rop.store import open_store
+    from tests.fixtures.portals import PORTALS
+    from tests.test_sync import QUICK, emulate
+
+    with emulate(PORTALS / "quality", rate_limit=False) as emu, open_store(":memory:") as synced:
+        run_sync(synced, emu.webhook, retry=QUICK)
+        flt = ReportFilter(date(2026, 11, 1), date(2026, 11, 30), today=date(2026, 11, 25))
+        got, want = build_quality(synced, flt), build_quality(store, flt)
+        assert got["total"] == want["total"]
+        assert got["total"]["figures"]["quality_contact_duplicate"] == 2
+        before = got["total"]["figures"]["quality_deal_no_next_step"]
+        emu.portal.add(
+            "activity",
+            {"TYPE_ID": "6", "PROVIDER_ID": "CRM_TODO", "OWNER_TYPE_ID": "2", "OWNER_ID": "2",
+             "RESPONSIBLE_ID": "2", "COMPLETED": "N", "DEADLINE": "2026-11-30T10:00:00+03:00",
+             "SUBJECT": "call D2 back"},
+        )  # fmt: skip
+        result = run_sync(synced, emu.webhook, retry=QUICK)
+        assert result.kind == "incremental"
+        assert result.counts["activities"]["added"] == 1
+        after = build_quality(synced, flt)["total"]["figures"]["quality_deal_no_next_step"]
+        assert after == before - 1  # D2 has a next step now
