@@ -79,7 +79,8 @@ def write_clients(
             base.company_titles.append(title)
             company_owner.append(owner)
             record = _company(rng, clock, company_id, title, owner, created, mine)
-            record.update(reach.fields(record["HAS_EMAIL"] == "Y", f"info{company_id}"))
+            twin = not mine and reach.twin()
+            record.update(reach.fields(record["HAS_EMAIL"] == "Y", f"info{company_id}", twin))
             out.add(record)
         out.close()
     except BaseException:

@@ -13,7 +13,7 @@ from random import Random
 from typing import Any
 
 NO_PHONE = 0.08  # share of clients whose card has no phone
-TWIN = 0.02  # share of contacts that repeat an earlier client's number
+TWIN = 0.02  # share of clients that repeat an earlier client's number
 _DOMAINS = ("mail.ru", "yandex.ru", "gmail.com", "bk.ru", "inbox.ru")
 
 
@@ -46,6 +46,8 @@ class Reach:
         rng = self.rng
         out: dict[str, Any] = {}
         if twin and self.numbers:
+            # An earlier client's number: companies and contacts share the list, so a
+            # contact may repeat a company's (normal, not counted) or another contact's.
             number = self.numbers[rng.randrange(len(self.numbers))]
         elif rng.random() < NO_PHONE:
             number = 0

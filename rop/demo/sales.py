@@ -31,6 +31,7 @@ from rop.demo.todo import plan_deal_todos
 # that turned history on late): only MOVED_TIME / CLOSEDATE tell when they closed.
 NO_HISTORY_SHARE = 0.1
 LEAD_CONVERSION = 0.3  # share of leads that become deals
+REPLANNED = 0.8  # open deals whose missed close date was moved on (side generator)
 SCRIPT_TITLE = "<script>alert(1)</script>"
 
 _SOURCE_CODES = tuple(code for code, _ in SOURCES)
@@ -255,6 +256,9 @@ class Sales:
         mover = owner if roster.employed(owner, last) else roster.stand_in(owner)
         planned = created + rng.randint(5, 60) * DAY
         close_date = last if closed and rng.random() < 0.7 else planned
+        if not closed and close_date < clock.now and self.side.random() < REPLANNED:
+            # Most managers move a missed close date on; the rest stay overdue.
+            close_date = clock.now + self.side.randint(1, 45) * DAY
         modified = min(clock.now, last + rng.randrange(3 * DAY))
 
         entity: str | None = "CONTACT" if contact else "COMPANY"
