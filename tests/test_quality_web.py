@@ -143,3 +143,29 @@ def test_panel_loads_after_the_page_and_a_number_opens_its_records(store_file):
 
 def test_fixture_portal_is_where_the_tests_look():
     assert (Path(PORTALS) / "quality" / "crm.activity.list.json").exists()
+
+
+def test_the_cli_reads_the_panel_through_a_server_holding_the_store(store_file):
+    """While `rop serve` holds the store, `rop report --quality` asks it (cli/remote.py)."""
+    from rop.cli import remote
+    from rop.config import Settings
+    from rop.report.quality import build_quality
+    from rop.store import open_store
+    from rop.store.holder import read_holder
+    from rop.web import create_app, serve_in_thread
+    from tests.test_quality import NOV as NOV_FILTER
+
+    store = open_store(store_file)
+    srv = serve_in_thread(create_app(Settings(db=store_file), store))
+    try:
+        holder = read_holder(store_file)
+        assert holder is not None and holder.token
+        o = {"period": None, "date_from": "2026-11-01", "date_to": "2026-11-30",
+             "pipelines": (), "key_stages": (), "key_statuses": (), "sections": (),
+             "departments": (), "managers": (), "viewer": None, "min_call_seconds": 0,
+             "max_call_seconds": None, "by": "manager", "no_compare": False, "today": None}  # fmt: skip
+        panel = remote.quality(holder, o)
+        assert panel["total"] == build_quality(store, NOV_FILTER)["total"]
+    finally:
+        srv.stop()
+        store.close()
