@@ -72,12 +72,14 @@ def _deal_quality(opts: Options) -> list[Cte]:
     return [
         *deal_ctes(opts),
         Cte(
-            "q_deal_acts",
+            "deal_acts_base",
             # Per deal: whether something is still to do, and its last activity.
+            # Static (the data only): cached per data version like deal_base.
             f"""SELECT a.owner_id AS deal_id, bool_or({_OPEN_ACTIVITY}) AS planned,
     max(coalesce(a.last_updated, a.created)) AS last_activity
 FROM activities a WHERE a.portal = $portal AND a.owner_type_id = 2 AND a.owner_id IS NOT NULL
 GROUP BY a.owner_id""",
+            static=True,
         ),
         Cte(
             "q_deal_rel",
@@ -94,7 +96,7 @@ GROUP BY a.owner_id""",
     coalesce(qa.planned, FALSE) AS planned,
     u.active = FALSE AS owner_dismissed
 FROM deal_base b
-LEFT JOIN q_deal_acts qa ON qa.deal_id = b.id
+LEFT JOIN deal_acts_base qa ON qa.deal_id = b.id
 LEFT JOIN (SELECT id, active FROM users WHERE portal = $portal) u ON u.id = b.manager_id
 WHERE {_pipes("b", opts)}""",
         ),
@@ -119,15 +121,19 @@ def _lead_quality(opts: Options) -> list[Cte]:
     return [
         *lead_ctes(opts),
         Cte(
+            "lead_calls_base",
+            "SELECT crm_entity_id AS lead_id, min(call_start_date) AS first_call FROM calls "
+            "WHERE portal = $portal AND crm_entity_type = 'LEAD' GROUP BY crm_entity_id",
+            static=True,
+        ),
+        Cte(
             "q_lead_touch",
             # A lead is processed by its first status change, its first call or
             # its close, whichever came first.
             f"""SELECT b.id, b.date_create, b.semantic,
     {_earliest("b.first_move", "c.first_call", "b.close_time")} AS processed_at
 FROM lead_base b
-LEFT JOIN (SELECT crm_entity_id AS lead_id, min(call_start_date) AS first_call FROM calls
-    WHERE portal = $portal AND crm_entity_type = 'LEAD' GROUP BY crm_entity_id) c
-    ON c.lead_id = b.id
+LEFT JOIN lead_calls_base c ON c.lead_id = b.id
 WHERE b.date_create >= $p_from AND b.date_create < $p_to""",
         ),
         Cte(
@@ -170,24 +176,31 @@ def _client_quality(kind: str) -> list[Cte]:
     mine = "AND NOT coalesce(x.is_my_company, FALSE)" if kind == "company" else ""
     return [
         Cte(
-            f"q_{kind}_twins",
-            # Keys held by more than one client of the same kind.
+            f"{kind}_twins_base",
+            # Keys held by more than one client of the same kind (static: cached).
             f"""SELECT k FROM (
     SELECT phone_norm AS k FROM {table} x WHERE portal = $portal AND phone_norm IS NOT NULL {mine}
     UNION ALL
     SELECT email_norm AS k FROM {table} x WHERE portal = $portal AND email_norm IS NOT NULL {mine}
 ) keys GROUP BY k HAVING count(*) > 1""",
+            static=True,
+        ),
+        Cte(
+            f"{kind}_text",
+            # What only a list shows (kept out of the counting query).
+            f"SELECT x.id, {name} AS title, x.phone, x.email FROM {table} x "
+            "WHERE x.portal = $portal",
+            static=True,
         ),
         Cte(
             f"q_{kind}_rel",
-            f"""SELECT x.id, x.assigned_by_id AS manager_id, {name} AS title, x.date_create,
-    x.phone, x.email, TRUE AS is_open,
+            f"""SELECT x.id, x.assigned_by_id AS manager_id, x.date_create, TRUE AS is_open,
     CAST(NULL AS VARCHAR) AS grp_source, CAST(NULL AS VARCHAR) AS grp_pipeline,
     x.phone_norm IS NULL AND x.email_norm IS NULL
         AND nullif(trim(coalesce(x.phone, '')), '') IS NULL
         AND nullif(trim(coalesce(x.email, '')), '') IS NULL AS no_reach,
-    (x.phone_norm IN (SELECT k FROM q_{kind}_twins)
-        OR x.email_norm IN (SELECT k FROM q_{kind}_twins)) AS duplicate,
+    (x.phone_norm IN (SELECT k FROM {kind}_twins_base)
+        OR x.email_norm IN (SELECT k FROM {kind}_twins_base)) AS duplicate,
     u.active = FALSE AS owner_dismissed
 FROM {table} x
 LEFT JOIN (SELECT id, active FROM users WHERE portal = $portal) u ON u.id = x.assigned_by_id
@@ -281,6 +294,7 @@ SOURCES: dict[str, Source] = {
             _DISMISSED,
         ),
         "/crm/company/details/{id}/",
+        ("title", "phone", "email"),
     ),
     "q_contact_rel": Source(
         "q_contact_rel", SECTION, "contact", _contact_quality, "TRUE",
@@ -293,6 +307,7 @@ SOURCES: dict[str, Source] = {
             _DISMISSED,
         ),
         "/crm/contact/details/{id}/",
+        ("title", "phone", "email"),
     ),
     "q_call_rel": Source(
         "q_call_rel", SECTION, "call", _call_quality, "TRUE",
