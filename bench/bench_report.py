@@ -157,6 +157,24 @@ def stage_cases(store, flt: ReportFilter) -> list:
     ]
 
 
+def quality_cases(store, flt: ReportFilter, manager: int) -> list:
+    """The data-quality panel (issue 15), built apart from the report, and drill-downs."""
+    from rop.report.quality import build_quality, manager_quality
+
+    return [
+        ("data-quality panel, month", lambda: build_quality(store, flt)),
+        ("data-quality, one manager (manager page)", lambda: manager_quality(store, flt, manager)),
+        (
+            "drill quality_deal_no_next_step, total, 100 rows",
+            lambda: drill(store, flt, "quality_deal_no_next_step", limit=100),
+        ),
+        (
+            "drill quality_contact_duplicate, total, 100 rows",
+            lambda: drill(store, flt, "quality_contact_duplicate", limit=100),
+        ),
+    ]
+
+
 def bench(size: int, workdir: Path, runs: int, copies: int = 1) -> list[str]:
     db = prepare(size, workdir)
     if copies > 1:
@@ -200,6 +218,7 @@ def bench(size: int, workdir: Path, runs: int, copies: int = 1) -> list[str]:
             ),
         ]
         cases += stage_cases(store, month)
+        cases += quality_cases(store, month, manager)
         for name, fn in cases:
             first, median, best, cpu = timed(fn, runs)
             load = os.getloadavg()[0]

@@ -20,6 +20,15 @@ def default_db_path() -> Path:
     return Path(base) / "rop-report" / "rop.duckdb"
 
 
+# The data-quality checks by name (rop.metrics.quality.CHECKS: settings import
+# nothing of ours, so the names are repeated; tests/test_quality.py keeps them equal).
+QUALITY_CHECKS = (
+    "deal_no_amount", "deal_no_client", "deal_overdue_close", "deal_stale",
+    "deal_no_next_step", "lead_slow", "client_no_reach", "client_duplicate",
+    "dismissed_owner", "call_unbound",
+)  # fmt: skip
+
+
 class SettingsError(ValueError):
     """A setting is missing or malformed; the message names the ROP_ variable."""
 
@@ -61,6 +70,26 @@ class Settings(BaseSettings):
         default=5.0, gt=0, description="Seconds an idle connection stays open between requests"
     )
     report_builds: int = Field(default=2, gt=0, description="Report builds run at once")
+    # The data-quality panel (docs/CONFIG.md "Data quality"): its checks and thresholds.
+    quality_checks: str = Field(default="all", description="Data-quality checks shown")
+    quality_stale_days: int = Field(default=14, ge=1, le=3650)
+    quality_lead_hours: int = Field(default=4, ge=1, le=1000)
+
+    @field_validator("quality_checks")
+    @classmethod
+    def _checks(cls, value: str) -> str:
+        names = [n.strip() for n in value.split(",") if n.strip()]
+        if names in (["all"], []):
+            return ",".join(QUALITY_CHECKS) if names else ""
+        unknown = [n for n in names if n not in QUALITY_CHECKS]
+        if unknown:
+            choices = ", ".join(QUALITY_CHECKS)
+            raise ValueError(f"unknown check {unknown[0]!r} (choose from all, {choices})")
+        return ",".join(names)
+
+    def quality_check_names(self) -> tuple[str, ...]:
+        """The checks switched on; the top layers build the report's QualitySettings."""
+        return tuple(n for n in self.quality_checks.split(",") if n)
 
     @field_validator("allowed_hosts")
     @classmethod

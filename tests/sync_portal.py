@@ -1,7 +1,7 @@
 """A small hand-made portal snapshot for the sync tests.
 
 Every entity the sync copies is present, with non-ASCII and quote characters
-in names, two pipelines, activities of a type the sync must skip (TYPE_ID 4),
+in names, two pipelines, activities of two types (calls and e-mails, TYPE_ID 4),
 and more than 50 users so a directory needs a second page.
 """
 

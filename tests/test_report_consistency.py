@@ -205,6 +205,47 @@ def test_demo_portal_figures_equal_their_drill_downs(demo_store):
     assert check_rows(demo_store, by_source) > 0
 
 
+def check_quality(store, flt: ReportFilter, per_user: bool = False) -> int:
+    """Every number of the data-quality panel equals its drill-down: the total's
+    list, split by manager, gives every manager's number; with ``per_user``,
+    the first manager's own drill-down lists exactly their share."""
+    from rop.report.quality import build_quality
+
+    panel = build_quality(store, flt)
+    checked = 0
+    for col in panel["columns"]:
+        key = col["key"]
+        d = drill(store, flt, key)
+        assert d["total_records"] == len(d["records"]) == panel["total"]["figures"][key], key
+        assert d["value"] == panel["total"]["figures"][key], key
+        by_user = defaultdict(list)
+        for rec in d["records"]:
+            by_user[rec["manager_id"]].append(rec["id"])
+        assert set(by_user) <= {r["user_id"] for r in panel["rows"]}, key
+        for row in panel["rows"]:
+            assert row["figures"][key] == len(by_user.get(row["user_id"], [])), key
+            checked += 1
+        if per_user and by_user:
+            row = next(r for r in panel["rows"] if r["user_id"] in by_user)
+            mine = drill(store, flt, key, user_id=row["user_id"])
+            assert sorted(r["id"] for r in mine["records"]) == sorted(by_user[row["user_id"]])
+            assert mine["value"] == row["figures"][key], (key, row["user_id"])
+    return checked
+
+
+def test_demo_portal_quality_checks_equal_their_drill_downs(demo_store):
+    last = demo_store.scalar("SELECT max(date_create) FROM deals").date()
+    month = last.replace(day=1)
+    prev_month = (month - timedelta(days=1)).replace(day=1)
+    periods = [
+        ReportFilter(month, last),
+        ReportFilter(prev_month, month - timedelta(days=1)),
+        ReportFilter(date(last.year, 1, 1), last),
+    ]
+    total = sum(check_quality(demo_store, flt, per_user=i == 0) for i, flt in enumerate(periods))
+    assert total > 100
+
+
 def test_cached_static_steps_agree_with_inline_sql_and_follow_data_changes(monkeypatch):
     import rop.report.context as context
 

@@ -100,10 +100,7 @@ def portal_records(emu: Emulated, portal_dir: Path, entity: Entity) -> list[dict
     kind = KINDS.get(entity.name)
     if kind is None:  # pipelines, statuses, currencies: tests never change them
         return read_records(portal_dir, entity)
-    records = [dict(r) for r in emu.portal.tables[kind].rows.values()]
-    if entity.name == "activities":
-        records = [r for r in records if str(r.get("TYPE_ID")) == "2"]
-    return records
+    return [dict(r) for r in emu.portal.tables[kind].rows.values()]
 
 
 def store_rows(store: Store, entity: Entity, portal: str) -> list[dict[str, Any]]:

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from rop.bitrix.contact_keys import email_key, first_value, phone_key
 from rop.bitrix.values import (
     to_bool,
     to_code,
@@ -98,12 +99,19 @@ def _lead(r: Record) -> Row:
 
 def first_phone(value: Any) -> str | None:
     """The first number of a PHONE multi-field (``[{"VALUE": "+7...", ...}]``)."""
-    if isinstance(value, list):
-        for item in value:
-            number = item.get("VALUE") if isinstance(item, dict) else None
-            if number:
-                return str(number)
-    return None
+    return first_value(value)
+
+
+def _reach(r: Record) -> Row:
+    """A client's first phone and e-mail, and their keys for finding duplicates."""
+    phone = first_phone(r.get("PHONE"))
+    email = first_value(r.get("EMAIL"))
+    return {
+        "phone": phone,
+        "email": email,
+        "phone_norm": phone_key(phone),
+        "email_norm": email_key(email),
+    }
 
 
 def _company(r: Record) -> Row:
@@ -116,7 +124,7 @@ def _company(r: Record) -> Row:
         "created_by_id": to_ref(r.get("CREATED_BY_ID")),
         "lead_id": to_ref(r.get("LEAD_ID")),
         "is_my_company": to_bool(r.get("IS_MY_COMPANY")),
-        "phone": first_phone(r.get("PHONE")),
+        **_reach(r),
         "opened": to_bool(r.get("OPENED")),
         "date_create": to_utc(r.get("DATE_CREATE")),
         "date_modify": to_utc(r.get("DATE_MODIFY")),
@@ -135,7 +143,7 @@ def _contact(r: Record) -> Row:
         "source_id": to_code(r.get("SOURCE_ID")),
         "assigned_by_id": to_ref(r.get("ASSIGNED_BY_ID")),
         "created_by_id": to_ref(r.get("CREATED_BY_ID")),
-        "phone": first_phone(r.get("PHONE")),
+        **_reach(r),
         "opened": to_bool(r.get("OPENED")),
         "date_create": to_utc(r.get("DATE_CREATE")),
         "date_modify": to_utc(r.get("DATE_MODIFY")),
@@ -194,13 +202,16 @@ def _activity(r: Record) -> Row:
         "owner_type_id": to_int(r.get("OWNER_TYPE_ID")),
         "owner_id": to_ref(r.get("OWNER_ID")),
         "responsible_id": to_ref(r.get("RESPONSIBLE_ID")),
+        "author_id": to_ref(r.get("AUTHOR_ID")),
         "direction": to_int(r.get("DIRECTION")),
         "completed": to_bool(r.get("COMPLETED")),
+        "status": to_int(r.get("STATUS")),
         "subject": to_text(r.get("SUBJECT")),
         "created": to_utc(r.get("CREATED")),
         "last_updated": to_utc(r.get("LAST_UPDATED")),
         "start_time": to_utc(r.get("START_TIME")),
         "end_time": to_utc(r.get("END_TIME")),
+        "deadline": to_utc(r.get("DEADLINE")),
     }
 
 
@@ -357,7 +368,8 @@ COMPANIES = Entity(
         "OPENED",
         "DATE_CREATE",
         "DATE_MODIFY",
-        "PHONE",  # a multi-field: sent only when named
+        "PHONE",  # multi-fields: sent only when named
+        "EMAIL",
     ),  # fmt: skip
     _company,
     modified_field="DATE_MODIFY",
@@ -382,7 +394,8 @@ CONTACTS = Entity(
         "OPENED",
         "DATE_CREATE",
         "DATE_MODIFY",
-        "PHONE",  # a multi-field: sent only when named
+        "PHONE",  # multi-fields: sent only when named
+        "EMAIL",
     ),  # fmt: skip
     _contact,
     modified_field="DATE_MODIFY",
@@ -433,16 +446,20 @@ ACTIVITIES = Entity(
         "OWNER_TYPE_ID",
         "OWNER_ID",
         "RESPONSIBLE_ID",
+        "AUTHOR_ID",
         "DIRECTION",
         "COMPLETED",
+        "STATUS",
         "SUBJECT",
         "CREATED",
         "LAST_UPDATED",
         "START_TIME",
         "END_TIME",
+        "DEADLINE",
     ),  # fmt: skip
     _activity,
-    params={"filter": {"TYPE_ID": 2}},  # calls only: the report uses no other activity
+    # Every type (meetings, calls, tasks, e-mails, to-dos): the activity
+    # figures and the data-quality checks read them all (docs/SYNC.md).
     modified_field="LAST_UPDATED",
     big=True,
 )

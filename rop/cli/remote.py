@@ -116,6 +116,13 @@ def report(holder: Holder, o: dict[str, Any]) -> dict[str, Any]:
     return result
 
 
+def quality(holder: Holder, o: dict[str, Any]) -> dict[str, Any]:
+    """The data-quality panel through the server holding the store."""
+    data = _get(holder, "/quality.json", filter_params(o))
+    result: dict[str, Any] = data["quality"]
+    return result
+
+
 def drill(
     holder: Holder,
     o: dict[str, Any],

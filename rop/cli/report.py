@@ -152,18 +152,61 @@ def _write(
             _emit(to_table(data, lang), out)
 
 
+def quality_settings(db: str | None):
+    """The data-quality checks and thresholds of the settings (ROP_QUALITY_*)."""
+    from rop.config import load_settings
+    from rop.metrics.quality import QualitySettings
+
+    s = load_settings(db=db)
+    return QualitySettings(s.quality_check_names(), s.quality_stale_days, s.quality_lead_hours)
+
+
+def _quality_command(fmt: str, o: dict) -> None:
+    """`rop report --quality`: the data-quality panel (docs/WEB.md "Data quality")."""
+    from rop.report.export_quality import quality_to_table, quality_to_xlsx
+    from rop.report.quality import build_quality
+
+    if fmt == "csv":
+        raise UsageProblem("--quality: choose --format json, xlsx or table")
+    _check_out(fmt, o["out"])
+    try:
+        store = open_report_store(o["db"])
+    except HeldByServer as held:
+        from rop.cli import remote
+
+        panel = remote.quality(held.holder, o)
+    else:
+        with store:
+            flt = _make_report_filter(store, o)
+            settings = quality_settings(o["db"])
+            panel = report_call(build_quality, store, flt, settings, portal=o["portal"])
+    lang = _language(o["lang"], o["db"])
+
+    def to_xlsx(data: dict, out: str, lang: str) -> None:
+        with open(out, "wb") as fh:
+            fh.write(quality_to_xlsx(data, lang))
+
+    _write(fmt, panel, o["out"], lang, lambda d, lang: "", to_xlsx, quality_to_table)
+
+
 @click.command("report")
 @report_filter_options
 @click.option(
     "--format", "fmt", type=click.Choice(["json", "csv", "xlsx", "table"]), default="table",
     show_default=True, help="Output format (xlsx needs --out)",
 )  # fmt: skip
-def report_command(fmt: str, **o) -> None:
+@click.option(
+    "--quality", is_flag=True,
+    help="The data-quality panel (checks per manager, activities) instead of the report",
+)  # fmt: skip
+def report_command(fmt: str, quality: bool, **o) -> None:
     """The report: rows per manager, department subtotals, total and the previous period."""
     from rop.report.build import build_report
     from rop.report.export import report_to_csv, report_to_xlsx
     from rop.report.table import report_to_table
 
+    if quality:
+        return _quality_command(fmt, o)
     _check_out(fmt, o["out"])
     try:
         store = open_report_store(o["db"])
@@ -224,7 +267,7 @@ def drill_command(
             result = report_call(
                 drill, store, flt, figure, user_id=user_id, department_id=department_id,
                 portal=o["portal"], sort=sort, desc=desc, offset=offset, limit=limit,
-                key=row_key, none_row=none_row,
+                key=row_key, none_row=none_row, quality=quality_settings(o["db"]),
             )  # fmt: skip
     lang = _language(o["lang"], o["db"])
     _write(fmt, result, o["out"], lang, drill_to_csv, drill_to_xlsx, drill_to_table)

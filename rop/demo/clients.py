@@ -19,6 +19,7 @@ from rop.demo.catalog import SOURCE_WEIGHTS, SOURCES
 from rop.demo.clock import DAY, Clock
 from rop.demo.jsonfile import ArrayWriter
 from rop.demo.names import INDUSTRIES, POSTS, company_title, odd_company, person
+from rop.demo.reach import Reach
 from rop.demo.staff import ADMIN, Roster
 
 MY_COMPANY = 1  # IS_MY_COMPANY "Y": the seller itself, never a client
@@ -61,6 +62,7 @@ def write_clients(
 ) -> ClientBase:
     base = ClientBase(companies, contacts, array("i"), [])
     company_owner = array("i")
+    reach = Reach(rng)
     out = ArrayWriter(folder / "crm.company.list.json")
     try:
         for index in range(companies):
@@ -76,7 +78,10 @@ def write_clients(
                 title = company_title(rng)
             base.company_titles.append(title)
             company_owner.append(owner)
-            out.add(_company(rng, clock, company_id, title, owner, created, mine))
+            record = _company(rng, clock, company_id, title, owner, created, mine)
+            twin = not mine and reach.twin()
+            record.update(reach.fields(record["HAS_EMAIL"] == "Y", f"info{company_id}", twin))
+            out.add(record)
         out.close()
     except BaseException:
         out.abort()
@@ -93,7 +98,10 @@ def write_clients(
             if not owner or not roster.employed(owner, created):
                 owner = roster.pick(rng, "0", created)
             base.contact_company.append(company)
-            out.add(_contact(rng, clock, index + 1, company, owner, created))
+            record = _contact(rng, clock, index + 1, company, owner, created)
+            twin = reach.twin()
+            record.update(reach.fields(record["HAS_EMAIL"] == "Y", f"c{index + 1}", twin))
+            out.add(record)
         out.close()
     except BaseException:
         out.abort()

@@ -21,14 +21,17 @@ from rop.demo.clients import ClientBase, pick_company
 from rop.demo.clock import DAY, Clock
 from rop.demo.lifecycle import LEAD_SEMANTICS, SEMANTICS, deal_path, lead_path
 from rop.demo.names import company_title, deal_title, odd_product, person, phone
+from rop.demo.reach import side_random
 from rop.demo.staff import BOT, Roster
 from rop.demo.telephony import plan_calls
 from rop.demo.timeline import Timeline
+from rop.demo.todo import plan_deal_todos
 
 # The oldest tenth of deals and leads predates the stage history (a portal
 # that turned history on late): only MOVED_TIME / CLOSEDATE tell when they closed.
 NO_HISTORY_SHARE = 0.1
 LEAD_CONVERSION = 0.3  # share of leads that become deals
+REPLANNED = 0.8  # open deals whose missed close date was moved on (side generator)
 SCRIPT_TITLE = "<script>alert(1)</script>"
 
 _SOURCE_CODES = tuple(code for code, _ in SOURCES)
@@ -94,6 +97,7 @@ class Sales:
         timeline: Timeline,
     ) -> None:
         self.rng = rng
+        self.side = side_random(rng)  # activities: not drawn from ``rng``
         self.clock = clock
         self.roster = roster
         self.clients = clients
@@ -252,6 +256,9 @@ class Sales:
         mover = owner if roster.employed(owner, last) else roster.stand_in(owner)
         planned = created + rng.randint(5, 60) * DAY
         close_date = last if closed and rng.random() < 0.7 else planned
+        if not closed and close_date < clock.now and self.side.random() < REPLANNED:
+            # Most managers move a missed close date on; the rest stay overdue.
+            close_date = clock.now + self.side.randint(1, 45) * DAY
         modified = min(clock.now, last + rng.randrange(3 * DAY))
 
         entity: str | None = "CONTACT" if contact else "COMPANY"
@@ -264,6 +271,10 @@ class Sales:
         end = min(clock.now, last + (3 if closed else 20) * DAY)
         for moment, call in plan_calls(rng, roster, owner, entity, entity_id, created, end, count):
             self.timeline.call(moment, call)
+        for moment, todo in plan_deal_todos(
+            self.side, owner, deal_id, created, last, closed, clock.now
+        ):
+            self.timeline.todo(moment, todo)
 
         if i == deals // 2:
             title = SCRIPT_TITLE  # exactly one, for the XSS tests

@@ -17,8 +17,9 @@ from rop.demo.clock import Clock
 from rop.demo.jsonfile import ArrayWriter
 from rop.demo.lifecycle import LEAD_SEMANTICS, SEMANTICS
 from rop.demo.telephony import CALL_CODES, Call, activity_record, call_record
+from rop.demo.todo import Todo, todo_record
 
-DEAL_HISTORY, LEAD_HISTORY, CALL = 0, 1, 2
+DEAL_HISTORY, LEAD_HISTORY, CALL, TODO = 0, 1, 2, 3
 
 # A pending event is one int: moment, then a push counter (keeps ties in push
 # order), then the packed payload. An int costs ~50 bytes where a tuple of
@@ -83,6 +84,11 @@ class Timeline:
         )
         self._push(moment, payload)
 
+    def todo(self, moment: int, todo: Todo) -> None:
+        user, type_id, completed, minutes, deal_id = todo
+        payload = TODO | type_id << 2 | completed << 5 | user << 6 | minutes << 22 | deal_id << 37
+        self._push(moment, payload)
+
     def _push(self, moment: int, payload: int) -> None:
         self._seq += 1
         heapq.heappush(self._heap, moment << _MOMENT_SHIFT | self._seq << _PAYLOAD_BITS | payload)
@@ -117,6 +123,16 @@ class Timeline:
                     f'"OWNER_ID":{payload >> 13},"CREATED_TIME":"{iso(moment)}",'
                     f'"STATUS_SEMANTIC_ID":"{LEAD_SEMANTICS[status]}","STATUS_ID":"{status}"}}'
                 )
+            elif kind == TODO:
+                todo: Todo = (
+                    payload >> 6 & 0xFFFF,
+                    payload >> 2 & 7,
+                    bool(payload >> 5 & 1),
+                    payload >> 22 & 0x7FFF,
+                    payload >> 37 & 0xFFFFFFF,
+                )
+                activities = self.out["activities"]
+                activities.add(todo_record(self.clock, activities.count + 1, moment, todo))
             else:
                 entity = _ENTITIES[payload >> 10 & 3]
                 call: Call = (

@@ -16,6 +16,7 @@ import hashlib
 
 from rop.metrics.errors import ColumnChoice, ReportInputError
 from rop.metrics.figure import Figure
+from rop.metrics.quality import BY_KEY as QUALITY_BY_KEY
 from rop.metrics.sources import DAYS, in_period
 from rop.metrics.stages import stage_figure as stage_view_figure
 
@@ -324,7 +325,7 @@ def figures(flt: ColumnChoice | None = None, names: dict[str, str] | None = None
 
 def figure(key: str) -> Figure:
     """The figure of ``key``; key stage/status columns are built on demand."""
-    found = _BY_KEY.get(key)
+    found = _BY_KEY.get(key) or QUALITY_BY_KEY.get(key)
     if found is not None:
         return found
     if key.startswith(STAGE_PREFIX) and len(key) > len(STAGE_PREFIX):
@@ -337,7 +338,7 @@ def figure(key: str) -> Figure:
     if view is not None:
         return view
     choices = ", ".join(
-        [*(f.key for f in STATIC), STAGE_PREFIX + "<stage>", STATUS_PREFIX + "<status>",
+        [*(f.key for f in STATIC), *QUALITY_BY_KEY, STAGE_PREFIX + "<stage>", STATUS_PREFIX + "<status>",
          FUNNEL_PREFIX + "<stage>",
          "deal_move:<pipeline>|<from>|<to>", "deal_time:<pipeline>|<stage>",
          "deal_time_open:<pipeline>|<stage>", "deal_reach:<pipeline>|<stage>",

@@ -22,6 +22,8 @@ from rop.metrics.compile import (
     params_for,
     value_sql,
 )
+from rop.metrics.quality import SOURCES as QUALITY_SOURCES
+from rop.metrics.quality import QualitySettings
 from rop.metrics.sources import SOURCES
 from rop.metrics.stages import STAGE_SOURCES
 from rop.report.bounds import check_whole
@@ -56,6 +58,13 @@ def _record_url(prep: Prepared, entity: str, rec: dict[str, Any]) -> str | None:
         if kind is None or target is None:
             return None
         return prep.portal.link(f"/crm/{kind}/details/{target}/")
+    if entity == "activity":
+        # An activity opens on its owner's card (crm.enum.ownertype).
+        owners = {1: "lead", 2: "deal", 3: "contact", 4: "company"}
+        owner = owners.get(int(rec.get("owner_type_id") or 0))
+        if owner is None or rec.get("owner_id") is None:
+            return None
+        return prep.portal.link(f"/crm/{owner}/details/{rec['owner_id']}/")
     return prep.portal.link(f"/crm/{entity}/details/{rec['id']}/")
 
 
@@ -88,8 +97,12 @@ def drill(
     limit: int | None = None,
     key: Any = None,
     none_row: bool = False,
+    quality: QualitySettings | None = None,
 ) -> dict:
     """The records behind one number of the report; refused outside the viewer's scope.
+
+    ``quality``: the thresholds of the data-quality checks (the settings'),
+    for a figure of the data-quality panel (rop.report.quality).
 
     ``user_id`` is a manager's row, ``department_id`` a department's subtotal,
     ``key`` a row when rows are by department/source/pipeline, ``none_row``
@@ -114,13 +127,19 @@ def drill(
         if ("stage", ident) not in names:
             raise ReportInputError("unknown_stage", stage=ident)
         fig = funnel_figure(ident, names[("stage", ident)])
-    if fig.section not in flt.sections:
+    panel = fig.source in QUALITY_SOURCES
+    if fig.section not in flt.sections and not panel:
         raise ReportInputError("hidden_section", figure=figure, section=fig.section)
     check_whole(offset, "offset")
     if limit is not None:
         check_whole(limit, "limit")
-    ctx = context(prep, flt.date_from, flt.date_to)
-    source = SOURCES.get(fig.source) or STAGE_SOURCES[fig.source]
+    if panel:
+        from rop.report.quality import quality_context
+
+        ctx = quality_context(prep, quality or QualitySettings())
+    else:
+        ctx = context(prep, flt.date_from, flt.date_to)
+    source = SOURCES.get(fig.source) or STAGE_SOURCES.get(fig.source) or QUALITY_SOURCES[fig.source]
     where, extra = _drill_where(prep, ctx, user_id, department_id, key, source.entity, none_row)
     cols_all = {c.key: c for c in source.columns}
     cols = drill_columns(source, fig)

@@ -489,4 +489,25 @@ CREATE TABLE sync_pending (
 );
 """,
     ),
+    (
+        11,
+        "every activity, client e-mails and contact keys",
+        # Activities of every type with their deadline, status and author
+        # (before, calls only); clients' first e-mail and the normalised phone
+        # and e-mail the duplicate check compares (rop.bitrix.contact_keys).
+        # Rows copied before have none of it, so their entities are copied in
+        # full once more by the next sync (docs/SYNC.md).
+        """
+ALTER TABLE activities ADD COLUMN author_id BIGINT;
+ALTER TABLE activities ADD COLUMN status INTEGER;
+ALTER TABLE activities ADD COLUMN deadline TIMESTAMP;
+ALTER TABLE companies ADD COLUMN email TEXT;
+ALTER TABLE companies ADD COLUMN phone_norm TEXT;
+ALTER TABLE companies ADD COLUMN email_norm TEXT;
+ALTER TABLE contacts ADD COLUMN email TEXT;
+ALTER TABLE contacts ADD COLUMN phone_norm TEXT;
+ALTER TABLE contacts ADD COLUMN email_norm TEXT;
+DELETE FROM sync_state WHERE entity IN ('activities', 'companies', 'contacts');
+""",
+    ),
 ]

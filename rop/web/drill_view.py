@@ -70,6 +70,7 @@ def _pages(total: int, offset: int, link: Any) -> list[dict[str, Any]]:
 
 def drill_context(request: Request, limit: int | None = PAGE_SIZE) -> dict[str, Any]:
     from rop.report.build import drill
+    from rop.web.quality_view import quality_settings
 
     store, opts, wf = setup(request)
     args = _drill_args(request, wf.lang)
@@ -100,6 +101,7 @@ def drill_context(request: Request, limit: int | None = PAGE_SIZE) -> dict[str, 
             desc=args["desc"],
             offset=args["offset"],
             limit=limit,
+            quality=quality_settings(request),
         )
 
     # A page of records is cached; a whole list for an export can be huge, so not.

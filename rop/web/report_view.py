@@ -249,6 +249,7 @@ def _render_report(request: Request, ctx: dict[str, Any], sync: dict[str, Any]) 
             "compared_with": _compared_with(report, wf, urls) if wf.compare else None,
             "quiet": quiet(report),
             "stage_blocks": stages_view(report, urls, wf.pairs(), lang),
+            "quality_url": urls.quality(wf.pairs()),
             "plans_url": urls.plans(
                 [("lang", lang)]
                 + ([("viewer", str(wf.viewer))] if wf.viewer_in_url and wf.viewer else [])

@@ -25,6 +25,7 @@ from rop.web.plans_view import (
     plans_save,
     plans_template,
 )
+from rop.web.quality_view import quality_json, quality_page, quality_xlsx
 from rop.web.report_view import report_csv, report_json, report_page, report_xlsx
 from rop.web.sync_api import sync_start, sync_status
 
@@ -52,6 +53,9 @@ ROUTES = [
     Route("/report.xlsx", limited(report_xlsx)),
     Route("/manager/{user_id:int}", limited(manager_page)),
     Route("/manager/{user_id:int}.json", limited(manager_json)),
+    Route("/quality", limited(quality_page)),
+    Route("/quality.json", limited(quality_json)),
+    Route("/quality.xlsx", limited(quality_xlsx)),
     Route("/drill", drill_page),
     Route("/drill.json", drill_json),
     Route("/drill.csv", drill_csv),

@@ -62,6 +62,10 @@ class Urls:
         """One manager's page (issue 15) under the report's filter; ``fmt`` "" or "json"."""
         return self._join(f"/manager/{int(user_id)}" + (f".{fmt}" if fmt else ""), pairs)
 
+    def quality(self, pairs: Pairs, fmt: str = "") -> str:
+        """The data-quality panel (an HTML fragment); ``fmt`` "json" or "xlsx"."""
+        return self._join("/quality" + (f".{fmt}" if fmt else ""), pairs)
+
     def with_lang(self, pairs: Pairs, lang: str) -> str:
         kept = [(k, v) for k, v in pairs if k != "lang"]
         return self.report([*kept, ("lang", lang)])

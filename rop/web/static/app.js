@@ -135,7 +135,7 @@
   // of hx-get on each of the table's ~1,500 links keeps the page small; with
   // a modifier key (or before htmx loads) the link opens as a page of its own.
   document.addEventListener("click", function (e) {
-    var a = e.target.closest && e.target.closest("#report-table a.drill[href], #stages a.drill[href], #manager a.drill[href]");
+    var a = e.target.closest && e.target.closest("#report-table a.drill[href], #stages a.drill[href], #manager a.drill[href], #quality a.drill[href]");
     if (!a || typeof htmx === "undefined" || e.button !== 0 || e.ctrlKey || e.metaKey || e.shiftKey || e.altKey) { return; }
     e.preventDefault();
     openDrill(a.getAttribute("href"), a);
