@@ -130,3 +130,21 @@ def test_nobody_else_changes_them(rig):
     )
     assert _overrides(rig) == before
     assert _rows(manager_url) == {MANAGER}
+
+
+def test_a_full_copy_is_for_administrators_the_ordinary_sync_for_everyone(rig):
+    def sync_url(report_url: str) -> str:
+        return rig.rop + "/api/sync?vt=" + report_url.split("vt=")[1].split("&")[0]
+
+    manager, admin = sync_url(rig.open_as(MANAGER)), sync_url(rig.open_as(1))
+    own = {"origin": rig.rop}
+    runs = httpx.get(admin, timeout=30).json()["runs"]
+    refused = httpx.post(manager, json={"full": True, "wait": False}, headers=own, timeout=30)
+    assert refused.status_code == 403, refused.text
+    assert "администратор" in refused.json()["error"]["message"]
+    assert httpx.get(admin, timeout=30).json()["runs"] == runs  # nothing started
+    ordinary = httpx.post(manager, json={"wait": True}, headers=own, timeout=120)
+    assert ordinary.status_code == 200, ordinary.text
+    full = httpx.post(admin, json={"full": True, "wait": True}, headers=own, timeout=300)
+    assert full.status_code == 200, full.text
+    assert full.json()["full"] is True
