@@ -7,6 +7,7 @@ import json
 import logging
 import os
 import secrets
+import signal
 import socket
 import threading
 from collections.abc import AsyncIterator
@@ -313,11 +314,20 @@ def serve(app: Starlette, host: str = "127.0.0.1", port: int = 8000) -> None:
     url = _url(host, sock.getsockname()[1])
     announced = _announce(app, url)
     print(f"ROP Report: {url}/report", flush=True)
+    # uvicorn stops gracefully on SIGTERM, then raises the signal again with
+    # the handler it found; the default one would end the process before the
+    # announcement is removed, so the one it finds exits through `finally`.
+    previous = signal.signal(signal.SIGTERM, _exit_on_sigterm)
     try:
         _uvicorn(app).run(sockets=[sock])
     finally:
+        signal.signal(signal.SIGTERM, previous)
         _retract(announced)
         sock.close()
+
+
+def _exit_on_sigterm(signum: int, frame: Any) -> None:
+    raise SystemExit(128 + signum)
 
 
 def serve_in_thread(app: Starlette, host: str = "127.0.0.1", port: int = 0) -> RunningServer:
