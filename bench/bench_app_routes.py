@@ -93,6 +93,7 @@ class Server:
         while not lines or "ROP Report" not in lines[-1]:  # app mode prints its URLs first
             lines.append(self.proc.stdout.readline())
             if not lines[-1]:
+                self.stop()
                 raise RuntimeError(f"rop serve did not start: {lines!r}")
 
     def rest_lines(self) -> list[dict[str, Any]]:
