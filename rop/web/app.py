@@ -248,9 +248,9 @@ def warm(app: Starlette) -> None:
                 try:
                     future.result(timeout=0.5)
                 except concurrent.futures.TimeoutError:
-                    # Shutting down, the loop may be waiting for this very thread.
+                    # Shutting down, the loop may be waiting for this very thread;
+                    # the build finishes in its slot, and the shutdown waits for it.
                     if stopping.is_set():
-                        future.cancel()
                         return
                     continue
                 except Exception:  # an empty store: the page shows it itself
@@ -261,6 +261,9 @@ def warm(app: Starlette) -> None:
 
 def _warm(app: Starlette) -> None:
     from starlette.requests import Request
+
+    if getattr(app.state, "stopping", threading.Event()).is_set():
+        return  # a slot that came free during the shutdown: the store is closing
 
     scope = {
         "type": "http",
