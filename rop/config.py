@@ -143,6 +143,11 @@ class Settings(BaseSettings):
     # request could name its own server; only these hosts are asked.
     app_auth_servers: str = "oauth.bitrix.info,oauth.bitrix24.tech"
     app_viewer_token_minutes: int = Field(default=60, gt=0, le=24 * 60)
+    # Bitrix24's servers cannot reach this one (the public URL is the frame's,
+    # seen from inside the office): CRM events wait in the portal's offline
+    # queue and the server polls it (rop/web/appmode/offline_poll.py).
+    app_offline_events: bool = False
+    app_offline_poll_seconds: float = Field(default=10.0, ge=1.0, le=3600.0)
 
     def app_problem(self) -> str | None:
         """A half-configured application mode, named: all three settings or none."""

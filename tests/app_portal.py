@@ -118,12 +118,13 @@ def _register(emulator: str, rop: str) -> None:
 
 @contextlib.contextmanager
 def app_rigs(
-    tmp_path: Path, portals: int = 1, deals: int = 60, db: str | None = None
+    tmp_path: Path, portals: int = 1, deals: int = 60, db: str | None = None, **extra: Any
 ) -> Iterator[list[Rig]]:
     """``portals`` emulated portals (each its own member_id) and one `rop serve` in app mode.
 
     ``db``: the store (default: a DuckDB file in ``tmp_path``; a postgresql://
-    URL runs the server mode, where `rop worker` processes sync).
+    URL runs the server mode, where `rop worker` processes sync); ``extra``
+    settings add to (or replace) the server's.
     """
     with contextlib.ExitStack() as stack:
         emulators = [
@@ -139,6 +140,7 @@ def app_rigs(
             app_client_secret=CLIENT_SECRET,
             app_public_url="http://127.0.0.1:1",  # replaced below once the port is known
             app_auth_servers=",".join(urlsplit(e).netloc for e, _ in emulators),
+            **extra,
         )
         app = create_app(settings, cache_size=0)
         server = serve_rop(app)
@@ -152,8 +154,10 @@ def app_rigs(
 
 
 @contextlib.contextmanager
-def app_rig(tmp_path: Path, deals: int = 60, install: bool = True) -> Iterator[Rig]:
-    with app_rigs(tmp_path, 1, deals) as (rig,):
+def app_rig(
+    tmp_path: Path, deals: int = 60, install: bool = True, **settings: Any
+) -> Iterator[Rig]:
+    with app_rigs(tmp_path, 1, deals, **settings) as (rig,):
         if install:
             installed(rig)
         yield rig

@@ -83,3 +83,41 @@ def test_a_manager_sees_only_their_own_rows(tmp_path):
         finally:
             store.close()
         assert grants and not dict(grants)["deal"], grants
+
+
+def test_nothing_outside_a_managers_rights_leaks_through_any_route(tmp_path):
+    """The manager (3) reads only their own records: no other user's name, no
+    other department's, no whole-portal count on any page, JSON twin, export,
+    drill-down or the sync status."""
+    import io
+    import zipfile
+
+    with app_rigs(tmp_path, portals=1) as (rig,):
+        installed(rig)
+        report = rig.open_as(3) + "&period=this_year"
+        token = report.split("vt=")[1].split("&")[0]
+        base = rig.rop
+        drill = base + "/drill.json?figure=deals_new&period=this_year&vt=" + token
+        texts = {
+            "page": httpx.get(report, timeout=60).text,
+            "json": httpx.get(report.replace("/report?", "/report.json?"), timeout=60).text,
+            "csv": httpx.get(report.replace("/report?", "/report.csv?"), timeout=60).text,
+            "drill": httpx.get(drill, timeout=60).text,
+            "drill csv": httpx.get(drill.replace("/drill.json?", "/drill.csv?"), timeout=60).text,
+            "sync": httpx.get(base + "/api/sync?vt=" + token, timeout=60).text,
+        }
+        xlsx = httpx.get(report.replace("/report?", "/report.xlsx?"), timeout=60)
+        assert xlsx.status_code == 200
+        with zipfile.ZipFile(io.BytesIO(xlsx.content)) as book:
+            texts["xlsx"] = " ".join(
+                book.read(n).decode("utf-8") for n in book.namelist() if n.endswith(".xml")
+            )
+        assert "Last3" in texts["json"] and "Last3" in texts["xlsx"]  # the manager's own row
+        for where, text in texts.items():
+            for hidden in ("Last1", "Last2", "Last4", "Last5", "Support"):
+                assert hidden not in text, (where, hidden)
+        sync = httpx.get(base + "/api/sync?vt=" + token, timeout=60).json()
+        assert sync["progress"] is None and not sync["message"]
+        # The manager's own deals only: every drill-down row is theirs.
+        rows = httpx.get(drill, timeout=60).json()["records"]
+        assert rows and {r["manager_id"] for r in rows} == {3}

@@ -9,13 +9,16 @@ import sys
 from pathlib import Path
 
 import httpx
+import pytest
 
 from tests.test_web_support import PERIOD, tiny_store
 
 ROP = str(Path(sys.executable).with_name("rop"))
 
 
-def test_serve_prints_url_and_announces_itself(tmp_path):
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_serve_prints_url_and_announces_itself(tmp_path, stop):
+    # SIGTERM is how systemd, Docker and Kubernetes stop a server.
     store = tiny_store(tmp_path)
     db = store.path
     store.close()
@@ -40,7 +43,7 @@ def test_serve_prints_url_and_announces_itself(tmp_path):
             resp.status_code == 200 and resp.json()["report"]["total"]["figures"]["deals_new"] == 7
         )
     finally:
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(stop)
         proc.wait(timeout=30)
     assert not Path(f"{db}.server.json").exists()
 

@@ -254,3 +254,55 @@ def test_cheap_requests_do_not_queue_behind_report_builds(store, monkeypatch):
     assert len(answers) == 45
     # 44 different reports, each built once: the duplicate shared its build.
     assert len(calls) == 44 and len(set(calls)) == 44
+
+
+def test_the_warm_up_after_a_sync_waits_for_a_build_slot(store, monkeypatch):
+    """ROP_REPORT_BUILDS=1: a request's build holds the slot; the sync that ends
+    meanwhile warms the default page only once the slot is free."""
+    import rop.report.build as build_module
+
+    def fake_sync(cur, url, *, full=False, progress=None):
+        return {"deals": 0}
+
+    settings = Settings(db=store.path, report_builds=1, webhook="http://127.0.0.1:1/rest/1/x/")
+    app = create_app(settings, store, fake_sync)
+    srv = serve_in_thread(app)
+    real_build = build_module.build_report
+    release = threading.Event()
+    lock = threading.Lock()
+    calls: list[date] = []
+
+    def held_build(store, flt, **kwargs):
+        with lock:
+            calls.append(flt.date_to)
+        release.wait(60)
+        return real_build(store, flt, **kwargs)
+
+    try:
+        with httpx.Client(base_url=srv.url, timeout=60) as web:
+            assert web.get("/report").status_code == 200  # the start's warm-up is done
+            monkeypatch.setattr(build_module, "build_report", held_build)
+            other = {"period": "custom", "from": "2025-01-01", "to": "2025-01-31"}
+            asker = threading.Thread(
+                target=web.get, args=("/report.json",), kwargs={"params": other}
+            )
+            asker.start()
+            deadline = time.monotonic() + 20
+            while not calls and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert len(calls) == 1
+            started = web.post("/api/sync", json={"wait": False}, headers={"origin": srv.url})
+            assert started.status_code == 202, started.text
+            time.sleep(1.5)  # the warm-up had every chance to start
+            assert len(calls) == 1, "the warm-up built beside the request's build (limit 1)"
+            release.set()
+            asker.join(60)
+            deadline = time.monotonic() + 30
+            while len(calls) < 2 and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert len(calls) == 2  # then it ran
+            while app.state.builds.running and time.monotonic() < deadline:
+                time.sleep(0.05)
+    finally:
+        release.set()
+        srv.stop()

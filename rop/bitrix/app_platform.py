@@ -117,10 +117,19 @@ def _already(error: BitrixError) -> bool:
     return "already" in text or "max_count" in text
 
 
+# The app's own life cycle is always bound online: it has no offline form worth
+# polling (an uninstalled app cannot call event.offline.get anyway).
+LIFECYCLE = ("ONAPPUPDATE", "ONAPPUNINSTALL")
+
+
 async def bind_app(
-    client: BitrixClient, app_url: str, events_url: str, lang: str = "ru"
+    client: BitrixClient, app_url: str, events_url: str, lang: str = "ru", *, offline: bool = False
 ) -> dict[str, list[str]]:
-    """Bind the placements and the event handlers; returns what was bound."""
+    """Bind the placements and the event handlers; returns what was bound.
+
+    ``offline``: the CRM events go to the portal's offline queue
+    (``event_type=offline``, no handler: offline-events.md), which the server
+    polls, for a server Bitrix24 cannot reach."""
     done: dict[str, list[str]] = {"placements": [], "events": []}
     titles = {code: {"TITLE": title} for code, title in TITLE.items()}
     for placement in PLACEMENTS:
@@ -139,8 +148,13 @@ async def bind_app(
                 raise
         done["placements"].append(placement)
     for event in EVENTS:
+        params = (
+            {"event": event, "event_type": "offline"}
+            if offline and event not in LIFECYCLE
+            else {"event": event, "handler": events_url}
+        )
         try:
-            await client.call("event.bind", {"event": event, "handler": events_url})
+            await client.call("event.bind", params)
         except BitrixError as error:
             if not _already(error):
                 raise

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
 import contextlib
+import functools
 import json
 import logging
 import os
 import secrets
+import signal
 import socket
 import threading
 from collections.abc import AsyncIterator
@@ -143,6 +147,8 @@ def create_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        # Warm-ups started from other threads (after a sync) take a build slot here.
+        app.state.loop = asyncio.get_running_loop()
         scheduler.start()
         if appmode is not None:
             appmode.start()
@@ -154,6 +160,7 @@ def create_app(
         try:
             yield
         finally:
+            app.state.stopping.set()
             scheduler.stop()
             digests.stop()
             job.wait(timeout=30)
@@ -161,6 +168,11 @@ def create_app(
                 appmode.stop()
             for warmer in warmers:
                 warmer.join(timeout=60)
+            # A warm-up or request build still running in its slot reads the store.
+            for _ in range(600):
+                if not app.state.builds.running:
+                    break
+                await asyncio.sleep(0.1)
             pool.close()
             if owned:
                 store.close()
@@ -206,6 +218,7 @@ def create_app(
     app.state.sync = job
     app.state.cache = cache
     app.state.builds = Builds(cache, settings.report_builds)
+    app.state.stopping = threading.Event()
     app.state.token = token
     # The app mode sets a callable returning the installed portals' origins
     # (rop.web.security.frame_ancestors); None: only our own pages frame ours.
@@ -216,8 +229,41 @@ def create_app(
 
 
 def warm(app: Starlette) -> None:
-    """Build the default page (this month, the configured viewer) into the cache."""
+    """Build the default page (this month, the configured viewer) into the cache.
+
+    While the server runs, in one of its report build slots (rop.web.builds):
+    a warm-up is a build like any request's and waits its turn.
+    """
+    loop = getattr(app.state, "loop", None)
+    if loop is not None and loop.is_running():
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:  # a thread of our own, not the loop's: hand it over
+            builds: Builds = app.state.builds
+            future = asyncio.run_coroutine_threadsafe(
+                builds.run(functools.partial(_warm, app)), loop
+            )
+            stopping: threading.Event = app.state.stopping
+            while True:
+                try:
+                    future.result(timeout=0.5)
+                except concurrent.futures.TimeoutError:
+                    # Shutting down, the loop may be waiting for this very thread;
+                    # the build finishes in its slot, and the shutdown waits for it.
+                    if stopping.is_set():
+                        return
+                    continue
+                except Exception:  # an empty store: the page shows it itself
+                    log.debug("nothing to warm", exc_info=True)
+                return
+    _warm(app)
+
+
+def _warm(app: Starlette) -> None:
     from starlette.requests import Request
+
+    if getattr(app.state, "stopping", threading.Event()).is_set():
+        return  # a slot that came free during the shutdown: the store is closing
 
     scope = {
         "type": "http",
@@ -313,11 +359,20 @@ def serve(app: Starlette, host: str = "127.0.0.1", port: int = 8000) -> None:
     url = _url(host, sock.getsockname()[1])
     announced = _announce(app, url)
     print(f"ROP Report: {url}/report", flush=True)
+    # uvicorn stops gracefully on SIGTERM, then raises the signal again with
+    # the handler it found; the default one would end the process before the
+    # announcement is removed, so the one it finds exits through `finally`.
+    previous = signal.signal(signal.SIGTERM, _exit_on_sigterm)
     try:
         _uvicorn(app).run(sockets=[sock])
     finally:
+        signal.signal(signal.SIGTERM, previous)
         _retract(announced)
         sock.close()
+
+
+def _exit_on_sigterm(signum: int, frame: Any) -> None:
+    raise SystemExit(128 + signum)
 
 
 def serve_in_thread(app: Starlette, host: str = "127.0.0.1", port: int = 0) -> RunningServer:

@@ -13,8 +13,10 @@ way instead of starting their own (single flight, keyed like the cache); and
 the view runs again and finds the report ready. Everything else (the page
 around the report, drill-downs, static files) never waits for a slot.
 
-Outside a request (the warmer after a start or a sync, tests calling a view
-directly) ``cached_build`` builds in place, as ``ReportCache`` always did.
+Outside a request (tests calling a view directly) ``cached_build`` builds in
+place, as ``ReportCache`` always did; the warm-up after a start or a sync does
+too, but holding one of the slots (``Builds.run``), so it never makes the
+builds at once more than ``ROP_REPORT_BUILDS``.
 """
 
 from __future__ import annotations
@@ -117,6 +119,13 @@ class Builds:
             del self._flights[key]
             flight.done.set()
         return flight.outcome
+
+    async def run(self, work: Callable[[], Any]) -> Any:
+        """``work`` in a worker thread holding one build slot, not cached as such:
+        the warm-up after a start or a sync builds reports like a request does."""
+        if self._limiter is None:
+            self._limiter = anyio.CapacityLimiter(self.limit)
+        return await anyio.to_thread.run_sync(work, limiter=self._limiter)
 
     def _capture(self, key: Hashable, build: Callable[[], Any]) -> Outcome:
         with self._count:

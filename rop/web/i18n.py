@@ -115,6 +115,12 @@ _TEXT: dict[str, tuple[str, str]] = {
     "sync_running": ("Загрузка…", "Syncing…"),
     "sync_done": ("Готово", "Done"),
     "sync_failed": ("Ошибка загрузки", "Sync failed"),
+    "sync_full_admins": (
+        "Полную копию портала запускает администратор отчёта: она тратит лимит запросов "
+        "портала на часы. Обычная синхронизация доступна всем.",
+        "A full copy of the portal is started by a report administrator: it spends the "
+        "portal's request budget for hours. The ordinary sync is open to everyone.",
+    ),
     "sync_unavailable": (
         "Синхронизация недоступна: не задан вебхук (--webhook или ROP_WEBHOOK)",
         "Sync unavailable: no webhook set (--webhook or ROP_WEBHOOK)",

@@ -93,7 +93,12 @@ async def sync_start(request: Request) -> Response:
     asked, served = body.get("portal"), job.portal
     if asked and served and asked.lower() != served.lower():
         raise WebError(409, i18n.text("sync_other_portal", lang, asked=asked, served=served))
-    started = job.start(full=bool(body.get("full", False)))
+    full = bool(body.get("full", False))
+    if full and not await anyio.to_thread.run_sync(_sees_counts, request):
+        # Anyone may ask for the incremental sync (a few requests, and events
+        # keep the data fresh anyway); a full copy re-reads the whole portal.
+        raise WebError(403, i18n.text("sync_full_admins", lang), "ask_admin")
+    started = job.start(full=full)
     if not started:
         status = await anyio.to_thread.run_sync(_shown, request, job.status())
         status["message"] = "a sync is already running"

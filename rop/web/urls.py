@@ -18,6 +18,8 @@ Pairs = Sequence[tuple[str, str]]
 # for this request. Third-party cookies are blocked in Bitrix24's frame, so
 # every URL a page builds carries it; set per request by the app-mode gate.
 VIEWER_TOKEN: ContextVar[str | None] = ContextVar("rop_viewer_token", default=None)
+# Whether that viewer is a portal administrator: pages link the access settings for them.
+VIEWER_ADMIN: ContextVar[bool] = ContextVar("rop_viewer_admin", default=False)
 
 
 def _with_token(url: str) -> str:
@@ -128,6 +130,14 @@ class Urls:
     def app_page(self) -> str:
         """Application mode: the handler URL Bitrix24 opens (and placements point to)."""
         return f"{self.root}/app"
+
+    def app_rights(self, lang: str) -> str:
+        """Application mode: the access settings page (and its POST)."""
+        return _with_token(f"{self.root}/app/rights?lang={quote(lang, safe='')}")
+
+    def app_rights_link(self, lang: str) -> str | None:
+        """The access settings page, for a portal administrator in the portal; else None."""
+        return self.app_rights(lang) if VIEWER_TOKEN.get() and VIEWER_ADMIN.get() else None
 
     def plans(self, pairs: Pairs, fmt: str = "") -> str:
         """The plans page; ``fmt`` "json" (its grid) or "template.xlsx"/"template.csv"."""

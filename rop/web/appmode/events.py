@@ -142,7 +142,12 @@ async def _rebind(mode: AppMode, member_id: str) -> None:
         return
     client = mode.portal_client(install.client_endpoint, member_id)
     try:
-        await bind_app(client, mode.url("/app"), mode.url("/app/events"))
+        await bind_app(
+            client,
+            mode.url("/app"),
+            mode.url("/app/events"),
+            offline=mode.settings.app_offline_events,
+        )
     except BitrixError as error:
         log.warning("binding again after an update failed for member %s: %s", member_id, error)
     finally:

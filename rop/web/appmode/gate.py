@@ -21,7 +21,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from rop.bitrix.installs import Install
 from rop.web.appmode.state import AppMode, AppViewer
 from rop.web.appmode.viewer_token import HEADER, PARAM, ViewerTokenError
-from rop.web.urls import VIEWER_TOKEN
+from rop.web.urls import VIEWER_ADMIN, VIEWER_TOKEN
 
 OPEN_PATHS = ("/app", "/app/install", "/app/events")
 
@@ -137,7 +137,9 @@ class ViewerGate:
             await send(message)
 
         reset = VIEWER_TOKEN.set(token)
+        reset_admin = VIEWER_ADMIN.set(claim.admin)
         try:
             await self.app(scope, receive, send_private)
         finally:
+            VIEWER_ADMIN.reset(reset_admin)
             VIEWER_TOKEN.reset(reset)

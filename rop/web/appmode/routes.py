@@ -30,6 +30,7 @@ from rop.web import i18n
 from rop.web.appmode.events import app_events
 from rop.web.appmode.payload import Frame, fields
 from rop.web.appmode.refusal import refuse
+from rop.web.appmode.rights_page import rights_change, rights_page
 from rop.web.appmode.state import AppMode
 from rop.web.appmode.verify import Refused, check_application_token, verify_frame, viewer_of
 from rop.web.appmode.viewer_token import ViewerClaim
@@ -125,7 +126,13 @@ async def app_install(request: Request) -> Response:
     mode.jobs.forget(frame.member_id)  # a job made before the install has no endpoint
     client = mode.portal_client(install.client_endpoint, install.member_id)
     try:
-        await bind_app(client, mode.url("/app"), mode.url("/app/events"), frame.lang)
+        await bind_app(
+            client,
+            mode.url("/app"),
+            mode.url("/app/events"),
+            frame.lang,
+            offline=mode.settings.app_offline_events,
+        )
     except BitrixError as error:
         return refuse(502, "bind_failed", frame.lang, detail=str(error))
     finally:
@@ -195,4 +202,6 @@ ROUTES = [
     Route("/app/install", app_install, methods=["GET", "POST"]),
     Route("/app/status", app_status, methods=["GET"]),
     Route("/app/events", app_events, methods=["POST"]),
+    Route("/app/rights", rights_page, methods=["GET"]),
+    Route("/app/rights", rights_change, methods=["POST"]),
 ]

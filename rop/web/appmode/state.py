@@ -147,6 +147,7 @@ class AppMode:
         self.queued: QueuedSyncs | None = None
         if is_url(settings.db):
             self.queued = QueuedSyncs(str(settings.db), store, self.vault)
+        self.offline: Any = None  # the offline-event poller (ROP_APP_OFFLINE_EVENTS)
         # The viewer's rights come from Bitrix24 with the viewer's own token
         # (rop.bitrix.viewer_rights): the frame's AUTH_ID, kept in memory
         # only (never stored), for the first work-out and background refreshes.
@@ -167,6 +168,11 @@ class AppMode:
             lock=self.jobs.gate,
         )
         self.queue.start()
+        if self.settings.app_offline_events:
+            from rop.web.appmode.offline_poll import OfflinePoller
+
+            self.offline = OfflinePoller(self, self.settings.app_offline_poll_seconds)
+            self.offline.start()
         # Bitrix24 never retries an event: the periodic incremental sync of
         # every installed portal stays the safety net (ROP_SYNC_INTERVAL_MINUTES).
         minutes = self.settings.sync_interval_minutes
@@ -190,6 +196,8 @@ class AppMode:
         self._stopping.set()
         if self.queued is not None:
             self.queued.close()
+        if self.offline is not None:
+            self.offline.stop()
         if self.queue is not None:
             self.queue.stop()
         self.jobs.wait_all(timeout=30)
@@ -213,6 +221,10 @@ class AppMode:
             )
         finally:
             cursor.close()
+
+    def changed(self) -> None:
+        """A portal's data changed outside a sync job: drop the cached reports."""
+        self._on_change()
 
     def __repr__(self) -> str:  # never show the secret, whatever prints us
         return f"AppMode(client_id={self.client_id!r}, public_url={self.public_url!r})"
