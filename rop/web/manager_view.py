@@ -280,16 +280,17 @@ def _manager_json(ctx: dict[str, Any]) -> dict[str, Any]:
 def manager_quality(ctx: dict[str, Any]) -> dict[str, Any] | None:
     """SLOT: the manager's data-quality problems (issue 15's data-quality panel).
 
-    The checks are built on the `quality` branch, not yet in main:
+    NOT WIRED YET. The checks are in main now (merged after this page):
     ``rop.report.quality.manager_quality(store, flt, user_id, settings, portal=)``
     returns ``{"columns": [...], "row": {"figures", "score", ...}}`` for one
-    manager (rights checked there too). Once merged, call it here with the
-    page's store, ``manager_filter(wf.to_report_filter())``, the user and
-    ``request.app.state.settings``' quality settings, add each column's
-    drill-down URL (``urls.drill(pairs, key, user=uid)``) and write
-    templates/_manager_quality.html (the page includes it when this is not
-    None). Until then the page has no such section and the twin says
-    ``"quality": null``.
+    manager (rights checked there too). To wire it: call it here with the
+    page's store, ``manager_filter(wf.to_report_filter())``, the user and the
+    settings as rop.web.quality_view builds them (``QualitySettings(
+    s.quality_check_names(), s.quality_stale_days, s.quality_lead_hours)``),
+    add each column's drill-down URL (``urls.drill(pairs, key, user=uid)``),
+    write templates/_manager_quality.html (the page includes it when this is
+    not None) and check the A4 print still fits. Until then the page has no
+    such section and the twin says ``"quality": null``.
     """
     return None
 
