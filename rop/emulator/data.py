@@ -229,12 +229,15 @@ def load_portal(folder: str | Path) -> Portal:
     db = Database()
     try:
         tables = {
-            kind: Table(kind, db=db, zone=zone, texts=_stream(root / name))
+            kind: Table.from_file(kind, root / name, db=db, zone=zone)
             for kind, name in FILES.items()
         }
     except RecordIdError as exc:
         db.close()
         raise PortalError(f"{root}: {exc}") from None
+    except SnapshotFileError as exc:
+        db.close()
+        raise PortalError(str(exc)) from None
     except PortalError:
         db.close()
         raise

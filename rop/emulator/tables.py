@@ -22,17 +22,23 @@ import re
 import sqlite3
 import threading
 from collections.abc import Iterable, Iterator
+from datetime import datetime
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import duckdb
+
 from rop.emulator.fields import BASE_FIELDS
-from rop.emulator.filters import Condition, cached_moment
+from rop.emulator.filters import Condition, moment
+from rop.emulator.jsonstream import iter_records, iter_rows
 
 Record = dict[str, Any]
 
 # Column types: REF an integer reference (a user or record ID), MOMENT a date
 # as unix seconds, FLAG a Y/N field as 1/0.
 REF, MOMENT, FLAG = "ref", "moment", "flag"
+_SQL_TYPE = {REF: "INTEGER", MOMENT: "REAL", FLAG: "INTEGER"}
 _CRM = {"ASSIGNED_BY_ID": REF, "DATE_MODIFY": MOMENT, "DATE_CREATE": MOMENT, "OPENED": FLAG}
 _HISTORY = {"OWNER_ID": REF, "CREATED_TIME": MOMENT}
 INDEXED: dict[str, dict[str, str]] = {
@@ -102,18 +108,29 @@ class _Column:
         self.naive = False
 
     def value(self, raw: Any, zone: ZoneInfo) -> Any:
-        if self.kind == FLAG:
+        # Fast paths first (this runs for every record of a 10M-row load):
+        # Bitrix24's own shapes, "123" and "2024-12-10T15:17:05+03:00".
+        kind = self.kind
+        if type(raw) is str:
+            if kind == REF and raw.isascii() and raw.isdigit():
+                return int(raw)
+            if kind == MOMENT and len(raw) == 25 and raw[10] == "T" and raw[19] in "+-":
+                try:
+                    return datetime.fromisoformat(raw).timestamp()
+                except ValueError:
+                    pass
+        if kind == FLAG:
             return 1 if str(raw or "").upper() == "Y" else 0
         if raw is None or raw == "":
             return None
-        if self.kind == REF:
+        if kind == REF:
             if isinstance(raw, int) and not isinstance(raw, bool):
                 return raw
             if isinstance(raw, str) and _INT_RE.match(raw):
                 return int(raw)
             self.exact = False
             return None
-        when = cached_moment(raw, zone)
+        when = moment(raw, zone)
         if when is None:
             self.exact = False
         elif not _OFFSET_RE.search(raw.strip()):
@@ -137,6 +154,7 @@ class Table:
         db: Database | None = None,
         zone: ZoneInfo | None = None,
         texts: Iterable[tuple[str, Record]] | None = None,
+        chunks: Iterable[list[tuple[Any, ...]]] | None = None,
     ) -> None:
         self.kind = kind
         self.db = db or Database()
@@ -146,6 +164,7 @@ class Table:
         self.fields: set[str] = set(BASE_FIELDS.get(kind, ()))
         self.version = 0  # bumped on every change (caches key on it)
         extra = "".join(f", {c.name}" for c in self.columns.values())
+        typed = "".join(f", {c.name} {_SQL_TYPE[c.kind]}" for c in self.columns.values())
         self._insert = (
             f"INSERT OR REPLACE INTO {self.name} (id, body{extra}) "
             f"VALUES (?, ?{', ?' * len(self.columns)})"
@@ -153,16 +172,38 @@ class Table:
         with self.db.lock:
             self.db.conn.execute(f"DROP TABLE IF EXISTS {self.name}")
             self.db.conn.execute(
-                f"CREATE TABLE {self.name} (id INTEGER PRIMARY KEY, body TEXT NOT NULL{extra})"
+                f"CREATE TABLE {self.name} (id INTEGER PRIMARY KEY, body TEXT NOT NULL{typed})"
             )
-            source = texts if texts is not None else ((_dump(r), r) for r in records)
-            self._load(source)
+            if chunks is not None:
+                self._load_chunks(chunks)
+            else:
+                source = texts if texts is not None else ((_dump(r), r) for r in records)
+                self._load(source)
             for column in self.columns.values():
                 self.db.conn.execute(
                     f'CREATE INDEX "i_{kind}_{column.field}" ON {self.name} ({column.name})'
                 )
+            if chunks is not None:
+                self._check_columns()
             self.count = self._scalar(f"SELECT count(*) FROM {self.name}")
         self.rows = Rows(self)
+
+    @classmethod
+    def from_file(cls, kind: str, path: Path, *, db: Database, zone: ZoneInfo) -> Table:
+        """A table loaded from a snapshot file (CONTRACT.md §1); a missing file is empty.
+
+        DuckDB's reader first (fast); if it refuses the file, Python's reader,
+        which either reads it or raises a SnapshotFileError naming the problem.
+        """
+        if not path.exists():
+            return cls(kind, db=db, zone=zone)
+        columns = list(INDEXED.get(kind, {}).items())
+        try:
+            return cls(kind, db=db, zone=zone, chunks=iter_rows(path, columns))
+        except (duckdb.Error, sqlite3.Error):
+            if db.conn.in_transaction:
+                db.conn.execute("ROLLBACK")
+            return cls(kind, db=db, zone=zone, texts=iter_records(path))
 
     def _load(self, source: Iterable[tuple[str, Record]]) -> None:
         seen = 0
@@ -171,7 +212,8 @@ class Table:
         conn.execute("BEGIN")
         for text, record in source:
             if seen < _FIELD_SAMPLE:
-                self.fields.update(record)
+                # The full record: a fast source gives only the indexed fields.
+                self.fields.update(json.loads(text))
                 seen += 1
             batch.append(self._row(record_id(record), text, record))
             if len(batch) >= _BATCH:
@@ -180,6 +222,27 @@ class Table:
         if batch:
             conn.executemany(self._insert, batch)
         conn.execute("COMMIT")
+
+    def _load_chunks(self, chunks: Iterable[list[tuple[Any, ...]]]) -> None:
+        """Rows already shaped by jsonstream.iter_rows: (id, text, column values)."""
+        conn = self.db.conn
+        conn.execute("BEGIN")
+        for chunk in chunks:
+            conn.executemany(self._insert, chunk)
+        conn.execute("COMMIT")
+        sample = f"SELECT body FROM {self.name} ORDER BY id LIMIT {_FIELD_SAMPLE}"
+        for (body,) in conn.execute(sample).fetchall():
+            self.fields.update(json.loads(body))
+
+    def _check_columns(self) -> None:
+        """A column that got "bad" (a value not in Bitrix24's plain shapes) is not
+        trusted: filters on it check decoded records instead."""
+        conn = self.db.conn
+        for column in self.columns.values():
+            where = f"{column.name} = 'bad'"
+            if conn.execute(f"SELECT 1 FROM {self.name} WHERE {where} LIMIT 1").fetchone():
+                column.exact = False
+                conn.execute(f"UPDATE {self.name} SET {column.name} = NULL WHERE {where}")
 
     def _row(self, rid: int, text: str, record: Record) -> tuple[Any, ...]:
         zone = self.zone
