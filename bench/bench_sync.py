@@ -93,7 +93,19 @@ def rop_sync(webhook: str, db: Path, **env: str) -> dict[str, Any]:
     # high-water mark survives exec), so `rop sync` must be its grandchild.
     peak_file = db.with_suffix(".maxrss")
     proc = subprocess.Popen(
-        [TIME, "-f", "%M", "-o", str(peak_file), ROP, "sync", "--webhook", webhook, "--db", str(db)],
+        [
+            TIME,
+            "-f",
+            "%M",
+            "-o",
+            str(peak_file),
+            ROP,
+            "sync",
+            "--webhook",
+            webhook,
+            "--db",
+            str(db),
+        ],
         env={**os.environ, **env},
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

@@ -93,10 +93,10 @@ class _Buffer:
                 if self._more():
                     continue
                 raise SnapshotFileError(f"{self.path}: not valid JSON ({exc})") from None
-            if end == len(self.text) and not self.eof and not isinstance(value, dict | list):
-                # A number or literal cut at the buffer's end: read on to be sure.
-                if self._more():
-                    continue
+            cut = end == len(self.text) and not isinstance(value, dict | list)
+            # A number or literal cut at the buffer's end: read on to be sure.
+            if cut and not self.eof and self._more():
+                continue
             text = self.text[self.pos : end]
             self.pos = end
             return text, value

@@ -156,6 +156,8 @@ class Table:
         texts: Iterable[tuple[str, Record]] | None = None,
         chunks: Iterable[list[tuple[Any, ...]]] | None = None,
     ) -> None:
+        if not re.fullmatch(r"\w+", kind):
+            raise ValueError(f"bad record kind {kind!r}")
         self.kind = kind
         self.db = db or Database()
         self.zone = zone or ZoneInfo("UTC")
@@ -346,7 +348,7 @@ class Table:
         """(ID, body) in ID order; the caller holds ``db.lock`` while iterating."""
         way = "DESC" if descending else "ASC"
         sql = f"SELECT id, body FROM {self.name} WHERE {where} ORDER BY id {way} LIMIT ? OFFSET ?"
-        return self.db.conn.execute(sql, (*params, limit, offset))  # type: ignore[return-value]
+        return self.db.conn.execute(sql, (*params, limit, offset))
 
     def fetch(self, ids: list[int]) -> list[Record]:
         """Records by ID, in the order asked."""
@@ -384,7 +386,7 @@ class Rows:
         record = self.get(rid)
         if record is None:
             raise KeyError(rid)
-        return record  # type: ignore[no-any-return]
+        return record
 
     def __contains__(self, rid: object) -> bool:
         table = self.table
