@@ -194,3 +194,16 @@ def test_a_viewer_scope_is_an_index_lookup_not_a_walk(tmp_path: Path) -> None:
                 assert page.total == len(want) and [r["ID"] for r in page.rows] == want[:50]
                 # The index hands over the visible rows only: no walk over the table.
                 assert cost.scanned <= len(want) + 50 < len(records), (kind, user, flt)
+
+
+def test_the_syncs_activity_filter_is_indexed() -> None:
+    # rop sync counts and pages crm.activity.list with {"TYPE_ID": 2} (calls only).
+    records = [
+        {"ID": str(i), "TYPE_ID": str(1 + (i % 4 == 0)), "SUBJECT": "x"} for i in range(1, 2001)
+    ]
+    table = Table("activity", records, zone=ZONE)
+    compiled = compile_filter({"TYPE_ID": 2}, _resolver(table), ZONE)
+    cost = Cost()
+    page = run_list(None, table, compiled, [("ID", False)], 0, None, cost)  # type: ignore[arg-type]
+    assert page.total == 500 and [r["ID"] for r in page.rows][:2] == ["4", "8"]
+    assert cost.scanned == 500  # the matches, not the 2,000 activities
