@@ -35,7 +35,7 @@ def _count(path: Path) -> int:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--deals", type=int, default=1_000_000)
-    parser.add_argument("--months", type=int, default=12)
+    parser.add_argument("--months", type=int, default=24)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--out", help="folder to write (default: a temporary one)")
     parser.add_argument("--keep", action="store_true", help="keep the generated folder")

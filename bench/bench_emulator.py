@@ -60,6 +60,11 @@ def write(folder: Path, deals: int) -> None:
             }
         )
     )
+    # 40 managers in one department: a non-admin webhook user sees only their
+    # own deals (the default rule), so their lists are scoped.
+    users = [{"ID": str(u), "ACTIVE": True, "UF_DEPARTMENT": [1]} for u in range(1, 41)]
+    (folder / "user.get.json").write_text(json.dumps(users))
+    (folder / "department.get.json").write_text(json.dumps([{"ID": "1", "NAME": "Sales"}]))
     with (folder / "crm.deal.list.json").open("w") as out:
         out.write("[")
         for i in range(1, deals + 1):
@@ -94,7 +99,7 @@ def main() -> None:
         app = create_app(folder, EmulatorConfig(rate_limit=False))
         load = time.perf_counter() - t
         rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6
-        print(f"create_app (json.load + index): {load:.1f} s, peak RSS {rss:.2f} GB")
+        print(f"create_app (snapshot load): {load:.1f} s, peak RSS {rss:.2f} GB")
         select = list(deal(1))  # every field, as the sync asks
         with serve_in_thread(app) as base, httpx.Client(timeout=60) as client:
             hook = f"{base}/rest/1/bench/"
@@ -123,6 +128,31 @@ def main() -> None:
                 data = client.get(hook + f"crm.deal.list?select[]=ID&start={start}").json()
                 print(
                     f"counted page start={start}: {(time.perf_counter() - t) * 1000:.0f} ms, "
+                    f"total {data['total']}, processing {data['time']['processing'] * 1000:.0f} ms"
+                )
+            # What a viewer's scope computation asks (rop.bitrix.viewer_rights):
+            # counts by responsible user, as an admin and as a plain manager.
+            ids = "&".join(f"filter[@ID][]={i}" for i in range(7, args.deals, args.deals // 50))
+            for label, url in (
+                (
+                    "ASSIGNED_BY_ID=7, admin",
+                    f"{hook}crm.deal.list?select[]=ID&filter[ASSIGNED_BY_ID]=7",
+                ),
+                (
+                    "@ASSIGNED_BY_ID=[3,7,9], admin",
+                    f"{hook}crm.deal.list?select[]=ID&filter[@ASSIGNED_BY_ID][]=3"
+                    "&filter[@ASSIGNED_BY_ID][]=7&filter[@ASSIGNED_BY_ID][]=9",
+                ),
+                (
+                    "all deals as manager 7 (scoped)",
+                    f"{base}/rest/7/bench/crm.deal.list?select[]=ID",
+                ),
+                ("@ID list of 50, admin", f"{hook}crm.deal.list?select[]=ID&{ids}"),
+            ):
+                t = time.perf_counter()
+                data = client.get(url).json()
+                print(
+                    f"counted page {label}: {(time.perf_counter() - t) * 1000:.0f} ms, "
                     f"total {data['total']}, processing {data['time']['processing'] * 1000:.0f} ms"
                 )
 

@@ -119,9 +119,9 @@ def snapshot(size: int, workdir: Path, shared: Path | None) -> Path:
 
     if shared is not None and (shared / f"portal-{size}-24m" / "portal.json").exists():
         return shared / f"portal-{size}-24m"
-    folder = workdir / f"portal-{size}"
+    folder = workdir / f"portal-{size}-24m"  # two full years (issue 16)
     if not (folder / "portal.json").exists():
-        generate(folder, seed=1, deals=size)
+        generate(folder, seed=1, deals=size, months=24)
     return folder
 
 

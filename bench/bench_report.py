@@ -55,13 +55,13 @@ def timed(fn, runs: int) -> tuple[float, float, float, float]:
 
 
 def prepare(size: int, workdir: Path) -> Path:
-    folder = workdir / f"portal-{size}"
-    db = workdir / f"store-{size}.duckdb"
+    folder = workdir / f"portal-{size}-24m"  # two full years (issue 16)
+    db = workdir / f"store-{size}-24m.duckdb"
     if not (folder / "portal.json").exists():
         from rop.demo.generator import generate
 
         start = time.perf_counter()
-        generate(folder, seed=1, deals=size)
+        generate(folder, seed=1, deals=size, months=24)
         print(f"# {size}: generated in {time.perf_counter() - start:.1f} s", flush=True)
     if not db.exists():
         start = time.perf_counter()

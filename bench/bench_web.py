@@ -34,7 +34,7 @@ def build_store(deals: int, folder: Path) -> Path:
     from rop.store import open_store
 
     t0 = time.perf_counter()
-    generate(folder / "portal", seed=1, deals=deals)
+    generate(folder / "portal", seed=1, deals=deals, months=24)  # two full years
     t1 = time.perf_counter()
     db = folder / "bench.duckdb"
     with open_store(db) as store:

@@ -320,7 +320,8 @@ def test_killed_under_faults_resumes_and_follows_changes_exactly(
 def test_full_resync_rereads_everything(store: Store, emulator: Emulated, portal_dir: Path) -> None:
     sync(store, emulator)
     # A change the incremental sync cannot see (DATE_MODIFY untouched) ...
-    emulator.portal.tables["deal"].rows[3]["TITLE"] = "silently changed"
+    deals = emulator.portal.tables["deal"]
+    deals.put(3, {**deals.rows[3], "TITLE": "silently changed"})
     sync(store, emulator)
     assert store.scalar("SELECT title FROM deals WHERE id = 3") != "silently changed"
     # ... is picked up by --full.

@@ -1,4 +1,4 @@
-"""The live in-memory portal: every record kind sorted by ID, with an ID index.
+"""The live portal: its settings, its record tables (tables.py, in SQLite) and changes.
 
 Records stay exactly as the snapshot folder holds them (Bitrix24's own value
 types); list methods project and filter them on the way out.
@@ -6,21 +6,20 @@ types); list methods project and filter them on the way out.
 
 from __future__ import annotations
 
-import bisect
 import json
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from rop.emulator.clock import Clock
-from rop.emulator.fields import BASE_FIELDS
-from rop.emulator.filters import cached_moment
+from rop.emulator.jsonstream import SnapshotFileError, iter_records
 from rop.emulator.roles import check_permissions
 from rop.emulator.stagelog import history_row
+from rop.emulator.tables import Database, Record, RecordIdError, Table
 
-Record = dict[str, Any]
+__all__ = ["KINDS", "FILES", "Portal", "PortalError", "Record", "Table", "load_portal"]
 
 # kind -> snapshot file (CONTRACT.md §1)
 FILES: dict[str, str] = {
@@ -57,10 +56,6 @@ _CREATED_FIELD = {
 }
 
 
-# How many records to look at when learning a kind's field names at load.
-_FIELD_SAMPLE = 2000
-
-
 # Called after every change: (kind, action add|update|delete, id, before, after, actor).
 # The app host turns them into Bitrix24 events; actor None = no user (a robot).
 Listener = Callable[[str, str, int, "Record | None", "Record | None", "int | None"], None]
@@ -76,95 +71,6 @@ def record_id(record: Record) -> int:
         return int(value)  # type: ignore[arg-type]
     except (TypeError, ValueError):
         raise PortalError(f"record without a numeric ID: {str(record)[:120]}") from None
-
-
-class Table:
-    """Records of one kind, kept sorted by ID with an ID index (bisect keyset paging)."""
-
-    def __init__(self, kind: str, records: list[Record]) -> None:
-        self.kind = kind
-        self.rows: dict[int, Record] = {}
-        for record in records:
-            self.rows[record_id(record)] = record
-        self.ids: list[int] = sorted(self.rows)
-        self.fields: set[str] = set(BASE_FIELDS.get(kind, ()))
-        for record in records[:_FIELD_SAMPLE]:
-            self.fields.update(record)
-        self.version = 0  # bumped on every change (caches key on it)
-        self._indexes: dict[tuple[str, str], tuple[int, list[float], list[int]]] = {}
-
-    def moment_index(self, field: str, zone: ZoneInfo) -> tuple[list[float], list[int]]:
-        """(moments, ids) sorted by moment for a date field; rebuilt after changes.
-
-        Stands in for the portal database's index on DATE_MODIFY and the like,
-        so an incremental filter does not walk a million rows.
-        """
-        key = (field, zone.key)
-        cached = self._indexes.get(key)
-        if cached is not None and cached[0] == self.version:
-            return cached[1], cached[2]
-        pairs = []
-        for rid, record in self.rows.items():
-            when = cached_moment(record.get(field), zone)
-            if when is not None:
-                pairs.append((when, rid))
-        pairs.sort()
-        moments, ids = [p[0] for p in pairs], [p[1] for p in pairs]
-        self._indexes[key] = (self.version, moments, ids)
-        return moments, ids
-
-    def __len__(self) -> int:
-        return len(self.ids)
-
-    def put(self, rid: int, record: Record) -> None:
-        if rid not in self.rows:
-            if not self.ids or rid > self.ids[-1]:
-                self.ids.append(rid)
-            else:
-                bisect.insort(self.ids, rid)
-        self.rows[rid] = record
-        self.fields.update(record)
-        self.version += 1
-
-    def remove(self, rid: int) -> bool:
-        if self.rows.pop(rid, None) is None:
-            return False
-        pos = bisect.bisect_left(self.ids, rid)
-        del self.ids[pos]
-        self.version += 1
-        return True
-
-    def next_id(self) -> int:
-        return (self.ids[-1] + 1) if self.ids else 1
-
-    def iter_range(
-        self, low: int | None, high: int | None, descending: bool = False
-    ) -> Iterator[Record]:
-        """Records with low <= ID <= high (None: open), in ID order."""
-        lo = 0 if low is None else bisect.bisect_left(self.ids, low)
-        hi = len(self.ids) if high is None else bisect.bisect_right(self.ids, high)
-        ids, rows = self.ids, self.rows
-        positions = range(hi - 1, lo - 1, -1) if descending else range(lo, hi)
-        for pos in positions:
-            yield rows[ids[pos]]
-
-    def count_range(self, low: int | None, high: int | None) -> int:
-        lo = 0 if low is None else bisect.bisect_left(self.ids, low)
-        hi = len(self.ids) if high is None else bisect.bisect_right(self.ids, high)
-        return max(0, hi - lo)
-
-    def slice_range(
-        self, low: int | None, high: int | None, offset: int, limit: int, descending: bool
-    ) -> list[Record]:
-        lo = 0 if low is None else bisect.bisect_left(self.ids, low)
-        hi = len(self.ids) if high is None else bisect.bisect_right(self.ids, high)
-        if descending:
-            end = hi - offset
-            chosen = self.ids[max(lo, end - limit) : max(lo, end)][::-1]
-        else:
-            begin = lo + offset
-            chosen = self.ids[begin : min(hi, begin + limit)]
-        return [self.rows[i] for i in chosen]
 
 
 class Portal:
@@ -188,7 +94,6 @@ class Portal:
         self.permissions: dict[str, Any] = extra.get("permissions") or {"default": {}, "users": {}}
         self.lock = threading.RLock()
         self.structure_version = 0  # users/departments changes invalidate scopes
-        self._owner_index: dict[str, tuple[int, dict[int, list[int]]]] = {}
         self.listeners: list[Listener] = []
 
     # -- changes (in-process API, also behind the test-only HTTP API) --------
@@ -278,25 +183,10 @@ class Portal:
             history = _HISTORY_OF.get(kind)
             if history:
                 rows = self.tables[history]
-                index = self._owners(history)
-                for hid in index.pop(rid, []):
+                for hid in rows.ids_referring("OWNER_ID", rid):
                     rows.remove(hid)
-                self._owner_index[history] = (rows.version, index)
             self._touch(kind)
             self._notify(kind, "delete", rid, before, None, actor)
-
-    def _owners(self, kind: str) -> dict[int, list[int]]:
-        """OWNER_ID -> history row IDs, rebuilt only when the history changed otherwise."""
-        table = self.tables[kind]
-        cached = self._owner_index.get(kind)
-        if cached is not None and cached[0] == table.version:
-            return cached[1]
-        index: dict[int, list[int]] = {}
-        for hid, record in table.rows.items():
-            owner = _as_int(record.get("OWNER_ID"))
-            if owner is not None:
-                index.setdefault(owner, []).append(hid)
-        return index
 
     def _touch(self, kind: str) -> None:
         if kind in ("user", "department"):
@@ -306,24 +196,18 @@ class Portal:
         return self.tables[kind].rows.get(rid)
 
 
-def _as_int(value: Any) -> int | None:
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return None
-
-
 def _read_list(path: Path) -> list[Record]:
+    """A small snapshot file (categories, statuses, currencies) as a list."""
+    return [record for _, record in _stream(path)]
+
+
+def _stream(path: Path) -> Any:
     if not path.exists():
-        return []
+        return
     try:
-        with path.open("rb") as handle:
-            data = json.load(handle)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise PortalError(f"{path}: not valid JSON ({exc})") from None
-    if not isinstance(data, list) or not all(isinstance(r, dict) for r in data):
-        raise PortalError(f"{path}: expected a JSON array of records")
-    return data
+        yield from iter_records(path)
+    except SnapshotFileError as exc:
+        raise PortalError(str(exc)) from None
 
 
 def load_portal(folder: str | Path) -> Portal:
@@ -338,7 +222,25 @@ def load_portal(folder: str | Path) -> Portal:
         raise PortalError(f"{info_path}: not valid JSON ({exc})") from None
     if not isinstance(info, dict) or "domain" not in info:
         raise PortalError(f"{info_path}: expected an object with at least 'domain'")
-    tables = {kind: Table(kind, _read_list(root / name)) for kind, name in FILES.items()}
+    try:
+        zone = ZoneInfo(str(info.get("timezone") or "UTC"))
+    except (KeyError, ValueError) as exc:
+        raise PortalError(f"{info_path}: bad field timezone ({exc})") from None
+    db = Database()
+    try:
+        tables = {
+            kind: Table.from_file(kind, root / name, db=db, zone=zone)
+            for kind, name in FILES.items()
+        }
+    except RecordIdError as exc:
+        db.close()
+        raise PortalError(f"{root}: {exc}") from None
+    except SnapshotFileError as exc:
+        db.close()
+        raise PortalError(str(exc)) from None
+    except PortalError:
+        db.close()
+        raise
     extra: dict[str, Any] = {
         "categories": _read_list(root / "crm.category.list.json"),
         "statuses": _read_list(root / "crm.status.list.json"),

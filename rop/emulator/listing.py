@@ -1,15 +1,18 @@
 """The list engine: filter, order, 50-row pages, ``start=-1``, and what it cost.
 
-Records are kept sorted by ID, so the common orders (none, or by ID) walk
-the ID index between bisected bounds and stop as soon as a page is full
-when no count is needed. That is the keyset fast path sync relies on; any
-other order materialises and sorts the matching rows, like a database would.
+Records live in SQLite keyed by ID (tables.py), so the common orders (none,
+or by ID) walk the ID B-tree between the filter's bounds and stop as soon as
+a page is full when no count is needed: the keyset fast path sync relies on.
+Conditions on indexed columns (responsible user, ``@ID`` lists of them, date
+ranges, the caller's visibility) become SQL, so a scoped count is an index
+lookup; any other condition is checked on decoded records, and any other
+order sorts the matching rows' sort values, like a database would.
 """
 
 from __future__ import annotations
 
-import bisect
-from collections.abc import Callable, Iterable
+import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -18,7 +21,7 @@ from rop.emulator.data import Portal, Record, Table
 from rop.emulator.errors import invalid_arg
 from rop.emulator.filters import Compiled, Condition, Resolver, _float
 from rop.emulator.params import as_dict, as_list
-from rop.emulator.visibility import Scope, restricts, visible
+from rop.emulator.visibility import Scope, restricts, scope_sql, visible
 
 # Bitrix24 list methods answer fixed pages of 50 rows (BITRIX24_API.md §2).
 PAGE_SIZE = 50
@@ -44,7 +47,6 @@ class Page:
 
 Order = list[tuple[str, bool]]  # (field, descending)
 _MAX_START = 10**12  # beyond any table; keeps absurd offsets harmless
-_RANGE_OPS = frozenset({"gt", "ge", "lt", "le"})
 
 
 def parse_order(value: Any, resolve: Resolver, strict: bool = True) -> Order:
@@ -93,7 +95,7 @@ def sort_key(value: Any) -> tuple[int, float, str]:
 
 
 def run_list(
-    portal: Portal,
+    portal: Portal | None,
     table: Table,
     compiled: Compiled,
     order: Order,
@@ -106,93 +108,89 @@ def run_list(
     if compiled.empty:
         return Page([], 0, None)
     kind = table.kind
+    # What the table's indexes answer exactly goes to SQL; the rest is checked
+    # on decoded records, with the same code as ever (filters.py).
+    where: list[str] = []
+    params: list[Any] = []
+    if compiled.low is not None:
+        where.append("id >= ?")
+        params.append(compiled.low)
+    if compiled.high is not None:
+        where.append("id <= ?")
+        params.append(compiled.high)
+    id_only = True  # no condition besides the ID range
     checks: list[Callable[[Record], bool]] = []
-    if not compiled.trivial:
+    if compiled.rest.logic == "AND":
+        for item in compiled.rest.items:
+            sql = table.condition_sql(item) if isinstance(item, Condition) else None
+            if sql is None:
+                checks.append(item.matches)
+            else:
+                where.append(sql[0])
+                params.extend(sql[1])
+            id_only = False
+    elif not compiled.trivial:
         checks.append(compiled.rest.matches)
+        id_only = False
     if restricts(kind, scope):
-        checks.append(lambda r: visible(portal, kind, r, scope))
-    low, high = compiled.low, compiled.high
+        clause = scope_sql(portal, table, scope)
+        if clause is None:
+            checks.append(lambda r: visible(portal, kind, r, scope))  # type: ignore[arg-type]
+        else:
+            where.append(clause)
+        id_only = False
+    condition = " AND ".join(where) or "1"
     by_id = not order or (len(order) == 1 and order[0][0] == id_field)
     descending = bool(order) and order[0][1]
     no_count = start < 0
     offset = max(start, 0)
 
-    if by_id and not checks:
-        total = 0 if no_count else table.count_range(low, high)
-        cost.counted += total
-        rows = table.slice_range(low, high, offset, page_size, descending)
-        cost.scanned += min(offset, table.count_range(low, high)) + len(rows)
-        return _page(rows, total, offset, no_count, page_size, cost)
+    with table.db.lock:
+        if by_id and not checks:
+            total = 0 if no_count else table.count_where(condition, params)
+            cost.counted += total
+            found = table.select(condition, params, descending, page_size, offset)
+            rows = [json.loads(body) for _, body in found]
+            # An ID range is a B-tree walk to the page; an index on another
+            # column walks what it matched.
+            if no_count:
+                cost.scanned += offset + len(rows)
+            elif id_only:
+                cost.scanned += min(offset, total) + len(rows)
+            else:
+                cost.scanned += max(total, offset + len(rows))
+            return _page(rows, 0 if no_count else total, offset, no_count, page_size, cost)
 
-    indexed = _indexed_ids(table, compiled, low, high)
-    candidates: Iterable[Record]
-    if indexed is not None:
-        ordered = reversed(indexed) if (by_id and descending) else indexed
-        candidates = (table.rows[i] for i in ordered)
-    else:
-        candidates = table.iter_range(low, high, descending if by_id else False)
-    if by_id:
-        rows, matched = [], 0
-        for record in candidates:
+        candidates = table.select(condition, params, descending if by_id else False)
+        if by_id:
+            rows, matched = [], 0
+            for _, body in candidates:
+                cost.scanned += 1
+                record = json.loads(body)
+                if all(check(record) for check in checks):
+                    if matched >= offset and len(rows) < page_size:
+                        rows.append(record)
+                    matched += 1
+                    if no_count and len(rows) >= page_size:
+                        break
+            return _page(rows, 0 if no_count else matched, offset, no_count, page_size, cost)
+
+        # Another order: keep only the sort values and IDs of the matches, sort,
+        # then fetch the page (a million decoded records would not fit).
+        names = [name for name, _ in order]
+        matches: list[tuple[tuple[Any, ...], int]] = []
+        for rid, body in candidates:
             cost.scanned += 1
+            record = json.loads(body)
             if all(check(record) for check in checks):
-                if matched >= offset and len(rows) < page_size:
-                    rows.append(record)
-                matched += 1
-                if no_count and len(rows) >= page_size:
-                    break
-        return _page(rows, 0 if no_count else matched, offset, no_count, page_size, cost)
-
-    matches = []
-    for record in candidates:
-        cost.scanned += 1
-        if all(check(record) for check in checks):
-            matches.append(record)
-    for name, desc in reversed(order):
-        matches.sort(key=lambda r, n=name: sort_key(r.get(n)), reverse=desc)  # type: ignore[misc]
+                matches.append((tuple(record.get(n) for n in names), rid))
+    for position in reversed(range(len(order))):
+        desc = order[position][1]
+        matches.sort(key=lambda m, p=position: sort_key(m[0][p]), reverse=desc)  # type: ignore[misc]
     cost.scanned += len(matches)  # the sort
-    rows = matches[offset : offset + page_size]
+    chosen = [rid for _, rid in matches[offset : offset + page_size]]
+    rows = table.fetch(chosen)
     return _page(rows, 0 if no_count else len(matches), offset, no_count, page_size, cost)
-
-
-# Use a date index only when it narrows the walk to under this share of the table.
-_INDEX_SHARE = 0.25
-
-
-def _indexed_ids(
-    table: Table, compiled: Compiled, low: int | None, high: int | None
-) -> list[int] | None:
-    """IDs (sorted) that a date range condition allows, via the table's moment index."""
-    if compiled.rest.logic != "AND" or len(table) < 1000:
-        return None
-    for item in compiled.rest.items:
-        if not isinstance(item, Condition) or item.op not in _RANGE_OPS or not item.operands:
-            continue
-        operand = item.operands[0]
-        if operand.when is None or operand.num is not None:
-            continue
-        moments, ids = table.moment_index(item.field, operand.zone)
-        if item.op in ("gt", "ge"):
-            side = "right" if item.op == "gt" else "left"
-            lo = (
-                bisect.bisect_right(moments, operand.when)
-                if side == "right"
-                else bisect.bisect_left(moments, operand.when)
-            )
-            chosen = ids[lo:]
-        else:
-            hi = (
-                bisect.bisect_left(moments, operand.when)
-                if item.op == "lt"
-                else bisect.bisect_right(moments, operand.when)
-            )
-            chosen = ids[:hi]
-        if len(chosen) > len(table) * _INDEX_SHARE:
-            continue
-        return sorted(
-            i for i in chosen if (low is None or i >= low) and (high is None or i <= high)
-        )
-    return None
 
 
 def _page(

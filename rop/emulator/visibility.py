@@ -25,7 +25,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from rop.emulator.data import Portal
+from rop.emulator.data import Portal, Table
 from rop.emulator.roles import ENTITIES
 
 # kind -> the field naming the record's owner
@@ -183,3 +183,37 @@ def restricts(kind: str, scope: Scope) -> bool:
     return (
         scope is not None and kind in OWNER_FIELD | HISTORY_OWNER and scope.rule(kind) is not None
     )
+
+
+def scope_sql(portal: Portal | None, table: Table, scope: Scope) -> str | None:
+    """The scope as a condition on ``table``'s indexed columns (tables.py), or None
+    when they cannot say it exactly (then rows are checked one by one)."""
+    if scope is None:
+        return "1"
+    owner_kind = HISTORY_OWNER.get(table.kind)
+    if owner_kind is not None:
+        if scope.rule(owner_kind) is None:
+            return "1"
+        if portal is None:
+            return None
+        owners = portal.tables[owner_kind]
+        link = table.column("OWNER_ID")
+        inner = scope_sql(portal, owners, scope)
+        if link is None or inner is None or owners.db is not table.db:
+            return None
+        return f"{link.name} IN (SELECT id FROM {owners.name} WHERE {inner})"
+    field = OWNER_FIELD.get(table.kind)
+    rule = scope.rule(table.kind)
+    if field is None or rule is None or rule.users is None:
+        return "1"
+    owner = table.column(field)
+    if owner is None:
+        return None
+    listed = ", ".join(str(int(u)) for u in sorted(rule.users))
+    clause = f"{owner.name} IN ({listed})" if listed else "0"
+    if rule.opened:
+        opened = table.column("OPENED")
+        if opened is None:
+            return None
+        clause = f"({clause} OR {opened.name} = 1)"
+    return clause
