@@ -271,3 +271,55 @@ def test_cached_steps_and_inline_sql_agree(store, report, monkeypatch):
 
     monkeypatch.setattr(context_module, "CACHE_STATIC_STEPS", False)
     assert build_report(store, NOV)["stages"] == report["stages"]
+
+
+def test_stuck_threshold_per_pipeline(store):
+    # Pipeline 0 stuck after 20 days, pipeline 1 after 13, the rest (leads) 14.
+    # Pipeline 0: S3 21d14h, S7 38d14h, S8 27 d (S1 17d14h is not, at 20);
+    # pipeline 1: S5 in C1:PREP since 14 Nov 10:00, 13d14h (not stuck at 14).
+    flt = ReportFilter(
+        NOV.date_from, NOV.date_to, sections=("deals", "leads"), today=NOV.today,
+        stuck_days_by=((0, 20), (1, 13)),
+    )  # fmt: skip
+    r = build_report(store, flt)
+    assert pipe(r, 0)["stuck"]["count"] == 3 and pipe(r, 0)["stuck"]["days"] == 20
+    assert pipe(r, 1)["stuck"]["count"] == 1 and pipe(r, 1)["stuck"]["days"] == 13
+    assert ids(store, "deal_stuck:0", flt) == [3, 7, 8]
+    assert ids(store, "deal_stuck:1", flt) == [5]
+    # Without its own threshold pipeline 1 takes the default: S5 is not stuck.
+    assert pipe(build_report(store, NOV), 1)["stuck"]["count"] == 0
+    assert ids(store, "deal_stuck:1") == []
+    # Leads have no pipeline: pipeline 0's 20 days is not theirs.
+    assert pipe(r, 0, "leads")["stuck"]["days"] == 14
+    assert r["filter"]["stuck_days_by_pipeline"] == {"0": 20, "1": 13}
+
+
+def test_stuck_threshold_per_pipeline_on_the_command_line(tmp_path):
+    import json
+
+    from click.testing import CliRunner
+
+    from rop.cli import cli
+
+    db = tmp_path / "s.duckdb"
+    load("stages", db).close()
+    common = ["--db", str(db), "--from", "2026-11-01", "--to", "2026-11-30", "--today",
+              "2026-11-27"]  # fmt: skip
+    out = CliRunner().invoke(
+        cli, ["drill", *common, "--figure", "deal_stuck:1", "--pipeline-stuck-days", "1=13",
+              "--format", "json"],
+    )  # fmt: skip
+    assert out.exit_code == 0, out.output
+    assert [r["id"] for r in json.loads(out.output)["records"]] == [5]
+    for bad, says in (
+        ("1:13", "--pipeline-stuck-days: expected PIPELINE=DAYS (e.g. 1=30), got '1:13'"),
+        ("9=13", "unknown pipeline 9"),
+        ("1=-3", "stuck_days.1"),
+    ):
+        out = CliRunner().invoke(
+            cli, ["drill", *common, "--figure", "deal_stuck:1", "--pipeline-stuck-days", bad]
+        )
+        assert out.exit_code == 2 and says in out.output, out.output
+    twice = ["--pipeline-stuck-days", "1=13", "--pipeline-stuck-days", "1=20"]
+    out = CliRunner().invoke(cli, ["drill", *common, "--figure", "deal_stuck:1", *twice])
+    assert out.exit_code == 2 and "pipeline 1 is given twice" in out.output, out.output

@@ -86,6 +86,9 @@ def filter_params(o: dict[str, Any]) -> list[tuple[str, str]]:
         params.append(("viewer", str(o["viewer"])))
     if o.get("stuck_days", 14) != 14:
         params.append(("stuck_days", str(o["stuck_days"])))
+    from rop.cli.report import stuck_days_by
+
+    params += [(f"stuck_days.{p}", str(d)) for p, d in stuck_days_by(o)]
     if o["min_call_seconds"]:
         params.append(("min_call", str(o["min_call_seconds"])))
     if o["max_call_seconds"] is not None:

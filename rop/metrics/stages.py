@@ -49,8 +49,22 @@ LEFT = "+out"  # left for another pipeline during the period
 MARKERS = (NEW, CAME_IN, LEFT)
 
 
-def _pipes(opts: Options) -> str:
-    return "pipe IN (SELECT unnest($pipes))" if opts.pipelines else "TRUE"
+def _pipes(opts: Options, alias: str = "") -> str:
+    return f"{alias}pipe IN (SELECT unnest($pipes))" if opts.pipelines else "TRUE"
+
+
+def _stuck_after(k: Kind) -> tuple[str, str]:
+    """(the threshold's expression, the join it needs) for an open visit ``o``.
+
+    A deal's pipeline may have its own (``$stuck_pipes``/``$stuck_limits``, the
+    filter's overrides); lead statuses have no pipeline and take the default.
+    """
+    if k is LEAD:
+        return "$stuck_days", ""
+    return "coalesce(n.days, $stuck_days)", (
+        "\nLEFT JOIN (SELECT unnest(CAST($stuck_pipes AS BIGINT[])) AS pipe,\n"
+        "    unnest(CAST($stuck_limits AS DOUBLE PRECISION[])) AS days) n ON n.pipe = o.pipe"
+    )
 
 
 def _move_rel(k: Kind, opts: Options) -> Cte:
@@ -104,25 +118,28 @@ def _stay_rel(k: Kind, opts: Options) -> Cte:
     """Time in in-progress stages: a row per record and stage it left in the period
     (its visits there summed, ``done_days``), and a row per record for the stage it
     is in now (``open_days``, up to ``$now``; ``open_since`` is its last movement,
-    so the same row tells a stuck record). The two kinds of row are told apart by
-    ``is_done``/``is_open``; each figure reads one kind, one row per record.
+    so the same row tells a stuck record against ``stuck_after``, its pipeline's
+    threshold: ``$stuck_days`` unless the filter gives the pipeline its own). The
+    two kinds of row are told apart by ``is_done``/``is_open``; each figure reads
+    one kind, one row per record.
     A visit that ended in the period has ``k`` (= ``left_at``) in it: a range.
     """
     v = f"{k.entity}_visit_base"
+    after, join = _stuck_after(k)
     return Cte(
         f"{k.entity}_stay_rel",
         f"""SELECT id, max(manager_id) AS manager_id, pipe, stage,
     sum({days_between("left_at", "entered")}) AS done_days,
     CAST(NULL AS DOUBLE PRECISION) AS open_days, CAST(NULL AS TIMESTAMP) AS open_since,
-    FALSE AS is_open, TRUE AS is_done
+    FALSE AS is_open, TRUE AS is_done, CAST(NULL AS DOUBLE PRECISION) AS stuck_after
 FROM {v}
 WHERE k >= $p_from AND k < $p_to AND left_at IS NOT NULL AND semantic = 'P' AND {_pipes(opts)}
 GROUP BY id, pipe, stage
 UNION ALL
-SELECT id, manager_id, pipe, stage, NULL, {days_between("$now", "entered")}, entered,
-    TRUE, FALSE
-FROM {k.entity}_open_base
-WHERE {_pipes(opts)}""",
+SELECT o.id, o.manager_id, o.pipe, o.stage, NULL, {days_between("$now", "o.entered")},
+    o.entered, TRUE, FALSE, {after}
+FROM {k.entity}_open_base o{join}
+WHERE {_pipes(opts, "o.")}""",
     )
 
 
@@ -298,9 +315,9 @@ def stage_figure(key: str) -> Figure | None:
     # stuck
     return Figure(
         key, k.section, f"{k.entity}_stay_rel", "count", "count",
-        f"{on_pipe} AND is_open AND open_days > $stuck_days",
+        f"{on_pipe} AND is_open AND open_days > stuck_after",
         "Зависшие", "Stuck",
-        "В работе сейчас, без движения по стадиям дольше N дней.",
-        "In progress now, no stage movement for more than N days.",
+        "В работе сейчас, без движения по стадиям дольше N дней (N — порог воронки).",
+        "In progress now, no stage movement for more than N days (the pipeline's N).",
         params=tuple(params),
     )  # fmt: skip

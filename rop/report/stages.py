@@ -187,7 +187,7 @@ def _kind(prep: Prepared, ctx: Context, k: Kind) -> dict[str, Any]:
         f"SELECT pipe, stage, manager_id AS m, count({done}) AS n_done, avg({done}) AS mean_done, "
         f"{prep.store.dialect.median(done)} AS med_done, count({opened}) AS n_open, avg({opened}) AS mean_open, "
         f"{prep.store.dialect.median(opened)} AS med_open, "
-        "count(CASE WHEN is_open AND open_days > $stuck_days THEN 1 END) AS n_stuck "
+        "count(CASE WHEN is_open AND open_days > stuck_after THEN 1 END) AS n_stuck "
         "FROM f GROUP BY GROUPING SETS ((pipe, stage, manager_id), (pipe, stage))",
     )  # fmt: skip
     reach = _query(
@@ -211,6 +211,8 @@ def _kind(prep: Prepared, ctx: Context, k: Kind) -> dict[str, Any]:
                 "funnel": _funnel(k, pipe, own, reach),
                 "stuck": {
                     "figure": key_of(e, "stuck", pipe),
+                    # Lead statuses have no pipeline: the default threshold.
+                    "days": prep.flt.stuck_days if k is LEAD else prep.flt.stuck_days_for(pipe),
                     "count": sum(stuck_by.values()),
                     "managers": [{"user_id": m, "count": n} for m, n in sorted(stuck_by.items())],
                 },
