@@ -112,8 +112,9 @@ def _same_portal(holder: Holder, wanted: str | None, shown: str | None) -> None:
         )
 
 
-def report(holder: Holder, o: dict[str, Any]) -> dict[str, Any]:
-    data = _get(holder, "/report.json", filter_params(o))
+def report(holder: Holder, o: dict[str, Any], *, stages: bool = True) -> dict[str, Any]:
+    params = filter_params(o) + ([] if stages else [("stages", "0")])
+    data = _get(holder, "/report.json", params)
     result: dict[str, Any] = data["report"]
     _same_portal(holder, o["portal"], (result.get("portal") or {}).get("key"))
     return result

@@ -213,7 +213,11 @@ def _quality_command(fmt: str, o: dict) -> None:
     "--quality", is_flag=True,
     help="The data-quality panel (checks per manager, activities) instead of the report",
 )  # fmt: skip
-def report_command(fmt: str, quality: bool, **o) -> None:
+@click.option(
+    "--no-stages", is_flag=True,
+    help="Leave out the stage section (matrix, time in stage, funnel, stuck)",
+)  # fmt: skip
+def report_command(fmt: str, quality: bool, no_stages: bool, **o) -> None:
     """The report: rows per manager, department subtotals, total and the previous period."""
     from rop.report.build import build_report
     from rop.report.export import report_to_csv, report_to_xlsx
@@ -227,11 +231,11 @@ def report_command(fmt: str, quality: bool, **o) -> None:
     except HeldByServer as held:
         from rop.cli import remote
 
-        report = remote.report(held.holder, o)
+        report = remote.report(held.holder, o, stages=not no_stages)
     else:
         with store:
             flt = _make_report_filter(store, o)
-            report = report_call(build_report, store, flt, portal=o["portal"])
+            report = report_call(build_report, store, flt, portal=o["portal"], stages=not no_stages)
     lang = _language(o["lang"], o["db"])
     _write(fmt, report, o["out"], lang, report_to_csv, report_to_xlsx, report_to_table)
 

@@ -16,7 +16,9 @@ from typing import Any
 
 from rop.metrics.compile import Context, bind, params_for, relation
 from rop.metrics.stages import CAME_IN, DEAL, LEAD, LEFT, NEW, STAGE_SOURCES, Kind, key_of
-from rop.report.context import Prepared, _pipe_of
+from rop.report.context import Prepared, _pipe_of, context, prepare
+from rop.report.filter import ReportFilter
+from rop.store.db import Store
 
 MARKER_NAMES = {
     NEW: ("Новые в периоде", "New in the period"),
@@ -232,3 +234,9 @@ def build_stages(prep: Prepared, ctx: Context) -> dict[str, Any]:
     if "leads" in prep.flt.sections:
         out["leads"] = _kind(prep, ctx, LEAD)
     return out
+
+
+def stage_section(store: Store, flt: ReportFilter, *, portal: str | None = None) -> dict[str, Any]:
+    """The "stages" object alone, as ``build_report`` would include it."""
+    prep = prepare(store, flt, portal)
+    return build_stages(prep, context(prep, flt.date_from, flt.date_to))
