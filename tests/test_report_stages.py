@@ -323,3 +323,21 @@ def test_stuck_threshold_per_pipeline_on_the_command_line(tmp_path):
     twice = ["--pipeline-stuck-days", "1=13", "--pipeline-stuck-days", "1=20"]
     out = CliRunner().invoke(cli, ["drill", *common, "--figure", "deal_stuck:1", *twice])
     assert out.exit_code == 2 and "pipeline 1 is given twice" in out.output, out.output
+
+
+def test_postgresql_gives_the_same_stage_section(store, tmp_path, request):
+    # The range reads, the start/end join and the per-pipeline thresholds (bound
+    # arrays) are plain SQL: PostgreSQL gives the very same "stages" object.
+    from tests.conftest import store_target
+
+    flt = ReportFilter(
+        NOV.date_from, NOV.date_to, sections=("deals", "leads"), today=NOV.today,
+        stuck_days_by=((0, 20), (1, 13)),
+    )  # fmt: skip
+    pg = load("stages", store_target("postgres", tmp_path, request))
+    try:
+        assert build_report(pg, flt)["stages"] == build_report(store, flt)["stages"]
+        assert ids(pg, "deal_stuck:1", flt) == [5]
+        assert ids(pg, "deal_move:0|NEW|+out") == [5]
+    finally:
+        pg.close()
