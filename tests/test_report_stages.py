@@ -341,3 +341,54 @@ def test_postgresql_gives_the_same_stage_section(store, tmp_path, request):
         assert ids(pg, "deal_move:0|NEW|+out") == [5]
     finally:
         pg.close()
+
+
+def test_matrix_rows_are_the_deals_at_the_start_on_a_demo_portal(tmp_path):
+    """Each row's sum, recomputed in Python from the raw stage history: the deals whose
+    stage at the period's start was that one (in progress, or closed and moved in the
+    period), and the deals with no stage yet at the start (row "+new")."""
+    from collections import Counter
+
+    from rop.report.context import prepare
+    from rop.report.periods import utc_bounds
+
+    generator = pytest.importorskip("rop.demo.generator")
+    generator.generate(tmp_path / "demo", seed=4, deals=1200)
+    store = open_store(tmp_path / "d.duckdb")
+    load_snapshot(store, tmp_path / "demo")
+    end = store.scalar("SELECT max(date_create) FROM deals").date()
+    flt = ReportFilter(end - timedelta(days=45), end, sections=("deals",), today=end)
+    p_from, p_to = utc_bounds(flt.date_from, flt.date_to, prepare(store, flt, None).tz)
+    sem = dict(store.query("SELECT status_id, semantics FROM statuses"))
+    rows: dict[int, list] = {}
+    for owner, at, rid, stage, pipe, s in store.query(
+        "SELECT owner_id, created_time, id, stage_id, category_id, stage_semantic "
+        "FROM deal_stage_history WHERE type_id IN (1, 2, 3, 5)"
+    ):
+        rows.setdefault(owner, []).append((at, rid, stage, pipe, s or sem.get(stage) or "P"))
+    want: Counter = Counter()
+    for did, stage, pipe, s, moved, created in store.query(
+        "SELECT id, stage_id, category_id, stage_semantic, moved_time, date_create FROM deals "
+        "WHERE assigned_by_id IS NOT NULL"
+    ):
+        own = s or sem.get(stage) or "P"
+        visits = sorted(rows.get(did) or [(moved or created, 0, stage, pipe, own)])
+        before = [v for v in visits if v[0] < p_from]
+        alive_end = [v for v in visits if v[0] < p_to]
+        if not alive_end:
+            continue  # created after the period
+        moved_in = any(p_from <= v[0] < p_to for v in visits)
+        if not before:
+            want[(alive_end[-1][3], "+new")] += 1
+            continue
+        start = before[-1]
+        if start[4] == "P" or moved_in:
+            want[(start[3], start[2])] += 1
+    got: Counter = Counter()
+    for p in build_report(store, flt)["stages"]["deals"]["pipelines"]:
+        for row_key, total in p["matrix"]["row_totals"].items():
+            if row_key != "+in":
+                got[(p["id"], row_key)] += total
+    assert sum(want.values()) > 200
+    assert got == +want
+    store.close()
