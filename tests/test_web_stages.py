@@ -66,16 +66,21 @@ def test_the_page_does_not_build_the_section_until_it_is_opened(web, monkeypatch
     assert re.search(r'<details class="stages-toggle" id="stages-toggle" open>', inline.text)
 
 
-def test_json_twin_has_the_section_unless_told_not_to(web):
-    data = web.get(f"/report.json?{Q}").json()
+def test_json_twin_has_the_section_when_asked_as_the_page_links_it(web):
+    data = web.get(f"/report.json?{Q}&stages=1").json()
     p0 = next(p for p in data["report"]["stages"]["deals"]["pipelines"] if p["id"] == 0)
     assert p0["stuck"]["count"] == 4
-    assert "stages" not in web.get(f"/report.json?{Q}&stages=0").json()["report"]
+    # A plain request costs what the page costs; the page's own links ask for it.
+    assert "stages" not in web.get(f"/report.json?{Q}").json()["report"]
+    page = web.get(f"/report?{Q}").text
+    for fmt in ("json", "xlsx"):
+        link = re.search(rf'id="export-{fmt}" href="([^"]+)"', page).group(1)
+        assert "stages=1" in link, link
 
 
 def test_stuck_threshold_per_pipeline_in_the_url(web):
     q = f"{Q}&stuck_days.0=20&stuck_days.1=13"
-    data = web.get(f"/report.json?{q}").json()
+    data = web.get(f"/report.json?{q}&stages=1").json()
     assert data["filter"]["stuck_days_by_pipeline"] == {"0": 20, "1": 13}
     stuck = {p["id"]: p["stuck"] for p in data["report"]["stages"]["deals"]["pipelines"]}
     assert (stuck[0]["count"], stuck[0]["days"]) == (3, 20)
@@ -101,5 +106,5 @@ def test_stuck_threshold_per_pipeline_in_the_url(web):
 def test_xlsx_export_has_the_stage_sheets(web):
     from openpyxl import load_workbook
 
-    book = load_workbook(io.BytesIO(web.get(f"/report.xlsx?{Q}").content))
+    book = load_workbook(io.BytesIO(web.get(f"/report.xlsx?{Q}&stages=1").content))
     assert "Stages — matrix" in book.sheetnames or "Стадии — матрица" in book.sheetnames

@@ -113,7 +113,7 @@ def _same_portal(holder: Holder, wanted: str | None, shown: str | None) -> None:
 
 
 def report(holder: Holder, o: dict[str, Any], *, stages: bool = True) -> dict[str, Any]:
-    params = filter_params(o) + ([] if stages else [("stages", "0")])
+    params = filter_params(o) + [("stages", "1" if stages else "0")]
     data = _get(holder, "/report.json", params)
     result: dict[str, Any] = data["report"]
     _same_portal(holder, o["portal"], (result.get("portal") or {}).get("key"))

@@ -84,9 +84,10 @@ def report_context(request: Request) -> dict[str, Any]:
         "options": opts,
         "links": {
             "html": urls.report(pairs),
-            "json": urls.report(pairs, "json"),
+            # The twin and the workbook carry the stage section too (built when asked).
+            "json": urls.report([*pairs, ("stages", "1")], "json"),
             "csv": urls.report(pairs, "csv"),
-            "xlsx": urls.report(pairs, "xlsx"),
+            "xlsx": urls.report([*pairs, ("stages", "1")], "xlsx"),
         },
     }
 
@@ -146,8 +147,9 @@ def built_report(
 
 
 def _with_stages(request: Request, ctx: dict[str, Any]) -> dict[str, Any]:
-    """The report with its stage section (built apart, cached) unless ``stages=0``."""
-    if not wanted(request, True):
+    """The report with its stage section (built apart, cached) when ``stages=1``, as
+    the page's JSON and XLSX links ask: a plain request costs what the page costs."""
+    if not wanted(request, False):
         return dict(ctx["report"])
     return {**ctx["report"], "stages": stage_object(request)[0]}
 

@@ -5,8 +5,9 @@ so the table never waits for it. The page shows the section closed; its first
 opening fetches ``/report/stages`` (htmx), the section's HTML alone, built
 here and cached like the report (same key parts, plus "stages"). ``?stages=1``
 on the page (the link a reader without scripts follows) builds it into the
-page, open. The JSON twin and the exports add the same cached object under
-the report's "stages" key unless the query says ``stages=0`` (docs/WEB.md).
+page, open. The JSON twin and the XLSX export add the same cached object under
+the report's "stages" key when the query says ``stages=1``, as the page's links
+do (docs/WEB.md); a plain ``/report.json`` costs what the page costs.
 """
 
 from __future__ import annotations
