@@ -60,7 +60,6 @@ class Urls:
         """The report page; ``fmt`` is "", "json", "csv" or "xlsx"."""
         return self._join("/report" + (f".{fmt}" if fmt else ""), pairs)
 
-<<<<<<< HEAD
     def manager(self, pairs: Pairs, user_id: int, fmt: str = "") -> str:
         """One manager's page (issue 15) under the report's filter; ``fmt`` "" or "json"."""
         return self._join(f"/manager/{int(user_id)}" + (f".{fmt}" if fmt else ""), pairs)
@@ -68,11 +67,10 @@ class Urls:
     def quality(self, pairs: Pairs, fmt: str = "") -> str:
         """The data-quality panel (an HTML fragment); ``fmt`` "json" or "xlsx"."""
         return self._join("/quality" + (f".{fmt}" if fmt else ""), pairs)
-=======
+
     def stages(self, pairs: Pairs) -> str:
         """The report page's stage section alone (rop.web.stages_section)."""
         return self._join("/report/stages", pairs)
->>>>>>> e6019e4 (The stage section is built only when asked: the page shows it closed and fetches /report/stages on first opening (htmx; ?stages=1 builds it in); the JSON twin and exports add it unless stages=0; rop report --no-stages)
 
     def with_lang(self, pairs: Pairs, lang: str) -> str:
         kept = [(k, v) for k, v in pairs if k != "lang"]
