@@ -271,3 +271,124 @@ def test_cached_steps_and_inline_sql_agree(store, report, monkeypatch):
 
     monkeypatch.setattr(context_module, "CACHE_STATIC_STEPS", False)
     assert build_report(store, NOV)["stages"] == report["stages"]
+
+
+def test_stuck_threshold_per_pipeline(store):
+    # Pipeline 0 stuck after 20 days, pipeline 1 after 13, the rest (leads) 14.
+    # Pipeline 0: S3 21d14h, S7 38d14h, S8 27 d (S1 17d14h is not, at 20);
+    # pipeline 1: S5 in C1:PREP since 14 Nov 10:00, 13d14h (not stuck at 14).
+    flt = ReportFilter(
+        NOV.date_from, NOV.date_to, sections=("deals", "leads"), today=NOV.today,
+        stuck_days_by=((0, 20), (1, 13)),
+    )  # fmt: skip
+    r = build_report(store, flt)
+    assert pipe(r, 0)["stuck"]["count"] == 3 and pipe(r, 0)["stuck"]["days"] == 20
+    assert pipe(r, 1)["stuck"]["count"] == 1 and pipe(r, 1)["stuck"]["days"] == 13
+    assert ids(store, "deal_stuck:0", flt) == [3, 7, 8]
+    assert ids(store, "deal_stuck:1", flt) == [5]
+    # Without its own threshold pipeline 1 takes the default: S5 is not stuck.
+    assert pipe(build_report(store, NOV), 1)["stuck"]["count"] == 0
+    assert ids(store, "deal_stuck:1") == []
+    # Leads have no pipeline: pipeline 0's 20 days is not theirs.
+    assert pipe(r, 0, "leads")["stuck"]["days"] == 14
+    assert r["filter"]["stuck_days_by_pipeline"] == {"0": 20, "1": 13}
+
+
+def test_stuck_threshold_per_pipeline_on_the_command_line(tmp_path):
+    import json
+
+    from click.testing import CliRunner
+
+    from rop.cli import cli
+
+    db = tmp_path / "s.duckdb"
+    load("stages", db).close()
+    common = ["--db", str(db), "--from", "2026-11-01", "--to", "2026-11-30", "--today",
+              "2026-11-27"]  # fmt: skip
+    out = CliRunner().invoke(
+        cli, ["drill", *common, "--figure", "deal_stuck:1", "--pipeline-stuck-days", "1=13",
+              "--format", "json"],
+    )  # fmt: skip
+    assert out.exit_code == 0, out.output
+    assert [r["id"] for r in json.loads(out.output)["records"]] == [5]
+    for bad, says in (
+        ("1:13", "--pipeline-stuck-days: expected PIPELINE=DAYS (e.g. 1=30), got '1:13'"),
+        ("9=13", "unknown pipeline 9"),
+        ("1=-3", "stuck_days.1"),
+    ):
+        out = CliRunner().invoke(
+            cli, ["drill", *common, "--figure", "deal_stuck:1", "--pipeline-stuck-days", bad]
+        )
+        assert out.exit_code == 2 and says in out.output, out.output
+    twice = ["--pipeline-stuck-days", "1=13", "--pipeline-stuck-days", "1=20"]
+    out = CliRunner().invoke(cli, ["drill", *common, "--figure", "deal_stuck:1", *twice])
+    assert out.exit_code == 2 and "pipeline 1 is given twice" in out.output, out.output
+
+
+def test_postgresql_gives_the_same_stage_section(store, tmp_path, request):
+    # The range reads, the start/end join and the per-pipeline thresholds (bound
+    # arrays) are plain SQL: PostgreSQL gives the very same "stages" object.
+    from tests.conftest import store_target
+
+    flt = ReportFilter(
+        NOV.date_from, NOV.date_to, sections=("deals", "leads"), today=NOV.today,
+        stuck_days_by=((0, 20), (1, 13)),
+    )  # fmt: skip
+    pg = load("stages", store_target("postgres", tmp_path, request))
+    try:
+        assert build_report(pg, flt)["stages"] == build_report(store, flt)["stages"]
+        assert ids(pg, "deal_stuck:1", flt) == [5]
+        assert ids(pg, "deal_move:0|NEW|+out") == [5]
+    finally:
+        pg.close()
+
+
+def test_matrix_rows_are_the_deals_at_the_start_on_a_demo_portal(tmp_path):
+    """Each row's sum, recomputed in Python from the raw stage history: the deals whose
+    stage at the period's start was that one (in progress, or closed and moved in the
+    period), and the deals with no stage yet at the start (row "+new")."""
+    from collections import Counter
+
+    from rop.report.context import prepare
+    from rop.report.periods import utc_bounds
+
+    generator = pytest.importorskip("rop.demo.generator")
+    generator.generate(tmp_path / "demo", seed=4, deals=1200)
+    store = open_store(tmp_path / "d.duckdb")
+    load_snapshot(store, tmp_path / "demo")
+    end = store.scalar("SELECT max(date_create) FROM deals").date()
+    flt = ReportFilter(end - timedelta(days=45), end, sections=("deals",), today=end)
+    p_from, p_to = utc_bounds(flt.date_from, flt.date_to, prepare(store, flt, None).tz)
+    sem = dict(store.query("SELECT status_id, semantics FROM statuses"))
+    rows: dict[int, list] = {}
+    for owner, at, rid, stage, pipe, s in store.query(
+        "SELECT owner_id, created_time, id, stage_id, category_id, stage_semantic "
+        "FROM deal_stage_history WHERE type_id IN (1, 2, 3, 5)"
+    ):
+        rows.setdefault(owner, []).append((at, rid, stage, pipe, s or sem.get(stage) or "P"))
+    want: Counter = Counter()
+    for did, stage, pipe, s, moved, created in store.query(
+        "SELECT id, stage_id, category_id, stage_semantic, moved_time, date_create FROM deals "
+        "WHERE assigned_by_id IS NOT NULL"
+    ):
+        own = s or sem.get(stage) or "P"
+        visits = sorted(rows.get(did) or [(moved or created, 0, stage, pipe, own)])
+        before = [v for v in visits if v[0] < p_from]
+        alive_end = [v for v in visits if v[0] < p_to]
+        if not alive_end:
+            continue  # created after the period
+        moved_in = any(p_from <= v[0] < p_to for v in visits)
+        if not before:
+            want[(alive_end[-1][3], "+new")] += 1
+            continue
+        start = before[-1]
+        if start[4] == "P" or moved_in:
+            want[(start[3], start[2])] += 1
+    got: Counter = Counter()
+    for p in build_report(store, flt)["stages"]["deals"]["pipelines"]:
+        for row_key, total in p["matrix"]["row_totals"].items():
+            if row_key != "+in":
+                got[(p["id"], row_key)] += total
+    assert sum(want.values()) > 200
+    assert got == +want
+    store.close()

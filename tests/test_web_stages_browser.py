@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.test_web_browser import ARGS, CHROMIUM
+from tests.test_web_browser import ARGS, CHROMIUM, wait_for
 
 pytestmark = [
     pytest.mark.browser,
@@ -49,10 +49,16 @@ def test_matrix_heatmap_cell_opens_its_records(server):
         errors: list[str] = []
         pg.on("pageerror", lambda e: errors.append(str(e)))
         pg.goto(f"{url}/report?from={start.isoformat()}&to={last.isoformat()}&section=deals")
+        # The section is closed and not built until opened (rop/web/stages_section.py).
+        assert pg.locator("[data-stage-chart=matrix]").count() == 0
+        pg.locator("#stages-toggle > summary").click()
         heat = pg.locator("[data-stage-chart=matrix]").first
+        heat.wait_for()
         heat.scroll_into_view_if_needed()
-        pg.wait_for_function(
-            "document.querySelector('[data-stage-chart=matrix]').__ropChart !== undefined"
+        wait_for(
+            pg,
+            "(() => { const el = document.querySelector('[data-stage-chart=matrix]');"
+            " return !!(el && el.__ropChart); })()",
         )
         assert heat.locator("svg").count() == 1
         # The biggest cell of the first matrix, and where the heatmap draws it.
@@ -85,7 +91,7 @@ def test_json_twin_and_stuck_days_field(server):
     url, last = server
     start = last.replace(day=1).isoformat()
     q = f"from={start}&to={last.isoformat()}&section=deals"
-    data = httpx.get(f"{url}/report.json?{q}&stuck_days=3").json()
+    data = httpx.get(f"{url}/report.json?{q}&stuck_days=3&stages=1").json()
     stages = data["report"]["stages"]
     assert stages["stuck_days"] == 3 and data["filter"]["stuck_days"] == 3
     p = stages["deals"]["pipelines"][0]

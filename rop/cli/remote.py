@@ -86,6 +86,9 @@ def filter_params(o: dict[str, Any]) -> list[tuple[str, str]]:
         params.append(("viewer", str(o["viewer"])))
     if o.get("stuck_days", 14) != 14:
         params.append(("stuck_days", str(o["stuck_days"])))
+    from rop.cli.report import stuck_days_by
+
+    params += [(f"stuck_days.{p}", str(d)) for p, d in stuck_days_by(o)]
     if o["min_call_seconds"]:
         params.append(("min_call", str(o["min_call_seconds"])))
     if o["max_call_seconds"] is not None:
@@ -109,8 +112,9 @@ def _same_portal(holder: Holder, wanted: str | None, shown: str | None) -> None:
         )
 
 
-def report(holder: Holder, o: dict[str, Any]) -> dict[str, Any]:
-    data = _get(holder, "/report.json", filter_params(o))
+def report(holder: Holder, o: dict[str, Any], *, stages: bool = True) -> dict[str, Any]:
+    params = filter_params(o) + [("stages", "1" if stages else "0")]
+    data = _get(holder, "/report.json", params)
     result: dict[str, Any] = data["report"]
     _same_portal(holder, o["portal"], (result.get("portal") or {}).get("key"))
     return result

@@ -54,6 +54,10 @@ def report_filter_options(fn):
             help="Stage analytics: a deal is stuck after this many days without movement",
         ),
         click.option(
+            "--pipeline-stuck-days", "stuck_days_by", multiple=True, metavar="PIPELINE=DAYS",
+            help="Stage analytics: this pipeline's own stuck threshold (default: --stuck-days)",
+        ),
+        click.option(
             "--lang", type=click.Choice(["ru", "en"]),
             help="Language of headers, labels and the CSV dialect (default: ROP_LANGUAGE, ru)",
         ),
@@ -76,11 +80,21 @@ def report_call(fn, *args, **kwargs):
         raise UsageProblem(f"access denied: {exc}") from None
 
 
+def stuck_days_by(o: dict) -> list[tuple[int, int]]:
+    """``--pipeline-stuck-days PIPELINE=DAYS`` options -> (pipeline, days); exit 2 if malformed."""
+    from rop.report.options import parse_stuck_override
+
+    return [
+        report_call(parse_stuck_override, text, "--pipeline-stuck-days")
+        for text in o.get("stuck_days_by") or ()
+    ]
+
+
 def _make_report_filter(store, o: dict):
     from rop.report.options import make_filter
 
     return report_call(
-        make_filter, store, portal=o["portal"], date_from=o["date_from"], date_to=o["date_to"],
+        make_filter, store, stuck_days_by=stuck_days_by(o), portal=o["portal"], date_from=o["date_from"], date_to=o["date_to"],
         period=o["period"], pipelines=o["pipelines"], key_stages=o["key_stages"],
         key_statuses=o["key_statuses"], sections=o["sections"], departments=o["departments"],
         managers=o["managers"], min_call_seconds=o["min_call_seconds"],
@@ -199,7 +213,11 @@ def _quality_command(fmt: str, o: dict) -> None:
     "--quality", is_flag=True,
     help="The data-quality panel (checks per manager, activities) instead of the report",
 )  # fmt: skip
-def report_command(fmt: str, quality: bool, **o) -> None:
+@click.option(
+    "--no-stages", is_flag=True,
+    help="Leave out the stage section (matrix, time in stage, funnel, stuck)",
+)  # fmt: skip
+def report_command(fmt: str, quality: bool, no_stages: bool, **o) -> None:
     """The report: rows per manager, department subtotals, total and the previous period."""
     from rop.report.build import build_report
     from rop.report.export import report_to_csv, report_to_xlsx
@@ -213,11 +231,11 @@ def report_command(fmt: str, quality: bool, **o) -> None:
     except HeldByServer as held:
         from rop.cli import remote
 
-        report = remote.report(held.holder, o)
+        report = remote.report(held.holder, o, stages=not no_stages)
     else:
         with store:
             flt = _make_report_filter(store, o)
-            report = report_call(build_report, store, flt, portal=o["portal"])
+            report = report_call(build_report, store, flt, portal=o["portal"], stages=not no_stages)
     lang = _language(o["lang"], o["db"])
     _write(fmt, report, o["out"], lang, report_to_csv, report_to_xlsx, report_to_table)
 

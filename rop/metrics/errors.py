@@ -40,6 +40,14 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "нет воронки {pipeline}; есть: {choices}",
         "unknown pipeline {pipeline}; choose from {choices}",
     ),
+    "stuck_days_twice": (
+        "порог зависания для воронки {pipeline} задан дважды",
+        "the stuck threshold of pipeline {pipeline} is given twice",
+    ),
+    "bad_stuck_override": (
+        "{what}: ожидается ВОРОНКА=ДНИ (например 1=30), получено {text!r}",
+        "{what}: expected PIPELINE=DAYS (e.g. 1=30), got {text!r}",
+    ),
     "unknown_stage": ("нет стадии сделки {stage!r}", "unknown deal stage {stage!r}"),
     "stage_outside_pipelines": (
         "стадия {stage!r} не из выбранных воронок",

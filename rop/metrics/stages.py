@@ -1,12 +1,12 @@
 """Stage analytics: movement matrix, time in stage, stage funnel and stuck records.
 
-All four views read one static step per entity, ``<entity>_visit_base``: the
-stage history cut into *visits* (a record entered a stage at ``entered`` and
-left it at ``left_at``, the next history row; NULL while it is still there).
-It is cached per data version like the other ``*_base`` steps
-(rop.metrics.cache), so a report pays for the history once.
+All four views read the stage facts of rop.metrics.stage_facts: the stage
+history cut into *visits* (a record entered a stage at ``entered`` and left
+it at ``left_at``, the next history row; NULL while it is still there), the
+open visits and the furthest stage per record, each computed once per data
+version and sorted so a period reads a range of it, not all of it.
 
-The period relations built on it (one row per record and pipeline, or per
+The period relations built on them (one row per record and pipeline, or per
 record, pipeline and stage) are ordinary sources: a figure is a condition on
 them, so every cell of the matrix, every stage time and every funnel step is
 a :class:`~rop.metrics.figure.Figure` whose drill-down is compiled from the
@@ -26,10 +26,20 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from rop.metrics.figure import Column, Figure
 from rop.metrics.sources import Cte, Options, Source, deal_ctes, in_period, lead_ctes
+from rop.metrics.stage_facts import (
+    DEAL,
+    KINDS,
+    LEAD,
+    Kind,
+    open_base,
+    reach_base,
+    stage_order,
+    visit_base,
+    visits_helper,
+)
 from rop.store.dialect import days_between
 
 # Row and column markers of the matrix that are not stages.
@@ -39,95 +49,22 @@ LEFT = "+out"  # left for another pipeline during the period
 MARKERS = (NEW, CAME_IN, LEFT)
 
 
-@dataclass(frozen=True)
-class Kind:
-    """What differs between deal stages and lead statuses."""
-
-    entity: str  # deal|lead
-    section: str  # deals|leads
-    history: str
-    stage_col: str  # the history's stage column
-    semantic_col: str
-    table: str
-    record_stage: str  # the record's current stage column
-    record_semantic: str
-    dir_where: str  # statuses rows of this kind
-    pipe_history: str  # the history's pipeline expression
-    pipe_record: str
-    move_types: str  # history TYPE_IDs that put a record into a stage
-    dir_pipe: str  # a statuses row's pipeline
+def _pipes(opts: Options, alias: str = "") -> str:
+    return f"{alias}pipe IN (SELECT unnest($pipes))" if opts.pipelines else "TRUE"
 
 
-DEAL = Kind(
-    "deal", "deals", "deal_stage_history", "stage_id", "stage_semantic", "deals",
-    "stage_id", "stage_semantic", "entity_id LIKE 'DEAL_STAGE%'",
-    "h.category_id", "d.category_id", "1, 2, 3, 5",
-    # DEAL_STAGE is pipeline 0, DEAL_STAGE_<n> pipeline n (when CATEGORY_ID is missing).
-    "coalesce(category_id, CASE WHEN entity_id = 'DEAL_STAGE' THEN 0 "
-    "ELSE CAST(substr(entity_id, 12) AS BIGINT) END)",
-)  # fmt: skip
-LEAD = Kind(
-    "lead", "leads", "lead_status_history", "status_id", "status_semantic", "leads",
-    "status_id", "status_semantic", "entity_id = 'STATUS'",
-    "CAST(0 AS BIGINT)", "CAST(0 AS BIGINT)", "1, 2, 3", "CAST(0 AS BIGINT)",
-)  # fmt: skip
-KINDS = {"deal": DEAL, "lead": LEAD}
+def _stuck_after(k: Kind) -> tuple[str, str]:
+    """(the threshold's expression, the join it needs) for an open visit ``o``.
 
-
-def _dir(k: Kind, name: str = "stage_order") -> Cte:
-    # Twice: ``<entity>_stage_order`` is a helper inlined into the visits'
-    # static step; ``<entity>_order_base`` the same rows as a cached step of its
-    # own, which figures and lists may read (a helper is not there for them).
-    return Cte(
-        f"{k.entity}_{name}",
-        "SELECT status_id, max(sort) AS sort, max(semantics) AS semantics, max(name) AS name, "
-        f"max({k.dir_pipe}) AS pipe "
-        f"FROM statuses WHERE portal = $portal AND {k.dir_where} GROUP BY status_id",
-        static=True,
-    )
-
-
-def _visit_base(k: Kind) -> Cte:
-    """Every visit of a record to a stage, from its history; MOVED_TIME when it has none.
-
-    A record with no history row at all has one visit: its current stage,
-    since MOVED_TIME (else its creation). Records with no responsible are
-    left out, as everywhere in the report.
+    A deal's pipeline may have its own (``$stuck_pipes``/``$stuck_limits``, the
+    filter's overrides); lead statuses have no pipeline and take the default.
     """
-    sem = f"coalesce(h.{k.semantic_col}, o.semantics, 'P')"
-    rsem = f"coalesce(d.{k.record_semantic}, o.semantics, 'P')"
-    return Cte(
-        f"{k.entity}_visit_base",
-        f"""SELECT v.*, o2.sort AS sort FROM (
-SELECT h.owner_id AS id, d.assigned_by_id AS manager_id, d.date_create AS created,
-    {k.pipe_history} AS pipe, h.{k.stage_col} AS stage, {sem} AS semantic,
-    h.created_time AS entered,
-    lead(h.created_time) OVER (PARTITION BY h.owner_id ORDER BY h.created_time, h.id) AS left_at
-FROM {k.history} h
-JOIN (SELECT id, assigned_by_id, date_create FROM {k.table}
-      WHERE portal = $portal AND assigned_by_id IS NOT NULL) d ON d.id = h.owner_id
-LEFT JOIN {k.entity}_stage_order o ON o.status_id = h.{k.stage_col}
-WHERE h.portal = $portal AND h.type_id IN ({k.move_types})
-UNION ALL
-SELECT d.id, d.assigned_by_id, d.date_create, {k.pipe_record}, d.{k.record_stage}, {rsem},
-    coalesce(d.moved_time, d.date_create), CAST(NULL AS TIMESTAMP)
-FROM {k.table} d
-LEFT JOIN {k.entity}_stage_order o ON o.status_id = d.{k.record_stage}
-WHERE d.portal = $portal AND d.assigned_by_id IS NOT NULL
-    AND NOT EXISTS (SELECT 1 FROM {k.history} x WHERE x.portal = $portal
-        AND x.owner_id = d.id AND x.type_id IN ({k.move_types}))
-) v LEFT JOIN {k.entity}_stage_order o2 ON o2.status_id = v.stage""",
-        static=True,
+    if k is LEAD:
+        return "$stuck_days", ""
+    return "coalesce(n.days, $stuck_days)", (
+        "\nLEFT JOIN (SELECT unnest(CAST($stuck_pipes AS BIGINT[])) AS pipe,\n"
+        "    unnest(CAST($stuck_limits AS DOUBLE PRECISION[])) AS days) n ON n.pipe = o.pipe"
     )
-
-
-def _pipes(opts: Options) -> str:
-    return "pipe IN (SELECT unnest($pipes))" if opts.pipelines else "TRUE"
-
-
-def _at(moment: str) -> str:
-    """The visit a record was in at ``moment`` (at most one per record)."""
-    return f"entered < {moment} AND (left_at IS NULL OR left_at >= {moment})"
 
 
 def _move_rel(k: Kind, opts: Options) -> Cte:
@@ -140,29 +77,26 @@ def _move_rel(k: Kind, opts: Options) -> Cte:
 
     Records untouched since before the period and in progress are the
     diagonal, read straight from their open visit (most records; no grouping).
-    The others, whose visits started or ended in or after the period, are
-    grouped per record in one pass: the visit entered before the start is the
-    start (there is at most one), the one alive at the period's end is the
-    end. (A self-join of the visits cost three times as much at 100k deals.)
+    The others moved in or after the period, so each has a visit alive at the
+    period's end among the visits with ``k >= $p_from`` (a range of the sorted
+    visits: the end visit ``e``), and, if it existed at the start, the one
+    alive then (``s``, at most one; it ended in or after the period, so it is in
+    the same range). ``e`` joined to ``s`` by record is the start and the end;
+    a drill-down of one cell narrows ``s`` by its stage before the join.
     """
     v = f"{k.entity}_visit_base"
-    at_end = "left_at IS NULL OR left_at >= $p_to"
-
-    def pick(col: str, cond: str) -> str:
-        return f"max(CASE WHEN {cond} THEN {col} END)"
-
-    start = "entered < $p_from"
-    cols = ", ".join(
-        f"{pick(c, start)} AS s_{c}, {pick(c, at_end)} AS e_{c}"
-        for c in ("pipe", "stage", "semantic", "entered")
-    )
+    cols = "id, manager_id, pipe, stage, semantic, entered"
     return Cte(
         f"{k.entity}_move_rel",
-        f"""WITH ends AS (
-SELECT id, max(manager_id) AS manager_id, {cols}
-FROM {v}
-WHERE entered < $p_to AND (left_at >= $p_from OR entered >= $p_from)
-GROUP BY id)
+        f"""WITH e AS (
+SELECT {cols} FROM {v}
+WHERE k >= $p_from AND entered < $p_to AND (left_at IS NULL OR left_at >= $p_to)),
+s AS (SELECT {cols} FROM {v} WHERE k >= $p_from AND entered < $p_from),
+ends AS (
+SELECT e.id, e.manager_id, s.pipe AS s_pipe, s.stage AS s_stage, s.semantic AS s_semantic,
+    s.entered AS s_entered, e.pipe AS e_pipe, e.stage AS e_stage, e.semantic AS e_semantic,
+    e.entered AS e_entered
+FROM e LEFT JOIN s ON s.id = e.id)
 SELECT * FROM (
 SELECT id, manager_id, pipe, stage AS from_stage, stage AS to_stage, semantic AS to_semantic,
     entered AS from_entered, entered AS to_entered
@@ -184,62 +118,28 @@ def _stay_rel(k: Kind, opts: Options) -> Cte:
     """Time in in-progress stages: a row per record and stage it left in the period
     (its visits there summed, ``done_days``), and a row per record for the stage it
     is in now (``open_days``, up to ``$now``; ``open_since`` is its last movement,
-    so the same row tells a stuck record). The two kinds of row are told apart by
-    ``is_done``/``is_open``; each figure reads one kind, one row per record.
+    so the same row tells a stuck record against ``stuck_after``, its pipeline's
+    threshold: ``$stuck_days`` unless the filter gives the pipeline its own). The
+    two kinds of row are told apart by ``is_done``/``is_open``; each figure reads
+    one kind, one row per record.
+    A visit that ended in the period has ``k`` (= ``left_at``) in it: a range.
     """
     v = f"{k.entity}_visit_base"
+    after, join = _stuck_after(k)
     return Cte(
         f"{k.entity}_stay_rel",
         f"""SELECT id, max(manager_id) AS manager_id, pipe, stage,
     sum({days_between("left_at", "entered")}) AS done_days,
     CAST(NULL AS DOUBLE PRECISION) AS open_days, CAST(NULL AS TIMESTAMP) AS open_since,
-    FALSE AS is_open, TRUE AS is_done
+    FALSE AS is_open, TRUE AS is_done, CAST(NULL AS DOUBLE PRECISION) AS stuck_after
 FROM {v}
-WHERE semantic = 'P' AND {_pipes(opts)} AND left_at >= $p_from AND left_at < $p_to
+WHERE k >= $p_from AND k < $p_to AND left_at IS NOT NULL AND semantic = 'P' AND {_pipes(opts)}
 GROUP BY id, pipe, stage
 UNION ALL
-SELECT id, manager_id, pipe, stage, NULL, {days_between("$now", "entered")}, entered,
-    TRUE, FALSE
-FROM {k.entity}_open_base
-WHERE {_pipes(opts)}""",
-    )
-
-
-def _reach_base(k: Kind) -> list[Cte]:
-    """Per record and pipeline, the furthest stage it ever reached: static, cached.
-
-    "Furthest" is by the stages' sort; lost stages do not count (a lost deal
-    reached the furthest stage it was in before), a won stage does. A record
-    known only in a lost stage reached the first stage: it was created there.
-    It reads the visits through a helper of its own (a cached step cannot
-    read another), so the period's funnel is a filter on creation only.
-    """
-    visits = _visit_base(k)
-    return [
-        Cte(f"{k.entity}_visits", visits.sql, static=True),
-        Cte(
-            f"{k.entity}_reach_base",
-            f"""SELECT r.id, r.manager_id, r.pipe, r.created, coalesce(r.reach, fs.first_sort) AS reach
-FROM (SELECT id, max(manager_id) AS manager_id, pipe, max(created) AS created,
-        max(CASE WHEN semantic IN ('P', 'S') THEN sort END) AS reach
-    FROM {k.entity}_visits GROUP BY id, pipe) r
-LEFT JOIN (SELECT pipe, min(sort) AS first_sort FROM {k.entity}_stage_order
-    WHERE semantics IS NULL OR semantics = 'P' GROUP BY pipe) fs ON fs.pipe = r.pipe
-WHERE coalesce(r.reach, fs.first_sort) IS NOT NULL""",
-            static=True,
-        ),
-    ]
-
-
-def _open_base(k: Kind) -> Cte:
-    """The visit each in-progress record is in now: static, cached. A fifth of the
-    visits at most; the diagonal of the matrix and the open times read it instead
-    of every visit."""
-    return Cte(
-        f"{k.entity}_open_base",
-        "SELECT id, manager_id, pipe, stage, semantic, entered "
-        f"FROM {k.entity}_visits WHERE left_at IS NULL AND semantic = 'P'",
-        static=True,
+SELECT o.id, o.manager_id, o.pipe, o.stage, NULL, {days_between("$now", "o.entered")},
+    o.entered, TRUE, FALSE, {after}
+FROM {k.entity}_open_base o{join}
+WHERE {_pipes(opts, "o.")}""",
     )
 
 
@@ -247,22 +147,23 @@ def _reach_rel(k: Kind, opts: Options) -> Cte:
     """One row per record created in the period and pipeline: the furthest stage it reached."""
     return Cte(
         f"{k.entity}_reach_rel",
-        f"SELECT id, manager_id, pipe, reach FROM {k.entity}_reach_base "
+        f"SELECT id, manager_id, pipe, reach, reach_stage FROM {k.entity}_reach_base "
         f"WHERE {in_period('created')} AND {_pipes(opts)}",
     )
 
 
 def _ctes(k: Kind, rel: Callable[[Kind, Options], Cte]) -> Callable[[Options], list[Cte]]:
     """The report's own names step (``deal_text``/``lead_text``, cached once for both)
-    with its helpers, the stage order, the visits and the period relation."""
+    with its helpers, the stage facts the relation reads and the period relation."""
 
     def build(opts: Options) -> list[Cte]:
         report = deal_ctes(opts) if k is DEAL else lead_ctes(opts)
         text = [c for c in report if c.name.endswith(("_dir", "_text"))]
-        # The funnel's cached step; the others read the open visits' (both need
-        # the visits' helper, the first of _reach_base's steps).
-        reach = _reach_base(k) if rel is _reach_rel else [_reach_base(k)[0], _open_base(k)]
-        return [*text, _dir(k), _dir(k, "order_base"), _visit_base(k), *reach, rel(k, opts)]
+        # Only the facts this relation reads: each cached one is computed when
+        # first named, so the funnel does not build the visits and back.
+        facts = [reach_base(k)] if rel is _reach_rel else [visit_base(k), open_base(k)]
+        order = [stage_order(k), stage_order(k, "order_base"), visits_helper(k)]
+        return [*text, *order, *facts, rel(k, opts)]
 
     return build
 
@@ -306,9 +207,7 @@ def _sources(k: Kind) -> dict[str, Source]:
         f"{k.entity}_reach_rel": Source(
             f"{k.entity}_reach_rel", k.section, ent, _ctes(k, _reach_rel), "TRUE",
             (title, _MANAGER,
-             Column("reach", _name(k, f"(SELECT max(x.stage) FROM {k.entity}_visit_base x "
-                               "WHERE x.id = f.id AND x.pipe = f.pipe AND x.sort = f.reach)"),
-                    "Дальняя стадия", "Furthest stage")),
+             Column("reach", _name(k, "reach_stage"), "Дальняя стадия", "Furthest stage")),
             card, ("title",),
         ),
     }  # fmt: skip
@@ -416,9 +315,9 @@ def stage_figure(key: str) -> Figure | None:
     # stuck
     return Figure(
         key, k.section, f"{k.entity}_stay_rel", "count", "count",
-        f"{on_pipe} AND is_open AND open_days > $stuck_days",
+        f"{on_pipe} AND is_open AND open_days > stuck_after",
         "Зависшие", "Stuck",
-        "В работе сейчас, без движения по стадиям дольше N дней.",
-        "In progress now, no stage movement for more than N days.",
+        "В работе сейчас, без движения по стадиям дольше N дней (N — порог воронки).",
+        "In progress now, no stage movement for more than N days (the pipeline's N).",
         params=tuple(params),
     )  # fmt: skip

@@ -241,8 +241,15 @@ def _dept_names(d: int | None, depts: dict[int, dict[str, Any]]) -> dict[str, st
     return {"name_ru": name, "name_en": name}
 
 
-def build_report(store: Store, flt: ReportFilter, *, portal: str | None = None) -> dict:
-    """The report of CONTRACT.md §3, for ``flt`` as seen by ``flt.viewer``."""
+def build_report(
+    store: Store, flt: ReportFilter, *, portal: str | None = None, stages: bool = True
+) -> dict:
+    """The report of CONTRACT.md §3, for ``flt`` as seen by ``flt.viewer``.
+
+    ``stages=False`` leaves out the stage section (key "stages"): the web page
+    loads it on its own when the reader opens it (docs/WEB.md), so the table
+    does not wait for it; rop.report.stages.stage_section builds it alone.
+    """
     prep = prepare(store, flt, portal)
     names = filter_names(prep)
     sections = _section_figures(prep)
@@ -286,8 +293,9 @@ def build_report(store: Store, flt: ReportFilter, *, portal: str | None = None) 
         "rows": rows,
         "departments": departments,
         "total": {"figures": _fill(total, figs)},
-        "stages": build_stages(prep, context(prep, flt.date_from, flt.date_to)),
     }
+    if stages:
+        report["stages"] = build_stages(prep, context(prep, flt.date_from, flt.date_to))
     report["plans"] = plan_fact_section(prep, report)
     if flt.compare:
         compared = comparison_period(flt.date_from, flt.date_to, prep.today, flt.previous)

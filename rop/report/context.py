@@ -54,7 +54,7 @@ def prepare(store: Store, flt: ReportFilter, portal: str | None) -> Prepared:
     tz = zone(row.timezone)
     known_pipes = {r[0] for r in store.query("SELECT id FROM pipelines WHERE portal = ?", [key])}
     known_pipes.add(0)  # the default pipeline exists even when crm.category.list omits it
-    for p in flt.pipelines:
+    for p in (*flt.pipelines, *(p for p, _ in flt.stuck_days_by)):
         if p not in known_pipes:
             raise ReportInputError(
                 "unknown_pipeline", pipeline=p, choices=", ".join(map(str, sorted(known_pipes)))
@@ -231,6 +231,8 @@ def context(prep: Prepared, date_from: date, date_to: date) -> Context:
         # Stage analytics: "now" for a record still in its stage, and the stuck threshold.
         "now": now_utc(prep),
         "stuck_days": float(flt.stuck_days),
+        "stuck_pipes": [p for p, _ in flt.stuck_days_by],
+        "stuck_limits": [float(d) for _, d in flt.stuck_days_by],
     }
     scope = prep.scope
     opts = Options(

@@ -84,7 +84,7 @@ def stage_sheets(book: Any, report: dict, lang: str, st: Any, taken: set[str]) -
                 _num(t, r, 11, f.get("share"), share)
                 t.write_string(r, 12, s["figure"])
                 r += 1
-            t.write_string(r, 1, ("Зависшие" if ru else "Stuck") + f" > {stages['stuck_days']}")
+            t.write_string(r, 1, ("Зависшие" if ru else "Stuck") + f" > {p['stuck']['days']}")
             _num(t, r, 2, p["stuck"]["count"], st.number["count"])
             t.write_string(r, 0, str(p["name"]))
             t.write_string(r, 12, p["stuck"]["figure"])

@@ -57,6 +57,12 @@ class ReportFilter:
     viewer: int | None = None  # None = no restriction (admin CLI use)
     today: date | None = None  # "now" for overdue deals; None = the portal's today
     stuck_days: int = 14  # stage analytics: no movement for more than this many days
+    # ... and per pipeline where it differs: ((pipeline, days), ...), by pipeline
+    stuck_days_by: tuple[tuple[int, int], ...] = ()
+
+    def stuck_days_for(self, pipeline: int) -> int:
+        """The stuck threshold of one pipeline: its own, else the default."""
+        return dict(self.stuck_days_by).get(pipeline, self.stuck_days)
 
     def validate(self) -> None:
         """Raise ReportInputError naming the first thing wrong with the filter itself.
@@ -86,6 +92,9 @@ class ReportFilter:
             raise ReportInputError("unknown_grouping", by=self.by, choices=", ".join(GROUPINGS))
         check_whole(self.min_call_seconds, "min_call_seconds")
         check_whole(self.stuck_days, "stuck_days")
+        for pipeline, days in self.stuck_days_by:
+            check_whole(pipeline, "pipeline")
+            check_whole(days, f"stuck_days.{pipeline}")
         if self.max_call_seconds is not None:
             check_whole(self.max_call_seconds, "max_call_seconds")
         if self.max_call_seconds is not None and self.max_call_seconds < self.min_call_seconds:
@@ -159,4 +168,5 @@ class ReportFilter:
             "previous": self.previous,
             "viewer": self.viewer,
             "stuck_days": self.stuck_days,
+            "stuck_days_by_pipeline": {str(p): d for p, d in self.stuck_days_by},
         }

@@ -20,6 +20,27 @@ def parse_day(text: str, what: str) -> date:
         raise ReportInputError("bad_date", what=what, text=text) from None
 
 
+def stuck_overrides(pairs: Iterable[tuple[int, int]]) -> tuple[tuple[int, int], ...]:
+    """Per-pipeline stuck thresholds, by pipeline; a pipeline named twice is refused."""
+    out: dict[int, int] = {}
+    for pipeline, days in pairs:
+        if pipeline in out:
+            raise ReportInputError("stuck_days_twice", pipeline=pipeline)
+        out[pipeline] = days
+    return tuple(sorted(out.items()))
+
+
+def parse_stuck_override(text: str, what: str) -> tuple[int, int]:
+    """``PIPELINE=DAYS`` (the CLI's ``--pipeline-stuck-days``) -> (pipeline, days)."""
+    pipeline, eq, days = text.partition("=")
+    try:
+        if not eq:
+            raise ValueError(text)
+        return int(pipeline.strip()), int(days.strip())
+    except ValueError:
+        raise ReportInputError("bad_stuck_override", what=what, text=text) from None
+
+
 def make_filter(
     store: Store,
     *,
@@ -40,6 +61,7 @@ def make_filter(
     previous: str = "to_date",
     viewer: int | None = None,
     stuck_days: int = 14,
+    stuck_days_by: Iterable[tuple[int, int]] = (),
     today: str | date | None = None,
 ) -> ReportFilter:
     """Dates are custom days (both ends inclusive) or a preset; default: this month.
@@ -78,6 +100,7 @@ def make_filter(
         previous=previous,
         viewer=viewer,
         stuck_days=stuck_days,
+        stuck_days_by=stuck_overrides(stuck_days_by),
         today=today,
     )
     flt.validate()

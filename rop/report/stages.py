@@ -16,7 +16,9 @@ from typing import Any
 
 from rop.metrics.compile import Context, bind, params_for, relation
 from rop.metrics.stages import CAME_IN, DEAL, LEAD, LEFT, NEW, STAGE_SOURCES, Kind, key_of
-from rop.report.context import Prepared, _pipe_of
+from rop.report.context import Prepared, _pipe_of, context, prepare
+from rop.report.filter import ReportFilter
+from rop.store.db import Store
 
 MARKER_NAMES = {
     NEW: ("Новые в периоде", "New in the period"),
@@ -172,6 +174,18 @@ def _funnel(k, pipe, stages, reach) -> list[dict[str, Any]]:
     return out
 
 
+def _merge(done: list[dict[str, Any]], opened: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One row per (pipeline, stage, manager or total) with both kinds' aggregates."""
+    empty = {"n_done": 0, "mean_done": None, "med_done": None, "n_open": 0, "mean_open": None,
+             "med_open": None, "n_stuck": 0}  # fmt: skip
+    rows: dict[tuple, dict[str, Any]] = {}
+    for r in (*done, *opened):
+        key = (r["pipe"], r["stage"], r["m"])
+        rows.setdefault(key, {**empty, "pipe": r["pipe"], "stage": r["stage"], "m": r["m"]})
+        rows[key].update(r)
+    return list(rows.values())
+
+
 def _kind(prep: Prepared, ctx: Context, k: Kind) -> dict[str, Any]:
     e = k.entity
     stages = _stages(prep, k)
@@ -180,16 +194,23 @@ def _kind(prep: Prepared, ctx: Context, k: Kind) -> dict[str, Any]:
         "SELECT pipe, from_stage, to_stage, max(to_semantic) AS to_semantic, count(*) AS n "
         "FROM f GROUP BY pipe, from_stage, to_stage",
     )  # fmt: skip
-    done = "CASE WHEN is_done THEN done_days END"
-    opened = "CASE WHEN is_open THEN open_days END"
-    times = _query(
+    # Two queries, one per kind of row: each reads only its own rows (the
+    # visits that ended in the period, a range; the open ones), not their union.
+    med = prep.store.dialect.median
+    sets = "GROUP BY GROUPING SETS ((pipe, stage, manager_id), (pipe, stage))"
+    done = _query(
         prep, ctx, f"{e}_stay_rel",
-        f"SELECT pipe, stage, manager_id AS m, count({done}) AS n_done, avg({done}) AS mean_done, "
-        f"{prep.store.dialect.median(done)} AS med_done, count({opened}) AS n_open, avg({opened}) AS mean_open, "
-        f"{prep.store.dialect.median(opened)} AS med_open, "
-        "count(CASE WHEN is_open AND open_days > $stuck_days THEN 1 END) AS n_stuck "
-        "FROM f GROUP BY GROUPING SETS ((pipe, stage, manager_id), (pipe, stage))",
+        f"SELECT pipe, stage, manager_id AS m, count(done_days) AS n_done, "
+        f"avg(done_days) AS mean_done, {med('done_days')} AS med_done FROM f WHERE is_done {sets}",
     )  # fmt: skip
+    opened = _query(
+        prep, ctx, f"{e}_stay_rel",
+        f"SELECT pipe, stage, manager_id AS m, count(open_days) AS n_open, "
+        f"avg(open_days) AS mean_open, {med('open_days')} AS med_open, "
+        "count(CASE WHEN open_days > stuck_after THEN 1 END) AS n_stuck "
+        f"FROM f WHERE is_open {sets}",
+    )  # fmt: skip
+    times = _merge(done, opened)
     reach = _query(
         prep, ctx, f"{e}_reach_rel",
         "SELECT pipe, reach, count(*) AS n FROM f GROUP BY pipe, reach",
@@ -211,6 +232,8 @@ def _kind(prep: Prepared, ctx: Context, k: Kind) -> dict[str, Any]:
                 "funnel": _funnel(k, pipe, own, reach),
                 "stuck": {
                     "figure": key_of(e, "stuck", pipe),
+                    # Lead statuses have no pipeline: the default threshold.
+                    "days": prep.flt.stuck_days if k is LEAD else prep.flt.stuck_days_for(pipe),
                     "count": sum(stuck_by.values()),
                     "managers": [{"user_id": m, "count": n} for m, n in sorted(stuck_by.items())],
                 },
@@ -230,3 +253,9 @@ def build_stages(prep: Prepared, ctx: Context) -> dict[str, Any]:
     if "leads" in prep.flt.sections:
         out["leads"] = _kind(prep, ctx, LEAD)
     return out
+
+
+def stage_section(store: Store, flt: ReportFilter, *, portal: str | None = None) -> dict[str, Any]:
+    """The "stages" object alone, as ``build_report`` would include it."""
+    prep = prepare(store, flt, portal)
+    return build_stages(prep, context(prep, flt.date_from, flt.date_to))

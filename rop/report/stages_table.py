@@ -66,5 +66,5 @@ def print_stages(console: Console, report: dict[str, Any], lang: str) -> None:
             stuck = p["stuck"]
             word = "Зависшие" if ru else "Stuck"
             console.print(
-                Text(f"{word} (> {stages['stuck_days']} d): {stuck['count']}  [{stuck['figure']}]")
+                Text(f"{word} (> {stuck['days']} d): {stuck['count']}  [{stuck['figure']}]")
             )

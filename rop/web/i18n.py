@@ -47,6 +47,8 @@ _TEXT: dict[str, tuple[str, str]] = {
     "max": ("до", "max"),
     "rows_by": ("Строки", "Rows by"),
     "stuck_days": ("Зависла, дней", "Stuck after, days"),
+    "stuck_days_by": ("Порог по воронкам", "Per pipeline"),
+    "stages_open": ("Показать раздел", "Show the section"),
     "stages": ("Движение по стадиям", "Stage movement"),
     "stage_matrix": ("Матрица движения: было → стало", "Movement matrix: from → to"),
     "stage_time": ("Время в стадии, дней", "Time in stage, days"),

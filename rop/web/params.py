@@ -41,6 +41,7 @@ class WebFilter:
     managers: tuple[int, ...] = ()
     min_call: int = 0
     stuck_days: int = 14
+    stuck_days_by: tuple[tuple[int, int], ...] = ()  # (pipeline, days) where it differs
     max_call: int | None = None
     by: str = "manager"
     compare: bool = True
@@ -68,6 +69,7 @@ class WebFilter:
             out.append(("min_call", str(self.min_call)))
         if self.stuck_days != 14:
             out.append(("stuck_days", str(self.stuck_days)))
+        out += [(f"stuck_days.{p}", str(d)) for p, d in self.stuck_days_by]
         if self.max_call is not None:
             out.append(("max_call", str(self.max_call)))
         if self.by != "manager":
@@ -100,6 +102,7 @@ class WebFilter:
             "previous": self.previous,
             "viewer": self.viewer,
             "stuck_days": self.stuck_days,
+            "stuck_days_by_pipeline": {str(p): d for p, d in self.stuck_days_by},
             "today": self.today.isoformat() if self.today else None,
         }
 
@@ -122,6 +125,7 @@ class WebFilter:
             previous=self.previous,
             viewer=self.viewer,
             stuck_days=self.stuck_days,
+            stuck_days_by=self.stuck_days_by,
             today=self.today,
         )
 
@@ -162,6 +166,25 @@ def parse_int(raw: str, name: str, lang: str, minimum: int = 0, maximum: int = M
         return check_whole(value, name, minimum, maximum)
     except ReportInputError as exc:
         raise refused(exc, name, raw, lang) from None
+
+
+def _stuck_days_by(
+    q: QueryParams, known: set[int], options: Options, lang: str
+) -> tuple[tuple[int, int], ...]:
+    """``stuck_days.<pipeline>=<days>``: a pipeline's own stuck threshold (empty: the default)."""
+    out = []
+    for name in dict.fromkeys(k for k in q if k.startswith("stuck_days.")):
+        raw = q[name]
+        if not raw.strip():
+            continue  # the form's field left empty: the default
+        tail = name.removeprefix("stuck_days.")
+        pipeline = int(tail) if re.fullmatch(r"[0-9]{1,18}", tail) else None
+        if pipeline is None or pipeline not in known:
+            choices = ", ".join(f"{p['id']} ({p['name']})" for p in options.pipelines)
+            message = i18n.text("unknown_pipeline", lang, value=tail, choices=choices)
+            raise BadInput(message, name, raw)
+        out.append((pipeline, parse_int(raw, name, lang)))
+    return tuple(sorted(out))
 
 
 def parse_date(raw: str, name: str, lang: str) -> date:
@@ -279,6 +302,7 @@ def parse_filter(
             q["max_call"],
         )
     stuck_days = parse_int(q["stuck_days"], "stuck_days", lang) if q.get("stuck_days") else 14
+    stuck_days_by = _stuck_days_by(q, known, options, lang)
     by = _choice(q.get("by") or "manager", "by", ROWS_BY, lang)
     compare_raw = q.get("compare", "1")
     compare = _choice(compare_raw, "compare", ("0", "1", "on", "off"), lang) in ("1", "on")
@@ -327,6 +351,7 @@ def parse_filter(
         min_call=min_call,
         max_call=max_call,
         stuck_days=stuck_days,
+        stuck_days_by=stuck_days_by,
         by=by,
         compare=compare,
         previous=previous,

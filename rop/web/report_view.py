@@ -20,7 +20,7 @@ from rop.web.formatting import fmt_moment
 from rop.web.options import Options, department_tree, names
 from rop.web.params import SECTIONS, WebFilter, show_date
 from rop.web.plans_section import plan_lines, trend_plan
-from rop.web.stages_view import stages_view
+from rop.web.stages_section import stage_blocks, stage_object, wanted
 from rop.web.table import build_table, quiet
 
 
@@ -84,9 +84,10 @@ def report_context(request: Request) -> dict[str, Any]:
         "options": opts,
         "links": {
             "html": urls.report(pairs),
-            "json": urls.report(pairs, "json"),
+            # The twin and the workbook carry the stage section too (built when asked).
+            "json": urls.report([*pairs, ("stages", "1")], "json"),
             "csv": urls.report(pairs, "csv"),
-            "xlsx": urls.report(pairs, "xlsx"),
+            "xlsx": urls.report([*pairs, ("stages", "1")], "xlsx"),
         },
     }
 
@@ -105,7 +106,8 @@ def built_report(
     def build() -> dict[str, Any]:
         # It may run in a build thread (rop.web.builds), so on that thread's cursor.
         store = request.app.state.pool.get()
-        report = build_report(store, flt, portal=opts.portal)
+        # The stage section is built on its own, when asked (rop.web.stages_section).
+        report = build_report(store, flt, portal=opts.portal, stages=False)
         users, exclude = _chart_users(store, flt, opts)
         granted = _chart_grant(store, flt, opts)
         pictures: dict[str, Any] = {"bars": charts.manager_bars(report)}
@@ -144,11 +146,19 @@ def built_report(
     return key, cached_build(request.app.state.cache, key, build)
 
 
-def _report_json(ctx: dict[str, Any]) -> dict[str, Any]:
+def _with_stages(request: Request, ctx: dict[str, Any]) -> dict[str, Any]:
+    """The report with its stage section (built apart, cached) when ``stages=1``, as
+    the page's JSON and XLSX links ask: a plain request costs what the page costs."""
+    if not wanted(request, False):
+        return dict(ctx["report"])
+    return {**ctx["report"], "stages": stage_object(request)[0]}
+
+
+def _report_json(request: Request, ctx: dict[str, Any]) -> dict[str, Any]:
     return {
         "filter": ctx["filter"].as_json(),
         "sentence": ctx["sentence"],
-        "report": ctx["report"],
+        "report": _with_stages(request, ctx),
         "charts": ctx["charts"],
         "links": ctx["links"],
         "options": ctx["options"].as_json(),
@@ -182,6 +192,7 @@ def report_page(request: Request) -> Response:
         sync["state"],
         sync["available"],
         request.app.state.urls.viewer_token(),
+        wanted(request, False),  # ?stages=1: the stage section built in
     )
     body = request.app.state.cache.get_or_build(key, lambda: _render_report(request, ctx, sync))
     response = HTMLResponse(body)
@@ -248,8 +259,11 @@ def _render_report(request: Request, ctx: dict[str, Any], sync: dict[str, Any]) 
             "as_of": fmt_moment(report.get("data_as_of"), ctx["options"].timezone, lang),
             "compared_with": _compared_with(report, wf, urls) if wf.compare else None,
             "quiet": quiet(report),
-            "stage_blocks": stages_view(report, urls, wf.pairs(), lang),
             "quality_url": urls.quality(wf.pairs()),
+            # None: the section loads when opened; ?stages=1 builds it in.
+            "stage_blocks": stage_blocks(request) if wanted(request, False) else None,
+            "stages_url": urls.stages(wf.pairs()),
+            "stages_inline_url": urls.report([*wf.pairs(), ("stages", "1")]) + "#stages",
             "plans_url": urls.plans(
                 [("lang", lang)]
                 + ([("viewer", str(wf.viewer))] if wf.viewer_in_url and wf.viewer else [])
@@ -313,7 +327,7 @@ def _viewer_label(opts: Options, viewer: int | None, lang: str) -> str | None:
 
 
 def report_json(request: Request) -> Response:
-    return Json(_report_json(report_context(request)))
+    return Json(_report_json(request, report_context(request)))
 
 
 def _report_export(request: Request, fmt: str) -> Response:
@@ -322,8 +336,9 @@ def _report_export(request: Request, fmt: str) -> Response:
     ctx = report_context(request)
     lang = ctx["filter"].lang
     to_file = export.report_to_xlsx if fmt == "xlsx" else export.report_to_csv
-    body = to_file(ctx["report"], lang=lang)
-    return file_response(body, fmt, export.report_file_name(ctx["report"], fmt))
+    report = _with_stages(request, ctx)
+    body = to_file(report, lang=lang)
+    return file_response(body, fmt, export.report_file_name(report, fmt))
 
 
 def report_csv(request: Request) -> Response:

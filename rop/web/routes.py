@@ -27,6 +27,7 @@ from rop.web.plans_view import (
 )
 from rop.web.quality_view import quality_json, quality_page, quality_xlsx
 from rop.web.report_view import report_csv, report_json, report_page, report_xlsx
+from rop.web.stages_section import report_stages
 from rop.web.sync_api import sync_start, sync_status
 
 
@@ -49,6 +50,7 @@ ROUTES = [
     Route("/", home),
     Route("/report", limited(report_page)),
     Route("/report.json", limited(report_json)),
+    Route("/report/stages", limited(report_stages)),
     Route("/report.csv", limited(report_csv)),
     Route("/report.xlsx", limited(report_xlsx)),
     Route("/manager/{user_id:int}", limited(manager_page)),

@@ -68,6 +68,10 @@ class Urls:
         """The data-quality panel (an HTML fragment); ``fmt`` "json" or "xlsx"."""
         return self._join("/quality" + (f".{fmt}" if fmt else ""), pairs)
 
+    def stages(self, pairs: Pairs) -> str:
+        """The report page's stage section alone (rop.web.stages_section)."""
+        return self._join("/report/stages", pairs)
+
     def with_lang(self, pairs: Pairs, lang: str) -> str:
         kept = [(k, v) for k, v in pairs if k != "lang"]
         return self.report([*kept, ("lang", lang)])

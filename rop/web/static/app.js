@@ -536,6 +536,11 @@
     window.addEventListener("resize", function () { made.forEach(function (c) { c.resize(); }); });
   }
 
+  // The stage section comes when first opened (rop/web/stages_section.py): draw it then.
+  document.addEventListener("htmx:afterSwap", function (e) {
+    if (e.detail && e.detail.target && e.detail.target.id === "stages-body") { stageCharts(); }
+  });
+
   // A field the server marked as the bad one stops being marked once edited.
   document.addEventListener("input", function (e) {
     var el = e.target;
