@@ -297,7 +297,9 @@ def _build_quality(
     data = cached_build(
         request.app.state.cache,
         ("manager_quality", *key[1:], settings),
-        lambda: one_manager(request.app.state.pool.get(), flt, user_id, settings, portal=opts.portal),
+        lambda: one_manager(
+            request.app.state.pool.get(), flt, user_id, settings, portal=opts.portal
+        ),
     )
     urls = request.app.state.urls
     pairs = wf.pairs()
