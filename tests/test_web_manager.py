@@ -137,6 +137,42 @@ def test_every_week_funnel_step_and_stuck_count_is_its_drill_down(web, report):
         assert _value(web, stuck["drill"]) == stuck["count"] >= len(stuck["records"])
 
 
+def test_the_quality_section_is_the_managers_row_of_the_panel(web, report):
+    panel = web.get("/quality.json", params=PERIOD).json()["quality"]
+    rows = {r["user_id"]: r for r in panel["rows"]}
+    worst = panel["rows"][0]["user_id"]  # the panel's worst row has problems to drill
+    checked = 0
+    for uid in dict.fromkeys((worst, _busiest(report))):
+        data = web.get(f"/manager/{uid}.json", params=PERIOD).json()["quality"]
+        want = rows[uid]
+        for k in ("figures", "score", "open_records", "open_with_problems"):
+            assert data["row"][k] == want[k], (uid, k)
+        assert [c["key"] for c in data["columns"]] == [c["key"] for c in panel["columns"]]
+        assert data["settings"] == panel["settings"]
+        page = web.get(f"/manager/{uid}", params=PERIOD).text
+        shown = re.findall(
+            r'class="quality-check" data-key="([^"]+)"[^>]*>.*?href="([^"]+)"', page, re.S
+        )
+        check_keys = {c["key"] for ch in data["checks"] for c in ch["columns"]}
+        assert [k for k, _ in shown] == [
+            c["key"] for ch in data["checks"] for c in ch["columns"] if want["figures"][c["key"]]
+        ]
+        assert all(k in check_keys for k, _ in shown)
+        for col in data["columns"]:
+            n = want["figures"][col["key"]]
+            if not n:
+                continue
+            assert parse_qs(urlsplit(col["drill"]).query)["user"] == [str(uid)]
+            listed = web.get(col["drill"].replace("/drill?", "/drill.json?", 1))
+            assert listed.json()["total_records"] == n, (uid, col["key"])
+            checked += 1
+        for key, href in shown:
+            assert href.replace("&amp;", "&") == next(
+                c["drill"] for c in data["columns"] if c["key"] == key
+            )
+    assert checked, "the demo portal has data-quality problems to drill"
+
+
 def test_rights_are_the_reports(web, report):
     uid = _busiest(report)
     other = next(r["user_id"] for r in report["rows"] if r["user_id"] != uid)

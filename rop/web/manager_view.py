@@ -113,6 +113,7 @@ def manager_context(request: Request) -> dict[str, Any]:
     extras = cached_build(
         request.app.state.cache, key, lambda: _build_extras(request, opts, wf, user_id, today)
     )
+    quality = _build_quality(request, store, opts, wf, flt, user_id, key)
     mine = manager_figures(report, user_id, _who(store, opts, user_id, None)["department_id"])
     who = _who(store, opts, user_id, mine["row"])
     urls = request.app.state.urls
@@ -125,6 +126,7 @@ def manager_context(request: Request) -> dict[str, Any]:
         "manager": who,
         "mine": mine,
         "extras": _with_links(extras, wf, urls, user_id),
+        "quality": quality,
         "links": {
             "html": urls.manager(pairs, user_id),
             "json": urls.manager(pairs, user_id, "json"),
@@ -270,29 +272,73 @@ def _manager_json(ctx: dict[str, Any]) -> dict[str, Any]:
         "weeks": ctx["extras"]["weeks"],
         "funnels": ctx["extras"]["funnels"],
         "stuck": ctx["extras"]["stuck"],
-        # The data-quality checks of this manager (issue 15, the `quality` work):
-        # not wired yet, see manager_quality() below.
+        # The data-quality checks of this manager: the /quality.json row, drillable.
         "quality": manager_quality(ctx),
         "links": ctx["links"],
     }
 
 
-def manager_quality(ctx: dict[str, Any]) -> dict[str, Any] | None:
-    """SLOT: the manager's data-quality problems (issue 15's data-quality panel).
+def manager_quality(ctx: dict[str, Any]) -> dict[str, Any]:
+    """The manager's data-quality problems (docs/WEB.md "The manager page"): the
+    panel's row of this manager (rop.report.quality.manager_quality), each column
+    with its drill-down; the JSON twin's ``quality`` and the page's section."""
+    return ctx["quality"]
 
-    NOT WIRED YET. The checks are in main now (merged after this page):
-    ``rop.report.quality.manager_quality(store, flt, user_id, settings, portal=)``
-    returns ``{"columns": [...], "row": {"figures", "score", ...}}`` for one
-    manager (rights checked there too). To wire it: call it here with the
-    page's store, ``manager_filter(wf.to_report_filter())``, the user and the
-    settings as rop.web.quality_view builds them (``QualitySettings(
-    s.quality_check_names(), s.quality_stale_days, s.quality_lead_hours)``),
-    add each column's drill-down URL (``urls.drill(pairs, key, user=uid)``),
-    write templates/_manager_quality.html (the page includes it when this is
-    not None) and check the A4 print still fits. Until then the page has no
-    such section and the twin says ``"quality": null``.
-    """
-    return None
+
+def _build_quality(
+    request: Request, store: Any, opts: Options, wf: WebFilter, flt: Any, user_id: int, key: Any
+) -> dict[str, Any]:
+    """The data-quality checks of the page's filter and the app's settings, as the
+    report's panel (rop.web.quality_view) counts them, cached by the page's key."""
+    from rop.report.quality import manager_quality as one_manager
+    from rop.web.quality_view import quality_settings
+
+    settings = quality_settings(request)
+    data = cached_build(
+        request.app.state.cache,
+        ("manager_quality", *key[1:], settings),
+        lambda: one_manager(
+            request.app.state.pool.get(), flt, user_id, settings, portal=opts.portal
+        ),
+    )
+    urls = request.app.state.urls
+    pairs = wf.pairs()
+
+    def linked(cols: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return [{**c, "drill": urls.drill(pairs, c["key"], user=user_id)} for c in cols]
+
+    return {
+        **data,
+        "activity_columns": linked(data["activity_columns"]),
+        "checks": [{**c, "columns": linked(c["columns"])} for c in data["checks"]],
+        "columns": linked(data["columns"]),
+    }
+
+
+def _quality_view(quality: dict[str, Any], lang: str) -> dict[str, Any]:
+    """The compact section: the score, and each check's non-zero count as a link."""
+    from rop.web.formatting import fmt_count, fmt_share
+
+    row = quality["row"]
+    problems = [
+        {
+            "key": c["key"],
+            "label": c[f"label_{lang}"],
+            "description": c[f"description_{lang}"],
+            "text": fmt_count(row["figures"][c["key"]], lang),
+            "href": c["drill"],
+        }
+        for check in quality["checks"]
+        for c in check["columns"]
+        if row["figures"].get(c["key"])
+    ]
+    return {
+        "score": fmt_share(row["score"], lang),
+        "bad": row["open_with_problems"],
+        "open": row["open_records"],
+        "problems": problems,
+        "settings": quality["settings"],
+    }
 
 
 def manager_json(request: Request) -> Response:
@@ -343,7 +389,7 @@ def manager_page(request: Request) -> Response:
             "average_tip": i18n.text(
                 "department_average_tip", lang, n=ctx["mine"]["department_managers"]
             ),
-            "quality": manager_quality(ctx),
+            "quality_view": _quality_view(manager_quality(ctx), lang),
             "sentence_html": bidi.html(
                 wf.to_report_filter().describe(lang, bidi.isolated_names(names(ctx["options"])))
             ),
