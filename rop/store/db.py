@@ -12,6 +12,7 @@ import duckdb
 import pyarrow as pa
 
 from rop.store.dialect import DUCKDB, Dialect
+from rop.store.facts import ensure_facts, mark_deleted, mark_upserted
 from rop.store.migrations import MIGRATIONS
 
 Params = Sequence[Any] | dict[str, Any]
@@ -115,6 +116,18 @@ class Store:
         self.path = path
         self.portal: str | None = None
         self._specs: dict[str, TableSpec] = {}
+        # Writes mark the records whose stored facts they change (rop.store.facts);
+        # a writer that rebuilds the facts whole anyway may turn this off.
+        self.marking = True
+
+    @contextlib.contextmanager
+    def unmarked(self) -> Iterator[None]:
+        """Writes inside leave no fact marks: the caller rebuilds the facts whole after."""
+        self.marking = False
+        try:
+            yield
+        finally:
+            self.marking = True
 
     # -- engine hooks ----------------------------------------------------
     def _fetch(self, sql: str, params: Params) -> tuple[list[str], list[tuple]]:
@@ -199,11 +212,14 @@ class Store:
         cols = ", ".join(spec.columns)
         updates = ", ".join(f"{c} = excluded.{c}" for c in spec.columns if c not in spec.key)
         conflict = f"DO UPDATE SET {updates}" if updates else "DO NOTHING"
+        mark = mark_upserted(table) if self.marking else None
         with self.staged("_rop_batch", spec, columns):
             self.execute(
                 f"INSERT INTO {table} ({cols}) SELECT {cols} FROM _rop_batch "  # noqa: S608
                 f"ON CONFLICT ({', '.join(spec.key)}) {conflict}"
             )
+            if mark:
+                self.execute(mark)
         return len(unique)
 
     def delete_ids(self, table: str, portal: str, ids: Sequence[int]) -> int:
@@ -302,6 +318,9 @@ class DuckStore(Store):
         batch = pa.table({"id": pa.array(list(ids), type=pa.int64())})
         self.conn.register("_rop_ids", batch)
         try:
+            mark = mark_deleted(table, "_rop_ids") if self.marking else None
+            if mark:
+                self.execute(mark, [portal])
             # DuckDB answers a DELETE with the number of rows it removed.
             removed = self.scalar(
                 f"DELETE FROM {table} WHERE portal = ? AND id IN (SELECT id FROM _rop_ids)",  # noqa: S608
@@ -453,3 +472,5 @@ def _bring_up_to_date(conn: duckdb.DuckDBPyConnection, target: str, read_only: b
             )
     else:
         migrate(conn, target)
+        # A store last written by an older version gets its stored facts once.
+        ensure_facts(DuckStore(conn, target))
