@@ -212,14 +212,14 @@ class Store:
         cols = ", ".join(spec.columns)
         updates = ", ".join(f"{c} = excluded.{c}" for c in spec.columns if c not in spec.key)
         conflict = f"DO UPDATE SET {updates}" if updates else "DO NOTHING"
-        mark = mark_upserted(table) if self.marking else None
+        mark = mark_upserted(table, list(spec.columns), spec.key) if self.marking else None
         with self.staged("_rop_batch", spec, columns):
+            if mark:  # first: it compares the batch with the rows it replaces
+                self.execute(mark)
             self.execute(
                 f"INSERT INTO {table} ({cols}) SELECT {cols} FROM _rop_batch "  # noqa: S608
                 f"ON CONFLICT ({', '.join(spec.key)}) {conflict}"
             )
-            if mark:
-                self.execute(mark)
         return len(unique)
 
     def delete_ids(self, table: str, portal: str, ids: Sequence[int]) -> int:

@@ -302,9 +302,7 @@ def refresh_facts(store: Store, portal: str, *, full: bool = False) -> Refreshed
     with store.transaction():
         params = _params(store, portal)
         inputs = inputs_digest(store, portal)
-        state = store.query(
-            "SELECT version, inputs FROM facts_state WHERE portal = ?", [portal]
-        )
+        state = store.query("SELECT version, inputs FROM facts_state WHERE portal = ?", [portal])
         whole = full or not state or state[0][0] != FACTS_VERSION or state[0][1] != inputs
         for fact in FACTS:
             if whole:
@@ -315,9 +313,7 @@ def refresh_facts(store: Store, portal: str, *, full: bool = False) -> Refreshed
             if not ids:
                 done[fact.table] = 0
                 continue
-            size = store.scalar(
-                f"SELECT count(*) FROM {fact.source} WHERE portal = ?", [portal]
-            )
+            size = store.scalar(f"SELECT count(*) FROM {fact.source} WHERE portal = ?", [portal])
             if len(ids) > REBUILD_SHARE * int(size or 0):
                 _write(store, fact, params, None)
                 done[fact.table] = None
@@ -377,16 +373,26 @@ def ensure_facts(store: Store) -> list[str]:
     return built
 
 
-def mark_upserted(table: str) -> str | None:
-    """SQL marking the records of the staged batch ``_rop_batch`` (None: not a fact source)."""
+def mark_upserted(table: str, columns: list[str], key: tuple[str, ...]) -> str | None:
+    """SQL marking the records the staged batch ``_rop_batch`` adds or changes in ``table``
+    (None: not a fact source). Run before the batch is written: a row re-read
+    unchanged (the sync's overlap, a listed range) marks nothing."""
     mark = MARKS.get(table)
     if mark is None:
         return None
     entity, column = mark
+    on = " AND ".join(f"t.{k} = b.{k}" for k in key)
+    differs = " OR ".join(f"t.{c} IS DISTINCT FROM b.{c}" for c in columns if c not in key)
+    changed = (
+        f"FROM _rop_batch b LEFT JOIN {table} t ON {on} "
+        f"WHERE t.{key[-1]} IS NULL OR {differs or 'FALSE'}"
+    )
+    # A row of another record's (a history row): the record it leaves is marked too.
+    old = f" UNION SELECT t.portal, t.{column} {changed}" if column not in key else ""
     return (
         "INSERT INTO fact_changes (portal, entity, id) "
-        f"SELECT DISTINCT portal, '{entity}', {column} FROM _rop_batch "
-        f"WHERE {column} IS NOT NULL ON CONFLICT DO NOTHING"
+        f"SELECT DISTINCT portal, '{entity}', id FROM (SELECT b.portal, b.{column} AS id {changed}"
+        f"{old}) m WHERE id IS NOT NULL ON CONFLICT DO NOTHING"
     )
 
 

@@ -159,9 +159,7 @@ class PgStore(Store):
             return 0
         mark = mark_deleted(table, "(SELECT unnest(CAST(%s AS BIGINT[])) AS id) AS x")
         if mark and self.marking:
-            self.conn.execute(
-                mark.replace("?", "%s", 1), [portal, [int(i) for i in ids]]
-            )
+            self.conn.execute(mark.replace("?", "%s", 1), [portal, [int(i) for i in ids]])
         cur = self.conn.execute(
             f"DELETE FROM {table} WHERE portal = %s AND id = ANY(%s)",  # noqa: S608
             [portal, [int(i) for i in ids]],
