@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import threading
+from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
@@ -25,8 +26,11 @@ from rop.store.db import SCRATCH_DB, Store
 
 _LOCK = threading.Lock()
 _COUNTER = itertools.count(1)
-# (scratch key, portal, step sql, params) -> (fingerprint, table, name to read it by)
-_TABLES: dict[tuple, tuple[Any, str, str]] = {}
+# (scratch key, portal, step sql, params) -> (fingerprint, table, name to read it by),
+# least recently used first. Bounded: past MAX_TABLES the oldest table is dropped
+# (a server's memory stays bounded whatever the mix of portals and connections).
+_TABLES: OrderedDict[tuple, tuple[Any, str, str]] = OrderedDict()
+MAX_TABLES = 48
 
 # Cheap on purpose (it runs before every report and drill-down): table sizes
 # (answered from DuckDB's metadata), the small directories the steps read, and
@@ -84,12 +88,17 @@ def materializer(store: Store, portal: str) -> Callable[[str, str, dict[str, Any
         with _LOCK:
             known = _TABLES.get(key)
             if known is not None and known[0] == stamp and store.scratch_exists(known[1]):
+                _TABLES.move_to_end(key)
                 return known[2]
             if known is not None:
                 store.scratch_drop(known[1])
             table = f"{name}_{next(_COUNTER)}"
             qualified = store.scratch_create(table, sql, params)
             _TABLES[key] = (stamp, table, qualified)
+            while len(_TABLES) > MAX_TABLES:
+                old_key, (_, old, _) = _TABLES.popitem(last=False)
+                if old_key[0] == key[0]:  # another connection's (PostgreSQL) goes with it
+                    store.scratch_drop(old)
             return qualified
 
     return materialize

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -243,6 +244,10 @@ class Store:
         """Another handle on the same database for another thread."""
         raise NotImplementedError
 
+    def bound(self, memory_limit: str, threads: int = 0) -> None:
+        """Bound the engine's memory and threads (a server's settings); PostgreSQL
+        is bounded by its own server's configuration, so nothing to do there."""
+
     def close(self) -> None:
         self.conn.close()
 
@@ -330,6 +335,13 @@ class DuckStore(Store):
             self.conn.unregister("_rop_ids")
         return int(removed or 0)
 
+    def bound(self, memory_limit: str, threads: int = 0) -> None:
+        # One DuckDB instance serves every cursor: the bounds are the instance's.
+        # The limit covers the buffer pool, the metrics cache's attached
+        # in-memory tables included; a query past it spills to a temporary file.
+        self.execute(f"SET memory_limit = '{_memory(memory_limit)}'")
+        self.execute(f"SET threads = {int(threads) or (os.cpu_count() or 1)}")
+
     # -- the metrics cache: an in-memory database attached to this instance --
     # Every cursor of the instance (the web serves each thread its own) sees
     # the same tables, and it is writable even when the file is read-only.
@@ -363,6 +375,11 @@ class DuckStore(Store):
         twin._specs = self._specs
         twin.portal = self.portal
         return twin
+
+
+def _memory(text: str) -> str:
+    """A size like ``1GB`` or ``512 MiB`` (settings check the form), spelled for SET."""
+    return "".join(text.split())
 
 
 def _recorded(conn: duckdb.DuckDBPyConnection, target: str) -> set[int]:
