@@ -51,7 +51,7 @@ def rebuilt(store: Store, fact: facts.Fact, portal: str) -> list[tuple]:
         "SELECT timezone, base_currency FROM portals WHERE portal = ?", [portal]
     )[0]
     params = {"portal": portal, "tz": tz, "base": base}
-    sql = fact.sql(None)
+    sql = fact.sql(None, store.dialect)
     used = {k: v for k, v in params.items() if f"${k}" in sql}
     return store.query(f"SELECT * FROM ({sql}) f ORDER BY id", used)  # noqa: S608
 

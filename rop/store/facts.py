@@ -49,6 +49,8 @@ from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
+from rop.store.dialect import DUCKDB, Dialect
+
 if TYPE_CHECKING:
     from rop.store.db import Store
 
@@ -94,16 +96,21 @@ def _only(column: str, ids: str | None) -> str:
     return f" AND {column} IN (SELECT id FROM {ids})" if ids else ""
 
 
-def history_facts(table: str, move_types: str, ids: str | None = None) -> str:
-    """Per record, from its history: the last close and its first and last movement.
+def history_facts(
+    table: str, move_types: str, ids: str | None = None, dialect: Dialect = DUCKDB
+) -> str:
+    """Per record, from its history: the last close and its movements.
 
     ``move_types`` are the history TYPE_IDs that count as a movement
-    (METRICS.md "moved"). Only the records in ``ids`` when given: the IDs are
+    (METRICS.md "moved"); the first and last of them, and all of them as a
+    list in time order, decide "moved in the period" with no look at the
+    history per query. Only the records in ``ids`` when given: the IDs are
     inside the aggregate, so a refresh reads only their history.
     """
     return (
         "SELECT owner_id, max(created_time) FILTER (WHERE type_id = 3) AS closed_at, "
-        "min(created_time) AS first_move, max(created_time) AS last_move "
+        "min(created_time) AS first_move, max(created_time) AS last_move, "
+        f"{dialect.list_agg('created_time ORDER BY created_time')} AS moves "
         f"FROM {table} WHERE portal = $portal AND type_id IN ({move_types})"
         f"{_only('owner_id', ids)} GROUP BY owner_id"
     )
@@ -113,7 +120,7 @@ DEAL_MOVES = ("deal_stage_history", "2, 3, 5")
 LEAD_MOVES = ("lead_status_history", "2, 3")
 
 
-def deal_sql(ids: str | None = None) -> str:
+def deal_sql(ids: str | None = None, dialect: Dialect = DUCKDB) -> str:
     """One row per deal with a responsible: the facts every deal figure reads."""
     semantic = "coalesce(d.stage_semantic, s.semantics, 'P')"
     return f"""SELECT d.id, d.assigned_by_id AS manager_id, d.category_id, {semantic} AS semantic,
@@ -125,9 +132,9 @@ def deal_sql(ids: str | None = None) -> str:
     (coalesce(d.opportunity, 0) = 0 OR (r.rate IS NULL AND d.currency_id IS NOT NULL))
         AS amount_missing,
     coalesce(d.source_id, l.source_id) AS grp_source,
-    CAST(d.category_id AS VARCHAR) AS grp_pipeline, c.first_move, c.last_move
+    CAST(d.category_id AS VARCHAR) AS grp_pipeline, c.first_move, c.last_move, c.moves
 FROM deals d
-LEFT JOIN ({history_facts(*DEAL_MOVES, ids)}) c ON c.owner_id = d.id
+LEFT JOIN ({history_facts(*DEAL_MOVES, ids, dialect)}) c ON c.owner_id = d.id
 -- Joins on the ID alone, the portal fixed inside: a join key with the
 -- portal's name in it costs a string comparison per row (0.3 s at 1M deals).
 LEFT JOIN (SELECT id, source_id FROM leads WHERE portal = $portal) l ON l.id = d.lead_id
@@ -140,22 +147,22 @@ LEFT JOIN (SELECT status_id, max(semantics) AS semantics FROM statuses
 WHERE d.portal = $portal AND d.assigned_by_id IS NOT NULL{_only("d.id", ids)}"""
 
 
-def lead_sql(ids: str | None = None) -> str:
+def lead_sql(ids: str | None = None, dialect: Dialect = DUCKDB) -> str:
     """One row per lead with a responsible: the facts every lead figure reads."""
     semantic = "coalesce(l.status_semantic, s.semantics, 'P')"
     return f"""SELECT l.id, l.assigned_by_id AS manager_id, {semantic} AS semantic, l.date_create,
     {close_time(semantic, "c.closed_at", "l.moved_time", "l.date_closed")} AS close_time,
     l.source_id AS grp_source, CAST(NULL AS VARCHAR) AS grp_pipeline,
-    c.first_move, c.last_move
+    c.first_move, c.last_move, c.moves
 FROM leads l
-LEFT JOIN ({history_facts(*LEAD_MOVES, ids)}) c ON c.owner_id = l.id
+LEFT JOIN ({history_facts(*LEAD_MOVES, ids, dialect)}) c ON c.owner_id = l.id
 LEFT JOIN (SELECT status_id, max(semantics) AS semantics FROM statuses
     WHERE portal = $portal AND entity_id = 'STATUS' GROUP BY status_id) s
     ON s.status_id = l.status_id
 WHERE l.portal = $portal AND l.assigned_by_id IS NOT NULL{_only("l.id", ids)}"""
 
 
-def call_sql(ids: str | None = None) -> str:
+def call_sql(ids: str | None = None, dialect: Dialect = DUCKDB) -> str:
     """Every call with its client resolved: a company directly or through its contact."""
     return f"""SELECT c.id, c.portal_user_id AS manager_id, c.call_type, c.call_duration,
     c.call_start_date, c.call_failed_code, c.crm_entity_type, c.crm_entity_id,
@@ -175,7 +182,7 @@ class Fact:
     table: str
     entity: str  # the marks it follows first (see affected())
     source: str  # the entity's own table
-    sql: Any  # (ids relation | None) -> SELECT of the facts, without portal
+    sql: Any  # (ids relation | None, dialect) -> SELECT of the facts, without portal
     columns: tuple[str, ...]
 
 
@@ -183,12 +190,12 @@ DEAL = Fact(
     "deal_facts", "deal", "deals", deal_sql,
     ("id", "manager_id", "category_id", "semantic", "date_create", "closedate", "company_id",
      "contact_id", "close_time", "amount", "amount_missing", "grp_source", "grp_pipeline",
-     "first_move", "last_move"),
+     "first_move", "last_move", "moves"),
 )  # fmt: skip
 LEAD = Fact(
     "lead_facts", "lead", "leads", lead_sql,
     ("id", "manager_id", "semantic", "date_create", "close_time", "grp_source", "grp_pipeline",
-     "first_move", "last_move"),
+     "first_move", "last_move", "moves"),
 )  # fmt: skip
 CALL = Fact(
     "call_facts", "call", "calls", call_sql,
@@ -256,7 +263,8 @@ def _write(store: Store, fact: Fact, params: dict[str, Any], ids: str | None) ->
     delete = f"DELETE FROM {fact.table} WHERE portal = $portal{_only('id', ids)}"
     store.execute(delete, _bind(delete, params))
     insert = (
-        f"INSERT INTO {fact.table} (portal, {cols}) SELECT $portal, {cols} FROM ({fact.sql(ids)}) f"
+        f"INSERT INTO {fact.table} (portal, {cols}) "
+        f"SELECT $portal, {cols} FROM ({fact.sql(ids, store.dialect)}) f"
     )
     store.execute(insert, _bind(insert, params))
 

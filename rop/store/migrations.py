@@ -534,6 +534,7 @@ CREATE TABLE deal_facts (
     grp_pipeline TEXT,
     first_move TIMESTAMP,
     last_move TIMESTAMP,
+    moves TIMESTAMP[],
     PRIMARY KEY (portal, id)
 );
 CREATE TABLE lead_facts (
@@ -547,6 +548,7 @@ CREATE TABLE lead_facts (
     grp_pipeline TEXT,
     first_move TIMESTAMP,
     last_move TIMESTAMP,
+    moves TIMESTAMP[],
     PRIMARY KEY (portal, id)
 );
 CREATE TABLE call_facts (

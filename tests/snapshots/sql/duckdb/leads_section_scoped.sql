@@ -5,9 +5,9 @@ lead_base AS (
 SELECT l.id, l.assigned_by_id AS manager_id, coalesce(l.status_semantic, s.semantics, 'P') AS semantic, l.date_create,
     CASE WHEN coalesce(l.status_semantic, s.semantics, 'P') IN ('S', 'F') THEN coalesce(c.closed_at, l.moved_time, l.date_closed) END AS close_time,
     l.source_id AS grp_source, CAST(NULL AS VARCHAR) AS grp_pipeline,
-    c.first_move, c.last_move
+    c.first_move, c.last_move, c.moves
 FROM leads l
-LEFT JOIN (SELECT owner_id, max(created_time) FILTER (WHERE type_id = 3) AS closed_at, min(created_time) AS first_move, max(created_time) AS last_move FROM lead_status_history WHERE portal = $portal AND type_id IN (2, 3) GROUP BY owner_id) c ON c.owner_id = l.id
+LEFT JOIN (SELECT owner_id, max(created_time) FILTER (WHERE type_id = 3) AS closed_at, min(created_time) AS first_move, max(created_time) AS last_move, list(created_time ORDER BY created_time) AS moves FROM lead_status_history WHERE portal = $portal AND type_id IN (2, 3) GROUP BY owner_id) c ON c.owner_id = l.id
 LEFT JOIN (SELECT status_id, max(semantics) AS semantics FROM statuses
     WHERE portal = $portal AND entity_id = 'STATUS' GROUP BY status_id) s
     ON s.status_id = l.status_id
@@ -17,8 +17,7 @@ lead_rel AS (
 SELECT b.*, coalesce(CASE
     WHEN b.last_move < $p_from OR b.first_move >= $p_to THEN FALSE
     WHEN b.first_move >= $p_from OR b.last_move < $p_to THEN TRUE
-    ELSE b.id IN (SELECT owner_id FROM lead_status_history WHERE portal = $portal
-        AND type_id IN (2, 3) AND created_time >= $p_from AND created_time < $p_to)
+    ELSE len(list_filter(b.moves, lambda t: t >= $p_from AND t < $p_to)) > 0
 END, FALSE) AS moved FROM lead_base b
 ),
 f AS (
