@@ -10,6 +10,11 @@ as the median of several runs on a warm store:
     for the generator's last month and for the whole year to date;
   - a drill-down: deals_won for one manager (first 100 rows) and for the total.
 Results go to stdout as a Markdown table for docs/BENCHMARKS.md.
+
+With ``--db STORE --label NAME`` it benches an existing store file instead
+(a copy: it is changed), with the first report in a fresh process and the
+first report after a 1 %-changed update as well; run it once per version
+(``PYTHONPATH`` on an exported copy of the older ``rop/``) for before/after.
 """
 
 from __future__ import annotations

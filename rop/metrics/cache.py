@@ -1,7 +1,11 @@
-"""Reuse the static steps of the relations (close times, base amounts) between queries.
+"""Reuse the static steps of the relations between queries.
 
-Close times and base-currency amounts depend only on the store's data, not
-on the period or the filter, yet computing them means aggregating the whole
+The deal, lead and call facts (close times, base amounts, movements) are the
+store's own tables (rop.store.facts), read directly while they are current;
+the steps here are the others (list texts, stage visits), and those facts
+too while the stored ones lag the data (a read-only store left mid-sync,
+rows edited in place). Such steps depend only on the store's data, not on
+the period or the filter, yet computing them means aggregating the whole
 stage history. A report runs a query per section and per period, and a web
 session runs many reports: so each static ``*_base`` step is computed once
 into a scratch table the store provides (DuckDB: an in-memory database
