@@ -226,3 +226,23 @@ def test_a_store_from_before_the_facts_gets_them_when_opened(tmp_path):
         assert facts.facts_ready(ro, portal)
         flt = ReportFilter(date(2026, 11, 1), date(2026, 11, 30), today=date(2026, 11, 27))
         assert build_report(ro, flt)["total"]["figures"]["deals_won"] > 0
+
+
+def test_the_by_id_sync_refreshes_the_facts_it_changes(tmp_path: Path, portal_dir: Path) -> None:
+    from rop.bitrix.changes import Changes
+    from tests.test_sync_ids import by_ids
+
+    with emulate(portal_dir) as emu, open_store(tmp_path / "s.duckdb") as store:
+        sync(store, emu)
+        portal = emu.portal
+        portal.update("deal", 5, {"STAGE_ID": "WON", "OPPORTUNITY": "7.00"}, history=True)
+        portal.delete("deal", 8)
+        before = stored(store, facts.DEAL, emu.key)
+        changes = Changes()
+        changes.change("deals", 5)
+        changes.delete("deals", 8)
+        by_ids(store, emu, changes)
+        assert_facts_equal_a_rebuild(store, emu.key)
+        after = {r[0]: r for r in stored(store, facts.DEAL, emu.key)}
+        assert 8 not in after and after[5][3] == "S"
+        assert len(after) == len(before) - 1
