@@ -82,6 +82,7 @@ _ARROW_TYPES: dict[str, pa.DataType] = {
     "VARCHAR": pa.string(),
     "TIMESTAMP": pa.timestamp("us"),
     "DATE": pa.date32(),
+    "TIMESTAMP[]": pa.list_(pa.timestamp("us")),  # a record's movements (stored facts)
 }
 
 

@@ -42,6 +42,7 @@ _ARROW_TYPES: dict[str, pa.DataType] = {
     "character varying": pa.string(),
     "timestamp without time zone": pa.timestamp("us"),
     "date": pa.date32(),
+    "timestamp without time zone[]": pa.list_(pa.timestamp("us")),
 }
 
 # Tables with a ``portal`` column that are registries rather than a portal's
