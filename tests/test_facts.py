@@ -210,7 +210,7 @@ def test_a_change_of_zone_or_rates_rebuilds_and_reports_never_read_stale_facts(t
 
 
 def test_a_store_from_before_the_facts_gets_them_when_opened(tmp_path):
-    # A store written by the previous version (no migration 9): opening it for
+    # A store written by the previous version (no migration 12): opening it for
     # writing builds the facts once; a read-only open then finds them ready.
     path = tmp_path / "old.duckdb"
     store = load("tricky", path)
@@ -218,7 +218,7 @@ def test_a_store_from_before_the_facts_gets_them_when_opened(tmp_path):
     expected = {f.table: stored(store, f, portal) for f in facts.FACTS}
     for table in ("deal_facts", "lead_facts", "call_facts", "fact_changes", "facts_state"):
         store.execute(f"DROP TABLE {table}")
-    store.execute("DELETE FROM schema_migrations WHERE version = 9")
+    store.execute("DELETE FROM schema_migrations WHERE version = 12")
     store.close()
     with open_store(path) as reopened:
         assert {f.table: stored(reopened, f, portal) for f in facts.FACTS} == expected
