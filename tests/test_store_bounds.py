@@ -6,7 +6,6 @@ from __future__ import annotations
 import pytest
 
 from rop.config import SettingsError, load_settings
-from rop.metrics import cache
 from rop.store import open_store
 from rop.web import create_app
 
@@ -28,18 +27,3 @@ def test_a_bad_memory_limit_names_the_variable(monkeypatch):
     monkeypatch.setenv("ROP_DB_MEMORY_LIMIT", "lots")
     with pytest.raises(SettingsError, match="ROP_DB_MEMORY_LIMIT"):
         load_settings()
-
-
-def test_the_metrics_cache_drops_its_oldest_tables_past_its_bound(monkeypatch):
-    from tests.fixtures.portals import load
-
-    monkeypatch.setattr(cache, "MAX_TABLES", 3)
-    monkeypatch.setattr(cache, "_TABLES", cache._TABLES.__class__())
-    store = load("tricky")
-    materialize = cache.materializer(store, "tricky.bitrix24.ru")
-    names = [materialize(f"t{i}", f"SELECT {i} AS x", {}) for i in range(5)]
-    left = {r[0] for r in store.query(
-        "SELECT table_name FROM duckdb_tables() WHERE database_name = ?", [cache.CACHE_DB]
-    )}  # fmt: skip
-    assert left == {n.split(".")[-1] for n in names[2:]}
-    store.close()

@@ -99,9 +99,13 @@ def materializer(store: Store, portal: str) -> Callable[[str, str, dict[str, Any
             table = f"{name}_{next(_COUNTER)}"
             qualified = store.scratch_create(table, sql, params)
             _TABLES[key] = (stamp, table, qualified)
-            while len(_TABLES) > MAX_TABLES:
-                old_key, (_, old, _) = _TABLES.popitem(last=False)
-                if old_key[0] == key[0]:  # another connection's (PostgreSQL) goes with it
+            # Past the bound, only a table of older data goes: a current one may
+            # be in use by a report running now (one report reads many steps).
+            for old_key in [k for k, v in _TABLES.items() if v[0] != stamp]:
+                if len(_TABLES) <= MAX_TABLES:
+                    break
+                _, old, _ = _TABLES.pop(old_key)
+                if old_key[0] == key[0]:  # another connection's (PostgreSQL) stays
                     store.scratch_drop(old)
             return qualified
 
