@@ -10,6 +10,11 @@ as the median of several runs on a warm store:
     for the generator's last month and for the whole year to date;
   - a drill-down: deals_won for one manager (first 100 rows) and for the total.
 Results go to stdout as a Markdown table for docs/BENCHMARKS.md.
+
+With ``--db STORE --label NAME`` it benches an existing store file instead
+(a copy: it is changed), with the first report in a fresh process and the
+first report after a 1 %-changed update as well; run it once per version
+(``PYTHONPATH`` on an exported copy of the older ``rop/``) for before/after.
 """
 
 from __future__ import annotations
@@ -181,6 +186,138 @@ def quality_cases(store, flt: ReportFilter, manager: int) -> list:
     ]
 
 
+_FRESH = """
+import resource, sys, time
+from datetime import date
+from rop.store import open_store
+from rop.report.build import build_report
+from rop.report.filter import ReportFilter
+start = time.perf_counter()
+store = open_store(sys.argv[1])
+opened = time.perf_counter() - start
+start = time.perf_counter()
+build_report(store, ReportFilter(date.fromisoformat(sys.argv[2]), date.fromisoformat(sys.argv[3])))
+usage = resource.getrusage(resource.RUSAGE_SELF)
+print("\\n", opened, time.perf_counter() - start, usage.ru_utime + usage.ru_stime)
+"""
+
+
+def fresh_process(db: Path, flt: ReportFilter) -> tuple[float, float, float]:
+    """(open, first report, the process's CPU) in a new Python process: nothing cached."""
+    import subprocess
+    import sys
+
+    out = subprocess.run(
+        [sys.executable, "-c", _FRESH, str(db), flt.date_from.isoformat(), flt.date_to.isoformat()],
+        check=True,
+        capture_output=True,
+        text=True,
+        cwd=db.parent,  # not this checkout's rop (`-c` puts the working folder first)
+    ).stdout.strip()
+    # The last line: DuckDB may print a progress bar before it.
+    opened, first, cpu = out.splitlines()[-1].split()[-3:]
+    return float(opened), float(first), float(cpu)
+
+
+def change_one_percent(store, last: date, round_: int) -> dict[str, float]:
+    """What a 1 %-changed incremental sync writes: 1 % of the deals move a stage
+    (won, with its history row), 1 % of the leads change source, through the
+    one write path (Store.upsert), then the sync's end (refresh_facts, when
+    this version has it). Returns the seconds of each step."""
+    from datetime import datetime, timedelta
+
+    times: dict[str, float] = {}
+    portal = store.scalar("SELECT portal FROM portals")
+    when = datetime.combine(last, datetime.min.time()) + timedelta(hours=10)
+    start = time.perf_counter()
+    deals = store.query_dicts(
+        f"SELECT * FROM deals WHERE id % 100 = {round_ % 100} ORDER BY id"  # noqa: S608
+    )
+    top = int(store.scalar("SELECT max(id) FROM deal_stage_history"))
+    for d in deals:
+        d["stage_semantic"], d["date_modify"] = "S", when
+    history = [
+        {"portal": portal, "id": top + 1 + i, "type_id": 3, "owner_id": d["id"],
+         "created_time": when, "category_id": d["category_id"], "stage_semantic": "S",
+         "stage_id": d["stage_id"]}
+        for i, d in enumerate(deals)
+    ]  # fmt: skip
+    leads = store.query_dicts(
+        f"SELECT * FROM leads WHERE id % 100 = {round_ % 100} ORDER BY id"  # noqa: S608
+    )
+    for lead in leads:
+        lead["source_id"] = "CALL" if lead["source_id"] != "CALL" else "EMAIL"
+    with store.transaction():
+        for table, rows in (("deals", deals), ("deal_stage_history", history), ("leads", leads)):
+            for i in range(0, len(rows), 2500):  # the sync's batches
+                store.upsert(table, rows[i : i + 2500])
+        store.execute("UPDATE portals SET updated_at = ?", [datetime.now()])
+    times["write"] = time.perf_counter() - start
+    try:
+        from rop.store.facts import refresh_facts
+    except ImportError:  # the version before stored facts
+        return times
+    start = time.perf_counter()
+    refresh_facts(store, portal)
+    times["refresh"] = time.perf_counter() - start
+    return times
+
+
+def bench_store(db: Path, runs: int, label: str, first_cases: bool = True) -> list[str]:
+    """The report's cases on an existing store file (it is changed: 1 % of its deals)."""
+    lines = []
+
+    def line(name: str, first: float, median: float, best: float, cpu: float) -> None:
+        load = os.getloadavg()[0]
+        lines.append(
+            f"| {label} | {name} | {first * 1000:.0f} ms | {median * 1000:.0f} ms "
+            f"| {best * 1000:.0f} ms | {cpu * 1000:.0f} ms | {load:.1f} |"
+        )
+        print(lines[-1], flush=True)
+
+    start = time.perf_counter()
+    store = open_store(db)
+    opened = time.perf_counter() - start
+    print(f"# {label}: opened in {opened * 1000:.0f} ms", flush=True)
+    try:
+        last = store.scalar("SELECT max(date_create) FROM deals").date()
+        month = ReportFilter(last.replace(day=1), last)
+        year = ReportFilter(date(last.year, 1, 1), last)
+        manager = store.scalar(
+            "SELECT assigned_by_id FROM deals GROUP BY 1 ORDER BY count(*) DESC LIMIT 1"
+        )
+        if first_cases:
+            store.close()
+            op, first, cpu = fresh_process(db, month)
+            line(f"first report in a fresh process (open {op * 1000:.0f} ms)", first, first,
+                 first, cpu)  # fmt: skip
+            store = open_store(db)
+        cases = [
+            ("full report, month + previous", lambda: build_report(store, month)),
+            ("full report, year to date + previous", lambda: build_report(store, year)),
+            ("drill deals_won, one manager, 100 rows",
+             lambda: drill(store, month, "deals_won", user_id=manager, limit=100)),
+            ("drill deals_won, total, 100 rows",
+             lambda: drill(store, month, "deals_won", limit=100)),
+            ("drill companies_not_called, one manager, 100 rows",
+             lambda: drill(store, month, "companies_not_called", user_id=manager, limit=100)),
+            ("drill calls_total, total, 100 rows",
+             lambda: drill(store, month, "calls_total", limit=100)),
+        ]  # fmt: skip
+        for name, fn in cases:
+            line(name, *timed(fn, runs))
+        if first_cases:
+            steps = change_one_percent(store, last, 1)
+            start, cpu = time.perf_counter(), _cpu()
+            build_report(store, month)
+            first, cpu = time.perf_counter() - start, _cpu() - cpu
+            spent = " + ".join(f"{k} {v * 1000:.0f} ms" for k, v in steps.items())
+            line(f"first report after a 1 %-changed update ({spent})", first, first, first, cpu)
+    finally:
+        store.close()
+    return lines
+
+
 def bench(
     size: int, workdir: Path, runs: int, copies: int = 1, only: tuple[str, ...] = ()
 ) -> list[str]:
@@ -260,7 +397,18 @@ def main() -> None:
     parser.add_argument(
         "--only", nargs="*", default=[], help="Only the cases whose name contains one of these"
     )
+    parser.add_argument(
+        "--db", type=Path, help="Bench this existing store file instead (it is changed)"
+    )
+    parser.add_argument("--label", default="", help="The first column with --db")
     args = parser.parse_args()
+    if args.db:
+        print(
+            "| store | case | first call | median | best | CPU (median) | load |\n"
+            "|---|---|---|---|---|---|---|"
+        )
+        bench_store(args.db, args.runs, args.label or args.db.name)
+        return
     args.workdir.mkdir(parents=True, exist_ok=True)
     print(f"# {date.today()} {platform.node()} python {platform.python_version()}")
     print(

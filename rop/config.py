@@ -91,6 +91,13 @@ class Settings(BaseSettings):
         """The checks switched on; the top layers build the report's QualitySettings."""
         return tuple(n for n in self.quality_checks.split(",") if n)
 
+    # The DuckDB store's own bounds in a server (docs/CONFIG.md): its buffer
+    # pool (queries spill to disk past it) and its worker threads (0: one per core).
+    db_memory_limit: str = Field(
+        default="1GB", pattern=r"^\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)$"
+    )
+    db_threads: int = Field(default=0, ge=0, description="DuckDB threads (0: one per core)")
+
     @field_validator("allowed_hosts")
     @classmethod
     def _host_patterns(cls, value: str | None) -> str | None:

@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from rop.bitrix.records import ALL, Entity, Record, to_rows
 from rop.store.db import Store
+from rop.store.facts import refresh_facts
 
 
 class SnapshotError(ValueError):
@@ -100,7 +101,8 @@ def load_snapshot(store: Store, folder: str | Path) -> str:
     clock = portal_clock(info, Path(folder) / "portal.json")
     store.use_portal(portal)
     batches = [(entity, to_rows(entity, portal, read_records(folder, entity))) for entity in ALL]
-    with store.transaction():
+    # Every fact is rebuilt after, so the rows need no marks.
+    with store.unmarked(), store.transaction():
         for entity, rows in batches:
             store.execute(f"DELETE FROM {entity.table} WHERE portal = ?", [portal])  # noqa: S608
             if entity.name == "users":
@@ -123,4 +125,5 @@ def load_snapshot(store: Store, folder: str | Path) -> str:
                 }
             ],
         )
+    refresh_facts(store, portal, full=True)
     return portal

@@ -65,6 +65,7 @@ from rop.bitrix.sync_write import (
 from rop.bitrix.timezone import guess_timezone, portal_timezone
 from rop.bitrix.values import to_int
 from rop.store.db import Store, StoreError
+from rop.store.facts import refresh_facts
 
 # Re-read changes this far before the watermark: portal servers' clocks and
 # records saved in the same second as the previous run's last read.
@@ -499,6 +500,8 @@ async def sync_portal(
             await engine.big_entities(pre)
             await engine.deletions(pre)
             stamp_clock(store, hook.portal, client.portal_clock)
+            # The stored facts of the records this run wrote (rop.store.facts).
+            await engine._db(refresh_facts, store, hook.portal)
             outcome = "ok"
         except BitrixError as exc:
             message = str(exc)

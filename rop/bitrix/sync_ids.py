@@ -44,6 +44,7 @@ from rop.bitrix.sync import SyncError, SyncResult, run_with_client
 from rop.bitrix.sync_state import finish_run, start_run, utcnow
 from rop.bitrix.sync_write import Tally, delete_records, write_records
 from rop.store.db import Store, StoreError
+from rop.store.facts import refresh_facts
 
 # IDs per list command: a page holds 50 rows, so 50 IDs always fit one page.
 ID_CHUNK = 50
@@ -225,6 +226,8 @@ async def sync_changes(
     outcome, message = "failed", None
     try:
         await job.run(changes)
+        # The stored facts of the records this run wrote (rop.store.facts).
+        refresh_facts(store, portal)
         outcome = "ok"
     except (BitrixError, StoreError) as exc:
         message = str(exc)

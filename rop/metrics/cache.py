@@ -1,7 +1,11 @@
-"""Reuse the static steps of the relations (close times, base amounts) between queries.
+"""Reuse the static steps of the relations between queries.
 
-Close times and base-currency amounts depend only on the store's data, not
-on the period or the filter, yet computing them means aggregating the whole
+The deal, lead and call facts (close times, base amounts, movements) are the
+store's own tables (rop.store.facts), read directly while they are current;
+the steps here are the others (list texts, stage visits), and those facts
+too while the stored ones lag the data (a read-only store left mid-sync,
+rows edited in place). Such steps depend only on the store's data, not on
+the period or the filter, yet computing them means aggregating the whole
 stage history. A report runs a query per section and per period, and a web
 session runs many reports: so each static ``*_base`` step is computed once
 into a scratch table the store provides (DuckDB: an in-memory database
@@ -18,6 +22,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import threading
+from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
@@ -25,8 +30,11 @@ from rop.store.db import SCRATCH_DB, Store
 
 _LOCK = threading.Lock()
 _COUNTER = itertools.count(1)
-# (scratch key, portal, step sql, params) -> (fingerprint, table, name to read it by)
-_TABLES: dict[tuple, tuple[Any, str, str]] = {}
+# (scratch key, portal, step sql, params) -> (fingerprint, table, name to read it by),
+# least recently used first. Bounded: past MAX_TABLES the oldest table is dropped
+# (a server's memory stays bounded whatever the mix of portals and connections).
+_TABLES: OrderedDict[tuple, tuple[Any, str, str]] = OrderedDict()
+MAX_TABLES = 48
 
 # Cheap on purpose (it runs before every report and drill-down): table sizes
 # (answered from DuckDB's metadata), the small directories the steps read, and
@@ -84,12 +92,21 @@ def materializer(store: Store, portal: str) -> Callable[[str, str, dict[str, Any
         with _LOCK:
             known = _TABLES.get(key)
             if known is not None and known[0] == stamp and store.scratch_exists(known[1]):
+                _TABLES.move_to_end(key)
                 return known[2]
             if known is not None:
                 store.scratch_drop(known[1])
             table = f"{name}_{next(_COUNTER)}"
             qualified = store.scratch_create(table, sql, params)
             _TABLES[key] = (stamp, table, qualified)
+            # Past the bound, only a table of older data goes: a current one may
+            # be in use by a report running now (one report reads many steps).
+            for old_key in [k for k, v in _TABLES.items() if v[0] != stamp]:
+                if len(_TABLES) <= MAX_TABLES:
+                    break
+                _, old, _ = _TABLES.pop(old_key)
+                if old_key[0] == key[0]:  # another connection's (PostgreSQL) stays
+                    store.scratch_drop(old)
             return qualified
 
     return materialize

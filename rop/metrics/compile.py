@@ -40,6 +40,9 @@ class Context:
     group: str = "manager"
     # (name, sql, params) -> a table holding that static step's rows; None: inline
     materialize: Callable[[str, str, dict[str, Any]], str] | None = None
+    # Static steps read from the store's own fact tables (rop.store.facts) while
+    # they are current: step name -> the SELECT that reads them.
+    stored: Mapping[str, str] = field(default_factory=dict)
     # App mode (rop.store.grants): per restricted entity (deal, lead, ...), the
     # managers seen in full; other records only if granted to ``grant_viewer``.
     grant_viewer: int | None = None
@@ -58,9 +61,10 @@ def bind(sql: str, params: dict[str, Any]) -> dict[str, Any]:
 def relation(source: Source, ctx: Context, names: bool = False, page: str | None = None) -> str:
     """``WITH ...`` ending in ``f``: the source relation narrowed to who may be seen.
 
-    With ``ctx.materialize`` set, each static ``*_base`` step is read from the
-    table that function returns (computed once per store state) instead of
-    being recomputed by every query.
+    A static step the store keeps (``ctx.stored``: deal, lead and call facts)
+    is read from its table. With ``ctx.materialize`` set, each other static
+    ``*_base`` step is read from the table that function returns (computed
+    once per store state) instead of being recomputed by every query.
 
     ``page`` (with ``names``): a query over ``f`` that picks a drill-down's page
     (``SELECT f.*, ... FROM f WHERE ... ORDER BY ... LIMIT``); ``f`` is then those
@@ -75,6 +79,9 @@ def relation(source: Source, ctx: Context, names: bool = False, page: str | None
             continue
         if cte.name.endswith("_text") and cte.name != text:
             continue  # names only a list shows
+        if cte.name in ctx.stored:
+            ctes[cte.name] = _STORED + ctx.stored[cte.name]
+            continue
         if cte.static and ctx.materialize is not None:
             if cte.name.endswith(("_base", "_text")):
                 helpers = _helpers(cte.sql, static)
@@ -141,11 +148,14 @@ def _helpers(sql: str, static: dict[str, str]) -> dict[str, str]:
 # A step read from the cache is a plain table: the engine must not copy it
 # into a materialized CTE when two steps read it (100 ms at 1M deals).
 _CACHED = "SELECT * FROM "
+# The same for a stored fact table (its SQL reads the table, one portal's rows).
+_STORED = "-- stored facts\n"
 
 
 def _with(ctes: dict[str, str]) -> str:
+    plain = (_CACHED, _STORED)
     return ",\n".join(
-        f"{n} AS {'NOT MATERIALIZED ' if sql.startswith(_CACHED) else ''}(\n{sql}\n)"
+        f"{n} AS {'NOT MATERIALIZED ' if sql.startswith(plain) else ''}(\n{sql}\n)"
         for n, sql in ctes.items()
     )
 

@@ -22,6 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from rop.metrics.figure import Column
+from rop.store import facts
 from rop.store.dialect import DUCKDB, Dialect, days_between
 
 
@@ -30,45 +31,13 @@ def in_period(expr: str) -> str:
     return f"({expr} >= $p_from AND {expr} < $p_to)"
 
 
-def local_midnight_utc(day: str) -> str:
-    """The UTC moment of a local day's midnight in the portal's zone ``$tz``.
-
-    Each day with its own offset, so a CLOSEDATE in summer and one in winter
-    are both exact in zones with daylight saving. ``timezone(zone, timestamp)``
-    reads the timestamp as local time in both DuckDB and PostgreSQL; the
-    session's zone is UTC, so the cast back gives UTC.
-    """
-    return f"CAST(timezone($tz, CAST({day} AS TIMESTAMP)) AS TIMESTAMP)"
-
-
-def close_time(semantic: str, history: str, moved: str, last_resort: str) -> str:
-    """METRICS.md: the latest move into a final stage, else MOVED_TIME, else the date."""
-    return (
-        f"CASE WHEN {semantic} IN ('S', 'F') THEN coalesce({history}, {moved}, {last_resort}) END"
-    )
-
-
-def history_facts(table: str, move_types: str, dialect: Dialect = DUCKDB) -> str:
-    """Per record, from its history: the last close and its movements.
-
-    One pass over the history for the static step. ``move_types`` are the
-    history TYPE_IDs that count as a movement (METRICS.md "moved"); the
-    first and last of them, and all of them as a list, decide "moved in the
-    period" (``MOVED``) with no look at the history per query.
-    """
-    return (
-        "SELECT owner_id, max(created_time) FILTER (WHERE type_id = 3) AS closed_at, "
-        "min(created_time) AS first_move, max(created_time) AS last_move, "
-        f"{dialect.list_agg('created_time')} AS moves "
-        f"FROM {table} WHERE portal = $portal AND type_id IN ({move_types}) GROUP BY owner_id"
-    )
-
-
 # A record moved in the period if one of its movements is in it. The first and
-# last movements decide nearly every record; only one that moved before the
-# period and after it needs its list of movements. (Listing the history rows
-# of a long period per query cost half a second at 1M deals.) No movement:
-# every test is NULL, so FALSE.
+# last movements (stored facts, rop.store.facts) decide nearly every record;
+# only one that moved before the period and after it needs its list of
+# movements. (Looking up the period's history rows instead, a semi-join, cost
+# 20-40 % more per deal query at 100k deals: the list is stored and refreshed
+# per changed record, so it no longer costs a rebuild.) No movement: every
+# test is NULL, so FALSE.
 def moved(dialect: Dialect) -> str:
     return f"""coalesce(CASE
     WHEN b.last_move < $p_from OR b.first_move >= $p_to THEN FALSE
@@ -139,48 +108,21 @@ def _pipes(alias: str, opts: Options) -> str:
     )
 
 
+def _base(fact: facts.Fact, dialect: Dialect) -> Cte:
+    """A stored fact table as the relation's ``*_base`` step: this SQL computes it;
+    a report reads the stored table instead while it is current (rop.metrics.compile)."""
+    return Cte(f"{fact.source[:-1]}_base", fact.sql(None, dialect), static=True)
+
+
 def deal_ctes(opts: Options) -> list[Cte]:
-    moved_or_date = local_midnight_utc("d.closedate")
-    semantic = "coalesce(d.stage_semantic, s.semantics, 'P')"
     return [
-        Cte(
-            "deal_close",
-            history_facts("deal_stage_history", "2, 3, 5", opts.dialect),
-            static=True,
-        ),
-        Cte(
-            "deal_rate",
-            "SELECT currency, CASE WHEN currency = $base OR base THEN 1.0 "
-            "ELSE amount / amount_cnt END AS rate FROM currencies WHERE portal = $portal",
-            static=True,
-        ),
         Cte(
             "deal_stage_dir",
             "SELECT status_id, max(semantics) AS semantics, max(name) AS name FROM statuses "
             "WHERE portal = $portal AND entity_id LIKE 'DEAL_STAGE%' GROUP BY status_id",
             static=True,
         ),
-        Cte(
-            "deal_base",
-            f"""SELECT d.id, d.assigned_by_id AS manager_id, d.category_id, {semantic} AS semantic,
-    d.date_create, d.closedate, d.company_id, d.contact_id,
-    {close_time(semantic, "c.closed_at", "d.moved_time", moved_or_date)} AS close_time,
-    coalesce(d.opportunity * coalesce(r.rate, CASE WHEN d.currency_id IS NULL THEN 1.0 END), 0)
-        AS amount,
-    (coalesce(d.opportunity, 0) = 0 OR (r.rate IS NULL AND d.currency_id IS NOT NULL))
-        AS amount_missing,
-    coalesce(d.source_id, l.source_id) AS grp_source,
-    CAST(d.category_id AS VARCHAR) AS grp_pipeline, c.first_move, c.last_move, c.moves
-FROM deals d
-LEFT JOIN deal_close c ON c.owner_id = d.id
--- Joins on the ID alone, the portal fixed inside: a join key with the
--- portal's name in it costs a string comparison per row (0.3 s at 1M deals).
-LEFT JOIN (SELECT id, source_id FROM leads WHERE portal = $portal) l ON l.id = d.lead_id
-LEFT JOIN deal_rate r ON r.currency = d.currency_id
-LEFT JOIN deal_stage_dir s ON s.status_id = d.stage_id
-WHERE d.portal = $portal AND d.assigned_by_id IS NOT NULL""",
-            static=True,
-        ),
+        _base(facts.DEAL, opts.dialect),
         Cte(
             "deal_text",
             """SELECT d.id, d.title, coalesce(p.name, CAST(d.category_id AS VARCHAR)) AS pipeline_name,
@@ -201,27 +143,14 @@ WHERE d.portal = $portal""",
 
 
 def lead_ctes(opts: Options) -> list[Cte]:
-    semantic = "coalesce(l.status_semantic, s.semantics, 'P')"
     return [
-        Cte("lead_close", history_facts("lead_status_history", "2, 3", opts.dialect), static=True),
         Cte(
             "lead_status_dir",
             "SELECT status_id, max(semantics) AS semantics, max(name) AS name FROM statuses "
             "WHERE portal = $portal AND entity_id = 'STATUS' GROUP BY status_id",
             static=True,
         ),
-        Cte(
-            "lead_base",
-            f"""SELECT l.id, l.assigned_by_id AS manager_id, {semantic} AS semantic, l.date_create,
-    {close_time(semantic, "c.closed_at", "l.moved_time", "l.date_closed")} AS close_time,
-    l.source_id AS grp_source, CAST(NULL AS VARCHAR) AS grp_pipeline,
-    c.first_move, c.last_move, c.moves
-FROM leads l
-LEFT JOIN lead_close c ON c.owner_id = l.id
-LEFT JOIN lead_status_dir s ON s.status_id = l.status_id
-WHERE l.portal = $portal AND l.assigned_by_id IS NOT NULL""",
-            static=True,
-        ),
+        _base(facts.LEAD, opts.dialect),
         Cte(
             "lead_text",
             """SELECT l.id, l.status_id, coalesce(s.name, l.status_id) AS status_name, l.source_id,
@@ -326,19 +255,7 @@ def contact_ctes(opts: Options) -> list[Cte]:
     return _client_ctes("contact", opts)
 
 
-CALL_BASE = Cte(
-    "call_base",
-    """SELECT c.id, c.portal_user_id AS manager_id, c.call_type, c.call_duration,
-    c.call_start_date, c.call_failed_code, c.crm_entity_type, c.crm_entity_id,
-    CASE c.crm_entity_type WHEN 'COMPANY' THEN c.crm_entity_id
-        WHEN 'CONTACT' THEN ct.company_id END AS company_id,
-    CASE c.crm_entity_type WHEN 'CONTACT' THEN c.crm_entity_id END AS contact_id
-FROM calls c
-LEFT JOIN (SELECT id, company_id FROM contacts WHERE portal = $portal) ct
-    ON ct.id = c.crm_entity_id AND c.crm_entity_type = 'CONTACT'
-WHERE c.portal = $portal""",
-    static=True,
-)
+CALL_BASE = _base(facts.CALL, DUCKDB)  # no dialect spelling in it
 
 
 CALL_TEXT = Cte(

@@ -25,6 +25,7 @@ from rop.report.scope import (
     viewer_scope,
 )
 from rop.store.db import Store
+from rop.store.facts import BY_STEP, facts_ready, stored_sql
 
 # Reuse close times and base amounts between queries while the data is unchanged;
 # tests switch it off to check that the cached and the inline SQL agree.
@@ -44,6 +45,8 @@ class Prepared:
     names: dict[str, str]  # figure key -> label for key stages/statuses
     # reuses the static steps of the relations (rop.metrics.cache); None: inline SQL
     materialize: Callable[[str, str, dict[str, Any]], str] | None = None
+    # the static steps read from the store's fact tables (current ones only)
+    stored: dict[str, str] | None = None
 
 
 def prepare(store: Store, flt: ReportFilter, portal: str | None) -> Prepared:
@@ -104,7 +107,13 @@ def prepare(store: Store, flt: ReportFilter, portal: str | None) -> Prepared:
     scope = scope.narrowed(frozenset(chosen) if chosen is not None else None)
     today = flt.today or row.today()
     materialize = materializer(store, key) if CACHE_STATIC_STEPS else None
-    return Prepared(store, row, flt, tz, today, scope, names, materialize)
+    # The stored facts when they match the data; else the same SQL in memory.
+    stored = (
+        {step: stored_sql(fact) for step, fact in BY_STEP.items()}
+        if CACHE_STATIC_STEPS and facts_ready(store, key)
+        else None
+    )
+    return Prepared(store, row, flt, tz, today, scope, names, materialize, stored)
 
 
 def check_department(
@@ -248,6 +257,7 @@ def context(prep: Prepared, date_from: date, date_to: date) -> Context:
         excluded=scope.excluded if scope.everyone else frozenset(),
         group=flt.by,
         materialize=prep.materialize,
+        stored=prep.stored or {},
         grant_viewer=scope.granted.viewer if scope.granted else None,
         grant_full=scope.granted.full if scope.granted else {},
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -12,6 +13,7 @@ import duckdb
 import pyarrow as pa
 
 from rop.store.dialect import DUCKDB, Dialect
+from rop.store.facts import ensure_facts, mark_deleted, mark_upserted
 from rop.store.migrations import MIGRATIONS
 
 Params = Sequence[Any] | dict[str, Any]
@@ -80,6 +82,7 @@ _ARROW_TYPES: dict[str, pa.DataType] = {
     "VARCHAR": pa.string(),
     "TIMESTAMP": pa.timestamp("us"),
     "DATE": pa.date32(),
+    "TIMESTAMP[]": pa.list_(pa.timestamp("us")),  # a record's movements (stored facts)
 }
 
 
@@ -115,6 +118,18 @@ class Store:
         self.path = path
         self.portal: str | None = None
         self._specs: dict[str, TableSpec] = {}
+        # Writes mark the records whose stored facts they change (rop.store.facts);
+        # a writer that rebuilds the facts whole anyway may turn this off.
+        self.marking = True
+
+    @contextlib.contextmanager
+    def unmarked(self) -> Iterator[None]:
+        """Writes inside leave no fact marks: the caller rebuilds the facts whole after."""
+        self.marking = False
+        try:
+            yield
+        finally:
+            self.marking = True
 
     # -- engine hooks ----------------------------------------------------
     def _fetch(self, sql: str, params: Params) -> tuple[list[str], list[tuple]]:
@@ -199,7 +214,10 @@ class Store:
         cols = ", ".join(spec.columns)
         updates = ", ".join(f"{c} = excluded.{c}" for c in spec.columns if c not in spec.key)
         conflict = f"DO UPDATE SET {updates}" if updates else "DO NOTHING"
+        mark = mark_upserted(table, list(spec.columns), spec.key) if self.marking else None
         with self.staged("_rop_batch", spec, columns):
+            if mark:  # first: it compares the batch with the rows it replaces
+                self.execute(mark)
             self.execute(
                 f"INSERT INTO {table} ({cols}) SELECT {cols} FROM _rop_batch "  # noqa: S608
                 f"ON CONFLICT ({', '.join(spec.key)}) {conflict}"
@@ -226,6 +244,10 @@ class Store:
     def cursor(self) -> Store:
         """Another handle on the same database for another thread."""
         raise NotImplementedError
+
+    def bound(self, memory_limit: str, threads: int = 0) -> None:
+        """Bound the engine's memory and threads (a server's settings); PostgreSQL
+        is bounded by its own server's configuration, so nothing to do there."""
 
     def close(self) -> None:
         self.conn.close()
@@ -302,6 +324,9 @@ class DuckStore(Store):
         batch = pa.table({"id": pa.array(list(ids), type=pa.int64())})
         self.conn.register("_rop_ids", batch)
         try:
+            mark = mark_deleted(table, "_rop_ids") if self.marking else None
+            if mark:
+                self.execute(mark, [portal])
             # DuckDB answers a DELETE with the number of rows it removed.
             removed = self.scalar(
                 f"DELETE FROM {table} WHERE portal = ? AND id IN (SELECT id FROM _rop_ids)",  # noqa: S608
@@ -310,6 +335,13 @@ class DuckStore(Store):
         finally:
             self.conn.unregister("_rop_ids")
         return int(removed or 0)
+
+    def bound(self, memory_limit: str, threads: int = 0) -> None:
+        # One DuckDB instance serves every cursor: the bounds are the instance's.
+        # The limit covers the buffer pool, the metrics cache's attached
+        # in-memory tables included; a query past it spills to a temporary file.
+        self.execute(f"SET memory_limit = '{_memory(memory_limit)}'")
+        self.execute(f"SET threads = {int(threads) or (os.cpu_count() or 1)}")
 
     # -- the metrics cache: an in-memory database attached to this instance --
     # Every cursor of the instance (the web serves each thread its own) sees
@@ -344,6 +376,11 @@ class DuckStore(Store):
         twin._specs = self._specs
         twin.portal = self.portal
         return twin
+
+
+def _memory(text: str) -> str:
+    """A size like ``1GB`` or ``512 MiB`` (settings check the form), spelled for SET."""
+    return "".join(text.split())
 
 
 def _recorded(conn: duckdb.DuckDBPyConnection, target: str) -> set[int]:
@@ -453,3 +490,5 @@ def _bring_up_to_date(conn: duckdb.DuckDBPyConnection, target: str, read_only: b
             )
     else:
         migrate(conn, target)
+        # A store last written by an older version gets its stored facts once.
+        ensure_facts(DuckStore(conn, target))

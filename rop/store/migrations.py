@@ -510,4 +510,75 @@ ALTER TABLE contacts ADD COLUMN email_norm TEXT;
 DELETE FROM sync_state WHERE entity IN ('activities', 'companies', 'contacts');
 """,
     ),
+    (
+        12,
+        "stored facts",
+        # Per-record facts the report reads (rop/store/facts.py), refreshed by
+        # every writer for the records it marked in fact_changes. Filled when
+        # the store is next opened for writing (rop.store.facts.ensure_facts).
+        """
+CREATE TABLE deal_facts (
+    portal TEXT NOT NULL,
+    id BIGINT NOT NULL,
+    manager_id BIGINT,
+    category_id BIGINT,
+    semantic TEXT,
+    date_create TIMESTAMP,
+    closedate DATE,
+    company_id BIGINT,
+    contact_id BIGINT,
+    close_time TIMESTAMP,
+    amount DOUBLE PRECISION,
+    amount_missing BOOLEAN,
+    grp_source TEXT,
+    grp_pipeline TEXT,
+    first_move TIMESTAMP,
+    last_move TIMESTAMP,
+    moves TIMESTAMP[],
+    PRIMARY KEY (portal, id)
+);
+CREATE TABLE lead_facts (
+    portal TEXT NOT NULL,
+    id BIGINT NOT NULL,
+    manager_id BIGINT,
+    semantic TEXT,
+    date_create TIMESTAMP,
+    close_time TIMESTAMP,
+    grp_source TEXT,
+    grp_pipeline TEXT,
+    first_move TIMESTAMP,
+    last_move TIMESTAMP,
+    moves TIMESTAMP[],
+    PRIMARY KEY (portal, id)
+);
+CREATE TABLE call_facts (
+    portal TEXT NOT NULL,
+    id BIGINT NOT NULL,
+    manager_id BIGINT,
+    call_type INTEGER,
+    call_duration INTEGER,
+    call_start_date TIMESTAMP,
+    call_failed_code TEXT,
+    crm_entity_type TEXT,
+    crm_entity_id BIGINT,
+    company_id BIGINT,
+    contact_id BIGINT,
+    PRIMARY KEY (portal, id)
+);
+CREATE TABLE fact_changes (
+    portal TEXT NOT NULL,
+    entity TEXT NOT NULL,
+    id BIGINT NOT NULL,
+    PRIMARY KEY (portal, entity, id)
+);
+CREATE TABLE facts_state (
+    portal TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    inputs TEXT,
+    stamp TIMESTAMP,
+    refreshed_at TIMESTAMP,
+    PRIMARY KEY (portal)
+);
+""",
+    ),
 ]

@@ -24,6 +24,7 @@ import pyarrow as pa
 
 from rop.store.db import Params, Store, StoreError, TableSpec
 from rop.store.dialect import POSTGRES, to_pyformat
+from rop.store.facts import ensure_facts, mark_deleted
 from rop.store.migrations import MIGRATIONS
 
 if TYPE_CHECKING:
@@ -41,6 +42,7 @@ _ARROW_TYPES: dict[str, pa.DataType] = {
     "character varying": pa.string(),
     "timestamp without time zone": pa.timestamp("us"),
     "date": pa.date32(),
+    "timestamp without time zone[]": pa.list_(pa.timestamp("us")),
 }
 
 # Tables with a ``portal`` column that are registries rather than a portal's
@@ -156,6 +158,9 @@ class PgStore(Store):
     def delete_ids(self, table: str, portal: str, ids: Sequence[int]) -> int:
         if not ids:
             return 0
+        mark = mark_deleted(table, "(SELECT unnest(CAST(%s AS BIGINT[])) AS id) AS x")
+        if mark and self.marking:
+            self.conn.execute(mark.replace("?", "%s", 1), [portal, [int(i) for i in ids]])
         cur = self.conn.execute(
             f"DELETE FROM {table} WHERE portal = %s AND id = ANY(%s)",  # noqa: S608
             [portal, [int(i) for i in ids]],
@@ -370,6 +375,9 @@ def open_pg_store(url: str, read_only: bool = False, migrate: bool = True) -> Pg
                     f"{[m[0] for m in pending]} and this role may not apply them: "
                     "run `rop migrate --db URL` as the tables' owner"
                 ) from None
+        if not read_only:
+            # A store last written by an older version gets its stored facts once.
+            ensure_facts(store)
     except BaseException:
         store.close()
         raise

@@ -108,6 +108,8 @@ def create_app(
     owned = store is None
     if store is None:
         store = open_store(settings.db)
+    # A server's memory stays bounded: the engine's buffer pool and threads.
+    store.bound(settings.db_memory_limit, settings.db_threads)
     urls = Urls()
     job = SyncJob(
         store,

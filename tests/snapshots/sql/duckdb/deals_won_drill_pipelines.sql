@@ -1,16 +1,11 @@
-WITH deal_close AS (
-SELECT owner_id, max(created_time) FILTER (WHERE type_id = 3) AS closed_at, min(created_time) AS first_move, max(created_time) AS last_move, list(created_time) AS moves FROM deal_stage_history WHERE portal = $portal AND type_id IN (2, 3, 5) GROUP BY owner_id
-),
-deal_rate AS (
-SELECT currency, CASE WHEN currency = $base OR base THEN 1.0 ELSE amount / amount_cnt END AS rate FROM currencies WHERE portal = $portal
-),
-deal_stage_dir AS (
+WITH deal_stage_dir AS (
 SELECT status_id, max(semantics) AS semantics, max(name) AS name FROM statuses WHERE portal = $portal AND entity_id LIKE 'DEAL_STAGE%' GROUP BY status_id
 ),
 deal_base AS (
 SELECT d.id, d.assigned_by_id AS manager_id, d.category_id, coalesce(d.stage_semantic, s.semantics, 'P') AS semantic,
     d.date_create, d.closedate, d.company_id, d.contact_id,
-    CASE WHEN coalesce(d.stage_semantic, s.semantics, 'P') IN ('S', 'F') THEN coalesce(c.closed_at, d.moved_time, CAST(timezone($tz, CAST(d.closedate AS TIMESTAMP)) AS TIMESTAMP)) END AS close_time,
+    CASE WHEN coalesce(d.stage_semantic, s.semantics, 'P') IN ('S', 'F') THEN coalesce(c.closed_at, d.moved_time, CAST(timezone($tz, CAST(d.closedate AS TIMESTAMP)) AS TIMESTAMP)) END
+        AS close_time,
     coalesce(d.opportunity * coalesce(r.rate, CASE WHEN d.currency_id IS NULL THEN 1.0 END), 0)
         AS amount,
     (coalesce(d.opportunity, 0) = 0 OR (r.rate IS NULL AND d.currency_id IS NOT NULL))
@@ -18,12 +13,16 @@ SELECT d.id, d.assigned_by_id AS manager_id, d.category_id, coalesce(d.stage_sem
     coalesce(d.source_id, l.source_id) AS grp_source,
     CAST(d.category_id AS VARCHAR) AS grp_pipeline, c.first_move, c.last_move, c.moves
 FROM deals d
-LEFT JOIN deal_close c ON c.owner_id = d.id
+LEFT JOIN (SELECT owner_id, max(created_time) FILTER (WHERE type_id = 3) AS closed_at, min(created_time) AS first_move, max(created_time) AS last_move, list(created_time ORDER BY created_time) AS moves FROM deal_stage_history WHERE portal = $portal AND type_id IN (2, 3, 5) GROUP BY owner_id) c ON c.owner_id = d.id
 -- Joins on the ID alone, the portal fixed inside: a join key with the
 -- portal's name in it costs a string comparison per row (0.3 s at 1M deals).
 LEFT JOIN (SELECT id, source_id FROM leads WHERE portal = $portal) l ON l.id = d.lead_id
-LEFT JOIN deal_rate r ON r.currency = d.currency_id
-LEFT JOIN deal_stage_dir s ON s.status_id = d.stage_id
+LEFT JOIN (SELECT currency, CASE WHEN currency = $base OR base THEN 1.0
+        ELSE amount / amount_cnt END AS rate
+    FROM currencies WHERE portal = $portal) r ON r.currency = d.currency_id
+LEFT JOIN (SELECT status_id, max(semantics) AS semantics FROM statuses
+    WHERE portal = $portal AND entity_id LIKE 'DEAL_STAGE%' GROUP BY status_id) s
+    ON s.status_id = d.stage_id
 WHERE d.portal = $portal AND d.assigned_by_id IS NOT NULL
 ),
 deal_text AS (

@@ -1,7 +1,4 @@
-WITH lead_close AS (
-SELECT owner_id, max(created_time) FILTER (WHERE type_id = 3) AS closed_at, min(created_time) AS first_move, max(created_time) AS last_move, array_agg(created_time) AS moves FROM lead_status_history WHERE portal = %(portal)s AND type_id IN (2, 3) GROUP BY owner_id
-),
-lead_status_dir AS (
+WITH lead_status_dir AS (
 SELECT status_id, max(semantics) AS semantics, max(name) AS name FROM statuses WHERE portal = %(portal)s AND entity_id = 'STATUS' GROUP BY status_id
 ),
 lead_base AS (
@@ -10,8 +7,10 @@ SELECT l.id, l.assigned_by_id AS manager_id, coalesce(l.status_semantic, s.seman
     l.source_id AS grp_source, CAST(NULL AS VARCHAR) AS grp_pipeline,
     c.first_move, c.last_move, c.moves
 FROM leads l
-LEFT JOIN lead_close c ON c.owner_id = l.id
-LEFT JOIN lead_status_dir s ON s.status_id = l.status_id
+LEFT JOIN (SELECT owner_id, max(created_time) FILTER (WHERE type_id = 3) AS closed_at, min(created_time) AS first_move, max(created_time) AS last_move, array_agg(created_time ORDER BY created_time) AS moves FROM lead_status_history WHERE portal = %(portal)s AND type_id IN (2, 3) GROUP BY owner_id) c ON c.owner_id = l.id
+LEFT JOIN (SELECT status_id, max(semantics) AS semantics FROM statuses
+    WHERE portal = %(portal)s AND entity_id = 'STATUS' GROUP BY status_id) s
+    ON s.status_id = l.status_id
 WHERE l.portal = %(portal)s AND l.assigned_by_id IS NOT NULL
 ),
 lead_rel AS (

@@ -1,0 +1,422 @@
+"""Per-record facts kept in the store and refreshed by every writer.
+
+The report reads a few facts per record that depend only on the store's
+data, not on the period or the filter: a deal's close time (its last move
+into a final stage, else MOVED_TIME, else CLOSEDATE at local midnight), its
+amount in the base currency, its first and last stage movement, its source
+(its own, else its lead's); a lead's the same; each call's company (directly
+or through its contact). Computing them means aggregating the whole stage
+history (about 1.3 s at 1M deals), so they live in tables of their own,
+``deal_facts``, ``lead_facts`` and ``call_facts`` (keyed by portal and ID,
+like every table), and follow the data:
+
+- every write through ``Store.upsert`` / ``Store.delete_ids`` to a table a
+  fact reads records the touched record in ``fact_changes`` (same
+  transaction: a killed sync loses no mark); a history row marks its owner;
+- :func:`refresh_facts` recomputes the facts of the marked records only (the
+  IDs go inside the aggregates, so the history of the other records is never
+  read), clears the marks and stamps ``facts_state``; the sync, the by-ID
+  sync and the snapshot loader call it as they end, and a worker that writes
+  a portal's rows must call it too;
+- a change of what every fact reads (the portal's zone or base currency, the
+  rates, the stage semantics) or of :data:`FACTS_VERSION` rebuilds the
+  portal's facts whole; :func:`ensure_facts` does so when a store is opened
+  for writing (so a store written by an older version gets its facts once).
+
+A reader uses the stored facts only when :func:`facts_ready` says they match
+the data; otherwise (a read-only store left mid-sync, rows written some other
+way) the report computes the same SQL in memory as before (rop.metrics.cache),
+so a figure never comes from stale facts. A program that edits rows in place
+without ``Store.upsert`` must call ``refresh_facts(store, portal, full=True)``
+(or stamp ``portals.updated_at``, which sends reports to the in-memory path
+until the next refresh).
+
+The SQL lives here, in the store layer, because every writer must refresh
+the facts and the sync may import only the store (docs/ARCHITECTURE.md);
+rop.metrics.sources reads these tables (or this SQL) as its ``*_base`` steps.
+"""
+
+# SQL here is assembled from fragments defined in code only; every value is a
+# bound parameter, so S608 (string-built SQL) does not apply to this module.
+# ruff: noqa: S608
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+import pyarrow as pa
+
+from rop.store.dialect import DUCKDB, Dialect
+
+if TYPE_CHECKING:
+    from rop.store.db import Store
+
+# Bump when a fact's definition changes: each store rebuilds its facts once
+# when next opened for writing (and reads compute in memory until then).
+FACTS_VERSION = 1
+
+# Source table -> (the entity its rows mark, the column holding that entity's ID).
+MARKS: dict[str, tuple[str, str]] = {
+    "deals": ("deal", "id"),
+    "deal_stage_history": ("deal", "owner_id"),
+    "leads": ("lead", "id"),
+    "lead_status_history": ("lead", "owner_id"),
+    "calls": ("call", "id"),
+    "contacts": ("contact", "id"),  # a contact's company is its calls' company
+}
+
+# A refresh with more marked records than this share of a table rebuilds it
+# whole: one pass over everything beats a semi-join that keeps nearly all.
+REBUILD_SHARE = 0.3
+
+
+def local_midnight_utc(day: str) -> str:
+    """The UTC moment of a local day's midnight in the portal's zone ``$tz``.
+
+    Each day with its own offset, so a CLOSEDATE in summer and one in winter
+    are both exact in zones with daylight saving. ``timezone(zone, timestamp)``
+    reads the timestamp as local time in both DuckDB and PostgreSQL; the
+    session's zone is UTC, so the cast back gives UTC.
+    """
+    return f"CAST(timezone($tz, CAST({day} AS TIMESTAMP)) AS TIMESTAMP)"
+
+
+def close_time(semantic: str, history: str, moved: str, last_resort: str) -> str:
+    """METRICS.md: the latest move into a final stage, else MOVED_TIME, else the date."""
+    return (
+        f"CASE WHEN {semantic} IN ('S', 'F') THEN coalesce({history}, {moved}, {last_resort}) END"
+    )
+
+
+def _only(column: str, ids: str | None) -> str:
+    """`` AND column IN (ids)`` for a refresh of some records; nothing for all."""
+    return f" AND {column} IN (SELECT id FROM {ids})" if ids else ""
+
+
+def history_facts(
+    table: str, move_types: str, ids: str | None = None, dialect: Dialect = DUCKDB
+) -> str:
+    """Per record, from its history: the last close and its movements.
+
+    ``move_types`` are the history TYPE_IDs that count as a movement
+    (METRICS.md "moved"); the first and last of them, and all of them as a
+    list in time order, decide "moved in the period" with no look at the
+    history per query. Only the records in ``ids`` when given: the IDs are
+    inside the aggregate, so a refresh reads only their history.
+    """
+    return (
+        "SELECT owner_id, max(created_time) FILTER (WHERE type_id = 3) AS closed_at, "
+        "min(created_time) AS first_move, max(created_time) AS last_move, "
+        f"{dialect.list_agg('created_time ORDER BY created_time')} AS moves "
+        f"FROM {table} WHERE portal = $portal AND type_id IN ({move_types})"
+        f"{_only('owner_id', ids)} GROUP BY owner_id"
+    )
+
+
+DEAL_MOVES = ("deal_stage_history", "2, 3, 5")
+LEAD_MOVES = ("lead_status_history", "2, 3")
+
+
+def deal_sql(ids: str | None = None, dialect: Dialect = DUCKDB) -> str:
+    """One row per deal with a responsible: the facts every deal figure reads."""
+    semantic = "coalesce(d.stage_semantic, s.semantics, 'P')"
+    return f"""SELECT d.id, d.assigned_by_id AS manager_id, d.category_id, {semantic} AS semantic,
+    d.date_create, d.closedate, d.company_id, d.contact_id,
+    {close_time(semantic, "c.closed_at", "d.moved_time", local_midnight_utc("d.closedate"))}
+        AS close_time,
+    coalesce(d.opportunity * coalesce(r.rate, CASE WHEN d.currency_id IS NULL THEN 1.0 END), 0)
+        AS amount,
+    (coalesce(d.opportunity, 0) = 0 OR (r.rate IS NULL AND d.currency_id IS NOT NULL))
+        AS amount_missing,
+    coalesce(d.source_id, l.source_id) AS grp_source,
+    CAST(d.category_id AS VARCHAR) AS grp_pipeline, c.first_move, c.last_move, c.moves
+FROM deals d
+LEFT JOIN ({history_facts(*DEAL_MOVES, ids, dialect)}) c ON c.owner_id = d.id
+-- Joins on the ID alone, the portal fixed inside: a join key with the
+-- portal's name in it costs a string comparison per row (0.3 s at 1M deals).
+LEFT JOIN (SELECT id, source_id FROM leads WHERE portal = $portal) l ON l.id = d.lead_id
+LEFT JOIN (SELECT currency, CASE WHEN currency = $base OR base THEN 1.0
+        ELSE amount / amount_cnt END AS rate
+    FROM currencies WHERE portal = $portal) r ON r.currency = d.currency_id
+LEFT JOIN (SELECT status_id, max(semantics) AS semantics FROM statuses
+    WHERE portal = $portal AND entity_id LIKE 'DEAL_STAGE%' GROUP BY status_id) s
+    ON s.status_id = d.stage_id
+WHERE d.portal = $portal AND d.assigned_by_id IS NOT NULL{_only("d.id", ids)}"""
+
+
+def lead_sql(ids: str | None = None, dialect: Dialect = DUCKDB) -> str:
+    """One row per lead with a responsible: the facts every lead figure reads."""
+    semantic = "coalesce(l.status_semantic, s.semantics, 'P')"
+    return f"""SELECT l.id, l.assigned_by_id AS manager_id, {semantic} AS semantic, l.date_create,
+    {close_time(semantic, "c.closed_at", "l.moved_time", "l.date_closed")} AS close_time,
+    l.source_id AS grp_source, CAST(NULL AS VARCHAR) AS grp_pipeline,
+    c.first_move, c.last_move, c.moves
+FROM leads l
+LEFT JOIN ({history_facts(*LEAD_MOVES, ids, dialect)}) c ON c.owner_id = l.id
+LEFT JOIN (SELECT status_id, max(semantics) AS semantics FROM statuses
+    WHERE portal = $portal AND entity_id = 'STATUS' GROUP BY status_id) s
+    ON s.status_id = l.status_id
+WHERE l.portal = $portal AND l.assigned_by_id IS NOT NULL{_only("l.id", ids)}"""
+
+
+def call_sql(ids: str | None = None, dialect: Dialect = DUCKDB) -> str:
+    """Every call with its client resolved: a company directly or through its contact."""
+    return f"""SELECT c.id, c.portal_user_id AS manager_id, c.call_type, c.call_duration,
+    c.call_start_date, c.call_failed_code, c.crm_entity_type, c.crm_entity_id,
+    CASE c.crm_entity_type WHEN 'COMPANY' THEN c.crm_entity_id
+        WHEN 'CONTACT' THEN ct.company_id END AS company_id,
+    CASE c.crm_entity_type WHEN 'CONTACT' THEN c.crm_entity_id END AS contact_id
+FROM calls c
+LEFT JOIN (SELECT id, company_id FROM contacts WHERE portal = $portal) ct
+    ON ct.id = c.crm_entity_id AND c.crm_entity_type = 'CONTACT'
+WHERE c.portal = $portal{_only("c.id", ids)}"""
+
+
+@dataclass(frozen=True)
+class Fact:
+    """One stored fact table: its name, the entity whose marks it follows, its SQL."""
+
+    table: str
+    entity: str  # the marks it follows first (see affected())
+    source: str  # the entity's own table
+    sql: Any  # (ids relation | None, dialect) -> SELECT of the facts, without portal
+    columns: tuple[str, ...]
+
+
+DEAL = Fact(
+    "deal_facts", "deal", "deals", deal_sql,
+    ("id", "manager_id", "category_id", "semantic", "date_create", "closedate", "company_id",
+     "contact_id", "close_time", "amount", "amount_missing", "grp_source", "grp_pipeline",
+     "first_move", "last_move", "moves"),
+)  # fmt: skip
+LEAD = Fact(
+    "lead_facts", "lead", "leads", lead_sql,
+    ("id", "manager_id", "semantic", "date_create", "close_time", "grp_source", "grp_pipeline",
+     "first_move", "last_move", "moves"),
+)  # fmt: skip
+CALL = Fact(
+    "call_facts", "call", "calls", call_sql,
+    ("id", "manager_id", "call_type", "call_duration", "call_start_date", "call_failed_code",
+     "crm_entity_type", "crm_entity_id", "company_id", "contact_id"),
+)  # fmt: skip
+FACTS: tuple[Fact, ...] = (DEAL, LEAD, CALL)
+BY_STEP = {"deal_base": DEAL, "lead_base": LEAD, "call_base": CALL}
+
+
+def stored_sql(fact: Fact) -> str:
+    """What a report reads when the stored facts are current (the same columns)."""
+    return f"SELECT {', '.join(fact.columns)} FROM {fact.table} WHERE portal = $portal"
+
+
+def _affected(fact: Fact) -> str:
+    """The IDs of ``fact``'s records the marks touch (a SELECT of ``id``).
+
+    Beyond a record's own marks: a lead's source is its deals' source, and a
+    contact's company is its calls' company.
+    """
+    marked = "SELECT id FROM fact_changes WHERE portal = $portal AND entity = "
+    own = f"{marked}'{fact.entity}'"
+    if fact is DEAL:
+        return (
+            f"{own} UNION SELECT id FROM deals WHERE portal = $portal "
+            f"AND lead_id IN ({marked}'lead')"
+        )
+    if fact is CALL:
+        return (
+            f"{own} UNION SELECT id FROM calls WHERE portal = $portal "
+            f"AND crm_entity_type = 'CONTACT' AND crm_entity_id IN ({marked}'contact')"
+        )
+    return own
+
+
+# -- what every fact reads beside the records: a change rebuilds them all ----
+def inputs_digest(store: Store, portal: str) -> str:
+    """A digest of the portal's zone, base currency, rates and stage semantics."""
+    digest = hashlib.sha1()
+    for sql in (
+        "SELECT timezone, base_currency FROM portals WHERE portal = ?",
+        "SELECT currency, amount, amount_cnt, base FROM currencies WHERE portal = ? "
+        "ORDER BY currency",
+        "SELECT entity_id, status_id, semantics FROM statuses WHERE portal = ? "
+        "AND (entity_id LIKE 'DEAL_STAGE%' OR entity_id = 'STATUS') ORDER BY entity_id, status_id",
+    ):
+        digest.update(repr(store.query(sql, [portal])).encode())
+    return digest.hexdigest()
+
+
+def _params(store: Store, portal: str) -> dict[str, Any]:
+    row = store.query("SELECT timezone, base_currency FROM portals WHERE portal = ?", [portal])
+    tz, base = row[0] if row else (None, None)
+    return {"portal": portal, "tz": tz or "UTC", "base": base}
+
+
+def _bind(sql: str, params: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in params.items() if f"${k}" in sql}
+
+
+def _write(store: Store, fact: Fact, params: dict[str, Any], ids: str | None) -> None:
+    """Replace the facts of the records in ``ids`` (all the portal's when None)."""
+    cols = ", ".join(fact.columns)
+    delete = f"DELETE FROM {fact.table} WHERE portal = $portal{_only('id', ids)}"
+    store.execute(delete, _bind(delete, params))
+    insert = (
+        f"INSERT INTO {fact.table} (portal, {cols}) "
+        f"SELECT $portal, {cols} FROM ({fact.sql(ids, store.dialect)}) f"
+    )
+    store.execute(insert, _bind(insert, params))
+
+
+_IDS = "_rop_fact_ids"
+
+
+def _stage_ids(store: Store, ids: list[int]) -> Any:
+    from rop.store.db import TableSpec
+
+    spec = TableSpec({"id": pa.int64()}, ("id",), {"id": "BIGINT"})
+    return store.staged(_IDS, spec, {"id": ids})
+
+
+@dataclass
+class Refreshed:
+    """What a refresh did: per fact table, the records recomputed (None: rebuilt whole)."""
+
+    portal: str
+    records: dict[str, int | None]
+    seconds: float
+
+    @property
+    def rebuilt(self) -> bool:
+        return any(v is None for v in self.records.values())
+
+
+def refresh_facts(store: Store, portal: str, *, full: bool = False) -> Refreshed:
+    """Bring ``portal``'s stored facts up to date with its rows; returns what it did.
+
+    The hook every writer calls when it has written a portal's rows (the
+    sync, the by-ID sync, the snapshot loader, a worker): the records marked
+    since the last refresh are recomputed, or everything when ``full``, when
+    the facts were never built or built by another :data:`FACTS_VERSION`, or
+    when the zone, the rates or the stage semantics changed. One transaction:
+    a reader sees the old facts or the new ones.
+    """
+    import time
+
+    start = time.perf_counter()
+    store.use_portal(portal)
+    done: dict[str, int | None] = {}
+    with store.transaction():
+        params = _params(store, portal)
+        inputs = inputs_digest(store, portal)
+        state = store.query("SELECT version, inputs FROM facts_state WHERE portal = ?", [portal])
+        whole = full or not state or state[0][0] != FACTS_VERSION or state[0][1] != inputs
+        for fact in FACTS:
+            if whole:
+                _write(store, fact, params, None)
+                done[fact.table] = None
+                continue
+            ids = [int(r[0]) for r in store.query(_affected(fact), {"portal": portal})]
+            if not ids:
+                done[fact.table] = 0
+                continue
+            size = store.scalar(f"SELECT count(*) FROM {fact.source} WHERE portal = ?", [portal])
+            if len(ids) > REBUILD_SHARE * int(size or 0):
+                _write(store, fact, params, None)
+                done[fact.table] = None
+                continue
+            with _stage_ids(store, ids):
+                _write(store, fact, params, _IDS)
+            done[fact.table] = len(ids)
+        store.execute("DELETE FROM fact_changes WHERE portal = ?", [portal])
+        stamp = store.scalar("SELECT updated_at FROM portals WHERE portal = ?", [portal])
+        store.execute("DELETE FROM facts_state WHERE portal = ?", [portal])
+        store.execute(
+            "INSERT INTO facts_state (portal, version, inputs, stamp, refreshed_at) "
+            "VALUES (?, ?, ?, ?, ?)",
+            [portal, FACTS_VERSION, inputs, stamp, datetime.now(UTC).replace(tzinfo=None)],
+        )
+    return Refreshed(portal, done, time.perf_counter() - start)
+
+
+def facts_ready(store: Store, portal: str) -> bool:
+    """The stored facts match the portal's data: built by this version, from the
+    same zone, rates and semantics, nothing marked since, no in-place edit stamped."""
+    row = store.query(
+        "SELECT s.version, s.inputs, s.stamp, p.updated_at, "
+        "(SELECT count(*) FROM (SELECT 1 FROM fact_changes c WHERE c.portal = p.portal "
+        "LIMIT 1) x) FROM portals p JOIN facts_state s ON s.portal = p.portal "
+        "WHERE p.portal = ?",
+        [portal],
+    )
+    if not row:
+        return False
+    version, inputs, stamp, updated_at, pending = row[0]
+    return (
+        version == FACTS_VERSION
+        and not pending
+        and stamp == updated_at
+        and inputs == inputs_digest(store, portal)
+    )
+
+
+def ensure_facts(store: Store) -> list[str]:
+    """Build the facts of every portal that has none from this version; returns those.
+
+    Run when a store is opened for writing: a store last written by an older
+    version gets its facts once, so read-only opens and reports find them.
+    """
+    built = []
+    before = store.portal
+    for (portal,) in store.query("SELECT portal FROM portals ORDER BY portal"):
+        store.use_portal(portal)
+        version = store.scalar("SELECT version FROM facts_state WHERE portal = ?", [portal])
+        if version != FACTS_VERSION:
+            refresh_facts(store, portal, full=True)
+            built.append(portal)
+    if built or before is not None:
+        store.use_portal(before or "")  # PostgreSQL: back to no portal when none was set
+        store.portal = before
+    return built
+
+
+def mark_upserted(table: str, columns: list[str], key: tuple[str, ...]) -> str | None:
+    """SQL marking the records the staged batch ``_rop_batch`` adds or changes in ``table``
+    (None: not a fact source). Run before the batch is written: a row re-read
+    unchanged (the sync's overlap, a listed range) marks nothing."""
+    mark = MARKS.get(table)
+    if mark is None:
+        return None
+    entity, column = mark
+    on = " AND ".join(f"t.{k} = b.{k}" for k in key)
+    differs = " OR ".join(f"t.{c} IS DISTINCT FROM b.{c}" for c in columns if c not in key)
+    changed = (
+        f"FROM _rop_batch b LEFT JOIN {table} t ON {on} "
+        f"WHERE t.{key[-1]} IS NULL OR {differs or 'FALSE'}"
+    )
+    # A row of another record's (a history row): the record it leaves is marked too.
+    old = f" UNION SELECT t.portal, t.{column} {changed}" if column not in key else ""
+    return (
+        "INSERT INTO fact_changes (portal, entity, id) "
+        f"SELECT DISTINCT portal, '{entity}', id FROM (SELECT b.portal, b.{column} AS id {changed}"
+        f"{old}) m WHERE id IS NOT NULL ON CONFLICT DO NOTHING"
+    )
+
+
+def mark_deleted(table: str, ids: str) -> str | None:
+    """SQL marking the records whose rows in ``table`` are about to be deleted.
+
+    ``ids`` is a relation of the row IDs; parameter ``?`` is the portal. A
+    history row marks its owner, read before the row goes.
+    """
+    mark = MARKS.get(table)
+    if mark is None:
+        return None
+    entity, column = mark
+    return (
+        "INSERT INTO fact_changes (portal, entity, id) "
+        f"SELECT DISTINCT portal, '{entity}', {column} FROM {table} "
+        f"WHERE portal = ? AND id IN (SELECT id FROM {ids}) AND {column} IS NOT NULL "
+        "ON CONFLICT DO NOTHING"
+    )
