@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import html
 import re
+import time
 import warnings
 
 import pytest
@@ -443,12 +444,21 @@ def test_startup_warms_the_drill_down_texts(tmp_path):
     store = tiny_store(tmp_path)
     try:
         app = create_app(Settings(db=store.path), store)
+        sql = "SELECT table_name FROM duckdb_tables() WHERE database_name = 'rop_cache'"
+        names: list[str] = []
         with page_client(app):
-            pass  # leaving joins the warm-up thread
-        tables = store.query(
-            "SELECT table_name FROM duckdb_tables() WHERE database_name = 'rop_cache'"
-        )
-        names = [t for (t,) in tables]
+            # The warm-up runs in a build slot after the start; a shutdown
+            # before it got one skips it, so wait for it (not for ever) here.
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline:
+                cursor = store.cursor()
+                try:
+                    names = [t for (t,) in cursor.query(sql)]
+                finally:
+                    cursor.close()
+                if any("text" in n for n in names):
+                    break
+                time.sleep(0.1)
         assert any("text" in n for n in names), names
     finally:
         store.close()

@@ -151,7 +151,15 @@ def _with_stages(request: Request, ctx: dict[str, Any]) -> dict[str, Any]:
     the page's JSON and XLSX links ask: a plain request costs what the page costs."""
     if not wanted(request, False):
         return dict(ctx["report"])
-    return {**ctx["report"], "stages": stage_object(request)[0]}
+    # In build_report's place (after "total"), so the JSON reads the same
+    # key for key as `rop report` on the store (the CLI through a server).
+    out: dict[str, Any] = {}
+    for key, value in ctx["report"].items():
+        out[key] = value
+        if key == "total":
+            out["stages"] = stage_object(request)[0]
+    out.setdefault("stages", stage_object(request)[0])
+    return out
 
 
 def _report_json(request: Request, ctx: dict[str, Any]) -> dict[str, Any]:
