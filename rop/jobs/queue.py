@@ -57,10 +57,12 @@ def rescan_cron(minutes: int) -> str:
 
 
 def refresh_facts(store: Store, portal: str) -> None:
-    """After a sync: the portal's cached report facts, so the first page is fast.
+    """After a sync: what the first page still computes, so it is fast.
 
-    The one place a worker refreshes them (today the metrics cache warm-up
-    of rop.report.context).
+    The stored facts (deal, lead and call facts) are already current: the
+    sync itself ends with rop.store.facts.refresh_facts for the changed
+    records. What is left is the per-process metrics cache (stage visits,
+    drill-down texts), warmed here; the one place a worker does it.
     """
     from rop.report.context import warm_cache
 
