@@ -17,6 +17,7 @@ from starlette.responses import HTMLResponse, Response
 from rop.web import i18n
 from rop.web.context import Json, setup
 from rop.web.errors import BadInput, WebError
+from rop.web.jsonbody import json_object
 
 MAX_BODY = 16 * 1024
 
@@ -69,18 +70,7 @@ def digests_page(request: Request) -> Response:
 
 
 async def _body(request: Request) -> dict[str, Any]:
-    import json
-
-    raw = await request.body()
-    if len(raw) > MAX_BODY:
-        raise BadInput("the body is too large")
-    try:
-        data = json.loads(raw or b"{}")
-    except ValueError:
-        raise BadInput("the body is not JSON") from None
-    if not isinstance(data, dict):
-        raise BadInput("the body is not a JSON object")
-    return data
+    return await json_object(request, MAX_BODY)
 
 
 def _text(data: dict[str, Any], name: str, default: str = "") -> str:

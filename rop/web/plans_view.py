@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 from datetime import date
 from typing import Any
 
@@ -21,6 +20,7 @@ from rop.web import i18n
 from rop.web.context import Json, setup
 from rop.web.download import file_response
 from rop.web.errors import BadInput
+from rop.web.jsonbody import json_object
 
 MAX_BODY = 4 * 1024 * 1024  # an imported file, base64: a few thousand lines fit
 
@@ -100,16 +100,7 @@ def plans_page(request: Request) -> Response:
 
 
 async def _body(request: Request) -> dict[str, Any]:
-    raw = await request.body()
-    if len(raw) > MAX_BODY:
-        raise BadInput("body too large")
-    try:
-        data = json.loads(raw or b"{}")
-    except ValueError:
-        raise BadInput("the body is not JSON") from None
-    if not isinstance(data, dict):
-        raise BadInput("the body is not a JSON object")
-    return data
+    return await json_object(request, MAX_BODY)
 
 
 async def plans_save(request: Request) -> Response:

@@ -12,7 +12,6 @@ change what viewers see.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from starlette.requests import Request
@@ -20,6 +19,7 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 
 from rop.web import i18n
 from rop.web.errors import BadInput, WebError
+from rop.web.jsonbody import json_object
 
 MAX_BODY = 4096
 ACTIONS = ("allow", "deny", "clear", "admin", "unadmin")
@@ -84,15 +84,7 @@ async def rights_change(request: Request) -> Response:
     from rop.report.scope import clear_override, list_rights, set_override, set_report_admin
 
     viewer = _admin_viewer(request)
-    raw = await request.body()
-    if len(raw) > MAX_BODY:
-        raise BadInput("body too large")
-    try:
-        data = json.loads(raw or b"{}")
-    except ValueError:
-        raise BadInput("the body is not JSON") from None
-    if not isinstance(data, dict):
-        raise BadInput("the body is not a JSON object")
+    data = await json_object(request, MAX_BODY)
     action = data.get("action")
     if action not in ACTIONS:
         raise BadInput(f"action: {action!r} (one of {', '.join(ACTIONS)})", field="action")
