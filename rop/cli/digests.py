@@ -9,23 +9,7 @@ import click
 
 from rop.cli.problems import UsageProblem
 from rop.cli.report import report_call
-from rop.cli.store import HeldByServer, open_report_store
-
-
-def _store_options(fn: Any) -> Any:
-    """--db and --portal after the subcommand too (`rop digests list --db X`)."""
-
-    def remember(ctx: click.Context, param: click.Parameter, value: str | None) -> None:
-        if value is not None and param.name:
-            ctx.obj[param.name] = value
-
-    fn = click.option(
-        "--portal", expose_value=False, callback=remember, help="Portal key, when several"
-    )(fn)
-    return click.option(
-        "--db", type=click.Path(dir_okay=False), expose_value=False, callback=remember,
-        help="Store file (default: ROP_DB)",
-    )(fn)  # fmt: skip
+from rop.cli.store import HeldByServer, open_report_store, store_options
 
 
 def _digest_call(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
@@ -64,7 +48,7 @@ def digests_command(ctx: click.Context, db: str | None, portal: str | None) -> N
 
 
 @digests_command.command("list")
-@_store_options
+@store_options
 @click.option("--user", type=click.IntRange(min=1), help="Only this reader's digests")
 @click.option("--log", "show_log", is_flag=True, help="Also the delivery log (latest 20)")
 @click.pass_context
@@ -90,7 +74,7 @@ def digests_list(ctx: click.Context, user: int | None, show_log: bool) -> None:
 
 
 @digests_command.command("add")
-@_store_options
+@store_options
 @click.argument("user", type=click.IntRange(min=1))
 @click.option("--daily", "frequency", flag_value="daily", help="Every (working) day")
 @click.option("--weekly", "frequency", flag_value="weekly", default=True, help="Once a week")
@@ -131,7 +115,7 @@ def digests_add(ctx: click.Context, user: int, actor: int | None, **kw: Any) -> 
 
 
 @digests_command.command("remove")
-@_store_options
+@store_options
 @click.argument("sub_id", type=click.IntRange(min=1))
 @click.option("--as", "actor", type=click.IntRange(min=1), help="Act as this user (their rights)")
 @click.pass_context
@@ -145,7 +129,7 @@ def digests_remove(ctx: click.Context, sub_id: int, actor: int | None) -> None:
 
 
 @digests_command.command("send-now")
-@_store_options
+@store_options
 @click.argument("sub_id", type=click.IntRange(min=1))
 @click.pass_context
 def digests_send_now(ctx: click.Context, sub_id: int) -> None:

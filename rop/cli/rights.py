@@ -6,23 +6,7 @@ import click
 
 from rop.cli.problems import WHOLE, UsageProblem
 from rop.cli.report import report_call
-from rop.cli.store import HeldByServer, open_report_store
-
-
-def _store_options(fn):
-    """--db and --portal after the subcommand too (`rop rights show --db X`)."""
-
-    def remember(ctx: click.Context, param: click.Parameter, value: str | None) -> None:
-        if value is not None and param.name:
-            ctx.obj[param.name] = value
-
-    fn = click.option(
-        "--portal", expose_value=False, callback=remember, help="Portal key, when several"
-    )(fn)
-    return click.option(
-        "--db", type=click.Path(dir_okay=False), expose_value=False, callback=remember,
-        help="Store file (default: ROP_DB)",
-    )(fn)  # fmt: skip
+from rop.cli.store import HeldByServer, open_report_store, store_options
 
 
 @click.group("rights", invoke_without_command=True)
@@ -53,7 +37,7 @@ def _rights_run(ctx: click.Context, action) -> None:
 
 
 @rights_command.command("show")
-@_store_options
+@store_options
 @click.pass_context
 def rights_show(ctx: click.Context) -> None:
     """Portal admins, report admins and every override."""
@@ -78,7 +62,7 @@ def rights_show(ctx: click.Context) -> None:
 
 
 @rights_command.command("allow")
-@_store_options
+@store_options
 @click.argument("viewer", type=WHOLE)
 @click.argument("user", type=WHOLE)
 @click.pass_context
@@ -91,7 +75,7 @@ def rights_allow(ctx: click.Context, viewer: int, user: int) -> None:
 
 
 @rights_command.command("deny")
-@_store_options
+@store_options
 @click.argument("viewer", type=WHOLE)
 @click.argument("user", type=WHOLE)
 @click.pass_context
@@ -104,7 +88,7 @@ def rights_deny(ctx: click.Context, viewer: int, user: int) -> None:
 
 
 @rights_command.command("clear")
-@_store_options
+@store_options
 @click.argument("viewer", type=WHOLE)
 @click.argument("user", type=WHOLE, required=False)
 @click.pass_context
@@ -118,7 +102,7 @@ def rights_clear(ctx: click.Context, viewer: int, user: int | None) -> None:
 
 
 @rights_command.command("admin")
-@_store_options
+@store_options
 @click.argument("user", type=WHOLE)
 @click.option("--off", is_flag=True, help="Take the report admin mark away")
 @click.pass_context

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -98,3 +98,19 @@ def locked_by_server(path: str | Path, problem: str) -> str | None:
         f"the store {path} is open in `rop serve` at {url}: see {url}/report "
         f"(or {url}/report.json), or stop the server first"
     )
+
+
+def store_options(fn: Any) -> Any:
+    """--db and --portal after a group's subcommand too (`rop rights show --db X`)."""
+
+    def remember(ctx: click.Context, param: click.Parameter, value: str | None) -> None:
+        if value is not None and param.name:
+            ctx.obj[param.name] = value
+
+    fn = click.option(
+        "--portal", expose_value=False, callback=remember, help="Portal key, when several"
+    )(fn)
+    return click.option(
+        "--db", type=click.Path(dir_okay=False), expose_value=False, callback=remember,
+        help="Store file (default: ROP_DB)",
+    )(fn)  # fmt: skip
