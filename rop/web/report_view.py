@@ -153,12 +153,13 @@ def _with_stages(request: Request, ctx: dict[str, Any]) -> dict[str, Any]:
         return dict(ctx["report"])
     # In build_report's place (after "total"), so the JSON reads the same
     # key for key as `rop report` on the store (the CLI through a server).
+    stages = stage_object(request)[0]
     out: dict[str, Any] = {}
     for key, value in ctx["report"].items():
         out[key] = value
         if key == "total":
-            out["stages"] = stage_object(request)[0]
-    out.setdefault("stages", stage_object(request)[0])
+            out["stages"] = stages
+    out.setdefault("stages", stages)
     return out
 
 
