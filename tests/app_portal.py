@@ -179,3 +179,22 @@ def _attr(html: str, name: str) -> str:
 
     start = html.index(name + '="') + len(name) + 2
     return htmllib.unescape(html[start : html.index('"', start)])
+
+
+def won_deals(page_url: str, timeout: float = 120) -> int:
+    """The report's total of won deals, read from the JSON twin of a report page URL."""
+    reply = httpx.get(page_url.replace("/report?", "/report.json?"), timeout=timeout)
+    assert reply.status_code == 200, reply.text[:300]
+    stack, found = [reply.json()["report"]["total"]], []
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if key == "deals_won" and not isinstance(value, dict | list):
+                    found.append(value)
+                else:
+                    stack.append(value)
+        elif isinstance(node, list):
+            stack.extend(node)
+    assert found, "no deals_won in the report"
+    return int(found[0] or 0)

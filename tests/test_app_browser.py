@@ -18,6 +18,7 @@ import httpx
 import pytest
 
 from rop.config import load_settings
+from tests.app_portal import won_deals
 
 pytestmark = pytest.mark.timeout(420)
 
@@ -110,24 +111,6 @@ def _eval(page, script: str):
         except playwright_api.Error:
             page.wait_for_timeout(250)
     raise AssertionError("the report kept reloading")
-
-
-def _won(frame_url: str) -> int:
-    reply = httpx.get(frame_url.replace("/report?", "/report.json?"), timeout=120)
-    total = reply.json()["report"]["total"]
-    stack, found = [total], []
-    while stack:
-        node = stack.pop()
-        if isinstance(node, dict):
-            for key, value in node.items():
-                if key == "deals_won" and not isinstance(value, dict | list):
-                    found.append(value)
-                else:
-                    stack.append(value)
-        elif isinstance(node, list):
-            stack.extend(node)
-    assert found, "no deals_won in the report"
-    return int(found[0] or 0)
 
 
 def _open_as(page, portal: str, user: int):
@@ -229,7 +212,7 @@ def test_the_whole_story(demo):
         page.wait_for_timeout(3000)  # let any reload of its own settle first
         frame = _report_frame(page)
         before_url = frame.url
-        won_before = _won(before_url)
+        won_before = won_deals(before_url)
         frame.evaluate("window.__rop_marker = 1")
         won.update("deal", int(deal), {"STAGE_ID": "WON", "STAGE_SEMANTIC_ID": "S"}, history=True)
         started = time.monotonic()
@@ -253,7 +236,7 @@ def test_the_whole_story(demo):
         finally:
             store.close()
         assert stage == "WON"
-        assert _won(frame.url) == won_before + 1
+        assert won_deals(frame.url) == won_before + 1
 
         # 6. Uninstall with clean: that portal's data is gone from the store.
         page.goto(f"{demo['portal']}/?as={admin}")

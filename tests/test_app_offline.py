@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import time
 
-import httpx
 import pytest
 
 from rop.web.appmode.offline_poll import poll_offline_events
-from tests.app_portal import Rig, app_rig
+from tests.app_portal import Rig, app_rig, won_deals
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -19,24 +18,6 @@ def _query(rig: Rig, sql: str, params: list | None = None) -> list:
         return cur.query(sql, params or [])
     finally:
         cur.close()
-
-
-def _won(url: str) -> int:
-    reply = httpx.get(url.replace("/report?", "/report.json?"), timeout=60)
-    assert reply.status_code == 200, reply.text[:300]
-    stack, found = [reply.json()["report"]["total"]], []
-    while stack:
-        node = stack.pop()
-        if isinstance(node, dict):
-            for key, value in node.items():
-                if key == "deals_won" and not isinstance(value, dict | list):
-                    found.append(value)
-                else:
-                    stack.append(value)
-        elif isinstance(node, list):
-            stack.extend(node)
-    assert found, "no deals_won in the report"
-    return int(found[0] or 0)
 
 
 def test_a_change_reaches_the_report_through_the_offline_queue(tmp_path):
@@ -52,13 +33,15 @@ def test_a_change_reaches_the_report_through_the_offline_queue(tmp_path):
         deal = _query(
             rig, "SELECT id FROM deals WHERE portal = ? AND stage_id = 'NEW' LIMIT 1", [portal]
         )[0][0]
-        won_before = _won(report)
+        won_before = won_deals(report, timeout=60)
         won = {"STAGE_ID": "WON", "STAGE_SEMANTIC_ID": "S"}
         rig.emu("POST", "/_emulator/deal/update", {"id": deal, "fields": won, "history": True})
         started = time.monotonic()
-        while time.monotonic() - started < 10 and _won(report) == won_before:
+        while time.monotonic() - started < 10 and won_deals(report, timeout=60) == won_before:
             time.sleep(0.2)
-        assert _won(report) == won_before + 1, "the change did not reach the report in 10 s"
+        assert won_deals(report, timeout=60) == won_before + 1, (
+            "the change did not reach the report in 10 s"
+        )
         print(f"change -> report (offline, 1 s poll): {time.monotonic() - started:.2f} s")
         assert len(rig.emu("GET", "/_emulator/stats")["deliveries"]) == delivered
         # The by-ID sync, not a re-scan; and the queue was cleared after it.
