@@ -56,8 +56,9 @@ ALLOWED: dict[str, set[str]] = {
     # Scheduled digests: the report (in the reader's scope) sent through
     # Bitrix24 chat (bitrix's client) and e-mail; settings are handed down.
     "digests": {"report", "metrics", "store", "bitrix"},
-    # Server mode's sync workers: run bitrix's sync, then refresh the report's facts.
-    "jobs": {"bitrix", "report", "store"},
+    # Server mode's sync workers: run bitrix's sync, then refresh the report's facts;
+    # a periodic task sends the digests that are due.
+    "jobs": {"bitrix", "report", "store", "digests"},
     "demo": {"bitrix", "store"},
     "rundemo": EVERYTHING - {"cli", "rundemo"},
     "cli": EVERYTHING - {"cli"},

@@ -137,16 +137,19 @@ def digests_send_now(ctx: click.Context, sub_id: int) -> None:
     from rop.config import load_settings
     from rop.digests.content import Links
     from rop.digests.run import send_now
-    from rop.web.digests import mail_sender, options, report_url, targets
+    from rop.digests.targets import mail_sender, options, targets
+    from rop.web.digests import digest_config
 
     settings = load_settings()
+    config = digest_config(settings)
+    hooks = [settings.webhook] if settings.webhook else []
     with _open(ctx, "send a digest") as store:
         key = _portal(store, ctx)
-        target = next((t for t in targets(store, settings) if t.portal == key), None)
-        links = target.links if target else Links(report_url=report_url(settings))
+        target = next((t for t in targets(store, config, webhooks=hooks) if t.portal == key), None)
+        links = target.links if target else Links(report_url=config.report_url)
         outcomes = _digest_call(
             send_now, store, sub_id, portal=key, chat=target.chat if target else None,
-            mail=mail_sender(settings), options=options(settings, links),
+            mail=mail_sender(config), options=options(config, links),
         )  # fmt: skip
     failed = False
     for o in outcomes:

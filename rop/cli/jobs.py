@@ -100,12 +100,21 @@ def queue_webhook_sync(settings: Settings, full: bool) -> str:
     help="Queue an incremental sync of every portal this often (default: "
     "ROP_SYNC_INTERVAL_MINUTES; 0: never)",
 )  # fmt: skip
+@click.option(
+    "--digests/--no-digests", default=True, show_default=True,
+    help="Send the scheduled digests that are due, every minute (docs/DIGESTS.md)",
+)  # fmt: skip
 def worker_command(
-    db: str | None, concurrency: int, stalled_seconds: int, rescan_minutes: int | None
+    db: str | None,
+    concurrency: int,
+    stalled_seconds: int,
+    rescan_minutes: int | None,
+    digests: bool,
 ) -> None:
     """Run a sync worker on the PostgreSQL job queue (server mode; stop with Ctrl+C)."""
     from rop.jobs.queue import Runtime, run_worker
     from rop.logs import configure
+    from rop.web.digests import digest_config
 
     settings = load_settings(db=db)
     url = _server_url(settings)
@@ -121,6 +130,7 @@ def worker_command(
             settings.sync_interval_minutes if rescan_minutes is None else rescan_minutes
         ),
         stalled_seconds=stalled_seconds,
+        digests=digest_config(settings) if digests else None,
     )
     try:
         run_worker(runtime, concurrency)

@@ -47,6 +47,7 @@ class Runtime:
     rate_burst: int = 50
     rescan_minutes: int = 0  # 0: no periodic re-scan
     stalled_seconds: int = 30  # heartbeat silence after which a running job is retried
+    digests: Any = None  # a rop.digests.targets.DigestConfig: send due digests every minute
 
 
 def rescan_cron(minutes: int) -> str:
@@ -197,7 +198,20 @@ def build_app(runtime: Runtime, worker: Worker | None = None) -> procrastinate.A
         def rescan(timestamp: int) -> None:
             state.rescan(app)
 
+    if runtime.digests is not None:
+        register_digests(app, state, runtime.digests)
     return app
+
+
+def register_digests(app: procrastinate.App, state: Worker, config: Any) -> None:
+    """The periodic digests task (rop.jobs.digests): what is due, every minute."""
+    from rop.jobs.digests import DIGESTS_CRON, DIGESTS_TASK, send_digests
+
+    @app.periodic(cron=DIGESTS_CRON)
+    @app.task(name=DIGESTS_TASK, queueing_lock=DIGESTS_TASK)
+    def digests(timestamp: int) -> None:
+        with state.logged("digests", "*"):
+            send_digests(state.store(), state.runtime.keys, config)
 
 
 def run_worker(runtime: Runtime, concurrency: int = 4) -> None:

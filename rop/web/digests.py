@@ -1,56 +1,31 @@
-"""Digests in the server: senders from the settings, and the scheduler thread.
+"""Digests in the server: the settings handed down, and the scheduler thread.
 
-``due_digests(store, settings, appmode)`` sends what is due for every
-portal this server serves (the webhook's, or each installed portal in app
-mode) through ``rop.digests.run.send_due_digests``; the ``DigestScheduler``
-calls it once a minute. A periodic job in server mode may call the same
-function instead (set ``ROP_DIGESTS=false`` on the web servers then);
-sending twice is harmless either way: each slot is claimed once in the store.
+The work is rop.digests.targets.due_digests (every portal this process
+serves: the webhook's, or each installed portal in app mode); here the
+settings become its :class:`~rop.digests.targets.DigestConfig` and the
+``DigestScheduler`` calls it twice a minute. In server mode a worker's
+periodic task (rop.jobs.digests) calls the same function; set
+``ROP_DIGESTS=false`` on the web servers then. Sending twice is impossible
+either way: each slot is claimed once in the store.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from rop.config import Settings
-from rop.digests.chat import BotSender, NotifySender
-from rop.digests.content import Links
-from rop.digests.mail import MailSender, SmtpSettings
-from rop.digests.run import ChatSender, DigestOptions, Outcome, send_due_digests
+from rop.digests.mail import SmtpSettings
+from rop.digests.run import Outcome
+from rop.digests.targets import AppKeys, DigestConfig
+from rop.digests.targets import due_digests as send_due
 from rop.store.db import Store
+from rop.store.vault import Vault
 
 log = logging.getLogger("rop.digests")
 TICK_SECONDS = 30.0  # twice a minute: a slot is never more than half a minute late
-
-
-@dataclass(frozen=True)
-class Target:
-    """One portal to send for: its store key, chat sender and links."""
-
-    portal: str
-    chat: ChatSender | None
-    links: Links
-
-
-def mail_sender(settings: Settings) -> MailSender | None:
-    if not settings.smtp_host:
-        return None
-    return MailSender(
-        SmtpSettings(
-            host=settings.smtp_host,
-            port=settings.smtp_port,
-            security=settings.smtp_security,
-            user=settings.smtp_user,
-            password=settings.smtp_password,
-            sender=settings.smtp_from,
-            sender_name=settings.smtp_from_name,
-        )
-    )
 
 
 def report_url(settings: Settings) -> str:
@@ -62,69 +37,45 @@ def report_url(settings: Settings) -> str:
     return f"http://{host}:{settings.port}/report"
 
 
-def options(settings: Settings, links: Links) -> DigestOptions:
-    return DigestOptions(
-        skip_empty=settings.digests_skip_empty, rank=settings.digests_rank, links=links
+def digest_config(settings: Settings) -> DigestConfig:
+    """The settings a digest sender needs (the web server, `rop worker`, the CLI)."""
+    smtp = None
+    if settings.smtp_host:
+        smtp = SmtpSettings(
+            host=settings.smtp_host,
+            port=settings.smtp_port,
+            security=settings.smtp_security,
+            user=settings.smtp_user,
+            password=settings.smtp_password,
+            sender=settings.smtp_from,
+            sender_name=settings.smtp_from_name,
+        )
+    return DigestConfig(
+        report_url=report_url(settings),
+        app_code=settings.app_code or settings.app_client_id,
+        chat=settings.digests_chat,
+        rate_per_second=settings.rate_per_second,
+        skip_empty=settings.digests_skip_empty,
+        rank=settings.digests_rank,
+        smtp=smtp,
     )
 
 
-def targets(store: Store, settings: Settings, appmode: Any = None) -> Iterator[Target]:
-    """The portals this server sends digests for, each with its chat sender."""
-    web = Links(report_url=report_url(settings))
-    if appmode is not None:
-        code = settings.app_code or settings.app_client_id
-        for install in appmode.installs(store).all():
-            if not install.active:
-                continue
-            provider = appmode.token_provider(install.member_id)
-            chat: ChatSender
-            if settings.digests_chat == "bot":
-                chat = BotSender(install.client_endpoint, token_provider=provider,
-                                 rate_per_second=settings.rate_per_second)  # fmt: skip
-            else:
-                chat = NotifySender(install.client_endpoint, token_provider=provider,
-                                    rate_per_second=settings.rate_per_second)  # fmt: skip
-            yield Target(install.portal, chat, Links(app_code=code, portal_url=install.origin))
-        return
-    if settings.webhook:
-        from rop.bitrix.client import parse_webhook
-
-        hook = parse_webhook(settings.webhook)
-        sender = NotifySender(settings.webhook, rate_per_second=settings.rate_per_second)
-        yield Target(hook.portal, sender, web)
-        return
-    # No Bitrix24 connection (a demo store, a copy): e-mail only, the store's portals.
-    for (key,) in store.query("SELECT portal FROM portals ORDER BY portal"):
-        yield Target(str(key), None, web)
+def app_keys(settings: Settings) -> AppKeys | None:
+    """The installed portals' keys (the same rule as the app mode's vault), or None."""
+    if not (settings.app_client_id and settings.app_client_secret):
+        return None
+    secret = settings.app_secret_key or settings.app_client_secret
+    return AppKeys(Vault(secret.split(",")), settings.app_client_id, settings.app_client_secret)
 
 
 def due_digests(
     store: Store, settings: Settings, appmode: Any = None, now: datetime | None = None
 ) -> list[Outcome]:
     """Send every digest due now on every portal this server serves."""
-    mail = mail_sender(settings)
-    out: list[Outcome] = []
-    # Each thread reads through its own cursor (DuckDB), never the root store.
-    lister = store.cursor()
-    try:
-        found = list(targets(lister, settings, appmode))
-    finally:
-        lister.close()
-    for target in found:
-        cursor = store.cursor()
-        try:
-            cursor.use_portal(target.portal)
-            if not cursor.scalar("SELECT count(*) FROM portals WHERE portal = ?", [target.portal]):
-                continue  # not copied yet: nothing to report
-            out += send_due_digests(
-                cursor, now, portal=target.portal, chat=target.chat, mail=mail,
-                options=options(settings, target.links),
-            )  # fmt: skip
-        except Exception:  # one portal's trouble must not stop the others
-            log.exception("digests of %s failed", target.portal)
-        finally:
-            cursor.close()
-    return out
+    app = app_keys(settings) if appmode is not None else None
+    hooks = [settings.webhook] if settings.webhook and app is None else []
+    return send_due(store, digest_config(settings), app=app, webhooks=hooks, now=now)
 
 
 class DigestScheduler:
