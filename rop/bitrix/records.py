@@ -180,6 +180,8 @@ def _call(r: Record) -> Row:
         "portal_user_id": to_ref(r.get("PORTAL_USER_ID")),
         "portal_number": to_code(r.get("PORTAL_NUMBER")),
         "phone_number": to_code(r.get("PHONE_NUMBER")),
+        # The number as a key (E.164): a call back matches however it was spelt.
+        "phone_norm": phone_key(r.get("PHONE_NUMBER")),
         "call_type": to_int(r.get("CALL_TYPE")),
         "call_duration": to_int(r.get("CALL_DURATION")) or 0,
         "call_start_date": to_utc(r.get("CALL_START_DATE")),

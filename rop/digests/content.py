@@ -33,8 +33,11 @@ KEY_FIGURES = (
 )
 # The columns of a head's or administrator's table of managers.
 ROW_FIGURES = ("deals_won_amount", "deals_won", "deals_new", "calls_total")
-# What needs attention first: existing figures of the report.
-ATTENTION = ("deals_overdue", "deals_stuck", "calls_missed", "companies_not_called")
+# What needs attention first: figures of the catalogue (the table's, the stage
+# section's stuck deals, and the missed calls nobody has called back yet).
+ATTENTION = ("deals_overdue", "deals_stuck", "calls_not_called_back", "companies_not_called")
+# Catalogue figures that are not columns of the table: counted by their drill-down.
+_DRILLED = {"calls_not_called_back": "calls"}
 _ATTENTION_WORDS = {
     "deals_stuck": ("Зависшие сделки", "Stuck deals"),
 }
@@ -253,6 +256,11 @@ def build_digest(
             stuck = _stuck(report)
             if stuck is not None:
                 attention.append(Attention(key, _label(None, key, lang), stuck))
+        elif key in _DRILLED:
+            if _DRILLED[key] in flt.sections:
+                counted = drill(store, flt, key, portal=portal, limit=0)
+                label = str(counted[f"label_{lang}"])
+                attention.append(Attention(key, label, int(counted["value"] or 0)))
         elif key in columns:
             attention.append(
                 Attention(key, _label(columns[key], key, lang), int(total.get(key) or 0))

@@ -175,6 +175,7 @@ COMPANIES = _clients("companies", "company_rel", "Компании", "компа
 CONTACTS = _clients("contacts", "contact_rel", "Контакты", "контактов", "contacts")
 
 _INCOMING = "call_type IN (2, 3)"
+_MISSED = f"{_INCOMING} AND coalesce(call_failed_code, '') <> '200'"
 CALLS: tuple[Figure, ...] = (
     _call("calls_total", "count", "count", "TRUE", "Звонков", "Calls",
           "Звонки, начатые в периоде.", "Calls started in the period."),
@@ -183,8 +184,7 @@ CALLS: tuple[Figure, ...] = (
     _call("calls_incoming", "count", "count", _INCOMING, "Входящих", "Incoming",
           "Входящие звонки периода (включая переадресованные).",
           "Incoming calls of the period (redirected included)."),
-    _call("calls_missed", "count", "count",
-          f"{_INCOMING} AND coalesce(call_failed_code, '') <> '200'", "Пропущенных", "Missed",
+    _call("calls_missed", "count", "count", _MISSED, "Пропущенных", "Missed",
           "Входящие звонки без ответа.", "Incoming calls not answered."),
     _call("calls_talk_seconds", "sum", "seconds", "TRUE", "Время разговоров", "Talk time",
           "Суммарная длительность звонков.", "Total duration of the calls.",
@@ -196,7 +196,38 @@ CALLS: tuple[Figure, ...] = (
 )  # fmt: skip
 
 STATIC: tuple[Figure, ...] = DEALS + LEADS + COMPANIES + CONTACTS + CALLS
-_BY_KEY: dict[str, Figure] = {f.key: f for f in STATIC}
+
+# The period's missed calls that were called back: a later call with the same
+# client connected (CALL_FAILED_CODE 200), outgoing or incoming, by anyone, up
+# to the data's end. The same client: the same CRM binding, or the same number
+# (calls.phone_norm, E.164). Connected calls count whatever the duration bounds.
+# Uncorrelated on purpose: each engine computes the set once per query (a hash
+# anti-join) instead of searching the calls once per missed call.
+_CALLED_BACK = f"""SELECT m.id FROM calls m
+LEFT JOIN (SELECT crm_entity_type, crm_entity_id, max(call_start_date) AS last_ok FROM calls
+    WHERE portal = $portal AND call_failed_code = '200' AND crm_entity_id IS NOT NULL
+    GROUP BY crm_entity_type, crm_entity_id) e
+    ON e.crm_entity_type = m.crm_entity_type AND e.crm_entity_id = m.crm_entity_id
+LEFT JOIN (SELECT phone_norm, max(call_start_date) AS last_ok FROM calls
+    WHERE portal = $portal AND call_failed_code = '200' AND phone_norm IS NOT NULL
+    GROUP BY phone_norm) p ON p.phone_norm = m.phone_norm
+WHERE m.portal = $portal AND {in_period("m.call_start_date")}
+    AND (e.last_ok > m.call_start_date OR p.last_ok > m.call_start_date)"""
+
+# Figures a drill-down, a digest or the JSON may ask for by key, not report
+# columns (METRICS.md's table is the columns; these are in METRICS_DECISIONS.md).
+EXTRA: tuple[Figure, ...] = (
+    _call("calls_not_called_back", "count", "count",
+          f"{_MISSED} AND f.id NOT IN ({_CALLED_BACK})",
+          "Пропущенные без перезвона", "Missed, not called back",
+          "Пропущенные входящие звонки периода, после которых с этим клиентом (та же "
+          "привязка в CRM или тот же номер) никто не поговорил до сих пор: ни исходящим, "
+          "ни входящим звонком.",
+          "Missed incoming calls of the period after which nobody has talked to that "
+          "client (the same CRM binding or the same number) up to now, by an outgoing "
+          "or an incoming call."),
+)  # fmt: skip
+_BY_KEY: dict[str, Figure] = {f.key: f for f in STATIC + EXTRA}
 
 STAGE_PREFIX = "deal_stage:"
 STATUS_PREFIX = "lead_status:"
@@ -338,7 +369,7 @@ def figure(key: str) -> Figure:
     if view is not None:
         return view
     choices = ", ".join(
-        [*(f.key for f in STATIC), *QUALITY_BY_KEY, STAGE_PREFIX + "<stage>", STATUS_PREFIX + "<status>",
+        [*(f.key for f in STATIC + EXTRA), *QUALITY_BY_KEY, STAGE_PREFIX + "<stage>", STATUS_PREFIX + "<status>",
          FUNNEL_PREFIX + "<stage>",
          "deal_move:<pipeline>|<from>|<to>", "deal_time:<pipeline>|<stage>",
          "deal_time_open:<pipeline>|<stage>", "deal_reach:<pipeline>|<stage>",
