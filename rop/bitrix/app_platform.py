@@ -20,7 +20,9 @@ import httpx
 from rop.bitrix.client import BitrixClient
 from rop.bitrix.errors import BitrixError
 
-PLACEMENTS = ("LEFT_MENU", "CRM_ANALYTICS_MENU")
+# REST_APP_URI: a digest's link /marketplace/view/<code>/?params[...] opens the
+# app at /app with the params as PLACEMENT_OPTIONS (widgets/universal/app-url.md).
+PLACEMENTS = ("LEFT_MENU", "CRM_ANALYTICS_MENU", "REST_APP_URI")
 # What changes the report (issue 10 item 4), plus the app's own life cycle.
 EVENTS = (
     "ONAPPUPDATE",

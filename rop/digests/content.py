@@ -124,7 +124,12 @@ class Links:
 
     def to(self, pairs: list[tuple[str, str]]) -> str:
         if self.app_code and self.portal_url:
-            query = urlencode([(f"params[{k}]", v) for k, v in pairs])
+            # One value per key: Bitrix24 reads the query as PHP does, where a
+            # repeated params[k] keeps only the last; the report reads "1,2".
+            joined: dict[str, list[str]] = {}
+            for k, v in pairs:
+                joined.setdefault(k, []).append(v)
+            query = urlencode([(f"params[{k}]", ",".join(v)) for k, v in joined.items()])
             return f"{self.portal_url.rstrip('/')}/marketplace/view/{self.app_code}/?{query}"
         if self.report_url:
             return f"{self.report_url.rstrip('/')}/?{urlencode(pairs)}"
@@ -150,7 +155,7 @@ def report_filter(sub: Subscription, send_day: date) -> ReportFilter:
     return flt
 
 
-def _pairs(sub: Subscription, flt: ReportFilter) -> list[tuple[str, str]]:
+def report_pairs(sub: Subscription, flt: ReportFilter) -> list[tuple[str, str]]:
     """The web report's query for this filter (rop/web/params.py's names)."""
     pairs = [
         ("lang", sub.language),
@@ -291,6 +296,6 @@ def build_digest(
         attention=attention,
         overdue=overdue,
         rank=place,
-        link=(links or Links()).to(_pairs(sub, flt)),
+        link=(links or Links()).to(report_pairs(sub, flt)),
         report=report,
     )

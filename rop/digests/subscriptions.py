@@ -113,15 +113,16 @@ def _weekday(raw: Any) -> int:
     raise DigestInputError(f"weekday {raw!r} is not a day: mon..sun or 1..7 (Monday = 1)")
 
 
-def _ints(raw: Any, name: str) -> list[int]:
+def _ints(raw: Any, name: str, lowest: int = 1) -> list[int]:
     items = raw if isinstance(raw, list | tuple) else str(raw).split(",")
     out = []
     for item in items:
         text = str(item).strip()
         if not text:
             continue
-        if not text.isdigit() or int(text) <= 0:
-            raise DigestInputError(f"{name} {text!r} is not an ID (a whole number above 0)")
+        if not text.isdigit() or int(text) < lowest:
+            above = "0 or above" if lowest == 0 else "above 0"
+            raise DigestInputError(f"{name} {text!r} is not an ID (a whole number {above})")
         out.append(int(text))
     return out
 
@@ -145,7 +146,8 @@ def clean_filter(raw: dict[str, Any] | None) -> dict[str, Any]:
             if names:
                 out[key] = names
         else:
-            ids = _ints(value, key.rstrip("s"))
+            # Bitrix24's default pipeline is 0; users and departments start at 1.
+            ids = _ints(value, key.rstrip("s"), lowest=0 if key == "pipelines" else 1)
             if ids:
                 out[key] = ids
     return out

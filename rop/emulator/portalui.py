@@ -53,6 +53,22 @@ border-radius:20px 0 0 20px;background:#2fc6f6;color:#fff;font-size:20px;cursor:
 """
 
 
+def link_params(request: Request) -> dict[str, Any]:
+    """``params[k]=v`` of a link -> PLACEMENT_OPTIONS (app-url.md), read as PHP reads
+    a query: a repeated ``params[k]`` keeps the last value, ``params[k][]`` makes a list."""
+    options: dict[str, Any] = {}
+    for key, value in request.query_params.multi_items():
+        if not key.startswith("params["):
+            continue
+        if key.endswith("][]"):
+            name = key[7:-3]
+            listed = options.get(name)
+            options[name] = [*listed, value] if isinstance(listed, list) else [value]
+        elif key.endswith("]"):
+            options[key[7:-1]] = value
+    return options
+
+
 def _json_script(value: Any) -> str:
     """JSON safe inside <script> (no </script>, no <!--)."""
     return json.dumps(value, ensure_ascii=False).replace("<", "\\u003c")
@@ -197,17 +213,32 @@ def routes(engine: Engine) -> list[Route]:
     async def app_page(request: Request) -> Response:
         if (moved := elsewhere(request)) is not None:
             return moved
+        if request.path_params["app_id"] != str(APP_ID):
+            return missing(request)
+        placement = request.query_params.get("placement", "DEFAULT").upper()
+        return open_app(request, placement, link_params(request))
+
+    async def view_page(request: Request) -> Response:
+        """A link ``/marketplace/view/<code>/?params[k]=v`` (app-url.md): the app's
+        REST_APP_URI handler, with the params as PLACEMENT_OPTIONS. Bitrix24 opens
+        it in a slider over the page the link was on; here it is the app's page."""
+        if (moved := elsewhere(request)) is not None:
+            return moved
+        settings = app.settings
+        if settings is None or request.path_params["code"] != settings.client_id:
+            return missing(request)
+        return open_app(request, "REST_APP_URI", link_params(request))
+
+    def missing(request: Request) -> Response:
+        note = '<p class="note" id="app-missing">The application is not installed.</p>'
+        return layout(viewer_of(request), "Application", note, status=404)
+
+    def open_app(request: Request, placement: str, options: dict[str, Any]) -> Response:
         viewer = viewer_of(request)
         settings = app.settings
-        if settings is None or not app.present or request.path_params["app_id"] != str(APP_ID):
-            note = '<p class="note" id="app-missing">The application is not installed.</p>'
-            return layout(viewer, "Application", note, status=404)
+        if settings is None or not app.present:
+            return missing(request)
         admin = viewer in portal.admins
-        placement = request.query_params.get("placement", "DEFAULT").upper()
-        options: dict[str, Any] = {}
-        for key, value in request.query_params.multi_items():
-            if key.startswith("params[") and key.endswith("]"):
-                options[key[7:-1]] = value  # app-url.md: params[...] -> PLACEMENT_OPTIONS
         installing = app.state == INSTALLING
         if installing:
             if not admin:
@@ -335,6 +366,7 @@ def routes(engine: Engine) -> list[Route]:
         Route("/portal/install", install, methods=["POST"]),
         Route("/portal/uninstall", uninstall, methods=["POST"]),
         Route("/marketplace/app/{app_id}/", app_page, methods=["GET"]),
+        Route("/marketplace/view/{code}/", view_page, methods=["GET"]),
         Route("/marketplace/app/{app_id}/frame/{sid}/{action}", frame_action, methods=["POST"]),
         Route("/_portal/frame-parent.js", parent_script, methods=["GET"]),
     ]

@@ -59,6 +59,7 @@ class Frame:
     application_token: str
     placement: str
     lang: str
+    placement_options: str = ""  # a JSON string (widget_data.md): a link's params[...]
 
     @classmethod
     def read(cls, got: dict[str, str]) -> Frame | None:
@@ -80,4 +81,5 @@ class Frame:
             application_token=got.get("APPLICATION_TOKEN", "").strip(),
             placement=got.get("PLACEMENT", "DEFAULT") or "DEFAULT",
             lang="en" if got.get("LANG", "ru") == "en" else "ru",
+            placement_options=got.get("PLACEMENT_OPTIONS", ""),
         )

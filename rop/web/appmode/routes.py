@@ -28,6 +28,7 @@ from rop.bitrix.errors import BitrixError
 from rop.bitrix.installs import Tokens
 from rop.web import i18n
 from rop.web.appmode.events import app_events
+from rop.web.appmode.link import checked_pairs, link_pairs
 from rop.web.appmode.payload import Frame, fields
 from rop.web.appmode.refusal import refuse
 from rop.web.appmode.rights_page import rights_change, rights_page
@@ -87,7 +88,10 @@ async def app_open(request: Request) -> Response:
         except BitrixError as error:
             log.warning("rights of viewer %s not worked out: %s", viewer.user_id, error)
             return refuse(502, "rights_failed", frame.lang)
-        target = _signed(request, token, lambda u: u.report([("lang", frame.lang)]))
+        # A link's params (a digest's filter, REST_APP_URI) open the report with it.
+        wanted = link_pairs(frame.placement_options)
+        pairs = checked_pairs(request.app.state.pool.get(), install.portal, wanted, frame.lang)
+        target = _signed(request, token, lambda u: u.report([("lang", frame.lang), *pairs]))
     else:
         target = _signed(request, token, lambda u: u.app_status(frame.lang))
     return RedirectResponse(target, status_code=303)
