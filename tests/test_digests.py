@@ -542,3 +542,38 @@ def test_a_readers_name_is_text_in_the_chat_message_too(store):
     msg = render_chat(digest)
     assert "[url=https://evil" not in msg.message and "[\u200burl=https://evil" in msg.message
     assert "[url=https://evil.example]Me[/url]" in msg.message_out  # plain text: as it is
+
+
+def test_a_big_departments_chat_card_stays_within_the_attach_limit(store):
+    from dataclasses import replace
+
+    from rop.digests.chat import ATTACH_LIMIT, render_chat
+    from rop.digests.content import Row, build_digest
+
+    sub = make(_key(store), 1, frequency="weekly", weekday="mon", language="en")
+    digest = build_digest(store, sub, MONDAY)
+    many = [Row(name=f"Manager {i} " + "x" * 40, department="Sales",
+                figures=dict.fromkeys(k for k in digest.rows[0].figures), user_id=1000 + i)
+            for i in range(3000)]  # fmt: skip
+    msg = render_chat(replace(digest, rows=many))
+    size = len(json.dumps(msg.attach, ensure_ascii=False).encode("utf-8"))
+    assert size <= ATTACH_LIMIT
+    texts = [b.get("MESSAGE", "") for b in msg.attach["BLOCKS"]]
+    shown = sum(1 for b in msg.attach["BLOCKS"] for g in b.get("GRID", [])
+                if str(g.get("NAME", "")).strip("\u2068\u2069").startswith("Manager "))  # fmt: skip
+    assert 0 < shown < 3000
+    assert any(str(3000 - shown) in t for t in texts), texts  # "and N more in the report"
+
+
+def test_a_sender_keeps_to_its_rate(portal):
+    import time
+
+    from rop.digests.chat import ChatMessage
+
+    sender = NotifySender(portal["webhook"], rate_per_second=5)
+    msg = ChatMessage(message="x", message_out="x", attach={"ID": 1, "BLOCKS": [{"MESSAGE": "x"}]},
+                      tag="ROP_T|3")  # fmt: skip
+    started = time.monotonic()
+    for _ in range(6):
+        sender.send(3, msg)
+    assert time.monotonic() - started >= 5 / 5 - 0.05  # six sends: five gaps of 0.2 s
