@@ -106,3 +106,26 @@ def test_options_that_are_not_a_json_object_are_ignored(rig):
 def test_the_emulator_has_no_page_for_another_code(rig):
     page = httpx.get(f"{rig.emulator}/marketplace/view/other.app/?params[period]=x", timeout=30)
     assert page.status_code == 404
+
+
+def test_inside_the_app_a_reader_manages_their_own_digests_and_an_admin_anyones(rig):
+    def token(user: int) -> str:
+        return dict(parse_qsl(urlsplit(rig.open_as(user)).query))["vt"]
+
+    def add(user: int, reader: int) -> httpx.Response:
+        return httpx.post(
+            f"{rig.rop}/api/digests", params={"vt": token(user)}, headers={"Origin": rig.rop},
+            json={"user_id": reader, "frequency": "weekly", "channels": ["chat"]}, timeout=60,
+        )  # fmt: skip
+
+    assert add(3, 3).status_code == 200  # a manager: their own
+    refused = add(3, 4)
+    assert refused.status_code == 403, refused.text[:300]
+    assert add(1, 4).status_code == 200  # the portal's administrator: anyone's
+    page = httpx.get(f"{rig.rop}/settings/digests", params={"vt": token(3)}, timeout=60)
+    assert page.status_code == 200
+    assert "User4" not in page.text  # a manager's page lists their own digests only
+    admin = httpx.get(f"{rig.rop}/settings/digests", params={"vt": token(1)}, timeout=60)
+    assert admin.status_code == 200 and "User4" in admin.text
+    no_token = httpx.get(f"{rig.rop}/settings/digests", timeout=60)
+    assert no_token.status_code in (401, 403)
