@@ -32,6 +32,8 @@ from rop.store.db import Store
 if TYPE_CHECKING:
     import procrastinate
 
+    from rop.digests.targets import DigestConfig
+
 log = logging.getLogger("rop.jobs")
 
 RESCAN_TASK = "rop.rescan"
@@ -47,7 +49,7 @@ class Runtime:
     rate_burst: int = 50
     rescan_minutes: int = 0  # 0: no periodic re-scan
     stalled_seconds: int = 30  # heartbeat silence after which a running job is retried
-    digests: Any = None  # a rop.digests.targets.DigestConfig: send due digests every minute
+    digests: DigestConfig | None = None  # send the due digests every minute (rop.jobs.digests)
 
 
 def rescan_cron(minutes: int) -> str:
@@ -203,7 +205,7 @@ def build_app(runtime: Runtime, worker: Worker | None = None) -> procrastinate.A
     return app
 
 
-def register_digests(app: procrastinate.App, state: Worker, config: Any) -> None:
+def register_digests(app: procrastinate.App, state: Worker, config: DigestConfig) -> None:
     """The periodic digests task (rop.jobs.digests): what is due, every minute."""
     from rop.jobs.digests import DIGESTS_CRON, DIGESTS_TASK, send_digests
 
