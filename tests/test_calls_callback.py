@@ -65,6 +65,16 @@ def test_a_call_back_after_the_period_counts_up_to_now(store):
 def test_the_drill_down_equals_the_figure(store):
     d = drill(store, NOV, KEY)
     assert d["total_records"] == len(d["records"]) == d["value"]
+    # The figure alone (its aggregate, what a digest reads) equals its list, for the
+    # total, each manager and the department, in every period of the fixture.
+    for flt in (
+        NOV,
+        replace(NOV, date_to=date(2026, 11, 28)),
+        replace(NOV, date_from=date(2026, 10, 1), date_to=date(2026, 12, 5)),
+    ):
+        for where in ({}, {"user_id": 2}, {"user_id": 3}, {"department_id": 1}):
+            listed = drill(store, flt, KEY, **where)["records"]
+            assert drill(store, flt, KEY, limit=0, **where)["value"] == len(listed), where
     missed = {r["id"] for r in drill(store, NOV, "calls_missed")["records"]}
     assert {r["id"] for r in d["records"]} <= missed
     per_user = {u: drill(store, NOV, KEY, user_id=u)["value"] for u in (1, 2, 3)}
