@@ -65,12 +65,12 @@ def test_the_digests_link_opens_the_report_with_its_filter(rig):
     assert fields["PLACEMENT"] == "REST_APP_URI"
     assert json.loads(fields["PLACEMENT_OPTIONS"]) == {
         "lang": "en", "period": "custom", "from": "2026-11-23", "to": "2026-11-29",
-        "pipeline": "0,1", "manager": "3",
+        "previous": "full", "pipeline": "0,1", "manager": "3",
     }  # fmt: skip
     report = got["report"]
     assert report["period"]["from"] == "2026-11-23" and report["period"]["to"] == "2026-11-29"
     assert sorted(report["filter"]["pipelines"]) == [0, 1]
-    assert report["filter"]["managers"] == [3]
+    assert report["filter"]["managers"] == [3] and report["filter"]["previous"] == "full"
     assert {r["user_id"] for r in report["rows"] if r.get("user_id")} <= {3}
 
 

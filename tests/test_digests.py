@@ -577,3 +577,15 @@ def test_a_sender_keeps_to_its_rate(portal):
     for _ in range(6):
         sender.send(3, msg)
     assert time.monotonic() - started >= 5 / 5 - 0.05  # six sends: five gaps of 0.2 s
+
+
+def test_a_weekly_digest_compares_with_the_whole_previous_week(store):
+    from rop.digests.content import build_digest
+
+    # The copy's clock is Friday 27 November (inside the week of 23-29): the digest,
+    # sent on Monday about a finished week, still compares with all of 16-22.
+    assert str(store.scalar("SELECT max(clock) FROM portals"))[:10] == "2026-11-27"
+    sub = make(_key(store), 2, frequency="weekly", weekday="mon", language="en")
+    d = build_digest(store, sub, MONDAY, links=LINKS)
+    assert d.previous == (date(2026, 11, 16), date(2026, 11, 22))
+    assert "previous=full" in d.link

@@ -148,6 +148,10 @@ def report_filter(sub: Subscription, send_day: date) -> ReportFilter:
         managers=tuple(saved.get("managers", ())),
         viewer=sub.user_id,
         compare=True,
+        # A digest's period has ended by its send day (yesterday, last week, last
+        # month, the month up to yesterday): it compares with the whole previous
+        # period, whatever day the last copy was made (its clock may be behind).
+        previous="full",
     )
     if saved.get("sections"):
         flt = replace(flt, sections=tuple(saved["sections"]))
@@ -162,6 +166,7 @@ def report_pairs(sub: Subscription, flt: ReportFilter) -> list[tuple[str, str]]:
         ("period", "custom"),
         ("from", flt.date_from.isoformat()),
         ("to", flt.date_to.isoformat()),
+        ("previous", flt.previous),
     ]
     pairs += [("pipeline", str(p)) for p in flt.pipelines]
     pairs += [("department", str(d)) for d in flt.departments]

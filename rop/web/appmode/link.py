@@ -28,7 +28,7 @@ log = logging.getLogger("rop.web.appmode")
 
 # The report filter's URL names a link may carry (rop/web/params.py); the
 # language stays the portal's (the frame's LANG), not the link's.
-KEYS = ("period", "from", "to", "pipeline", "department", "manager", "section")
+KEYS = ("period", "from", "to", "previous", "pipeline", "department", "manager", "section")
 MAX_CHARS = 2000  # far above any digest's filter; a longer value is not ours
 
 
