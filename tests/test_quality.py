@@ -8,7 +8,7 @@ from datetime import date
 
 import pytest
 
-from rop.bitrix.contact_keys import email_key, phone_key
+from rop.bitrix.contact_keys import email_key, inn_key, phone_key
 from rop.metrics.quality import CHECKS, QualitySettings
 from rop.report.build import drill
 from rop.report.filter import AccessDenied, ReportFilter
@@ -39,6 +39,14 @@ def test_two_ways_of_writing_one_phone_are_one_key():
     assert email_key("nobody") is None
 
 
+def test_an_inn_is_its_digits_when_its_control_digits_check_out():
+    assert inn_key("77 07 083 893") == inn_key("7707083893") == "7707083893"
+    assert inn_key("500100732259") == "500100732259"  # a person's 12 digits
+    assert inn_key("7707083894") is None  # a typo in the last digit
+    assert inn_key("0000000000") is None and inn_key("000 000 000 000") is None  # placeholders
+    assert inn_key("770708389") is None and inn_key("") is None and inn_key(None) is None
+
+
 # (figure, total, {manager: count}) in November; the portal's clock is 25 Nov 12:00.
 NOVEMBER = [
     ("quality_deal_no_amount", 2, {2: 1, 3: 1}),  # D2 open; D4 won in November
@@ -51,7 +59,9 @@ NOVEMBER = [
     ("quality_lead_slow", 2, {2: 1, 3: 1}),
     ("quality_company_no_reach", 1, {4: 1}),  # C2
     ("quality_contact_no_reach", 1, {2: 1}),  # K3 (K4 has a number, if a broken one)
-    ("quality_company_duplicate", 2, {3: 2}),  # C3, C4 by e-mail; not our own company
+    # C3, C4 by e-mail; C1 "7707083893" = C2 "77 07 083 893" by INN. Not C5 (another
+    # INN), not our own company (C1's INN too), not C3's INN with a wrong control digit.
+    ("quality_company_duplicate", 4, {2: 1, 3: 2, 4: 1}),
     ("quality_contact_duplicate", 2, {2: 1, 3: 1}),  # K1 "8 912 ..." = K2 "+7912..."
     ("quality_deal_dismissed", 1, {4: 1}),
     ("quality_lead_dismissed", 1, {4: 1}),
@@ -99,12 +109,20 @@ def test_every_number_equals_its_drill_down(store):
             assert mine["value"] == row["figures"][key] == len(mine["records"]), key
 
 
+def test_inn_duplicates_drill_down_to_the_two_companies_with_their_inn(store):
+    listed = drill(store, NOV, "quality_company_duplicate")
+    inns = {r["id"]: r["inn"] for r in listed["records"]}
+    assert inns == {1: "7707083893", 2: "77 07 083 893", 3: "7707083894", 4: None}
+    mine = drill(store, NOV, "quality_company_duplicate", user_id=4)
+    assert [r["id"] for r in mine["records"]] == [2] and mine["value"] == 1
+
+
 def test_score_is_the_share_of_open_records_without_a_problem_worst_first(store):
     panel = build_quality(store, NOV)
     rows = {r["user_id"]: r for r in panel["rows"]}
-    # Борис: D1-D3, L1, L2, C1, K1, K3, K4 open; D2, D3, L2, K1, K3 with a problem.
-    assert (rows[2]["open_records"], rows[2]["open_with_problems"]) == (9, 5)
-    assert rows[2]["score"] == pytest.approx(4 / 9)
+    # Борис: D1-D3, L1, L2, C1, C5, K1, K3, K4 open; D2, D3, L2, C1, K1, K3 with a problem.
+    assert (rows[2]["open_records"], rows[2]["open_with_problems"]) == (10, 6)
+    assert rows[2]["score"] == pytest.approx(4 / 10)
     assert (rows[3]["open_records"], rows[3]["open_with_problems"]) == (4, 4)
     assert (rows[4]["open_records"], rows[4]["open_with_problems"]) == (3, 3)
     assert [r["user_id"] for r in panel["rows"]] == [3, 4, 2]
@@ -139,7 +157,7 @@ def test_a_viewer_sees_only_their_scope(store):
 def test_one_managers_checks_for_the_manager_page(store):
     mine = manager_quality(store, NOV, 2)
     assert mine["row"]["figures"]["quality_deal_no_next_step"] == 2
-    assert mine["row"]["score"] == pytest.approx(4 / 9)
+    assert mine["row"]["score"] == pytest.approx(4 / 10)
     nobody = manager_quality(store, NOV, 1)  # the admin owns nothing here
     assert nobody["row"]["score"] is None
     assert set(nobody["row"]["figures"].values()) == {0}
@@ -210,3 +228,34 @@ def test_a_sync_over_rest_gives_the_same_panel_and_follows_a_new_activity(tmp_pa
         assert result.counts["activities"]["added"] == 1
         after = build_quality(synced, flt)["total"]["figures"]["quality_deal_no_next_step"]
         assert after == before - 1  # D2 has a next step now
+
+
+def test_requisites_follow_incrementally_new_changed_and_deleted(tmp_path):
+    """A new requisite has no DATE_MODIFY yet (Bitrix24 leaves it blank until the
+    first change): the incremental run reads it by ID. A changed one comes by
+    DATE_MODIFY, a deleted one goes through the range counts (docs/SYNC.md)."""
+    from rop.bitrix.sync import run_sync
+    from rop.store import open_store
+    from tests.fixtures.portals import PORTALS
+    from tests.test_sync import QUICK, emulate
+
+    def duplicates(store):
+        return sorted(r["id"] for r in drill(store, NOV, "quality_company_duplicate")["records"])
+
+    with emulate(PORTALS / "quality", rate_limit=False) as emu, open_store(":memory:") as synced:
+        run_sync(synced, emu.webhook, retry=QUICK)
+        assert duplicates(synced) == [1, 2, 3, 4]
+        rid = emu.portal.add(
+            "requisite",
+            {"ENTITY_TYPE_ID": "4", "ENTITY_ID": "5", "PRESET_ID": "1", "RQ_INN": "770 708 3893"},
+        )
+        assert emu.portal.get("requisite", rid)["DATE_MODIFY"] == ""
+        result = run_sync(synced, emu.webhook, retry=QUICK)
+        assert result.kind == "incremental" and result.counts["requisites"]["added"] == 1
+        assert duplicates(synced) == [1, 2, 3, 4, 5]  # C5 now shares C1's INN
+        emu.portal.update("requisite", 2, {"RQ_INN": "7702070139"})  # C2 -> C5's old INN
+        emu.portal.delete("requisite", 3)  # C5's own requisite with that INN
+        result = run_sync(synced, emu.webhook, retry=QUICK)
+        assert result.counts["requisites"]["updated"] == 1
+        assert result.counts["requisites"]["deleted"] == 1
+        assert duplicates(synced) == [1, 3, 4, 5]

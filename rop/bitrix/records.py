@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from rop.bitrix.contact_keys import email_key, first_value, phone_key
+from rop.bitrix.contact_keys import email_key, first_value, inn_key, phone_key
 from rop.bitrix.values import (
     to_bool,
     to_code,
@@ -41,6 +41,10 @@ class Entity:
     params: dict[str, Any] = field(default_factory=dict)  # fixed extra params
     id_field: str = "ID"
     modified_field: str | None = None  # incremental sync watermark field
+    # Records created since the last run carry no modification time
+    # (requisites: DATE_MODIFY is "" until the first change), so an
+    # incremental run also reads every ID after the last one copied.
+    new_by_id: bool = False
     time_field: str | None = None  # append-only entities: new rows by time
     big: bool = False  # keyset-paged with batch chains
 
@@ -214,6 +218,20 @@ def _activity(r: Record) -> Row:
         "start_time": to_utc(r.get("START_TIME")),
         "end_time": to_utc(r.get("END_TIME")),
         "deadline": to_utc(r.get("DEADLINE")),
+    }
+
+
+def _requisite(r: Record) -> Row:
+    return {
+        "id": to_int(r["ID"]),
+        "entity_type_id": to_int(r.get("ENTITY_TYPE_ID")),
+        "entity_id": to_ref(r.get("ENTITY_ID")),
+        "preset_id": to_ref(r.get("PRESET_ID")),
+        "rq_inn": to_code(r.get("RQ_INN")),
+        # Digits of a valid INN, else None (rop.bitrix.contact_keys.inn_key).
+        "inn_norm": inn_key(r.get("RQ_INN")),
+        "date_create": to_utc(r.get("DATE_CREATE")),
+        "date_modify": to_utc(r.get("DATE_MODIFY")),
     }
 
 
@@ -465,6 +483,19 @@ ACTIVITIES = Entity(
     modified_field="LAST_UPDATED",
     big=True,
 )
+REQUISITES = Entity(
+    "requisites",
+    "requisites",
+    "crm.requisite.list",
+    "crm.requisite.list.json",
+    ("ID", "ENTITY_TYPE_ID", "ENTITY_ID", "PRESET_ID", "RQ_INN", "DATE_CREATE", "DATE_MODIFY"),
+    _requisite,
+    # Companies' and contacts' requisites: the INN the duplicate check
+    # compares. Changed ones by DATE_MODIFY, new ones by ID (docs/SYNC.md).
+    modified_field="DATE_MODIFY",
+    new_by_id=True,
+    big=True,
+)
 USERS = Entity(
     "users",
     "users",
@@ -501,6 +532,7 @@ CURRENCIES = Entity(
 DIRECTORIES: tuple[Entity, ...] = (USERS, DEPARTMENTS, PIPELINES, STATUSES, CURRENCIES)
 BIG: tuple[Entity, ...] = (
     DEALS, LEADS, COMPANIES, CONTACTS, DEAL_HISTORY, LEAD_HISTORY, CALLS, ACTIVITIES,
+    REQUISITES,
 )  # fmt: skip
 ALL: tuple[Entity, ...] = DIRECTORIES + BIG
 BY_NAME: dict[str, Entity] = {e.name: e for e in ALL}

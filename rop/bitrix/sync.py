@@ -412,6 +412,11 @@ class _Engine:
         else:
             total = self.change_totals.get(name)
             await self._drain(entity, chains[name], None, first.get(name), total)
+            if entity.new_by_id:
+                # Records created since carry no modification time yet: every
+                # ID after the last one copied (the ID watermark moves on).
+                fresh = Chain(entity, state.id_watermark or 0)
+                await self._drain(entity, fresh, state, None, None, quiet=True)
         if probe.high is not None:
             state.modified_watermark = probe.high
             await self._db(self._save, name, state)

@@ -60,7 +60,7 @@ def _crm_get(kind: str) -> Handler:
     return handler
 
 
-for _kind in ("deal", "lead", "company", "contact", "activity"):
+for _kind in ("deal", "lead", "company", "contact", "activity", "requisite"):
     METHODS[f"crm.{_kind}.list"] = _crm_list(_kind)
     METHODS[f"crm.{_kind}.get"] = _crm_get(_kind)
 

@@ -31,6 +31,8 @@ FILES: dict[str, str] = {
     "lead_history": "crm.stagehistory.list.1.json",
     "call": "voximplant.statistic.get.json",
     "activity": "crm.activity.list.json",
+    # Optional (older snapshots have none): companies' and contacts' requisites.
+    "requisite": "crm.requisite.list.json",
     "user": "user.get.json",
     "department": "department.get.json",
 }
@@ -46,13 +48,19 @@ _MODIFIED_FIELD = {
     "company": "DATE_MODIFY",
     "contact": "DATE_MODIFY",
     "activity": "LAST_UPDATED",
+    "requisite": "DATE_MODIFY",
 }
+# Kinds whose modification time stays "" until the first change (the
+# requisite's DATE_MODIFY, crm-requisite-fields: "an empty string if the
+# requisite has not been changed since creation").
+_BLANK_UNTIL_CHANGED = frozenset({"requisite"})
 _CREATED_FIELD = {
     "deal": "DATE_CREATE",
     "lead": "DATE_CREATE",
     "company": "DATE_CREATE",
     "contact": "DATE_CREATE",
     "activity": "CREATED",
+    "requisite": "DATE_CREATE",
 }
 
 
@@ -135,7 +143,7 @@ class Portal:
             if kind in _CREATED_FIELD:
                 record.setdefault(_CREATED_FIELD[kind], now)
             if kind in _MODIFIED_FIELD:
-                record[_MODIFIED_FIELD[kind]] = now
+                record[_MODIFIED_FIELD[kind]] = "" if kind in _BLANK_UNTIL_CHANGED else now
             table.put(rid, record)
             self._touch(kind)
             if history:

@@ -58,6 +58,7 @@ INDEXED: dict[str, dict[str, str]] = {
         "LAST_UPDATED": MOMENT,
         "CREATED": MOMENT,
     },
+    "requisite": {"ENTITY_ID": REF, "DATE_MODIFY": MOMENT},
 }
 
 # How many records to look at when learning a kind's field names at load.

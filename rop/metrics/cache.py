@@ -50,9 +50,10 @@ _FINGERPRINT_SQL: tuple[str, ...] = (
     "SELECT count(*) FROM lead_status_history",
     "SELECT count(*) FROM calls",
     "SELECT count(*) FROM contacts",
-    # The data-quality steps (rop.metrics.quality) read these two as well.
+    # The data-quality steps (rop.metrics.quality) read these as well.
     "SELECT count(*) FROM companies",
     "SELECT count(*) FROM activities",
+    "SELECT count(*) FROM requisites",
     "SELECT max(updated_at) FROM portals WHERE portal = $p",
     "SELECT count(*), max(id), max(finished_at) FROM sync_runs WHERE portal = $p",
     "SELECT currency, amount, amount_cnt, base FROM currencies WHERE portal = $p ORDER BY currency",

@@ -168,6 +168,7 @@ LEFT JOIN (SELECT id, active FROM users WHERE portal = $portal) u ON u.id = b.ma
 
 def _client_quality(kind: str) -> list[Cte]:
     table = "companies" if kind == "company" else "contacts"
+    type_id = 4 if kind == "company" else 3  # the requisite's ENTITY_TYPE_ID
     name = (
         "x.title"
         if kind == "company"
@@ -186,10 +187,30 @@ def _client_quality(kind: str) -> list[Cte]:
             static=True,
         ),
         Cte(
+            f"{kind}_inns",
+            # Each client's valid INNs (digits only) from its requisites; a
+            # requisite of a record we do not hold (or of our own company) is not one.
+            f"""SELECT DISTINCT q.entity_id AS id, q.inn_norm AS inn
+FROM requisites q JOIN {table} x ON x.portal = q.portal AND x.id = q.entity_id {mine}
+WHERE q.portal = $portal AND q.entity_type_id = {type_id} AND q.inn_norm IS NOT NULL""",
+            static=True,
+        ),
+        Cte(
+            f"{kind}_inn_twins_base",
+            # Clients sharing an INN with another client of the same kind
+            # (two requisites of one client with one INN are not a duplicate).
+            f"""SELECT DISTINCT i.id FROM {kind}_inns i
+WHERE i.inn IN (SELECT inn FROM {kind}_inns GROUP BY inn HAVING count(*) > 1)""",
+            static=True,
+        ),
+        Cte(
             f"{kind}_text",
             # What only a list shows (kept out of the counting query).
-            f"SELECT x.id, {name} AS title, x.phone, x.email FROM {table} x "
-            "WHERE x.portal = $portal",
+            f"""SELECT x.id, {name} AS title, x.phone, x.email, q.inn FROM {table} x
+LEFT JOIN (SELECT entity_id, min(rq_inn) AS inn FROM requisites
+    WHERE portal = $portal AND entity_type_id = {type_id} GROUP BY entity_id) q
+    ON q.entity_id = x.id
+WHERE x.portal = $portal""",
             static=True,
         ),
         Cte(
@@ -200,7 +221,8 @@ def _client_quality(kind: str) -> list[Cte]:
         AND nullif(trim(coalesce(x.phone, '')), '') IS NULL
         AND nullif(trim(coalesce(x.email, '')), '') IS NULL AS no_reach,
     (x.phone_norm IN (SELECT k FROM {kind}_twins_base)
-        OR x.email_norm IN (SELECT k FROM {kind}_twins_base)) AS duplicate,
+        OR x.email_norm IN (SELECT k FROM {kind}_twins_base)
+        OR x.id IN (SELECT id FROM {kind}_inn_twins_base)) AS duplicate,
     u.active = FALSE AS owner_dismissed
 FROM {table} x
 LEFT JOIN (SELECT id, active FROM users WHERE portal = $portal) u ON u.id = x.assigned_by_id
@@ -290,11 +312,12 @@ SOURCES: dict[str, Source] = {
             _MANAGER,
             Column("phone", "phone", "Телефон", "Phone", "phone"),
             Column("email", "email", "E-mail", "E-mail"),
+            Column("inn", "inn", "ИНН", "INN"),
             Column("date_create", "date_create", "Создана", "Created", "datetime"),
             _DISMISSED,
         ),
         "/crm/company/details/{id}/",
-        ("title", "phone", "email"),
+        ("title", "phone", "email", "inn"),
     ),
     "q_contact_rel": Source(
         "q_contact_rel", SECTION, "contact", _contact_quality, "TRUE",
@@ -303,11 +326,12 @@ SOURCES: dict[str, Source] = {
             _MANAGER,
             Column("phone", "phone", "Телефон", "Phone", "phone"),
             Column("email", "email", "E-mail", "E-mail"),
+            Column("inn", "inn", "ИНН", "INN"),
             Column("date_create", "date_create", "Создан", "Created", "datetime"),
             _DISMISSED,
         ),
         "/crm/contact/details/{id}/",
-        ("title", "phone", "email"),
+        ("title", "phone", "email", "inn"),
     ),
     "q_call_rel": Source(
         "q_call_rel", SECTION, "call", _call_quality, "TRUE",
@@ -405,16 +429,16 @@ QUALITY: tuple[Check, ...] = (
     Check("client_duplicate", (
         _fig("quality_company_duplicate", "q_company_rel", "duplicate",
              "Похожие компании", "Likely duplicate companies",
-             "Компании, у которых первый телефон (в международном виде) или e-mail совпадает с "
-             "другой компанией.",
-             "Companies whose first phone (in international form) or e-mail is another "
-             "company's."),
+             "Компании, у которых первый телефон (в международном виде), e-mail или ИНН из "
+             "реквизитов совпадает с другой компанией.",
+             "Companies whose first phone (in international form), e-mail or requisites' INN "
+             "is another company's."),
         _fig("quality_contact_duplicate", "q_contact_rel", "duplicate",
              "Похожие контакты", "Likely duplicate contacts",
-             "Контакты, у которых первый телефон (в международном виде) или e-mail совпадает с "
-             "другим контактом.",
-             "Contacts whose first phone (in international form) or e-mail is another "
-             "contact's."),
+             "Контакты, у которых первый телефон (в международном виде), e-mail или ИНН из "
+             "реквизитов совпадает с другим контактом.",
+             "Contacts whose first phone (in international form), e-mail or requisites' INN "
+             "is another contact's."),
     )),
     Check("dismissed_owner", (
         _fig("quality_deal_dismissed", "q_deal_rel", "is_open AND owner_dismissed",

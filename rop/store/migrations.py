@@ -593,4 +593,25 @@ ALTER TABLE calls ADD COLUMN phone_norm TEXT;
 DELETE FROM sync_state WHERE entity = 'calls';
 """,
     ),
+    (
+        14,
+        "requisites",
+        # Companies' and contacts' requisites (crm.requisite.list): the INN the
+        # duplicate check compares, its digits kept when valid (inn_norm,
+        # rop.bitrix.contact_keys.inn_key). Filled by the next sync.
+        """
+CREATE TABLE requisites (
+    portal TEXT NOT NULL,
+    id BIGINT NOT NULL,
+    entity_type_id INTEGER,
+    entity_id BIGINT,
+    preset_id BIGINT,
+    rq_inn TEXT,
+    inn_norm TEXT,
+    date_create TIMESTAMP,
+    date_modify TIMESTAMP,
+    PRIMARY KEY (portal, id)
+);
+""",
+    ),
 ]
