@@ -35,6 +35,7 @@ FILES = (
     "crm.stagehistory.list.1.json",
     "voximplant.statistic.get.json",
     "crm.activity.list.json",
+    "crm.requisite.list.json",
 )
 
 
@@ -383,6 +384,31 @@ def test_calls_and_activities(data):
     short = sum(1 for c in calls if 0 < int(c["CALL_DURATION"]) <= 30)
     assert short >= len(calls) * 0.1
     assert len(activities) >= len(calls) * 0.4
+
+
+def test_companies_carry_inns_with_a_few_entered_twice(data):
+    from collections import Counter
+
+    from rop.bitrix.contact_keys import inn_key
+
+    companies = {int(c["ID"]): c for c in data["crm.company.list.json"]}
+    requisites = data["crm.requisite.list.json"]
+    assert [int(r["ID"]) for r in requisites] == list(range(1, len(requisites) + 1))
+    owners = [int(r["ENTITY_ID"]) for r in requisites]
+    assert len(set(owners)) == len(owners) and set(owners) <= set(companies)
+    assert {r["ENTITY_TYPE_ID"] for r in requisites} == {"4"}
+    assert all(companies[o]["IS_MY_COMPANY"] == "N" for o in owners)
+    assert 0.75 < len(requisites) / len(companies) < 0.95  # some have none yet
+    keys = Counter(inn_key(r["RQ_INN"]) for r in requisites)
+    twins = sum(n for k, n in keys.items() if k and n > 1)
+    assert 0 < twins < 0.05 * len(requisites)  # a believable few
+    assert 0 < keys[None] < 0.05 * len(requisites)  # placeholders and typos
+    # A twin is written another way than its original, as people retype it.
+    spellings = {r["RQ_INN"] for r in requisites if keys[inn_key(r["RQ_INN"])] > 1}
+    assert any(" " in s for s in spellings)
+    assert {len(k) for k in keys if k} == {10, 12}  # organisations and sole traders
+    blank = sum(1 for r in requisites if r["DATE_MODIFY"] == "")
+    assert 0 < blank < len(requisites)  # never changed since creation: blank
 
 
 def test_lead_history_and_statuses(data):

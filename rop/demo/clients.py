@@ -20,6 +20,7 @@ from rop.demo.clock import DAY, Clock
 from rop.demo.jsonfile import ArrayWriter
 from rop.demo.names import INDUSTRIES, POSTS, company_title, odd_company, person
 from rop.demo.reach import Reach
+from rop.demo.requisites import Requisites
 from rop.demo.staff import ADMIN, Roster
 
 MY_COMPANY = 1  # IS_MY_COMPANY "Y": the seller itself, never a client
@@ -63,7 +64,9 @@ def write_clients(
     base = ClientBase(companies, contacts, array("i"), [])
     company_owner = array("i")
     reach = Reach(rng)
+    requisites = Requisites(rng)
     out = ArrayWriter(folder / "crm.company.list.json")
+    rq_out = ArrayWriter(folder / "crm.requisite.list.json")
     try:
         for index in range(companies):
             company_id = index + 1
@@ -82,9 +85,17 @@ def write_clients(
             twin = not mine and reach.twin()
             record.update(reach.fields(record["HAS_EMAIL"] == "Y", f"info{company_id}", twin))
             out.add(record)
+            if not mine:
+                # A third of them edited since (at the company's last change).
+                changed = record["DATE_MODIFY"] if company_id % 3 == 0 else None
+                requisite = requisites.for_company(company_id, record["DATE_CREATE"], changed)
+                if requisite is not None:
+                    rq_out.add(requisite)
         out.close()
+        rq_out.close()
     except BaseException:
         out.abort()
+        rq_out.abort()
         raise
     out = ArrayWriter(folder / "crm.contact.list.json")
     try:
