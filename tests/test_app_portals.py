@@ -121,3 +121,73 @@ def test_nothing_outside_a_managers_rights_leaks_through_any_route(tmp_path):
         # The manager's own deals only: every drill-down row is theirs.
         rows = httpx.get(drill, timeout=60).json()["records"]
         assert rows and {r["manager_id"] for r in rows} == {3}
+
+
+def test_a_manager_sees_no_activity_outside_their_rights(tmp_path):
+    """An activity follows its owner record's grant (docs/METRICS_DECISIONS.md
+    "Activities and rights"): the manager (3, own records only) is responsible
+    for four activities, two of them on a deal of user 4's they may not read.
+    Those two appear in no figure, drill-down, page or export of theirs."""
+    with app_rigs(tmp_path, portals=1) as (rig,):
+        # Deal 2 is the manager's own, deal 3 user 4's (tests/emulator_portal.py).
+        for deal, done, subject in (
+            (2, "N", "Own overdue call"),
+            (2, "Y", "Own done meeting"),
+            (3, "N", "Hidden overdue call"),
+            (3, "Y", "Hidden done meeting"),
+        ):
+            rig.emu("POST", "/_emulator/activity/add", {
+                "TYPE_ID": "2", "OWNER_TYPE_ID": "2", "OWNER_ID": str(deal),
+                "RESPONSIBLE_ID": "3", "COMPLETED": done, "SUBJECT": subject,
+                "DEADLINE": "2026-11-20T10:00:00+03:00",
+            })  # fmt: skip
+        installed(rig)
+        query = "period=this_year&vt="
+        admin = rig.open_as(1).split("vt=")[1].split("&")[0]
+        token = rig.open_as(3).split("vt=")[1].split("&")[0]
+        base = rig.rop
+
+        def get(path: str, vt: str) -> httpx.Response:
+            reply = httpx.get(f"{base}{path}{'&' if '?' in path else '?'}{query}{vt}", timeout=60)
+            assert reply.status_code == 200, (path, reply.text[:300])
+            return reply
+
+        def mine(vt: str) -> dict:
+            rows = get("/quality.json", vt).json()["quality"]["rows"]
+            return next(r["figures"] for r in rows if r["user_id"] == 3)
+
+        # The administrator sees all four; the manager only the two on their deal.
+        everything = mine(admin)
+        assert (everything["activities_overdue"], everything["activities_done"]) == (2, 2)
+        figures = mine(token)
+        assert (figures["activities_overdue"], figures["activities_done"]) == (1, 1)
+        texts = {
+            "page": get("/quality", token).text,
+            "json": get("/quality.json", token).text,
+            "manager": get("/manager/3", token).text,
+            "manager json": get("/manager/3.json", token).text,
+        }
+        for key in ("activities_overdue", "activities_done"):
+            listed = get(f"/drill.json?figure={key}", token)
+            assert [r["subject"] for r in listed.json()["records"]] == [
+                "Own overdue call" if key == "activities_overdue" else "Own done meeting"
+            ]
+            texts[key] = listed.text
+            texts[key + " page"] = get(f"/drill?figure={key}", token).text
+            texts[key + " csv"] = get(f"/drill.csv?figure={key}", token).text
+            texts[key + " xlsx"] = _xlsx_text(get(f"/drill.xlsx?figure={key}", token).content)
+        texts["xlsx"] = _xlsx_text(get("/quality.xlsx", token).content)
+        assert "Own overdue call" in texts["activities_overdue page"]
+        for where, text in texts.items():
+            assert "Hidden" not in text, where
+        # What the administrator's drill-down lists, for contrast.
+        listed = get("/drill.json?figure=activities_overdue", admin).json()["records"]
+        assert sorted(r["subject"] for r in listed) == ["Hidden overdue call", "Own overdue call"]
+
+
+def _xlsx_text(content: bytes) -> str:
+    import io
+    import zipfile
+
+    with zipfile.ZipFile(io.BytesIO(content)) as book:
+        return " ".join(book.read(n).decode("utf-8") for n in book.namelist() if n.endswith(".xml"))

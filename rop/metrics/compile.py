@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from rop.metrics.figure import Column, Figure
-from rop.metrics.sources import Options, Source, granted_filter
+from rop.metrics.sources import Options, Source, granted_activity_filter, granted_filter
 
 _PARAM = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)")
 
@@ -127,7 +127,12 @@ def relation(source: Source, ctx: Context, names: bool = False, page: str | None
 
 def _granted(entity: str, ctx: Context) -> list[str]:
     """App mode: a record counts if its manager is seen in full or it was granted itself."""
-    if ctx.grant_viewer is None or entity not in ctx.grant_full:
+    if ctx.grant_viewer is None:
+        return []
+    if entity == "activity":
+        # Activities follow their owner record's grant (sources.granted_activity_filter).
+        return [granted_activity_filter(ctx.grant_full, "r")] if ctx.grant_full else []
+    if entity not in ctx.grant_full:
         return []
     return [granted_filter(entity, "r")]
 

@@ -18,12 +18,13 @@ currency), ``$p_from``/``$p_to`` (period as UTC, [from, to)),
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from rop.metrics.figure import Column
 from rop.store import facts
 from rop.store.dialect import DUCKDB, Dialect, days_between
+from rop.store.grants import GRANT_ENTITIES
 
 
 def in_period(expr: str) -> str:
@@ -86,6 +87,36 @@ def granted_filter(entity: str, alias: str) -> str:
         "SELECT record_id FROM viewer_grant_records WHERE portal = $portal "
         f"AND viewer_id = $grant_viewer AND entity = '{entity}'))"
     )
+
+
+# An activity's owner (OWNER_TYPE_ID, crm.enum.ownertype) -> the report's entity.
+ACTIVITY_OWNERS: dict[int, str] = {1: "lead", 2: "deal", 3: "contact", 4: "company"}
+
+
+def granted_activity_filter(restricted: Iterable[str], alias: str) -> str:
+    """App mode: the activities (rows ``alias`` with ``owner_type_id``, ``owner_id``)
+    the viewer may read: those whose owner record they may read.
+
+    CRM roles have no entry for activities: Bitrix24 shows an activity to whoever
+    may read the record it belongs to (docs/METRICS_DECISIONS.md "Activities and
+    rights"). An owner of an entity seen whole is enough; one of a restricted
+    entity (``restricted``, the catalogue's words) must be granted like the record
+    itself; an activity of anything else (a quote, a smart process) is not shown.
+    """
+    parts = []
+    for type_id, entity in ACTIVITY_OWNERS.items():
+        table, owner = GRANT_ENTITIES[entity]
+        if entity not in restricted:
+            parts.append(f"{alias}.owner_type_id = {type_id}")
+            continue
+        seen = (
+            f"SELECT t.id FROM {table} t WHERE t.portal = $portal AND (t.{owner} IN ("
+            f"SELECT unnest(CAST($grant_full_{entity} AS BIGINT[]))) OR t.id IN ("
+            "SELECT record_id FROM viewer_grant_records WHERE portal = $portal "
+            f"AND viewer_id = $grant_viewer AND entity = '{entity}'))"
+        )
+        parts.append(f"({alias}.owner_type_id = {type_id} AND {alias}.owner_id IN ({seen}))")
+    return "(" + " OR ".join(parts) + ")"
 
 
 def _seen(entity: str, alias: str, opts: Options) -> str:
