@@ -259,3 +259,25 @@ def test_requisites_follow_incrementally_new_changed_and_deleted(tmp_path):
         assert result.counts["requisites"]["updated"] == 1
         assert result.counts["requisites"]["deleted"] == 1
         assert duplicates(synced) == [1, 3, 4, 5]
+
+
+def test_an_activity_counts_for_its_owner_only():
+    """Bindings beyond the owner are not copied (docs/METRICS_DECISIONS.md "Activities
+    bound to several records"): a planned call owned by D3's contact K1 is not D3's
+    next step; the same call owned by D3 is."""
+    from datetime import datetime
+
+    s = load("quality")
+    try:
+        call = {"portal": s.scalar("SELECT portal FROM portals"), "id": 900, "type_id": 2,
+                "owner_type_id": 3, "owner_id": 1, "responsible_id": 2, "completed": False,
+                "deadline": datetime(2026, 11, 28, 9), "created": datetime(2026, 11, 24, 9),
+                "last_updated": datetime(2026, 11, 24, 9), "subject": "call K1 about D3"}  # fmt: skip
+        s.upsert("activities", [call])
+        listed = drill(s, NOV, "quality_deal_no_next_step")
+        assert sorted(r["id"] for r in listed["records"]) == [2, 3]
+        s.upsert("activities", [{**call, "id": 901, "owner_type_id": 2, "owner_id": 3}])
+        listed = drill(s, NOV, "quality_deal_no_next_step")
+        assert sorted(r["id"] for r in listed["records"]) == [2]
+    finally:
+        s.close()
