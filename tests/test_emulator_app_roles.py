@@ -158,3 +158,27 @@ def test_a_bad_permissions_file_names_the_problem(tmp_path: Path) -> None:
     (folder / "crm.permissions.json").write_text(json.dumps({"default": {"invoice": "all"}}))
     with pytest.raises(PortalError, match="unknown entity 'invoice'"):
         load_portal(folder)
+
+
+def test_activities_follow_their_owner_record(portal) -> None:
+    """CRM roles have no entry for activities: one is readable when its owner record
+    is, whoever is responsible for it; an owner of another type (7, a quote) only
+    for a user who sees everything."""
+    base, app = portal
+    added = {
+        app.state.portal.add("activity", {
+            "TYPE_ID": "2", "OWNER_TYPE_ID": "2", "OWNER_ID": str(i), "RESPONSIBLE_ID": "3",
+            "SUBJECT": f"on deal {i}",
+        }): i
+        for i in range(1, DEALS + 1)
+    }  # fmt: skip
+    quote = app.state.portal.add(
+        "activity", {"TYPE_ID": "2", "OWNER_TYPE_ID": "7", "OWNER_ID": "1", "RESPONSIBLE_ID": "3"}
+    )
+    for user_id in (1, 2, 3, 5):
+        auth = token(app, user_id)
+        listed = keyset_ids(base, auth, "crm.activity.list")
+        want = {a for a, deal in added.items() if deal in EXPECTED_DEALS[user_id]}
+        assert listed == want | ({quote} if user_id == 1 else set()), user_id
+        got = httpx.post(f"{base}/rest/crm.activity.get", json={"auth": auth, "id": quote})
+        assert got.status_code == (200 if user_id == 1 else 400), user_id  # "Access denied."

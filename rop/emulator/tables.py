@@ -53,6 +53,7 @@ INDEXED: dict[str, dict[str, str]] = {
     # every activity (minutes at 1M under load).
     "activity": {
         "RESPONSIBLE_ID": REF,
+        "OWNER_TYPE_ID": REF,
         "OWNER_ID": REF,
         "TYPE_ID": REF,
         "LAST_UPDATED": MOMENT,

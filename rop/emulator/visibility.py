@@ -15,9 +15,10 @@ snapshot may carry them in ``crm.permissions.json`` (CONTRACT.md §1):
 A user's level for an entity: their own entry, else ``default``'s, else the
 rule of METRICS.md "Who may see what" (department heads ``subdepartments``,
 everyone else ``own``). Portal admins see everything. Stage history follows its
-deal or lead; activities follow the ``deal`` level (the emulator's choice: an
-activity has no entity of its own in the file); calls have no ``OPENED``, so
-``open`` is ``subdepartments`` for them.
+deal or lead; an activity follows its owner record (``OWNER_TYPE_ID``/``OWNER_ID``:
+CRM roles have no entry for activities, Bitrix24 shows one to whoever may read
+the record it belongs to; an owner of another type is hidden from a restricted
+user); calls have no ``OPENED``, so ``open`` is ``subdepartments`` for them.
 """
 
 from __future__ import annotations
@@ -35,7 +36,6 @@ OWNER_FIELD = {
     "company": "ASSIGNED_BY_ID",
     "contact": "ASSIGNED_BY_ID",
     "call": "PORTAL_USER_ID",
-    "activity": "RESPONSIBLE_ID",
 }
 # kind -> the entity whose level applies
 ENTITY_OF = {
@@ -44,10 +44,11 @@ ENTITY_OF = {
     "company": "company",
     "contact": "contact",
     "call": "call",
-    "activity": "deal",
 }
 # History rows follow the visibility of the record they belong to.
 HISTORY_OWNER = {"deal_history": "deal", "lead_history": "lead"}
+# An activity's OWNER_TYPE_ID -> the kind of the record it belongs to.
+ACTIVITY_OWNER = {1: "lead", 2: "deal", 3: "contact", 4: "company"}
 
 
 @dataclass(frozen=True)
@@ -162,9 +163,23 @@ class ScopeCache:
         return Access(rules) if rules else None
 
 
+def _activity_restricted(scope: Scope) -> bool:
+    return scope is not None and any(scope.rule(k) is not None for k in ACTIVITY_OWNER.values())
+
+
 def visible(portal: Portal, kind: str, record: dict[str, Any], scope: Scope) -> bool:
     if scope is None:
         return True
+    if kind == "activity":
+        if not _activity_restricted(scope):
+            return True
+        owner_kind = ACTIVITY_OWNER.get(_int(record.get("OWNER_TYPE_ID")) or 0)
+        if owner_kind is None:
+            return False
+        if scope.rule(owner_kind) is None:
+            return True
+        owner = portal.tables[owner_kind].rows.get(_int(record.get("OWNER_ID")) or 0)
+        return owner is not None and visible(portal, owner_kind, owner, scope)
     owner_kind = HISTORY_OWNER.get(kind)
     if owner_kind is not None:
         if scope.rule(owner_kind) is None:
@@ -180,6 +195,8 @@ def visible(portal: Portal, kind: str, record: dict[str, Any], scope: Scope) -> 
 
 def restricts(kind: str, scope: Scope) -> bool:
     """Whether listing ``kind`` needs a per-row check at all (keeps the fast path)."""
+    if kind == "activity":
+        return _activity_restricted(scope)
     return (
         scope is not None and kind in OWNER_FIELD | HISTORY_OWNER and scope.rule(kind) is not None
     )
@@ -190,6 +207,8 @@ def scope_sql(portal: Portal | None, table: Table, scope: Scope) -> str | None:
     when they cannot say it exactly (then rows are checked one by one)."""
     if scope is None:
         return "1"
+    if table.kind == "activity":
+        return _activity_sql(portal, table, scope)
     owner_kind = HISTORY_OWNER.get(table.kind)
     if owner_kind is not None:
         if scope.rule(owner_kind) is None:
@@ -217,3 +236,23 @@ def scope_sql(portal: Portal | None, table: Table, scope: Scope) -> str | None:
             return None
         clause = f"({clause} OR {opened.name} = 1)"
     return clause
+
+
+def _activity_sql(portal: Portal | None, table: Table, scope: Scope) -> str | None:
+    """Activities whose owner record the user may read, on the indexed columns."""
+    if not _activity_restricted(scope):
+        return "1"
+    kind_col, link = table.column("OWNER_TYPE_ID"), table.column("OWNER_ID")
+    if portal is None or kind_col is None or link is None:
+        return None
+    parts = []
+    for type_id, owner_kind in ACTIVITY_OWNER.items():
+        owners = portal.tables[owner_kind]
+        inner = scope_sql(portal, owners, scope)
+        if inner is None or owners.db is not table.db:
+            return None
+        seen = (
+            "1" if inner == "1" else f"{link.name} IN (SELECT id FROM {owners.name} WHERE {inner})"
+        )
+        parts.append(f"({kind_col.name} = {type_id} AND {seen})")
+    return "(" + " OR ".join(parts) + ")"
