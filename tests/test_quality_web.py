@@ -141,6 +141,59 @@ def test_panel_loads_after_the_page_and_a_number_opens_its_records(store_file):
         store.close()
 
 
+@pytest.mark.skipif(
+    not os.path.exists(CHROMIUM) and not os.environ.get("CI"),
+    reason=f"{CHROMIUM} is missing (apt-get install -y chromium); required in CI",
+)
+def test_panel_fits_1920_and_the_reader_picks_checks_to_fit_1366(store_file):
+    """Folded column heads: every check fits a 1920 px screen; at 1366 the reader
+    hides two checks and it fits, a choice kept after a reload."""
+    from playwright.sync_api import sync_playwright
+
+    from rop.config import Settings
+    from rop.store import open_store
+    from rop.web import create_app, serve_in_thread
+
+    width = (
+        "(() => { const t = document.getElementById('quality-table');"
+        " return [t.scrollWidth, t.parentElement.clientWidth]; })()"
+    )
+    store = open_store(store_file)
+    srv = serve_in_thread(create_app(Settings(db=store_file), store))
+    try:
+        with sync_playwright() as p:
+            b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+            wide = b.new_page(viewport={"width": 1920, "height": 1080})
+            wide.goto(f"{srv.url}/report?{NOV}")
+            wait_for(wide, "!!document.getElementById('quality-table')")
+            assert wide.locator("#quality-table thead th").count() == 19  # user, score, 17
+            used, room = wide.evaluate(width)
+            assert used <= room, (used, room)
+            page = b.new_page(viewport={"width": 1366, "height": 768})
+            page.goto(f"{srv.url}/report?{NOV}")
+            wait_for(page, "!!document.getElementById('quality-table')")
+            used, room = page.evaluate(width)
+            assert used > room  # every check does not fit 1366 px
+            page.click("#quality-pick summary")
+            for check in ("dismissed_owner", "client_no_reach"):
+                page.uncheck(f"#quality-pick input[value={check}]")
+            used, room = page.evaluate(width)
+            assert used <= room, (used, room)
+            hidden = "#quality-table [data-check=dismissed_owner]"
+            assert page.locator(hidden).count() > 4  # four heads, their rows and total
+            assert page.locator(f"{hidden}:visible").count() == 0
+            page.reload()
+            wait_for(page, "!!document.getElementById('quality-table')")
+            wait_for(page, "document.getElementById('quality-pick').dataset.ready === '1'")
+            assert page.locator(f"{hidden}:visible").count() == 0
+            assert not page.locator("#quality-pick input[value=dismissed_owner]").is_checked()
+            assert page.locator("#quality-table [data-check=lead_slow]:visible").count() > 0
+            b.close()
+    finally:
+        srv.stop()
+        store.close()
+
+
 def test_fixture_portal_is_where_the_tests_look():
     assert (Path(PORTALS) / "quality" / "crm.activity.list.json").exists()
 

@@ -58,6 +58,8 @@ def quality_context(request: Request) -> dict[str, Any]:
 
 def _view(request: Request, ctx: dict[str, Any]) -> dict[str, Any]:
     """Rows with formatted numbers and drill-down links, columns with tooltips."""
+    from rop.metrics.quality import check_of
+
     wf, panel = ctx["filter"], ctx["panel"]
     lang = wf.lang
     urls = request.app.state.urls
@@ -67,6 +69,8 @@ def _view(request: Request, ctx: dict[str, Any]) -> dict[str, Any]:
             "key": c["key"],
             "label": c[f"label_{lang}"],
             "description": c[f"description_{lang}"],
+            # The group the reader may hide (the picker above the table).
+            "check": check_of(c["key"]) or "activities",
         }
         for c in panel["columns"]
     ]
@@ -96,10 +100,32 @@ def _view(request: Request, ctx: dict[str, Any]) -> dict[str, Any]:
     ]
     return {
         "columns": cols,
+        "groups": _groups(cols, lang),
         "rows": rows,
         "total": line(panel["total"], None),
         "settings": panel["settings"],
     }
+
+
+# Names of the checks that show several columns (one per entity), for the picker.
+_GROUP_NAMES = {
+    "activities": ("Дела", "Activities"),
+    "client_no_reach": ("Клиенты без телефона и e-mail", "Clients without phone or e-mail"),
+    "client_duplicate": ("Похожие клиенты", "Likely duplicate clients"),
+    "dismissed_owner": ("Записи уволенных", "Records of dismissed users"),
+}
+
+
+def _groups(cols: list[dict[str, Any]], lang: str) -> list[dict[str, str]]:
+    """The column groups in the table's order: a check, or the activity figures."""
+    out: list[dict[str, str]] = []
+    for c in cols:
+        if out and out[-1]["name"] == c["check"]:
+            continue
+        names = _GROUP_NAMES.get(c["check"])
+        label = (names[0] if lang == "ru" else names[1]) if names else c["label"]
+        out.append({"name": c["check"], "label": label})
+    return out
 
 
 def quality_page(request: Request) -> Response:

@@ -547,6 +547,36 @@
     if (el && el.getAttribute && el.getAttribute("aria-invalid") === "true") { el.removeAttribute("aria-invalid"); }
   });
 
+  // The quality panel: the reader picks which checks' columns to show (kept in
+  // this browser); the panel comes by htmx, so it is set up after every swap.
+  var QUALITY_HIDDEN = "rop.quality.hidden";
+  function qualityHidden() {
+    try { var got = JSON.parse(window.localStorage.getItem(QUALITY_HIDDEN) || "[]"); return Array.isArray(got) ? got : []; }
+    catch (err) { return []; }
+  }
+  function qualityApply(hidden) {
+    document.querySelectorAll("#quality-table [data-check]").forEach(function (el) {
+      el.hidden = hidden.indexOf(el.getAttribute("data-check")) >= 0;
+    });
+  }
+  function qualityPick() {
+    var pick = document.getElementById("quality-pick");
+    if (!pick || pick.getAttribute("data-ready")) { return; }
+    pick.setAttribute("data-ready", "1");
+    var hidden = qualityHidden();
+    pick.querySelectorAll("input[type=checkbox]").forEach(function (box) { box.checked = hidden.indexOf(box.value) < 0; });
+    qualityApply(hidden);
+  }
+  document.addEventListener("change", function (e) {
+    var box = e.target;
+    if (!box || !box.closest || !box.closest("#quality-pick")) { return; }
+    var hidden = [];
+    document.querySelectorAll("#quality-pick input[type=checkbox]").forEach(function (b) { if (!b.checked) { hidden.push(b.value); } });
+    try { window.localStorage.setItem(QUALITY_HIDDEN, JSON.stringify(hidden)); } catch (err) { /* private mode: this page only */ }
+    qualityApply(hidden);
+  });
+  document.addEventListener("htmx:afterSettle", qualityPick);
+
   // The manager's page prints on one A4 sheet (app.css @media print).
   function printButton() {
     var button = document.getElementById("print-page");
@@ -564,5 +594,6 @@
     charts();
     drillFromUrl();
     stageCharts();
+    qualityPick();
   });
 })();
