@@ -139,6 +139,11 @@ class SyncResult:
         return lines
 
 
+def _new(entity: Entity) -> str:
+    """The key of an entity's walk over the IDs created since (Entity.new_by_id)."""
+    return f"{entity.name}__new"
+
+
 async def _all_first(tasks: list[Awaitable[T]]) -> list[T]:
     """Run concurrently; on the first failure cancel the rest and raise it."""
     running = [asyncio.ensure_future(t) for t in tasks]
@@ -322,6 +327,10 @@ class _Engine:
             if entity.modified_field:
                 flt = self._changes_filter(entity, state) or {}
                 chains[entity.name] = Chain(entity, 0, flt)
+                if entity.new_by_id:
+                    # Records created since carry no modification time yet:
+                    # every ID after the last one copied, in the same batches.
+                    chains[_new(entity)] = Chain(entity, state.id_watermark or 0)
             else:
                 chains[entity.name] = Chain(entity, state.id_watermark or 0)
         return chains
@@ -412,11 +421,10 @@ class _Engine:
         else:
             total = self.change_totals.get(name)
             await self._drain(entity, chains[name], None, first.get(name), total)
-            if entity.new_by_id:
-                # Records created since carry no modification time yet: every
-                # ID after the last one copied (the ID watermark moves on).
-                fresh = Chain(entity, state.id_watermark or 0)
-                await self._drain(entity, fresh, state, None, None, quiet=True)
+            fresh = chains.get(_new(entity))
+            if fresh is not None:
+                # The ID watermark moves on with what this walk commits.
+                await self._drain(entity, fresh, state, first.get(_new(entity)), None, quiet=True)
         if probe.high is not None:
             state.modified_watermark = probe.high
             await self._db(self._save, name, state)

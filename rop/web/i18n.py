@@ -391,6 +391,7 @@ ENTITIES: dict[str, tuple[str, str]] = {
     "lead_history": ("история статусов лидов", "lead status history"),
     "calls": ("звонки", "calls"),
     "activities": ("дела", "activities"),
+    "requisites": ("реквизиты", "requisites"),
     "users": ("сотрудники", "users"),
     "departments": ("отделы", "departments"),
     "pipelines": ("воронки", "pipelines"),
