@@ -221,3 +221,19 @@ def test_the_web_twin_and_header_follow_the_mode(db):
         assert "the whole previous period, though this one is not over" in page.text
         bad = client.get("/report.json", params={"previous": "half"})
         assert bad.status_code == 400 and "previous" in bad.text
+
+
+def test_a_month_to_date_digest_compares_the_same_days(db):
+    """Digests follow: sent on 21 October, "month to date" is 1-20 October and its
+    previous period 1-20 September (the 5 September deal only, not the 25th)."""
+    from rop.digests.content import build_digest
+    from rop.digests.subscriptions import make
+
+    with open_store(db) as store:
+        portal = store.scalar("SELECT portal FROM portals")
+        sub = make(portal, 2, period="month_to_date", channels=("chat",))
+        digest = build_digest(store, sub, date(2026, 10, 21))
+        assert (digest.date_from, digest.date_to) == (date(2026, 10, 1), date(2026, 10, 20))
+        assert digest.previous == (date(2026, 9, 1), date(2026, 9, 20))
+        deals_new = next(f for f in digest.figures if f.key == "deals_new")
+        assert deals_new.previous == 1
