@@ -223,9 +223,11 @@ def test_the_web_twin_and_header_follow_the_mode(db):
         assert bad.status_code == 400 and "previous" in bad.text
 
 
-def test_a_month_to_date_digest_compares_the_same_days(db):
-    """Digests follow: sent on 21 October, "month to date" is 1-20 October and its
-    previous period 1-20 September (the 5 September deal only, not the 25th)."""
+def test_a_month_to_date_digest_compares_the_same_days_of_the_month_before(db):
+    """Sent on 21 October, "month to date" is 1-20 October, a period that has ended:
+    a digest compares it in full (docs/DIGESTS.md), and the full previous period of
+    days from a month's first day is the same days of the month before: 1-20
+    September (the 5 September deal only, not the 25th)."""
     from rop.digests.content import build_digest
     from rop.digests.subscriptions import make
 
