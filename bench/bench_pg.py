@@ -176,6 +176,30 @@ def bench(
     return lines
 
 
+def load_pg(
+    size: int, workdir: Path, new_pg: Callable[[int], tuple[str, bool]], shared: Path | None
+) -> None:
+    """Load the PostgreSQL database of ``size`` deals if it is not loaded yet (the
+    streaming loader: memory one chunk whatever the size), then ANALYZE it."""
+    import resource
+
+    target, loaded = new_pg(size)
+    if loaded:
+        print(f"# {size:,} PostgreSQL: loaded already", flush=True)
+        return
+    folder = snapshot(size, workdir, shared)
+    start = time.perf_counter()
+    with open_store(target) as store:
+        load_snapshot(store, folder)
+    took = time.perf_counter() - start
+    analyze(target)
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(
+        f"# {size:,} PostgreSQL: loaded in {took:.1f} s, peak RSS of this process {peak:.0f} MB",
+        flush=True,
+    )
+
+
 def bench_upsert(url: str, rows: int) -> list[str]:
     """Store.upsert (COPY + one INSERT ... ON CONFLICT) against executemany."""
     from datetime import datetime
@@ -241,6 +265,11 @@ def main() -> None:
         type=Path,
         help="Folder of shared snapshots/stores (portal-N-24m, store-N-24m.duckdb)",
     )
+    parser.add_argument(
+        "--load-only",
+        action="store_true",
+        help="With --keep: load the PostgreSQL databases that are missing, time nothing",
+    )
     args = parser.parse_args()
     args.workdir.mkdir(parents=True, exist_ok=True)
     lines = []
@@ -248,6 +277,9 @@ def main() -> None:
         if args.upsert:
             lines += bench_upsert(new_pg(0)[0], args.upsert)
         for size in args.deals:
+            if args.load_only:
+                load_pg(size, args.workdir, new_pg, args.shared)
+                continue
             lines += bench(size, args.workdir, new_pg, args.runs, args.shared)
     print("\n".join(lines))
 
