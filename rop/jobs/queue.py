@@ -50,6 +50,7 @@ class Runtime:
     rescan_minutes: int = 0  # 0: no periodic re-scan
     stalled_seconds: int = 30  # heartbeat silence after which a running job is retried
     digests: DigestConfig | None = None  # send the due digests every minute (rop.jobs.digests)
+    offline_poll_seconds: float = 0  # installed portals' offline events: 0, not polled
 
 
 def rescan_cron(minutes: int) -> str:
@@ -202,6 +203,9 @@ def build_app(runtime: Runtime, worker: Worker | None = None) -> procrastinate.A
 
     if runtime.digests is not None:
         register_digests(app, state, runtime.digests)
+    from rop.jobs.offline import register as register_offline
+
+    register_offline(app, state, runtime.offline_poll_seconds)
     return app
 
 
