@@ -59,9 +59,7 @@ def test_the_status_page_follows_the_workers_job(tmp_path: Path, pg_cluster: Clu
                 if status["state"] != "running":
                     break
                 time.sleep(0.1)
-        running = [
-            s for s in seen if s["state"] == "running" and not s["queued"] and s["progress"]
-        ]
+        running = [s for s in seen if s["state"] == "running" and not s["queued"] and s["progress"]]
         assert running, seen[-3:]
         # The progress is the store's: an entity of the copy and its rows so far.
         assert {s["progress"]["entity"] for s in running} & {"deals", "leads", "calls", "users"}
