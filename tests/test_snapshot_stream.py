@@ -125,6 +125,7 @@ def _cut(name: str) -> str:
         ("voximplant.statistic.get.json", '{"ID": "1"}', "expected a JSON array of records"),
         ("voximplant.statistic.get.json", '[{"ID": "1"}] [', "not valid JSON"),
         ("voximplant.statistic.get.json", "", "not valid JSON"),
+        ("voximplant.statistic.get.json", " " * 5000, "not valid JSON"),
         ("crm.stagehistory.list.2.json", "[[1]]", "expected a JSON array of records"),
         ("voximplant.statistic.get.json", '[{"CALL_TYPE": "1"}]', "bad or missing field"),
     ],
@@ -142,3 +143,14 @@ def test_a_bad_file_leaves_the_store_as_it_was(target, tmp_path, name, text, mes
         assert store.scalar("SELECT updated_at FROM portals WHERE portal = ?", [portal]) == stamp
         # The store still takes a good load afterwards.
         assert load_snapshot(store, PORTALS / "stages") == portal
+
+
+def test_a_file_with_a_long_blank_lead_is_read(tmp_path):
+    from rop.bitrix.records import DEALS
+    from rop.bitrix.snapshot import iter_records
+
+    (tmp_path / DEALS.snapshot).write_text(" \n" * 5000 + '[{"ID": "1"}, {"ID": "2"}]')
+    assert [r["ID"] for batch in iter_records(tmp_path, DEALS, chunk=1) for r in batch] == [
+        "1",
+        "2",
+    ]

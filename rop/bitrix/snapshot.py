@@ -105,7 +105,12 @@ def iter_records(folder: str | Path, entity: Entity, chunk: int = CHUNK) -> Iter
     if not path.exists():
         return
     with path.open("rb") as handle:
-        first = handle.read(64).lstrip()
+        first = b""
+        while not first:  # the first character that is not blank
+            block = handle.read(4096)
+            if not block:
+                break
+            first = block.lstrip()
         if not first:
             raise SnapshotError(f"{path}: not valid JSON (empty file)")
         if not first.startswith(b"["):
