@@ -93,6 +93,10 @@ def cases(store: Store) -> list[tuple[str, Callable[[], Any]]]:
         "SELECT assigned_by_id FROM deals GROUP BY 1 ORDER BY count(*) DESC, 1 LIMIT 1"
     )
     return [
+        (
+            "page's report (stage section apart), month + previous",
+            lambda: build_report(store, month, stages=False),
+        ),
         ("full report, month + previous", lambda: build_report(store, month)),
         (
             "drill deals_won, one manager, 100 rows",
@@ -134,7 +138,13 @@ def bench(
 ) -> list[str]:
     folder = snapshot(size, workdir, shared)
     lines = []
-    given = shared / f"store-{size}-24m.duckdb" if shared is not None else None
+    given = None
+    if shared is not None:
+        # The store already migrated to main's schema (-cur) if there is one.
+        for name in (f"store-{size}-24m-cur.duckdb", f"store-{size}-24m.duckdb"):
+            if (shared / name).exists():
+                given = shared / name
+                break
 
     def duck() -> tuple[str, bool]:
         # A copy of the shared loaded store when there is one (it may need this
@@ -174,6 +184,30 @@ def bench(
         if engine == "DuckDB":
             Path(target).unlink(missing_ok=True)
     return lines
+
+
+def load_pg(
+    size: int, workdir: Path, new_pg: Callable[[int], tuple[str, bool]], shared: Path | None
+) -> None:
+    """Load the PostgreSQL database of ``size`` deals if it is not loaded yet (the
+    streaming loader: memory one chunk whatever the size), then ANALYZE it."""
+    import resource
+
+    target, loaded = new_pg(size)
+    if loaded:
+        print(f"# {size:,} PostgreSQL: loaded already", flush=True)
+        return
+    folder = snapshot(size, workdir, shared)
+    start = time.perf_counter()
+    with open_store(target) as store:
+        load_snapshot(store, folder)
+    took = time.perf_counter() - start
+    analyze(target)
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(
+        f"# {size:,} PostgreSQL: loaded in {took:.1f} s, peak RSS of this process {peak:.0f} MB",
+        flush=True,
+    )
 
 
 def bench_upsert(url: str, rows: int) -> list[str]:
@@ -241,6 +275,11 @@ def main() -> None:
         type=Path,
         help="Folder of shared snapshots/stores (portal-N-24m, store-N-24m.duckdb)",
     )
+    parser.add_argument(
+        "--load-only",
+        action="store_true",
+        help="With --keep: load the PostgreSQL databases that are missing, time nothing",
+    )
     args = parser.parse_args()
     args.workdir.mkdir(parents=True, exist_ok=True)
     lines = []
@@ -248,6 +287,9 @@ def main() -> None:
         if args.upsert:
             lines += bench_upsert(new_pg(0)[0], args.upsert)
         for size in args.deals:
+            if args.load_only:
+                load_pg(size, args.workdir, new_pg, args.shared)
+                continue
             lines += bench(size, args.workdir, new_pg, args.runs, args.shared)
     print("\n".join(lines))
 

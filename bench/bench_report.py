@@ -72,44 +72,9 @@ def prepare(size: int, workdir: Path) -> Path:
     if not db.exists():
         start = time.perf_counter()
         with open_store(db) as store:
-            if size <= 200_000:
-                load_snapshot(store, folder)
-            else:
-                load_in_chunks(store, folder)
+            load_snapshot(store, folder)  # streams: any size fits
         print(f"# {size}: loaded in {time.perf_counter() - start:.1f} s", flush=True)
     return db
-
-
-def load_in_chunks(store, folder: Path, chunk: int = 200_000) -> None:
-    """load_snapshot's mapping, one entity at a time, so 1M deals fit in memory."""
-    from datetime import UTC, datetime
-
-    from rop.bitrix.records import ALL, to_rows
-    from rop.bitrix.snapshot import read_portal_info, read_records
-
-    info = read_portal_info(folder)
-    for entity in ALL:
-        rows = to_rows(entity, info.domain, read_records(folder, entity))
-        if entity.name == "users":
-            for row in rows:
-                row["is_admin"] = row["id"] in info.admins
-        for i in range(0, len(rows), chunk):
-            store.upsert(entity.table, rows[i : i + chunk])
-        print(f"#   {entity.name}: {len(rows)}", flush=True)
-        del rows
-    store.upsert(
-        "portals",
-        [
-            {
-                "portal": info.domain,
-                "url": f"https://{info.domain}",
-                "timezone": info.timezone,
-                "base_currency": info.base_currency,
-                "webhook_user_id": info.webhook_user_id,
-                "updated_at": datetime.now(UTC).replace(tzinfo=None),
-            }
-        ],
-    )
 
 
 # Columns holding record IDs, shifted per copy by replicate().

@@ -53,7 +53,7 @@ def test_a_change_reaches_the_report_through_the_offline_queue(tmp_path):
 
 
 def test_the_poll_is_one_call_for_a_scheduler_of_its_own(tmp_path):
-    # Server mode's periodic task calls poll_offline_events itself; here the
+    # A round on demand (what the poller's thread calls each time); here the
     # server's own poller waits an hour, so only the direct call can bring it.
     with app_rig(tmp_path, app_offline_events=True, app_offline_poll_seconds=3600) as rig:
         mode = rig.app.state.appmode

@@ -73,11 +73,20 @@ def diff(a: object, b: object, path: str = "") -> list[str]:
     return [] if a == b else [f"{path}: {a!r} != {b!r}"]
 
 
-@pytest.mark.parametrize("portal", ["tricky", "demo"])
+# Every hand-made portal, in the month of its clock, and a generated demo portal.
+HAND_MADE = {
+    "tricky": ["--from", "2026-11-01", "--to", "2026-11-30"],
+    "stages": ["--from", "2026-11-01", "--to", "2026-11-30"],
+    "quality": ["--from", "2026-11-01", "--to", "2026-11-30"],
+    "blanks": ["--from", "2026-10-01", "--to", "2026-10-31"],
+}
+
+
+@pytest.mark.parametrize("portal", [*HAND_MADE, "demo"])
 def test_sync_and_report_json_match_duckdb(portal, tmp_path, pg_cluster):
-    if portal == "tricky":
-        folder = PORTALS / "tricky"
-        period = ["--from", "2026-11-01", "--to", "2026-11-30"]
+    if portal in HAND_MADE:
+        folder = PORTALS / portal
+        period = HAND_MADE[portal]
     else:
         folder = demo_portal(tmp_path / "demo")
         today = date.today()

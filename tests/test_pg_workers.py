@@ -45,7 +45,7 @@ def queue_database(cluster: Cluster) -> str:
     """A migrated database with the workers' queue, as `rop migrate --app-role` leaves it."""
     import psycopg
 
-    from rop.jobs.queue import install_queue
+    from rop.jobs.queue_schema import install_queue
 
     url = migrated_database(cluster)
     owner = url.replace(f"{APP}@", f"{OWNER}@", 1)

@@ -131,6 +131,9 @@ def worker_command(
         ),
         stalled_seconds=stalled_seconds,
         digests=digest_config(settings) if digests else None,
+        offline_poll_seconds=(
+            settings.app_offline_poll_seconds if settings.app_offline_events else 0
+        ),
     )
     try:
         run_worker(runtime, concurrency)

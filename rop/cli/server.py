@@ -64,10 +64,13 @@ def _install_queue(conn: object, app_role: str | None) -> str | None:
         import procrastinate  # noqa: F401
     except ImportError:
         return None
-    from rop.jobs.queue import install_queue
+    from rop.jobs.queue_schema import install_queue
 
-    if install_queue(conn, app_role):
+    created, applied = install_queue(conn, app_role)
+    if created:
         return "the workers' job queue was created (procrastinate)"
+    if applied:
+        return f"the workers' job queue upgraded (procrastinate): {', '.join(applied)}"
     return None
 
 

@@ -50,6 +50,7 @@ class Runtime:
     rescan_minutes: int = 0  # 0: no periodic re-scan
     stalled_seconds: int = 30  # heartbeat silence after which a running job is retried
     digests: DigestConfig | None = None  # send the due digests every minute (rop.jobs.digests)
+    offline_poll_seconds: float = 0  # installed portals' offline events: 0, not polled
 
 
 def rescan_cron(minutes: int) -> str:
@@ -202,6 +203,9 @@ def build_app(runtime: Runtime, worker: Worker | None = None) -> procrastinate.A
 
     if runtime.digests is not None:
         register_digests(app, state, runtime.digests)
+    from rop.jobs.offline import register as register_offline
+
+    register_offline(app, state, runtime.offline_poll_seconds)
     return app
 
 
@@ -272,32 +276,3 @@ async def _retry_stalled(app: procrastinate.App, seconds: float) -> None:
             with contextlib.suppress(ConnectorException):
                 if await manager.get_job_status_async(job.id) == Status.DOING:
                     await manager.finish_job_by_id_async(job.id, Status.FAILED, delete_job=False)
-
-
-def install_queue(conn: Any, app_role: str | None = None) -> bool:
-    """Create procrastinate's tables and functions once (as the owner); grant them.
-
-    Returns True when the schema was created now. Called by ``rop migrate``.
-    """
-    from procrastinate.schema import SchemaManager
-    from psycopg import sql
-
-    created = False
-    row = conn.execute("SELECT to_regclass('procrastinate_jobs') IS NULL").fetchone()
-    if row and row[0]:
-        conn.execute(SchemaManager.get_schema())
-        created = True
-    if app_role:
-        who = sql.Identifier(app_role)
-        conn.execute(
-            sql.SQL(
-                "GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {}"
-            ).format(who)
-        )
-        conn.execute(
-            sql.SQL("GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO {}").format(who)
-        )
-        conn.execute(
-            sql.SQL("REVOKE INSERT, UPDATE, DELETE ON schema_migrations FROM {}").format(who)
-        )
-    return created

@@ -121,7 +121,9 @@ def create_app(
             "timezone": settings.timezone,
         },
     )
-    scheduler = Scheduler(job, settings.sync_interval_minutes)
+    # Server mode (PostgreSQL): the workers' periodic re-scan syncs every
+    # portal (rop.jobs); every web process behind the proxy would sync too.
+    scheduler = Scheduler(job, 0 if store.dialect is POSTGRES else settings.sync_interval_minutes)
     pool = StorePool(store)
     cache = ReportCache(cache_size)
     warmers: list[threading.Thread] = []
@@ -218,6 +220,7 @@ def create_app(
     app.state.urls = urls
     app.state.templates = _templates(urls, token)
     app.state.sync = job
+    app.state.scheduler = scheduler
     app.state.cache = cache
     app.state.builds = Builds(cache, settings.report_builds)
     app.state.stopping = threading.Event()

@@ -8,8 +8,9 @@ installed portal's queue (rop.bitrix.offline: ``event.offline.get`` with
 under the server's one-writer lock, then drops the cached reports so the next
 page shows the change. An entry naming no record starts the incremental sync.
 
-:func:`poll_offline_events` is the one call for a scheduler of its own (server
-mode's periodic task): one round over every installed portal, or one portal.
+:func:`poll_offline_events` runs one round over every installed portal, or
+one portal. Server mode polls from the workers instead (rop.jobs.offline: a
+periodic task queues one drain job per portal, under the portal's lock).
 """
 
 from __future__ import annotations

@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
+import time
 from typing import Any
 
 from rop.bitrix.changes import Changes
@@ -69,3 +70,50 @@ class QueuedSyncs:
             if portal is None:
                 return False
             return queue_changes(self._queue(), cursor, portal, changes)
+
+
+class QueuedJob:
+    """An installed portal's sync as the workers run it (rop.jobs.status), with
+    the single-process job's face (rop.web.sync.SyncJob) for the pages and
+    ``/api/sync``: this web process syncs nothing itself, any other process may
+    have queued the job and any worker may be running it."""
+
+    def __init__(self, queued: QueuedSyncs, member_id: str) -> None:
+        self.queued = queued
+        self.member_id = member_id
+        with contextlib.closing(queued.store.cursor()) as cursor:
+            self.portal = queued._portal(cursor, member_id)
+
+    @property
+    def available(self) -> bool:
+        return self.portal is not None
+
+    def status(self) -> dict[str, Any]:
+        from rop.jobs.status import sync_status
+
+        if self.portal is None:
+            return {
+                "available": False,
+                "state": "idle",
+                "full": False,
+                "progress": None,
+                "message": "",
+                "started_at": None,
+                "finished_at": None,
+                "runs": 0,
+                "queued": False,
+            }
+        with contextlib.closing(self.queued.store.cursor()) as cursor:
+            return sync_status(cursor, self.portal)
+
+    def start(self, full: bool = False) -> bool:
+        """Queue a sync; False when one of its kind already waits."""
+        return self.queued.sync(self.member_id, full=full)
+
+    def wait(self, timeout: float | None = None) -> None:
+        """Until no job of the portal runs or waits (or ``timeout`` seconds)."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while self.status()["state"] == "running":
+            if deadline is not None and time.monotonic() >= deadline:
+                return
+            time.sleep(0.5)

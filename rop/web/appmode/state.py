@@ -16,7 +16,7 @@ from rop.bitrix.oauth import PortalTokens
 from rop.config import Settings
 from rop.store.db import Store, is_url
 from rop.store.vault import Vault
-from rop.web.appmode.queued import QueuedSyncs
+from rop.web.appmode.queued import QueuedJob, QueuedSyncs
 from rop.web.appmode.viewer_token import ViewerTokens
 from rop.web.sync import SyncJob
 
@@ -45,7 +45,10 @@ class PortalJobs:
         self._lock = threading.Lock()
         self.gate = threading.Lock()  # DuckDB: one writer at a time is the simple, safe choice
 
-    def job(self, member_id: str) -> SyncJob:
+    def job(self, member_id: str) -> SyncJob | QueuedJob:
+        if self.mode.queued is not None:
+            # Server mode: what the workers do, read from the queue and the store.
+            return QueuedJob(self.mode.queued, member_id)
         with self._lock:
             job = self._jobs.get(member_id)
             if job is None:
