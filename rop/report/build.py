@@ -117,23 +117,23 @@ def _nonzero(values: dict[str, Any]) -> bool:
     return any(v not in (None, 0, 0.0) for v in values.values())
 
 
-def _users(store: Store, portal: str) -> dict[int, dict[str, Any]]:
+def _directory(store: Store, table: str, cols: tuple[str, ...], portal: str) -> dict[int, dict]:
+    """A directory's rows by ID (fresh dicts), read once until the data changes
+    (rop.store.memo). ``table`` and ``cols`` are this module's own words."""
+    sql = f"SELECT {', '.join(cols)} FROM {table} WHERE portal = ?"  # noqa: S608
     return {
-        r["id"]: r
-        for r in store.query_dicts(
-            "SELECT id, active, name, last_name, department_id FROM users WHERE portal = ?",
-            [portal],
-        )
+        row[0]: dict(zip(cols, row, strict=True)) for row in store.query_remembered(sql, [portal])
     }
+
+
+def _users(store: Store, portal: str) -> dict[int, dict[str, Any]]:
+    return _directory(
+        store, "users", ("id", "active", "name", "last_name", "department_id"), portal
+    )
 
 
 def _departments(store: Store, portal: str) -> dict[int, dict[str, Any]]:
-    return {
-        r["id"]: r
-        for r in store.query_dicts(
-            "SELECT id, name, sort, parent_id FROM departments WHERE portal = ?", [portal]
-        )
-    }
+    return _directory(store, "departments", ("id", "name", "sort", "parent_id"), portal)
 
 
 def _user_name(user: dict[str, Any] | None, uid: int) -> str:
@@ -191,13 +191,14 @@ def _group_names(prep: Prepared) -> dict[Any, str]:
         return {d: v["name"] for d, v in _departments(store, key).items()}
     if by == "source":
         return dict(
-            store.query(
+            store.query_remembered(
                 "SELECT status_id, name FROM statuses WHERE portal = ? AND entity_id = 'SOURCE'",
                 [key],
             )
         )
     names = {
-        str(i): n for i, n in store.query("SELECT id, name FROM pipelines WHERE portal = ?", [key])
+        str(i): n
+        for i, n in store.query_remembered("SELECT id, name FROM pipelines WHERE portal = ?", [key])
     }
     names.setdefault("0", "Общая")
     return names

@@ -342,7 +342,13 @@ def refresh_facts(store: Store, portal: str, *, full: bool = False) -> Refreshed
 
 def facts_ready(store: Store, portal: str) -> bool:
     """The stored facts match the portal's data: built by this version, from the
-    same zone, rates and semantics, nothing marked since, no in-place edit stamped."""
+    same zone, rates and semantics, nothing marked since, no in-place edit stamped.
+
+    Remembered until the next write where the store allows it (rop.store.memo)."""
+    return store.remember(("facts_ready", portal), lambda: _facts_ready(store, portal))
+
+
+def _facts_ready(store: Store, portal: str) -> bool:
     row = store.query(
         "SELECT s.version, s.inputs, s.stamp, p.updated_at, "
         "(SELECT count(*) FROM (SELECT 1 FROM fact_changes c WHERE c.portal = p.portal "
