@@ -161,19 +161,28 @@ start = time.perf_counter()
 store = open_store(sys.argv[1])
 opened = time.perf_counter() - start
 start = time.perf_counter()
-build_report(store, ReportFilter(date.fromisoformat(sys.argv[2]), date.fromisoformat(sys.argv[3])))
+kw = {"stages": False} if sys.argv[4] == "page" else {}
+build_report(store, ReportFilter(date.fromisoformat(sys.argv[2]), date.fromisoformat(sys.argv[3])), **kw)
 usage = resource.getrusage(resource.RUSAGE_SELF)
 print("\\n", opened, time.perf_counter() - start, usage.ru_utime + usage.ru_stime)
 """
 
 
-def fresh_process(db: Path, flt: ReportFilter) -> tuple[float, float, float]:
+def fresh_process(db: Path, flt: ReportFilter, page: bool = False) -> tuple[float, float, float]:
     """(open, first report, the process's CPU) in a new Python process: nothing cached."""
     import subprocess
     import sys
 
     out = subprocess.run(
-        [sys.executable, "-c", _FRESH, str(db), flt.date_from.isoformat(), flt.date_to.isoformat()],
+        [
+            sys.executable,
+            "-c",
+            _FRESH,
+            str(db),
+            flt.date_from.isoformat(),
+            flt.date_to.isoformat(),
+            "page" if page else "full",
+        ],
         check=True,
         capture_output=True,
         text=True,
@@ -228,9 +237,15 @@ def change_one_percent(store, last: date, round_: int) -> dict[str, float]:
     return times
 
 
-def bench_store(db: Path, runs: int, label: str, first_cases: bool = True) -> list[str]:
-    """The report's cases on an existing store file (it is changed: 1 % of its deals)."""
+def bench_store(
+    db: Path, runs: int, label: str, first_cases: bool = True, page: bool = False
+) -> list[str]:
+    """The report's cases on an existing store file (it is changed: 1 % of its deals).
+
+    ``page``: the report as the web page builds it (no stage section, which
+    loads when opened), the issue's cases; else ``build_report``'s default."""
     lines = []
+    kw = {"stages": False} if page else {}
 
     def line(name: str, first: float, median: float, best: float, cpu: float) -> None:
         load = os.getloadavg()[0]
@@ -253,13 +268,13 @@ def bench_store(db: Path, runs: int, label: str, first_cases: bool = True) -> li
         )
         if first_cases:
             store.close()
-            op, first, cpu = fresh_process(db, month)
+            op, first, cpu = fresh_process(db, month, page)
             line(f"first report in a fresh process (open {op * 1000:.0f} ms)", first, first,
                  first, cpu)  # fmt: skip
             store = open_store(db)
         cases = [
-            ("full report, month + previous", lambda: build_report(store, month)),
-            ("full report, year to date + previous", lambda: build_report(store, year)),
+            ("full report, month + previous", lambda: build_report(store, month, **kw)),
+            ("full report, year to date + previous", lambda: build_report(store, year, **kw)),
             ("drill deals_won, one manager, 100 rows",
              lambda: drill(store, month, "deals_won", user_id=manager, limit=100)),
             ("drill deals_won, total, 100 rows",
@@ -274,7 +289,7 @@ def bench_store(db: Path, runs: int, label: str, first_cases: bool = True) -> li
         if first_cases:
             steps = change_one_percent(store, last, 1)
             start, cpu = time.perf_counter(), _cpu()
-            build_report(store, month)
+            build_report(store, month, **kw)
             first, cpu = time.perf_counter() - start, _cpu() - cpu
             spent = " + ".join(f"{k} {v * 1000:.0f} ms" for k, v in steps.items())
             line(f"first report after a 1 %-changed update ({spent})", first, first, first, cpu)
@@ -366,13 +381,18 @@ def main() -> None:
         "--db", type=Path, help="Bench this existing store file instead (it is changed)"
     )
     parser.add_argument("--label", default="", help="The first column with --db")
+    parser.add_argument(
+        "--page",
+        action="store_true",
+        help="With --db: the report as the web page builds it (no stage section)",
+    )
     args = parser.parse_args()
     if args.db:
         print(
             "| store | case | first call | median | best | CPU (median) | load |\n"
             "|---|---|---|---|---|---|---|"
         )
-        bench_store(args.db, args.runs, args.label or args.db.name)
+        bench_store(args.db, args.runs, args.label or args.db.name, page=args.page)
         return
     args.workdir.mkdir(parents=True, exist_ok=True)
     print(f"# {date.today()} {platform.node()} python {platform.python_version()}")

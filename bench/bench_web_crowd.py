@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import statistics
 import sys
 import tempfile
@@ -33,11 +34,13 @@ CHEAP = {
 }
 
 
-async def crowd_request(client: httpx.AsyncClient, i: int, out: list[float]) -> None:
-    start = date(2025, 1, 1) + timedelta(days=i)
+async def crowd_request(
+    client: httpx.AsyncClient, i: int, out: list[float], days: int, first: date
+) -> None:
+    start = first + timedelta(days=i)
     t0 = time.perf_counter()
     resp = await client.get(
-        f"/report.json?period=custom&from={start}&to={start + timedelta(days=180)}"
+        f"/report.json?period=custom&from={start}&to={start + timedelta(days=days)}"
     )
     resp.raise_for_status()
     out.append(time.perf_counter() - t0)
@@ -53,7 +56,17 @@ async def cheap_probe(client: httpx.AsyncClient, stop: asyncio.Event, out: dict)
         await asyncio.sleep(0.5)
 
 
-async def run(url: str, crowd: int) -> None:
+def memory(pid: int) -> dict[str, int]:
+    """The server's resident memory now and its peak (MB), from /proc."""
+    out = {}
+    with open(f"/proc/{pid}/status") as status:
+        for line in status:
+            if line.startswith(("VmRSS:", "VmHWM:")):
+                out[line.split(":")[0]] = int(line.split()[1]) // 1024
+    return out
+
+
+async def run(url: str, crowd: int, days: int, first: date, pid: int) -> None:
     limits = httpx.Limits(max_connections=crowd + 10)
     async with httpx.AsyncClient(base_url=url, timeout=900, limits=limits) as client:
         for path in CHEAP.values():  # cached from now on
@@ -68,12 +81,17 @@ async def run(url: str, crowd: int) -> None:
         stop = asyncio.Event()
         probe = asyncio.create_task(cheap_probe(client, stop, cheap))
         t0 = time.perf_counter()
-        await asyncio.gather(*(crowd_request(client, i, builds) for i in range(crowd)))
+        before = memory(pid)
+        await asyncio.gather(*(crowd_request(client, i, builds, days, first) for i in range(crowd)))
         wall = time.perf_counter() - t0
         stop.set()
         await probe
-    print(f"{crowd} different uncached reports at once: wall {wall:.1f} s, "
-          f"each p50 {statistics.median(builds):.1f} s, max {max(builds):.1f} s")  # fmt: skip
+    after = memory(pid)
+    print(f"{crowd} different uncached reports of {days} days at once: wall {wall:.1f} s, "
+          f"each p50 {statistics.median(builds):.1f} s, p95 {pct(builds, 95):.1f} s, "
+          f"max {max(builds):.1f} s; load {os.getloadavg()[0]:.1f}")  # fmt: skip
+    print(f"server memory: warm (before the crowd) {before['VmRSS']} MB, after "
+          f"{after['VmRSS']} MB, peak {after['VmHWM']} MB")  # fmt: skip
     print(f"{'request':12} {'idle ms':>8} {'n':>4} {'p50 ms':>8} {'p95 ms':>8} {'max ms':>8}")
     for kind, times in cheap.items():
         ms = [t * 1000 for t in times]
@@ -86,12 +104,19 @@ def main() -> None:
     parser.add_argument("--deals", type=int, default=20000)
     parser.add_argument("--db", type=Path)
     parser.add_argument("--crowd", type=int, default=50)
+    parser.add_argument("--days", type=int, default=180, help="each crowd report's period")
+    parser.add_argument(
+        "--first",
+        type=date.fromisoformat,
+        default=date(2025, 1, 1),
+        help="the first crowd report's start; each next one starts a day later",
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         db = args.db or build_store(args.deals, Path(tmp))
         proc, url = start_server(db, 64)
         try:
-            asyncio.run(run(url, args.crowd))
+            asyncio.run(run(url, args.crowd, args.days, args.first, proc.pid))
         finally:
             proc.terminate()
             proc.wait(30)

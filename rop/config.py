@@ -97,6 +97,12 @@ class Settings(BaseSettings):
         default="1GB", pattern=r"^\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)$"
     )
     db_threads: int = Field(default=0, ge=0, description="DuckDB threads (0: one per core)")
+    # The DuckDB store's memory limit in `rop sync` ("": DuckDB's own default,
+    # most of the machine's memory). A bound makes the stored facts' rebuild
+    # and the sync's queries spill to disk instead of growing the process.
+    sync_memory_limit: str = Field(
+        default="", pattern=r"^(\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB))?$"
+    )
 
     @field_validator("allowed_hosts")
     @classmethod

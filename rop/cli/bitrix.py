@@ -192,6 +192,8 @@ def sync_command(webhook: str | None, db: str | None, full: bool, queue: bool) -
         click.echo("the store is open in `rop serve`; the server ran the sync:")
         click.echo(json.dumps(answer, ensure_ascii=False, indent=2))
         return
+    if settings.sync_memory_limit:
+        store.bound(settings.sync_memory_limit, settings.db_threads)
     with store, ConsoleProgress() as progress:
         try:
             result = run_sync(

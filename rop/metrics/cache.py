@@ -80,13 +80,26 @@ _PG_FINGERPRINT_SQL: tuple[str, ...] = (
 
 
 def fingerprint(store: Store, portal: str) -> str:
-    """A digest of what the static steps read; any change to that data changes it."""
+    """A digest of what the static steps read; any change to that data changes it.
+
+    Remembered until the next write where the store allows it (rop.store.memo)."""
+    return store.remember(("fingerprint", portal), lambda: _fingerprint(store, portal))
+
+
+def _fingerprint(store: Store, portal: str) -> str:
     digest = hashlib.sha1()
     statements = _PG_FINGERPRINT_SQL if store.dialect.name == "postgres" else _FINGERPRINT_SQL
     for sql in statements:
         params = {"p": portal} if "$p" in sql else {}
         digest.update(repr(store.query(sql, params)).encode())
     return digest.hexdigest()
+
+
+def _exists(store: Store, table: str) -> bool:
+    """The cache table is still there (a store closed and opened again has none);
+    a table seen once stays until this module drops it, so it is asked once per
+    generation of the data (rop.store.memo)."""
+    return store.remember(("scratch", table), lambda: store.scratch_exists(table))
 
 
 # DuckDB: an in-memory database attached to the store's instance, shared by
@@ -109,7 +122,7 @@ def materializer(store: Store, portal: str) -> Callable[[str, str, dict[str, Any
         )
         with _LOCK:
             known = _TABLES.get(key)
-            if known is not None and known[0] == stamp and store.scratch_exists(known[1]):
+            if known is not None and known[0] == stamp and _exists(store, known[1]):
                 _TABLES.move_to_end(key)
                 return known[2]
             if known is not None:

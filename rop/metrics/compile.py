@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from rop.metrics.figure import Column, Figure
@@ -257,6 +257,40 @@ def aggregate_sql(source: Source, figs: Sequence[Figure], ctx: Context) -> str:
         # PostgreSQL refuses a constant in GROUP BY: group by the department
         # only when it is a column.
         f"FROM f WHERE {where} GROUP BY {key}{', ' + dept if dept != 'NULL' else ''}) g"
+    )
+
+
+_PERIOD_PARAM = re.compile(r"\$p_(from|to)\b")
+
+
+def pairs_periods(source: Source, figs: Sequence[Figure]) -> bool:
+    """Whether ``figs`` of ``source`` can be computed for the previous period in
+    the same query: the relation gives its period columns for both, and the
+    figures read the period only through ``$p_from``/``$p_to`` and those columns."""
+    if not source.period_columns:
+        return False
+    texts = [t for f in figs for t in (f.condition, f.numerator, f.value) if t]
+    return not any("$d_" in t or "$today" in t or "$now" in t for t in texts)
+
+
+def previous_figure(source: Source, fig: Figure) -> Figure:
+    """``fig`` about the previous period: its period bounds and the relation's
+    period columns (``with_deals`` -> ``with_deals_q``) read for that period."""
+
+    def shift(sql: str | None) -> str | None:
+        if sql is None:
+            return None
+        sql = _PERIOD_PARAM.sub(r"$q_\1", sql)
+        for col in source.period_columns:
+            sql = re.sub(rf"\b{col}\b", f"{col}_q", sql)
+        return sql
+
+    return replace(
+        fig,
+        key=fig.key + "_q",
+        condition=shift(fig.condition) or "TRUE",
+        numerator=shift(fig.numerator),
+        value=shift(fig.value),
     )
 
 

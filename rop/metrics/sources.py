@@ -35,15 +35,19 @@ def in_period(expr: str) -> str:
 # A record moved in the period if one of its movements is in it. The first and
 # last movements (stored facts, rop.store.facts) decide nearly every record;
 # only one that moved before the period and after it needs its list of
-# movements. (Looking up the period's history rows instead, a semi-join, cost
-# 20-40 % more per deal query at 100k deals: the list is stored and refreshed
-# per changed record, so it no longer costs a rebuild.) No movement: every
-# test is NULL, so FALSE.
-def moved(dialect: Dialect) -> str:
+# movements, and only those records' lists are read: a semi-join on the few
+# that qualify (reading the list column of every record cost more than the
+# rest of the deals query, 35 of 59 ms CPU at 1M deals). (Looking up the
+# period's history rows instead cost 20-40 % more per deal query at 100k
+# deals.) No movement: every test is NULL, so FALSE.
+def moved(dialect: Dialect, base: str) -> str:
+    """``moved`` of the records ``b`` of the step ``base`` (which holds the movements)."""
+    between = dialect.any_in_range("u.moves", "$p_from", "$p_to")
     return f"""coalesce(CASE
     WHEN b.last_move < $p_from OR b.first_move >= $p_to THEN FALSE
     WHEN b.first_move >= $p_from OR b.last_move < $p_to THEN TRUE
-    ELSE {dialect.any_in_range("b.moves", "$p_from", "$p_to")}
+    ELSE b.id IN (SELECT u.id FROM {base} u
+        WHERE u.first_move < $p_from AND u.last_move >= $p_to AND {between})
 END, FALSE)"""
 
 
@@ -74,6 +78,10 @@ class Options:
     # records count only where granted ($grant_full_<entity>, $grant_viewer).
     granted: frozenset[str] = frozenset()
     dialect: Dialect = field(default=DUCKDB)  # the store's engine (rop.store.dialect)
+    # The previous period ($q_from/$q_to) too: a source with ``period_columns``
+    # then also gives each of them for that period, named with ``_q``
+    # (rop.report.build runs both periods of such a section in one query).
+    previous: bool = False
 
 
 def granted_filter(entity: str, alias: str) -> str:
@@ -167,7 +175,7 @@ WHERE d.portal = $portal""",
         ),
         Cte(
             "deal_rel",
-            f"SELECT b.*, {moved(opts.dialect)} AS moved, {_pipes('b', opts)} AS in_pipes "
+            f"SELECT b.*, {moved(opts.dialect, 'deal_base')} AS moved, {_pipes('b', opts)} AS in_pipes "
             "FROM deal_base b",
         ),
     ]
@@ -191,26 +199,98 @@ LEFT JOIN lead_status_dir s ON s.status_id = l.status_id
 WHERE l.portal = $portal""",
             static=True,
         ),
-        Cte("lead_rel", f"SELECT b.*, {moved(opts.dialect)} AS moved FROM lead_base b"),
+        Cte(
+            "lead_rel",
+            f"SELECT b.*, {moved(opts.dialect, 'lead_base')} AS moved FROM lead_base b",
+        ),
     ]
+
+
+def _previous(sql: str) -> str:
+    """``sql`` about the period, made about the previous period ($q_from/$q_to)."""
+    return sql.replace("$p_from", "$q_from").replace("$p_to", "$q_to")
+
+
+def _client_flags(kind: str, link: str, opts: Options) -> tuple[list[Cte], str, str]:
+    """The steps that flag each client for the period (a deal created, a deal
+    won, a call), the relation's columns of them and the joins onto clients ``x``.
+
+    One period: the deals' flags and the called clients apart, each joined to
+    the clients. With ``opts.previous`` the flags of both periods come from one
+    step joined once (``with_deals_q``...): over a short period the join of
+    every client is most of the section's cost (at 1M deals, contacts for a
+    month and its previous one: 144 vs 221 ms CPU), so a report pairs the
+    periods then (rop.report.build); over a long one the deals and calls to
+    flag dominate and one step for both cost about 10 % more, so it does not.
+    """
+    created = in_period("date_create")
+    won = f"semantic = 'S' AND {in_period('close_time')}"
+    call = in_period("c.call_start_date")
+    if not opts.previous:
+        deals = Cte(
+            f"{kind}_deals",
+            f"SELECT {link} AS cid, "
+            f"bool_or({created}) AS with_deals, bool_or({won}) AS with_sales "
+            # deal_base, not deal_rel: the flags need no stage movements.
+            f"FROM deal_base b WHERE {_pipes('b', opts)} AND {link} IS NOT NULL"
+            f"{_seen('deal', 'b', opts)} "
+            # Only deals created or won in the period can set a flag.
+            f"AND ({created} OR ({won})) GROUP BY {link}",
+        )
+        # call_base resolves each call's company directly or through its contact.
+        called = Cte(
+            f"{kind}_calls",
+            f"SELECT DISTINCT {link} AS cid FROM call_base c WHERE {link} IS NOT NULL "
+            f"AND {call} AND {call_bounds('c', opts)}" + _seen("call", "c", opts),
+            # A client's flags must not tell of deals or calls the viewer cannot see.
+        )
+        cols = (
+            "coalesce(cd.with_deals, FALSE) AS with_deals, "
+            "coalesce(cd.with_sales, FALSE) AS with_sales,\n    "
+            "cc.cid IS NOT NULL AS called"
+        )
+        joins = (
+            f"LEFT JOIN {kind}_deals cd ON cd.cid = x.id\n"
+            f"LEFT JOIN {kind}_calls cc ON cc.cid = x.id"
+        )
+        return [deals, CALL_BASE, called], cols, joins
+    periods = [("", created, won, call)]
+    periods.append(("_q", _previous(created), _previous(won), _previous(call)))
+    deal_cols = ", ".join(f"{c} AS d{q}, {w} AS s{q}, FALSE AS c{q}" for q, c, w, _ in periods)
+    deal_any = " OR ".join(f"({c}) OR ({w})" for _, c, w, _ in periods)
+    call_cols = ", ".join(f"FALSE, FALSE, {k}" for *_, k in periods)
+    call_any = " OR ".join(f"({k})" for *_, k in periods)
+    flags = ", ".join(
+        f"bool_or(d{q}) AS with_deals{q}, bool_or(s{q}) AS with_sales{q}, "
+        f"bool_or(c{q}) AS called{q}"
+        for q, *_ in periods
+    )
+    flags_sql = (
+        f"SELECT cid, {flags} FROM (\n"
+        f"SELECT {link} AS cid, {deal_cols} FROM deal_base b "
+        f"WHERE {_pipes('b', opts)} AND {link} IS NOT NULL{_seen('deal', 'b', opts)} "
+        f"AND ({deal_any})\n"
+        f"UNION ALL SELECT c.{link}, {call_cols} FROM call_base c "
+        f"WHERE c.{link} IS NOT NULL AND ({call_any}) AND {call_bounds('c', opts)}"
+        f"{_seen('call', 'c', opts)}\n) m GROUP BY cid"
+    )
+    cols = ",\n    ".join(
+        f"coalesce(cf.with_deals{q}, FALSE) AS with_deals{q}, "
+        f"coalesce(cf.with_sales{q}, FALSE) AS with_sales{q}, "
+        f"coalesce(cf.called{q}, FALSE) AS called{q}"
+        for q, *_ in periods
+    )
+    return (
+        [CALL_BASE, Cte(f"{kind}_flags", flags_sql)],
+        cols,
+        f"LEFT JOIN {kind}_flags cf ON cf.cid = x.id",
+    )
 
 
 def _client_ctes(kind: str, opts: Options) -> list[Cte]:
     """Companies or contacts with their deal and call facts for the period."""
-    table, link, entity = (
-        ("companies", "company_id", "COMPANY")
-        if kind == "company"
-        else ("contacts", "contact_id", "CONTACT")
-    )
-    won = f"semantic = 'S' AND {in_period('close_time')}"
-    link_col = "company_id" if kind == "company" else "contact_id"
-    # call_base resolves each call's company directly or through its contact.
-    called = (
-        f"SELECT DISTINCT {link_col} AS cid FROM call_base c WHERE {link_col} IS NOT NULL "
-        f"AND {in_period('c.call_start_date')} AND {call_bounds('c', opts)}"
-        # A client's flags must not tell of deals or calls the viewer cannot see.
-        + _seen("call", "c", opts)
-    )
+    table, link = ("companies", "company_id") if kind == "company" else ("contacts", "contact_id")
+    flag_steps, flag_cols, flag_joins = _client_flags(kind, link, opts)
     name = (
         "x.title"
         if kind == "company"
@@ -251,28 +331,15 @@ WHERE x.portal = $portal""",
     )
     return [
         *deal_ctes(opts),
-        Cte(
-            f"{kind}_deals",
-            f"SELECT {link} AS cid, "
-            f"bool_or({in_period('date_create')}) AS with_deals, bool_or({won}) AS with_sales "
-            # deal_base, not deal_rel: the flags need no stage movements.
-            f"FROM deal_base b WHERE {_pipes('b', opts)} AND {link} IS NOT NULL"
-            f"{_seen('deal', 'b', opts)} "
-            # Only deals created or won in the period can set a flag.
-            f"AND ({in_period('date_create')} OR ({won})) GROUP BY {link}",
-        ),
-        CALL_BASE,
-        Cte(f"{kind}_calls", called),
+        *flag_steps,
         text,
         Cte(
             f"{kind}_rel",
             f"""SELECT x.id, x.assigned_by_id AS manager_id, {name} AS title, x.date_create,
-    coalesce(cd.with_deals, FALSE) AS with_deals, coalesce(cd.with_sales, FALSE) AS with_sales,
-    cc.cid IS NOT NULL AS called,
+    {flag_cols},
     {source} AS grp_source, CAST(NULL AS VARCHAR) AS grp_pipeline
 FROM {table} x
-LEFT JOIN {kind}_deals cd ON cd.cid = x.id
-LEFT JOIN {kind}_calls cc ON cc.cid = x.id
+{flag_joins}
 WHERE x.portal = $portal AND x.assigned_by_id IS NOT NULL {mine}""",
         ),
     ]
@@ -341,6 +408,10 @@ class Source:
     columns: tuple[Column, ...]
     card: str | None  # URL path of a record's card, {id} replaced
     text: tuple[str, ...] = ()  # columns of the ``<entity>_text`` step, for lists only
+    # Columns about the period that the relation also gives for the previous
+    # period (``<column>_q``) when ``Options.previous`` is set: a report then
+    # runs both periods of the section in one query (rop.report.build).
+    period_columns: tuple[str, ...] = ()
 
 
 _MANAGER = Column("manager", "manager_name", "Менеджер", "Manager")
@@ -351,6 +422,7 @@ _CLIENT_FACTS = (
     Column("phone", "phone", "Телефон", "Phone", "phone"),
 )
 _CLIENT_TEXT = ("phone", "last_call", "last_won")
+_CLIENT_PERIOD = ("with_deals", "with_sales", "called")
 
 SOURCES: dict[str, Source] = {
     "deal_rel": Source(
@@ -417,6 +489,7 @@ SOURCES: dict[str, Source] = {
         ),
         "/crm/company/details/{id}/",
         _CLIENT_TEXT,
+        _CLIENT_PERIOD,
     ),
     "contact_rel": Source(
         "contact_rel",
@@ -435,6 +508,7 @@ SOURCES: dict[str, Source] = {
         ),
         "/crm/contact/details/{id}/",
         _CLIENT_TEXT,
+        _CLIENT_PERIOD,
     ),
     "call_rel": Source(
         "call_rel",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace as dc_replace
 from datetime import date
 from typing import Any
 
@@ -13,7 +14,9 @@ from rop.metrics.compile import (
     aggregate_sql,
     bind,
     combine,
+    pairs_periods,
     params_for,
+    previous_figure,
 )
 from rop.metrics.figure import Figure
 from rop.metrics.sources import SECTION_SOURCE, SOURCES
@@ -72,26 +75,96 @@ def _merge(into: Period, part: Period) -> None:
     into[2].update(part[2])
 
 
+def _run_both(
+    prep: Prepared, section: str, figs: Sequence[Figure], ctx: Context, prev: Context
+) -> tuple[Period, Period]:
+    """Both periods of a section in one query: the relation gives its period
+    columns for the previous period too, and each figure comes twice, the
+    second about the previous period (rop.metrics.compile.previous_figure)."""
+    source = SOURCES[SECTION_SOURCE[section]]
+    both = dc_replace(
+        ctx,
+        params={**ctx.params, "q_from": prev.params["p_from"], "q_to": prev.params["p_to"]},
+        opts=dc_replace(ctx.opts, previous=True),
+    )
+    rows, depts, total = _run_figures(
+        prep, section, [*figs, *(previous_figure(source, f) for f in figs)], both
+    )
+    n = len(figs)
+
+    def split(values: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+        items = list(values.values())
+        return (
+            dict(zip((f.key for f in figs), items[:n], strict=True)),
+            dict(zip((f.key for f in figs), items[n:], strict=True)),
+        )
+
+    now_rows, prev_rows = {}, {}
+    for k, v in rows.items():
+        now_rows[k], prev_rows[k] = split(v)
+    now_depts, prev_depts = {}, {}
+    for k, v in depts.items():
+        now_depts[k], prev_depts[k] = split(v)
+    now_total, prev_total = split(total)
+    return (now_rows, now_depts, now_total), (prev_rows, prev_depts, prev_total)
+
+
+# Both periods of a section in one query only up to this many days each: the
+# clients are then joined once instead of twice, which is most of a short
+# period's cost; over longer periods the deals and calls to flag dominate and
+# one query for both cost more than two (docs/BENCHMARKS.md, round 4).
+PAIR_DAYS = 92
+
+
+def _short(date_from: date, date_to: date) -> bool:
+    return (date_to - date_from).days + 1 <= PAIR_DAYS
+
+
 def _run_period(
     prep: Prepared,
     sections: dict[str, list[Figure]],
     date_from: date,
     date_to: date,
     now: dict[str, Period],
+    previous: tuple[date, date] | None = None,
+    ahead: dict[str, Period] | None = None,
 ) -> Period:
     """The figures of one period: a query per section for the period's figures.
 
     Figures about the present (``Figure.now``: in progress, portfolio) do not
     depend on the period: they are computed once, kept in ``now``, and reused
     for the previous period.
+
+    ``previous`` (the compared period's days): a section whose relation can
+    give both periods at once (companies, contacts: one join of every client
+    instead of two) computes the previous period's figures in the same query
+    and leaves them in ``ahead``; the previous period's run takes them from
+    there (``ahead`` without ``previous``).
     """
     ctx = context(prep, date_from, date_to)
+    prev_ctx = context(prep, *previous) if previous is not None else None
     result: Period = ({}, {}, {})
     for section, figs in sections.items():
+        if previous is None and ahead is not None and section in ahead:
+            _merge(result, ahead[section])
+            continue
         timed = [f for f in figs if not f.now]
         if any(f.condition == "TRUE" for f in timed):
             # The period's query reads every record anyway: one query does both.
             timed = list(figs)
+        source = SOURCES[SECTION_SOURCE[section]]
+        if (
+            previous is not None
+            and prev_ctx is not None
+            and ahead is not None
+            and _short(date_from, date_to)
+            and _short(*previous)
+            and len(timed) == len(figs)
+            and pairs_periods(source, figs)
+        ):
+            part, ahead[section] = _run_both(prep, section, figs, ctx, prev_ctx)
+            _merge(result, part)
+            continue
         if timed:
             _merge(result, _run_figures(prep, section, timed, ctx))
         present = [f for f in figs if f not in timed]
@@ -117,23 +190,23 @@ def _nonzero(values: dict[str, Any]) -> bool:
     return any(v not in (None, 0, 0.0) for v in values.values())
 
 
-def _users(store: Store, portal: str) -> dict[int, dict[str, Any]]:
+def _directory(store: Store, table: str, cols: tuple[str, ...], portal: str) -> dict[int, dict]:
+    """A directory's rows by ID (fresh dicts), read once until the data changes
+    (rop.store.memo). ``table`` and ``cols`` are this module's own words."""
+    sql = f"SELECT {', '.join(cols)} FROM {table} WHERE portal = ?"  # noqa: S608
     return {
-        r["id"]: r
-        for r in store.query_dicts(
-            "SELECT id, active, name, last_name, department_id FROM users WHERE portal = ?",
-            [portal],
-        )
+        row[0]: dict(zip(cols, row, strict=True)) for row in store.query_remembered(sql, [portal])
     }
+
+
+def _users(store: Store, portal: str) -> dict[int, dict[str, Any]]:
+    return _directory(
+        store, "users", ("id", "active", "name", "last_name", "department_id"), portal
+    )
 
 
 def _departments(store: Store, portal: str) -> dict[int, dict[str, Any]]:
-    return {
-        r["id"]: r
-        for r in store.query_dicts(
-            "SELECT id, name, sort, parent_id FROM departments WHERE portal = ?", [portal]
-        )
-    }
+    return _directory(store, "departments", ("id", "name", "sort", "parent_id"), portal)
 
 
 def _user_name(user: dict[str, Any] | None, uid: int) -> str:
@@ -191,13 +264,14 @@ def _group_names(prep: Prepared) -> dict[Any, str]:
         return {d: v["name"] for d, v in _departments(store, key).items()}
     if by == "source":
         return dict(
-            store.query(
+            store.query_remembered(
                 "SELECT status_id, name FROM statuses WHERE portal = ? AND entity_id = 'SOURCE'",
                 [key],
             )
         )
     names = {
-        str(i): n for i, n in store.query("SELECT id, name FROM pipelines WHERE portal = ?", [key])
+        str(i): n
+        for i, n in store.query_remembered("SELECT id, name FROM pipelines WHERE portal = ?", [key])
     }
     names.setdefault("0", "Общая")
     return names
@@ -255,7 +329,21 @@ def build_report(
     sections = _section_figures(prep)
     figs = [f for fs in sections.values() for f in fs]
     now: dict[str, Period] = {}
-    cells, dept_cells, total = _run_period(prep, sections, flt.date_from, flt.date_to, now)
+    compared = (
+        comparison_period(flt.date_from, flt.date_to, prep.today, flt.previous)
+        if flt.compare
+        else None
+    )
+    ahead: dict[str, Period] = {}
+    cells, dept_cells, total = _run_period(
+        prep,
+        sections,
+        flt.date_from,
+        flt.date_to,
+        now,
+        (compared.date_from, compared.date_to) if compared is not None else None,
+        ahead,
+    )
     if flt.by == "manager":
         rows = _manager_rows(prep, cells, figs)
         all_depts = _departments(store, prep.portal.key)
@@ -297,10 +385,11 @@ def build_report(
     if stages:
         report["stages"] = build_stages(prep, context(prep, flt.date_from, flt.date_to))
     report["plans"] = plan_fact_section(prep, report)
-    if flt.compare:
-        compared = comparison_period(flt.date_from, flt.date_to, prep.today, flt.previous)
+    if compared is not None:
         p_from, p_to = compared.date_from, compared.date_to
-        prev_cells, prev_depts, prev_total = _run_period(prep, sections, p_from, p_to, now)
+        prev_cells, prev_depts, prev_total = _run_period(
+            prep, sections, p_from, p_to, now, None, ahead
+        )
         report["previous"] = {
             "period": {**compared.as_json(), "timezone": prep.portal.timezone},
             "total": {"figures": _fill(prev_total, figs)},

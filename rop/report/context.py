@@ -55,7 +55,9 @@ def prepare(store: Store, flt: ReportFilter, portal: str | None) -> Prepared:
     row = select_portal(store, portal)
     key = row.key
     tz = zone(row.timezone)
-    known_pipes = {r[0] for r in store.query("SELECT id FROM pipelines WHERE portal = ?", [key])}
+    known_pipes = {
+        r[0] for r in store.query_remembered("SELECT id FROM pipelines WHERE portal = ?", [key])
+    }
     known_pipes.add(0)  # the default pipeline exists even when crm.category.list omits it
     for p in (*flt.pipelines, *(p for p, _ in flt.stuck_days_by)):
         if p not in known_pipes:
@@ -65,7 +67,7 @@ def prepare(store: Store, flt: ReportFilter, portal: str | None) -> Prepared:
     names: dict[str, str] = {}
     stages = {
         sid: (name, cat, entity)
-        for sid, name, cat, entity in store.query(
+        for sid, name, cat, entity in store.query_remembered(
             "SELECT status_id, name, category_id, entity_id FROM statuses "
             "WHERE portal = ? AND entity_id LIKE 'DEAL_STAGE%'",
             [key],
@@ -74,7 +76,7 @@ def prepare(store: Store, flt: ReportFilter, portal: str | None) -> Prepared:
     labels = stage_labels(
         ((sid, name, cat if cat is not None else _pipe_of(entity))
          for sid, (name, cat, entity) in stages.items()),
-        dict(store.query("SELECT id, name FROM pipelines WHERE portal = ?", [key])),
+        dict(store.query_remembered("SELECT id, name FROM pipelines WHERE portal = ?", [key])),
     )  # fmt: skip
     for s in flt.key_stages:
         if s not in stages:
@@ -85,7 +87,7 @@ def prepare(store: Store, flt: ReportFilter, portal: str | None) -> Prepared:
             raise ReportInputError("stage_outside_pipelines", stage=s)
         names["deal_stage:" + s] = labels.get(s) or s
     statuses = dict(
-        store.query(
+        store.query_remembered(
             "SELECT status_id, name FROM statuses WHERE portal = ? AND entity_id = 'STATUS'",
             [key],
         )
@@ -152,7 +154,14 @@ def describe_filter(
 
 
 def store_names(store: Store, key: str) -> dict[tuple[str, object], str]:
-    """(kind, ID) -> name of the portal's pipelines, stages, statuses, departments, users."""
+    """(kind, ID) -> name of the portal's pipelines, stages, statuses, departments, users.
+
+    Remembered until the next write where the store allows it (rop.store.memo);
+    each caller gets its own copy."""
+    return dict(store.remember(("store_names", key), lambda: _store_names(store, key)))
+
+
+def _store_names(store: Store, key: str) -> dict[tuple[str, object], str]:
     out: dict[tuple[str, object], str] = {}
     for kind, sql in (
         ("pipeline", "SELECT id, name FROM pipelines WHERE portal = ?"),

@@ -32,7 +32,7 @@ class PortalRow:
 
 def select_portal(store: Store, portal: str | None = None) -> PortalRow:
     """The store's one portal, or the named one; several portals need a name."""
-    rows = store.query(
+    rows = store.query_remembered(
         "SELECT portal, url, timezone, base_currency, updated_at, clock FROM portals "
         "ORDER BY portal"
     )
@@ -69,11 +69,12 @@ def portal_today(timezone: str | None, clock: datetime | None) -> date:
 
 def data_as_of(store: Store, portal: PortalRow) -> str | None:
     """When the data was last copied: the last successful sync, else the last load."""
-    last = store.scalar(
+    found = store.query_remembered(
         "SELECT max(finished_at) FROM sync_runs WHERE portal = ? "
         "AND lower(coalesce(outcome, '')) IN ('ok', 'success', 'done', 'succeeded')",
         [portal.key],
     )
+    last = found[0][0] if found else None
     # A loaded snapshot: the portal's clock when it was taken, not the load time.
     moment = last or portal.clock or portal.updated_at
     if moment is None:

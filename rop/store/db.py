@@ -4,19 +4,21 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import duckdb
 import pyarrow as pa
 
 from rop.store.dialect import DUCKDB, Dialect
 from rop.store.facts import ensure_facts, mark_deleted, mark_upserted
+from rop.store.memo import Generation, for_file, writes
 from rop.store.migrations import MIGRATIONS
 
 Params = Sequence[Any] | dict[str, Any]
+T = TypeVar("T")
 
 
 class StoreError(RuntimeError):
@@ -121,6 +123,9 @@ class Store:
         # Writes mark the records whose stored facts they change (rop.store.facts);
         # a writer that rebuilds the facts whole anyway may turn this off.
         self.marking = True
+        # Lookups remembered until the next write (rop.store.memo); None: the
+        # engine has writers in other processes, so nothing is remembered.
+        self.generation: Generation | None = None
 
     @contextlib.contextmanager
     def unmarked(self) -> Iterator[None]:
@@ -174,6 +179,18 @@ class Store:
     def scalar(self, sql: str, params: Params = ()) -> Any:
         rows = self._fetch(sql, params)[1]
         return rows[0][0] if rows else None
+
+    def remember(self, key: Any, compute: Callable[[], T]) -> T:
+        """``compute()``, remembered until the data changes where the engine allows
+        it (rop.store.memo); the value is shared: callers must not change it."""
+        if self.generation is None:
+            return compute()
+        return self.generation.remember(key, compute)
+
+    def query_remembered(self, sql: str, params: Params = ()) -> list[tuple]:
+        """``query`` of a small lookup, remembered until the data changes."""
+        key = ("query", sql, repr(params))
+        return list(self.remember(key, lambda: tuple(self.query(sql, params))))
 
     # -- writing ---------------------------------------------------------
     def execute(self, sql: str, params: Params = ()) -> None:
@@ -264,31 +281,51 @@ class DuckStore(Store):
 
     dialect = DUCKDB
 
+    def __init__(self, conn: Any, path: str, generation: Generation | None = None) -> None:
+        super().__init__(conn, path)
+        # Every write of this process to the file passes through a handle like
+        # this one, and the file's lock keeps other processes from writing.
+        self._generation = generation or for_file(path)
+        self.generation = self._generation
+
     # Every statement runs under _io_guard: a damaged file or a full disk is
     # a StoreError naming the file, wherever it shows.
     def _fetch(self, sql: str, params: Params) -> tuple[list[str], list[tuple]]:
+        try:
+            with _io_guard(self.path):
+                cur = self.conn.execute(sql, params)
+                cols = [d[0] for d in cur.description or []]
+                return cols, cur.fetchall()
+        finally:
+            if writes(sql):  # after it ran (or failed half-way): forget
+                self._generation.bump()
+
+    def _scratch(self, sql: str, params: Params = ()) -> None:
+        """A statement on the metrics cache's own tables: the data stays as it was."""
         with _io_guard(self.path):
-            cur = self.conn.execute(sql, params)
-            cols = [d[0] for d in cur.description or []]
-            return cols, cur.fetchall()
+            self.conn.execute(sql, params).fetchall()
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[None]:
-        self.execute("BEGIN TRANSACTION")
+        self._generation.begin()
         try:
-            yield
-        except BaseException:
-            # After a failed write DuckDB may have ended the transaction itself.
-            with contextlib.suppress(duckdb.Error):
-                self.conn.execute("ROLLBACK")
-            raise
-        try:
-            self.execute("COMMIT")
-        except StoreError:
-            # A commit that failed (a full disk) leaves nothing half-written.
-            with contextlib.suppress(duckdb.Error):
-                self.conn.execute("ROLLBACK")
-            raise
+            self.execute("BEGIN TRANSACTION")
+            try:
+                yield
+            except BaseException:
+                # After a failed write DuckDB may have ended the transaction itself.
+                with contextlib.suppress(duckdb.Error):
+                    self.conn.execute("ROLLBACK")
+                raise
+            try:
+                self.execute("COMMIT")
+            except StoreError:
+                # A commit that failed (a full disk) leaves nothing half-written.
+                with contextlib.suppress(duckdb.Error):
+                    self.conn.execute("ROLLBACK")
+                raise
+        finally:
+            self._generation.end()
 
     def _spec(self, name: str) -> TableSpec | None:
         cols = self.query(
@@ -352,8 +389,8 @@ class DuckStore(Store):
 
     def scratch_create(self, table: str, sql: str, params: dict[str, Any]) -> str:
         """Compute ``sql`` into a cache table; returns the name to read it by."""
-        self.execute(f"ATTACH IF NOT EXISTS ':memory:' AS {SCRATCH_DB} (READ_ONLY false)")
-        self.execute(f"CREATE TABLE {SCRATCH_DB}.{table} AS {sql}", params)
+        self._scratch(f"ATTACH IF NOT EXISTS ':memory:' AS {SCRATCH_DB} (READ_ONLY false)")
+        self._scratch(f"CREATE TABLE {SCRATCH_DB}.{table} AS {sql}", params)
         return f"{SCRATCH_DB}.{table}"
 
     def scratch_exists(self, table: str) -> bool:
@@ -368,11 +405,11 @@ class DuckStore(Store):
         if self.scalar(
             "SELECT count(*) FROM duckdb_databases() WHERE database_name = ?", [SCRATCH_DB]
         ):
-            self.execute(f"DROP TABLE IF EXISTS {SCRATCH_DB}.{table}")
+            self._scratch(f"DROP TABLE IF EXISTS {SCRATCH_DB}.{table}")
 
     def cursor(self) -> Store:
         """Another handle on the same database for another thread (DuckDB MVCC)."""
-        twin = DuckStore(self.conn.cursor(), self.path)
+        twin = DuckStore(self.conn.cursor(), self.path, self._generation)
         twin._specs = self._specs
         twin.portal = self.portal
         return twin
@@ -477,7 +514,10 @@ def open_store(path: str | Path, read_only: bool = False) -> Store:
     except BaseException:
         conn.close()
         raise
-    return DuckStore(conn, target)
+    store = DuckStore(conn, target)
+    # Another process may have written the file since this process last had it open.
+    store._generation.bump()
+    return store
 
 
 def _bring_up_to_date(conn: duckdb.DuckDBPyConnection, target: str, read_only: bool) -> None:
@@ -491,4 +531,4 @@ def _bring_up_to_date(conn: duckdb.DuckDBPyConnection, target: str, read_only: b
     else:
         migrate(conn, target)
         # A store last written by an older version gets its stored facts once.
-        ensure_facts(DuckStore(conn, target))
+        ensure_facts(DuckStore(conn, target, Generation()))

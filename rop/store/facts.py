@@ -292,6 +292,68 @@ class Refreshed:
         return any(v is None for v in self.records.values())
 
 
+# A whole rebuild goes in slices of this many records, each in its own
+# transaction: one transaction for a whole 1M-deal portal held every new row of
+# the three tables until its commit, the peak of a full sync's memory (976 MB;
+# DuckDB cannot commit it under a 300 MB limit).
+SLICE = 200_000
+
+# Marks of an entity -> the facts that read them (see _affected()).
+_READERS: dict[str, tuple[Fact, ...]] = {
+    "deal": (DEAL,),
+    "lead": (LEAD, DEAL),
+    "call": (CALL,),
+    "contact": (CALL,),
+}
+
+
+def _slices(store: Store, fact: Fact, portal: str) -> list[tuple[int, int]]:
+    """(after, up to) ID bounds of consecutive slices of at most SLICE records."""
+    out: list[tuple[int, int]] = []
+    low = int(store.scalar(f"SELECT min(id) FROM {fact.source} WHERE portal = ?", [portal]) or 0)
+    after = low - 1
+    while True:
+        top = store.scalar(
+            f"SELECT max(id) FROM (SELECT id FROM {fact.source} WHERE portal = ? AND id > ? "
+            f"ORDER BY id LIMIT {SLICE}) s",
+            [portal, after],
+        )
+        if top is None:
+            return out
+        out.append((after, int(top)))
+        after = int(top)
+
+
+def _rebuild(store: Store, facts: list[Fact], params: dict[str, Any], portal: str) -> None:
+    """Rebuild ``facts`` whole, slice by slice, each slice its own transaction.
+
+    First, in one transaction, the portal's facts state goes (every reader
+    computes in memory until the end: it never sees half-rebuilt facts), the
+    facts go, and so do the marks only these facts read (the rebuild covers
+    them; marks left or made meanwhile are handled by the refresh's last step).
+    A run cut short leaves no state, so the next writable open rebuilds.
+    """
+    whole = set(facts)
+    with store.transaction():
+        store.execute("DELETE FROM facts_state WHERE portal = ?", [portal])
+        for fact in facts:
+            store.execute(f"DELETE FROM {fact.table} WHERE portal = ?", [portal])
+        for entity, readers in _READERS.items():
+            if whole.issuperset(readers):
+                store.execute(
+                    "DELETE FROM fact_changes WHERE portal = ? AND entity = ?", [portal, entity]
+                )
+    for fact in facts:
+        for after, top in _slices(store, fact, portal):
+            ids = f"(SELECT id FROM {fact.source} WHERE portal = $portal AND id > $after AND id <= $top) s"
+            insert = (
+                f"INSERT INTO {fact.table} (portal, {', '.join(fact.columns)}) "
+                f"SELECT $portal, {', '.join(fact.columns)} FROM ({fact.sql(ids, store.dialect)}) f"
+            )
+            with store.transaction():
+                store.execute(insert, _bind(insert, {**params, "after": after, "top": top}))
+
+
 def refresh_facts(store: Store, portal: str, *, full: bool = False) -> Refreshed:
     """Bring ``portal``'s stored facts up to date with its rows; returns what it did.
 
@@ -299,36 +361,38 @@ def refresh_facts(store: Store, portal: str, *, full: bool = False) -> Refreshed
     sync, the by-ID sync, the snapshot loader, a worker): the records marked
     since the last refresh are recomputed, or everything when ``full``, when
     the facts were never built or built by another :data:`FACTS_VERSION`, or
-    when the zone, the rates or the stage semantics changed. One transaction:
-    a reader sees the old facts or the new ones.
+    when the zone, the rates or the stage semantics changed. A table rebuilt
+    whole goes slice by slice (:func:`_rebuild`: a reader meanwhile computes
+    the facts in memory); the marked records are recomputed in one
+    transaction: a reader sees the old facts or the new ones.
     """
     import time
 
     start = time.perf_counter()
     store.use_portal(portal)
     done: dict[str, int | None] = {}
+    params = _params(store, portal)
+    inputs = inputs_digest(store, portal)
+    state = store.query("SELECT version, inputs FROM facts_state WHERE portal = ?", [portal])
+    whole = full or not state or state[0][0] != FACTS_VERSION or state[0][1] != inputs
+    rebuild = []
+    for fact in FACTS:
+        if whole:
+            rebuild.append(fact)
+            continue
+        marked = store.scalar(f"SELECT count(*) FROM ({_affected(fact)}) a", {"portal": portal})
+        size = store.scalar(f"SELECT count(*) FROM {fact.source} WHERE portal = ?", [portal])
+        if int(marked or 0) > REBUILD_SHARE * int(size or 0):
+            rebuild.append(fact)
+    if rebuild:
+        _rebuild(store, rebuild, params, portal)
     with store.transaction():
-        params = _params(store, portal)
-        inputs = inputs_digest(store, portal)
-        state = store.query("SELECT version, inputs FROM facts_state WHERE portal = ?", [portal])
-        whole = full or not state or state[0][0] != FACTS_VERSION or state[0][1] != inputs
         for fact in FACTS:
-            if whole:
-                _write(store, fact, params, None)
-                done[fact.table] = None
-                continue
             ids = [int(r[0]) for r in store.query(_affected(fact), {"portal": portal})]
-            if not ids:
-                done[fact.table] = 0
-                continue
-            size = store.scalar(f"SELECT count(*) FROM {fact.source} WHERE portal = ?", [portal])
-            if len(ids) > REBUILD_SHARE * int(size or 0):
-                _write(store, fact, params, None)
-                done[fact.table] = None
-                continue
-            with _stage_ids(store, ids):
-                _write(store, fact, params, _IDS)
-            done[fact.table] = len(ids)
+            if ids:
+                with _stage_ids(store, ids):
+                    _write(store, fact, params, _IDS)
+            done[fact.table] = None if fact in rebuild else len(ids)
         store.execute("DELETE FROM fact_changes WHERE portal = ?", [portal])
         stamp = store.scalar("SELECT updated_at FROM portals WHERE portal = ?", [portal])
         store.execute("DELETE FROM facts_state WHERE portal = ?", [portal])
@@ -342,7 +406,13 @@ def refresh_facts(store: Store, portal: str, *, full: bool = False) -> Refreshed
 
 def facts_ready(store: Store, portal: str) -> bool:
     """The stored facts match the portal's data: built by this version, from the
-    same zone, rates and semantics, nothing marked since, no in-place edit stamped."""
+    same zone, rates and semantics, nothing marked since, no in-place edit stamped.
+
+    Remembered until the next write where the store allows it (rop.store.memo)."""
+    return store.remember(("facts_ready", portal), lambda: _facts_ready(store, portal))
+
+
+def _facts_ready(store: Store, portal: str) -> bool:
     row = store.query(
         "SELECT s.version, s.inputs, s.stamp, p.updated_at, "
         "(SELECT count(*) FROM (SELECT 1 FROM fact_changes c WHERE c.portal = p.portal "
