@@ -611,6 +611,95 @@ CREATE TABLE requisites (
     date_create TIMESTAMP,
     date_modify TIMESTAMP,
     PRIMARY KEY (portal, id)
+""",
+    ),
+    (
+        15,
+        "stored stage facts",
+        # Stage visits, open visits, furthest stages and open aggregates per
+        # deal and lead (rop/store/stage_facts.py), refreshed with the facts of
+        # migration 12; filled when the store is next opened for writing
+        # (FACTS_VERSION 2).
+        """
+CREATE TABLE deal_stage_visits (
+    portal TEXT NOT NULL,
+    id BIGINT NOT NULL,
+    manager_id BIGINT,
+    created TIMESTAMP,
+    pipe BIGINT,
+    stage TEXT,
+    semantic TEXT,
+    entered TIMESTAMP,
+    left_at TIMESTAMP,
+    sort INTEGER,
+    k TIMESTAMP
+);
+CREATE TABLE deal_stage_open (
+    portal TEXT NOT NULL,
+    id BIGINT NOT NULL,
+    manager_id BIGINT,
+    pipe BIGINT,
+    stage TEXT,
+    semantic TEXT,
+    entered TIMESTAMP
+);
+CREATE TABLE deal_stage_reach (
+    portal TEXT NOT NULL,
+    id BIGINT NOT NULL,
+    manager_id BIGINT,
+    pipe BIGINT,
+    created TIMESTAMP,
+    reach INTEGER,
+    reach_stage TEXT
+);
+CREATE TABLE deal_stage_open_agg (
+    portal TEXT NOT NULL,
+    pipe BIGINT,
+    stage TEXT,
+    manager_id BIGINT,
+    n BIGINT,
+    entered_sum DOUBLE PRECISION,
+    entered_median DOUBLE PRECISION
+);
+CREATE TABLE lead_stage_visits (
+    portal TEXT NOT NULL,
+    id BIGINT NOT NULL,
+    manager_id BIGINT,
+    created TIMESTAMP,
+    pipe BIGINT,
+    stage TEXT,
+    semantic TEXT,
+    entered TIMESTAMP,
+    left_at TIMESTAMP,
+    sort INTEGER,
+    k TIMESTAMP
+);
+CREATE TABLE lead_stage_open (
+    portal TEXT NOT NULL,
+    id BIGINT NOT NULL,
+    manager_id BIGINT,
+    pipe BIGINT,
+    stage TEXT,
+    semantic TEXT,
+    entered TIMESTAMP
+);
+CREATE TABLE lead_stage_reach (
+    portal TEXT NOT NULL,
+    id BIGINT NOT NULL,
+    manager_id BIGINT,
+    pipe BIGINT,
+    created TIMESTAMP,
+    reach INTEGER,
+    reach_stage TEXT
+);
+CREATE TABLE lead_stage_open_agg (
+    portal TEXT NOT NULL,
+    pipe BIGINT,
+    stage TEXT,
+    manager_id BIGINT,
+    n BIGINT,
+    entered_sum DOUBLE PRECISION,
+    entered_median DOUBLE PRECISION
 );
 """,
     ),
