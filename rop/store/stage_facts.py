@@ -140,7 +140,7 @@ WHERE d.portal = $portal AND d.assigned_by_id IS NOT NULL{_only("d.id", ids)}
 def open_sql(visits: str, ids: str | None = None) -> str:
     """The visit each in-progress record is in now (``visits``: a relation of the visits)."""
     return (
-        f"SELECT {', '.join(OPEN_COLUMNS)} FROM {visits} "
+        f"SELECT {', '.join(OPEN_COLUMNS)} FROM {visits} v "
         f"WHERE left_at IS NULL AND semantic = 'P'{_only('id', ids)}"
     )
 
@@ -160,8 +160,8 @@ def reach_sql(visits: str, order: str, ids: str | None = None) -> str:
 FROM (SELECT r.id, r.manager_id, r.pipe, r.created, coalesce(r.reach, fs.first_sort) AS reach
     FROM (SELECT id, max(manager_id) AS manager_id, pipe, max(created) AS created,
             max(CASE WHEN semantic IN ('P', 'S') THEN sort END) AS reach
-        FROM {visits} WHERE TRUE{_only("id", ids)} GROUP BY id, pipe) r
-    LEFT JOIN (SELECT pipe, min(sort) AS first_sort FROM {order}
+        FROM {visits} v WHERE TRUE{_only("id", ids)} GROUP BY id, pipe) r
+    LEFT JOIN (SELECT pipe, min(sort) AS first_sort FROM {order} so
         WHERE semantics IS NULL OR semantics = 'P' GROUP BY pipe) fs ON fs.pipe = r.pipe
     WHERE coalesce(r.reach, fs.first_sort) IS NOT NULL) r"""
 
@@ -177,7 +177,7 @@ def agg_sql(opened: str, median: Callable[[str], str], where: str = "TRUE") -> s
     epoch = epoch_seconds("entered")
     return (
         f"SELECT pipe, stage, manager_id, count(*) AS n, sum({epoch}) AS entered_sum, "
-        f"{median(epoch)} AS entered_median FROM {opened} WHERE {where} "
+        f"{median(epoch)} AS entered_median FROM {opened} o WHERE {where} "
         "GROUP BY GROUPING SETS ((pipe, stage, manager_id), (pipe, stage))"
     )
 
