@@ -129,13 +129,26 @@ def _moved_rel(k: Kind, opts: Options) -> Cte:
 
 
 def _done_sql(k: Kind, opts: Options) -> str:
+    """A row per record and stage it left in the period: its visits there summed.
+
+    Most records visited a stage once (``again`` false): their one visit is the
+    row, with no grouping; the others' visits are summed.
+    """
     v = f"{k.entity}_visit_base"
-    return f"""SELECT id, max(manager_id) AS manager_id, pipe, stage,
-    sum({days_between("left_at", "entered")}) AS done_days,
-    CAST(NULL AS DOUBLE PRECISION) AS open_days, CAST(NULL AS TIMESTAMP) AS open_since,
-    FALSE AS is_open, TRUE AS is_done, CAST(NULL AS DOUBLE PRECISION) AS stuck_after
-FROM {v}
-WHERE k >= $p_from AND k < $p_to AND left_at IS NOT NULL AND semantic = 'P' AND {_pipes(opts)}
+    where = (
+        "k >= $p_from AND k < $p_to AND left_at IS NOT NULL AND semantic = 'P' AND "
+        f"{_pipes(opts)}"
+    )
+    rest = (
+        "CAST(NULL AS DOUBLE PRECISION) AS open_days, CAST(NULL AS TIMESTAMP) AS open_since, "
+        "FALSE AS is_open, TRUE AS is_done, CAST(NULL AS DOUBLE PRECISION) AS stuck_after"
+    )
+    days = days_between("left_at", "entered")
+    return f"""SELECT id, manager_id, pipe, stage, {days} AS done_days, {rest}
+FROM {v} WHERE {where} AND NOT again
+UNION ALL
+SELECT id, max(manager_id) AS manager_id, pipe, stage, sum({days}) AS done_days, {rest}
+FROM {v} WHERE {where} AND again
 GROUP BY id, pipe, stage"""
 
 

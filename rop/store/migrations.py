@@ -632,7 +632,8 @@ CREATE TABLE deal_stage_visits (
     entered TIMESTAMP,
     left_at TIMESTAMP,
     sort INTEGER,
-    k TIMESTAMP
+    k TIMESTAMP,
+    again BOOLEAN
 );
 CREATE TABLE deal_stage_open (
     portal TEXT NOT NULL,
@@ -672,7 +673,8 @@ CREATE TABLE lead_stage_visits (
     entered TIMESTAMP,
     left_at TIMESTAMP,
     sort INTEGER,
-    k TIMESTAMP
+    k TIMESTAMP,
+    again BOOLEAN
 );
 CREATE TABLE lead_stage_open (
     portal TEXT NOT NULL,

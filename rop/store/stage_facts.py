@@ -83,6 +83,7 @@ KINDS = {"deal": DEAL, "lead": LEAD}
 
 VISIT_COLUMNS = (
     "id", "manager_id", "created", "pipe", "stage", "semantic", "entered", "left_at", "sort", "k",
+    "again",
 )  # fmt: skip
 OPEN_COLUMNS = ("id", "manager_id", "pipe", "stage", "semantic", "entered")
 REACH_COLUMNS = ("id", "manager_id", "pipe", "created", "reach", "reach_stage")
@@ -109,13 +110,16 @@ def visits_sql(k: Kind, order: str, ids: str | None = None) -> str:
     since MOVED_TIME (else its creation). Records with no responsible are
     left out, as everywhere in the report. ``k`` is the moment the visit last
     matters to a period: when it ended, or (still open) when it began.
+    ``again``: the record has other visits to the same stage of the pipeline
+    (a time in stage sums a record's visits; the others need no grouping).
     ``order`` names the relation of :func:`order_sql`; ``ids`` (a relation
     of record IDs) limits it to those records, inside the window and the
     joins, so a refresh reads only their history.
     """
     sem = f"coalesce(h.{k.semantic_col}, o.semantics, 'P')"
     rsem = f"coalesce(d.{k.record_semantic}, o.semantics, 'P')"
-    return f"""SELECT v.*, o2.sort AS sort, coalesce(v.left_at, v.entered) AS k FROM (
+    return f"""SELECT v.*, o2.sort AS sort, coalesce(v.left_at, v.entered) AS k,
+    count(*) OVER (PARTITION BY v.id, v.pipe, v.stage) > 1 AS again FROM (
 SELECT h.owner_id AS id, d.assigned_by_id AS manager_id, d.date_create AS created,
     {k.pipe_history} AS pipe, h.{k.stage_col} AS stage, {sem} AS semantic,
     h.created_time AS entered,
