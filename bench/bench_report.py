@@ -158,22 +158,40 @@ from rop.store import open_store
 from rop.report.build import build_report
 from rop.report.filter import ReportFilter
 start = time.perf_counter()
-store = open_store(sys.argv[1])
+store = open_store(sys.argv[1], read_only=len(sys.argv) > 4)
 opened = time.perf_counter() - start
 start = time.perf_counter()
-build_report(store, ReportFilter(date.fromisoformat(sys.argv[2]), date.fromisoformat(sys.argv[3])))
+flt = ReportFilter(date.fromisoformat(sys.argv[2]), date.fromisoformat(sys.argv[3]))
+if sys.argv[4:] == ["stages"]:
+    from rop.report.stages import stage_section
+    stage_section(store, flt)
+else:
+    build_report(store, flt)
 usage = resource.getrusage(resource.RUSAGE_SELF)
 print("\\n", opened, time.perf_counter() - start, usage.ru_utime + usage.ru_stime)
 """
 
 
-def fresh_process(db: Path, flt: ReportFilter) -> tuple[float, float, float]:
-    """(open, first report, the process's CPU) in a new Python process: nothing cached."""
+def fresh_process(db: Path, flt: ReportFilter, what: str = "") -> tuple[float, float, float]:
+    """(open, first report, the process's CPU) in a new Python process: nothing cached.
+
+    ``what``: "" the full report (stage section included), opened for writing;
+    "stages" the stage section alone, "report" the full report, both read-only
+    (what `rop serve` and the CLI find after a sync).
+    """
     import subprocess
     import sys
 
+    extra = [what] if what else []
     out = subprocess.run(
-        [sys.executable, "-c", _FRESH, str(db), flt.date_from.isoformat(), flt.date_to.isoformat()],
+        [
+            sys.executable,
+            "-c",
+            _FRESH,
+            str(db),
+            *(d.isoformat() for d in (flt.date_from, flt.date_to)),
+            *extra,
+        ],  # fmt: skip
         check=True,
         capture_output=True,
         text=True,
@@ -295,6 +313,22 @@ def bench(
             print(f"# {size}x{copies}: replicated in {time.perf_counter() - start:.1f} s")
         db, size = target, size * copies
     lines = []
+    # Before the store is held open below (DuckDB locks the file): nothing cached.
+    with open_store(db, read_only=True) as store:
+        last = store.scalar("SELECT max(date_create) FROM deals").date()
+    for what, name in (
+        ("stages", "stage section, month, first call in a fresh process"),
+        ("report", "full report (stage section included), month + previous, "
+         "first call in a fresh process"),
+    ):  # fmt: skip
+        if only and not any(o in name for o in only):
+            continue
+        opened, first, cpu = fresh_process(db, ReportFilter(last.replace(day=1), last), what)
+        lines.append(
+            f"| {size:,} | {name} (open {opened * 1000:.0f} ms) | {first * 1000:.0f} ms | "
+            f"— | — | {cpu * 1000:.0f} ms (process) | {os.getloadavg()[0]:.1f} |"
+        )
+        print(lines[-1], flush=True)
     with open_store(db) as store:
         counts = {
             t: store.scalar(f"SELECT count(*) FROM {t}")
