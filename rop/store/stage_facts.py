@@ -246,8 +246,9 @@ def refresh_stage_facts(store: Store, k: Kind, params: dict[str, Any], ids: str 
     for table in (t.visits, t.opened, t.reach):
         _run(store, f"DELETE FROM {table} WHERE {portal_only}{_only('id', ids)}", params)
     # Sorted on a rebuild: each read of a period is then a range of row groups.
-    sort = ("ORDER BY k, id", "ORDER BY entered, id", "ORDER BY created, id") if not ids else (
-        "", "", "")  # fmt: skip
+    sort = (
+        ("", "", "") if ids else ("ORDER BY k, id", "ORDER BY entered, id", "ORDER BY created, id")
+    )
     cols = ", ".join(VISIT_COLUMNS)
     _run(
         store,
@@ -281,9 +282,11 @@ def refresh_stage_facts(store: Store, k: Kind, params: dict[str, Any], ids: str 
             return
         # The pairs as bound lists: a stage ID is data.
         params = {**params, "agg_pipes": [p for p, _ in pairs], "agg_stages": [s for _, s in pairs]}
+        # NULL-safe: a history row without a pipeline or stage is a pair too.
         where = (
-            "(pipe, stage) IN (SELECT unnest(CAST($agg_pipes AS BIGINT[])), "
-            "unnest(CAST($agg_stages AS VARCHAR[])))"
+            "EXISTS (SELECT 1 FROM (SELECT unnest(CAST($agg_pipes AS BIGINT[])) AS p, "
+            "unnest(CAST($agg_stages AS VARCHAR[])) AS s) x "
+            "WHERE x.p IS NOT DISTINCT FROM pipe AND x.s IS NOT DISTINCT FROM stage)"
         )
     else:
         where = "TRUE"
