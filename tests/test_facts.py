@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import random
 from dataclasses import replace
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -358,3 +358,25 @@ def test_a_store_from_before_the_stage_facts_gets_them_when_opened(tmp_path):
         assert_facts_equal_a_rebuild(reopened, portal)
     with open_store(path, read_only=True) as ro:
         assert facts.facts_ready(ro, portal)
+
+
+def test_a_stage_move_without_a_pipeline_refreshes_its_open_aggregates(tmp_path):
+    # A history row may lack its pipeline (CATEGORY_ID): the deal's open visit is then
+    # in pipeline NULL, and the refresh recomputes that (NULL, stage) pair too.
+    store = load("tricky", tmp_path / "s.duckdb")
+    portal = "tricky.bitrix24.ru"
+    for owner, when in ((1, datetime(2026, 11, 20, 9)), (4, datetime(2026, 11, 21, 9))):
+        store.upsert("deal_stage_history", [{
+            "portal": portal, "id": 9000 + owner, "type_id": 2, "owner_id": owner,
+            "created_time": when, "category_id": None, "stage_semantic": "P", "stage_id": "NEW",
+        }])  # fmt: skip
+        done = facts.refresh_facts(store, portal)
+        assert done.records["deal_stage"] == 1
+        assert_facts_equal_a_rebuild(store, portal)
+    agg = store.query(
+        "SELECT n FROM deal_stage_open_agg WHERE portal = ? AND pipe IS NULL AND stage = 'NEW' "
+        "AND manager_id IS NULL",
+        [portal],
+    )
+    assert agg == [(2,)]
+    store.close()
