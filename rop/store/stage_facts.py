@@ -137,7 +137,7 @@ FROM {k.table} d
 LEFT JOIN {order} o ON o.status_id = d.{k.record_stage}
 WHERE d.portal = $portal AND d.assigned_by_id IS NOT NULL{_only("d.id", ids)}
     AND NOT EXISTS (SELECT 1 FROM {k.history} x WHERE x.portal = $portal
-        AND x.owner_id = d.id AND x.type_id IN ({k.move_types}))
+        AND x.owner_id = d.id AND x.type_id IN ({k.move_types}){_only("x.owner_id", ids)})
 ) v LEFT JOIN {order} o2 ON o2.status_id = v.stage"""
 
 
