@@ -123,9 +123,7 @@ SELECT * FROM ({_moved_sql(k)}) x
 def _moved_rel(k: Kind, opts: Options) -> Cte:
     """The matrix without its diagonal of untouched records (the stage section counts
     those from the open aggregates, rop.report.stages)."""
-    return Cte(
-        f"{k.entity}_moved_rel", f"SELECT * FROM ({_moved_sql(k)}) m WHERE {_pipes(opts)}"
-    )
+    return Cte(f"{k.entity}_moved_rel", f"SELECT * FROM ({_moved_sql(k)}) m WHERE {_pipes(opts)}")
 
 
 def _done_sql(k: Kind, opts: Options) -> str:
@@ -136,8 +134,7 @@ def _done_sql(k: Kind, opts: Options) -> str:
     """
     v = f"{k.entity}_visit_base"
     where = (
-        "k >= $p_from AND k < $p_to AND left_at IS NOT NULL AND semantic = 'P' AND "
-        f"{_pipes(opts)}"
+        f"k >= $p_from AND k < $p_to AND left_at IS NOT NULL AND semantic = 'P' AND {_pipes(opts)}"
     )
     rest = (
         "CAST(NULL AS DOUBLE PRECISION) AS open_days, CAST(NULL AS TIMESTAMP) AS open_since, "
@@ -171,9 +168,7 @@ def _stay_rel(k: Kind, opts: Options) -> Cte:
     one kind, one row per record.
     A visit that ended in the period has ``k`` (= ``left_at``) in it: a range.
     """
-    return Cte(
-        f"{k.entity}_stay_rel", f"{_done_sql(k, opts)}\nUNION ALL\n{_open_sql(k, opts)}"
-    )
+    return Cte(f"{k.entity}_stay_rel", f"{_done_sql(k, opts)}\nUNION ALL\n{_open_sql(k, opts)}")
 
 
 def _done_rel(k: Kind, opts: Options) -> Cte:
@@ -292,6 +287,7 @@ def open_agg_sql(k: Kind, opts: Options, who: str) -> str:
     CASE WHEN n > 0 THEN ({now} - entered_sum / n) / 86400.0 END AS mean_open,
     ({now} - entered_median) / 86400.0 AS med_open
 FROM {k.entity}_open_agg WHERE {_pipes(opts)} AND {who}"""
+
 
 # Figure key prefixes: <entity>_<view>:<pipeline>|<stage>[|<stage>]
 VIEWS = ("move", "time", "time_open", "reach", "stuck")
