@@ -633,7 +633,9 @@ CREATE TABLE deal_stage_visits (
     left_at TIMESTAMP,
     sort INTEGER,
     k TIMESTAMP,
-    again BOOLEAN
+    again BOOLEAN,
+    n BIGINT NOT NULL,  -- the visit's place among the record's
+    PRIMARY KEY (portal, id, n)
 );
 CREATE TABLE deal_stage_open (
     portal TEXT NOT NULL,
@@ -642,7 +644,8 @@ CREATE TABLE deal_stage_open (
     pipe BIGINT,
     stage TEXT,
     semantic TEXT,
-    entered TIMESTAMP
+    entered TIMESTAMP,
+    PRIMARY KEY (portal, id)
 );
 CREATE TABLE deal_stage_reach (
     portal TEXT NOT NULL,
@@ -651,16 +654,20 @@ CREATE TABLE deal_stage_reach (
     pipe BIGINT,
     created TIMESTAMP,
     reach INTEGER,
-    reach_stage TEXT
+    reach_stage TEXT,
+    n BIGINT NOT NULL,  -- the pipeline's place among the record's
+    PRIMARY KEY (portal, id, n)
 );
 CREATE TABLE deal_stage_open_agg (
     portal TEXT NOT NULL,
+    grp TEXT NOT NULL,  -- pipeline|manager|stage, NULLs marked
     pipe BIGINT,
     stage TEXT,
     manager_id BIGINT,
     n BIGINT,
     entered_sum DOUBLE PRECISION,
-    entered_median DOUBLE PRECISION
+    entered_median DOUBLE PRECISION,
+    PRIMARY KEY (portal, grp)
 );
 CREATE TABLE lead_stage_visits (
     portal TEXT NOT NULL,
@@ -674,7 +681,9 @@ CREATE TABLE lead_stage_visits (
     left_at TIMESTAMP,
     sort INTEGER,
     k TIMESTAMP,
-    again BOOLEAN
+    again BOOLEAN,
+    n BIGINT NOT NULL,  -- the visit's place among the record's
+    PRIMARY KEY (portal, id, n)
 );
 CREATE TABLE lead_stage_open (
     portal TEXT NOT NULL,
@@ -683,7 +692,8 @@ CREATE TABLE lead_stage_open (
     pipe BIGINT,
     stage TEXT,
     semantic TEXT,
-    entered TIMESTAMP
+    entered TIMESTAMP,
+    PRIMARY KEY (portal, id)
 );
 CREATE TABLE lead_stage_reach (
     portal TEXT NOT NULL,
@@ -692,16 +702,20 @@ CREATE TABLE lead_stage_reach (
     pipe BIGINT,
     created TIMESTAMP,
     reach INTEGER,
-    reach_stage TEXT
+    reach_stage TEXT,
+    n BIGINT NOT NULL,  -- the pipeline's place among the record's
+    PRIMARY KEY (portal, id, n)
 );
 CREATE TABLE lead_stage_open_agg (
     portal TEXT NOT NULL,
+    grp TEXT NOT NULL,  -- pipeline|manager|stage, NULLs marked
     pipe BIGINT,
     stage TEXT,
     manager_id BIGINT,
     n BIGINT,
     entered_sum DOUBLE PRECISION,
-    entered_median DOUBLE PRECISION
+    entered_median DOUBLE PRECISION,
+    PRIMARY KEY (portal, grp)
 );
 """,
     ),

@@ -83,11 +83,11 @@ KINDS = {"deal": DEAL, "lead": LEAD}
 
 VISIT_COLUMNS = (
     "id", "manager_id", "created", "pipe", "stage", "semantic", "entered", "left_at", "sort", "k",
-    "again",
+    "again", "n",
 )  # fmt: skip
 OPEN_COLUMNS = ("id", "manager_id", "pipe", "stage", "semantic", "entered")
-REACH_COLUMNS = ("id", "manager_id", "pipe", "created", "reach", "reach_stage")
-AGG_COLUMNS = ("pipe", "stage", "manager_id", "n", "entered_sum", "entered_median")
+REACH_COLUMNS = ("id", "manager_id", "pipe", "created", "reach", "reach_stage", "n")
+AGG_COLUMNS = ("grp", "pipe", "stage", "manager_id", "n", "entered_sum", "entered_median")
 
 
 def order_sql(k: Kind) -> str:
@@ -119,10 +119,11 @@ def visits_sql(k: Kind, order: str, ids: str | None = None) -> str:
     sem = f"coalesce(h.{k.semantic_col}, o.semantics, 'P')"
     rsem = f"coalesce(d.{k.record_semantic}, o.semantics, 'P')"
     return f"""SELECT v.*, o2.sort AS sort, coalesce(v.left_at, v.entered) AS k,
-    count(*) OVER (PARTITION BY v.id, v.pipe, v.stage) > 1 AS again FROM (
+    count(*) OVER (PARTITION BY v.id, v.pipe, v.stage) > 1 AS again,
+    row_number() OVER (PARTITION BY v.id ORDER BY v.entered, v.hid) AS n FROM (
 SELECT h.owner_id AS id, d.assigned_by_id AS manager_id, d.date_create AS created,
     {k.pipe_history} AS pipe, h.{k.stage_col} AS stage, {sem} AS semantic,
-    h.created_time AS entered,
+    h.created_time AS entered, h.id AS hid,
     lead(h.created_time) OVER (PARTITION BY h.owner_id ORDER BY h.created_time, h.id) AS left_at
 FROM {k.history} h
 JOIN (SELECT id, assigned_by_id, date_create FROM {k.table}
@@ -132,7 +133,7 @@ LEFT JOIN {order} o ON o.status_id = h.{k.stage_col}
 WHERE h.portal = $portal AND h.type_id IN ({k.move_types}){_only("h.owner_id", ids)}
 UNION ALL
 SELECT d.id, d.assigned_by_id, d.date_create, {k.pipe_record}, d.{k.record_stage}, {rsem},
-    coalesce(d.moved_time, d.date_create), CAST(NULL AS TIMESTAMP)
+    coalesce(d.moved_time, d.date_create), CAST(NULL AS BIGINT), CAST(NULL AS TIMESTAMP)
 FROM {k.table} d
 LEFT JOIN {order} o ON o.status_id = d.{k.record_stage}
 WHERE d.portal = $portal AND d.assigned_by_id IS NOT NULL{_only("d.id", ids)}
@@ -160,7 +161,8 @@ def reach_sql(visits: str, order: str, ids: str | None = None) -> str:
     """
     return f"""SELECT r.id, r.manager_id, r.pipe, r.created, r.reach,
     (SELECT max(x.stage) FROM {visits} x
-     WHERE x.id = r.id AND x.pipe = r.pipe AND x.sort = r.reach) AS reach_stage
+     WHERE x.id = r.id AND x.pipe = r.pipe AND x.sort = r.reach) AS reach_stage,
+    row_number() OVER (PARTITION BY r.id ORDER BY r.pipe) AS n
 FROM (SELECT r.id, r.manager_id, r.pipe, r.created, coalesce(r.reach, fs.first_sort) AS reach
     FROM (SELECT id, max(manager_id) AS manager_id, pipe, max(created) AS created,
             max(CASE WHEN semantic IN ('P', 'S') THEN sort END) AS reach
@@ -180,7 +182,12 @@ def agg_sql(opened: str, median: Callable[[str], str], where: str = "TRUE") -> s
     """
     epoch = epoch_seconds("entered")
     return (
-        f"SELECT pipe, stage, manager_id, count(*) AS n, sum({epoch}) AS entered_sum, "
+        # The row's key: pipeline, manager and stage, any of them NULL (a stage
+        # ID is data, so it goes last, after a marker of NULL or not).
+        "SELECT coalesce(CAST(pipe AS VARCHAR), '-') || '|' || "
+        "coalesce(CAST(manager_id AS VARCHAR), '-') || '|' || "
+        "CASE WHEN stage IS NULL THEN '-' ELSE '=' || stage END AS grp, "
+        f"pipe, stage, manager_id, count({epoch}) AS n, sum({epoch}) AS entered_sum, "
         f"{median(epoch)} AS entered_median FROM {opened} o WHERE {where} "
         "GROUP BY GROUPING SETS ((pipe, stage, manager_id), (pipe, stage))"
     )
