@@ -645,7 +645,8 @@ CREATE TABLE deal_stage_open (
     stage TEXT,
     semantic TEXT,
     entered TIMESTAMP,
-    PRIMARY KEY (portal, id)
+    n BIGINT NOT NULL,  -- the visit's (rop/store/stage_facts.py)
+    PRIMARY KEY (portal, id, n)
 );
 CREATE TABLE deal_stage_reach (
     portal TEXT NOT NULL,
@@ -693,7 +694,8 @@ CREATE TABLE lead_stage_open (
     stage TEXT,
     semantic TEXT,
     entered TIMESTAMP,
-    PRIMARY KEY (portal, id)
+    n BIGINT NOT NULL,  -- the visit's (rop/store/stage_facts.py)
+    PRIMARY KEY (portal, id, n)
 );
 CREATE TABLE lead_stage_reach (
     portal TEXT NOT NULL,

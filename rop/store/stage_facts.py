@@ -85,7 +85,9 @@ VISIT_COLUMNS = (
     "id", "manager_id", "created", "pipe", "stage", "semantic", "entered", "left_at", "sort", "k",
     "again", "n",
 )  # fmt: skip
-OPEN_COLUMNS = ("id", "manager_id", "pipe", "stage", "semantic", "entered")
+# ``n``: the visit's place among the record's (a history without moments can
+# leave a record several visits with no end).
+OPEN_COLUMNS = ("id", "manager_id", "pipe", "stage", "semantic", "entered", "n")
 REACH_COLUMNS = ("id", "manager_id", "pipe", "created", "reach", "reach_stage", "n")
 AGG_COLUMNS = ("grp", "pipe", "stage", "manager_id", "n", "entered_sum", "entered_median")
 
