@@ -339,7 +339,7 @@ def test_the_by_id_sync_refreshes_the_facts_it_changes(tmp_path: Path, portal_di
 
 
 def test_a_store_from_before_the_stage_facts_gets_them_when_opened(tmp_path):
-    # Written by the previous version (facts version 1, no migration 14): opening it
+    # Written by the previous version (facts version 1, no migration 15): opening it
     # for writing adds the stage tables and builds every fact once.
     path = tmp_path / "old.duckdb"
     store = load("tricky", path)
@@ -348,7 +348,7 @@ def test_a_store_from_before_the_stage_facts_gets_them_when_opened(tmp_path):
     for kind in stage_facts.KINDS.values():
         for table in vars(stage_facts.tables(kind)).values():
             store.execute(f"DROP TABLE {table}")
-    store.execute("DELETE FROM schema_migrations WHERE version = 14")
+    store.execute("DELETE FROM schema_migrations WHERE version = 15")
     store.execute("UPDATE facts_state SET version = 1")
     assert not facts.facts_ready(store, portal)  # reports compute in memory meanwhile
     store.close()
