@@ -611,6 +611,7 @@ CREATE TABLE requisites (
     date_create TIMESTAMP,
     date_modify TIMESTAMP,
     PRIMARY KEY (portal, id)
+);
 """,
     ),
     (
