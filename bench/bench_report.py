@@ -158,31 +158,42 @@ from rop.store import open_store
 from rop.report.build import build_report
 from rop.report.filter import ReportFilter
 start = time.perf_counter()
-store = open_store(sys.argv[1])
+what = sys.argv[4] if len(sys.argv) > 4 else ""
+store = open_store(sys.argv[1], read_only=what in ("stages", "report"))
 opened = time.perf_counter() - start
 start = time.perf_counter()
-kw = {"stages": False} if sys.argv[4] == "page" else {}
-build_report(store, ReportFilter(date.fromisoformat(sys.argv[2]), date.fromisoformat(sys.argv[3])), **kw)
+flt = ReportFilter(date.fromisoformat(sys.argv[2]), date.fromisoformat(sys.argv[3]))
+if what == "stages":
+    from rop.report.stages import stage_section
+    stage_section(store, flt)
+else:
+    build_report(store, flt, **({"stages": False} if what == "page" else {}))
 usage = resource.getrusage(resource.RUSAGE_SELF)
 print("\\n", opened, time.perf_counter() - start, usage.ru_utime + usage.ru_stime)
 """
 
 
-def fresh_process(db: Path, flt: ReportFilter, page: bool = False) -> tuple[float, float, float]:
-    """(open, first report, the process's CPU) in a new Python process: nothing cached."""
+def fresh_process(db: Path, flt: ReportFilter, what: str = "") -> tuple[float, float, float]:
+    """(open, first report, the process's CPU) in a new Python process: nothing cached.
+
+    ``what``: "" the full report (stage section included), opened for writing;
+    "page" the report as the web page builds it (no stage section), opened for
+    writing; "stages" the stage section alone, "report" the full report, both
+    read-only (what `rop serve` and the CLI find after a sync).
+    """
     import subprocess
     import sys
 
+    extra = [what] if what else []
     out = subprocess.run(
         [
             sys.executable,
             "-c",
             _FRESH,
             str(db),
-            flt.date_from.isoformat(),
-            flt.date_to.isoformat(),
-            "page" if page else "full",
-        ],
+            *(d.isoformat() for d in (flt.date_from, flt.date_to)),
+            *extra,
+        ],  # fmt: skip
         check=True,
         capture_output=True,
         text=True,
@@ -268,7 +279,7 @@ def bench_store(
         )
         if first_cases:
             store.close()
-            op, first, cpu = fresh_process(db, month, page)
+            op, first, cpu = fresh_process(db, month, "page" if page else "")
             line(f"first report in a fresh process (open {op * 1000:.0f} ms)", first, first,
                  first, cpu)  # fmt: skip
             store = open_store(db)
@@ -310,6 +321,22 @@ def bench(
             print(f"# {size}x{copies}: replicated in {time.perf_counter() - start:.1f} s")
         db, size = target, size * copies
     lines = []
+    # Before the store is held open below (DuckDB locks the file): nothing cached.
+    with open_store(db, read_only=True) as store:
+        last = store.scalar("SELECT max(date_create) FROM deals").date()
+    for what, name in (
+        ("stages", "stage section, month, first call in a fresh process"),
+        ("report", "full report (stage section included), month + previous, "
+         "first call in a fresh process"),
+    ):  # fmt: skip
+        if only and not any(o in name for o in only):
+            continue
+        opened, first, cpu = fresh_process(db, ReportFilter(last.replace(day=1), last), what)
+        lines.append(
+            f"| {size:,} | {name} (open {opened * 1000:.0f} ms) | {first * 1000:.0f} ms | "
+            f"— | — | {cpu * 1000:.0f} ms (process) | {os.getloadavg()[0]:.1f} |"
+        )
+        print(lines[-1], flush=True)
     with open_store(db) as store:
         counts = {
             t: store.scalar(f"SELECT count(*) FROM {t}")

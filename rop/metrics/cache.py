@@ -1,8 +1,9 @@
 """Reuse the static steps of the relations between queries.
 
-The deal, lead and call facts (close times, base amounts, movements) are the
-store's own tables (rop.store.facts), read directly while they are current;
-the steps here are the others (list texts, stage visits), and those facts
+The deal, lead and call facts (close times, base amounts, movements) and the
+stage facts (visits) are the store's own tables (rop.store.facts,
+rop.store.stage_facts), read directly while they are current;
+the steps here are the others (list texts, the stage directory), and those facts
 too while the stored ones lag the data (a read-only store left mid-sync,
 rows edited in place). Such steps depend only on the store's data, not on
 the period or the filter, yet computing them means aggregating the whole

@@ -40,7 +40,7 @@ from rop.metrics.stage_facts import (
     visit_base,
     visits_helper,
 )
-from rop.store.dialect import days_between
+from rop.store.dialect import days_between, epoch_seconds
 
 # Row and column markers of the matrix that are not stages.
 NEW = "+new"  # no stage at the start: created (or first seen) in the period
@@ -67,6 +67,30 @@ def _stuck_after(k: Kind) -> tuple[str, str]:
     )
 
 
+def _moved_sql(k: Kind) -> str:
+    """The matrix rows of records that moved in or after the period (see :func:`_move_rel`)."""
+    v = f"{k.entity}_visit_base"
+    cols = "id, manager_id, pipe, stage, semantic, entered"
+    return f"""WITH e AS (
+SELECT {cols} FROM {v}
+WHERE k >= $p_from AND entered < $p_to AND (left_at IS NULL OR left_at >= $p_to)),
+s AS (SELECT {cols} FROM {v} WHERE k >= $p_from AND entered < $p_from),
+ends AS (
+SELECT e.id, e.manager_id, s.pipe AS s_pipe, s.stage AS s_stage, s.semantic AS s_semantic,
+    s.entered AS s_entered, e.pipe AS e_pipe, e.stage AS e_stage, e.semantic AS e_semantic,
+    e.entered AS e_entered
+FROM e LEFT JOIN s ON s.id = e.id)
+SELECT id, manager_id, s_pipe AS pipe, s_stage AS from_stage,
+    CASE WHEN e_pipe = s_pipe THEN e_stage ELSE '{LEFT}' END AS to_stage,
+    CASE WHEN e_pipe = s_pipe THEN e_semantic END AS to_semantic,
+    s_entered AS from_entered, e_entered AS to_entered
+FROM ends WHERE s_stage IS NOT NULL AND (s_semantic = 'P' OR s_entered <> e_entered)
+UNION ALL
+SELECT id, manager_id, e_pipe, CASE WHEN s_stage IS NULL THEN '{NEW}' ELSE '{CAME_IN}' END,
+    e_stage, e_semantic, s_entered, e_entered
+FROM ends WHERE s_stage IS NULL OR s_pipe <> e_pipe"""
+
+
 def _move_rel(k: Kind, opts: Options) -> Cte:
     """One row per record and pipeline: its stage at the period's start and at its end.
 
@@ -84,34 +108,54 @@ def _move_rel(k: Kind, opts: Options) -> Cte:
     the same range). ``e`` joined to ``s`` by record is the start and the end;
     a drill-down of one cell narrows ``s`` by its stage before the join.
     """
-    v = f"{k.entity}_visit_base"
-    cols = "id, manager_id, pipe, stage, semantic, entered"
     return Cte(
         f"{k.entity}_move_rel",
-        f"""WITH e AS (
-SELECT {cols} FROM {v}
-WHERE k >= $p_from AND entered < $p_to AND (left_at IS NULL OR left_at >= $p_to)),
-s AS (SELECT {cols} FROM {v} WHERE k >= $p_from AND entered < $p_from),
-ends AS (
-SELECT e.id, e.manager_id, s.pipe AS s_pipe, s.stage AS s_stage, s.semantic AS s_semantic,
-    s.entered AS s_entered, e.pipe AS e_pipe, e.stage AS e_stage, e.semantic AS e_semantic,
-    e.entered AS e_entered
-FROM e LEFT JOIN s ON s.id = e.id)
-SELECT * FROM (
+        f"""SELECT * FROM (
 SELECT id, manager_id, pipe, stage AS from_stage, stage AS to_stage, semantic AS to_semantic,
     entered AS from_entered, entered AS to_entered
 FROM {k.entity}_open_base WHERE entered < $p_from
 UNION ALL
-SELECT id, manager_id, s_pipe, s_stage,
-    CASE WHEN e_pipe = s_pipe THEN e_stage ELSE '{LEFT}' END,
-    CASE WHEN e_pipe = s_pipe THEN e_semantic END, s_entered, e_entered
-FROM ends WHERE s_stage IS NOT NULL AND (s_semantic = 'P' OR s_entered <> e_entered)
-UNION ALL
-SELECT id, manager_id, e_pipe, CASE WHEN s_stage IS NULL THEN '{NEW}' ELSE '{CAME_IN}' END,
-    e_stage, e_semantic, s_entered, e_entered
-FROM ends WHERE s_stage IS NULL OR s_pipe <> e_pipe
+SELECT * FROM ({_moved_sql(k)}) x
 ) m WHERE {_pipes(opts)}""",
     )
+
+
+def _moved_rel(k: Kind, opts: Options) -> Cte:
+    """The matrix without its diagonal of untouched records (the stage section counts
+    those from the open aggregates, rop.report.stages)."""
+    return Cte(f"{k.entity}_moved_rel", f"SELECT * FROM ({_moved_sql(k)}) m WHERE {_pipes(opts)}")
+
+
+def _done_sql(k: Kind, opts: Options) -> str:
+    """A row per record and stage it left in the period: its visits there summed.
+
+    Most records visited a stage once (``again`` false): their one visit is the
+    row, with no grouping; the others' visits are summed.
+    """
+    v = f"{k.entity}_visit_base"
+    where = (
+        f"k >= $p_from AND k < $p_to AND left_at IS NOT NULL AND semantic = 'P' AND {_pipes(opts)}"
+    )
+    rest = (
+        "CAST(NULL AS DOUBLE PRECISION) AS open_days, CAST(NULL AS TIMESTAMP) AS open_since, "
+        "FALSE AS is_open, TRUE AS is_done, CAST(NULL AS DOUBLE PRECISION) AS stuck_after"
+    )
+    days = days_between("left_at", "entered")
+    return f"""SELECT id, manager_id, pipe, stage, {days} AS done_days, {rest}
+FROM {v} WHERE {where} AND NOT again
+UNION ALL
+SELECT id, max(manager_id) AS manager_id, pipe, stage, sum({days}) AS done_days, {rest}
+FROM {v} WHERE {where} AND again
+GROUP BY id, pipe, stage"""
+
+
+def _open_sql(k: Kind, opts: Options, where: str = "TRUE") -> str:
+    after, join = _stuck_after(k)
+    return f"""SELECT o.id, o.manager_id, o.pipe, o.stage, CAST(NULL AS DOUBLE PRECISION) AS done_days,
+    {days_between("$now", "o.entered")} AS open_days, o.entered AS open_since,
+    TRUE AS is_open, FALSE AS is_done, {after} AS stuck_after
+FROM {k.entity}_open_base o{join}
+WHERE {_pipes(opts, "o.")} AND {where}"""
 
 
 def _stay_rel(k: Kind, opts: Options) -> Cte:
@@ -124,23 +168,18 @@ def _stay_rel(k: Kind, opts: Options) -> Cte:
     one kind, one row per record.
     A visit that ended in the period has ``k`` (= ``left_at``) in it: a range.
     """
-    v = f"{k.entity}_visit_base"
-    after, join = _stuck_after(k)
-    return Cte(
-        f"{k.entity}_stay_rel",
-        f"""SELECT id, max(manager_id) AS manager_id, pipe, stage,
-    sum({days_between("left_at", "entered")}) AS done_days,
-    CAST(NULL AS DOUBLE PRECISION) AS open_days, CAST(NULL AS TIMESTAMP) AS open_since,
-    FALSE AS is_open, TRUE AS is_done, CAST(NULL AS DOUBLE PRECISION) AS stuck_after
-FROM {v}
-WHERE k >= $p_from AND k < $p_to AND left_at IS NOT NULL AND semantic = 'P' AND {_pipes(opts)}
-GROUP BY id, pipe, stage
-UNION ALL
-SELECT o.id, o.manager_id, o.pipe, o.stage, NULL, {days_between("$now", "o.entered")},
-    o.entered, TRUE, FALSE, {after}
-FROM {k.entity}_open_base o{join}
-WHERE {_pipes(opts, "o.")}""",
-    )
+    return Cte(f"{k.entity}_stay_rel", f"{_done_sql(k, opts)}\nUNION ALL\n{_open_sql(k, opts)}")
+
+
+def _done_rel(k: Kind, opts: Options) -> Cte:
+    """The stay relation's rows of visits that ended in the period only."""
+    return Cte(f"{k.entity}_done_rel", _done_sql(k, opts))
+
+
+def _recent_rel(k: Kind, opts: Options) -> Cte:
+    """The stay relation's open rows that began at or after ``$recent_from``: the few
+    the stage section subtracts from the open aggregates (rop.report.stages)."""
+    return Cte(f"{k.entity}_recent_rel", _open_sql(k, opts, "o.entered >= $recent_from"))
 
 
 def _reach_rel(k: Kind, opts: Options) -> Cte:
@@ -161,7 +200,14 @@ def _ctes(k: Kind, rel: Callable[[Kind, Options], Cte]) -> Callable[[Options], l
         text = [c for c in report if c.name.endswith(("_dir", "_text"))]
         # Only the facts this relation reads: each cached one is computed when
         # first named, so the funnel does not build the visits and back.
-        facts = [reach_base(k)] if rel is _reach_rel else [visit_base(k), open_base(k)]
+        if rel is _reach_rel:
+            facts = [reach_base(k)]
+        elif rel in (_done_rel, _moved_rel):
+            facts = [visit_base(k)]
+        elif rel is _recent_rel:
+            facts = [open_base(k)]
+        else:
+            facts = [visit_base(k), open_base(k)]
         order = [stage_order(k), stage_order(k, "order_base"), visits_helper(k)]
         return [*text, *order, *facts, rel(k, opts)]
 
@@ -214,6 +260,34 @@ def _sources(k: Kind) -> dict[str, Source]:
 
 
 STAGE_SOURCES: dict[str, Source] = {**_sources(DEAL), **_sources(LEAD)}
+
+
+def _section_sources(k: Kind) -> dict[str, Source]:
+    # Parts of the relations above that only the stage section counts (no lists):
+    # the matrix without its diagonal, the ended visits, the recent open visits.
+    return {
+        f"{k.entity}_{part}_rel": Source(
+            f"{k.entity}_{part}_rel", k.section, k.entity, _ctes(k, rel), "TRUE", (), None
+        )
+        for part, rel in (("moved", _moved_rel), ("done", _done_rel), ("recent", _recent_rel))
+    }
+
+
+# Read by rop.report.stages while the store's stage facts are current.
+SECTION_SOURCES: dict[str, Source] = {**_section_sources(DEAL), **_section_sources(LEAD)}
+
+
+def open_agg_sql(k: Kind, opts: Options, who: str) -> str:
+    """The stored open aggregates (rop.store.stage_facts) of the managers ``who`` lets
+    through, per pipeline, stage and manager (``m``; NULL: every manager), with the open
+    times of :func:`_stay_rel` taken from them: ``$now`` minus the mean and the median
+    of when the visits began."""
+    now = epoch_seconds("$now")
+    return f"""SELECT pipe, stage, manager_id AS m, n AS n_open,
+    CASE WHEN n > 0 THEN ({now} - entered_sum / n) / 86400.0 END AS mean_open,
+    ({now} - entered_median) / 86400.0 AS med_open
+FROM {k.entity}_open_agg WHERE {_pipes(opts)} AND {who}"""
+
 
 # Figure key prefixes: <entity>_<view>:<pipeline>|<stage>[|<stage>]
 VIEWS = ("move", "time", "time_open", "reach", "stuck")

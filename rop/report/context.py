@@ -26,6 +26,7 @@ from rop.report.scope import (
 )
 from rop.store.db import Store
 from rop.store.facts import BY_STEP, facts_ready, stored_sql
+from rop.store.stage_facts import stored_steps
 
 # Reuse close times and base amounts between queries while the data is unchanged;
 # tests switch it off to check that the cached and the inline SQL agree.
@@ -111,7 +112,7 @@ def prepare(store: Store, flt: ReportFilter, portal: str | None) -> Prepared:
     materialize = materializer(store, key) if CACHE_STATIC_STEPS else None
     # The stored facts when they match the data; else the same SQL in memory.
     stored = (
-        {step: stored_sql(fact) for step, fact in BY_STEP.items()}
+        {**{step: stored_sql(fact) for step, fact in BY_STEP.items()}, **stored_steps()}
         if CACHE_STATIC_STEPS and facts_ready(store, key)
         else None
     )

@@ -50,13 +50,15 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 
 from rop.store.dialect import DUCKDB, Dialect
+from rop.store.stage_facts import KINDS as STAGE_KINDS
+from rop.store.stage_facts import Kind, refresh_stage_facts
 
 if TYPE_CHECKING:
     from rop.store.db import Store
 
 # Bump when a fact's definition changes: each store rebuilds its facts once
 # when next opened for writing (and reads compute in memory until then).
-FACTS_VERSION = 1
+FACTS_VERSION = 2  # 2: the stage facts (rop.store.stage_facts) too
 
 # Source table -> (the entity its rows mark, the column holding that entity's ID).
 MARKS: dict[str, tuple[str, str]] = {
@@ -240,7 +242,8 @@ def inputs_digest(store: Store, portal: str) -> str:
         "SELECT timezone, base_currency FROM portals WHERE portal = ?",
         "SELECT currency, amount, amount_cnt, base FROM currencies WHERE portal = ? "
         "ORDER BY currency",
-        "SELECT entity_id, status_id, semantics FROM statuses WHERE portal = ? "
+        # The stage facts read the stages' sort and pipeline as well.
+        "SELECT entity_id, status_id, semantics, sort, category_id FROM statuses WHERE portal = ? "
         "AND (entity_id LIKE 'DEAL_STAGE%' OR entity_id = 'STATUS') ORDER BY entity_id, status_id",
     ):
         digest.update(repr(store.query(sql, [portal])).encode())
@@ -384,6 +387,11 @@ def refresh_facts(store: Store, portal: str, *, full: bool = False) -> Refreshed
         size = store.scalar(f"SELECT count(*) FROM {fact.source} WHERE portal = ?", [portal])
         if int(marked or 0) > REBUILD_SHARE * int(size or 0):
             rebuild.append(fact)
+    # The stage facts read the deal and lead marks, which a whole rebuild of
+    # the deal or lead facts deletes: take them first.
+    staged = (
+        {} if whole else {k.entity: _marked(store, portal, k.entity) for k in STAGE_KINDS.values()}
+    )
     if rebuild:
         _rebuild(store, rebuild, params, portal)
     with store.transaction():
@@ -393,6 +401,9 @@ def refresh_facts(store: Store, portal: str, *, full: bool = False) -> Refreshed
                 with _stage_ids(store, ids):
                     _write(store, fact, params, _IDS)
             done[fact.table] = None if fact in rebuild else len(ids)
+        for kind in STAGE_KINDS.values():
+            marked = None if whole else staged[kind.entity] | _marked(store, portal, kind.entity)
+            done[f"{kind.entity}_stage"] = _refresh_stages(store, kind, params, marked)
         store.execute("DELETE FROM fact_changes WHERE portal = ?", [portal])
         stamp = store.scalar("SELECT updated_at FROM portals WHERE portal = ?", [portal])
         store.execute("DELETE FROM facts_state WHERE portal = ?", [portal])
@@ -402,6 +413,36 @@ def refresh_facts(store: Store, portal: str, *, full: bool = False) -> Refreshed
             [portal, FACTS_VERSION, inputs, stamp, datetime.now(UTC).replace(tzinfo=None)],
         )
     return Refreshed(portal, done, time.perf_counter() - start)
+
+
+def _marked(store: Store, portal: str, entity: str) -> set[int]:
+    rows = store.query(
+        "SELECT id FROM fact_changes WHERE portal = ? AND entity = ?", [portal, entity]
+    )
+    return {int(r[0]) for r in rows}
+
+
+def _refresh_stages(
+    store: Store, kind: Kind, params: dict[str, Any], marked: set[int] | None
+) -> int | None:
+    """The stage facts of one kind for its marked records (None: rebuilt whole).
+
+    A record's visits depend on its row and its history only, so its own
+    marks are all that matter (not a lead's deals, as for the deal facts).
+    ``marked`` None rebuilds everything.
+    """
+    if marked is not None:
+        if not marked:
+            return 0
+        size = store.scalar(
+            f"SELECT count(*) FROM {kind.table} WHERE portal = ?", [params["portal"]]
+        )
+        if len(marked) <= REBUILD_SHARE * int(size or 0):
+            with _stage_ids(store, sorted(marked)):
+                refresh_stage_facts(store, kind, params, _IDS)
+            return len(marked)
+    refresh_stage_facts(store, kind, params, None)
+    return None
 
 
 def facts_ready(store: Store, portal: str) -> bool:
