@@ -25,6 +25,14 @@ class StoreError(RuntimeError):
     """The store cannot be opened or written; the message says why."""
 
 
+class StoreOverloaded(StoreError):
+    """A query needed more memory than the store may use (``ROP_DB_MEMORY_LIMIT``).
+
+    Nothing is wrong with the data or the request: the same query succeeds
+    when fewer run at once, so the web answers 503 with Retry-After, not 500.
+    """
+
+
 def io_problem(path: str, exc: BaseException) -> StoreError | None:
     """DuckDB's I/O failures as one line naming the file and what to do; None for others.
 
@@ -68,6 +76,12 @@ def _io_guard(path: str) -> Iterator[None]:
     """Turn DuckDB's I/O failures into StoreError; other errors pass unchanged."""
     try:
         yield
+    except duckdb.OutOfMemoryException as exc:
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise StoreOverloaded(
+            f"the store {path} ran out of its memory limit for this query ({first}); "
+            "try again in a moment, choose a shorter period, or raise ROP_DB_MEMORY_LIMIT"
+        ) from None
     except duckdb.Error as exc:
         problem = io_problem(path, exc)
         if problem is None:

@@ -28,7 +28,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
 from rop.config import Settings
-from rop.store.db import Store, open_store
+from rop.store.db import Store, StoreOverloaded, open_store
 from rop.store.dialect import POSTGRES
 from rop.store.holder import announce
 from rop.web import bidi, errors, report_view, routes
@@ -181,7 +181,11 @@ def create_app(
             if owned:
                 store.close()
 
-    handlers: dict[Any, Any] = {errors.WebError: errors.handle, HTTPException: errors.handle}
+    handlers: dict[Any, Any] = {
+        errors.WebError: errors.handle,
+        HTTPException: errors.handle,
+        StoreOverloaded: errors.handle,
+    }
     with contextlib.suppress(ImportError):
         from rop.report.filter import AccessDenied, ReportInputError
 

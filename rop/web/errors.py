@@ -39,7 +39,8 @@ class BadInput(WebError):
 
 
 def _title_key(status: int) -> str:
-    return {400: "bad_request", 403: "forbidden", 404: "not_found"}.get(status, "server_error")
+    titles = {400: "bad_request", 403: "forbidden", 404: "not_found", 503: "unavailable"}
+    return titles.get(status, "server_error")
 
 
 def wants_json(request: Request) -> bool:
@@ -69,6 +70,7 @@ def _in_lang(exc: BaseException, lang: str) -> str:
 def classify(exc: BaseException, lang: str = "ru") -> tuple[int, str, str]:
     """Map any exception to (status, message in ``lang``, hint key)."""
     from rop.report.filter import AccessDenied, ReportInputError
+    from rop.store.db import StoreOverloaded
 
     if isinstance(exc, WebError):
         return exc.status, exc.message, exc.hint_key
@@ -78,6 +80,11 @@ def classify(exc: BaseException, lang: str = "ru") -> tuple[int, str, str]:
         return 400, _in_lang(exc, lang), "fix_filter"
     if isinstance(exc, HTTPException):
         return exc.status_code, str(exc.detail), "go_home"
+    if isinstance(exc, StoreOverloaded):
+        # Too many builds at once for ROP_DB_MEMORY_LIMIT: the request is fine
+        # and succeeds later, so it is the server's 503, not the user's 400.
+        log.warning("%s", exc)
+        return 503, i18n.text("overloaded", lang), "try_later"
     log.exception("unexpected error", exc_info=exc)
     return 500, f"{type(exc).__name__}: {exc}", "go_home"
 
@@ -93,12 +100,16 @@ def describe(status: int, message: str, hint_key: str, lang: str) -> dict[str, A
     }
 
 
+RETRY_SECONDS = "10"  # a crowd of builds over the memory limit drains in seconds
+
+
 async def handle(request: Request, exc: Exception) -> Response:
     lang = _lang(request)
     status, message, hint_key = classify(exc, lang)
     body: dict[str, Any] = {"error": describe(status, message, hint_key, lang)}
+    headers = {"Retry-After": RETRY_SECONDS} if status == 503 else None
     if wants_json(request):
-        return JSONResponse(body, status_code=status)
+        return JSONResponse(body, status_code=status, headers=headers)
     templates = request.app.state.templates
     urls = request.app.state.urls
     fragment = request.headers.get("hx-request") == "true"
@@ -115,4 +126,5 @@ async def handle(request: Request, exc: Exception) -> Response:
             "fragment": fragment,
         },
         status_code=status,
+        headers=headers,
     )

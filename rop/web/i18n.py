@@ -227,6 +227,19 @@ _TEXT: dict[str, tuple[str, str]] = {
     "forbidden": ("Нет доступа", "Access denied"),
     "not_found": ("Не найдено", "Not found"),
     "server_error": ("Внутренняя ошибка", "Internal error"),
+    "unavailable": ("Сервер занят", "Server busy"),
+    "overloaded": (
+        "Отчёту не хватило памяти, отведённой хранилищу (ROP_DB_MEMORY_LIMIT): "
+        "сейчас строится слишком много отчётов сразу.",
+        "The report ran out of the memory allotted to the store (ROP_DB_MEMORY_LIMIT): "
+        "too many reports are being built at once.",
+    ),
+    "try_later": (
+        "Повторите через несколько секунд или выберите период короче; "
+        "администратор может увеличить ROP_DB_MEMORY_LIMIT.",
+        "Try again in a few seconds or choose a shorter period; "
+        "the administrator can raise ROP_DB_MEMORY_LIMIT.",
+    ),
     "what_to_do": ("Что сделать", "What to do"),
     "fix_filter": (
         "Исправьте значение в фильтре или начните заново.",
