@@ -347,6 +347,13 @@ def _rebuild(store: Store, facts: list[Fact], params: dict[str, Any], portal: st
                     "DELETE FROM fact_changes WHERE portal = ? AND entity = ?", [portal, entity]
                 )
     for fact in facts:
+        if store.dialect is not DUCKDB:
+            # PostgreSQL computes on its server (no memory of ours to bound), and
+            # the slices' ID ranges inside the aggregates can get a plan per
+            # record on tables not analysed yet: one statement there.
+            with store.transaction():
+                _write(store, fact, params, None)
+            continue
         for after, top in _slices(store, fact, portal):
             ids = f"(SELECT id FROM {fact.source} WHERE portal = $portal AND id > $after AND id <= $top) s"
             insert = (
