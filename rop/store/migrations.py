@@ -54,6 +54,60 @@ def _nothing_is_null() -> str:
     return "\n".join(out)
 
 
+def _stage_tables(entity: str) -> str:
+    """The stored stage facts' tables of ``entity`` (deal or lead): one shape for both."""
+    return f"""CREATE TABLE {entity}_stage_visits (
+    portal TEXT NOT NULL,
+    id BIGINT NOT NULL,
+    manager_id BIGINT,
+    created TIMESTAMP,
+    pipe BIGINT,
+    stage TEXT,
+    semantic TEXT,
+    entered TIMESTAMP,
+    left_at TIMESTAMP,
+    sort INTEGER,
+    k TIMESTAMP,
+    again BOOLEAN,
+    n BIGINT NOT NULL,  -- the visit's place among the record's
+    PRIMARY KEY (portal, id, n)
+);
+CREATE TABLE {entity}_stage_open (
+    portal TEXT NOT NULL,
+    id BIGINT NOT NULL,
+    manager_id BIGINT,
+    pipe BIGINT,
+    stage TEXT,
+    semantic TEXT,
+    entered TIMESTAMP,
+    n BIGINT NOT NULL,  -- the visit's (rop/store/stage_facts.py)
+    PRIMARY KEY (portal, id, n)
+);
+CREATE TABLE {entity}_stage_reach (
+    portal TEXT NOT NULL,
+    id BIGINT NOT NULL,
+    manager_id BIGINT,
+    pipe BIGINT,
+    created TIMESTAMP,
+    reach INTEGER,
+    reach_stage TEXT,
+    n BIGINT NOT NULL,  -- the pipeline's place among the record's
+    PRIMARY KEY (portal, id, n)
+);
+CREATE TABLE {entity}_stage_open_agg (
+    portal TEXT NOT NULL,
+    grp TEXT NOT NULL,  -- pipeline|manager|stage, NULLs marked
+    pipe BIGINT,
+    stage TEXT,
+    manager_id BIGINT,
+    n BIGINT,
+    entered_sum DOUBLE PRECISION,
+    entered_median DOUBLE PRECISION,
+    PRIMARY KEY (portal, grp)
+);
+"""
+
+
 MIGRATIONS: list[tuple[int, str, str]] = [
     (
         1,
@@ -621,105 +675,6 @@ CREATE TABLE requisites (
         # deal and lead (rop/store/stage_facts.py), refreshed with the facts of
         # migration 12; filled when the store is next opened for writing
         # (FACTS_VERSION 2).
-        """
-CREATE TABLE deal_stage_visits (
-    portal TEXT NOT NULL,
-    id BIGINT NOT NULL,
-    manager_id BIGINT,
-    created TIMESTAMP,
-    pipe BIGINT,
-    stage TEXT,
-    semantic TEXT,
-    entered TIMESTAMP,
-    left_at TIMESTAMP,
-    sort INTEGER,
-    k TIMESTAMP,
-    again BOOLEAN,
-    n BIGINT NOT NULL,  -- the visit's place among the record's
-    PRIMARY KEY (portal, id, n)
-);
-CREATE TABLE deal_stage_open (
-    portal TEXT NOT NULL,
-    id BIGINT NOT NULL,
-    manager_id BIGINT,
-    pipe BIGINT,
-    stage TEXT,
-    semantic TEXT,
-    entered TIMESTAMP,
-    n BIGINT NOT NULL,  -- the visit's (rop/store/stage_facts.py)
-    PRIMARY KEY (portal, id, n)
-);
-CREATE TABLE deal_stage_reach (
-    portal TEXT NOT NULL,
-    id BIGINT NOT NULL,
-    manager_id BIGINT,
-    pipe BIGINT,
-    created TIMESTAMP,
-    reach INTEGER,
-    reach_stage TEXT,
-    n BIGINT NOT NULL,  -- the pipeline's place among the record's
-    PRIMARY KEY (portal, id, n)
-);
-CREATE TABLE deal_stage_open_agg (
-    portal TEXT NOT NULL,
-    grp TEXT NOT NULL,  -- pipeline|manager|stage, NULLs marked
-    pipe BIGINT,
-    stage TEXT,
-    manager_id BIGINT,
-    n BIGINT,
-    entered_sum DOUBLE PRECISION,
-    entered_median DOUBLE PRECISION,
-    PRIMARY KEY (portal, grp)
-);
-CREATE TABLE lead_stage_visits (
-    portal TEXT NOT NULL,
-    id BIGINT NOT NULL,
-    manager_id BIGINT,
-    created TIMESTAMP,
-    pipe BIGINT,
-    stage TEXT,
-    semantic TEXT,
-    entered TIMESTAMP,
-    left_at TIMESTAMP,
-    sort INTEGER,
-    k TIMESTAMP,
-    again BOOLEAN,
-    n BIGINT NOT NULL,  -- the visit's place among the record's
-    PRIMARY KEY (portal, id, n)
-);
-CREATE TABLE lead_stage_open (
-    portal TEXT NOT NULL,
-    id BIGINT NOT NULL,
-    manager_id BIGINT,
-    pipe BIGINT,
-    stage TEXT,
-    semantic TEXT,
-    entered TIMESTAMP,
-    n BIGINT NOT NULL,  -- the visit's (rop/store/stage_facts.py)
-    PRIMARY KEY (portal, id, n)
-);
-CREATE TABLE lead_stage_reach (
-    portal TEXT NOT NULL,
-    id BIGINT NOT NULL,
-    manager_id BIGINT,
-    pipe BIGINT,
-    created TIMESTAMP,
-    reach INTEGER,
-    reach_stage TEXT,
-    n BIGINT NOT NULL,  -- the pipeline's place among the record's
-    PRIMARY KEY (portal, id, n)
-);
-CREATE TABLE lead_stage_open_agg (
-    portal TEXT NOT NULL,
-    grp TEXT NOT NULL,  -- pipeline|manager|stage, NULLs marked
-    pipe BIGINT,
-    stage TEXT,
-    manager_id BIGINT,
-    n BIGINT,
-    entered_sum DOUBLE PRECISION,
-    entered_median DOUBLE PRECISION,
-    PRIMARY KEY (portal, grp)
-);
-""",
+        "\n" + _stage_tables("deal") + _stage_tables("lead"),
     ),
 ]
