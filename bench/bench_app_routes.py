@@ -49,6 +49,9 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_appsync import Emulator, write_portal  # noqa: E402
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from tests.app_portal import won_deals as won  # noqa: E402
+
 ROP = str(Path(sys.executable).parent / "rop")
 CLIENT_ID = "local.bench.routes"
 CLIENT_SECRET = "bench-secret"  # noqa: S105
@@ -152,23 +155,6 @@ def open_report(emu: str, server: Server) -> str:
     reply = httpx.post(server.url + "/app", params=query, data=form, timeout=300)
     assert reply.status_code == 303, reply.text[:300]
     return server.url + reply.headers["location"] + YEAR
-
-
-def won(report: str) -> int:
-    reply = httpx.get(report.replace("/report?", "/report.json?"), timeout=120)
-    reply.raise_for_status()
-    stack, found = [reply.json()["report"]["total"]], []
-    while stack:  # the figure's value, wherever the JSON twin nests it
-        node = stack.pop()
-        if isinstance(node, dict):
-            for key, value in node.items():
-                if key == "deals_won" and not isinstance(value, dict | list):
-                    found.append(value)
-                else:
-                    stack.append(value)
-        elif isinstance(node, list):
-            stack.extend(node)
-    return int(found[0] or 0)
 
 
 def version(report: str) -> str:
