@@ -37,6 +37,7 @@ from rop.web.builds import Builds
 from rop.web.cache import ReportCache
 from rop.web.formatting import fmt_cell, fmt_value
 from rop.web.limits import BodyLimit, deadline_protocol
+from rop.web.queued_sync import QueuedWebhookSync
 from rop.web.security import SameOriginGuard, SecurityHeaders, TrustedHosts
 from rop.web.sync import Scheduler, SyncJob
 from rop.web.urls import Urls
@@ -111,16 +112,26 @@ def create_app(
     # A server's memory stays bounded: the engine's buffer pool and threads.
     store.bound(settings.db_memory_limit, settings.db_threads)
     urls = Urls()
-    job = SyncJob(
-        store,
-        settings.webhook,
-        runner=runner,
-        options={
-            "rate_per_second": settings.rate_per_second,
-            "rate_burst": settings.rate_burst,
-            "timezone": settings.timezone,
-        },
-    )
+    job: SyncJob | QueuedWebhookSync
+    if store.dialect is POSTGRES:
+        # Server mode: the button queues a job for `rop worker` (stateless web tier).
+        job = QueuedWebhookSync(
+            str(settings.db),
+            store,
+            settings.webhook,
+            settings.app_secret_key or settings.app_client_secret,
+        )
+    else:
+        job = SyncJob(
+            store,
+            settings.webhook,
+            runner=runner,
+            options={
+                "rate_per_second": settings.rate_per_second,
+                "rate_burst": settings.rate_burst,
+                "timezone": settings.timezone,
+            },
+        )
     # Server mode (PostgreSQL): the workers' periodic re-scan syncs every
     # portal (rop.jobs); every web process behind the proxy would sync too.
     scheduler = Scheduler(job, 0 if store.dialect is POSTGRES else settings.sync_interval_minutes)
@@ -167,7 +178,10 @@ def create_app(
             app.state.stopping.set()
             scheduler.stop()
             digests.stop()
-            job.wait(timeout=30)
+            if isinstance(job, SyncJob):
+                job.wait(timeout=30)
+            else:
+                job.close()  # the workers' job goes on without this process
             if appmode is not None:
                 appmode.stop()
             for warmer in warmers:

@@ -127,6 +127,26 @@ _TEXT: dict[str, tuple[str, str]] = {
         "Синхронизация недоступна: не задан вебхук (--webhook или ROP_WEBHOOK)",
         "Sync unavailable: no webhook set (--webhook or ROP_WEBHOOK)",
     ),
+    # Server mode (rop.web.queued_sync): the button queues a job for `rop worker`.
+    "sync_queued": ("В очереди на загрузку…", "Waiting for a sync worker…"),
+    "sync_queue_no_key": (
+        "Портал загружают обработчики (`rop worker`), а вебхука этого портала у них нет: "
+        "задайте ROP_APP_SECRET_KEY (ключ обработчиков) веб-серверу или один раз "
+        "выполните `rop sync --queue --webhook URL`",
+        "The workers (`rop worker`) sync this portal and have not got its webhook: set "
+        "ROP_APP_SECRET_KEY (the workers' key) on the web server, or run "
+        "`rop sync --queue --webhook URL` once",
+    ),
+    "sync_queue_missing": (
+        "В хранилище нет очереди заданий: выполните `rop migrate --db URL --app-role ROLE` "
+        "от имени владельца таблиц и запустите `rop worker`",
+        "The store has no job queue: run `rop migrate --db URL --app-role ROLE` as the "
+        "tables' owner, and start `rop worker`",
+    ),
+    "sync_queue_no_procrastinate": (
+        "Серверный режим загружает через `rop worker`: pip install 'rop-report[server]'",
+        "Server mode syncs through `rop worker`: pip install 'rop-report[server]'",
+    ),
     "export": ("Экспорт", "Export"),
     "export_report": ("Скачать весь отчёт:", "Download the whole report:"),
     "export_list": ("Скачать этот список:", "Download this list:"),

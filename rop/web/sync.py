@@ -14,7 +14,7 @@ import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 from rop.store.db import Store
 
@@ -165,10 +165,19 @@ class SyncJob:
                 self.on_finish()
 
 
+class Startable(Protocol):
+    """What the timer needs of a job: SyncJob here, rop.web.queued_sync in server mode."""
+
+    @property
+    def available(self) -> bool: ...
+
+    def start(self, full: bool = False) -> bool: ...
+
+
 class Scheduler:
     """Starts the sync every ``minutes`` minutes (settings.sync_interval_minutes)."""
 
-    def __init__(self, job: SyncJob, minutes: int) -> None:
+    def __init__(self, job: Startable, minutes: int) -> None:
         self.job = job
         self.seconds = minutes * 60
         self._stop = threading.Event()

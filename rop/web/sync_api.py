@@ -98,7 +98,13 @@ async def sync_start(request: Request) -> Response:
         # Anyone may ask for the incremental sync (a few requests, and events
         # keep the data fresh anyway); a full copy re-reads the whole portal.
         raise WebError(403, i18n.text("sync_full_admins", lang), "ask_admin")
-    started = job.start(full=full)
+    from rop.web.queued_sync import QueueProblem
+
+    try:
+        # In a thread: server mode's job queues through the store (rop.web.queued_sync).
+        started = await anyio.to_thread.run_sync(job.start, full)
+    except QueueProblem as problem:
+        raise WebError(409, i18n.text(problem.key, lang), "go_home") from None
     if not started:
         status = await anyio.to_thread.run_sync(_shown, request, job.status())
         status["message"] = "a sync is already running"

@@ -305,6 +305,8 @@
     var entities = {};
     try { entities = JSON.parse(box.dataset.entities || "{}"); } catch (err) { entities = {}; }
     function describe(s) {
+      // Server mode: a job waiting for a worker (rop/jobs/status.py).
+      if (s.state === "running" && s.queued) { return box.dataset.queued; }
       if (s.state === "running") {
         var p = s.progress;
         var detail = "";
@@ -333,7 +335,16 @@
       // Sec-Fetch-Site (the server's cross-site guard, rop/web/security.py).
       var token = document.querySelector('meta[name="rop-token"]');
       fetch(url, { method: "POST", headers: { "content-type": "application/json", "x-rop-token": token ? token.content : "" }, body: JSON.stringify({ full: false, wait: false }) })
-        .then(function () { poll(); });
+        .then(function (r) {
+          // 202: queued or started. 409 with a state: one already runs (follow it).
+          // Anything else is refused: say why (rop/web/errors.py's JSON) and stop.
+          if (r.status === 202) { poll(); return; }
+          return r.json().then(function (e) {
+            if (e.state !== undefined) { poll(); return; }
+            out.textContent = box.dataset.failed + ": " + (e.error && e.error.message ? e.error.message : r.status);
+            button.disabled = false;
+          }, function () { out.textContent = box.dataset.failed + ": " + r.status; button.disabled = false; });
+        });
     });
     if (box.dataset.state === "running") { button.disabled = true; poll(); }
   }
