@@ -129,3 +129,32 @@ def test_inside_the_app_a_reader_manages_their_own_digests_and_an_admin_anyones(
     assert admin.status_code == 200 and "User4" in admin.text
     no_token = httpx.get(f"{rig.rop}/settings/digests", timeout=60)
     assert no_token.status_code in (401, 403)
+
+
+def test_a_link_naming_someone_outside_the_readers_rights_opens_their_report(rig):
+    """Manager 3 opens a digest's link naming manager 4: not the report's 403, but
+    the report manager 3 may see for the same period, with a note saying why."""
+    portal = urlsplit(rig.emulator).netloc
+    sub = make(portal, 1, frequency="weekly", weekday="mon", language="en",
+               filter={"managers": [4]})  # fmt: skip
+    flt = report_filter(sub, date(2026, 11, 30))
+    link = Links(app_code=CLIENT_ID, portal_url=rig.emulator).to(report_pairs(sub, flt))
+    page = httpx.get(f"{link}&as=3", timeout=30)
+    action, fields = _frame_form(page.text)
+    landed = httpx.post(action, data=fields, timeout=120)
+    assert landed.status_code == 303, landed.text[:300]
+    first = rig.rop + landed.headers["location"]
+    assert "manager=4" in first and "via=link" in first
+    narrowed = httpx.get(first, timeout=120)
+    assert narrowed.status_code == 303, narrowed.text[:300]
+    target = rig.rop + narrowed.headers["location"]
+    query = dict(parse_qsl(urlsplit(target).query))
+    assert "manager" not in query and query["from"] == "2026-11-23" and query["vt"]
+    shown = httpx.get(target, timeout=120)
+    assert shown.status_code == 200 and 'id="link-note"' in shown.text
+    # The same link opened by the portal's administrator keeps its filter.
+    page = httpx.get(f"{link}&as=1", timeout=30)
+    action, fields = _frame_form(page.text)
+    landed = httpx.post(action, data=fields, timeout=120)
+    admin = httpx.get(rig.rop + landed.headers["location"], timeout=120)
+    assert admin.status_code == 200 and 'id="link-note"' not in admin.text

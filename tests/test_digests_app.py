@@ -107,4 +107,4 @@ def test_the_link_opens_the_app_inside_bitrix24_or_the_web_report():
         "?params%5Bperiod%5D=custom&params%5Bfrom%5D=2026-11-23"
     )
     web = Links(report_url="https://rop.example.ru/report").to(pairs)
-    assert web == "https://rop.example.ru/report/?period=custom&from=2026-11-23"
+    assert web == "https://rop.example.ru/report/?period=custom&from=2026-11-23&via=link"

@@ -132,7 +132,9 @@ class Links:
             query = urlencode([(f"params[{k}]", ",".join(v)) for k, v in joined.items()])
             return f"{self.portal_url.rstrip('/')}/marketplace/view/{self.app_code}/?{query}"
         if self.report_url:
-            return f"{self.report_url.rstrip('/')}/?{urlencode(pairs)}"
+            # Marked as a link: a reader outside its people filters gets the report
+            # they may see, not a 403 (rop.web.link_scope; /app marks the app's).
+            return f"{self.report_url.rstrip('/')}/?{urlencode([*pairs, ('via', 'link')])}"
         return ""
 
 

@@ -147,6 +147,12 @@ _TEXT: dict[str, tuple[str, str]] = {
         "Серверный режим загружает через `rop worker`: pip install 'rop-report[server]'",
         "Server mode syncs through `rop worker`: pip install 'rop-report[server]'",
     ),
+    "link_outside_rights": (
+        "Ссылка называла менеджера или отдел, которых вам не видно: показан отчёт в "
+        "пределах ваших прав за тот же период.",
+        "The link named a manager or department outside your access: this is the report "
+        "you may see, for the same period.",
+    ),
     "export": ("Экспорт", "Export"),
     "export_report": ("Скачать весь отчёт:", "Download the whole report:"),
     "export_list": ("Скачать этот список:", "Download this list:"),

@@ -7,7 +7,7 @@ from dataclasses import replace
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, Response
+from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from rop.report.zones import zone_label
 from rop.web import bidi, charts, i18n
@@ -175,10 +175,18 @@ def _report_json(request: Request, ctx: dict[str, Any]) -> dict[str, Any]:
 
 
 def report_page(request: Request) -> Response:
-    from rop.report.filter import ReportInputError
+    from rop.report.filter import AccessDenied, ReportInputError
+    from rop.web.link_scope import narrowed_url, shows_note
 
     try:
         ctx = report_context(request)
+    except AccessDenied:
+        # A clicked link naming someone outside the reader's rights: the report
+        # they may see, with a note (rop.web.link_scope); a typed URL keeps its 403.
+        target = narrowed_url(request)
+        if target is None:
+            raise
+        return RedirectResponse(target, status_code=303)
     except (BadInput, ReportInputError) as exc:
         # A bad value keeps the page: the filter bar as chosen, the message in
         # place of the table (rop.web.problem_view); the JSON twin stays plain.
@@ -189,6 +197,7 @@ def report_page(request: Request) -> Response:
             raise
         return page
     wf: WebFilter = ctx["filter"]
+    ctx["link_note"] = shows_note(request)
     sync = sync_job(request).status()
     # The page is a pure function of the cached report, the language, the
     # sync state and the viewer token its links carry, so its HTML is cached
@@ -202,6 +211,7 @@ def report_page(request: Request) -> Response:
         sync["available"],
         request.app.state.urls.viewer_token(),
         wanted(request, False),  # ?stages=1: the stage section built in
+        ctx["link_note"],
     )
     body = request.app.state.cache.get_or_build(key, lambda: _render_report(request, ctx, sync))
     response = HTMLResponse(body)

@@ -35,6 +35,7 @@ from rop.web.appmode.rights_page import rights_change, rights_page
 from rop.web.appmode.state import AppMode
 from rop.web.appmode.verify import Refused, check_application_token, verify_frame, viewer_of
 from rop.web.appmode.viewer_token import ViewerClaim
+from rop.web.link_scope import VIA
 from rop.web.security import cross_site
 from rop.web.urls import VIEWER_TOKEN
 
@@ -91,6 +92,8 @@ async def app_open(request: Request) -> Response:
         # A link's params (a digest's filter, REST_APP_URI) open the report with it.
         wanted = link_pairs(frame.placement_options)
         pairs = checked_pairs(request.app.state.pool.get(), install.portal, wanted, frame.lang)
+        if pairs:  # a link's filter: people outside the viewer's rights are dropped, with a note
+            pairs.append(VIA)
         target = _signed(request, token, lambda u: u.report([("lang", frame.lang), *pairs]))
     else:
         target = _signed(request, token, lambda u: u.app_status(frame.lang))
