@@ -137,3 +137,50 @@ def _defer_again(url: str, task: str) -> int:
     finally:
         app.close()
     raise AssertionError(f"{task} stayed queued")
+
+
+@pytest.mark.timeout(300)
+def test_email_only_digests_on_postgres_without_webhook_or_app(
+    tmp_path: Path, pg_cluster: Cluster, emulated: dict[str, Any]
+) -> None:
+    """A store copied once (no webhook registered for the workers, no installed app):
+    a `rop worker` sends its portals' digests by e-mail alone, the link to
+    ROP_REPORT_URL; nothing goes to Bitrix24, and a web server's tick sends nothing more."""
+    url = queue_database(pg_cluster)
+    due = datetime.now(UTC).astimezone(ZoneInfo("Europe/Moscow")) - timedelta(minutes=1)
+    with open_store(url) as store:
+        run_sync(store, emulated["webhook"], rate_per_second=100)  # a copy, not a source
+        portal = str(store.scalar("SELECT portal FROM portals"))
+        store.use_portal(portal)
+        assert store.query("SELECT count(*) FROM sync_sources") == [(0,)]
+        sub = add(store, make(portal, READER, frequency="daily", workdays_only=False,
+                              at_time=due.strftime("%H:%M"), channels="email"))  # fmt: skip
+        store.execute(
+            "UPDATE digest_subscriptions SET created_at = ? WHERE portal = ? AND id = ?",
+            [datetime.now(UTC).replace(tzinfo=None) - timedelta(days=1), portal, sub.id],
+        )
+    with smtp_server() as mailbox:
+        settings = {
+            "ROP_SMTP_HOST": mailbox.host,
+            "ROP_SMTP_PORT": str(mailbox.port),
+            "ROP_SMTP_SECURITY": "none",
+            "ROP_DIGESTS_SKIP_EMPTY": "false",
+            "ROP_REPORT_URL": "https://rop.example.ru",
+            "ROP_WEBHOOK": "",
+        }
+        with workers(url, tmp_path, 1, **settings):
+            wait_until(lambda: _sends(url, portal) == [("email", "sent")], 90, "the e-mail digest")
+            wait_until(lambda: len(mailbox.messages) == 1, 10, "the e-mail")
+        assert mailbox.recipients[0] == [f"user{READER}@example.ru"]
+        body = mailbox.messages[0].get_body(("plain",)).get_content()
+        assert "https://rop.example.ru/report/?lang=" in body and "via=link" in body
+        assert _notify_calls(emulated["base"]) == []  # no chat: no connection to Bitrix24
+
+        from rop.config import Settings
+        from rop.web.digests import due_digests
+
+        web = Settings(db=url, smtp_host=mailbox.host, smtp_port=mailbox.port,
+                       smtp_security="none", digests_skip_empty=False)  # fmt: skip
+        with open_store(url) as store:
+            assert due_digests(store, web) == []
+        assert len(mailbox.messages) == 1
