@@ -107,10 +107,33 @@ def test_report_and_exports_of_a_show_nothing_of_b(web_a) -> None:
         got = web_a.get(f"{path}?{NOV}")
         assert got.status_code == 200, path
         _no_b(got.text)
+    workbook = web_a.get(f"/report.xlsx?{NOV}&stages=1")
+    assert workbook.status_code == 200
+    _no_b(_xlsx_text(workbook.content))
     # Asking for B's manager by ID: refused as unknown, never B's figures.
-    tampered = web_a.get(f"/report.json?{NOV}&managers=500&portal={key('b')}")
-    assert tampered.status_code in (200, 400)
-    _no_b(tampered.text)
+    for name in ("manager", "managers"):
+        tampered = web_a.get(f"/report.json?{NOV}&{name}=500&portal={key('b')}")
+        assert tampered.status_code in (200, 400), name
+        _no_b(tampered.text)
+    assert web_a.get(f"/report.json?{NOV}&manager=500").status_code == 400
+    # B's manager's own page (issue 15) and its JSON twin: not A's to show.
+    for path in ("/manager/500", "/manager/500.json"):
+        got = web_a.get(f"{path}?{NOV}")
+        assert got.status_code in (400, 403, 404), (path, got.status_code)
+        _no_b(got.text)
+
+
+def _xlsx_text(content: bytes) -> str:
+    """Every cell of every sheet, as one text."""
+    from openpyxl import load_workbook
+
+    book = load_workbook(io.BytesIO(content), read_only=True)
+    cells = [
+        str(v) for sheet in book.worksheets for row in sheet.iter_rows(values_only=True)
+        for v in row if v is not None
+    ]  # fmt: skip
+    assert cells
+    return "\n".join(cells)
 
 
 def test_drill_downs_of_a_never_list_b_records(web_a) -> None:
@@ -143,18 +166,79 @@ def test_sync_status_rights_and_health_of_a(web_a) -> None:
     assert web_a.get("/readyz").json() == {"status": "ready"}
 
 
+def test_sync_status_of_a_shows_nothing_of_bs_runs_or_jobs(pg_cluster: Cluster, db: str) -> None:
+    """Server mode: the status reads the queue and sync_runs; B's failed run (its
+    message naming B's deal) and B's waiting job never show on A's page or API."""
+    import psycopg
+
+    from rop.jobs.defer import deferrer, queue_sync
+    from rop.jobs.queue_schema import install_queue
+    from tests.pg import APP
+
+    owner = db.replace(f"{APP}@", f"{OWNER}@", 1)
+    with psycopg.connect(owner, autocommit=True) as conn:
+        install_queue(conn, APP)
+        conn.execute(
+            "INSERT INTO sync_runs (portal, id, kind, started_at, finished_at, outcome, message) "
+            "VALUES (%s, 1, 'full', now(), now(), 'failed', 'SECRET-B went wrong')",
+            [key("b")],
+        )
+    queue = deferrer(db)
+    try:
+        assert queue_sync(queue, key("b"), full=True)
+    finally:
+        queue.close()
+    store = open_store(db)
+    try:
+        hook = f"https://{key('a')}/rest/1/token/"
+        app = create_app(Settings(db=db, portal=key("a"), webhook=hook), store, cache_size=0)
+        with page_client(app, raise_server_exceptions=False) as client:
+            status = client.get("/api/sync").json()
+            assert status["runs"] == 0 and status["state"] == "idle" and not status["queued"]
+            _no_b(json.dumps(status))
+            page = client.get(f"/report?{NOV}")
+            assert page.status_code == 200 and 'data-state="idle"' in page.text
+            _no_b(page.text)
+            # Asking A's server to sync B: refused, B's job untouched.
+            other = client.post(
+                "/api/sync",
+                json={"portal": key("b"), "wait": False},
+                headers={"origin": "http://127.0.0.1"},
+            )
+            assert other.status_code == 409, other.text
+    finally:
+        store.close()
+    with psycopg.connect(owner) as conn:
+        waiting = conn.execute(
+            "SELECT args->>'portal', status::text FROM procrastinate_jobs"
+        ).fetchall()
+    assert waiting == [(key("b"), "todo")]
+
+
 def test_rights_of_a_name_no_override_of_b(db: str) -> None:
     def rights(letter: str, *args: str) -> str:
         out = CliRunner().invoke(cli, ["rights", "--db", db, "--portal", key(letter), *args])
         assert out.exit_code == 0, out.output
         return out.output
 
+    before = rights("a", "show")
     rights("b", "allow", "3", "500")
     rights("b", "admin", "500")
-    assert "user 3 sees user 500" in rights("b", "show") or "500" in rights("b", "show")
+    assert "500" in rights("b", "show")
     shown = rights("a", "show")
-    assert "500" not in shown
+    assert "500" not in shown and shown == before
     # The web report of A, as viewer 3, still sees only A's scope.
+    store = open_store(db)
+    try:
+        app = create_app(Settings(db=db, portal=key("a"), viewer=3), store, cache_size=0)
+        with page_client(app, raise_server_exceptions=False) as as_3:
+            own = as_3.get(f"/report.json?{NOV}")
+            assert own.status_code == 200
+            _no_b(own.text)
+            assert 500 not in {r.get("user_id") for r in own.json()["report"]["rows"]}
+            assert as_3.get(f"/report.json?{NOV}&manager=500").status_code in (400, 403)
+    finally:
+        store.close()
 
 
 def _without_portal(sql: str) -> str:
