@@ -119,6 +119,17 @@ def test_the_button_queues_one_job_a_worker_runs_and_the_page_follows(
                 assert [s for _, s, _ in jobs(url)] == ["succeeded", "todo"]
                 with workers(url, tmp_path, 1), page.expect_navigation(timeout=60_000):
                     pass  # the page reloads when the worker's job is done
+                # A press the workers cannot take (no key, a webhook they do not
+                # know): the reason beside the button, which stays usable.
+                other = "https://other.example/rest/1/tok/"
+                with web(url, other, ran, app_secret_key="", app_client_secret=None) as (_, b2):
+                    page.goto(b2 + "/report?lang=en")
+                    page.click("#sync-button")
+                    wait_for(
+                        page,
+                        "document.getElementById('sync-progress').textContent.includes('ROP_APP_SECRET_KEY')",
+                    )
+                    assert page.is_enabled("#sync-button")
                 assert errors == []
             finally:
                 browser.close()
