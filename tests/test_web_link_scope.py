@@ -71,3 +71,15 @@ def test_a_typed_url_and_the_json_twin_keep_their_403(gleb):
     assert typed.status_code == 403
     twin = gleb.get("/report.json", params={**PERIOD, "manager": "5", "via": "link"})
     assert twin.status_code == 403
+
+
+def test_a_department_outside_the_rights_is_dropped_the_same_way(gleb):
+    denied = [
+        d for d in ("10", "20")
+        if gleb.get("/report", params={**PERIOD, "department": d}).status_code == 403
+    ]  # fmt: skip
+    assert denied, "user 4 should not choose every department"
+    seen, page = _follow(gleb, _link([("department", denied[0]), ("pipeline", "0")]))
+    assert page.status_code == 200 and 'id="link-note"' in page.text
+    query = dict(parse_qsl(urlsplit(seen[-1]).query))
+    assert "department" not in query and query["pipeline"] == "0"  # the rest of the filter kept
