@@ -1,10 +1,9 @@
 """Data for the page's pictures: a funnel per pipeline, won amount and win rate
-by manager, and the new/won/lost trend.
+by manager, and the drill-down links of every picture.
 
-The funnel and the trend are small queries over the store (values bound,
-identifiers from the code); the bars reuse the report's own rows, so they
-cannot disagree with the table. Hours are aggregated in SQL and turned into
-portal-local days here, which keeps the SQL free of time-zone functions.
+The funnel is a small query over the store (values bound, identifiers from
+the code); the bars reuse the report's own rows, so they cannot disagree with
+the table; the new/won/lost trend is the report layer's (rop.report.trend).
 """
 
 from __future__ import annotations
@@ -16,9 +15,6 @@ from zoneinfo import ZoneInfo
 
 from rop.store.db import Store
 from rop.web.options import Options, stage_entity
-
-# Longer periods are shown by week so that the trend stays readable.
-DAILY_UP_TO_DAYS = 62
 
 
 def _zone(name: str) -> ZoneInfo:
@@ -122,91 +118,6 @@ def funnel(
         )
         previous = count
     return {"pipeline_id": pipeline_id, "name": name, "steps": steps}
-
-
-def trend(
-    store: Store,
-    opts: Options,
-    date_from: date,
-    date_to: date,
-    pipelines: Sequence[int] = (),
-    users: Sequence[int] | None = None,
-    today: date | None = None,
-    exclude: Sequence[int] = (),
-    granted: tuple[str, list[Any]] = ("", []),
-) -> dict[str, Any]:
-    """New, won and lost deals per local day (or per week for long periods).
-
-    Days after ``today`` (the rest of "this month") are left off the axis.
-
-    Won and lost follow METRICS.md's close time: the latest history row into
-    a final stage, else ``MOVED_TIME``, else ``CLOSEDATE``.
-    """
-    tz = _zone(opts.timezone)
-    start, end = _bounds(date_from, date_to, tz)
-    weekly = (date_to - date_from).days + 1 > DAILY_UP_TO_DAYS
-    users_sql, users_params = _users_clause("d.assigned_by_id", users, exclude)
-    users_sql, users_params = users_sql + granted[0], users_params + list(granted[1])
-    pipe_sql = ""
-    pipe_params: list[Any] = []
-    if pipelines:
-        pipe_sql = " AND d.category_id IN (" + ", ".join("?" for _ in pipelines) + ")"
-        pipe_params = list(pipelines)
-    where = " WHERE d.portal = ? AND d.assigned_by_id IS NOT NULL" + pipe_sql + users_sql
-    base = [opts.portal, *pipe_params, *users_params]
-
-    buckets: dict[date, dict[str, int]] = {}
-
-    def bucket(day: date) -> date:
-        return day - timedelta(days=day.weekday()) if weekly else day
-
-    def add(day: date, kind: str, n: int) -> None:
-        if date_from <= day <= date_to:
-            slot = buckets.setdefault(bucket(day), {"new": 0, "won": 0, "lost": 0})
-            slot[kind] += n
-
-    def local_day(moment: datetime) -> date:
-        return moment.replace(tzinfo=UTC).astimezone(tz).date()
-
-    new_sql = (
-        "SELECT date_trunc('hour', d.date_create) AS h, count(*) FROM deals d"  # noqa: S608
-        + where
-        + " AND d.date_create >= ? AND d.date_create < ? GROUP BY h"
-    )
-    for hour, n in store.query(new_sql, [*base, start, end]):
-        add(local_day(hour), "new", n)
-
-    closed_sql = (
-        "WITH h AS (SELECT owner_id, max(created_time) AS t FROM deal_stage_history "  # noqa: S608
-        "WHERE portal = ? AND type_id = 3 GROUP BY owner_id), "
-        "c AS (SELECT d.stage_semantic AS sem, coalesce(h.t, d.moved_time) AS t, "
-        "d.closedate AS day FROM deals d LEFT JOIN h ON h.owner_id = d.id"
-        + where
-        + " AND d.stage_semantic IN ('S', 'F')) "
-        "SELECT sem, date_trunc('hour', t) AS hr, day, count(*) FROM c "
-        "WHERE (t >= ? AND t < ?) OR (t IS NULL AND day >= ? AND day <= ?) "
-        "GROUP BY sem, hr, day"
-    )
-    params = [opts.portal, *base, start, end, date_from, date_to]
-    for sem, hour, day, n in store.query(closed_sql, params):
-        when = local_day(hour) if hour is not None else day
-        add(when, "won" if sem == "S" else "lost", n)
-
-    # Every bucket of the period is present, so gaps show as zeros.
-    labels = []
-    day = bucket(date_from)
-    last = min(date_to, today) if today is not None and today >= date_from else date_to
-    while day <= last:
-        labels.append(day)
-        day += timedelta(days=7 if weekly else 1)
-    empty = {"new": 0, "won": 0, "lost": 0}
-    return {
-        "unit": "week" if weekly else "day",
-        "labels": [d.isoformat() for d in labels],
-        "new": [buckets.get(d, empty)["new"] for d in labels],
-        "won": [buckets.get(d, empty)["won"] for d in labels],
-        "lost": [buckets.get(d, empty)["lost"] for d in labels],
-    }
 
 
 def manager_bars(report: dict[str, Any]) -> dict[str, Any]:

@@ -99,6 +99,7 @@ def built_report(
     data version, shared by the report page, its twin, exports and manager pages."""
     from rop.report.build import build_report
     from rop.report.plans import plans_version
+    from rop.report.trend import deal_trend
 
     flt = wf.to_report_filter()
     today = wf.today or opts.today()
@@ -117,17 +118,9 @@ def built_report(
                 charts.funnel(store, opts, pid, wf.date_from, wf.date_to, users, exclude, granted)
                 for pid in chosen
             ]
-            pictures["trend"] = charts.trend(
-                store,
-                opts,
-                wf.date_from,
-                wf.date_to,
-                wf.pipelines,
-                users,
-                today,
-                exclude,
-                granted,
-            )
+            # The report layer's (rop.report.trend): the stored deal facts, the
+            # report's own scope and relation, so each point equals its drill-down.
+            pictures["trend"] = deal_trend(store, flt, opts.portal, today)
             planned = trend_plan(report, pictures["trend"])
             if planned is not None:
                 # The plan line: won deals planned per day (or week), by working days.

@@ -1,0 +1,184 @@
+"""The page's trend (rop.report.trend) over the stored deal facts equals the chart's
+old computation over the raw tables (the whole stage history aggregated per build),
+on a synced portal after random changes: re-opened deals, deals moved between
+pipelines, deletions; for the whole team, a pipeline, a manager, a viewer's scope,
+by day and by week; on DuckDB and PostgreSQL. Local days are exact in zones with
+daylight saving and half-hour offsets.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Sequence
+from dataclasses import replace
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import duckdb
+import pytest
+
+from rop.report.filter import ReportFilter
+from rop.report.trend import deal_trend, local_day_sql, offset_spans
+from rop.store.db import Store, open_store
+from tests.conftest import ENGINES, store_target
+from tests.sync_portal import make_portal
+from tests.test_facts import change_portal
+from tests.test_sync import emulate, sync
+
+
+def old_trend(
+    store: Store,
+    portal: str,
+    zone: str,
+    date_from: date,
+    date_to: date,
+    pipelines: Sequence[int] = (),
+    users: Sequence[int] | None = None,
+    today: date | None = None,
+) -> dict[str, Any]:
+    """rop.web.charts.trend as it was before the stored facts (main at 953d268),
+    kept here as the reference: the raw deals and the whole stage history."""
+    tz = ZoneInfo(zone)
+
+    def utc(day: date) -> datetime:
+        return (
+            datetime(day.year, day.month, day.day, tzinfo=tz).astimezone(UTC).replace(tzinfo=None)
+        )
+
+    start, end = utc(date_from), utc(date_to + timedelta(days=1))
+    weekly = (date_to - date_from).days + 1 > 62
+    users_sql, users_params = "", []
+    if users is not None:
+        users_sql = " AND d.assigned_by_id IN (" + ", ".join("?" for _ in users) + ")"
+        users_params = list(users)
+    pipe_sql = ""
+    if pipelines:
+        pipe_sql = " AND d.category_id IN (" + ", ".join("?" for _ in pipelines) + ")"
+    where = " WHERE d.portal = ? AND d.assigned_by_id IS NOT NULL" + pipe_sql + users_sql
+    base = [portal, *pipelines, *users_params]
+    buckets: dict[date, dict[str, int]] = {}
+
+    def bucket(day: date) -> date:
+        return day - timedelta(days=day.weekday()) if weekly else day
+
+    def add(day: date, kind: str, n: int) -> None:
+        if date_from <= day <= date_to:
+            slot = buckets.setdefault(bucket(day), {"new": 0, "won": 0, "lost": 0})
+            slot[kind] += n
+
+    def local_day(moment: datetime) -> date:
+        return moment.replace(tzinfo=UTC).astimezone(tz).date()
+
+    new_sql = (
+        "SELECT date_trunc('hour', d.date_create) AS h, count(*) FROM deals d"  # noqa: S608
+        + where
+        + " AND d.date_create >= ? AND d.date_create < ? GROUP BY h"
+    )
+    for hour, n in store.query(new_sql, [*base, start, end]):
+        add(local_day(hour), "new", n)
+    closed_sql = (
+        "WITH h AS (SELECT owner_id, max(created_time) AS t FROM deal_stage_history "  # noqa: S608
+        "WHERE portal = ? AND type_id = 3 GROUP BY owner_id), "
+        "c AS (SELECT d.stage_semantic AS sem, coalesce(h.t, d.moved_time) AS t, "
+        "d.closedate AS day FROM deals d LEFT JOIN h ON h.owner_id = d.id"
+        + where
+        + " AND d.stage_semantic IN ('S', 'F')) "
+        "SELECT sem, date_trunc('hour', t) AS hr, day, count(*) FROM c "
+        "WHERE (t >= ? AND t < ?) OR (t IS NULL AND day >= ? AND day <= ?) "
+        "GROUP BY sem, hr, day"
+    )
+    for sem, hour, day, n in store.query(
+        closed_sql, [portal, *base, start, end, date_from, date_to]
+    ):
+        add(local_day(hour) if hour is not None else day, "won" if sem == "S" else "lost", n)
+    labels = []
+    day = bucket(date_from)
+    last = min(date_to, today) if today is not None and today >= date_from else date_to
+    while day <= last:
+        labels.append(day)
+        day += timedelta(days=7 if weekly else 1)
+    empty = {"new": 0, "won": 0, "lost": 0}
+    return {
+        "unit": "week" if weekly else "day",
+        "labels": [d.isoformat() for d in labels],
+        "new": [buckets.get(d, empty)["new"] for d in labels],
+        "won": [buckets.get(d, empty)["won"] for d in labels],
+        "lost": [buckets.get(d, empty)["lost"] for d in labels],
+    }
+
+
+@pytest.fixture(scope="module")
+def portal_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_portal(tmp_path_factory.mktemp("portal"), deals=600)
+
+
+@pytest.fixture(params=ENGINES)
+def store(tmp_path: Path, request: pytest.FixtureRequest):
+    with open_store(store_target(request.param, tmp_path, request)) as opened:
+        yield opened
+
+
+def test_the_trend_from_the_stored_facts_equals_the_old_computation(
+    store: Store, portal_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with emulate(portal_dir) as emu:
+        sync(store, emu)
+        done = change_portal(emu, random.Random(5))
+        assert done["reopened"] and done["piped"] and done["deleted"], done
+        sync(store, emu)
+        key = emu.key
+    zone = store.scalar("SELECT timezone FROM portals WHERE portal = ?", [key])
+    month = (date(2026, 1, 1), date(2026, 1, 31))
+    year = (date(2025, 12, 1), date(2026, 12, 31))
+    manager = store.scalar(
+        "SELECT assigned_by_id FROM deals WHERE portal = ? GROUP BY 1 ORDER BY count(*) DESC, 1 "
+        "LIMIT 1",
+        [key],
+    )
+    cases = [
+        (month, {}, {}),
+        (month, {"pipelines": (1,)}, {"pipelines": (1,)}),
+        (month, {"managers": (manager,)}, {"users": [manager]}),
+        (year, {}, {}),
+        (year, {"pipelines": (0,)}, {"pipelines": (0,)}),
+    ]
+    checked = 0
+    for (first, last), narrowed, old_args in cases:
+        flt = replace(ReportFilter(first, last), **narrowed)
+        for today in (None, date(2026, 1, 20)):
+            got = deal_trend(store, flt, key, today)
+            want = old_trend(store, key, zone, first, last, today=today, **old_args)
+            assert got == want, (first, last, narrowed, today)
+            checked += sum(got["won"]) + sum(got["lost"])
+        # Computed in memory (the facts' SQL), the same.
+        monkeypatch.setattr("rop.report.context.CACHE_STATIC_STEPS", False)
+        assert deal_trend(store, flt, key) == old_trend(store, key, zone, first, last, **old_args)
+        monkeypatch.setattr("rop.report.context.CACHE_STATIC_STEPS", True)
+    assert checked > 50
+
+
+@pytest.mark.parametrize(
+    "zone", ["Europe/Moscow", "Europe/Berlin", "America/New_York", "Asia/Kolkata", "Asia/Kathmandu"]
+)
+def test_local_days_are_exact_across_transitions_and_half_hour_zones(zone: str) -> None:
+    tz = ZoneInfo(zone)
+    start = datetime(2025, 12, 31, 12)
+    end = datetime(2027, 1, 2)
+    spans = offset_spans(tz, start, end)
+    sql, params = local_day_sql("t", spans)
+    # Every 7 minutes over the year, and each transition's minutes around it.
+    near = [since + timedelta(minutes=m) for since, _ in spans[1:] for m in range(-3, 4)]
+    con = duckdb.connect()
+    got = con.execute(
+        f"SELECT t, {sql} FROM (SELECT range AS t FROM range($start, $end, INTERVAL 7 MINUTE) "  # noqa: S608
+        "UNION SELECT unnest(CAST($near AS TIMESTAMP[]))) m ORDER BY t",
+        {**params, "start": start, "end": end, "near": near},
+    ).fetchall()
+    moments = [t for t, _ in got]
+    assert len(moments) > 70_000 and set(near) <= set(moments)
+    want = [(m, m.replace(tzinfo=UTC).astimezone(tz).date()) for m in moments]
+    assert got == want
+    if zone in ("Europe/Berlin", "America/New_York"):
+        assert len(spans) == 3  # two transitions in the year
