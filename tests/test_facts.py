@@ -20,7 +20,7 @@ import rop.bitrix.sync as sync_module
 from rop.report.build import build_report
 from rop.report.filter import ReportFilter
 from rop.report.stages import stage_section
-from rop.store import facts, stage_facts
+from rop.store import client_facts, facts, stage_facts
 from rop.store.db import Store, open_store
 from tests.conftest import ENGINES, store_target
 from tests.fixtures.portals import load
@@ -98,12 +98,38 @@ def stage_rebuilt(store: Store, kind: stage_facts.Kind, portal: str) -> dict[str
     return out
 
 
+def clients_stored(store: Store, portal: str) -> list[tuple]:
+    cols = ", ".join(client_facts.COLUMNS)
+    return store.query(
+        f"SELECT {cols} FROM client_facts WHERE portal = ? ORDER BY kind, id",  # noqa: S608
+        [portal],
+    )
+
+
+def clients_rebuilt(store: Store, portal: str) -> list[tuple]:
+    """The client facts computed from the rows now (the deal and call facts' SQL inline)."""
+    tz, base = store.query(
+        "SELECT timezone, base_currency FROM portals WHERE portal = ?", [portal]
+    )[0]
+    deals = f"({facts.deal_sql(None, store.dialect)})"
+    calls = f"({facts.call_sql(None, store.dialect)})"
+    parts = [
+        client_facts.client_sql(kind, deals, calls, store.dialect) for kind in client_facts.KINDS
+    ]
+    sql = f"SELECT * FROM ({' UNION ALL '.join(parts)}) f ORDER BY kind, id"  # noqa: S608
+    params = {"portal": portal, "tz": tz, "base": base}
+    return store.query(sql, {k: v for k, v in params.items() if f"${k}" in sql})
+
+
 def assert_facts_equal_a_rebuild(store: Store, portal: str) -> None:
     assert facts.facts_ready(store, portal)
     for fact in facts.FACTS:
         got, want = stored(store, fact, portal), rebuilt(store, fact, portal)
         assert len(got) == len(want), fact.table
         assert got == want, fact.table
+    got_clients, want_clients = clients_stored(store, portal), clients_rebuilt(store, portal)
+    assert {r[0] for r in want_clients} == {"company", "contact"}
+    assert got_clients == want_clients, "client_facts"
     for kind in stage_facts.KINDS.values():
         got_stages, want_stages = (
             stage_tables(store, kind, portal),
@@ -293,7 +319,8 @@ def test_a_change_of_zone_or_rates_rebuilds_and_reports_never_read_stale_facts(t
     assert not facts.facts_ready(store, portal)
     done = facts.refresh_facts(store, portal)
     assert done.records == {
-        "deal_facts": 1, "lead_facts": 0, "call_facts": 0, "deal_stage": 1, "lead_stage": 0,
+        "deal_facts": 1, "lead_facts": 0, "call_facts": 0, "client_facts": 0, "deal_stage": 1,
+        "lead_stage": 0,
     }  # fmt: skip
     assert_facts_equal_a_rebuild(store, portal)
     store.close()

@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from rop.metrics.figure import Column
-from rop.store import facts
+from rop.store import client_facts, facts
 from rop.store.dialect import DUCKDB, Dialect, days_between
 from rop.store.grants import GRANT_ENTITIES
 
@@ -82,6 +82,11 @@ class Options:
     # then also gives each of them for that period, named with ``_q``
     # (rop.report.build runs both periods of such a section in one query).
     previous: bool = False
+    # The clients' flags from the stored client facts (rop.store.client_facts):
+    # set by the report for the filter those facts are about (every pipeline,
+    # calls of any duration, deals and calls not granted one by one) while they
+    # are current.
+    client_facts: bool = False
 
 
 def granted_filter(entity: str, alias: str) -> str:
@@ -287,10 +292,44 @@ def _client_flags(kind: str, link: str, opts: Options) -> tuple[list[Cte], str, 
     )
 
 
+def _decided(kind: str, event: str, low: str, high: str, dialect: Dialect) -> str:
+    """Whether client ``cf`` had an ``event`` (created, won, called) in [low, high),
+    from its stored first, last and list of them: decided by the first and last
+    for nearly every client; the list is read (a semi-join) only for the clients
+    with events both before and after the period, as rop.metrics.sources.moved."""
+    first, last = f"{event}_first", f"{event}_last"
+    between = dialect.any_in_range(f"u.{event}", low, high)
+    return f"""coalesce(CASE
+    WHEN cf.{last} < {low} OR cf.{first} >= {high} THEN FALSE
+    WHEN cf.{first} >= {low} OR cf.{last} < {high} THEN TRUE
+    ELSE cf.id IN (SELECT u.id FROM {client_facts.step(kind)} u
+        WHERE u.{first} < {low} AND u.{last} >= {high} AND {between})
+END, FALSE)"""
+
+
+def _stored_flags(kind: str, opts: Options) -> tuple[list[Cte], str, str]:
+    """The flags of both periods (with ``opts.previous``) from the stored client facts:
+    one row per client, no deal or call read (rop.store.client_facts)."""
+    periods = [("", "$p_from", "$p_to")]
+    if opts.previous:
+        periods.append(("_q", "$q_from", "$q_to"))
+    cols = ",\n    ".join(
+        f"{_decided(kind, 'created', lo, hi, opts.dialect)} AS with_deals{q},\n    "
+        f"{_decided(kind, 'won', lo, hi, opts.dialect)} AS with_sales{q},\n    "
+        f"{_decided(kind, 'called', lo, hi, opts.dialect)} AS called{q}"
+        for q, lo, hi in periods
+    )
+    name = client_facts.step(kind)
+    step = Cte(name, client_facts.stored_sql(kind), static=True)
+    return [step], cols, f"LEFT JOIN {name} cf ON cf.id = x.id"
+
+
 def _client_ctes(kind: str, opts: Options) -> list[Cte]:
     """Companies or contacts with their deal and call facts for the period."""
     table, link = ("companies", "company_id") if kind == "company" else ("contacts", "contact_id")
-    flag_steps, flag_cols, flag_joins = _client_flags(kind, link, opts)
+    flag_steps, flag_cols, flag_joins = (
+        _stored_flags(kind, opts) if opts.client_facts else _client_flags(kind, link, opts)
+    )
     name = (
         "x.title"
         if kind == "company"

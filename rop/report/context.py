@@ -24,6 +24,7 @@ from rop.report.scope import (
     users_of,
     viewer_scope,
 )
+from rop.store import client_facts
 from rop.store.db import Store
 from rop.store.facts import BY_STEP, facts_ready, stored_sql
 from rop.store.stage_facts import stored_steps
@@ -112,7 +113,11 @@ def prepare(store: Store, flt: ReportFilter, portal: str | None) -> Prepared:
     materialize = materializer(store, key) if CACHE_STATIC_STEPS else None
     # The stored facts when they match the data; else the same SQL in memory.
     stored = (
-        {**{step: stored_sql(fact) for step, fact in BY_STEP.items()}, **stored_steps()}
+        {
+            **{step: stored_sql(fact) for step, fact in BY_STEP.items()},
+            **stored_steps(),
+            **client_facts.stored_steps(),
+        }
         if CACHE_STATIC_STEPS and facts_ready(store, key)
         else None
     )
@@ -254,11 +259,20 @@ def context(prep: Prepared, date_from: date, date_to: date) -> Context:
         "stuck_limits": [float(d) for _, d in flt.stuck_days_by],
     }
     scope = prep.scope
+    granted = frozenset(scope.granted.full) if scope.granted else frozenset()
     opts = Options(
         pipelines=bool(flt.pipelines),
         max_call=flt.max_call_seconds is not None,
-        granted=frozenset(scope.granted.full) if scope.granted else frozenset(),
+        granted=granted,
         dialect=prep.store.dialect,
+        # The stored client facts are about every pipeline, any call duration and
+        # deals and calls seen whole (rop.store.client_facts); else the flags come
+        # from the deal and call facts of the period.
+        client_facts=bool(prep.stored)
+        and not flt.pipelines
+        and flt.min_call_seconds == 0
+        and flt.max_call_seconds is None
+        and not granted & {"deal", "call"},
     )
     return Context(
         params=params,

@@ -49,6 +49,7 @@ from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
+from rop.store import client_facts
 from rop.store.dialect import DUCKDB, Dialect
 from rop.store.stage_facts import KINDS as STAGE_KINDS
 from rop.store.stage_facts import Kind, refresh_stage_facts
@@ -58,7 +59,7 @@ if TYPE_CHECKING:
 
 # Bump when a fact's definition changes: each store rebuilds its facts once
 # when next opened for writing (and reads compute in memory until then).
-FACTS_VERSION = 2  # 2: the stage facts (rop.store.stage_facts) too
+FACTS_VERSION = 3  # 2: the stage facts (rop.store.stage_facts); 3: the client facts
 
 # Source table -> (the entity its rows mark, the column holding that entity's ID).
 MARKS: dict[str, tuple[str, str]] = {
@@ -362,6 +363,12 @@ def _rebuild(store: Store, facts: list[Fact], params: dict[str, Any], portal: st
             )
             with store.transaction():
                 store.execute(insert, _bind(insert, {**params, "after": after, "top": top}))
+    if whole & {DEAL, CALL}:
+        # The client facts derive from the deal and call facts: whole too, a
+        # transaction per kind (readers compute in memory until the state is stamped).
+        for kind in client_facts.KINDS:
+            with store.transaction():
+                client_facts.write(store, params, kind, None)
 
 
 def refresh_facts(store: Store, portal: str, *, full: bool = False) -> Refreshed:
@@ -402,12 +409,26 @@ def refresh_facts(store: Store, portal: str, *, full: bool = False) -> Refreshed
     if rebuild:
         _rebuild(store, rebuild, params, portal)
     with store.transaction():
+        # The clients the changed deals and calls point at, before and after.
+        clients: dict[str, set[int]] = {kind: set() for kind in client_facts.KINDS}
         for fact in FACTS:
             ids = [int(r[0]) for r in store.query(_affected(fact), {"portal": portal})]
             if ids:
                 with _stage_ids(store, ids):
+                    linked = fact in (DEAL, CALL)
+                    before = client_facts.links(store, portal, fact.table, _IDS) if linked else {}
                     _write(store, fact, params, _IDS)
+                    after = client_facts.links(store, portal, fact.table, _IDS) if linked else {}
+                    for part in (before, after):
+                        for client, found in part.items():
+                            clients[client] |= found
             done[fact.table] = None if fact in rebuild else len(ids)
+        for client, found in clients.items():
+            if found:
+                with _stage_ids(store, sorted(found)):
+                    client_facts.write(store, params, client, _IDS)
+        rebuilt_clients = bool({DEAL, CALL} & set(rebuild))
+        done[client_facts.TABLE] = None if rebuilt_clients else sum(map(len, clients.values()))
         for kind in STAGE_KINDS.values():
             marked = None if whole else staged[kind.entity] | _marked(store, portal, kind.entity)
             done[f"{kind.entity}_stage"] = _refresh_stages(store, kind, params, marked)

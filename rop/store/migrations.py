@@ -677,4 +677,29 @@ CREATE TABLE requisites (
         # (FACTS_VERSION 2).
         "\n" + _stage_tables("deal") + _stage_tables("lead"),
     ),
+    (
+        16,
+        "stored client facts",
+        # Per company and contact: when its deals were created and won and when
+        # it was called, first, last and all (rop/store/client_facts.py), refreshed
+        # with the facts of migration 12; filled when the store is next opened for
+        # writing (FACTS_VERSION 3).
+        """
+CREATE TABLE client_facts (
+    portal TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    id BIGINT NOT NULL,
+    created_first TIMESTAMP,
+    created_last TIMESTAMP,
+    created TIMESTAMP[],
+    won_first TIMESTAMP,
+    won_last TIMESTAMP,
+    won TIMESTAMP[],
+    called_first TIMESTAMP,
+    called_last TIMESTAMP,
+    called TIMESTAMP[],
+    PRIMARY KEY (portal, kind, id)
+);
+""",
+    ),
 ]

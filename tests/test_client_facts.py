@@ -1,0 +1,123 @@
+"""Stored client facts (rop.store.client_facts) follow the sync: after incremental
+syncs that move deals between companies and contacts, win, re-open and delete deals
+and add calls, they equal a rebuild, and only the touched clients were recomputed;
+the companies' and contacts' sections read from them equal the sections computed
+from the deal and call facts (DuckDB and PostgreSQL).
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import replace
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import rop.bitrix.sync as sync_module
+from rop.report.build import build_report
+from rop.report.context import context, prepare
+from rop.report.filter import ReportFilter
+from rop.store import facts
+from rop.store.db import Store, open_store
+from tests.conftest import ENGINES, store_target
+from tests.sync_portal import make_portal
+from tests.test_facts import assert_facts_equal_a_rebuild, change_portal
+from tests.test_sync import Emulated, emulate, sync
+
+
+@pytest.fixture(scope="module")
+def portal_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_portal(tmp_path_factory.mktemp("portal"), deals=400)
+
+
+@pytest.fixture(params=ENGINES)
+def store(tmp_path: Path, request: pytest.FixtureRequest):
+    with open_store(store_target(request.param, tmp_path, request)) as opened:
+        yield opened
+
+
+def move_clients(emu: Emulated, rnd: random.Random) -> int:
+    """Deals moved to another company, given a contact or losing theirs; calls to
+    companies and contacts added."""
+    portal = emu.portal
+    deals = sorted(portal.tables["deal"].rows)
+    contacts = sorted(portal.tables["contact"].rows)
+    moved = 0
+    for rid in rnd.sample(deals, 10):
+        portal.update(
+            "deal",
+            rid,
+            {"COMPANY_ID": str(rnd.randint(1, 45)), "CONTACT_ID": str(rnd.choice(contacts))},
+        )
+        moved += 1
+    for rid in rnd.sample(deals, 4):
+        portal.update("deal", rid, {"COMPANY_ID": None})
+        moved += 1
+    for _ in range(3):
+        portal.add(
+            "call",
+            {"CALL_ID": f"c-{rnd.random()}", "PORTAL_USER_ID": str(rnd.randint(1, 60)),
+             "CALL_TYPE": "1", "CALL_DURATION": str(rnd.randint(0, 300)),
+             "CRM_ENTITY_TYPE": "COMPANY", "CRM_ENTITY_ID": str(rnd.randint(1, 40))},
+        )  # fmt: skip
+    return moved
+
+
+def sections(report: dict[str, Any]) -> dict[str, Any]:
+    keep = lambda figs: {k: v for k, v in figs.items() if k.startswith(("companies", "contacts"))}  # noqa: E731
+    return {
+        "total": keep(report["total"]["figures"]),
+        "rows": {r["key"]: keep(r["figures"]) for r in report["rows"]},
+        "previous": keep(report["previous"]["total"]["figures"]),
+        "previous_rows": {r["key"]: keep(r["figures"]) for r in report["previous"]["rows"]},
+    }
+
+
+def test_client_facts_follow_incremental_syncs_and_give_the_same_sections(
+    store: Store, portal_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    runs: list[facts.Refreshed] = []
+    real = sync_module.refresh_facts
+
+    def spy(*args: Any, **kwargs: Any) -> facts.Refreshed:
+        runs.append(real(*args, **kwargs))
+        return runs[-1]
+
+    monkeypatch.setattr(sync_module, "refresh_facts", spy)
+    rnd = random.Random(3)
+    with emulate(portal_dir) as emu:
+        sync(store, emu)
+        assert_facts_equal_a_rebuild(store, emu.key)
+        for _ in range(2):
+            assert move_clients(emu, rnd) and change_portal(emu, rnd)["reopened"]
+            sync(store, emu)
+            # Only the clients the changed deals and calls pointed at, before or after.
+            assert 0 < runs[-1].records["client_facts"] < 100, runs[-1]
+            assert_facts_equal_a_rebuild(store, emu.key)
+        key = emu.key
+    # The report reads the stored client facts for the default filter only.
+    flt = ReportFilter(date(2026, 1, 1), date(2026, 1, 31), today=date(2026, 5, 1))
+    prep = prepare(store, flt, key)
+    assert context(prep, flt.date_from, flt.date_to).opts.client_facts
+    for other in ({"pipelines": (1,)}, {"min_call_seconds": 10}, {"max_call_seconds": 99}):
+        narrowed = replace(flt, **other)
+        ctx = context(prepare(store, narrowed, key), flt.date_from, flt.date_to)
+        assert not ctx.opts.client_facts, other
+    checked = 0
+    for first, last in (
+        (date(2026, 1, 1), date(2026, 1, 31)),  # month + previous: one query for both
+        (date(2026, 1, 5), date(2026, 1, 9)),  # a few days in the middle of the data
+        (date(2025, 7, 1), date(2026, 3, 31)),  # long: each period its own query
+    ):
+        for narrowed in ({}, {"managers": (7,)}, {"by": "department"}, {"pipelines": (1,)}):
+            flt = replace(ReportFilter(first, last, today=date(2026, 5, 1)), **narrowed)
+            monkeypatch.setattr("rop.report.context.CACHE_STATIC_STEPS", True)
+            stored = sections(build_report(store, flt, portal=key, stages=False))
+            monkeypatch.setattr("rop.report.context.CACHE_STATIC_STEPS", False)
+            inline = sections(build_report(store, flt, portal=key, stages=False))
+            assert stored == inline, (first, last, narrowed)
+            checked += stored["total"].get("companies_with_deals", 0)
+            checked += stored["total"].get("contacts_with_sales", 0)
+    assert checked > 0
