@@ -98,18 +98,21 @@ def test_client_facts_follow_incremental_syncs_and_give_the_same_sections(
             assert_facts_equal_a_rebuild(store, emu.key)
         key = emu.key
     # The report reads the stored client facts for the default filter only.
-    flt = ReportFilter(date(2026, 1, 1), date(2026, 1, 31), today=date(2026, 5, 1))
+    flt = ReportFilter(date(2025, 10, 1), date(2026, 1, 31), today=date(2026, 5, 1))
     prep = prepare(store, flt, key)
     assert context(prep, flt.date_from, flt.date_to).opts.client_facts
+    month = replace(flt, date_from=date(2026, 1, 1))  # short: from the period's deals and calls
+    assert not context(prepare(store, month, key), month.date_from, month.date_to).opts.client_facts
     for other in ({"pipelines": (1,)}, {"min_call_seconds": 10}, {"max_call_seconds": 99}):
         narrowed = replace(flt, **other)
         ctx = context(prepare(store, narrowed, key), flt.date_from, flt.date_to)
         assert not ctx.opts.client_facts, other
     checked = 0
     for first, last in (
-        (date(2026, 1, 1), date(2026, 1, 31)),  # month + previous: one query for both
-        (date(2026, 1, 5), date(2026, 1, 9)),  # a few days in the middle of the data
-        (date(2025, 7, 1), date(2026, 3, 31)),  # long: each period its own query
+        (date(2026, 1, 1), date(2026, 1, 31)),  # short: both periods in one query
+        (date(2025, 10, 3), date(2026, 1, 9)),  # long: ends in the middle of the data
+        (date(2025, 7, 1), date(2026, 3, 31)),  # long, its previous period too
+        (date(2026, 1, 1), date(2026, 4, 30)),  # long, "to date"
     ):
         for narrowed in ({}, {"managers": (7,)}, {"by": "department"}, {"pipelines": (1,)}):
             flt = replace(ReportFilter(first, last, today=date(2026, 5, 1)), **narrowed)

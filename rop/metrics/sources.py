@@ -292,36 +292,53 @@ def _client_flags(kind: str, link: str, opts: Options) -> tuple[list[Cte], str, 
     )
 
 
-def _decided(kind: str, event: str, low: str, high: str, dialect: Dialect) -> str:
-    """Whether client ``cf`` had an ``event`` (created, won, called) in [low, high),
-    from its stored first, last and list of them: decided by the first and last
-    for nearly every client; the list is read (a semi-join) only for the clients
-    with events both before and after the period, as rop.metrics.sources.moved."""
-    first, last = f"{event}_first", f"{event}_last"
-    between = dialect.any_in_range(f"u.{event}", low, high)
-    return f"""coalesce(CASE
-    WHEN cf.{last} < {low} OR cf.{first} >= {high} THEN FALSE
-    WHEN cf.{first} >= {low} OR cf.{last} < {high} THEN TRUE
-    ELSE cf.id IN (SELECT u.id FROM {client_facts.step(kind)} u
-        WHERE u.{first} < {low} AND u.{last} >= {high} AND {between})
-END, FALSE)"""
+_CLIENT_EVENTS = (("created", "with_deals"), ("won", "with_sales"), ("called", "called"))
 
 
 def _stored_flags(kind: str, opts: Options) -> tuple[list[Cte], str, str]:
-    """The flags of both periods (with ``opts.previous``) from the stored client facts:
-    one row per client, no deal or call read (rop.store.client_facts)."""
+    """The flags of the period (and the previous one with ``opts.previous``) from the
+    stored client facts: one row per client, no deal or call read
+    (rop.store.client_facts).
+
+    Like the deals' ``moved``: a client whose events of a kind all lie before or
+    after the period had none in it; one whose first or last lies in it had one.
+    Only the few clients with events both before and after the period need their
+    list of moments, and those are looked up in one pass (``<kind>_cf_open``) for
+    every flag of both periods.
+    """
+    name = client_facts.step(kind)
     periods = [("", "$p_from", "$p_to")]
     if opts.previous:
         periods.append(("_q", "$q_from", "$q_to"))
-    cols = ",\n    ".join(
-        f"{_decided(kind, 'created', lo, hi, opts.dialect)} AS with_deals{q},\n    "
-        f"{_decided(kind, 'won', lo, hi, opts.dialect)} AS with_sales{q},\n    "
-        f"{_decided(kind, 'called', lo, hi, opts.dialect)} AS called{q}"
-        for q, lo, hi in periods
-    )
-    name = client_facts.step(kind)
-    step = Cte(name, client_facts.stored_sql(kind), static=True)
-    return [step], cols, f"LEFT JOIN {name} cf ON cf.id = x.id"
+    open_cols, open_any, flags, cols = [], [], [], []
+    for q, low, high in periods:
+        for event, flag in _CLIENT_EVENTS:
+            first, last = f"{event}_first", f"{event}_last"
+            undecided = f"u.{first} < {low} AND u.{last} >= {high}"
+            between = opts.dialect.any_in_range(f"u.{event}", low, high)
+            open_cols.append(f"CASE WHEN {undecided} THEN {between} END AS {flag}{q}")
+            open_any.append(f"({undecided})")
+            flags.append(
+                f"CASE WHEN cf.{last} < {low} OR cf.{first} >= {high} THEN FALSE "
+                f"WHEN cf.{first} >= {low} OR cf.{last} < {high} THEN TRUE "
+                f"ELSE coalesce(co.{flag}{q}, FALSE) END AS {flag}{q}"
+            )
+            cols.append(f"coalesce(fl.{flag}{q}, FALSE) AS {flag}{q}")
+    steps = [
+        Cte(name, client_facts.stored_sql(kind), static=True),
+        Cte(
+            f"{name}_open",
+            f"SELECT u.id, {', '.join(open_cols)} FROM {name} u WHERE {' OR '.join(open_any)}",
+        ),
+        # The flags per client with facts, then joined to every client: the join
+        # carries three booleans per period instead of six moments.
+        Cte(
+            f"{name}_flags",
+            f"SELECT cf.id, {', '.join(flags)} FROM {name} cf "
+            f"LEFT JOIN {name}_open co ON co.id = cf.id",
+        ),
+    ]
+    return steps, ",\n    ".join(cols), f"LEFT JOIN {name}_flags fl ON fl.id = x.id"
 
 
 def _client_ctes(kind: str, opts: Options) -> list[Cte]:

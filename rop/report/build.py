@@ -20,7 +20,7 @@ from rop.metrics.compile import (
 )
 from rop.metrics.figure import Figure
 from rop.metrics.sources import SECTION_SOURCE, SOURCES
-from rop.report.context import Prepared, context, filter_names, prepare
+from rop.report.context import Prepared, context, filter_names, prepare, short_period
 from rop.report.drill import drill
 from rop.report.filter import ReportFilter
 from rop.report.formatting import WORDS, unknown_user_name
@@ -109,15 +109,15 @@ def _run_both(
     return (now_rows, now_depts, now_total), (prev_rows, prev_depts, prev_total)
 
 
-# Both periods of a section in one query only up to this many days each: the
+# Both periods of a section in one query only up to PAIR_DAYS days each: the
 # clients are then joined once instead of twice, which is most of a short
 # period's cost; over longer periods the deals and calls to flag dominate and
-# one query for both cost more than two (docs/BENCHMARKS.md, round 4).
-PAIR_DAYS = 92
+# one query for both cost more than two (docs/BENCHMARKS.md, round 4), so the
+# flags come from the stored client facts instead (rop.report.context).
 
 
 def _short(date_from: date, date_to: date) -> bool:
-    return (date_to - date_from).days + 1 <= PAIR_DAYS
+    return short_period(date_from, date_to)
 
 
 def _run_period(

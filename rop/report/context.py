@@ -29,6 +29,19 @@ from rop.store.db import Store
 from rop.store.facts import BY_STEP, facts_ready, stored_sql
 from rop.store.stage_facts import stored_steps
 
+# A period of up to this many days is short: the report computes both periods of
+# the companies' and contacts' sections in one query from the period's deals and
+# calls (few: one join of every client is most of the cost, rop.report.build);
+# a longer one reads each client's flags from the stored client facts instead
+# (rop.store.client_facts: at 1M deals, a year to date's flags cost about half as
+# much CPU, a month's about 1.5x as much; docs/BENCHMARKS.md round 5).
+PAIR_DAYS = 92
+
+
+def short_period(date_from: date, date_to: date) -> bool:
+    return (date_to - date_from).days + 1 <= PAIR_DAYS
+
+
 # Reuse close times and base amounts between queries while the data is unchanged;
 # tests switch it off to check that the cached and the inline SQL agree.
 CACHE_STATIC_STEPS = True
@@ -265,10 +278,12 @@ def context(prep: Prepared, date_from: date, date_to: date) -> Context:
         max_call=flt.max_call_seconds is not None,
         granted=granted,
         dialect=prep.store.dialect,
-        # The stored client facts are about every pipeline, any call duration and
-        # deals and calls seen whole (rop.store.client_facts); else the flags come
-        # from the deal and call facts of the period.
+        # The stored client facts, for a long period (see PAIR_DAYS), are about
+        # every pipeline, any call duration and deals and calls seen whole
+        # (rop.store.client_facts); else the flags come from the deal and call
+        # facts of the period.
         client_facts=bool(prep.stored)
+        and not short_period(date_from, date_to)
         and not flt.pipelines
         and flt.min_call_seconds == 0
         and flt.max_call_seconds is None
