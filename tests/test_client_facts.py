@@ -124,3 +124,62 @@ def test_client_facts_follow_incremental_syncs_and_give_the_same_sections(
             checked += stored["total"].get("companies_with_deals", 0)
             checked += stored["total"].get("contacts_with_sales", 0)
     assert checked > 0
+
+
+def test_a_long_period_in_the_middle_reads_the_lists_of_the_clients_it_cannot_decide(tmp_path):
+    """Clients with events before, inside and after a long period are decided by
+    their lists; the sections equal the ones computed from the deals and calls."""
+    from datetime import datetime
+
+    from tests.fixtures.portals import load
+
+    store = load("tricky", tmp_path / "s.duckdb")
+    portal = "tricky.bitrix24.ru"
+    rows, calls = [], []
+    # Company 1: deals created in January, June and December 2025, the June one won
+    # in July; company 2: the same without the middle ones; contact 1 called in
+    # January, May and December; contact 2 in January and December only.
+    for n, (company, contact, created, won) in enumerate(
+        [
+            (1, None, datetime(2025, 1, 10), None),
+            (1, None, datetime(2025, 6, 10), datetime(2025, 7, 1)),
+            (1, None, datetime(2025, 12, 10), datetime(2025, 12, 20)),
+            (2, 2, datetime(2025, 1, 12), datetime(2025, 1, 20)),
+            (2, 2, datetime(2025, 12, 12), datetime(2025, 12, 22)),
+        ]
+    ):
+        rows.append(
+            {"portal": portal, "id": 500 + n, "assigned_by_id": 4, "company_id": company,
+             "contact_id": contact, "date_create": created, "category_id": 0,
+             "stage_semantic": "S" if won else "P", "moved_time": won or created}
+        )  # fmt: skip
+    for n, (contact, when) in enumerate(
+        [(1, datetime(2025, 1, 5)), (1, datetime(2025, 5, 5)), (1, datetime(2025, 12, 5)),
+         (2, datetime(2025, 1, 6)), (2, datetime(2025, 12, 6))]
+    ):  # fmt: skip
+        calls.append(
+            {"portal": portal, "id": 500 + n, "portal_user_id": 4, "call_type": 1,
+             "call_duration": 30, "call_start_date": when, "crm_entity_type": "CONTACT",
+             "crm_entity_id": contact}
+        )  # fmt: skip
+    store.upsert("deals", rows)
+    store.upsert("calls", calls)
+    facts.refresh_facts(store, portal)
+    assert_facts_equal_a_rebuild(store, portal)
+    flt = ReportFilter(date(2025, 3, 1), date(2025, 9, 30), today=date(2026, 11, 27))
+    assert context(prepare(store, flt, portal), flt.date_from, flt.date_to).opts.client_facts
+    report = build_report(store, flt, portal=portal, stages=False)
+    stored = sections(report)
+    import rop.report.context as report_context
+
+    report_context.CACHE_STATIC_STEPS = False
+    try:
+        inline = sections(build_report(store, flt, portal=portal, stages=False))
+    finally:
+        report_context.CACHE_STATIC_STEPS = True
+    assert stored == inline
+    total = stored["total"]
+    # Company 1 had a deal created and one won inside; contact 1 a call inside.
+    assert total["companies_with_deals"] == 1 and total["companies_with_sales"] == 1
+    assert total["contacts_total"] - total["contacts_not_called"] == 1
+    store.close()
