@@ -14,7 +14,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from rop.store.db import Store
-from rop.web.options import Options, stage_entity
+from rop.web.options import Options
 
 
 def _zone(name: str) -> ZoneInfo:
@@ -57,67 +57,103 @@ def funnel(
     exclude: Sequence[int] = (),
     granted: tuple[str, list[Any]] = ("", []),
 ) -> dict[str, Any]:
-    """Deals created in the period in one pipeline, and how far each got.
+    """One pipeline's funnel (:func:`funnels`)."""
+    return funnels(store, opts, [pipeline_id], date_from, date_to, users, exclude, granted)[0]
+
+
+def funnels(
+    store: Store,
+    opts: Options,
+    pipeline_ids: Sequence[int],
+    date_from: date,
+    date_to: date,
+    users: Sequence[int] | None = None,
+    exclude: Sequence[int] = (),
+    granted: tuple[str, list[Any]] = ("", []),
+) -> list[dict[str, Any]]:
+    """Per pipeline, the deals created in the period in it, and how far each got.
 
     A deal counts at every working stage up to the furthest one it ever
     reached (by stage history or its current stage); won deals passed them
     all. Lost stages are not steps of the funnel. Conversion is the share of
     the previous step that reached this one.
+
+    One query for every pipeline (the stage history is read once, not once per
+    pipeline: a year to date's funnels cost about 1 s of CPU at 1M deals that way).
+    Each step equals its drill-down, the figure ``deal_funnel:<stage>``
+    (rop.metrics.catalogue.funnel_figure).
     """
     tz = _zone(opts.timezone)
     start, end = _bounds(date_from, date_to, tz)
-    entity = stage_entity(pipeline_id)
-    stages = [
-        s
-        for s in opts.stages
-        if s["category_id"] == pipeline_id and (s.get("semantics") or "") != "F"
-    ]
-    name = next((p["name"] for p in opts.pipelines if p["id"] == pipeline_id), str(pipeline_id))
-    if not stages:
-        return {"pipeline_id": pipeline_id, "name": name, "steps": []}
-    users_sql, users_params = _users_clause("assigned_by_id", users, exclude)
-    # App mode: only the deals Bitrix24 lets the viewer read (rop.report.scope).
-    users_sql, users_params = users_sql + granted[0], users_params + list(granted[1])
-    # Only placeholders and code-made clauses are spliced in; values are bound.
-    sql = (
-        # Deals with nobody responsible are in no figure (metrics' deal_base): not here either,
-        # so a step's drill-down lists exactly the deals the step counts.
-        "WITH d AS (SELECT id, stage_id FROM deals WHERE portal = ? AND category_id = ? "  # noqa: S608
-        "AND assigned_by_id IS NOT NULL "
-        "AND date_create >= ? AND date_create < ?" + users_sql + "), "
-        "reached AS ("
-        "SELECT d.id, h.stage_id FROM d JOIN deal_stage_history h "
-        "ON h.portal = ? AND h.owner_id = d.id "
-        "UNION SELECT id, stage_id FROM d), "
-        "tops AS (SELECT d.id, max(st.sort) AS top FROM d "
-        "LEFT JOIN reached r ON r.id = d.id "
-        "LEFT JOIN statuses st ON st.portal = ? AND st.entity_id = ? "
-        "AND st.status_id = r.stage_id AND coalesce(st.semantics, '') <> 'F' "
-        "GROUP BY d.id) "
-        "SELECT top, count(*) FROM tops GROUP BY top"
-    )
-    params = [opts.portal, pipeline_id, start, end, *users_params, opts.portal, opts.portal, entity]
-    by_top = dict(store.query(sql, params))
-    first_sort = stages[0]["sort"]
-    # Every deal created in the pipeline stood at least at its first stage.
-    tops: list[tuple[int, int]] = [
-        (first_sort if top is None else max(top, first_sort), n) for top, n in by_top.items()
-    ]
-    steps = []
-    previous: int | None = None
-    for s in stages:
-        count = sum(n for top, n in tops if top >= s["sort"])
-        conversion = (count / previous) if previous else None
-        steps.append(
-            {
-                "stage_id": s["status_id"],
-                "name": s["name"],
-                "count": count,
-                "conversion": conversion,
-            }
+    names = {p["id"]: p["name"] for p in opts.pipelines}
+    steps_of = {
+        pid: [
+            s for s in opts.stages if s["category_id"] == pid and (s.get("semantics") or "") != "F"
+        ]
+        for pid in pipeline_ids
+    }
+    counted = [pid for pid in pipeline_ids if steps_of[pid]]
+    by_top: dict[int, dict[int | None, int]] = {pid: {} for pid in pipeline_ids}
+    if counted:
+        users_sql, users_params = _users_clause("assigned_by_id", users, exclude)
+        # App mode: only the deals Bitrix24 lets the viewer read (rop.report.scope).
+        users_sql, users_params = users_sql + granted[0], users_params + list(granted[1])
+        pipes = ", ".join("?" for _ in counted)
+        # Only placeholders and code-made clauses are spliced in; values are bound.
+        sql = (
+            # Deals with nobody responsible are in no figure (metrics' deal_base): not here
+            # either, so a step's drill-down lists exactly the deals the step counts.
+            "WITH d AS (SELECT id, category_id, stage_id FROM deals WHERE portal = ? "  # noqa: S608
+            f"AND category_id IN ({pipes}) AND assigned_by_id IS NOT NULL "
+            "AND date_create >= ? AND date_create < ?" + users_sql + "), "
+            # A stage counts in its own pipeline's directory only (DEAL_STAGE_<n>).
+            "st AS (SELECT entity_id, status_id, max(sort) AS sort FROM statuses "
+            "WHERE portal = ? AND entity_id LIKE 'DEAL_STAGE%' "
+            "AND coalesce(semantics, '') <> 'F' GROUP BY entity_id, status_id), "
+            "reached AS (SELECT d.id, d.category_id, h.stage_id FROM d "
+            "JOIN deal_stage_history h ON h.portal = ? AND h.owner_id = d.id "
+            "UNION ALL SELECT id, category_id, stage_id FROM d), "
+            "tops AS (SELECT r.id, r.category_id, max(st.sort) AS top FROM reached r "
+            "LEFT JOIN st ON st.status_id = r.stage_id AND st.entity_id = CASE "
+            "WHEN r.category_id = 0 THEN 'DEAL_STAGE' "
+            "ELSE 'DEAL_STAGE_' || CAST(r.category_id AS VARCHAR) END "
+            "GROUP BY r.id, r.category_id) "
+            "SELECT category_id, top, count(*) FROM tops GROUP BY category_id, top"
         )
-        previous = count
-    return {"pipeline_id": pipeline_id, "name": name, "steps": steps}
+        params = [
+            opts.portal, *counted, start, end, *users_params, opts.portal, opts.portal,
+        ]  # fmt: skip
+        for pid, top, n in store.query(sql, params):
+            by_top[int(pid)][top] = int(n)
+    out = []
+    for pid in pipeline_ids:
+        stages = steps_of[pid]
+        name = names.get(pid, str(pid))
+        if not stages:
+            out.append({"pipeline_id": pid, "name": name, "steps": []})
+            continue
+        first_sort = stages[0]["sort"]
+        # Every deal created in the pipeline stood at least at its first stage.
+        tops: list[tuple[int, int]] = [
+            (first_sort if top is None else max(top, first_sort), n)
+            for top, n in by_top[pid].items()
+        ]
+        steps = []
+        previous: int | None = None
+        for s in stages:
+            count = sum(n for top, n in tops if top >= s["sort"])
+            conversion = (count / previous) if previous else None
+            steps.append(
+                {
+                    "stage_id": s["status_id"],
+                    "name": s["name"],
+                    "count": count,
+                    "conversion": conversion,
+                }
+            )
+            previous = count
+        out.append({"pipeline_id": pid, "name": name, "steps": steps})
+    return out
 
 
 def manager_bars(report: dict[str, Any]) -> dict[str, Any]:

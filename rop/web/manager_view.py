@@ -73,8 +73,9 @@ def _build_extras(
     }
     if "deals" in wf.sections:
         granted = _chart_grant(store, flt, opts)
-        for pid in pipes:
-            f = charts.funnel(store, opts, pid, wf.date_from, wf.date_to, [user_id], (), granted)
+        for f in charts.funnels(
+            store, opts, pipes, wf.date_from, wf.date_to, [user_id], (), granted
+        ):
             if f["steps"] and f["steps"][0]["count"]:
                 out["funnels"].append(f)
     return out

@@ -114,10 +114,9 @@ def built_report(
         pictures: dict[str, Any] = {"bars": charts.manager_bars(report)}
         if "deals" in wf.sections:
             chosen = wf.pipelines or tuple(p["id"] for p in opts.pipelines)
-            pictures["funnels"] = [
-                charts.funnel(store, opts, pid, wf.date_from, wf.date_to, users, exclude, granted)
-                for pid in chosen
-            ]
+            pictures["funnels"] = charts.funnels(
+                store, opts, chosen, wf.date_from, wf.date_to, users, exclude, granted
+            )
             # The report layer's (rop.report.trend): the stored deal facts, the
             # report's own scope and relation, so each point equals its drill-down.
             pictures["trend"] = deal_trend(store, flt, opts.portal, today)
