@@ -151,6 +151,41 @@ def quality_cases(store, flt: ReportFilter, manager: int) -> list:
     ]
 
 
+def picture_cases(store, flt: ReportFilter, label: str) -> list:
+    """The page's pictures beside the report: the new/won/lost trend and the funnels of
+    every pipeline (the web page builds them with each uncached report). Either
+    version: the trend in the report layer (rop.report.trend) or, before, the web's."""
+    from rop.web import charts
+    from rop.web.options import load_options
+
+    opts = load_options(store)
+    pids = [p["id"] for p in opts.pipelines]
+    a, b = flt.date_from, flt.date_to
+    try:
+        from rop.report.trend import deal_trend
+
+        def trend() -> object:
+            return deal_trend(store, flt, None, b)
+    except ImportError:  # before: the web's own query over the stage history
+
+        def trend() -> object:
+            return charts.trend(store, opts, a, b, (), None, b)
+
+    if hasattr(charts, "funnels"):
+
+        def funnels() -> object:
+            return charts.funnels(store, opts, pids, a, b)
+    else:
+
+        def funnels() -> object:
+            return [charts.funnel(store, opts, p, a, b) for p in pids]
+
+    return [
+        (f"the page's trend chart, {label}", trend),
+        (f"the page's funnels ({len(pids)} pipelines), {label}", funnels),
+    ]
+
+
 _FRESH = """
 import resource, sys, time
 from datetime import date
@@ -295,6 +330,10 @@ def bench_store(
             ("drill calls_total, total, 100 rows",
              lambda: drill(store, month, "calls_total", limit=100)),
         ]  # fmt: skip
+        if page:
+            cases += picture_cases(store, month, "month") + picture_cases(
+                store, year, "year to date"
+            )
         for name, fn in cases:
             line(name, *timed(fn, runs))
         if first_cases:
