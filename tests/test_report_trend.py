@@ -1,5 +1,6 @@
-"""The page's trend (rop.report.trend) over the stored deal facts equals the chart's
-old computation over the raw tables (the whole stage history aggregated per build),
+"""The page's trend (rop.report.trend) and funnels (rop.report.funnel) over the stored
+deal facts equal the charts' old computation over the raw tables (the stage history
+aggregated per build),
 on a synced portal after random changes: re-opened deals, deals moved between
 pipelines, deletions; for the whole team, a pipeline, a manager, a viewer's scope,
 by day and by week; on DuckDB and PostgreSQL. Local days are exact in zones with
@@ -20,6 +21,7 @@ import duckdb
 import pytest
 
 from rop.report.filter import ReportFilter
+from rop.report.funnel import funnel_tops
 from rop.report.trend import deal_trend, local_day_sql, offset_spans
 from rop.store.db import Store, open_store
 from tests.conftest import ENGINES, store_target
@@ -109,6 +111,48 @@ def old_trend(
     }
 
 
+def old_funnel_tops(
+    store: Store,
+    portal: str,
+    zone: str,
+    pipeline: int,
+    date_from: date,
+    date_to: date,
+    users: Sequence[int] | None = None,
+) -> dict[int | None, int]:
+    """rop.web.charts.funnel's counts as they were (main at 953d268): the period's deals
+    of one pipeline joined to their whole stage history, per furthest stage's sort."""
+    tz = ZoneInfo(zone)
+
+    def utc(day: date) -> datetime:
+        local = datetime(day.year, day.month, day.day, tzinfo=tz)
+        return local.astimezone(UTC).replace(tzinfo=None)
+
+    users_sql, users_params = "", []
+    if users is not None:
+        users_sql = " AND assigned_by_id IN (" + ", ".join("?" for _ in users) + ")"
+        users_params = list(users)
+    entity = "DEAL_STAGE" if pipeline == 0 else f"DEAL_STAGE_{pipeline}"
+    sql = (
+        "WITH d AS (SELECT id, stage_id FROM deals WHERE portal = ? AND category_id = ? "  # noqa: S608
+        "AND assigned_by_id IS NOT NULL "
+        "AND date_create >= ? AND date_create < ?" + users_sql + "), "
+        "reached AS ("
+        "SELECT d.id, h.stage_id FROM d JOIN deal_stage_history h "
+        "ON h.portal = ? AND h.owner_id = d.id "
+        "UNION SELECT id, stage_id FROM d), "
+        "tops AS (SELECT d.id, max(st.sort) AS top FROM d "
+        "LEFT JOIN reached r ON r.id = d.id "
+        "LEFT JOIN statuses st ON st.portal = ? AND st.entity_id = ? "
+        "AND st.status_id = r.stage_id AND coalesce(st.semantics, '') <> 'F' "
+        "GROUP BY d.id) "
+        "SELECT top, count(*) FROM tops GROUP BY top"
+    )
+    params = [portal, pipeline, utc(date_from), utc(date_to + timedelta(days=1)),
+              *users_params, portal, portal, entity]  # fmt: skip
+    return {top: int(n) for top, n in store.query(sql, params)}
+
+
 @pytest.fixture(scope="module")
 def portal_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return make_portal(tmp_path_factory.mktemp("portal"), deals=600)
@@ -120,7 +164,7 @@ def store(tmp_path: Path, request: pytest.FixtureRequest):
         yield opened
 
 
-def test_the_trend_from_the_stored_facts_equals_the_old_computation(
+def test_the_trend_and_funnels_from_the_stored_facts_equal_the_old_computation(
     store: Store, portal_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     with emulate(portal_dir) as emu:
@@ -157,6 +201,19 @@ def test_the_trend_from_the_stored_facts_equals_the_old_computation(
         assert deal_trend(store, flt, key) == old_trend(store, key, zone, first, last, **old_args)
         monkeypatch.setattr("rop.report.context.CACHE_STATIC_STEPS", True)
     assert checked > 50
+    # The funnels' counts from each deal's stored furthest stage, the same.
+    counted = 0
+    for (first, last), narrowed, old_args in cases:
+        flt = replace(ReportFilter(first, last), **narrowed)
+        pipes = flt.pipelines or (0, 1)
+        for cached in (True, False):
+            monkeypatch.setattr("rop.report.context.CACHE_STATIC_STEPS", cached)
+            got = funnel_tops(store, flt, pipes, key)
+            users = old_args.get("users")
+            want = {p: old_funnel_tops(store, key, zone, p, first, last, users) for p in pipes}
+            assert got == want, (first, last, narrowed, cached)
+            counted += sum(n for tops in got.values() for top, n in tops.items() if top)
+    assert counted > 50
 
 
 @pytest.mark.parametrize(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date
 
 import pytest
@@ -22,19 +23,20 @@ def store(tmp_path_factory):
 
 def test_funnel_counts_the_furthest_stage_reached(store):
     opts = load_options(store)
-    oct1, oct31 = date(2026, 10, 1), date(2026, 10, 31)
-    wholesale = charts.funnel(store, opts, 1, oct1, oct31)
+    october = ReportFilter(date(2026, 10, 1), date(2026, 10, 31))
+    wholesale = charts.funnel(store, opts, 1, october)
     assert [(s["stage_id"], s["count"]) for s in wholesale["steps"]] == [
         ("C1:NEW", 2),
         ("C1:WON", 1),
     ]
     # Only Вера's (3) deals: 1 won, 2 lost after PREPARATION.
-    mine = charts.funnel(store, opts, 0, oct1, oct31, users=[3])
+    mine = charts.funnel(store, opts, 0, replace(october, managers=(3,)))
     assert [s["count"] for s in mine["steps"]] == [2, 2, 1]
-    assert charts.funnel(store, opts, 0, oct1, oct31, users=[])["steps"][0]["count"] == 0
-    # A scope of everyone but Вера (an administrator's override).
-    others = charts.funnel(store, opts, 0, oct1, oct31, exclude=[3])
-    assert others["steps"][0]["count"] == 3
+    # Everyone but Вера; and every pipeline in one call gives the same funnels.
+    others = replace(october, managers=tuple(u["id"] for u in opts.users if u["id"] != 3))
+    assert charts.funnel(store, opts, 0, others)["steps"][0]["count"] == 3
+    both = charts.funnels(store, opts, [0, 1], october)
+    assert both == [charts.funnel(store, opts, 0, october), wholesale]
 
 
 def test_trend_stops_at_today_and_goes_weekly_for_long_periods(store):

@@ -59,7 +59,8 @@ if TYPE_CHECKING:
 
 # Bump when a fact's definition changes: each store rebuilds its facts once
 # when next opened for writing (and reads compute in memory until then).
-FACTS_VERSION = 3  # 2: the stage facts (rop.store.stage_facts); 3: the client facts
+# 2: the stage facts (rop.store.stage_facts); 3: the client facts, the funnel's top stage
+FACTS_VERSION = 3
 
 # Source table -> (the entity its rows mark, the column holding that entity's ID).
 MARKS: dict[str, tuple[str, str]] = {
@@ -123,6 +124,24 @@ DEAL_MOVES = ("deal_stage_history", "2, 3, 5")
 LEAD_MOVES = ("lead_status_history", "2, 3")
 
 
+def funnel_top_sql(ids: str | None = None) -> str:
+    """Per deal, the furthest working stage it ever stood at in its current pipeline
+    (the page's funnel, rop.metrics.catalogue.funnel_figure): the highest sort of a
+    stage of its history (any row) or its current stage, among its pipeline's stages
+    (DEAL_STAGE / DEAL_STAGE_<n>) that are not lost ones; NULL when none is known."""
+    return f"""SELECT r.id, max(st.sort) AS funnel_top FROM (
+    SELECT owner_id AS id, stage_id FROM deal_stage_history
+    WHERE portal = $portal{_only("owner_id", ids)}
+    UNION ALL SELECT id, stage_id FROM deals WHERE portal = $portal{_only("id", ids)}) r
+JOIN (SELECT id, CASE WHEN category_id = 0 THEN 'DEAL_STAGE'
+        ELSE 'DEAL_STAGE_' || CAST(category_id AS VARCHAR) END AS entity
+    FROM deals WHERE portal = $portal{_only("id", ids)}) dc ON dc.id = r.id
+JOIN (SELECT entity_id, status_id, max(sort) AS sort FROM statuses
+    WHERE portal = $portal AND entity_id LIKE 'DEAL_STAGE%' AND coalesce(semantics, '') <> 'F'
+    GROUP BY entity_id, status_id) st ON st.entity_id = dc.entity AND st.status_id = r.stage_id
+GROUP BY r.id"""
+
+
 def deal_sql(ids: str | None = None, dialect: Dialect = DUCKDB) -> str:
     """One row per deal with a responsible: the facts every deal figure reads."""
     semantic = "coalesce(d.stage_semantic, s.semantics, 'P')"
@@ -135,9 +154,11 @@ def deal_sql(ids: str | None = None, dialect: Dialect = DUCKDB) -> str:
     (coalesce(d.opportunity, 0) = 0 OR (r.rate IS NULL AND d.currency_id IS NOT NULL))
         AS amount_missing,
     coalesce(d.source_id, l.source_id) AS grp_source,
-    CAST(d.category_id AS VARCHAR) AS grp_pipeline, c.first_move, c.last_move, c.moves
+    CAST(d.category_id AS VARCHAR) AS grp_pipeline, c.first_move, c.last_move, c.moves,
+    ft.funnel_top
 FROM deals d
 LEFT JOIN ({history_facts(*DEAL_MOVES, ids, dialect)}) c ON c.owner_id = d.id
+LEFT JOIN ({funnel_top_sql(ids)}) ft ON ft.id = d.id
 -- Joins on the ID alone, the portal fixed inside: a join key with the
 -- portal's name in it costs a string comparison per row (0.3 s at 1M deals).
 LEFT JOIN (SELECT id, source_id FROM leads WHERE portal = $portal) l ON l.id = d.lead_id
@@ -193,7 +214,7 @@ DEAL = Fact(
     "deal_facts", "deal", "deals", deal_sql,
     ("id", "manager_id", "category_id", "semantic", "date_create", "closedate", "company_id",
      "contact_id", "close_time", "amount", "amount_missing", "grp_source", "grp_pipeline",
-     "first_move", "last_move", "moves"),
+     "first_move", "last_move", "moves", "funnel_top"),
 )  # fmt: skip
 LEAD = Fact(
     "lead_facts", "lead", "leads", lead_sql,

@@ -679,12 +679,14 @@ CREATE TABLE requisites (
     ),
     (
         16,
-        "stored client facts",
+        "stored client facts, the funnel's furthest stage",
         # Per company and contact: when its deals were created and won and when
-        # it was called, first, last and all (rop/store/client_facts.py), refreshed
-        # with the facts of migration 12; filled when the store is next opened for
-        # writing (FACTS_VERSION 3).
+        # it was called, first, last and all (rop/store/client_facts.py); per deal
+        # the furthest working stage of its pipeline it reached (the page's
+        # funnel). Refreshed with the facts of migration 12; filled when the store
+        # is next opened for writing (FACTS_VERSION 3).
         """
+ALTER TABLE deal_facts ADD COLUMN funnel_top INTEGER;
 CREATE TABLE client_facts (
     portal TEXT NOT NULL,
     kind TEXT NOT NULL,

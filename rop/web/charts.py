@@ -1,90 +1,43 @@
 """Data for the page's pictures: a funnel per pipeline, won amount and win rate
 by manager, and the drill-down links of every picture.
 
-The funnel is a small query over the store (values bound, identifiers from
-the code); the bars reuse the report's own rows, so they cannot disagree with
-the table; the new/won/lost trend is the report layer's (rop.report.trend).
+The funnel's counts and the new/won/lost trend are the report layer's
+(rop.report.funnel, rop.report.trend: the figures' own relation over the stored
+facts); the bars reuse the report's own rows, so they cannot disagree with the
+table.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
+from rop.report.filter import ReportFilter
 from rop.store.db import Store
 from rop.web.options import Options
 
 
-def _zone(name: str) -> ZoneInfo:
-    try:
-        return ZoneInfo(name)
-    except (KeyError, ValueError):
-        return ZoneInfo("UTC")
-
-
-def _bounds(date_from: date, date_to: date, tz: ZoneInfo) -> tuple[datetime, datetime]:
-    def utc(day: date) -> datetime:
-        local = datetime(day.year, day.month, day.day, tzinfo=tz)
-        return local.astimezone(UTC).replace(tzinfo=None)
-
-    return utc(date_from), utc(date_to + timedelta(days=1))
-
-
-def _users_clause(
-    column: str, users: Sequence[int] | None, exclude: Sequence[int] = ()
-) -> tuple[str, list[Any]]:
-    """Only ``users`` (None: everyone), minus ``exclude`` (a scope's denied users)."""
-    if users is None:
-        if not exclude:
-            return "", []
-        marks = ", ".join("?" for _ in exclude)
-        return f" AND {column} NOT IN ({marks})", list(exclude)
-    if not users:
-        return " AND 1 = 0", []
-    marks = ", ".join("?" for _ in users)
-    return f" AND {column} IN ({marks})", list(users)
-
-
-def funnel(
-    store: Store,
-    opts: Options,
-    pipeline_id: int,
-    date_from: date,
-    date_to: date,
-    users: Sequence[int] | None = None,
-    exclude: Sequence[int] = (),
-    granted: tuple[str, list[Any]] = ("", []),
-) -> dict[str, Any]:
+def funnel(store: Store, opts: Options, pipeline_id: int, flt: ReportFilter) -> dict[str, Any]:
     """One pipeline's funnel (:func:`funnels`)."""
-    return funnels(store, opts, [pipeline_id], date_from, date_to, users, exclude, granted)[0]
+    return funnels(store, opts, [pipeline_id], flt)[0]
 
 
 def funnels(
-    store: Store,
-    opts: Options,
-    pipeline_ids: Sequence[int],
-    date_from: date,
-    date_to: date,
-    users: Sequence[int] | None = None,
-    exclude: Sequence[int] = (),
-    granted: tuple[str, list[Any]] = ("", []),
+    store: Store, opts: Options, pipeline_ids: Sequence[int], flt: ReportFilter
 ) -> list[dict[str, Any]]:
-    """Per pipeline, the deals created in the period in it, and how far each got.
+    """Per pipeline, the deals created in ``flt``'s period in it, and how far each got,
+    as the filter's viewer sees them.
 
     A deal counts at every working stage up to the furthest one it ever
     reached (by stage history or its current stage); won deals passed them
     all. Lost stages are not steps of the funnel. Conversion is the share of
-    the previous step that reached this one.
-
-    One query for every pipeline (the stage history is read once, not once per
-    pipeline: a year to date's funnels cost about 1 s of CPU at 1M deals that way).
-    Each step equals its drill-down, the figure ``deal_funnel:<stage>``
-    (rop.metrics.catalogue.funnel_figure).
+    the previous step that reached this one. The counts are the report layer's
+    (rop.report.funnel: each deal's furthest stage is a stored deal fact), so
+    each step equals its drill-down, the figure ``deal_funnel:<stage>``.
     """
-    tz = _zone(opts.timezone)
-    start, end = _bounds(date_from, date_to, tz)
+    from rop.report.funnel import funnel_tops
+
     names = {p["id"]: p["name"] for p in opts.pipelines}
     steps_of = {
         pid: [
@@ -93,38 +46,7 @@ def funnels(
         for pid in pipeline_ids
     }
     counted = [pid for pid in pipeline_ids if steps_of[pid]]
-    by_top: dict[int, dict[int | None, int]] = {pid: {} for pid in pipeline_ids}
-    if counted:
-        users_sql, users_params = _users_clause("assigned_by_id", users, exclude)
-        # App mode: only the deals Bitrix24 lets the viewer read (rop.report.scope).
-        users_sql, users_params = users_sql + granted[0], users_params + list(granted[1])
-        pipes = ", ".join("?" for _ in counted)
-        # Only placeholders and code-made clauses are spliced in; values are bound.
-        sql = (
-            # Deals with nobody responsible are in no figure (metrics' deal_base): not here
-            # either, so a step's drill-down lists exactly the deals the step counts.
-            "WITH d AS (SELECT id, category_id, stage_id FROM deals WHERE portal = ? "  # noqa: S608
-            f"AND category_id IN ({pipes}) AND assigned_by_id IS NOT NULL "
-            "AND date_create >= ? AND date_create < ?" + users_sql + "), "
-            # A stage counts in its own pipeline's directory only (DEAL_STAGE_<n>).
-            "st AS (SELECT entity_id, status_id, max(sort) AS sort FROM statuses "
-            "WHERE portal = ? AND entity_id LIKE 'DEAL_STAGE%' "
-            "AND coalesce(semantics, '') <> 'F' GROUP BY entity_id, status_id), "
-            "reached AS (SELECT d.id, d.category_id, h.stage_id FROM d "
-            "JOIN deal_stage_history h ON h.portal = ? AND h.owner_id = d.id "
-            "UNION ALL SELECT id, category_id, stage_id FROM d), "
-            "tops AS (SELECT r.id, r.category_id, max(st.sort) AS top FROM reached r "
-            "LEFT JOIN st ON st.status_id = r.stage_id AND st.entity_id = CASE "
-            "WHEN r.category_id = 0 THEN 'DEAL_STAGE' "
-            "ELSE 'DEAL_STAGE_' || CAST(r.category_id AS VARCHAR) END "
-            "GROUP BY r.id, r.category_id) "
-            "SELECT category_id, top, count(*) FROM tops GROUP BY category_id, top"
-        )
-        params = [
-            opts.portal, *counted, start, end, *users_params, opts.portal, opts.portal,
-        ]  # fmt: skip
-        for pid, top, n in store.query(sql, params):
-            by_top[int(pid)][top] = int(n)
+    by_top = funnel_tops(store, flt, counted, opts.portal) if counted else {}
     out = []
     for pid in pipeline_ids:
         stages = steps_of[pid]

@@ -11,6 +11,7 @@ viewer may not see is a 403 before anything is built.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date
 from typing import Any
 
@@ -61,7 +62,6 @@ def _build_extras(
 ) -> dict[str, Any]:
     """The parts only this page has: 12 weeks, the funnel, the stuck deals."""
     from rop.report.manager import stuck_deals, weekly_trend
-    from rop.web.report_view import _chart_grant
 
     store = request.app.state.pool.get()
     flt = wf.to_report_filter()
@@ -72,10 +72,9 @@ def _build_extras(
         "funnels": [],
     }
     if "deals" in wf.sections:
-        granted = _chart_grant(store, flt, opts)
-        for f in charts.funnels(
-            store, opts, pipes, wf.date_from, wf.date_to, [user_id], (), granted
-        ):
+        # This manager's deals as the viewer sees them (the report's scope and grant).
+        mine = replace(flt, managers=(user_id,), departments=())
+        for f in charts.funnels(store, opts, pipes, mine):
             if f["steps"] and f["steps"][0]["count"]:
                 out["funnels"].append(f)
     return out

@@ -24,26 +24,6 @@ from rop.web.stages_section import stage_blocks, stage_object, wanted
 from rop.web.table import build_table, quiet
 
 
-def _chart_users(store: Any, flt: Any, opts: Options) -> tuple[list[int] | None, list[int]]:
-    """Whose deals the pictures count: the report's own scope (viewer and filter),
-    as (only these users or None for everyone, minus these)."""
-    from rop.report.context import prepare
-
-    scope = prepare(store, flt, opts.portal).scope
-    if scope.everyone:
-        return None, sorted(scope.excluded)
-    return sorted(scope.users), []
-
-
-def _chart_grant(store: Any, flt: Any, opts: Options) -> tuple[str, list[Any]]:
-    """App mode: the deals the pictures may count (Bitrix24's grant to the viewer)."""
-    from rop.report.context import prepare
-    from rop.report.scope import granted_clause
-
-    prep = prepare(store, flt, opts.portal)
-    return granted_clause(prep.scope, prep.portal.key, "deal", "")
-
-
 def _scoped_options(store: Any, opts: Options, viewer: int | None) -> Options:
     """The filter bar offers only the people (and their departments) the viewer sees."""
     if viewer is None:
@@ -109,14 +89,10 @@ def built_report(
         store = request.app.state.pool.get()
         # The stage section is built on its own, when asked (rop.web.stages_section).
         report = build_report(store, flt, portal=opts.portal, stages=False)
-        users, exclude = _chart_users(store, flt, opts)
-        granted = _chart_grant(store, flt, opts)
         pictures: dict[str, Any] = {"bars": charts.manager_bars(report)}
         if "deals" in wf.sections:
             chosen = wf.pipelines or tuple(p["id"] for p in opts.pipelines)
-            pictures["funnels"] = charts.funnels(
-                store, opts, chosen, wf.date_from, wf.date_to, users, exclude, granted
-            )
+            pictures["funnels"] = charts.funnels(store, opts, chosen, flt)
             # The report layer's (rop.report.trend): the stored deal facts, the
             # report's own scope and relation, so each point equals its drill-down.
             pictures["trend"] = deal_trend(store, flt, opts.portal, today)
