@@ -171,10 +171,10 @@ def picture_cases(store, flt: ReportFilter, label: str) -> list:
         def trend() -> object:
             return charts.trend(store, opts, a, b, (), None, b)
 
-    if hasattr(charts, "funnels"):
+    if "flt" in inspect.signature(charts.funnel).parameters:  # the report layer's counts
 
         def funnels() -> object:
-            return charts.funnels(store, opts, pids, a, b)
+            return charts.funnels(store, opts, pids, flt)
     else:
 
         def funnels() -> object:
