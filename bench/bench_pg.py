@@ -36,7 +36,9 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+# This checkout's rop, unless ROP_BENCH_ROOT names another (a "before" run
+# with main's rop/ and tests/ from `git archive main`).
+sys.path.insert(0, os.environ.get("ROP_BENCH_ROOT") or str(Path(__file__).resolve().parent.parent))
 
 from rop.bitrix.snapshot import load_snapshot  # noqa: E402
 from rop.report.build import build_report, drill  # noqa: E402
@@ -58,9 +60,13 @@ def timed(fn: Callable[[], Any], runs: int) -> tuple[float, float]:
 
 
 @contextlib.contextmanager
-def postgres(url: str | None, keep: Path | None) -> Iterator[Callable[[int], tuple[str, bool]]]:
+def postgres(
+    url: str | None, keep: Path | None, suffix: str = ""
+) -> Iterator[Callable[[int], tuple[str, bool]]]:
     """A function giving, per size, a migrated database's application URL and
-    whether it is loaded already (a kept cluster keeps its loaded databases)."""
+    whether it is loaded already (a kept cluster keeps its loaded databases,
+    ``bench_<size><suffix>``; a loaded one is migrated by the owner first, as
+    `rop migrate` would: this rop's migrations, indexes and ANALYZE)."""
     from tests.conftest import migrated_database
     from tests.pg import APP, OWNER, start_cluster
 
@@ -73,10 +79,11 @@ def postgres(url: str | None, keep: Path | None) -> Iterator[Callable[[int], tup
         def database(size: int) -> tuple[str, bool]:
             if keep is None:
                 return migrated_database(cluster), False
-            name = f"bench_{size}"
+            name = f"bench_{size}{suffix}"
             if cluster.psql(f"SELECT 1 FROM pg_database WHERE datname = '{name}'"):
                 loaded = cluster.psql("SELECT count(*) FROM deals", db=name, role=OWNER)
                 if loaded and loaded[0][0] >= size:
+                    migrate_owner(cluster.url(name, OWNER), APP)
                     return cluster.url(name, APP), True
                 cluster.psql(f"DROP DATABASE {name}")
             fresh = migrated_database(cluster)
@@ -84,6 +91,22 @@ def postgres(url: str | None, keep: Path | None) -> Iterator[Callable[[int], tup
             return cluster.url(name, APP), False
 
         yield database
+
+
+def migrate_owner(url: str, app_role: str) -> None:
+    """`rop migrate --app-role` on a kept database (the schema may be older than this rop)."""
+    import psycopg
+
+    from rop.store.postgres import display, migrate_pg
+
+    with psycopg.connect(url, autocommit=True) as conn:
+        start = time.perf_counter()
+        applied = migrate_pg(conn, display(url), app_role=app_role)
+        print(
+            f"# migrated {display(url)}: {applied or 'none needed'} "
+            f"({time.perf_counter() - start:.1f} s)",
+            flush=True,
+        )
 
 
 def cases(store: Store) -> list[tuple[str, Callable[[], Any]]]:
@@ -141,7 +164,8 @@ def bench(
     given = None
     if shared is not None:
         # The store already migrated to main's schema (-cur) if there is one.
-        for name in (f"store-{size}-24m-cur.duckdb", f"store-{size}-24m.duckdb"):
+        names = (f"store-{size}-24m-m15.duckdb", f"store-{size}-24m-cur.duckdb")
+        for name in (*names, f"store-{size}-24m.duckdb"):
             if (shared / name).exists():
                 given = shared / name
                 break
@@ -163,7 +187,10 @@ def bench(
     }
     for engine, where in targets.items():
         target, loaded = where()
+        start = time.perf_counter()
         with open_store(target) as store:
+            # Opening for writing builds what this rop's facts lack (rollups...).
+            print(f"# {size:,} {engine}: opened in {time.perf_counter() - start:.1f} s", flush=True)
             if not loaded:
                 start = time.perf_counter()
                 load_snapshot(store, folder)
@@ -276,6 +303,12 @@ def main() -> None:
         help="Folder of shared snapshots/stores (portal-N-24m, store-N-24m.duckdb)",
     )
     parser.add_argument(
+        "--suffix",
+        default="",
+        help="With --keep: time the databases bench_<size><suffix> (copies kept at "
+        "another schema version, for a before/after run with another rop on PYTHONPATH)",
+    )
+    parser.add_argument(
         "--load-only",
         action="store_true",
         help="With --keep: load the PostgreSQL databases that are missing, time nothing",
@@ -283,7 +316,7 @@ def main() -> None:
     args = parser.parse_args()
     args.workdir.mkdir(parents=True, exist_ok=True)
     lines = []
-    with postgres(args.pg, args.keep) as new_pg:
+    with postgres(args.pg, args.keep, args.suffix) as new_pg:
         if args.upsert:
             lines += bench_upsert(new_pg(0)[0], args.upsert)
         for size in args.deals:

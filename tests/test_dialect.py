@@ -17,6 +17,7 @@ import pytest
 
 from rop.metrics.catalogue import STATIC, figure
 from rop.metrics.compile import Context, aggregate_sql, drill_sql
+from rop.metrics.rollups import beside_records, rollup_sql, split
 from rop.metrics.sources import SOURCES, Options
 from rop.store.dialect import DUCKDB, POSTGRES, Dialect, to_pyformat
 
@@ -24,7 +25,9 @@ SNAPSHOTS = Path(__file__).parent / "snapshots" / "sql"
 DIALECTS = {"duckdb": DUCKDB, "postgres": POSTGRES}
 
 
-def _ctx(dialect: Dialect, pipelines: bool = False, allowed: bool = False) -> Context:
+def _ctx(
+    dialect: Dialect, pipelines: bool = False, allowed: bool = False, rollups: bool = False
+) -> Context:
     params = {
         "portal": "p.bitrix24.ru",
         "base": "RUB",
@@ -34,11 +37,15 @@ def _ctx(dialect: Dialect, pipelines: bool = False, allowed: bool = False) -> Co
         "min_s": 0,
         "max_s": None,
         "pipes": [1],
+        "d_from": datetime(2026, 11, 1).date(),
+        "d_to": datetime(2026, 11, 30).date(),
+        "today": datetime(2026, 11, 27).date(),
     }
     return Context(
         params=params,
         opts=Options(pipelines=pipelines, max_call=False, dialect=dialect),
         allowed=frozenset({3, 4}) if allowed else None,
+        rollups=rollups,
     )
 
 
@@ -46,7 +53,15 @@ def _queries(dialect: Dialect) -> dict[str, str]:
     deals = [f for f in STATIC if f.section == "deals"]
     leads = [f for f in STATIC if f.section == "leads"]
     won = figure("deals_won")
+    # With the rollups current: the sums over them, the rest ("moved") over the
+    # records, in one statement.
+    rolled_ctx = _ctx(dialect, pipelines=True, allowed=True, rollups=True)
+    rolled, rest = split("deals", deals, rolled_ctx)
     return {
+        "deals_section_rollups": beside_records(
+            aggregate_sql(SOURCES["deal_rel"], rest, rolled_ctx),
+            rollup_sql("deals", rolled, rolled_ctx, offset=len(rest)),
+        ),
         "deals_section": aggregate_sql(SOURCES["deal_rel"], deals, _ctx(dialect)),
         "leads_section_scoped": aggregate_sql(
             SOURCES["lead_rel"], leads, _ctx(dialect, allowed=True)

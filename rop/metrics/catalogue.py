@@ -24,6 +24,8 @@ _NEW_D = in_period("date_create")
 _WON = f"semantic = 'S' AND {in_period('close_time')}"
 _LOST = f"semantic = 'F' AND {in_period('close_time')}"
 _CYCLE = DAYS("close_time", "date_create")
+# "moved" (rop.metrics.sources.moved) is FALSE unless a movement is in the period.
+_MOVED_BOUND = "last_move >= $p_from AND first_move < $p_to"
 
 
 def _deal(key, measure, kind, cond, ru, en, dru, den, **kw) -> Figure:
@@ -55,7 +57,7 @@ DEALS: tuple[Figure, ...] = (
     _deal("deals_moved", "count", "count", "moved", "С движениями по стадиям",
           "Moved through stages",
           "Сделки, которые в периоде меняли стадию или воронку.",
-          "Deals that changed stage or pipeline in the period."),
+          "Deals that changed stage or pipeline in the period.", bound=_MOVED_BOUND),
     _deal("deals_won", "count", "count", _WON, "Успешные", "Won",
           "Сделки, закрытые успешно в периоде (по истории стадий).",
           "Deals won in the period (by stage history)."),
@@ -112,7 +114,7 @@ LEADS: tuple[Figure, ...] = (
           "Leads in progress", "Лиды в работе сейчас.", "Leads in progress now.", now=True),
     _lead("leads_moved", "count", "count", "moved", "С движениями по статусам",
           "Moved through statuses", "Лиды, менявшие статус в периоде.",
-          "Leads that changed status in the period."),
+          "Leads that changed status in the period.", bound=_MOVED_BOUND),
     _lead("leads_converted", "count", "count", _CONV, "Сконвертированы", "Converted",
           "Лиды, успешно сконвертированные в периоде.", "Leads converted in the period."),
     _lead("leads_junk", "count", "count", _JUNK, "Некачественные", "Junk",

@@ -47,6 +47,8 @@ class Context:
     # managers seen in full; other records only if granted to ``grant_viewer``.
     grant_viewer: int | None = None
     grant_full: Mapping[str, frozenset[int]] = field(default_factory=dict)
+    # The store's rollups (rop.store.rollups) match its facts: sums may read them.
+    rollups: bool = False
 
 
 def bind(sql: str, params: dict[str, Any]) -> dict[str, Any]:
@@ -251,6 +253,9 @@ def aggregate_sql(source: Source, figs: Sequence[Figure], ctx: Context) -> str:
     # skipping the rest up front is most of the work saved on a big portal.
     conds = {fig.condition for fig in figs}
     where = "TRUE" if "TRUE" in conds else " OR ".join(f"({c})" for c in sorted(conds))
+    bounds = {fig.bound for fig in figs if fig.bound is not None}
+    if figs and all(fig.bound is not None for fig in figs):
+        where = f"({where}) AND ({' OR '.join(f'({b})' for b in sorted(bounds))})"
     return (
         f"{relation(source, ctx)}\nSELECT k, dept, {', '.join(outer)} FROM (\n"
         f"SELECT {key} AS k, {dept} AS dept,\n    {aggs}\n"
@@ -291,6 +296,7 @@ def previous_figure(source: Source, fig: Figure) -> Figure:
         condition=shift(fig.condition) or "TRUE",
         numerator=shift(fig.numerator),
         value=shift(fig.value),
+        bound=shift(fig.bound),
     )
 
 

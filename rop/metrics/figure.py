@@ -53,6 +53,10 @@ class Figure:
     numerator: str | None = None  # share: which of the records count on top
     params: tuple[tuple[str, object], ...] = field(default=())  # extra bound values
     now: bool = False  # about the present, whatever the period (in progress, portfolio)
+    # A simpler test every record meeting ``condition`` meets too, in columns an
+    # index can find (PostgreSQL): a query of only such figures adds it, so the
+    # engine reads the few candidates instead of every record.
+    bound: str | None = None
 
     def as_column(self) -> dict:
         return {

@@ -27,6 +27,7 @@ from rop.report.scope import (
 from rop.store import client_facts
 from rop.store.db import Store
 from rop.store.facts import BY_STEP, facts_ready, stored_sql
+from rop.store.rollups import rollups_ready
 from rop.store.stage_facts import stored_steps
 
 # A period of up to this many days is short: the report computes both periods of
@@ -45,6 +46,9 @@ def short_period(date_from: date, date_to: date) -> bool:
 # Reuse close times and base amounts between queries while the data is unchanged;
 # tests switch it off to check that the cached and the inline SQL agree.
 CACHE_STATIC_STEPS = True
+# Sums and counts from the stored rollups where they answer exactly
+# (rop.metrics.rollups); tests switch it off to compare with the records.
+USE_ROLLUPS = True
 
 
 @dataclass(frozen=True)
@@ -62,6 +66,8 @@ class Prepared:
     materialize: Callable[[str, str, dict[str, Any]], str] | None = None
     # the static steps read from the store's fact tables (current ones only)
     stored: dict[str, str] | None = None
+    # the store's rollups of those facts are current (rop.store.rollups)
+    rollups: bool = False
 
 
 def prepare(store: Store, flt: ReportFilter, portal: str | None) -> Prepared:
@@ -134,7 +140,8 @@ def prepare(store: Store, flt: ReportFilter, portal: str | None) -> Prepared:
         if CACHE_STATIC_STEPS and facts_ready(store, key)
         else None
     )
-    return Prepared(store, row, flt, tz, today, scope, names, materialize, stored)
+    rollups = stored is not None and USE_ROLLUPS and rollups_ready(store, key)
+    return Prepared(store, row, flt, tz, today, scope, names, materialize, stored, rollups)
 
 
 def check_department(
@@ -299,6 +306,7 @@ def context(prep: Prepared, date_from: date, date_to: date) -> Context:
         stored=prep.stored or {},
         grant_viewer=scope.granted.viewer if scope.granted else None,
         grant_full=scope.granted.full if scope.granted else {},
+        rollups=prep.rollups,
     )
 
 

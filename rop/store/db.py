@@ -280,6 +280,12 @@ class Store:
         """Bound the engine's memory and threads (a server's settings); PostgreSQL
         is bounded by its own server's configuration, so nothing to do there."""
 
+    def analyze(self) -> list[str]:
+        """Planner statistics after a bulk write, where the engine needs them and
+        this connection may take them; returns the tables analysed. DuckDB keeps
+        its own as it writes: nothing to do."""
+        return []
+
     def close(self) -> None:
         self.conn.close()
 

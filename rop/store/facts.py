@@ -51,6 +51,14 @@ import pyarrow as pa
 
 from rop.store import client_facts
 from rop.store.dialect import DUCKDB, Dialect
+from rop.store.rollups import (
+    Touched,
+    rebuild_rollups,
+    refresh_rollups,
+    rollups_follow,
+    stamp_rollups,
+    touched,
+)
 from rop.store.stage_facts import KINDS as STAGE_KINDS
 from rop.store.stage_facts import Kind, refresh_stage_facts
 
@@ -311,6 +319,8 @@ class Refreshed:
     portal: str
     records: dict[str, int | None]
     seconds: float
+    # The rollup groups (rop.store.rollups) recomputed: (kind, day) pairs; None: rebuilt.
+    rollups: int | None = 0
 
     @property
     def rebuilt(self) -> bool:
@@ -427,8 +437,12 @@ def refresh_facts(store: Store, portal: str, *, full: bool = False) -> Refreshed
     staged = (
         {} if whole else {k.entity: _marked(store, portal, k.entity) for k in STAGE_KINDS.values()}
     )
+    # The rollups follow the changed records' days, unless they are rebuilt whole:
+    # with a fact table rebuilt, or built by another version (or never).
+    follow = not rebuild and not whole and rollups_follow(store, portal)
     if rebuild:
         _rebuild(store, rebuild, params, portal)
+    days: Touched = {}
     with store.transaction():
         # The clients the changed deals and calls point at, before and after.
         clients: dict[str, set[int]] = {kind: set() for kind in client_facts.KINDS}
@@ -438,11 +452,15 @@ def refresh_facts(store: Store, portal: str, *, full: bool = False) -> Refreshed
                 with _stage_ids(store, ids):
                     linked = fact in (DEAL, CALL)
                     before = client_facts.links(store, portal, fact.table, _IDS) if linked else {}
+                    # The rollup days the records leave and the days they enter.
+                    left = touched(store, fact.entity, params, _IDS) if follow else set()
                     _write(store, fact, params, _IDS)
+                    entered = touched(store, fact.entity, params, _IDS) if follow else set()
                     after = client_facts.links(store, portal, fact.table, _IDS) if linked else {}
                     for part in (before, after):
                         for client, found in part.items():
                             clients[client] |= found
+                days[fact.entity] = left | entered
             done[fact.table] = None if fact in rebuild else len(ids)
         for client, found in clients.items():
             if found:
@@ -450,18 +468,29 @@ def refresh_facts(store: Store, portal: str, *, full: bool = False) -> Refreshed
                     client_facts.write(store, params, client, _IDS)
         rebuilt_clients = bool({DEAL, CALL} & set(rebuild))
         done[client_facts.TABLE] = None if rebuilt_clients else sum(map(len, clients.values()))
+        if follow:
+            rolled: int | None = refresh_rollups(store, params, days)
+        else:
+            rebuild_rollups(store, params)
+            rolled = None
         for kind in STAGE_KINDS.values():
             marked = None if whole else staged[kind.entity] | _marked(store, portal, kind.entity)
             done[f"{kind.entity}_stage"] = _refresh_stages(store, kind, params, marked)
         store.execute("DELETE FROM fact_changes WHERE portal = ?", [portal])
         stamp = store.scalar("SELECT updated_at FROM portals WHERE portal = ?", [portal])
         store.execute("DELETE FROM facts_state WHERE portal = ?", [portal])
+        now = datetime.now(UTC).replace(tzinfo=None)
         store.execute(
             "INSERT INTO facts_state (portal, version, inputs, stamp, refreshed_at) "
             "VALUES (?, ?, ?, ?, ?)",
-            [portal, FACTS_VERSION, inputs, stamp, datetime.now(UTC).replace(tzinfo=None)],
+            [portal, FACTS_VERSION, inputs, stamp, now],
         )
-    return Refreshed(portal, done, time.perf_counter() - start)
+        stamp_rollups(store, portal, now)
+    if rebuild or whole:
+        # A first copy or a load: statistics for the planner now where this
+        # role may take them (PostgreSQL's owner), not when autovacuum gets there.
+        store.analyze()
+    return Refreshed(portal, done, time.perf_counter() - start, rolled)
 
 
 def _marked(store: Store, portal: str, entity: str) -> set[int]:
@@ -534,6 +563,11 @@ def ensure_facts(store: Store) -> list[str]:
         version = store.scalar("SELECT version FROM facts_state WHERE portal = ?", [portal])
         if version != FACTS_VERSION:
             refresh_facts(store, portal, full=True)
+            built.append(portal)
+        elif not rollups_follow(store, portal):
+            # Facts current, rollups missing (a store from before them): the
+            # refresh builds the rollups, and recomputes only marked records.
+            refresh_facts(store, portal)
             built.append(portal)
     if built or before is not None:
         store.use_portal(before or "")  # PostgreSQL: back to no portal when none was set

@@ -704,4 +704,44 @@ CREATE TABLE client_facts (
 );
 """,
     ),
+    (
+        17,
+        "fact rollups",
+        # Counts and sums of the stored facts per manager and local day
+        # (rop/store/rollups.py): the report's deal, lead and call figures that
+        # are sums read these instead of every record. Refreshed with the facts;
+        # built when the store is next opened for writing (rollup_state: the
+        # version built with which facts_state). PostgreSQL's indexes on them:
+        # rop.store.postgres.PG_INDEXES.
+        """
+CREATE TABLE record_rollups (
+    portal TEXT NOT NULL,
+    entity TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    day DATE,
+    manager_id BIGINT,
+    category_id BIGINT,
+    semantic TEXT,
+    n BIGINT NOT NULL,
+    amount DOUBLE PRECISION,
+    days_s DOUBLE PRECISION,
+    days_n BIGINT
+);
+CREATE TABLE call_rollups (
+    portal TEXT NOT NULL,
+    day DATE,
+    manager_id BIGINT,
+    call_type INTEGER,
+    ok BOOLEAN,
+    n BIGINT NOT NULL,
+    secs BIGINT
+);
+CREATE TABLE rollup_state (
+    portal TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    refreshed_at TIMESTAMP,
+    PRIMARY KEY (portal)
+);
+""",
+    ),
 ]
