@@ -12,9 +12,21 @@ SELECT d.id, d.assigned_by_id AS manager_id, d.category_id, coalesce(d.stage_sem
     (coalesce(d.opportunity, 0) = 0 OR (r.rate IS NULL AND d.currency_id IS NOT NULL))
         AS amount_missing,
     coalesce(d.source_id, l.source_id) AS grp_source,
-    CAST(d.category_id AS VARCHAR) AS grp_pipeline, c.first_move, c.last_move, c.moves
+    CAST(d.category_id AS VARCHAR) AS grp_pipeline, c.first_move, c.last_move, c.moves,
+    ft.funnel_top
 FROM deals d
 LEFT JOIN (SELECT owner_id, max(created_time) FILTER (WHERE type_id = 3) AS closed_at, min(created_time) AS first_move, max(created_time) AS last_move, list(created_time ORDER BY created_time) AS moves FROM deal_stage_history WHERE portal = $portal AND type_id IN (2, 3, 5) GROUP BY owner_id) c ON c.owner_id = d.id
+LEFT JOIN (SELECT r.id, max(st.sort) AS funnel_top FROM (
+    SELECT owner_id AS id, stage_id FROM deal_stage_history
+    WHERE portal = $portal
+    UNION ALL SELECT id, stage_id FROM deals WHERE portal = $portal) r
+JOIN (SELECT id, CASE WHEN category_id = 0 THEN 'DEAL_STAGE'
+        ELSE 'DEAL_STAGE_' || CAST(category_id AS VARCHAR) END AS entity
+    FROM deals WHERE portal = $portal) dc ON dc.id = r.id
+JOIN (SELECT entity_id, status_id, max(sort) AS sort FROM statuses
+    WHERE portal = $portal AND entity_id LIKE 'DEAL_STAGE%' AND coalesce(semantics, '') <> 'F'
+    GROUP BY entity_id, status_id) st ON st.entity_id = dc.entity AND st.status_id = r.stage_id
+GROUP BY r.id) ft ON ft.id = d.id
 -- Joins on the ID alone, the portal fixed inside: a join key with the
 -- portal's name in it costs a string comparison per row (0.3 s at 1M deals).
 LEFT JOIN (SELECT id, source_id FROM leads WHERE portal = $portal) l ON l.id = d.lead_id
