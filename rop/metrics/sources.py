@@ -259,8 +259,27 @@ def _client_flags(kind: str, link: str, opts: Options) -> tuple[list[Cte], str, 
             f"LEFT JOIN {kind}_calls cc ON cc.cid = x.id"
         )
         return [deals, CALL_BASE, called], cols, joins
+    step = flags_step(kind, link, opts)
+    cols = ",\n    ".join(
+        f"coalesce(cf.with_deals{q}, FALSE) AS with_deals{q}, "
+        f"coalesce(cf.with_sales{q}, FALSE) AS with_sales{q}, "
+        f"coalesce(cf.called{q}, FALSE) AS called{q}"
+        for q in ("", "_q")
+    )
+    return [CALL_BASE, step], cols, f"LEFT JOIN {kind}_flags cf ON cf.cid = x.id"
+
+
+def flags_step(kind: str, link: str, opts: Options) -> Cte:
+    """``<kind>_flags``: one row per client (``cid``) with a deal created, a deal won
+    or a call in the period (and in the previous one, ``_q``, with
+    ``opts.previous``), its flags of each; from the period's deals and calls
+    only. It reads ``deal_base`` and ``call_base``."""
+    created = in_period("date_create")
+    won = f"semantic = 'S' AND {in_period('close_time')}"
+    call = in_period("c.call_start_date")
     periods = [("", created, won, call)]
-    periods.append(("_q", _previous(created), _previous(won), _previous(call)))
+    if opts.previous:
+        periods.append(("_q", _previous(created), _previous(won), _previous(call)))
     deal_cols = ", ".join(f"{c} AS d{q}, {w} AS s{q}, FALSE AS c{q}" for q, c, w, _ in periods)
     deal_any = " OR ".join(f"({c}) OR ({w})" for _, c, w, _ in periods)
     call_cols = ", ".join(f"FALSE, FALSE, {k}" for *_, k in periods)
@@ -270,25 +289,15 @@ def _client_flags(kind: str, link: str, opts: Options) -> tuple[list[Cte], str, 
         f"bool_or(c{q}) AS called{q}"
         for q, *_ in periods
     )
-    flags_sql = (
+    return Cte(
+        f"{kind}_flags",
         f"SELECT cid, {flags} FROM (\n"
         f"SELECT {link} AS cid, {deal_cols} FROM deal_base b "
         f"WHERE {_pipes('b', opts)} AND {link} IS NOT NULL{_seen('deal', 'b', opts)} "
         f"AND ({deal_any})\n"
         f"UNION ALL SELECT c.{link}, {call_cols} FROM call_base c "
         f"WHERE c.{link} IS NOT NULL AND ({call_any}) AND {call_bounds('c', opts)}"
-        f"{_seen('call', 'c', opts)}\n) m GROUP BY cid"
-    )
-    cols = ",\n    ".join(
-        f"coalesce(cf.with_deals{q}, FALSE) AS with_deals{q}, "
-        f"coalesce(cf.with_sales{q}, FALSE) AS with_sales{q}, "
-        f"coalesce(cf.called{q}, FALSE) AS called{q}"
-        for q, *_ in periods
-    )
-    return (
-        [CALL_BASE, Cte(f"{kind}_flags", flags_sql)],
-        cols,
-        f"LEFT JOIN {kind}_flags cf ON cf.cid = x.id",
+        f"{_seen('call', 'c', opts)}\n) m GROUP BY cid",
     )
 
 
@@ -341,9 +350,37 @@ def _stored_flags(kind: str, opts: Options) -> tuple[list[Cte], str, str]:
     return steps, ",\n    ".join(cols), f"LEFT JOIN {name}_flags fl ON fl.id = x.id"
 
 
+CLIENT_TABLES: dict[str, tuple[str, str]] = {
+    "company": ("companies", "company_id"),
+    "contact": ("contacts", "contact_id"),
+}
+
+
+def client_flag_steps(kind: str, opts: Options) -> tuple[list[Cte], str, str]:
+    """The steps that give one row per client that may have a flag in the period
+    (both periods with ``opts.previous``): the steps, the last one's name and its
+    client ID column. From the stored client facts with ``opts.client_facts``,
+    else from the period's deals and calls (rop.metrics.client_counts)."""
+    if opts.client_facts:
+        steps, _, _ = _stored_flags(kind, opts)
+        return steps, f"{client_facts.step(kind)}_flags", "id"
+    return [CALL_BASE, flags_step(kind, CLIENT_TABLES[kind][1], opts)], f"{kind}_flags", "cid"
+
+
+def client_where(kind: str) -> str:
+    """The clients (rows ``x`` of the kind's table) a section counts."""
+    mine = " AND NOT coalesce(x.is_my_company, FALSE)" if kind == "company" else ""
+    return f"x.portal = $portal AND x.assigned_by_id IS NOT NULL{mine}"
+
+
+def client_source(kind: str) -> str:
+    """A client's source (the report's rows by source): contacts have one."""
+    return "x.source_id" if kind == "contact" else "CAST(NULL AS VARCHAR)"
+
+
 def _client_ctes(kind: str, opts: Options) -> list[Cte]:
     """Companies or contacts with their deal and call facts for the period."""
-    table, link = ("companies", "company_id") if kind == "company" else ("contacts", "contact_id")
+    table, link = CLIENT_TABLES[kind]
     flag_steps, flag_cols, flag_joins = (
         _stored_flags(kind, opts) if opts.client_facts else _client_flags(kind, link, opts)
     )
@@ -352,8 +389,7 @@ def _client_ctes(kind: str, opts: Options) -> list[Cte]:
         if kind == "company"
         else "trim(coalesce(x.name, '') || ' ' || coalesce(x.last_name, ''))"
     )
-    mine = "AND NOT coalesce(x.is_my_company, FALSE)" if kind == "company" else ""
-    source = "x.source_id" if kind == "contact" else "CAST(NULL AS VARCHAR)"
+    source = client_source(kind)
     # A call reaches a company directly or through one of its contacts (as call_base).
     call_client = (
         "CASE c.crm_entity_type WHEN 'COMPANY' THEN c.crm_entity_id "
@@ -396,7 +432,7 @@ WHERE x.portal = $portal""",
     {source} AS grp_source, CAST(NULL AS VARCHAR) AS grp_pipeline
 FROM {table} x
 {flag_joins}
-WHERE x.portal = $portal AND x.assigned_by_id IS NOT NULL {mine}""",
+WHERE {client_where(kind)}""",
         ),
     ]
 

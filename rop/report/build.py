@@ -8,6 +8,7 @@ from datetime import date
 from typing import Any
 
 from rop.metrics.catalogue import figures as catalogue_figures
+from rop.metrics.client_counts import client_counts_sql
 from rop.metrics.compile import (
     Context,
     add_partials,
@@ -60,7 +61,9 @@ def _run_figures(prep: Prepared, section: str, figs: Sequence[Figure], ctx: Cont
     rolled, rest = split_rollups(section, figs, ctx)
     source = SOURCES[SECTION_SOURCE[section]]
     if not rolled:
-        return _query_figures(prep, rest, aggregate_sql(source, rest, ctx), ctx)
+        # Companies and contacts: counted from the period's events where it can.
+        sql = client_counts_sql(source, rest, ctx) or aggregate_sql(source, rest, ctx)
+        return _query_figures(prep, rest, sql, ctx)
     sql = rollup_sql(section, rolled, ctx, offset=len(rest))
     if rest:
         # One statement: a query per part cost DuckDB its planning twice (10k deals).

@@ -1,0 +1,147 @@
+"""The companies' and contacts' figures from the period's events, not from every client.
+
+The records path (rop.metrics.compile.aggregate_sql over ``company_rel`` or
+``contact_rel``) joins every client of the portal with the period's flags and
+counts the joined rows: at 1M deals (250k companies, 500k contacts) most of a
+report's cost. Every figure of these sections is a count, so the same numbers
+come from two smaller parts, per manager (the client's ASSIGNED_BY, not the
+deal's):
+
+- ``total`` and ``new``: a grouped count of the clients (two columns read);
+- ``with_deals``, ``with_sales``, ``called``: the clients the period's events
+  flag (``<kind>_flags``: the period's deals and calls, or the stored client
+  facts, exactly the step the records path joins), joined to their clients;
+- ``not_called``/``not_sold``: ``total`` minus the flagged count; the shares
+  take ``total`` as their denominator.
+
+A client without a manager, or the portal's own company, is in neither part,
+as in the records path (rop.metrics.sources.client_where). Drill-downs stay
+on the records path, so a figure still equals its list. Viewer scopes narrow
+the per-manager rows (a row is one manager's); a viewer who sees single
+records by grant (app mode) gets the records path, and so does any figure this
+module does not know (:func:`client_counts_sql` returns None).
+"""
+
+# SQL here is assembled from fragments defined in code only; every value is a
+# bound parameter, so S608 (string-built SQL) does not apply to this module.
+# ruff: noqa: S608
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import replace
+
+from rop.metrics.compile import GROUP_EXPR, Context, relation
+from rop.metrics.figure import Figure
+from rop.metrics.sources import (
+    CLIENT_TABLES,
+    Cte,
+    Options,
+    Source,
+    client_flag_steps,
+    client_source,
+    client_where,
+    deal_ctes,
+    in_period,
+)
+
+# Tests switch it off to compare with the records path.
+ENABLED = True
+
+_KINDS = {"company_rel": "company", "contact_rel": "contact"}
+_FLAGS = ("with_deals", "with_sales", "called")
+
+
+def _counts(previous: bool) -> dict[str, tuple[str, str | None]]:
+    """A figure's condition (or numerator) -> (the count it is, minus this one)."""
+    out: dict[str, tuple[str, str | None]] = {"TRUE": ("total", None)}
+    for q in ("", "_q") if previous else ("",):
+        new = in_period("date_create")
+        if q:
+            new = new.replace("$p_", "$q_")
+        out[new] = (f"new{q}", None)
+        for flag in _FLAGS:
+            out[f"{flag}{q}"] = (f"{flag}{q}", None)
+            out[f"NOT {flag}{q}"] = ("total", f"{flag}{q}")
+    return out
+
+
+def _expr(count: tuple[str, str | None]) -> str:
+    plus, minus = count
+    return f"g.{plus} - g.{minus}" if minus else f"g.{plus}"
+
+
+def _figure_columns(i: int, fig: Figure, known: dict) -> list[str] | None:
+    cond = known.get(fig.condition)
+    if cond is None:
+        return None
+    if fig.measure == "count":
+        return [f"{_expr(cond)} AS a{i}_n"]
+    if fig.measure == "share" and fig.numerator in known and fig.condition == "TRUE":
+        return [f"{_expr(known[fig.numerator])} AS a{i}_num", f"{_expr(cond)} AS a{i}_den"]
+    return None
+
+
+def _per_manager(kind: str, opts: Options, flags: str, cid: str) -> Cte:
+    """``<kind>_per``: per manager (and source), the clients' counts of the period(s)."""
+    table = CLIENT_TABLES[kind][0]
+    periods = ("", "_q") if opts.previous else ("",)
+    new = {q: in_period("x.date_create").replace("$p_", "$q_" if q else "$p_") for q in periods}
+    flag_cols = [f"{f}{q}" for q in periods for f in _FLAGS]
+    zeros = ", ".join(f"0 AS {c}" for c in flag_cols)
+    totals = ", ".join(f"count(*) FILTER (WHERE {new[q]}) AS new{q}" for q in periods)
+    zero_new = ", ".join(f"0 AS new{q}" for q in periods)
+    flagged = ", ".join(f"count(*) FILTER (WHERE fl.{c}) AS {c}" for c in flag_cols)
+    any_flag = " OR ".join(f"fl.{c}" for c in flag_cols)
+    sums = ", ".join(
+        f"CAST(sum({c}) AS BIGINT) AS {c}"
+        for c in ("total", *(f"new{q}" for q in periods), *flag_cols)
+    )
+    clients = (
+        f"SELECT x.id, x.assigned_by_id AS manager_id, {client_source(kind)} AS grp_source, "
+        f"x.date_create FROM {table} x WHERE {client_where(kind)}"
+    )
+    return Cte(
+        f"{kind}_per",
+        f"SELECT manager_id, grp_source, CAST(NULL AS VARCHAR) AS grp_pipeline, {sums} FROM (\n"
+        f"SELECT x.manager_id, x.grp_source, count(*) AS total, {totals}, {zeros}\n"
+        f"FROM ({clients}) x GROUP BY x.manager_id, x.grp_source\n"
+        f"UNION ALL SELECT x.manager_id, x.grp_source, 0 AS total, {zero_new}, {flagged}\n"
+        f"FROM {flags} fl JOIN ({clients}) x ON x.id = fl.{cid}\n"
+        f"WHERE {any_flag} GROUP BY x.manager_id, x.grp_source\n"
+        ") p GROUP BY manager_id, grp_source",
+    )
+
+
+def client_counts_sql(source: Source, figs: Sequence[Figure], ctx: Context) -> str | None:
+    """The section's aggregate query (the columns of compile.aggregate_sql: ``k``,
+    ``dept`` and each figure's ``a<i>_*``) from counts per manager; None where
+    only the records path gives the figures."""
+    kind = _KINDS.get(source.name)
+    if not ENABLED or kind is None or ctx.grant_viewer is not None:
+        return None
+    known = _counts(ctx.opts.previous)
+    cols: list[str] = []
+    for i, fig in enumerate(figs):
+        got = _figure_columns(i, fig, known)
+        if got is None:
+            return None
+        cols.extend(got)
+
+    def steps(opts: Options) -> list[Cte]:
+        flag_steps, flags, cid = client_flag_steps(kind, opts)
+        return [*deal_ctes(opts), *flag_steps, _per_manager(kind, opts, flags, cid)]
+
+    # The rows are managers: relation() narrows them to the viewer's scope and
+    # gives each its department, as it does for the records.
+    per = replace(source, name=f"{kind}_per", ctes=steps, base="TRUE")
+    key = GROUP_EXPR[ctx.group]
+    dept = "f.department_id" if ctx.group == "manager" else "NULL"
+    periods = ("", "_q") if ctx.opts.previous else ("",)
+    counts = ("total", *(f"new{q}" for q in periods), *(f"{f}{q}" for q in periods for f in _FLAGS))
+    sums = ", ".join(f"sum(f.{c}) AS {c}" for c in counts)
+    return (
+        f"{relation(per, ctx)}\nSELECT g.k, g.dept, {', '.join(cols)} FROM (\n"
+        f"SELECT {key} AS k, {dept} AS dept, {sums}\n"
+        f"FROM f GROUP BY {key}{', ' + dept if dept != 'NULL' else ''}) g"
+    )
