@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from rop.metrics.catalogue import STATIC, figure
+from rop.metrics.client_counts import client_counts_sql
 from rop.metrics.compile import Context, aggregate_sql, drill_sql
 from rop.metrics.rollups import beside_records, rollup_sql, split
 from rop.metrics.sources import SOURCES, Options
@@ -52,6 +53,7 @@ def _ctx(
 def _queries(dialect: Dialect) -> dict[str, str]:
     deals = [f for f in STATIC if f.section == "deals"]
     leads = [f for f in STATIC if f.section == "leads"]
+    contacts = [f for f in STATIC if f.section == "contacts"]
     won = figure("deals_won")
     # With the rollups current: the sums over them, the rest ("moved") over the
     # records, in one statement.
@@ -66,6 +68,10 @@ def _queries(dialect: Dialect) -> dict[str, str]:
         "leads_section_scoped": aggregate_sql(
             SOURCES["lead_rel"], leads, _ctx(dialect, allowed=True)
         ),
+        "contacts_counts_scoped": client_counts_sql(
+            SOURCES["contact_rel"], contacts, _ctx(dialect, allowed=True)
+        )
+        or "",
         "deals_won_drill_pipelines": drill_sql(
             SOURCES["deal_rel"],
             won,

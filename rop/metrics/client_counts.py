@@ -139,7 +139,8 @@ def client_counts_sql(source: Source, figs: Sequence[Figure], ctx: Context) -> s
     dept = "f.department_id" if ctx.group == "manager" else "NULL"
     periods = ("", "_q") if ctx.opts.previous else ("",)
     counts = ("total", *(f"new{q}" for q in periods), *(f"{f}{q}" for q in periods for f in _FLAGS))
-    sums = ", ".join(f"sum(f.{c}) AS {c}" for c in counts)
+    # BIGINT: PostgreSQL sums BIGINTs to NUMERIC, which would make the shares Decimals.
+    sums = ", ".join(f"CAST(sum(f.{c}) AS BIGINT) AS {c}" for c in counts)
     return (
         f"{relation(per, ctx)}\nSELECT g.k, g.dept, {', '.join(cols)} FROM (\n"
         f"SELECT {key} AS k, {dept} AS dept, {sums}\n"
