@@ -1,0 +1,67 @@
+"""Benchmark the companies' and contacts' sections alone: counted per manager from the
+period's events (rop.metrics.client_counts) against the records path, alternated in
+one process on one store.
+
+Not a test. Usage (a copy of a store: it may be migrated):
+    .venv/bin/python bench/bench_clients.py --db STORE [--runs 5]
+
+Prints a Markdown table: per period (the store's last month, the year to date,
+each with the previous period) and path, the median wall and CPU time of
+``build_report`` with the client sections only (no stage section).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import time
+from dataclasses import replace
+from datetime import date
+from pathlib import Path
+
+import rop.metrics.client_counts as client_counts
+from rop.report.build import build_report
+from rop.report.filter import ReportFilter
+from rop.store import open_store
+
+
+def _cpu() -> float:
+    t = os.times()
+    return t.user + t.system
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--db", type=Path, required=True)
+    parser.add_argument("--runs", type=int, default=5)
+    args = parser.parse_args()
+    store = open_store(str(args.db))
+    last = store.scalar("SELECT max(date_create) FROM deals").date()
+    sections = ("companies", "contacts")
+    periods = {
+        "month + previous": ReportFilter(last.replace(day=1), last, sections=sections),
+        "year to date + previous": ReportFilter(date(last.year, 1, 1), last, sections=sections),
+    }
+    print("| period | path | median wall | median CPU | load |\n|---|---|---|---|---|")
+    for label, flt in periods.items():
+        times: dict[bool, list[tuple[float, float]]] = {True: [], False: []}
+        for enabled in (True, False):  # a first build of each warms the caches
+            client_counts.ENABLED = enabled
+            build_report(store, replace(flt), stages=False)
+        for _ in range(args.runs):
+            for enabled in (False, True):
+                client_counts.ENABLED = enabled
+                wall, cpu = time.perf_counter(), _cpu()
+                build_report(store, replace(flt), stages=False)
+                times[enabled].append((time.perf_counter() - wall, _cpu() - cpu))
+        load = os.getloadavg()[0]
+        for enabled, name in ((False, "records (before)"), (True, "counts (after)")):
+            wall = statistics.median(t for t, _ in times[enabled]) * 1000
+            cpu = statistics.median(c for _, c in times[enabled]) * 1000
+            print(f"| {label} | {name} | {wall:,.0f} ms | {cpu:,.0f} ms | {load:.1f} |")
+    store.close()
+
+
+if __name__ == "__main__":
+    main()
