@@ -4,6 +4,9 @@ one process on one store.
 
 Not a test. Usage (a copy of a store: it may be migrated):
     .venv/bin/python bench/bench_clients.py --db STORE [--runs 5]
+    .venv/bin/python bench/bench_clients.py --pg-keep DIR --portal SNAPSHOT_FOLDER
+``--pg-keep``: a private PostgreSQL cluster kept in DIR (tests/pg.py), its database
+``clients`` loaded from the demo snapshot once (later runs reuse it).
 
 Prints a Markdown table: per period (the store's last month, the year to date,
 each with the previous period) and path, the median wall and CPU time of
@@ -13,9 +16,12 @@ each with the previous period) and path, the median wall and CPU time of
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import statistics
+import sys
 import time
+from collections.abc import Iterator
 from dataclasses import replace
 from datetime import date
 from pathlib import Path
@@ -23,7 +29,27 @@ from pathlib import Path
 import rop.metrics.client_counts as client_counts
 from rop.report.build import build_report
 from rop.report.filter import ReportFilter
-from rop.store import open_store
+from rop.store import Store, open_store
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+
+@contextlib.contextmanager
+def postgres(keep: Path, portal: Path) -> Iterator[str]:
+    """The application URL of a database loaded from ``portal`` in a kept cluster."""
+    from rop.bitrix.snapshot import load_snapshot
+    from tests.conftest import migrated_database
+    from tests.pg import APP, OWNER, start_cluster
+
+    with start_cluster(keep, "-c shared_buffers=512MB -c work_mem=64MB") as cluster:
+        name = "clients"
+        if not cluster.psql(f"SELECT 1 FROM pg_database WHERE datname = '{name}'"):
+            fresh = migrated_database(cluster)
+            cluster.psql(f"ALTER DATABASE {fresh.rsplit('/', 1)[1]} RENAME TO {name}")
+            with open_store(cluster.url(name, APP)) as store:
+                load_snapshot(store, portal)
+            cluster.psql("ANALYZE", db=name, role=OWNER)
+        yield cluster.url(name, APP)
 
 
 def _cpu() -> float:
@@ -33,10 +59,21 @@ def _cpu() -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--db", type=Path, required=True)
+    parser.add_argument("--db", type=Path)
+    parser.add_argument("--pg-keep", type=Path)
+    parser.add_argument("--portal", type=Path)
     parser.add_argument("--runs", type=int, default=5)
     args = parser.parse_args()
-    store = open_store(str(args.db))
+    if args.pg_keep:
+        with postgres(args.pg_keep, args.portal) as url, open_store(url) as store:
+            store.use_portal(str(store.scalar("SELECT portal FROM portals LIMIT 1")))
+            run(store, args.runs)
+        return
+    with open_store(str(args.db)) as store:
+        run(store, args.runs)
+
+
+def run(store: Store, runs: int) -> None:
     last = store.scalar("SELECT max(date_create) FROM deals").date()
     sections = ("companies", "contacts")
     periods = {
@@ -49,7 +86,7 @@ def main() -> None:
         for enabled in (True, False):  # a first build of each warms the caches
             client_counts.ENABLED = enabled
             build_report(store, replace(flt), stages=False)
-        for _ in range(args.runs):
+        for _ in range(runs):
             for enabled in (False, True):
                 client_counts.ENABLED = enabled
                 wall, cpu = time.perf_counter(), _cpu()
@@ -60,7 +97,6 @@ def main() -> None:
             wall = statistics.median(t for t, _ in times[enabled]) * 1000
             cpu = statistics.median(c for _, c in times[enabled]) * 1000
             print(f"| {label} | {name} | {wall:,.0f} ms | {cpu:,.0f} ms | {load:.1f} |")
-    store.close()
 
 
 if __name__ == "__main__":

@@ -65,9 +65,9 @@ UNION ALL SELECT c.contact_id, FALSE, FALSE, (c.call_start_date >= %(p_from)s AN
 contact_per AS (
 SELECT manager_id, grp_source, CAST(NULL AS VARCHAR) AS grp_pipeline, CAST(sum(total) AS BIGINT) AS total, CAST(sum(new) AS BIGINT) AS new, CAST(sum(with_deals) AS BIGINT) AS with_deals, CAST(sum(with_sales) AS BIGINT) AS with_sales, CAST(sum(called) AS BIGINT) AS called FROM (
 SELECT x.manager_id, x.grp_source, count(*) AS total, count(*) FILTER (WHERE (x.date_create >= %(p_from)s AND x.date_create < %(p_to)s)) AS new, 0 AS with_deals, 0 AS with_sales, 0 AS called
-FROM (SELECT x.id, x.assigned_by_id AS manager_id, x.source_id AS grp_source, x.date_create FROM contacts x WHERE x.portal = %(portal)s AND x.assigned_by_id IS NOT NULL) x GROUP BY x.manager_id, x.grp_source
+FROM (SELECT x.id, x.assigned_by_id AS manager_id, CAST(NULL AS VARCHAR) AS grp_source, x.date_create FROM contacts x WHERE x.portal = %(portal)s AND x.assigned_by_id IS NOT NULL) x GROUP BY x.manager_id, x.grp_source
 UNION ALL SELECT x.manager_id, x.grp_source, 0 AS total, 0 AS new, count(*) FILTER (WHERE fl.with_deals) AS with_deals, count(*) FILTER (WHERE fl.with_sales) AS with_sales, count(*) FILTER (WHERE fl.called) AS called
-FROM contact_flags fl JOIN (SELECT x.id, x.assigned_by_id AS manager_id, x.source_id AS grp_source, x.date_create FROM contacts x WHERE x.portal = %(portal)s AND x.assigned_by_id IS NOT NULL) x ON x.id = fl.cid
+FROM contact_flags fl JOIN (SELECT x.id, x.assigned_by_id AS manager_id, CAST(NULL AS VARCHAR) AS grp_source, x.date_create FROM contacts x WHERE x.portal = %(portal)s AND x.assigned_by_id IS NOT NULL) x ON x.id = fl.cid
 WHERE fl.with_deals OR fl.with_sales OR fl.called GROUP BY x.manager_id, x.grp_source
 ) p GROUP BY manager_id, grp_source
 ),
