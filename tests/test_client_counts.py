@@ -157,3 +157,21 @@ def test_a_client_moved_to_another_manager_counts_for_the_new_one(demo_store, mo
         assert after["total"]["figures"] == before["total"]["figures"]
     finally:
         demo_store.execute("UPDATE contacts SET assigned_by_id = ? WHERE id = ?", [owner, contact])
+
+
+def test_grants_and_unknown_figures_keep_the_records_path():
+    """A viewer with single records granted (app mode) and a figure the counts do
+    not know get the records path (None here), never a wrong count."""
+    from rop.metrics.catalogue import STATIC
+    from rop.metrics.compile import Context
+    from rop.metrics.sources import SOURCES, Options
+
+    figs = [f for f in STATIC if f.section == "companies"]
+    opts = Options(pipelines=False, max_call=False)
+    source = SOURCES["company_rel"]
+    assert client_counts.client_counts_sql(source, figs, Context({}, opts)) is not None
+    granted = Context({}, opts, grant_viewer=7, grant_full={"company": frozenset({1})})
+    assert client_counts.client_counts_sql(source, figs, granted) is None
+    odd = replace(figs[0], condition="date_create IS NULL")
+    assert client_counts.client_counts_sql(source, [*figs, odd], Context({}, opts)) is None
+    assert client_counts.client_counts_sql(SOURCES["deal_rel"], figs, Context({}, opts)) is None
