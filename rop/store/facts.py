@@ -381,8 +381,8 @@ def _rebuild(
     # portal's 4M visits loads their index (150 MB), more than one transaction
     # of everything fits in a 256 MB limit.
     sliced = stages if store.dialect is DUCKDB else []
-    for kind in sliced:
-        for table in _stage_tables(kind):
+    for stage in sliced:
+        for table in _stage_tables(stage):
             with store.transaction():
                 store.execute(f"DELETE FROM {table} WHERE portal = ?", [portal])
     for fact in facts:
