@@ -97,11 +97,13 @@ class Settings(BaseSettings):
         default="1GB", pattern=r"^\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)$"
     )
     db_threads: int = Field(default=0, ge=0, description="DuckDB threads (0: one per core)")
-    # The DuckDB store's memory limit in `rop sync` ("": DuckDB's own default,
-    # most of the machine's memory). A bound makes the stored facts' rebuild
-    # and the sync's queries spill to disk instead of growing the process.
+    # The DuckDB store's memory limit in `rop sync` (without one DuckDB takes
+    # most of the machine's memory: 1.9 GB for a 1M-deal portal's facts
+    # rebuild). A bound makes the stored facts' rebuild
+    # and the sync's queries spill to disk instead of growing the process;
+    # at 160MB a whole 1M-deal portal's sync peaked at 432 MB (docs/BENCHMARKS.md).
     sync_memory_limit: str = Field(
-        default="", pattern=r"^(\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB))?$"
+        default="160MB", pattern=r"^(\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB))?$"
     )
 
     @field_validator("allowed_hosts")

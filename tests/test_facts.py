@@ -427,3 +427,32 @@ def test_a_large_change_rebuilding_the_deal_facts_still_refreshes_the_stage_fact
         assert last.records["deal_facts"] is None  # rebuilt whole, in slices
         assert last.records["deal_stage"] != 0, last
         assert_facts_equal_a_rebuild(store, emu.key)
+
+
+def test_a_whole_rebuild_recomputes_no_record_twice(
+    store: Store, portal_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The marks a whole rebuild covers go with it, stage facts' included, on
+    both engines: the refresh's last transaction recomputes no record again (a
+    first copy of 1M deals would redo every deal there, in one transaction)."""
+    again: list[tuple[str, str]] = []
+    real_write, real_stage = facts._write, facts.refresh_stage_facts
+
+    def write(s: Store, fact: facts.Fact, params: dict, ids: str | None) -> None:
+        if ids is not None:
+            again.append((fact.table, ids))
+        real_write(s, fact, params, ids)
+
+    def stage(s: Store, kind: stage_facts.Kind, params: dict, ids: str | None) -> None:
+        if ids is not None:
+            again.append((kind.entity, ids))
+        real_stage(s, kind, params, ids)
+
+    monkeypatch.setattr(facts, "_write", write)
+    monkeypatch.setattr(facts, "refresh_stage_facts", stage)
+    spy = Spy(monkeypatch)
+    with emulate(portal_dir) as emu:
+        sync(store, emu)  # a first copy: every record marked, everything rebuilt whole
+        assert spy.runs[-1].rebuilt
+        assert again == []
+        assert_facts_equal_a_rebuild(store, emu.key)

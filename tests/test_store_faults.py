@@ -183,3 +183,24 @@ def test_a_really_full_disk_leaves_the_store_exact(
     assert data_of(db) == reference
     assert rop("sync", "--full", "--webhook", emulator, "--db", str(db)).exit_code == 0
     assert data_of(db) == reference
+
+
+# -- a sync past its memory limit ----------------------------------------------------
+
+
+@pytest.mark.parametrize(("limit", "code", "says"), [
+    # Below what the freshly opened store already holds: DuckDB refuses the SET.
+    ("1MB", 2, "ROP_SYNC_MEMORY_LIMIT is too small"),
+    # Taken, then the first batches do not fit.
+    ("8MB", 1, "raise ROP_SYNC_MEMORY_LIMIT"),
+])  # fmt: skip
+def test_a_sync_past_its_memory_limit_names_the_syncs_setting(
+    emulator: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, limit: str, code: int, says: str
+) -> None:
+    # The server's hint (ROP_DB_MEMORY_LIMIT, "a shorter period") means nothing here.
+    monkeypatch.setenv("ROP_SYNC_MEMORY_LIMIT", limit)
+    result = rop("sync", "--webhook", emulator, "--db", str(tmp_path / "rop.duckdb"))
+    assert result.exit_code == code, (result.output, result.exception)
+    line = one_error_line(result)
+    assert "memory limit" in line and says in line, line
+    assert "ROP_DB_MEMORY_LIMIT" not in line

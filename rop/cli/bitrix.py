@@ -193,7 +193,15 @@ def sync_command(webhook: str | None, db: str | None, full: bool, queue: bool) -
         click.echo(json.dumps(answer, ensure_ascii=False, indent=2))
         return
     if settings.sync_memory_limit:
-        store.bound(settings.sync_memory_limit, settings.db_threads)
+        try:
+            store.bound(
+                settings.sync_memory_limit,
+                settings.db_threads,
+                "raise ROP_SYNC_MEMORY_LIMIT and run the sync again (it resumes where it stopped)",
+            )
+        except StoreError as exc:  # a limit below what the open store already holds
+            store.close()
+            raise UsageProblem(f"ROP_SYNC_MEMORY_LIMIT is too small: {exc}") from None
     with store, ConsoleProgress() as progress:
         try:
             result = run_sync(

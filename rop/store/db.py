@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -71,16 +72,19 @@ def io_problem(path: str, exc: BaseException) -> StoreError | None:
     return None
 
 
+# What a query past the memory limit tells to do (a server's reports; see bound()).
+SERVER_LIMIT_HINT = "try again in a moment, choose a shorter period, or raise ROP_DB_MEMORY_LIMIT"
+
+
 @contextlib.contextmanager
-def _io_guard(path: str) -> Iterator[None]:
+def _io_guard(path: str, hint: str = SERVER_LIMIT_HINT) -> Iterator[None]:
     """Turn DuckDB's I/O failures into StoreError; other errors pass unchanged."""
     try:
         yield
     except duckdb.OutOfMemoryException as exc:
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise StoreOverloaded(
-            f"the store {path} ran out of its memory limit for this query ({first}); "
-            "try again in a moment, choose a shorter period, or raise ROP_DB_MEMORY_LIMIT"
+            f"the store {path} ran out of its memory limit for this query ({first}); {hint}"
         ) from None
     except duckdb.Error as exc:
         problem = io_problem(path, exc)
@@ -276,7 +280,7 @@ class Store:
         """Another handle on the same database for another thread."""
         raise NotImplementedError
 
-    def bound(self, memory_limit: str, threads: int = 0) -> None:
+    def bound(self, memory_limit: str, threads: int = 0, hint: str = "") -> None:
         """Bound the engine's memory and threads (a server's settings); PostgreSQL
         is bounded by its own server's configuration, so nothing to do there."""
 
@@ -307,12 +311,13 @@ class DuckStore(Store):
         # this one, and the file's lock keeps other processes from writing.
         self._generation = generation or for_file(path)
         self.generation = self._generation
+        self.limit_hint = SERVER_LIMIT_HINT
 
     # Every statement runs under _io_guard: a damaged file or a full disk is
     # a StoreError naming the file, wherever it shows.
     def _fetch(self, sql: str, params: Params) -> tuple[list[str], list[tuple]]:
         try:
-            with _io_guard(self.path):
+            with _io_guard(self.path, self.limit_hint):
                 cur = self.conn.execute(sql, params)
                 cols = [d[0] for d in cur.description or []]
                 return cols, cur.fetchall()
@@ -322,7 +327,7 @@ class DuckStore(Store):
 
     def _scratch(self, sql: str, params: Params = ()) -> None:
         """A statement on the metrics cache's own tables: the data stays as it was."""
-        with _io_guard(self.path):
+        with _io_guard(self.path, self.limit_hint):
             self.conn.execute(sql, params).fetchall()
 
     @contextlib.contextmanager
@@ -373,7 +378,10 @@ class DuckStore(Store):
         try:
             yield
         finally:
-            self.conn.unregister(name)
+            # In a transaction a failed statement aborted (past the memory
+            # limit), unregistering fails too; that error would hide the first.
+            with contextlib.suppress(duckdb.TransactionException):
+                self.conn.unregister(name)
 
     def delete_ids(self, table: str, portal: str, ids: Sequence[int]) -> int:
         if not ids:
@@ -393,11 +401,19 @@ class DuckStore(Store):
             self.conn.unregister("_rop_ids")
         return int(removed or 0)
 
-    def bound(self, memory_limit: str, threads: int = 0) -> None:
+    def bound(self, memory_limit: str, threads: int = 0, hint: str = SERVER_LIMIT_HINT) -> None:
         # One DuckDB instance serves every cursor: the bounds are the instance's.
+        # ``hint``: what a query past the limit tells to do (names the setting).
+        self.limit_hint = hint
         # The limit covers the buffer pool, the metrics cache's attached
         # in-memory tables included; a query past it spills to a temporary file.
         self.execute(f"SET memory_limit = '{_memory(memory_limit)}'")
+        # DuckDB's allocator keeps up to this much freed memory after a task,
+        # outside the limit: 128 MB by default, most of a small limit again
+        # (a sync's). An eighth of the limit, returned by a background thread.
+        flush = min(max(_bytes(memory_limit) // 8, 4 << 20), 128 << 20)
+        self.execute(f"SET allocator_flush_threshold = '{flush}B'")
+        self.execute("SET allocator_background_threads = true")
         self.execute(f"SET threads = {int(threads) or (os.cpu_count() or 1)}")
 
     # -- the metrics cache: an in-memory database attached to this instance --
@@ -432,7 +448,20 @@ class DuckStore(Store):
         twin = DuckStore(self.conn.cursor(), self.path, self._generation)
         twin._specs = self._specs
         twin.portal = self.portal
+        twin.limit_hint = self.limit_hint
         return twin
+
+
+_UNITS = {"KB": 10**3, "MB": 10**6, "GB": 10**9, "TB": 10**12,
+          "KIB": 2**10, "MIB": 2**20, "GIB": 2**30, "TIB": 2**40}  # fmt: skip
+
+
+def _bytes(text: str) -> int:
+    """``1GB`` or ``512 MiB`` (the settings' form) in bytes."""
+    found = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([KMGT]i?B)\s*", text, re.IGNORECASE)
+    if not found:
+        raise ValueError(f"not a size: {text!r}")
+    return int(float(found.group(1)) * _UNITS[found.group(2).upper()])
 
 
 def _memory(text: str) -> str:

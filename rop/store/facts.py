@@ -60,7 +60,8 @@ from rop.store.rollups import (
     touched,
 )
 from rop.store.stage_facts import KINDS as STAGE_KINDS
-from rop.store.stage_facts import Kind, refresh_stage_facts
+from rop.store.stage_facts import Kind, id_slices, rebuild_stage_facts, refresh_stage_facts
+from rop.store.stage_facts import tables as stage_table_names
 
 if TYPE_CHECKING:
     from rop.store.db import Store
@@ -330,13 +331,18 @@ class Refreshed:
 # A whole rebuild goes in slices of this many records, each in its own
 # transaction: one transaction for a whole 1M-deal portal held every new row of
 # the three tables until its commit, the peak of a full sync's memory (976 MB;
-# DuckDB cannot commit it under a 300 MB limit).
+# DuckDB cannot commit it under a 300 MB limit). The stage facts' visits are
+# written in bands of this many rows too (rop.store.stage_facts.rebuild_stage_facts).
 SLICE = 200_000
+# The stage visits cut a slice's history with three window functions: 200,000
+# deals (840k history rows) need more than a 256 MB limit, 50,000 fit.
+STAGE_SLICE = 50_000
 
-# Marks of an entity -> the facts that read them (see _affected()).
-_READERS: dict[str, tuple[Fact, ...]] = {
-    "deal": (DEAL,),
-    "lead": (LEAD, DEAL),
+# Marks of an entity -> the facts that read them (see _affected()): the fact
+# tables, and the stage facts (by their entity) of the records' own marks.
+_READERS: dict[str, tuple[Fact | str, ...]] = {
+    "deal": (DEAL, "deal"),
+    "lead": (LEAD, DEAL, "lead"),
     "call": (CALL,),
     "contact": (CALL,),
 }
@@ -344,31 +350,24 @@ _READERS: dict[str, tuple[Fact, ...]] = {
 
 def _slices(store: Store, fact: Fact, portal: str) -> list[tuple[int, int]]:
     """(after, up to) ID bounds of consecutive slices of at most SLICE records."""
-    out: list[tuple[int, int]] = []
-    low = int(store.scalar(f"SELECT min(id) FROM {fact.source} WHERE portal = ?", [portal]) or 0)
-    after = low - 1
-    while True:
-        top = store.scalar(
-            f"SELECT max(id) FROM (SELECT id FROM {fact.source} WHERE portal = ? AND id > ? "
-            f"ORDER BY id LIMIT {SLICE}) s",
-            [portal, after],
-        )
-        if top is None:
-            return out
-        out.append((after, int(top)))
-        after = int(top)
+    return id_slices(store, fact.source, portal, SLICE)
 
 
-def _rebuild(store: Store, facts: list[Fact], params: dict[str, Any], portal: str) -> None:
-    """Rebuild ``facts`` whole, slice by slice, each slice its own transaction.
+def _rebuild(
+    store: Store, facts: list[Fact], stages: list[Kind], params: dict[str, Any], portal: str
+) -> None:
+    """Rebuild ``facts`` and the stage facts of ``stages`` whole, slice by slice,
+    each slice its own transaction.
 
     First, in one transaction, the portal's facts state goes (every reader
     computes in memory until the end: it never sees half-rebuilt facts), the
     facts go, and so do the marks only these facts read (the rebuild covers
     them; marks left or made meanwhile are handled by the refresh's last step).
     A run cut short leaves no state, so the next writable open rebuilds.
+    The stage facts are sliced on DuckDB only (PostgreSQL rebuilds them in
+    the refresh's last transaction, on its server); their marks go here on both.
     """
-    whole = set(facts)
+    whole: set[Fact | str] = set(facts) | {k.entity for k in stages}
     with store.transaction():
         store.execute("DELETE FROM facts_state WHERE portal = ?", [portal])
         for fact in facts:
@@ -378,6 +377,14 @@ def _rebuild(store: Store, facts: list[Fact], params: dict[str, Any], portal: st
                 store.execute(
                     "DELETE FROM fact_changes WHERE portal = ? AND entity = ?", [portal, entity]
                 )
+    # The stage facts' rows go a table per transaction: deleting a 1M-deal
+    # portal's 4M visits loads their index (150 MB), more than one transaction
+    # of everything fits in a 256 MB limit.
+    sliced = stages if store.dialect is DUCKDB else []
+    for stage in sliced:
+        for table in _stage_tables(stage):
+            with store.transaction():
+                store.execute(f"DELETE FROM {table} WHERE portal = ?", [portal])
     for fact in facts:
         if store.dialect is not DUCKDB:
             # PostgreSQL computes on its server (no memory of ours to bound), and
@@ -400,6 +407,8 @@ def _rebuild(store: Store, facts: list[Fact], params: dict[str, Any], portal: st
         for kind in client_facts.KINDS:
             with store.transaction():
                 client_facts.write(store, params, kind, None)
+    for stage in sliced:
+        rebuild_stage_facts(store, stage, params, STAGE_SLICE, SLICE)
 
 
 def refresh_facts(store: Store, portal: str, *, full: bool = False) -> Refreshed:
@@ -440,8 +449,16 @@ def refresh_facts(store: Store, portal: str, *, full: bool = False) -> Refreshed
     # The rollups follow the changed records' days, unless they are rebuilt whole:
     # with a fact table rebuilt, or built by another version (or never).
     follow = not rebuild and not whole and rollups_follow(store, portal)
-    if rebuild:
-        _rebuild(store, rebuild, params, portal)
+    stages_whole = [
+        k
+        for k in STAGE_KINDS.values()
+        if whole or _stages_share(store, k, portal, staged[k.entity])
+    ]
+    # DuckDB rebuilds them in slices first (bounded memory); PostgreSQL in the
+    # last transaction, on its server, as one statement per table.
+    sliced = stages_whole if store.dialect is DUCKDB else []
+    if rebuild or stages_whole:
+        _rebuild(store, rebuild, stages_whole, params, portal)
     days: Touched = {}
     with store.transaction():
         # The clients the changed deals and calls point at, before and after.
@@ -474,8 +491,17 @@ def refresh_facts(store: Store, portal: str, *, full: bool = False) -> Refreshed
             rebuild_rollups(store, params)
             rolled = None
         for kind in STAGE_KINDS.values():
-            marked = None if whole else staged[kind.entity] | _marked(store, portal, kind.entity)
-            done[f"{kind.entity}_stage"] = _refresh_stages(store, kind, params, marked)
+            fresh = _marked(store, portal, kind.entity)
+            if kind in sliced:
+                # Rebuilt above: only the marks made meanwhile (or kept for
+                # another reader) are recomputed, which is exact either way.
+                _refresh_stages(store, kind, params, fresh)
+                done[f"{kind.entity}_stage"] = None
+            elif kind in stages_whole:
+                done[f"{kind.entity}_stage"] = _refresh_stages(store, kind, params, None)
+            else:
+                marked = staged[kind.entity] | fresh
+                done[f"{kind.entity}_stage"] = _refresh_stages(store, kind, params, marked)
         store.execute("DELETE FROM fact_changes WHERE portal = ?", [portal])
         stamp = store.scalar("SELECT updated_at FROM portals WHERE portal = ?", [portal])
         store.execute("DELETE FROM facts_state WHERE portal = ?", [portal])
@@ -500,27 +526,33 @@ def _marked(store: Store, portal: str, entity: str) -> set[int]:
     return {int(r[0]) for r in rows}
 
 
+def _stages_share(store: Store, kind: Kind, portal: str, marked: set[int]) -> bool:
+    """More of the kind's records are marked than a refresh of some is worth."""
+    size = store.scalar(f"SELECT count(*) FROM {kind.table} WHERE portal = ?", [portal])
+    return len(marked) > REBUILD_SHARE * int(size or 0)
+
+
+def _stage_tables(kind: Kind) -> tuple[str, ...]:
+    t = stage_table_names(kind)
+    return (t.visits, t.opened, t.reach, t.agg)
+
+
 def _refresh_stages(
     store: Store, kind: Kind, params: dict[str, Any], marked: set[int] | None
 ) -> int | None:
-    """The stage facts of one kind for its marked records (None: rebuilt whole).
+    """The stage facts of one kind for its marked records (None: rebuilt whole,
+    in this transaction: PostgreSQL's way; DuckDB's is rebuild_stage_facts).
 
     A record's visits depend on its row and its history only, so its own
     marks are all that matter (not a lead's deals, as for the deal facts).
-    ``marked`` None rebuilds everything.
     """
-    if marked is not None:
-        if not marked:
-            return 0
-        size = store.scalar(
-            f"SELECT count(*) FROM {kind.table} WHERE portal = ?", [params["portal"]]
-        )
-        if len(marked) <= REBUILD_SHARE * int(size or 0):
-            with _stage_ids(store, sorted(marked)):
-                refresh_stage_facts(store, kind, params, _IDS)
-            return len(marked)
-    refresh_stage_facts(store, kind, params, None)
-    return None
+    if marked is None:
+        refresh_stage_facts(store, kind, params, None)
+        return None
+    if marked:
+        with _stage_ids(store, sorted(marked)):
+            refresh_stage_facts(store, kind, params, _IDS)
+    return len(marked)
 
 
 def facts_ready(store: Store, portal: str) -> bool:

@@ -37,9 +37,12 @@ lag its data.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
+
+import duckdb
 
 from rop.store.dialect import epoch_seconds
 
@@ -239,6 +242,149 @@ def _bind(sql: str, params: dict[str, Any]) -> dict[str, Any]:
 
 def _run(store: Store, sql: str, params: dict[str, Any]) -> None:
     store.execute(sql, _bind(sql, params))
+
+
+def id_slices(store: Store, table: str, portal: str, size: int) -> list[tuple[int, int]]:
+    """(after, up to) ID bounds of consecutive slices of at most ``size`` of ``table``'s records."""
+    out: list[tuple[int, int]] = []
+    low = int(store.scalar(f"SELECT min(id) FROM {table} WHERE portal = ?", [portal]) or 0)
+    after = low - 1
+    while True:
+        top = store.scalar(
+            f"SELECT max(id) FROM (SELECT id FROM {table} WHERE portal = ? AND id > ? "
+            f"ORDER BY id LIMIT {int(size)}) s",
+            [portal, after],
+        )
+        if top is None:
+            return out
+        out.append((after, int(top)))
+        after = int(top)
+
+
+def _build_table(k: Kind) -> str:
+    """The work table a sliced rebuild collects the kind's visits in (dropped at its end)."""
+    return f"_rop_rebuild_{k.entity}_stage_visits"
+
+
+def _bands(store: Store, basis: str, key: str, size: int) -> list[tuple[str, dict[str, Any]]]:
+    """Conditions on ``key`` cutting ``basis``'s rows into bands of about ``size`` rows,
+    in ``ORDER BY key`` order (NULLs last, DuckDB's default): each with its bound values.
+
+    A band is a range of values, so rows with the same key fall in one band and
+    the bands, each written sorted, make one sorted table.
+    """
+    total = int(store.scalar(f"SELECT count(*) FROM {basis} b") or 0)
+    parts = max(1, -(-total // max(1, size)))
+    bounds: list[Any] = []
+    if parts > 1:
+        found = store.scalar(
+            # Approximate (a t-digest, constant memory): an exact quantile holds
+            # every value, more than a 192 MB limit at 4M visits; a band is a
+            # range either way, only its size is approximate.
+            f"SELECT approx_quantile({key}, [{', '.join(str(i / parts) for i in range(1, parts))}]) "
+            f"FROM {basis} b"
+        )
+        bounds = sorted({b for b in (found or []) if b is not None})
+    out: list[tuple[str, dict[str, Any]]] = []
+    low = None
+    for high in [*bounds, None]:
+        cond = [f"{key} IS NOT NULL"]
+        values: dict[str, Any] = {}
+        if low is not None:
+            cond.append(f"{key} > $band_low")
+            values["band_low"] = low
+        if high is not None:
+            cond.append(f"{key} <= $band_high")
+            values["band_high"] = high
+        out.append((" AND ".join(cond), values))
+        low = high
+    out.append((f"{key} IS NULL", {}))
+    return out
+
+
+def _checkpoint(store: Store) -> None:
+    """Write the committed bands out, so the key's index leaves memory.
+
+    DuckDB keeps an index's new entries in memory until a checkpoint: 4.2M
+    visits' primary key grew to 150 MB over one table's bands, more than a
+    160 MB limit holds. Best effort: another open transaction (a server's
+    reader) makes DuckDB refuse, and the index then stays until it can.
+    """
+    from rop.store.db import StoreError  # db imports this module's callers
+
+    with contextlib.suppress(StoreError, duckdb.Error):
+        store.execute("CHECKPOINT")
+
+
+def rebuild_stage_facts(
+    store: Store, k: Kind, params: dict[str, Any], records: int, size: int
+) -> None:
+    """Rebuild the portal's stage facts of one kind whole, a transaction per slice (DuckDB).
+
+    The caller has deleted the kind's rows and the facts state (readers compute
+    in memory meanwhile: rop.store.facts._rebuild). One transaction for a 1M-deal
+    portal held every new visit and its index entries until the commit (the
+    peak of a first copy's memory, and no commit at all under a 256 MB limit), so:
+
+    1. the visits are computed per slice of ``records`` record IDs (a record's
+       visits depend on its own rows only, so a slice's are exactly its
+       records') into a work table of the store file, unsorted;
+    2. each stored table is then written from it in bands of its sort key
+       (visits by ``k``, open visits by ``entered``, furthest stages by
+       ``created``), bands of about ``size`` rows, each sorted and its own
+       transaction, in key order:
+       the table ends sorted as a one-statement ``ORDER BY`` writes it, which
+       the stage section's range reads rely on (zone maps);
+    3. the open aggregates, one small grouped table, in one statement.
+
+    A run cut short leaves no facts state (the next writable open rebuilds) and
+    a work table the next rebuild replaces.
+    """
+    t = tables(k)
+    order = f"({order_sql(k)})"
+    work = _build_table(k)
+    portal = params["portal"]
+    cols = ", ".join(VISIT_COLUMNS)
+    store.execute(f"CREATE OR REPLACE TABLE {work} AS SELECT {cols} FROM {t.visits} LIMIT 0")
+    try:
+        for after, top in id_slices(store, k.table, portal, records):
+            ids = f"(SELECT id FROM {k.table} WHERE portal = $portal AND id > $after AND id <= $top) s"
+            with store.transaction():
+                _run(
+                    store,
+                    f"INSERT INTO {work} ({cols}) SELECT {cols} FROM ({visits_sql(k, order, ids)}) v",
+                    {**params, "after": after, "top": top},
+                )
+        is_open = "left_at IS NULL AND semantic = 'P'"
+        for table, columns, basis, key, rows in (
+            (t.visits, VISIT_COLUMNS, work, "k", lambda band: f"(SELECT * FROM {work} WHERE {band})"),
+            (t.opened, OPEN_COLUMNS, f"(SELECT * FROM {work} WHERE {is_open})", "entered",
+             lambda band: f"({open_sql(f'(SELECT * FROM {work} WHERE {band})')})"),
+            # A record's visits share its creation: a band of them holds whole records.
+            (t.reach, REACH_COLUMNS, work, "created",
+             lambda band: f"({reach_sql(f'(SELECT * FROM {work} WHERE {band})', order)})"),
+        ):  # fmt: skip
+            names = ", ".join(columns)
+            for band, values in _bands(store, basis, key, size):
+                with store.transaction():
+                    _run(
+                        store,
+                        f"INSERT INTO {table} (portal, {names}) SELECT $portal, {names} "
+                        f"FROM {rows(band)} v ORDER BY {key}, id",
+                        {**params, **values},
+                    )
+                _checkpoint(store)
+        names = ", ".join(AGG_COLUMNS)
+        opened = f"(SELECT * FROM {t.opened} WHERE portal = $portal)"
+        with store.transaction():
+            _run(
+                store,
+                f"INSERT INTO {t.agg} (portal, {names}) SELECT $portal, {names} "
+                f"FROM ({agg_sql(opened, store.dialect.median)}) a",
+                params,
+            )
+    finally:
+        store.execute(f"DROP TABLE IF EXISTS {work}")
 
 
 def refresh_stage_facts(store: Store, k: Kind, params: dict[str, Any], ids: str | None) -> None:
