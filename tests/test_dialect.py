@@ -81,6 +81,17 @@ def _queries(dialect: Dialect) -> dict[str, str]:
             50,
             0,
         )[0],
+        # A page in the default order: picked first, then its texts for its rows
+        # only (each client aggregate restricted to the page's ids).
+        "companies_not_called_drill_page": drill_sql(
+            SOURCES["company_rel"],
+            figure("companies_not_called"),
+            _ctx(dialect),
+            "f.manager_id = $row",
+            "f.id ASC NULLS LAST, f.id",
+            100,
+            0,
+        )[0],
     }
 
 
