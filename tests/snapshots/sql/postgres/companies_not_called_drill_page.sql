@@ -79,15 +79,22 @@ f_page AS (
 SELECT f.*, count(*) OVER () AS _total, count(*) OVER () AS a0_n FROM f_all f WHERE (NOT called) AND f.manager_id = %(row)s ORDER BY f.id ASC NULLS LAST, f.id LIMIT 100
 ),
 company_text AS (
-SELECT x.id, coalesce(x.phone, lc.phone) AS phone, lc.last_call, lw.last_won
+SELECT x.id, coalesce(x.phone, lp.phone) AS phone, lc.last_call, lw.last_won
 FROM companies x
-LEFT JOIN (SELECT cid, max(call_start_date) AS last_call, max(phone_number) AS phone FROM (
-    SELECT c.crm_entity_id AS cid, c.call_start_date, c.phone_number FROM calls c
+LEFT JOIN (SELECT cid, max(v) AS last_call FROM (
+    SELECT c.crm_entity_id AS cid, c.call_start_date AS v FROM calls c
         WHERE c.portal = %(portal)s AND c.crm_entity_type = 'COMPANY' AND c.crm_entity_id IN (SELECT id FROM f_page)
-    UNION ALL SELECT ct.company_id, c.call_start_date, c.phone_number FROM calls c
+    UNION ALL SELECT ct.company_id, c.call_start_date FROM calls c
         JOIN (SELECT id, company_id FROM contacts WHERE portal = %(portal)s AND company_id IN (SELECT id FROM f_page)) ct
             ON ct.id = c.crm_entity_id
         WHERE c.portal = %(portal)s AND c.crm_entity_type = 'CONTACT') c GROUP BY cid) lc ON lc.cid = x.id
+LEFT JOIN (SELECT cid, max(v) AS phone FROM (
+    SELECT c.crm_entity_id AS cid, c.phone_number AS v FROM calls c
+        WHERE c.portal = %(portal)s AND c.crm_entity_type = 'COMPANY' AND c.crm_entity_id IN (SELECT id FROM companies WHERE portal = %(portal)s AND phone IS NULL AND id IN (SELECT id FROM f_page))
+    UNION ALL SELECT ct.company_id, c.phone_number FROM calls c
+        JOIN (SELECT id, company_id FROM contacts WHERE portal = %(portal)s AND company_id IN (SELECT id FROM companies WHERE portal = %(portal)s AND phone IS NULL AND id IN (SELECT id FROM f_page))) ct
+            ON ct.id = c.crm_entity_id
+        WHERE c.portal = %(portal)s AND c.crm_entity_type = 'CONTACT') c GROUP BY cid) lp ON lp.cid = x.id
 LEFT JOIN (SELECT d.company_id AS cid, max(coalesce(h.t, d.moved_time)) AS last_won
     FROM deals d
     LEFT JOIN (SELECT owner_id, max(created_time) AS t FROM deal_stage_history
