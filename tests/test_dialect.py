@@ -82,10 +82,10 @@ def _queries(dialect: Dialect) -> dict[str, str]:
             0,
         )[0],
         # A page in the default order: picked first, then its texts for its rows
-        # only (each client aggregate restricted to the page's ids).
-        "companies_not_called_drill_page": drill_sql(
-            SOURCES["company_rel"],
-            figure("companies_not_called"),
+        # only (the calls, and the clients named, restricted to the page's ids).
+        "calls_total_drill_page": drill_sql(
+            SOURCES["call_rel"],
+            figure("calls_total"),
             _ctx(dialect),
             "f.manager_id = $row",
             "f.id ASC NULLS LAST, f.id",

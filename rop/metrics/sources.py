@@ -175,22 +175,28 @@ def _base(fact: facts.Fact, dialect: Dialect) -> Cte:
     return Cte(f"{fact.source[:-1]}_base", fact.sql(None, dialect), static=True)
 
 
+def _only(table: str, ids: str | None) -> str:
+    """``table``, or a paged step's rows of it: the page's ids in a subquery of
+    their own, so that PostgreSQL restricts them before the step's other joins."""
+    return f"(SELECT * FROM {table} WHERE portal = $portal AND id IN {ids})" if ids else table
+
+
 def _deal_text(ids: str | None) -> str:
     return f"""SELECT d.id, d.title, coalesce(p.name, CAST(d.category_id AS VARCHAR)) AS pipeline_name,
     d.stage_id, coalesce(s.name, d.stage_id) AS stage_name, d.source_id,
     d.opportunity, coalesce(d.currency_id, $base) AS currency_id
-FROM deals d
+FROM {_only("deals", ids)} d
 LEFT JOIN deal_stage_dir s ON s.status_id = d.stage_id
 LEFT JOIN (SELECT id, name FROM pipelines WHERE portal = $portal) p ON p.id = d.category_id
-WHERE d.portal = $portal{among("d.id", ids)}"""
+WHERE d.portal = $portal"""
 
 
 def _lead_text(ids: str | None) -> str:
     return f"""SELECT l.id, l.status_id, coalesce(s.name, l.status_id) AS status_name, l.source_id,
     coalesce(l.title, trim(coalesce(l.name, '') || ' ' || coalesce(l.last_name, ''))) AS title
-FROM leads l
+FROM {_only("leads", ids)} l
 LEFT JOIN lead_status_dir s ON s.status_id = l.status_id
-WHERE l.portal = $portal{among("l.id", ids)}"""
+WHERE l.portal = $portal"""
 
 
 def deal_ctes(opts: Options) -> list[Cte]:
@@ -474,7 +480,14 @@ LEFT JOIN (SELECT d.{link} AS cid, max(coalesce(h.t, d.moved_time)) AS last_won
     GROUP BY 1) lw ON lw.cid = x.id
 WHERE x.portal = $portal{among("x.id", ids)}"""
 
-    text = text_step(f"{kind}_text", text_sql)
+    # PostgreSQL has no index to find a client's calls and deals by: a page
+    # read them all (7.7 s a page at 1M), so there the clients' texts stay
+    # cached whole (docs/METRICS_DECISIONS.md "List texts per page").
+    text = (
+        text_step(f"{kind}_text", text_sql)
+        if opts.dialect.name == "duckdb"
+        else Cte(f"{kind}_text", text_sql(None), static=True)
+    )
     return [
         *deal_ctes(opts),
         *flag_steps,
@@ -509,6 +522,9 @@ def _call_text(ids: str | None) -> str:
     # (else DuckDB hashes every company, contact and lead to join 100 calls).
     page_calls = f"(SELECT crm_entity_id FROM calls WHERE portal = $portal AND id IN {ids})"
     clients = among("id", page_calls) if ids else ""
+    # The page's calls in a subquery of their own (_only): PostgreSQL otherwise
+    # joins every call to its client and only then keeps the page's (2 s at 1M).
+    calls = _only("calls", ids)
     return f"""SELECT c.id, c.phone_number,
     CASE c.crm_entity_type
         WHEN 'COMPANY' THEN co.title
@@ -518,14 +534,14 @@ def _call_text(ids: str | None) -> str:
     END AS client_name,
     coalesce(nullif(c.call_record_url, ''),
         'file:' || CAST(c.record_file_id AS VARCHAR)) AS record
-FROM calls c
+FROM {calls} c
 LEFT JOIN (SELECT id, title FROM companies WHERE portal = $portal{clients}) co
     ON co.id = c.crm_entity_id AND c.crm_entity_type = 'COMPANY'
 LEFT JOIN (SELECT id, name, last_name FROM contacts WHERE portal = $portal{clients}) ct
     ON ct.id = c.crm_entity_id AND c.crm_entity_type = 'CONTACT'
 LEFT JOIN (SELECT id, title, name, last_name FROM leads WHERE portal = $portal{clients}) l
     ON l.id = c.crm_entity_id AND c.crm_entity_type = 'LEAD'
-WHERE c.portal = $portal{among("c.id", ids)}"""
+WHERE c.portal = $portal"""
 
 
 CALL_TEXT = text_step("call_text", _call_text)
