@@ -58,7 +58,10 @@ def main() -> None:
             "drill companies_not_called, one manager, 100 rows",
             lambda: drill(store, month, "companies_not_called", user_id=manager, limit=100),
         ),
-        ("drill calls_total, total, 100 rows", lambda: drill(store, month, "calls_total", limit=100)),
+        (
+            "drill calls_total, total, 100 rows",
+            lambda: drill(store, month, "calls_total", limit=100),
+        ),
         ("drill leads_new, total, 100 rows", lambda: drill(store, month, "leads_new", limit=100)),
         (
             "drill contacts_not_called, one manager, 100 rows",
