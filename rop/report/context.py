@@ -315,10 +315,10 @@ def warm_cache(store: Store, portal: str | None = None) -> None:
 
     A report right after a load or a sync otherwise pays for them (1-2 s at
     1M deals); a server can call this in the background as a sync run ends.
-    Nothing is computed twice: a report after it reuses the tables. The list
-    texts (``*_text``) are not among them: a drill-down's page names its own
-    rows (rop.metrics.compile.relation), and only a list sorted by a column
-    caches them whole, when first asked.
+    Nothing is computed twice: a report after it reuses the tables. Of the
+    list texts (``*_text``) only those a drill-down reads whole are warmed (the
+    clients', and the calls' on DuckDB); the others have a paged form: a page
+    names its own rows (rop.metrics.compile.relation).
     """
     row = select_portal(store, portal)
     key = row.key
@@ -328,5 +328,6 @@ def warm_cache(store: Store, portal: str | None = None) -> None:
         return
     ctx = context(prep, today, today)
     for source in [*SOURCES.values(), *STAGE_SOURCES.values()]:
-        # Materializes each *_base step on the way.
-        relation(source, ctx)
+        # Materializes each *_base step on the way, and the texts read whole.
+        texts = [c for c in source.ctes(ctx.opts) if c.name == f"{source.entity}_text"]
+        relation(source, ctx, names=bool(texts) and texts[0].paged is None)
