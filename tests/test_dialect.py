@@ -81,6 +81,18 @@ def _queries(dialect: Dialect) -> dict[str, str]:
             50,
             0,
         )[0],
+        # A page in the default order: picked first, then its texts for its rows
+        # only (the deals, restricted to the page's ids). The calls' page is paged
+        # on PostgreSQL only (tests/test_drill_texts.py), so not compared here.
+        "deals_won_drill_page": drill_sql(
+            SOURCES["deal_rel"],
+            figure("deals_won"),
+            _ctx(dialect),
+            "f.manager_id = $row",
+            "f.id ASC NULLS LAST, f.id",
+            100,
+            0,
+        )[0],
     }
 
 

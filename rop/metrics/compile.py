@@ -71,16 +71,22 @@ def relation(source: Source, ctx: Context, names: bool = False, page: str | None
     ``page`` (with ``names``): a query over ``f`` that picks a drill-down's page
     (``SELECT f.*, ... FROM f WHERE ... ORDER BY ... LIMIT``); ``f`` is then those
     rows with their names, which are looked up for the page only instead of for
-    every record of the list (at 1M deals most of a long list's cost).
+    every record of the list (at 1M deals most of a long list's cost), by the
+    text step's paged form (``Cte.paged``): restricted to the page's ids and
+    never cached, so the first page after a store is opened costs no more.
     """
     ctes: dict[str, str] = {}
     static: dict[str, str] = {}
     text = f"{source.entity}_text" if names and source.text else None
+    paged: str | None = None  # the page's text step, named after the page is picked
     for cte in source.ctes(ctx.opts):
         if cte.name in ctes or cte.name in static:
             continue
         if cte.name.endswith("_text") and cte.name != text:
             continue  # names only a list shows
+        if cte.name == text and page is not None and cte.paged is not None:
+            paged = cte.paged("(SELECT id FROM f_page)")
+            continue
         if cte.name in ctx.stored:
             ctes[cte.name] = _STORED + ctx.stored[cte.name]
             continue
@@ -118,6 +124,12 @@ def relation(source: Source, ctx: Context, names: bool = False, page: str | None
             f"WHERE {base}"
         )
         ctes["f_page"] = page
+        if paged is not None and text is not None:
+            # Its helpers (the stage directory...) come inline when the cache
+            # keeps them out of the chain; a CTE reads only earlier ones.
+            for n, q in _helpers(paged, static).items():
+                ctes.setdefault(n, q)
+            ctes[text] = paged
         ctes["f"] = f"SELECT r.*{name}{texts} FROM f_page r {users}{join_text}"
         return "WITH " + _with(ctes)
     ctes["f"] = (

@@ -30,9 +30,11 @@ from rop.metrics.sources import (
     Options,
     Source,
     _pipes,
+    among,
     deal_ctes,
     in_period,
     lead_ctes,
+    text_step,
 )
 from rop.store.dialect import epoch_seconds
 
@@ -203,15 +205,16 @@ WHERE q.portal = $portal AND q.entity_type_id = {type_id} AND q.inn_norm IS NOT 
 WHERE i.inn IN (SELECT inn FROM {kind}_inns GROUP BY inn HAVING count(*) > 1)""",
             static=True,
         ),
-        Cte(
+        # What only a list shows (kept out of the counting query).
+        text_step(
             f"{kind}_text",
-            # What only a list shows (kept out of the counting query).
-            f"""SELECT x.id, {name} AS title, x.phone, x.email, q.inn FROM {table} x
+            lambda ids: (
+                f"""SELECT x.id, {name} AS title, x.phone, x.email, q.inn FROM {table} x
 LEFT JOIN (SELECT entity_id, min(rq_inn) AS inn FROM requisites
-    WHERE portal = $portal AND entity_type_id = {type_id} GROUP BY entity_id) q
+    WHERE portal = $portal AND entity_type_id = {type_id}{among("entity_id", ids)} GROUP BY entity_id) q
     ON q.entity_id = x.id
-WHERE x.portal = $portal""",
-            static=True,
+WHERE x.portal = $portal{among("x.id", ids)}"""
+            ),
         ),
         Cte(
             f"q_{kind}_rel",

@@ -61,11 +61,28 @@ class Cte:
     ``*_base``, the facts every figure reads, and ``*_text``, the names and
     texts only a drill-down list shows (kept apart: copying a million titles
     into the cache cost more than computing the facts).
+
+    ``paged`` (a ``*_text`` step): the same rows for the records whose ids the
+    given subquery (``(SELECT id FROM ...)``) yields only. A drill-down's page
+    reads that form, never cached: the first page after a store is opened
+    then names its 100 rows instead of every record of the portal (at 1M
+    deals 0.5-2.4 s on DuckDB, ~3.3 s per PostgreSQL connection).
     """
 
     name: str
     sql: str
     static: bool = False
+    paged: Callable[[str], str] | None = field(default=None, compare=False)
+
+
+def among(expr: str, ids: str | None) -> str:
+    """`` AND expr IN ids`` for a paged text step, nothing for the whole one."""
+    return f" AND {expr} IN {ids}" if ids else ""
+
+
+def text_step(name: str, sql: Callable[[str | None], str]) -> Cte:
+    """A ``*_text`` step: cached whole for a list in another order, paged for a page."""
+    return Cte(name, sql(None), static=True, paged=sql)
 
 
 @dataclass(frozen=True)
@@ -158,6 +175,30 @@ def _base(fact: facts.Fact, dialect: Dialect) -> Cte:
     return Cte(f"{fact.source[:-1]}_base", fact.sql(None, dialect), static=True)
 
 
+def _only(table: str, ids: str | None) -> str:
+    """``table``, or a paged step's rows of it: the page's ids in a subquery of
+    their own, so that PostgreSQL restricts them before the step's other joins."""
+    return f"(SELECT * FROM {table} WHERE portal = $portal AND id IN {ids})" if ids else table
+
+
+def _deal_text(ids: str | None) -> str:
+    return f"""SELECT d.id, d.title, coalesce(p.name, CAST(d.category_id AS VARCHAR)) AS pipeline_name,
+    d.stage_id, coalesce(s.name, d.stage_id) AS stage_name, d.source_id,
+    d.opportunity, coalesce(d.currency_id, $base) AS currency_id
+FROM {_only("deals", ids)} d
+LEFT JOIN deal_stage_dir s ON s.status_id = d.stage_id
+LEFT JOIN (SELECT id, name FROM pipelines WHERE portal = $portal) p ON p.id = d.category_id
+WHERE d.portal = $portal"""
+
+
+def _lead_text(ids: str | None) -> str:
+    return f"""SELECT l.id, l.status_id, coalesce(s.name, l.status_id) AS status_name, l.source_id,
+    coalesce(l.title, trim(coalesce(l.name, '') || ' ' || coalesce(l.last_name, ''))) AS title
+FROM {_only("leads", ids)} l
+LEFT JOIN lead_status_dir s ON s.status_id = l.status_id
+WHERE l.portal = $portal"""
+
+
 def deal_ctes(opts: Options) -> list[Cte]:
     return [
         Cte(
@@ -167,17 +208,7 @@ def deal_ctes(opts: Options) -> list[Cte]:
             static=True,
         ),
         _base(facts.DEAL, opts.dialect),
-        Cte(
-            "deal_text",
-            """SELECT d.id, d.title, coalesce(p.name, CAST(d.category_id AS VARCHAR)) AS pipeline_name,
-    d.stage_id, coalesce(s.name, d.stage_id) AS stage_name, d.source_id,
-    d.opportunity, coalesce(d.currency_id, $base) AS currency_id
-FROM deals d
-LEFT JOIN deal_stage_dir s ON s.status_id = d.stage_id
-LEFT JOIN (SELECT id, name FROM pipelines WHERE portal = $portal) p ON p.id = d.category_id
-WHERE d.portal = $portal""",
-            static=True,
-        ),
+        text_step("deal_text", _deal_text),
         Cte(
             "deal_rel",
             f"SELECT b.*, {moved(opts.dialect, 'deal_base')} AS moved, {_pipes('b', opts)} AS in_pipes "
@@ -195,15 +226,7 @@ def lead_ctes(opts: Options) -> list[Cte]:
             static=True,
         ),
         _base(facts.LEAD, opts.dialect),
-        Cte(
-            "lead_text",
-            """SELECT l.id, l.status_id, coalesce(s.name, l.status_id) AS status_name, l.source_id,
-    coalesce(l.title, trim(coalesce(l.name, '') || ' ' || coalesce(l.last_name, ''))) AS title
-FROM leads l
-LEFT JOIN lead_status_dir s ON s.status_id = l.status_id
-WHERE l.portal = $portal""",
-            static=True,
-        ),
+        text_step("lead_text", _lead_text),
         Cte(
             "lead_rel",
             f"SELECT b.*, {moved(opts.dialect, 'lead_base')} AS moved FROM lead_base b",
@@ -397,30 +420,72 @@ def _client_ctes(kind: str, opts: Options) -> list[Cte]:
         if kind == "company"
         else "CASE c.crm_entity_type WHEN 'CONTACT' THEN c.crm_entity_id END"
     )
-    text = Cte(
-        f"{kind}_text",
+    # Paged: only the calls and won deals of the page's clients are read, the
+    # restriction inside each aggregate (an id filter above a GROUP BY is not
+    # pushed below it by either engine). A company's calls are its own and its
+    # contacts' (as call_client), one branch each: an OR of the two made DuckDB
+    # read and join every call (0.5 s at 1M deals).
+    if kind == "company":
+
+        def calls_of(ids: str, col: str) -> str:
+            return f"""SELECT c.crm_entity_id AS cid, {col} AS v FROM calls c
+        WHERE c.portal = $portal AND c.crm_entity_type = 'COMPANY' AND c.crm_entity_id IN {ids}
+    UNION ALL SELECT ct.company_id, {col} FROM calls c
+        JOIN (SELECT id, company_id FROM contacts WHERE portal = $portal AND company_id IN {ids}) ct
+            ON ct.id = c.crm_entity_id
+        WHERE c.portal = $portal AND c.crm_entity_type = 'CONTACT'"""
+    else:
+
+        def calls_of(ids: str, col: str) -> str:
+            return f"""SELECT c.crm_entity_id AS cid, {col} AS v FROM calls c
+        WHERE c.portal = $portal AND c.crm_entity_type = 'CONTACT' AND c.crm_entity_id IN {ids}"""
+
+    def text_sql(ids: str | None) -> str:
         # What a list of clients shows beside the facts (who to call, and when
         # they were last called and last bought): the last call and the last
         # won deal whenever they were, and a phone (the card's, else the last
         # number called). Read from the tables, not the *_base steps, so the
         # cached step stands alone.
-        f"""SELECT x.id, coalesce(x.phone, lc.phone) AS phone, lc.last_call, lw.last_won
-FROM {table} x
-LEFT JOIN (SELECT {call_client} AS cid, max(c.call_start_date) AS last_call,
+        won = f"d.portal = $portal AND d.stage_semantic = 'S' AND d.{link} IS NOT NULL"
+        won += among(f"d.{link}", ids)
+        won_ids = f" AND owner_id IN (SELECT d.id FROM deals d WHERE {won})" if ids else ""
+        if ids:
+            # The number called only for clients without one on the card (it is
+            # shown only then): reading the calls' numbers was most of a
+            # page's cost (85 of 140 ms at 1M deals).
+            bare = (
+                f"(SELECT id FROM {table} WHERE portal = $portal AND phone IS NULL AND id IN {ids})"
+            )
+            calls = f"""SELECT cid, max(v) AS last_call FROM (
+    {calls_of(ids, "c.call_start_date")}) c GROUP BY cid) lc ON lc.cid = x.id
+LEFT JOIN (SELECT cid, max(v) AS phone FROM (
+    {calls_of(bare, "c.phone_number")}) c GROUP BY cid) lp ON lp.cid = x.id"""
+            phone = "lp.phone"
+        else:
+            calls = f"""SELECT {call_client} AS cid, max(c.call_start_date) AS last_call,
         max(c.phone_number) AS phone
     FROM calls c
     LEFT JOIN (SELECT id, company_id FROM contacts WHERE portal = $portal) ct
         ON ct.id = c.crm_entity_id AND c.crm_entity_type = 'CONTACT'
-    WHERE c.portal = $portal GROUP BY 1) lc ON lc.cid = x.id
+    WHERE c.portal = $portal GROUP BY 1) lc ON lc.cid = x.id"""
+            phone = "lc.phone"
+        return f"""SELECT x.id, coalesce(x.phone, {phone}) AS phone, lc.last_call, lw.last_won
+FROM {table} x
+LEFT JOIN ({calls}
 LEFT JOIN (SELECT d.{link} AS cid, max(coalesce(h.t, d.moved_time)) AS last_won
     FROM deals d
     LEFT JOIN (SELECT owner_id, max(created_time) AS t FROM deal_stage_history
-        WHERE portal = $portal AND type_id = 3 GROUP BY owner_id) h ON h.owner_id = d.id
-    WHERE d.portal = $portal AND d.stage_semantic = 'S' AND d.{link} IS NOT NULL
+        WHERE portal = $portal AND type_id = 3{won_ids} GROUP BY owner_id) h ON h.owner_id = d.id
+    WHERE {won}
     GROUP BY 1) lw ON lw.cid = x.id
-WHERE x.portal = $portal""",
-        static=True,
-    )
+WHERE x.portal = $portal{among("x.id", ids)}"""
+
+    # The clients' texts stay cached whole on both engines (warmed by a server;
+    # docs/METRICS_DECISIONS.md "List texts per page"): on DuckDB the paged form
+    # made every warm page of a client list 3-5x slower (companies 92 -> 442 ms
+    # at 1M), and PostgreSQL has no index to find a client's calls and deals by
+    # (7.7 s a page). The paged form is kept for when those are stored per client.
+    text = Cte(f"{kind}_text", text_sql(None), static=True)
     return [
         *deal_ctes(opts),
         *flag_steps,
@@ -448,12 +513,17 @@ def contact_ctes(opts: Options) -> list[Cte]:
 CALL_BASE = _base(facts.CALL, DUCKDB)  # no dialect spelling in it
 
 
-CALL_TEXT = Cte(
-    "call_text",
+def _call_text(ids: str | None) -> str:
     # The client by name (its card is linked by the list), and the recording:
     # the portal's URL, else "file:<id>" of a file on its Drive (rop.report.drill
-    # turns it into a link).
-    """SELECT c.id, c.phone_number,
+    # turns it into a link). Paged, the clients too are only the page's calls'
+    # (else DuckDB hashes every company, contact and lead to join 100 calls).
+    page_calls = f"(SELECT crm_entity_id FROM calls WHERE portal = $portal AND id IN {ids})"
+    clients = among("id", page_calls) if ids else ""
+    # The page's calls in a subquery of their own (_only): PostgreSQL otherwise
+    # joins every call to its client and only then keeps the page's (2 s at 1M).
+    calls = _only("calls", ids)
+    return f"""SELECT c.id, c.phone_number,
     CASE c.crm_entity_type
         WHEN 'COMPANY' THEN co.title
         WHEN 'CONTACT' THEN nullif(trim(coalesce(ct.name, '') || ' ' || coalesce(ct.last_name, '')), '')
@@ -462,22 +532,27 @@ CALL_TEXT = Cte(
     END AS client_name,
     coalesce(nullif(c.call_record_url, ''),
         'file:' || CAST(c.record_file_id AS VARCHAR)) AS record
-FROM calls c
-LEFT JOIN (SELECT id, title FROM companies WHERE portal = $portal) co
+FROM {calls} c
+LEFT JOIN (SELECT id, title FROM companies WHERE portal = $portal{clients}) co
     ON co.id = c.crm_entity_id AND c.crm_entity_type = 'COMPANY'
-LEFT JOIN (SELECT id, name, last_name FROM contacts WHERE portal = $portal) ct
+LEFT JOIN (SELECT id, name, last_name FROM contacts WHERE portal = $portal{clients}) ct
     ON ct.id = c.crm_entity_id AND c.crm_entity_type = 'CONTACT'
-LEFT JOIN (SELECT id, title, name, last_name FROM leads WHERE portal = $portal) l
+LEFT JOIN (SELECT id, title, name, last_name FROM leads WHERE portal = $portal{clients}) l
     ON l.id = c.crm_entity_id AND c.crm_entity_type = 'LEAD'
-WHERE c.portal = $portal""",
-    static=True,
-)
+WHERE c.portal = $portal"""
+
+
+CALL_TEXT = text_step("call_text", _call_text)
+# On DuckDB the calls' texts are cached whole (and warmed by a server): a warm
+# page reads them in 25 ms at 1M where the paged form takes 100 ms; on
+# PostgreSQL the cache is per connection, so each new one paid 3-9 s for it.
+CALL_TEXT_WHOLE = Cte("call_text", _call_text(None), static=True)
 
 
 def call_ctes(opts: Options) -> list[Cte]:
     return [
         CALL_BASE,
-        CALL_TEXT,
+        CALL_TEXT if opts.dialect.name == "postgres" else CALL_TEXT_WHOLE,
         Cte(
             "call_rel",
             f"""SELECT c.*, CAST(NULL AS VARCHAR) AS grp_source, CAST(NULL AS VARCHAR) AS grp_pipeline

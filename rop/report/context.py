@@ -314,9 +314,11 @@ def warm_cache(store: Store, portal: str | None = None) -> None:
     """Compute the static steps of every section now (rop.metrics.cache).
 
     A report right after a load or a sync otherwise pays for them (1-2 s at
-    1M deals), and the first drill-down for the texts of its list; a server
-    can call this in the background as a sync run ends.
-    Nothing is computed twice: a report after it reuses the tables.
+    1M deals); a server can call this in the background as a sync run ends.
+    Nothing is computed twice: a report after it reuses the tables. Of the
+    list texts (``*_text``) only those a drill-down reads whole are warmed (the
+    clients', and the calls' on DuckDB); the others have a paged form: a page
+    names its own rows (rop.metrics.compile.relation).
     """
     row = select_portal(store, portal)
     key = row.key
@@ -326,5 +328,6 @@ def warm_cache(store: Store, portal: str | None = None) -> None:
         return
     ctx = context(prep, today, today)
     for source in [*SOURCES.values(), *STAGE_SOURCES.values()]:
-        # Materializes each *_base and *_text step on the way (texts: drill-downs).
-        relation(source, ctx, names=True)
+        # Materializes each *_base step on the way, and the texts read whole.
+        texts = [c for c in source.ctes(ctx.opts) if c.name == f"{source.entity}_text"]
+        relation(source, ctx, names=bool(texts) and texts[0].paged is None)

@@ -303,8 +303,8 @@ def _warm(app: Starlette) -> None:
         log.debug("nothing to warm", exc_info=True)
         return
     # Then what the default page did not need: the other sections' static
-    # steps and the texts drill-down lists read (rop.report.context.warm_cache),
-    # so the first drill-down after a start or a sync does not pay for them.
+    # steps (rop.report.context.warm_cache), so the first drill-down after a
+    # start or a sync does not pay for them (its page names its own rows).
     try:
         from rop.report.context import warm_cache
 
