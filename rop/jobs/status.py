@@ -17,11 +17,38 @@ case:
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from typing import Any
 
 from rop.bitrix.records import BY_NAME
 from rop.jobs.defer import CHANGES_TASK, SYNC_TASK, portal_lock
 from rop.store.db import Store
+
+
+def idle_status(available: bool = True) -> dict[str, Any]:
+    """SyncJob.status()'s shape when there is nothing to read (no portal, no queue)."""
+    return {
+        "available": available,
+        "state": "idle",
+        "full": False,
+        "progress": None,
+        "message": "",
+        "started_at": None,
+        "finished_at": None,
+        "runs": 0,
+        "queued": False,
+    }
+
+
+def wait_settled(status: Callable[[], dict[str, Any]], timeout: float | None = None) -> None:
+    """Until ``status()`` no longer says running (no job of the portal runs or
+    waits), or ``timeout`` seconds."""
+    deadline = None if timeout is None else time.monotonic() + timeout
+    while status()["state"] == "running":
+        if deadline is not None and time.monotonic() >= deadline:
+            return
+        time.sleep(0.5)
 
 
 def _iso(value: Any) -> str | None:

@@ -16,23 +16,9 @@ from __future__ import annotations
 
 import contextlib
 import threading
-import time
 from typing import Any
 
 from rop.store.db import Store
-
-# The status shape of rop.jobs.status.sync_status when there is nothing to read.
-_IDLE: dict[str, Any] = {
-    "available": True,
-    "state": "idle",
-    "full": False,
-    "progress": None,
-    "message": "",
-    "started_at": None,
-    "finished_at": None,
-    "runs": 0,
-    "queued": False,
-}
 
 
 class QueueProblem(Exception):
@@ -77,13 +63,14 @@ class QueuedWebhookSync:
 
     def status(self) -> dict[str, Any]:
         portal = self.portal
+        from rop.jobs.status import idle_status, sync_status
+
         if portal is None:
-            return {**_IDLE, "available": False}
-        from rop.jobs.status import sync_status
+            return idle_status(available=False)
 
         with contextlib.closing(self.store.cursor()) as cursor:
             if not self._queue_ready(cursor):
-                return dict(_IDLE)  # pressing the button says what is missing
+                return idle_status()  # pressing the button says what is missing
             return sync_status(cursor, portal)
 
     def _deferrer(self) -> Any:
@@ -125,11 +112,9 @@ class QueuedWebhookSync:
 
     def wait(self, timeout: float | None = None) -> None:
         """Until no job of the portal runs or waits (or ``timeout`` seconds)."""
-        deadline = None if timeout is None else time.monotonic() + timeout
-        while self.status()["state"] == "running":
-            if deadline is not None and time.monotonic() >= deadline:
-                return
-            time.sleep(0.5)
+        from rop.jobs.status import wait_settled
+
+        wait_settled(self.status, timeout)
 
     def close(self) -> None:
         with self._lock:

@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
-import time
 from typing import Any
 
 from rop.bitrix.changes import Changes
@@ -89,20 +88,10 @@ class QueuedJob:
         return self.portal is not None
 
     def status(self) -> dict[str, Any]:
-        from rop.jobs.status import sync_status
+        from rop.jobs.status import idle_status, sync_status
 
         if self.portal is None:
-            return {
-                "available": False,
-                "state": "idle",
-                "full": False,
-                "progress": None,
-                "message": "",
-                "started_at": None,
-                "finished_at": None,
-                "runs": 0,
-                "queued": False,
-            }
+            return idle_status(available=False)
         with contextlib.closing(self.queued.store.cursor()) as cursor:
             return sync_status(cursor, self.portal)
 
@@ -112,8 +101,6 @@ class QueuedJob:
 
     def wait(self, timeout: float | None = None) -> None:
         """Until no job of the portal runs or waits (or ``timeout`` seconds)."""
-        deadline = None if timeout is None else time.monotonic() + timeout
-        while self.status()["state"] == "running":
-            if deadline is not None and time.monotonic() >= deadline:
-                return
-            time.sleep(0.5)
+        from rop.jobs.status import wait_settled
+
+        wait_settled(self.status, timeout)
