@@ -13,25 +13,14 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import time
 from datetime import date
+
+from timing import timed  # bench/, the script's own folder
 
 from rop.report.build import build_report, drill
 from rop.report.filter import ReportFilter
 from rop.store import open_store
-
-
-def timed(fn, runs: int) -> tuple[float, float]:
-    start = time.perf_counter()
-    fn()
-    first = time.perf_counter() - start
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return first, statistics.median(times)
 
 
 def main() -> None:

@@ -29,7 +29,6 @@ import argparse
 import contextlib
 import os
 import shutil
-import statistics
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -40,23 +39,13 @@ from typing import Any
 # with main's rop/ and tests/ from `git archive main`).
 sys.path.insert(0, os.environ.get("ROP_BENCH_ROOT") or str(Path(__file__).resolve().parent.parent))
 
+from timing import timed  # noqa: E402  (bench/, the script's own folder)
+
 from rop.bitrix.snapshot import load_snapshot  # noqa: E402
 from rop.report.build import build_report, drill  # noqa: E402
 from rop.report.filter import ReportFilter  # noqa: E402
 from rop.store import open_store  # noqa: E402
 from rop.store.db import Store  # noqa: E402
-
-
-def timed(fn: Callable[[], Any], runs: int) -> tuple[float, float]:
-    start = time.perf_counter()
-    fn()
-    first = time.perf_counter() - start
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return first, statistics.median(times)
 
 
 @contextlib.contextmanager
