@@ -420,72 +420,35 @@ def _client_ctes(kind: str, opts: Options) -> list[Cte]:
         if kind == "company"
         else "CASE c.crm_entity_type WHEN 'CONTACT' THEN c.crm_entity_id END"
     )
-    # Paged: only the calls and won deals of the page's clients are read, the
-    # restriction inside each aggregate (an id filter above a GROUP BY is not
-    # pushed below it by either engine). A company's calls are its own and its
-    # contacts' (as call_client), one branch each: an OR of the two made DuckDB
-    # read and join every call (0.5 s at 1M deals).
-    if kind == "company":
-
-        def calls_of(ids: str, col: str) -> str:
-            return f"""SELECT c.crm_entity_id AS cid, {col} AS v FROM calls c
-        WHERE c.portal = $portal AND c.crm_entity_type = 'COMPANY' AND c.crm_entity_id IN {ids}
-    UNION ALL SELECT ct.company_id, {col} FROM calls c
-        JOIN (SELECT id, company_id FROM contacts WHERE portal = $portal AND company_id IN {ids}) ct
-            ON ct.id = c.crm_entity_id
-        WHERE c.portal = $portal AND c.crm_entity_type = 'CONTACT'"""
-    else:
-
-        def calls_of(ids: str, col: str) -> str:
-            return f"""SELECT c.crm_entity_id AS cid, {col} AS v FROM calls c
-        WHERE c.portal = $portal AND c.crm_entity_type = 'CONTACT' AND c.crm_entity_id IN {ids}"""
-
-    def text_sql(ids: str | None) -> str:
+    # The clients' texts are cached whole on both engines (warmed by a server),
+    # not paged per drill-down like the deals': on DuckDB a paged form made every
+    # warm page of a client list 3-5x slower (companies 92 -> 442 ms at 1M), and
+    # PostgreSQL has no index to find a client's calls and deals by (7.7 s a
+    # page): docs/METRICS_DECISIONS.md "List texts per page".
+    text = Cte(
+        f"{kind}_text",
         # What a list of clients shows beside the facts (who to call, and when
         # they were last called and last bought): the last call and the last
         # won deal whenever they were, and a phone (the card's, else the last
         # number called). Read from the tables, not the *_base steps, so the
         # cached step stands alone.
-        won = f"d.portal = $portal AND d.stage_semantic = 'S' AND d.{link} IS NOT NULL"
-        won += among(f"d.{link}", ids)
-        won_ids = f" AND owner_id IN (SELECT d.id FROM deals d WHERE {won})" if ids else ""
-        if ids:
-            # The number called only for clients without one on the card (it is
-            # shown only then): reading the calls' numbers was most of a
-            # page's cost (85 of 140 ms at 1M deals).
-            bare = (
-                f"(SELECT id FROM {table} WHERE portal = $portal AND phone IS NULL AND id IN {ids})"
-            )
-            calls = f"""SELECT cid, max(v) AS last_call FROM (
-    {calls_of(ids, "c.call_start_date")}) c GROUP BY cid) lc ON lc.cid = x.id
-LEFT JOIN (SELECT cid, max(v) AS phone FROM (
-    {calls_of(bare, "c.phone_number")}) c GROUP BY cid) lp ON lp.cid = x.id"""
-            phone = "lp.phone"
-        else:
-            calls = f"""SELECT {call_client} AS cid, max(c.call_start_date) AS last_call,
+        f"""SELECT x.id, coalesce(x.phone, lc.phone) AS phone, lc.last_call, lw.last_won
+FROM {table} x
+LEFT JOIN (SELECT {call_client} AS cid, max(c.call_start_date) AS last_call,
         max(c.phone_number) AS phone
     FROM calls c
     LEFT JOIN (SELECT id, company_id FROM contacts WHERE portal = $portal) ct
         ON ct.id = c.crm_entity_id AND c.crm_entity_type = 'CONTACT'
-    WHERE c.portal = $portal GROUP BY 1) lc ON lc.cid = x.id"""
-            phone = "lc.phone"
-        return f"""SELECT x.id, coalesce(x.phone, {phone}) AS phone, lc.last_call, lw.last_won
-FROM {table} x
-LEFT JOIN ({calls}
+    WHERE c.portal = $portal GROUP BY 1) lc ON lc.cid = x.id
 LEFT JOIN (SELECT d.{link} AS cid, max(coalesce(h.t, d.moved_time)) AS last_won
     FROM deals d
     LEFT JOIN (SELECT owner_id, max(created_time) AS t FROM deal_stage_history
-        WHERE portal = $portal AND type_id = 3{won_ids} GROUP BY owner_id) h ON h.owner_id = d.id
-    WHERE {won}
+        WHERE portal = $portal AND type_id = 3 GROUP BY owner_id) h ON h.owner_id = d.id
+    WHERE d.portal = $portal AND d.stage_semantic = 'S' AND d.{link} IS NOT NULL
     GROUP BY 1) lw ON lw.cid = x.id
-WHERE x.portal = $portal{among("x.id", ids)}"""
-
-    # The clients' texts stay cached whole on both engines (warmed by a server;
-    # docs/METRICS_DECISIONS.md "List texts per page"): on DuckDB the paged form
-    # made every warm page of a client list 3-5x slower (companies 92 -> 442 ms
-    # at 1M), and PostgreSQL has no index to find a client's calls and deals by
-    # (7.7 s a page). The paged form is kept for when those are stored per client.
-    text = Cte(f"{kind}_text", text_sql(None), static=True)
+WHERE x.portal = $portal""",
+        static=True,
+    )
     return [
         *deal_ctes(opts),
         *flag_steps,
