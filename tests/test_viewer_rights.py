@@ -186,3 +186,28 @@ def test_the_cache_computes_once_then_refreshes_in_the_background(emu: Emu, main
     cache.wait()
     assert calls == [(emu.key, 5), (emu.key, 5)]
     assert load_grant(main, emu.key, 5) is not None
+
+
+def test_a_process_without_the_viewers_token_serves_the_stored_grant(emu: Emu, main: Store) -> None:
+    """Only the process a frame was posted to knows the viewer's token (it is
+    never stored): another process neither works a grant out nor refreshes it."""
+    forget_grants(main, emu.key)
+    calls: list[tuple[str, int]] = []
+    known: set[tuple[str, int]] = set()
+
+    def refresh(portal: str, viewer: int) -> None:
+        calls.append((portal, viewer))
+        refresh_grant(main.cursor(), emu.rest, portal, viewer, emu.provider(viewer),
+                      rate_per_second=100)  # fmt: skip
+
+    cache = GrantCache(main, refresh, ttl=3600, ready=lambda p, v: (p, v) in known)
+    assert cache.ensure(emu.key, 5) == "missing"
+    assert load_grant(main, emu.key, 5) is None and calls == []
+    known.add((emu.key, 5))
+    assert cache.ensure(emu.key, 5) == "computed"
+    known.clear()
+    cache.ttl = 0
+    assert cache.ensure(emu.key, 5) == "stale"
+    cache.wait()
+    assert calls == [(emu.key, 5)]
+    assert load_grant(main, emu.key, 5) is not None

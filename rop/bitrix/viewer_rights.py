@@ -310,6 +310,7 @@ def refresh_grant(
 
 
 Refresh = Callable[[str, int], Any]
+Ready = Callable[[str, int], bool]
 
 
 class GrantCache:
@@ -320,32 +321,47 @@ class GrantCache:
     older than ``ttl`` it answers at once and refreshes in the background
     (one refresh per viewer at a time). ``refresh(portal, viewer)`` does the
     work (the server binds it to :func:`refresh_grant` with the viewer's
-    token). A failed background refresh keeps the old grant and is logged.
+    token); ``ready(portal, viewer)`` says whether it can now (the app knows
+    the viewer's frame token only in the process the frame was posted to).
+    A failed background refresh keeps the old grant and is logged.
     """
 
-    def __init__(self, store: Store, refresh: Refresh, ttl: float = 600.0) -> None:
+    def __init__(
+        self, store: Store, refresh: Refresh, ttl: float = 600.0, ready: Ready | None = None
+    ) -> None:
         self.store = store
         self._refresh = refresh
+        self._ready = ready or (lambda _portal, _viewer: True)
         self.ttl = ttl
         self._lock = threading.Lock()
         self._running: dict[tuple[str, int], threading.Thread] = {}
 
     def age(self, portal: str, viewer: int) -> float | None:
-        stamp = grant_computed_at(self.store, portal, viewer)
-        if stamp is None:
-            return None
         from datetime import UTC, datetime
 
+        cursor = self.store.cursor()  # callers' threads: a handle of their own
+        try:
+            stamp = grant_computed_at(cursor, portal, viewer)
+        finally:
+            cursor.close()
+        if stamp is None:
+            return None
         return (datetime.now(UTC).replace(tzinfo=None) - stamp).total_seconds()
 
     def ensure(self, portal: str, viewer: int) -> str:
-        """'computed' (first open, done now), 'fresh', or 'refreshing' (stale, in background)."""
+        """'computed' (first open, done now), 'fresh', 'refreshing' (stale, in the
+        background), 'stale' (old, and nothing here can refresh it: served as it
+        is) or 'missing' (none, and none can be worked out here)."""
         age = self.age(portal, viewer)
         if age is None:
+            if not self._ready(portal, viewer):
+                return "missing"
             self._refresh(portal, viewer)
             return "computed"
         if age < self.ttl:
             return "fresh"
+        if not self._ready(portal, viewer):
+            return "stale"
         key = (portal, viewer)
         with self._lock:
             running = self._running.get(key)

@@ -122,7 +122,7 @@ class ViewerGate:
             import anyio.to_thread
 
             ready = await anyio.to_thread.run_sync(
-                self.mode.ensure_grant, claim.member_id, install.portal, claim.user_id
+                self.mode.ensure_grant, install.portal, claim.user_id
             )
             if not ready:
                 await deny(scope, send, 401, "expired", lang)

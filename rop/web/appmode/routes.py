@@ -78,14 +78,12 @@ async def app_open(request: Request) -> Response:
     except Refused as no:
         return refuse(no.status, no.reason, frame.lang)
     token = mode.viewers.issue(ViewerClaim(frame.member_id, viewer.user_id, viewer.admin))
-    mode.remember_viewer(install.portal, viewer.user_id, frame.auth_id)
+    mode.remember_viewer(install.member_id, install.portal, viewer.user_id, frame.auth_id)
     if _has_data(request, install.portal) and install.state == "installed":
         import anyio.to_thread
 
         try:
-            await anyio.to_thread.run_sync(
-                mode.ensure_grant, install.member_id, install.portal, viewer.user_id
-            )
+            await anyio.to_thread.run_sync(mode.ensure_grant, install.portal, viewer.user_id)
         except BitrixError as error:
             log.warning("rights of viewer %s not worked out: %s", viewer.user_id, error)
             return refuse(502, "rights_failed", frame.lang)
@@ -146,7 +144,7 @@ async def app_install(request: Request) -> Response:
         await client.aclose()
     mode.jobs.start(install.member_id, full=True)
     token = mode.viewers.issue(ViewerClaim(frame.member_id, viewer.user_id, viewer.admin))
-    mode.remember_viewer(install.portal, viewer.user_id, frame.auth_id)
+    mode.remember_viewer(install.member_id, install.portal, viewer.user_id, frame.auth_id)
     log.info("installed on %s (member %s)", install.domain, install.member_id)
     reset = VIEWER_TOKEN.set(token)
     try:

@@ -154,10 +154,13 @@ class AppMode:
         # The viewer's rights come from Bitrix24 with the viewer's own token
         # (rop.bitrix.viewer_rights): the frame's AUTH_ID, kept in memory
         # only (never stored), for the first work-out and background refreshes.
-        self._frame_auth: dict[tuple[str, int], str] = {}
+        # So only the process a frame was posted to can refresh that viewer's
+        # grant; any other serves the stored grant as it is (docs/SERVER.md).
+        self._frame_auth: dict[tuple[str, int], tuple[str, str]] = {}
         self._grant_lock = threading.Lock()
-        self._grant_running: set[tuple[str, int]] = set()
-        self.grant_ttl_seconds = 600.0
+        from rop.bitrix.viewer_rights import GrantCache
+
+        self.grants = GrantCache(store, self._refresh_grant, ready=self._knows_viewer)
         self._stopping = threading.Event()
 
     def start(self) -> None:
@@ -257,60 +260,25 @@ class AppMode:
             token_provider=self.token_provider(member_id),
         )
 
-    def remember_viewer(self, portal: str, viewer: int, auth: str) -> None:
+    def remember_viewer(self, member_id: str, portal: str, viewer: int, auth: str) -> None:
         with self._grant_lock:
-            self._frame_auth[(portal, viewer)] = auth
+            self._frame_auth[(portal, viewer)] = (member_id, auth)
 
-    def ensure_grant(self, member_id: str, portal: str, viewer: int) -> bool:
+    def _knows_viewer(self, portal: str, viewer: int) -> bool:
+        with self._grant_lock:
+            return (portal, viewer) in self._frame_auth
+
+    def ensure_grant(self, portal: str, viewer: int) -> bool:
         """The viewer's grant exists (worked out now if it did not); False when it
         cannot be worked out (no frame token known: the viewer must open the app
         again). A stale grant is refreshed in the background."""
-        from datetime import UTC, datetime
+        return self.grants.ensure(portal, viewer) != "missing"
 
-        from rop.store.grants import grant_computed_at
-
-        cursor = self.store.cursor()
-        try:
-            stamp = grant_computed_at(cursor, portal, viewer)
-        finally:
-            cursor.close()
-        key = (portal, viewer)
-        if stamp is None:
-            with self._grant_lock:
-                known = key in self._frame_auth
-            if not known:
-                return False
-            self._refresh_grant(member_id, portal, viewer)
-            return True
-        age = (datetime.now(UTC).replace(tzinfo=None) - stamp).total_seconds()
-        if age >= self.grant_ttl_seconds:
-            with self._grant_lock:
-                start = key in self._frame_auth and key not in self._grant_running
-                if start:
-                    self._grant_running.add(key)
-            if start:
-                threading.Thread(
-                    target=self._background_grant,
-                    args=(member_id, portal, viewer),
-                    name="rop-grant",
-                    daemon=True,
-                ).start()
-        return True
-
-    def _background_grant(self, member_id: str, portal: str, viewer: int) -> None:
-        try:
-            self._refresh_grant(member_id, portal, viewer)
-        except Exception as exc:  # the old grant stays; the next open brings a new token
-            log.warning("refreshing the rights of viewer %s on %s failed: %s", viewer, portal, exc)
-        finally:
-            with self._grant_lock:
-                self._grant_running.discard((portal, viewer))
-
-    def _refresh_grant(self, member_id: str, portal: str, viewer: int) -> None:
+    def _refresh_grant(self, portal: str, viewer: int) -> None:
         from rop.bitrix.viewer_rights import refresh_grant
 
         with self._grant_lock:
-            auth = self._frame_auth[(portal, viewer)]
+            member_id, auth = self._frame_auth[(portal, viewer)]
 
         async def frame_token(_refresh: bool) -> str:
             return auth
