@@ -239,3 +239,63 @@ def test_local_days_are_exact_across_transitions_and_half_hour_zones(zone: str) 
     assert got == want
     if zone in ("Europe/Berlin", "America/New_York"):
         assert len(spans) == 3  # two transitions in the year
+
+
+def test_the_trend_reads_the_rollups_and_equals_the_trend_over_the_records(
+    store: Store, portal_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Where the rollups answer the deal section (rop.metrics.rollups.trend_usable),
+    the trend is read from them (a month reads a few thousand rows, not every deal
+    fact): each point equals the one over the records, in a zone with daylight
+    saving, for the team, a pipeline, a manager, a department, by source, by week."""
+    from rop.store.facts import refresh_facts
+
+    with emulate(portal_dir) as emu:
+        sync(store, emu)
+        change_portal(emu, random.Random(7))
+        sync(store, emu)
+        key = emu.key
+    # New York's clocks change on 2026-03-08 and 2026-11-01: days around both.
+    store.execute("UPDATE portals SET timezone = 'America/New_York' WHERE portal = ?", [key])
+    refresh_facts(store, key)
+    manager, department = store.query(
+        "SELECT d.assigned_by_id, u.department_id FROM deals d JOIN users u "
+        "ON u.portal = d.portal AND u.id = d.assigned_by_id WHERE d.portal = ? "
+        "AND u.department_id IS NOT NULL GROUP BY 1, 2 ORDER BY count(*) DESC, 1 LIMIT 1",
+        [key],
+    )[0]
+    statements: list[str] = []
+    real = type(store).query
+
+    def spy(self: Store, sql: str, params: Any = ()) -> list[tuple]:
+        statements.append(sql)
+        return real(self, sql, params)
+
+    monkeypatch.setattr(type(store), "query", spy)
+
+    def trend(flt: ReportFilter, rollups: bool) -> tuple[dict[str, Any], bool]:
+        monkeypatch.setattr("rop.report.context.USE_ROLLUPS", rollups)
+        statements.clear()
+        got = deal_trend(store, flt, key, date(2026, 12, 31))
+        return got, any("record_rollups" in s for s in statements)
+
+    spring, autumn = ReportFilter(date(2026, 3, 1), date(2026, 3, 31)), ReportFilter(
+        date(2026, 10, 15), date(2026, 11, 14)
+    )
+    cases = [
+        spring,
+        autumn,
+        ReportFilter(date(2025, 12, 1), date(2026, 12, 31)),  # by week
+        replace(autumn, pipelines=(1,)),
+        replace(autumn, managers=(manager,)),
+        replace(autumn, departments=(department,)),
+        replace(spring, by="source"),
+    ]
+    counted = 0
+    for flt in cases:
+        fast, read_rollups = trend(flt, True)
+        slow, read_records_only = trend(flt, False)
+        assert read_rollups and not read_records_only, flt
+        assert fast == slow, flt
+        counted += sum(fast["new"]) + sum(fast["won"]) + sum(fast["lost"])
+    assert counted > 100

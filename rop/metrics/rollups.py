@@ -17,7 +17,7 @@ key stages, client coverage) stay on the records.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from rop.metrics.compile import Context
 from rop.metrics.figure import Figure
@@ -175,18 +175,43 @@ def beside_records(records: str, rolled: str) -> str:
     )
 
 
-def rollup_sql(section: str, figs: Sequence[Figure], ctx: Context, offset: int = 0) -> str:
-    """One query for ``figs`` of ``section`` over its rollup rows, in the shape of
-    :func:`rop.metrics.compile.aggregate_sql` (row key, department, partials);
-    the partials of figure ``i`` are named for figure ``offset + i``."""
-    table, rows, _ = TABLES[section]
-    who = [f"r.portal = $portal AND {rows}"]
+def _who(section: str, ctx: Context) -> str:
+    """The rollup rows (``r``) of ``section`` the filter and the viewer's scope keep."""
+    who = [f"r.portal = $portal AND {TABLES[section][1]}"]
     if section == "deals" and ctx.opts.pipelines:
         who.append("r.category_id IN (SELECT unnest(CAST($pipes AS BIGINT[])))")
     if ctx.allowed is not None:
         who.append("r.manager_id IN (SELECT unnest(CAST($allowed AS BIGINT[])))")
     if ctx.excluded:
         who.append("r.manager_id NOT IN (SELECT unnest(CAST($excluded AS BIGINT[])))")
+    return " AND ".join(who)
+
+
+def trend_usable(ctx: Context) -> bool:
+    """The rollups answer the page's trend (deals new, won, lost per local day) for
+    ``ctx``: as :func:`usable` for the deal section, whatever the rows are grouped
+    by (the trend is the team's total per day)."""
+    return usable("deals", replace(ctx, group="manager"))
+
+
+def trend_sql(ctx: Context) -> str:
+    """(kind, local day, count) of the period's new, won and lost deals over the
+    rollup rows: the rows ``deals_new``, ``deals_won`` and ``deals_lost`` sum
+    (:data:`ROLLS`), per day instead of in one sum, so each point equals the
+    figure narrowed to its day. ``$d_from``..``$d_to`` are the period's local days."""
+    return (
+        "SELECT CASE WHEN r.kind = 'new' THEN 'new' WHEN r.semantic = 'S' THEN 'won' "
+        "ELSE 'lost' END AS kind, r.day, sum(r.n) AS n FROM record_rollups r\n"
+        f"WHERE {_who('deals', ctx)} AND (r.kind = 'new' OR (r.kind = 'closed' AND r.semantic IN ('S', 'F')))\n"
+        "AND r.day >= $d_from AND r.day <= $d_to GROUP BY 1, 2"
+    )
+
+
+def rollup_sql(section: str, figs: Sequence[Figure], ctx: Context, offset: int = 0) -> str:
+    """One query for ``figs`` of ``section`` over its rollup rows, in the shape of
+    :func:`rop.metrics.compile.aggregate_sql` (row key, department, partials);
+    the partials of figure ``i`` are named for figure ``offset + i``."""
+    table = TABLES[section][0]
     key = _GROUP[ctx.group]
     dept = "f.department_id" if ctx.group == "manager" else "NULL"
     first: dict[str, str] = {}
@@ -202,7 +227,7 @@ def rollup_sql(section: str, figs: Sequence[Figure], ctx: Context, offset: int =
     return (
         f"WITH f AS (\nSELECT r.*, u.department_id AS department_id FROM {table} r "
         "LEFT JOIN users u ON u.portal = $portal AND u.id = r.manager_id\n"
-        f"WHERE {' AND '.join(who)}\n)\n"
+        f"WHERE {_who(section, ctx)}\n)\n"
         f"SELECT k, dept, {', '.join(outer)} FROM (\n"
         f"SELECT {key} AS k, {dept} AS dept,\n    {aggs}\n"
         f"FROM f WHERE {where} GROUP BY {key}{', ' + dept if dept != 'NULL' else ''}) g"

@@ -4,7 +4,10 @@ Each point counts exactly the records of the figure its drill-down lists
 (``deals_new``, ``deals_won``, ``deals_lost`` narrowed to that day or week): it
 is read from the same relation (rop.metrics.sources ``deal_rel``: the stored
 deal facts while they are current, the viewer's scope, the chosen pipelines),
-so a point and its list cannot disagree. The close time is the deal facts'
+so a point and its list cannot disagree. Where the stored rollups answer
+the deal section's sums (rop.metrics.rollups.trend_usable), the points are
+read from them instead: the same rows ``deals_new``, ``deals_won`` and
+``deals_lost`` sum, by the same local day. The close time is the deal facts'
 (METRICS.md: the latest move into a final stage, else MOVED_TIME, else
 CLOSEDATE at local midnight), stored per deal: the chart no longer aggregates
 the whole stage history on every page build (a third of a month's page build
@@ -27,6 +30,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from rop.metrics import rollups
 from rop.metrics.compile import bind, params_for, relation
 from rop.metrics.sources import SOURCES
 from rop.report.context import context, prepare
@@ -105,10 +109,16 @@ def deal_trend(
     """
     prep = prepare(store, flt, portal)
     ctx = context(prep, flt.date_from, flt.date_to)
-    start, end = ctx.params["p_from"], ctx.params["p_to"]
-    body, extra = trend_sql(offset_spans(prep.tz, start, end))
-    sql = f"{relation(SOURCES['deal_rel'], ctx)}\n{body}"
-    params = {**params_for(ctx, ()), **extra}
+    if rollups.trend_usable(ctx):
+        # The stored rollups hold these counts per local day already: a month
+        # reads a few thousand rows instead of every deal fact (a fifth of a
+        # month's page build at 1M deals, docs/BENCHMARKS.md "Twenty viewers").
+        sql, params = rollups.trend_sql(ctx), params_for(ctx, ())
+    else:
+        start, end = ctx.params["p_from"], ctx.params["p_to"]
+        body, extra = trend_sql(offset_spans(prep.tz, start, end))
+        sql = f"{relation(SOURCES['deal_rel'], ctx)}\n{body}"
+        params = {**params_for(ctx, ()), **extra}
     weekly = (flt.date_to - flt.date_from).days + 1 > DAILY_UP_TO_DAYS
 
     def bucket(day: date) -> date:
