@@ -279,8 +279,9 @@ def test_the_trend_reads_the_rollups_and_equals_the_trend_over_the_records(
         got = deal_trend(store, flt, key, date(2026, 12, 31))
         return got, any("record_rollups" in s for s in statements)
 
-    spring, autumn = ReportFilter(date(2026, 3, 1), date(2026, 3, 31)), ReportFilter(
-        date(2026, 10, 15), date(2026, 11, 14)
+    spring, autumn = (
+        ReportFilter(date(2026, 3, 1), date(2026, 3, 31)),
+        ReportFilter(date(2026, 10, 15), date(2026, 11, 14)),
     )
     cases = [
         spring,
