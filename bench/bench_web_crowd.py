@@ -66,6 +66,14 @@ def memory(pid: int) -> dict[str, int]:
     return out
 
 
+def cpu_seconds(pid: int) -> float:
+    """The server's CPU time so far (user + system, all its threads), from /proc:
+    beside the wall times, what the crowd cost whatever else the box was doing."""
+    with open(f"/proc/{pid}/stat") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 async def run(url: str, crowd: int, days: int, first: date, pid: int) -> None:
     limits = httpx.Limits(max_connections=crowd + 10)
     async with httpx.AsyncClient(base_url=url, timeout=900, limits=limits) as client:
@@ -82,14 +90,17 @@ async def run(url: str, crowd: int, days: int, first: date, pid: int) -> None:
         probe = asyncio.create_task(cheap_probe(client, stop, cheap))
         t0 = time.perf_counter()
         before = memory(pid)
+        cpu0 = cpu_seconds(pid)
         await asyncio.gather(*(crowd_request(client, i, builds, days, first) for i in range(crowd)))
         wall = time.perf_counter() - t0
+        cpu = cpu_seconds(pid) - cpu0
         stop.set()
         await probe
     after = memory(pid)
     print(f"{crowd} different uncached reports of {days} days at once: wall {wall:.1f} s, "
           f"each p50 {statistics.median(builds):.1f} s, p95 {pct(builds, 95):.1f} s, "
-          f"max {max(builds):.1f} s; load {os.getloadavg()[0]:.1f}")  # fmt: skip
+          f"max {max(builds):.1f} s; load {os.getloadavg()[0]:.1f}; "
+          f"server CPU {cpu:.1f} s ({cpu / crowd:.2f} s a report)")  # fmt: skip
     print(f"server memory: warm (before the crowd) {before['VmRSS']} MB, after "
           f"{after['VmRSS']} MB, peak {after['VmHWM']} MB")  # fmt: skip
     print(f"{'request':12} {'idle ms':>8} {'n':>4} {'p50 ms':>8} {'p95 ms':>8} {'max ms':>8}")

@@ -309,3 +309,76 @@ def test_the_warm_up_after_a_sync_waits_for_a_build_slot(store, monkeypatch):
     finally:
         release.set()
         srv.stop()
+
+
+def test_the_warm_up_beyond_the_page_waits_while_a_viewers_build_waits_or_runs(store, monkeypatch):
+    """ROP_REPORT_BUILDS=2: after a sync the warm-up builds the default page in a
+    free slot, but the drill-downs' static steps after it (seconds of CPU at 1M
+    deals) wait while a viewer's report is being built, and run once it is done:
+    twenty viewers arriving after a start or a sync no longer share the slots and
+    the cores with them (docs/BENCHMARKS.md, "Twenty viewers", round 7)."""
+    import rop.report.build as build_module
+    import rop.report.context as context_module
+    from rop.report.context import warm_sources
+
+    def fake_sync(cur, url, *, full=False, progress=None):
+        return {"deals": 0}
+
+    warmed: list[tuple[str, ...]] = []
+    real_warm = context_module.warm_cache
+
+    def counted_warm(store, portal=None, sources=None):
+        warmed.append(tuple(sources or ()))
+        return real_warm(store, portal, sources)
+
+    monkeypatch.setattr(context_module, "warm_cache", counted_warm)
+    settings = Settings(db=store.path, report_builds=2, webhook="http://127.0.0.1:1/rest/1/x/")
+    app = create_app(settings, store, fake_sync)
+    srv = serve_in_thread(app)
+    real_build = build_module.build_report
+    release = threading.Event()
+    held: list[date] = []
+    built: list[date] = []
+    held_from = date(2025, 1, 1)
+
+    def held_build(store, flt, **kwargs):
+        if flt.date_from == held_from:
+            held.append(flt.date_from)
+            release.wait(60)
+        built.append(flt.date_from)
+        return real_build(store, flt, **kwargs)
+
+    every = len(warm_sources())
+    try:
+        deadline = time.monotonic() + 60
+        while len(warmed) < every and time.monotonic() < deadline:
+            time.sleep(0.05)  # the start's warm-up, each source on its own
+        assert len(warmed) == every and all(len(w) == 1 for w in warmed), warmed
+        monkeypatch.setattr(build_module, "build_report", held_build)
+        with httpx.Client(base_url=srv.url, timeout=60) as web:
+            other = {"period": "custom", "from": str(held_from), "to": "2025-01-31"}
+            asker = threading.Thread(
+                target=web.get, args=("/report.json",), kwargs={"params": other}
+            )
+            asker.start()
+            while not held and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert held, "the viewer's build did not start"
+            before = len(warmed)
+            started = web.post("/api/sync", json={"wait": False}, headers={"origin": srv.url})
+            assert started.status_code == 202, started.text
+            while len(built) < 1 and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert built, "the warm-up did not build the default page in the free slot"
+            time.sleep(1.5)  # the static steps had every chance to start
+            assert len(warmed) == before, "static steps warmed beside a viewer's build"
+            release.set()
+            asker.join(60)
+            while len(warmed) < before + every and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert len(warmed) == before + every  # then they ran, each on its own
+            while app.state.builds.running and time.monotonic() < deadline:
+                time.sleep(0.05)
+    finally:
+        release.set()
+        srv.stop()

@@ -310,7 +310,15 @@ def context(prep: Prepared, date_from: date, date_to: date) -> Context:
     )
 
 
-def warm_cache(store: Store, portal: str | None = None) -> None:
+def warm_sources() -> list[str]:
+    """The relations :func:`warm_cache` warms, in its order: a server warms them one
+    at a time, each when no viewer's report waits for a build (rop.web.app)."""
+    return [*SOURCES, *STAGE_SOURCES]
+
+
+def warm_cache(
+    store: Store, portal: str | None = None, sources: Iterable[str] | None = None
+) -> None:
     """Compute the static steps of every section now (rop.metrics.cache).
 
     A report right after a load or a sync otherwise pays for them (1-2 s at
@@ -318,7 +326,8 @@ def warm_cache(store: Store, portal: str | None = None) -> None:
     Nothing is computed twice: a report after it reuses the tables. Of the
     list texts (``*_text``) only those a drill-down reads whole are warmed (the
     clients', and the calls' on DuckDB); the others have a paged form: a page
-    names its own rows (rop.metrics.compile.relation).
+    names its own rows (rop.metrics.compile.relation). ``sources``: only these
+    relations (names of :func:`warm_sources`).
     """
     row = select_portal(store, portal)
     key = row.key
@@ -327,7 +336,8 @@ def warm_cache(store: Store, portal: str | None = None) -> None:
     if prep.materialize is None:
         return
     ctx = context(prep, today, today)
-    for source in [*SOURCES.values(), *STAGE_SOURCES.values()]:
+    every = {**SOURCES, **STAGE_SOURCES}
+    for source in [every[name] for name in (warm_sources() if sources is None else sources)]:
         # Materializes each *_base step on the way, and the texts read whole.
         texts = [c for c in source.ctes(ctx.opts) if c.name == f"{source.entity}_text"]
         relation(source, ctx, names=bool(texts) and texts[0].paged is None)

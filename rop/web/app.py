@@ -252,41 +252,57 @@ def create_app(
 
 
 def warm(app: Starlette) -> None:
-    """Build the default page (this month, the configured viewer) into the cache.
+    """Build the default page (this month, the configured viewer) into the cache,
+    then the other sections' static steps.
 
-    While the server runs, in one of its report build slots (rop.web.builds):
-    a warm-up is a build like any request's and waits its turn.
+    While the server runs, in its report build slots (rop.web.builds): the page
+    is a build like any request's and waits its turn; each static step after it
+    waits until no request's build waits or runs (``Builds.run_when_idle``).
     """
+    from rop.report.context import warm_sources
+
     loop = getattr(app.state, "loop", None)
     if loop is not None and loop.is_running():
         try:
             asyncio.get_running_loop()
         except RuntimeError:  # a thread of our own, not the loop's: hand it over
             builds: Builds = app.state.builds
-            future = asyncio.run_coroutine_threadsafe(
-                builds.run(functools.partial(_warm, app)), loop
-            )
-            stopping: threading.Event = app.state.stopping
-            while True:
-                try:
-                    future.result(timeout=0.5)
-                except concurrent.futures.TimeoutError:
-                    # Shutting down, the loop may be waiting for this very thread;
-                    # the build finishes in its slot, and the shutdown waits for it.
-                    if stopping.is_set():
-                        return
-                    continue
-                except Exception:  # an empty store: the page shows it itself
-                    log.debug("nothing to warm", exc_info=True)
+            if not _in_slot(app, loop, builds.run(functools.partial(_warm, app))):
                 return
-    _warm(app)
+            for name in warm_sources():
+                work = functools.partial(_warm_steps, app, [name])
+                if not _in_slot(app, loop, builds.run_when_idle(work)):
+                    return
+            return
+    if _warm(app):
+        _warm_steps(app, None)
 
 
-def _warm(app: Starlette) -> None:
+def _in_slot(app: Starlette, loop: asyncio.AbstractEventLoop, work: Any) -> bool:
+    """Run the coroutine ``work`` on the server's loop from this thread; False
+    when it failed or the server is stopping (the warm-up then ends)."""
+    future = asyncio.run_coroutine_threadsafe(work, loop)
+    stopping: threading.Event = app.state.stopping
+    while True:
+        try:
+            return bool(future.result(timeout=0.5))
+        except concurrent.futures.TimeoutError:
+            # Shutting down, the loop may be waiting for this very thread;
+            # the build finishes in its slot, and the shutdown waits for it.
+            if stopping.is_set():
+                return False
+            continue
+        except Exception:  # an empty store: the page shows it itself
+            log.debug("nothing to warm", exc_info=True)
+            return False
+
+
+def _warm(app: Starlette) -> bool:
+    """The default page into the cache; False when there is nothing to warm."""
     from starlette.requests import Request
 
     if getattr(app.state, "stopping", threading.Event()).is_set():
-        return  # a slot that came free during the shutdown: the store is closing
+        return False  # a slot that came free during the shutdown: the store is closing
 
     scope = {
         "type": "http",
@@ -301,16 +317,24 @@ def _warm(app: Starlette) -> None:
         report_view.report_page(Request(scope))
     except Exception:  # an empty store or a bad setting shows on the page itself
         log.debug("nothing to warm", exc_info=True)
-        return
-    # Then what the default page did not need: the other sections' static
-    # steps (rop.report.context.warm_cache), so the first drill-down after a
-    # start or a sync does not pay for them (its page names its own rows).
+        return False
+    return True
+
+
+def _warm_steps(app: Starlette, sources: list[str] | None) -> bool:
+    """What the default page did not need: the other sections' static steps
+    (rop.report.context.warm_cache), so the first drill-down after a start or a
+    sync does not pay for them (its page names its own rows)."""
+    if getattr(app.state, "stopping", threading.Event()).is_set():
+        return False
     try:
         from rop.report.context import warm_cache
 
-        warm_cache(app.state.pool.get())
+        warm_cache(app.state.pool.get(), sources=sources)
     except Exception:
         log.debug("static steps not warmed", exc_info=True)
+        return False
+    return True
 
 
 def _bind(host: str, port: int) -> socket.socket:

@@ -16,7 +16,10 @@ around the report, drill-downs, static files) never waits for a slot.
 Outside a request (tests calling a view directly) ``cached_build`` builds in
 place, as ``ReportCache`` always did; the warm-up after a start or a sync does
 too, but holding one of the slots (``Builds.run``), so it never makes the
-builds at once more than ``ROP_REPORT_BUILDS``.
+builds at once more than ``ROP_REPORT_BUILDS``; and what it warms beyond the
+default page goes a piece at a time, each only when no request's build waits
+or runs (``Builds.run_when_idle``): twenty viewers arriving right after a start
+used to share the cores and the slots with seconds of it (docs/BENCHMARKS.md).
 """
 
 from __future__ import annotations
@@ -126,6 +129,20 @@ class Builds:
         if self._limiter is None:
             self._limiter = anyio.CapacityLimiter(self.limit)
         return await anyio.to_thread.run_sync(work, limiter=self._limiter)
+
+    @property
+    def wanted(self) -> int:
+        """Request builds waiting for a slot or running (one per key)."""
+        return len(self._flights)
+
+    async def run_when_idle(self, work: Callable[[], Any], poll: float = 0.1) -> Any:
+        """``work`` as :meth:`run`, once no request's build waits or runs: what a
+        warm-up does beyond the default page (the drill-downs' static steps, seconds
+        of CPU at 1M deals) never takes a slot or the cores from a viewer. A request
+        arriving while it runs waits for at most that one piece."""
+        while self._flights:
+            await anyio.sleep(poll)
+        return await self.run(work)
 
     def _capture(self, key: Hashable, build: Callable[[], Any]) -> Outcome:
         with self._count:
