@@ -74,11 +74,24 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-async def run(url: str, crowd: int, days: int, first: date, pid: int) -> None:
+async def settled(pid: int, idle: float = 0.05) -> float:
+    """Wait until the server uses less than ``idle`` s of CPU in a second (its
+    warm-up after the start is over); returns the seconds waited."""
+    t0 = time.perf_counter()
+    while True:
+        before = cpu_seconds(pid)
+        await asyncio.sleep(1.0)
+        if cpu_seconds(pid) - before < idle:
+            return time.perf_counter() - t0
+
+
+async def run(url: str, crowd: int, days: int, first: date, pid: int, settle: bool = False) -> None:
     limits = httpx.Limits(max_connections=crowd + 10)
     async with httpx.AsyncClient(base_url=url, timeout=900, limits=limits) as client:
         for path in CHEAP.values():  # cached from now on
             (await client.get(path)).raise_for_status()
+        if settle:
+            print(f"server settled after {await settled(pid):.1f} s more", flush=True)
         idle = {}
         for kind, path in CHEAP.items():
             t0 = time.perf_counter()
@@ -122,12 +135,18 @@ def main() -> None:
         default=date(2025, 1, 1),
         help="the first crowd report's start; each next one starts a day later",
     )
+    parser.add_argument(
+        "--settle",
+        action="store_true",
+        help="start the crowd once the server is idle (its warm-up done), not right "
+        "after the first page",
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         db = args.db or build_store(args.deals, Path(tmp))
         proc, url = start_server(db, 64)
         try:
-            asyncio.run(run(url, args.crowd, args.days, args.first, proc.pid))
+            asyncio.run(run(url, args.crowd, args.days, args.first, proc.pid, args.settle))
         finally:
             proc.terminate()
             proc.wait(30)

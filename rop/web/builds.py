@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import functools
 import threading
+import time
 from collections.abc import Awaitable, Callable, Hashable
 from typing import Any
 
@@ -97,6 +98,7 @@ class Builds:
         self.limit = limit
         self._limiter: anyio.CapacityLimiter | None = None
         self._flights: dict[Hashable, _Flight] = {}
+        self._last_flight = 0.0  # when the last request's build ended (monotonic)
         self.started = 0  # builds begun (tests and benchmarks read it)
         self._count = threading.Lock()
 
@@ -120,6 +122,7 @@ class Builds:
             )
         finally:
             del self._flights[key]
+            self._last_flight = time.monotonic()
             flight.done.set()
         return flight.outcome
 
@@ -135,14 +138,21 @@ class Builds:
         """Request builds waiting for a slot or running (one per key)."""
         return len(self._flights)
 
-    async def run_when_idle(self, work: Callable[[], Any], poll: float = 0.1) -> Any:
-        """``work`` as :meth:`run`, once no request's build waits or runs: what a
-        warm-up does beyond the default page (the drill-downs' static steps, seconds
-        of CPU at 1M deals) never takes a slot or the cores from a viewer. A request
-        arriving while it runs waits for at most that one piece."""
-        while self._flights:
-            await anyio.sleep(poll)
-        return await self.run(work)
+    async def run_when_idle(
+        self, work: Callable[[], Any], quiet: float = 1.0, poll: float = 0.1
+    ) -> Any:
+        """``work`` as :meth:`run`, once no request's build has waited or run for
+        ``quiet`` seconds: what a warm-up does beyond the default page (the
+        drill-downs' static steps, seconds of CPU at 1M deals) never takes a slot
+        or the cores from a viewer, nor starts between one viewer's pages. A
+        request arriving while it runs waits for at most that one piece."""
+        while True:
+            while self._flights:
+                await anyio.sleep(poll)
+            rest = self._last_flight + quiet - time.monotonic()
+            if rest <= 0:
+                return await self.run(work)
+            await anyio.sleep(rest)
 
     def _capture(self, key: Hashable, build: Callable[[], Any]) -> Outcome:
         with self._count:
