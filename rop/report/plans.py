@@ -336,6 +336,11 @@ def plans_for(store: Store, portal: str, period: PlanPeriod) -> dict[tuple[str, 
 
 
 def plans_version(store: Store) -> tuple:
-    """Changes whenever a plan changes: a built report's cache key carries it."""
+    """Changes whenever a plan changes: a built report's cache key carries it.
+    Remembered until the next write where the store allows it (rop.store.memo)."""
+    return store.remember(("plans_version",), lambda: _plans_version(store))
+
+
+def _plans_version(store: Store) -> tuple:
     row = store.query("SELECT count(*), max(changed_at) FROM plan_changes")
     return tuple(row[0]) if row else ()
