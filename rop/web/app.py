@@ -288,8 +288,10 @@ def _in_slot(app: Starlette, loop: asyncio.AbstractEventLoop, work: Any) -> bool
             return bool(future.result(timeout=0.5))
         except concurrent.futures.TimeoutError:
             # Shutting down, the loop may be waiting for this very thread;
-            # the build finishes in its slot, and the shutdown waits for it.
+            # a build under way finishes in its slot, and the shutdown waits
+            # for it; one still waiting for a slot or a quiet moment is dropped.
             if stopping.is_set():
+                future.cancel()
                 return False
             continue
         except Exception:  # an empty store: the page shows it itself
