@@ -1,5 +1,5 @@
-"""A drill-down's page names its own rows: no deal, lead or quality list text is
-computed for the whole portal or cached (nor the calls' on PostgreSQL), so the
+"""A drill-down's page names its own rows: no deal, lead, client or quality list text
+is computed for the whole portal or cached (nor the calls' on PostgreSQL), so the
 first page after a store is opened is as quick as the next, and a name changed
 since an earlier page shows at once."""
 
@@ -51,12 +51,11 @@ def test_a_page_computes_its_own_texts_only_and_never_a_stale_one(engine, tmp_pa
     pages = {f: drill(store, FLT, f) for f in LISTS}
     assert all(p["records"] for f, p in pages.items() if f != "contacts_not_called"), pages
     # Before, each list cached its texts for every record of the portal
-    # (deal_text, call_text, company_text...); now only the clients' are (their
-    # paged form is slower warm, and PostgreSQL has no index to find a client's
-    # calls by), and the calls' on DuckDB (one process keeps that cache warm).
+    # (deal_text, call_text, company_text...); now none does (the clients' read
+    # the stored client texts) but the calls' on DuckDB (one process keeps that
+    # cache warm).
     texts = {s for s in cached_steps(store) if s.endswith("_text")}
-    whole = {"company_text", "contact_text"}
-    assert texts == (whole | {"call_text"} if engine == "duckdb" else whole)
+    assert texts == ({"call_text"} if engine == "duckdb" else set())
     assert first(store, "deals_won", 1)["title"].startswith("D1 ")
     assert first(store, "calls_total", 1)["client"] == "ООО «Ромашка»"
     assert first(store, "companies_not_called", 3)["phone"] is None

@@ -20,7 +20,7 @@ import rop.bitrix.sync as sync_module
 from rop.report.build import build_report
 from rop.report.filter import ReportFilter
 from rop.report.stages import stage_section
-from rop.store import client_facts, facts, stage_facts
+from rop.store import client_facts, client_texts, facts, stage_facts
 from rop.store.db import Store, open_store
 from tests.conftest import ENGINES, store_target
 from tests.fixtures.portals import load
@@ -130,6 +130,9 @@ def assert_facts_equal_a_rebuild(store: Store, portal: str) -> None:
     got_clients, want_clients = clients_stored(store, portal), clients_rebuilt(store, portal)
     assert {r[0] for r in want_clients} == {"company", "contact"}
     assert got_clients == want_clients, "client_facts"
+    got_texts, want_texts = texts_stored(store, portal), texts_rebuilt(store, portal)
+    assert {r[0] for r in want_texts} == {"company", "contact"}
+    assert got_texts == want_texts, "client_texts"
     for kind in stage_facts.KINDS.values():
         got_stages, want_stages = (
             stage_tables(store, kind, portal),
@@ -138,6 +141,21 @@ def assert_facts_equal_a_rebuild(store: Store, portal: str) -> None:
         for table, rows in want_stages.items():
             assert rows, table  # the portal has some of each
             assert got_stages[table] == rows, table
+
+
+def texts_stored(store: Store, portal: str) -> list[tuple]:
+    cols = ", ".join(client_texts.COLUMNS)
+    return store.query(
+        f"SELECT {cols} FROM client_texts WHERE portal = ? ORDER BY kind, id",  # noqa: S608
+        [portal],
+    )
+
+
+def texts_rebuilt(store: Store, portal: str) -> list[tuple]:
+    """The client texts computed from the rows now (every client's)."""
+    parts = [f"SELECT * FROM ({client_texts.text_sql(kind)}) t" for kind in client_facts.KINDS]
+    sql = f"SELECT * FROM ({' UNION ALL '.join(parts)}) f ORDER BY kind, id"  # noqa: S608
+    return store.query(sql, {"portal": portal})
 
 
 class Spy:

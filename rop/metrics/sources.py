@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from rop.metrics.figure import Column
-from rop.store import client_facts, facts
+from rop.store import client_facts, client_texts, facts
 from rop.store.dialect import DUCKDB, Dialect, days_between
 from rop.store.grants import GRANT_ENTITIES
 
@@ -104,6 +104,9 @@ class Options:
     # calls of any duration, deals and calls not granted one by one) while they
     # are current.
     client_facts: bool = False
+    # The stored client texts (rop.store.client_texts) are current: a page of a
+    # companies' or contacts' list reads its rows' texts from them.
+    client_texts: bool = False
 
 
 def granted_filter(entity: str, alias: str) -> str:
@@ -401,18 +404,14 @@ def client_source(kind: str) -> str:
     return "x.source_id" if kind == "contact" else "CAST(NULL AS VARCHAR)"
 
 
-def _client_ctes(kind: str, opts: Options) -> list[Cte]:
-    """Companies or contacts with their deal and call facts for the period."""
+def _client_text(kind: str) -> str:
+    """What a list of clients shows beside the facts (who to call, and when they
+    were last called and last bought): the last call and the last won deal
+    whenever they were, and a phone (the card's, else the greatest number
+    called), from the tables: what the stored client texts hold
+    (rop.store.client_texts), computed for every client. Read from the tables,
+    not the *_base steps, so the cached step stands alone."""
     table, link = CLIENT_TABLES[kind]
-    flag_steps, flag_cols, flag_joins = (
-        _stored_flags(kind, opts) if opts.client_facts else _client_flags(kind, link, opts)
-    )
-    name = (
-        "x.title"
-        if kind == "company"
-        else "trim(coalesce(x.name, '') || ' ' || coalesce(x.last_name, ''))"
-    )
-    source = client_source(kind)
     # A call reaches a company directly or through one of its contacts (as call_base).
     call_client = (
         "CASE c.crm_entity_type WHEN 'COMPANY' THEN c.crm_entity_id "
@@ -420,19 +419,7 @@ def _client_ctes(kind: str, opts: Options) -> list[Cte]:
         if kind == "company"
         else "CASE c.crm_entity_type WHEN 'CONTACT' THEN c.crm_entity_id END"
     )
-    # The clients' texts are cached whole on both engines (warmed by a server),
-    # not paged per drill-down like the deals': on DuckDB a paged form made every
-    # warm page of a client list 3-5x slower (companies 92 -> 442 ms at 1M), and
-    # PostgreSQL has no index to find a client's calls and deals by (7.7 s a
-    # page): docs/METRICS_DECISIONS.md "List texts per page".
-    text = Cte(
-        f"{kind}_text",
-        # What a list of clients shows beside the facts (who to call, and when
-        # they were last called and last bought): the last call and the last
-        # won deal whenever they were, and a phone (the card's, else the last
-        # number called). Read from the tables, not the *_base steps, so the
-        # cached step stands alone.
-        f"""SELECT x.id, coalesce(x.phone, lc.phone) AS phone, lc.last_call, lw.last_won
+    return f"""SELECT x.id, coalesce(x.phone, lc.phone) AS phone, lc.last_call, lw.last_won
 FROM {table} x
 LEFT JOIN (SELECT {call_client} AS cid, max(c.call_start_date) AS last_call,
         max(c.phone_number) AS phone
@@ -446,8 +433,30 @@ LEFT JOIN (SELECT d.{link} AS cid, max(coalesce(h.t, d.moved_time)) AS last_won
         WHERE portal = $portal AND type_id = 3 GROUP BY owner_id) h ON h.owner_id = d.id
     WHERE d.portal = $portal AND d.stage_semantic = 'S' AND d.{link} IS NOT NULL
     GROUP BY 1) lw ON lw.cid = x.id
-WHERE x.portal = $portal""",
-        static=True,
+WHERE x.portal = $portal"""
+
+
+def _client_ctes(kind: str, opts: Options) -> list[Cte]:
+    """Companies or contacts with their deal and call facts for the period."""
+    table, link = CLIENT_TABLES[kind]
+    flag_steps, flag_cols, flag_joins = (
+        _stored_flags(kind, opts) if opts.client_facts else _client_flags(kind, link, opts)
+    )
+    name = (
+        "x.title"
+        if kind == "company"
+        else "trim(coalesce(x.name, '') || ' ' || coalesce(x.last_name, ''))"
+    )
+    source = client_source(kind)
+    text = (
+        # Stored per client, so a page reads its own rows' (on both engines), and so
+        # does an export; a list sorted by a column reads them whole.
+        text_step(f"{kind}_text", lambda ids: client_texts.paged_sql(kind, table, ids))
+        if opts.client_texts
+        # Else (the stored facts lag the data) from the tables, cached whole: the
+        # calls table has no order or index by client, so a paged form read every
+        # call per page (docs/METRICS_DECISIONS.md "List texts per page").
+        else Cte(f"{kind}_text", _client_text(kind), static=True)
     )
     return [
         *deal_ctes(opts),

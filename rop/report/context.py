@@ -295,6 +295,8 @@ def context(prep: Prepared, date_from: date, date_to: date) -> Context:
         and flt.min_call_seconds == 0
         and flt.max_call_seconds is None
         and not granted & {"deal", "call"},
+        # Any filter: a list's client texts are the same for every one.
+        client_texts=bool(prep.stored),
     )
     return Context(
         params=params,

@@ -49,7 +49,7 @@ from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
-from rop.store import client_facts
+from rop.store import client_facts, client_texts
 from rop.store.dialect import DUCKDB, Dialect
 from rop.store.rollups import (
     Touched,
@@ -68,8 +68,9 @@ if TYPE_CHECKING:
 
 # Bump when a fact's definition changes: each store rebuilds its facts once
 # when next opened for writing (and reads compute in memory until then).
-# 2: the stage facts (rop.store.stage_facts); 3: the client facts, the funnel's top stage
-FACTS_VERSION = 3
+# 2: the stage facts (rop.store.stage_facts); 3: the client facts, the funnel's top stage;
+# 4: the client texts (rop.store.client_texts)
+FACTS_VERSION = 4
 
 # Source table -> (the entity its rows mark, the column holding that entity's ID).
 MARKS: dict[str, tuple[str, str]] = {
@@ -404,9 +405,12 @@ def _rebuild(
     if whole & {DEAL, CALL}:
         # The client facts derive from the deal and call facts: whole too, a
         # transaction per kind (readers compute in memory until the state is stamped).
+        # So do the client texts (the call facts say whose each call is).
         for kind in client_facts.KINDS:
             with store.transaction():
                 client_facts.write(store, params, kind, None)
+            with store.transaction():
+                client_texts.write(store, params, kind, None)
     for stage in sliced:
         rebuild_stage_facts(store, stage, params, STAGE_SLICE, SLICE)
 
@@ -463,6 +467,8 @@ def refresh_facts(store: Store, portal: str, *, full: bool = False) -> Refreshed
     with store.transaction():
         # The clients the changed deals and calls point at, before and after.
         clients: dict[str, set[int]] = {kind: set() for kind in client_facts.KINDS}
+        # And, for the client texts, those the deal facts cannot tell of.
+        texted: dict[str, set[int]] = {kind: set() for kind in client_facts.KINDS}
         for fact in FACTS:
             ids = [int(r[0]) for r in store.query(_affected(fact), {"portal": portal})]
             if ids:
@@ -477,14 +483,23 @@ def refresh_facts(store: Store, portal: str, *, full: bool = False) -> Refreshed
                     for part in (before, after):
                         for client, found in part.items():
                             clients[client] |= found
+                    if fact is DEAL:
+                        for client, found in client_texts.links(store, portal, _IDS).items():
+                            texted[client] |= found
                 days[fact.entity] = left | entered
             done[fact.table] = None if fact in rebuild else len(ids)
         for client, found in clients.items():
             if found:
                 with _stage_ids(store, sorted(found)):
                     client_facts.write(store, params, client, _IDS)
+            if found | texted[client]:
+                with _stage_ids(store, sorted(found | texted[client])):
+                    client_texts.write(store, params, client, _IDS)
         rebuilt_clients = bool({DEAL, CALL} & set(rebuild))
         done[client_facts.TABLE] = None if rebuilt_clients else sum(map(len, clients.values()))
+        done[client_texts.TABLE] = (
+            None if rebuilt_clients else sum(len(v | texted[k]) for k, v in clients.items())
+        )
         if follow:
             rolled: int | None = refresh_rollups(store, params, days)
         else:

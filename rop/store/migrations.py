@@ -744,4 +744,24 @@ CREATE TABLE rollup_state (
 );
 """,
     ),
+    (
+        18,
+        "stored client texts",
+        # Per company and contact: its last call, the number called and its last
+        # sale, what a list of clients shows (rop/store/client_texts.py), so a
+        # page of such a list reads its own rows. Refreshed with the client facts;
+        # filled when the store is next opened for writing (FACTS_VERSION 4).
+        """
+CREATE TABLE client_texts (
+    portal TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    id BIGINT NOT NULL,
+    last_call TIMESTAMP,
+    phone TEXT,
+    last_won TIMESTAMP,
+    won_deal BIGINT,
+    PRIMARY KEY (portal, kind, id)
+);
+""",
+    ),
 ]
