@@ -5,8 +5,8 @@
 Opens the store (read-only for a DuckDB file; a postgresql:// URL opens a new
 pool), builds the report as the web page does (its static steps cached), then
 times each list's first page (100 rows) and the median of ``runs`` more.
-``--export``: also the whole list of deals won this year (what a CSV/XLSX of a
-drill-down reads), first call and median. Prints Markdown rows with the load.
+``--export``: also the whole list of deals won this year and of the companies not
+called this month (what a CSV/XLSX of a drill-down reads), first call and median. Prints Markdown rows with the load.
 """
 
 from __future__ import annotations
@@ -61,6 +61,10 @@ def main() -> None:
         cases.append(
             ("drill deals_won, year to date, every row (export)",
              lambda: drill(store, year, "deals_won")),
+        )  # fmt: skip
+        cases.append(
+            ("drill companies_not_called, every row (export)",
+             lambda: drill(store, month, "companies_not_called")),
         )  # fmt: skip
     for name, fn in cases:
         first, median = timed(fn, args.runs if "export" not in name else 2)

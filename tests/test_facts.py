@@ -337,8 +337,8 @@ def test_a_change_of_zone_or_rates_rebuilds_and_reports_never_read_stale_facts(t
     assert not facts.facts_ready(store, portal)
     done = facts.refresh_facts(store, portal)
     assert done.records == {
-        "deal_facts": 1, "lead_facts": 0, "call_facts": 0, "client_facts": 0, "deal_stage": 1,
-        "lead_stage": 0,
+        "deal_facts": 1, "lead_facts": 0, "call_facts": 0, "client_facts": 0, "client_texts": 0,
+        "deal_stage": 1, "lead_stage": 0,
     }  # fmt: skip
     assert_facts_equal_a_rebuild(store, portal)
     store.close()

@@ -327,9 +327,10 @@ def warm_cache(
     1M deals); a server can call this in the background as a sync run ends.
     Nothing is computed twice: a report after it reuses the tables. Of the
     list texts (``*_text``) only those a drill-down reads whole are warmed (the
-    clients', and the calls' on DuckDB); the others have a paged form: a page
-    names its own rows (rop.metrics.compile.relation). ``sources``: only these
-    relations (names of :func:`warm_sources`).
+    calls' on DuckDB, and the clients' while the stored facts lag the data);
+    the others have a paged form: a page names its own rows
+    (rop.metrics.compile.relation). ``sources``: only these relations (names of
+    :func:`warm_sources`).
     """
     row = select_portal(store, portal)
     key = row.key
