@@ -185,4 +185,9 @@ def test_a_client_page_reads_the_stored_texts_and_no_cached_ones(engine, tmp_pat
     # The card's own phone comes first, from the company's row.
     card = store.scalar("SELECT phone FROM companies WHERE id = ?", [first["id"]])
     assert again["phone"] == (card or "+70000000000")
+    # Rows edited in place and stamped: the stored facts lag, so the texts are
+    # computed from the tables (and cached whole) until the next refresh.
+    store.execute("UPDATE portals SET updated_at = ?", [datetime(2030, 1, 1)])
+    stale = drill(store, TRICKY, "companies_total")["records"]
+    assert stale == page and "company_text" in cached_steps(store)
     store.close()
