@@ -1,6 +1,6 @@
 """Stored client texts: per company and contact, what a list of clients shows beside
-its facts: when it was last called, the number last called (the greatest, as the
-list always showed) and when it last bought.
+its facts: when it was last called, a number called (the greatest as text, which is
+what the list always showed) and when it last bought.
 
 A drill-down of companies or contacts (who was not called, who bought nothing)
 shows these for its page's rows. Computed from the tables, they need each
