@@ -31,25 +31,35 @@ class PortalRow:
 
 
 def select_portal(store: Store, portal: str | None = None) -> PortalRow:
-    """The store's one portal, or the named one; several portals need a name."""
-    rows = store.query_remembered(
-        "SELECT portal, url, timezone, base_currency, updated_at, clock FROM portals "
-        "ORDER BY portal"
-    )
+    """The store's one portal, or the named one; several portals need a name.
+
+    A report's first step: the store's remembered lookups are those of the data
+    as it is now (PostgreSQL reads its data version here, rop.store.memo)."""
+    store.refresh()
+    names = [r[0] for r in store.query_remembered("SELECT portal FROM portals ORDER BY portal")]
     if portal is not None:
-        rows = [r for r in rows if r[0] == portal]
-        if not rows:
+        if portal not in names:
             raise ReportInputError("unknown_portal", portal=portal)
-    elif not rows:
+        key = portal
+    elif not names:
         raise ReportInputError("no_portal")
-    elif len(rows) > 1:
-        names = ", ".join(r[0] for r in rows)
-        raise ReportInputError("several_portals", portals=names)
-    key, url, tz, base, updated, clock = rows[0]
+    elif len(names) > 1:
+        raise ReportInputError("several_portals", portals=", ".join(names))
+    else:
+        key = names[0]
     # From here on the store serves this portal's rows only (PostgreSQL's
     # row-level security; DuckDB notes it): a query that forgets its portal
-    # still cannot read another portal's records.
-    store.use_portal(key)
+    # still cannot read another portal's records. (PostgreSQL reads the
+    # portal's data version with it: the row below is remembered under it.)
+    if store.portal != key:
+        store.use_portal(key)
+    found = store.query_remembered(
+        "SELECT url, timezone, base_currency, updated_at, clock FROM portals WHERE portal = ?",
+        [key],
+    )
+    if not found:  # removed a moment ago
+        raise ReportInputError("unknown_portal", portal=key)
+    url, tz, base, updated, clock = found[0]
     return PortalRow(key, url or f"https://{key}", tz or "UTC", base or "RUB", updated, clock)
 
 

@@ -176,6 +176,11 @@ class Store:
         """
         self.portal = portal
 
+    def refresh(self) -> None:
+        """A report starts: PostgreSQL reads the data version of this handle's
+        portal again (what its remembered lookups are keyed by, rop.store.memo);
+        DuckDB's memo is forgotten at each write already: nothing to do."""
+
     def table(self, name: str) -> TableSpec:
         """The table's columns and key, read once from the live schema."""
         spec = self._specs.get(name)

@@ -13,8 +13,14 @@ reader excludes writers), so while a handle is open here the data changes
 only through this process's handles, which all bump the file's generation
 (:func:`for_file`: every handle on one file in a process shares one,
 whichever ``open_store`` made it; opening bumps it, since another process
-may have written before). PostgreSQL is written by other processes (workers),
-so its stores remember nothing.
+may have written before).
+
+PostgreSQL is written by other processes (workers, other web processes), so
+there a :class:`Versions` per database remembers values per portal and data
+version (rop.store.pg_versions: triggers move a portal's count in the commit
+of every write): a handle reads the version as it picks its portal (the
+report's first lookup), and a value is served only to a handle holding the
+version it was computed under.
 
 Nothing is remembered while any handle of the database is inside a
 transaction: a lookup could read that transaction's uncommitted rows, or
@@ -115,3 +121,56 @@ def writes(sql: str) -> bool:
         return True
     # A CTE may feed a write on some engines.
     return head.startswith("WITH") and _WRITE_WORD.search(sql) is not None
+
+
+class Versions:
+    """One PostgreSQL database's memo in this process: per portal, the values
+    computed under its latest data version seen (rop.store.pg_versions).
+
+    A handle asks with the version it read (:meth:`remember`); a newer one
+    forgets the portal's values, an older one (a handle that read before a
+    write another has seen since) is computed and not kept. A value computed
+    under version ``v`` read data at least as new as ``v`` (the version is read
+    before, and rows and count commit together), so it is never older than
+    what a reader holding ``v`` may see.
+    """
+
+    def __init__(self, max_portals: int = 64) -> None:
+        self._lock = threading.Lock()
+        self._max_portals = max_portals
+        # portal -> (version, values), least recently used portal first
+        self._portals: OrderedDict[str, tuple[int, OrderedDict[Hashable, Any]]] = OrderedDict()
+
+    def remember(self, portal: str, version: int, key: Hashable, compute: Callable[[], T]) -> T:
+        with self._lock:
+            known = self._portals.get(portal)
+            if known is not None and known[0] == version and key in known[1]:
+                self._portals.move_to_end(portal)
+                known[1].move_to_end(key)
+                return known[1][key]  # type: ignore[no-any-return]
+        value = compute()
+        with self._lock:
+            known = self._portals.get(portal)
+            if known is None or known[0] < version:
+                known = self._portals[portal] = (version, OrderedDict())
+            if known[0] == version:
+                known[1][key] = value
+                self._portals.move_to_end(portal)
+                while len(known[1]) > MAX_ENTRIES:
+                    known[1].popitem(last=False)
+                while len(self._portals) > self._max_portals:
+                    self._portals.popitem(last=False)
+        return value
+
+
+_DATABASES: dict[str, Versions] = {}
+
+
+def for_database(name: str) -> Versions:
+    """The memo every handle on the database ``name`` (URL without password,
+    with its role: another role sees other rows) shares in this process."""
+    with _FILES_LOCK:
+        found = _DATABASES.get(name)
+        if found is None:
+            found = _DATABASES[name] = Versions()
+        return found

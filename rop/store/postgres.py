@@ -16,20 +16,25 @@ that forgets its portal finds nothing of another portal's.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator, Sequence
+import time
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import pyarrow as pa
 
+from rop.store import pg_versions
 from rop.store.db import Params, Store, StoreError, TableSpec
 from rop.store.dialect import POSTGRES, to_pyformat
 from rop.store.facts import ensure_facts, mark_deleted
+from rop.store.memo import Versions, for_database, writes
 from rop.store.migrations import MIGRATIONS
 
 if TYPE_CHECKING:
     import psycopg
     from psycopg_pool import ConnectionPool
+
+T = TypeVar("T")
 
 # PostgreSQL column types -> Arrow types (the spec's Arrow types are shared
 # with DuckDB so callers see one TableSpec).
@@ -70,6 +75,11 @@ PG_INDEXES: tuple[str, ...] = (
     "CREATE INDEX IF NOT EXISTS deal_facts_close_time ON deal_facts (portal, close_time)",
     "CREATE INDEX IF NOT EXISTS call_facts_start ON call_facts (portal, call_start_date)",
 )
+# A version read this long ago is read again before the memo serves a value:
+# a handle that does not pick its portal again (nothing but a report does) still
+# sees another process's write within this time. A report re-reads it as it
+# starts anyway (rop.report.portal.select_portal).
+PIN_SECONDS = 1.0
 # One lock id for migrations: two processes starting at once migrate once.
 _MIGRATE_LOCK = 0x726F70  # "rop"
 
@@ -103,10 +113,21 @@ class PgStore(Store):
 
     dialect = POSTGRES
 
-    def __init__(self, pool: ConnectionPool, conn: psycopg.Connection, path: str) -> None:
+    def __init__(
+        self,
+        pool: ConnectionPool,
+        conn: psycopg.Connection,
+        path: str,
+        versions: Versions | None = None,
+    ) -> None:
         super().__init__(conn, path)
         self.pool = pool
         self._root = True
+        # The per-process memo of small lookups, keyed by each portal's data
+        # version (rop.store.pg_versions); None until the triggers are there.
+        self.versions = versions
+        # (version, when read) for this handle's portal; None: read it again.
+        self._pin: tuple[int, float] | None = None
 
     # -- engine hooks ----------------------------------------------------
     def _fetch(self, sql: str, params: Params) -> tuple[list[str], list[tuple]]:
@@ -119,6 +140,9 @@ class PgStore(Store):
             # The server went away or refused (shutdown, network, disk): one
             # line naming the store, as DuckDB's I/O failures are.
             raise StoreError(f"the store {self.path} failed: {_first_line(exc)}") from None
+        finally:
+            if self._pin is not None and writes(sql):
+                self._pin = None  # this handle wrote: the next lookup reads the version
         if cur.description is None:
             return [], []
         return [d.name for d in cur.description], cur.fetchall()
@@ -170,8 +194,11 @@ class PgStore(Store):
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[None]:
-        with self.conn.transaction():
-            yield
+        try:
+            with self.conn.transaction():
+                yield
+        finally:
+            self._pin = None
 
     def delete_ids(self, table: str, portal: str, ids: Sequence[int]) -> int:
         if not ids:
@@ -179,6 +206,7 @@ class PgStore(Store):
         mark = mark_deleted(table, "(SELECT unnest(CAST(%s AS BIGINT[])) AS id) AS x")
         if mark and self.marking:
             self.conn.execute(mark.replace("?", "%s", 1), [portal, [int(i) for i in ids]])
+        self._pin = None
         cur = self.conn.execute(
             f"DELETE FROM {table} WHERE portal = %s AND id = ANY(%s)",  # noqa: S608
             [portal, [int(i) for i in ids]],
@@ -186,8 +214,43 @@ class PgStore(Store):
         return int(cur.rowcount or 0)
 
     def use_portal(self, portal: str) -> None:
+        """Set the session's portal and read its data version, in one round trip."""
         self.portal = portal
-        self.conn.execute("SELECT set_config('app.portal', %s, false)", [portal])
+        if self.versions is None:
+            self.conn.execute("SELECT set_config('app.portal', %s, false)", [portal])
+            return
+        row = self.conn.execute(pg_versions.PIN_SQL, {"p": portal}).fetchone()
+        self._pin = (int(row[1]) if row else -1, time.monotonic())
+
+    def refresh(self) -> None:
+        """A report starts: read the data version of this handle's portal again,
+        and set the session's portal again (a transaction rolled back since
+        may have undone it), in one round trip."""
+        if self.portal is not None:
+            self.use_portal(self.portal)
+        elif self.versions is not None:
+            row = self.conn.execute(pg_versions.VERSION_SQL, {"p": ""}).fetchone()
+            self._pin = (int(row[0]) if row else -1, time.monotonic())
+
+    def remember(self, key: Any, compute: Callable[[], T]) -> T:
+        """``compute()``, remembered in this process for this portal's data version.
+
+        Not inside a transaction (a value could read its uncommitted rows); the
+        key holds the session's portal (row-level security decides what a
+        lookup sees), the version is read again after this handle writes or
+        after :data:`PIN_SECONDS`.
+        """
+        import psycopg
+
+        if (
+            self.versions is None
+            or self.conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE
+        ):
+            return compute()
+        if self._pin is None or time.monotonic() - self._pin[1] > PIN_SECONDS:
+            self.refresh()
+        assert self._pin is not None
+        return self.versions.remember(self.portal or "", self._pin[0], key, compute)
 
     def analyze(self) -> list[str]:
         """ANALYZE the tables this role owns (PostgreSQL 15 lets only the owner).
@@ -202,7 +265,8 @@ class PgStore(Store):
 
     # -- the metrics cache: temporary tables of this session ---------------
     def scratch_key(self) -> tuple:
-        return (self.path, self.conn.info.backend_pid)
+        # The connection object too: a pool's new connection may reuse a pid.
+        return (self.path, self.conn.info.backend_pid, id(self.conn))
 
     def scratch_create(self, table: str, sql: str, params: dict[str, Any]) -> str:
         self.execute(f"CREATE TEMP TABLE {table} AS {sql}", params)
@@ -218,7 +282,7 @@ class PgStore(Store):
     # -- handles -----------------------------------------------------------
     def cursor(self) -> Store:
         """Another pooled connection for another thread, serving the same portal."""
-        twin = PgStore(self.pool, self.pool.getconn(), self.path)
+        twin = PgStore(self.pool, self.pool.getconn(), self.path, self.versions)
         twin._root = False
         twin._specs = self._specs
         if self.portal is not None:
@@ -261,14 +325,23 @@ def analyze_owned(conn: psycopg.Connection) -> list[str]:
     return [r[0] for r in rows]
 
 
-def portal_tables(conn: psycopg.Connection) -> list[str]:
-    """Tables of the current schema with a ``portal`` column, the shared ones aside."""
+def _with_portal(conn: psycopg.Connection) -> list[str]:
     rows = conn.execute(
         "SELECT c.relname FROM pg_class c JOIN pg_attribute a ON a.attrelid = c.oid "
         "WHERE c.relnamespace = CAST(current_schema() AS regnamespace) AND c.relkind = 'r' "
         "AND a.attname = 'portal' AND NOT a.attisdropped ORDER BY c.relname"
     ).fetchall()
-    return [r[0] for r in rows if r[0] not in SHARED_TABLES]
+    return [r[0] for r in rows]
+
+
+def portal_tables(conn: psycopg.Connection) -> list[str]:
+    """Tables of the current schema with a ``portal`` column, the shared ones aside."""
+    return [t for t in _with_portal(conn) if t not in SHARED_TABLES]
+
+
+def shared_portal_tables(conn: psycopg.Connection) -> list[str]:
+    """The shared registries (:data:`SHARED_TABLES`) that have a ``portal`` column."""
+    return [t for t in _with_portal(conn) if t in SHARED_TABLES]
 
 
 def secure(conn: psycopg.Connection) -> list[str]:
@@ -310,6 +383,10 @@ def grant(conn: psycopg.Connection, role: str) -> None:
         )
     )
     conn.execute(sql.SQL("REVOKE INSERT, UPDATE, DELETE ON schema_migrations FROM {}").format(who))
+    # The data versions move by the triggers only (rop.store.pg_versions).
+    for table in (pg_versions.VERSIONS, pg_versions.MARKS):
+        conn.execute(sql.SQL("REVOKE ALL ON {} FROM {}").format(sql.Identifier(table), who))
+    conn.execute(sql.SQL("GRANT SELECT ON {} TO {}").format(sql.Identifier(pg_versions.VERSIONS), who))
 
 
 def migrate_pg(conn: psycopg.Connection, target: str, app_role: str | None = None) -> list[int]:
@@ -331,6 +408,7 @@ def migrate_pg(conn: psycopg.Connection, target: str, app_role: str | None = Non
             applied.append(version)
         with conn.transaction():
             secure(conn)
+            pg_versions.install(conn, portal_tables(conn), shared_portal_tables(conn))
             for index in PG_INDEXES:
                 conn.execute(index)
             if app_role:
@@ -423,6 +501,10 @@ def open_pg_store(url: str, read_only: bool = False, migrate: bool = True) -> Pg
                     f"{[m[0] for m in pending]} and this role may not apply them: "
                     "run `rop migrate --db URL` as the tables' owner"
                 ) from None
+        if pg_versions.installed(conn):
+            # Lookups remembered per data version; a database migrated by an
+            # older rop has no versions until `rop migrate`: nothing remembered.
+            store.versions = for_database(store.path)
         if not read_only:
             # A store last written by an older version gets its stored facts once.
             ensure_facts(store)
