@@ -147,6 +147,7 @@ def bench(
     new_pg: Callable[[int], tuple[str, bool]],
     runs: int,
     shared: Path | None = None,
+    engines: tuple[str, ...] = ("PostgreSQL", "DuckDB"),
 ) -> list[str]:
     folder = snapshot(size, workdir, shared)
     lines = []
@@ -175,6 +176,8 @@ def bench(
         "DuckDB": duck,
     }
     for engine, where in targets.items():
+        if engine not in engines:
+            continue
         target, loaded = where()
         start = time.perf_counter()
         with open_store(target) as store:
@@ -302,6 +305,13 @@ def main() -> None:
         action="store_true",
         help="With --keep: load the PostgreSQL databases that are missing, time nothing",
     )
+    parser.add_argument(
+        "--engines",
+        nargs="+",
+        choices=["PostgreSQL", "DuckDB"],
+        default=["PostgreSQL", "DuckDB"],
+        help="Time these engines only (a PostgreSQL before/after run needs no DuckDB load)",
+    )
     args = parser.parse_args()
     args.workdir.mkdir(parents=True, exist_ok=True)
     lines = []
@@ -312,7 +322,9 @@ def main() -> None:
             if args.load_only:
                 load_pg(size, args.workdir, new_pg, args.shared)
                 continue
-            lines += bench(size, args.workdir, new_pg, args.runs, args.shared)
+            lines += bench(
+                size, args.workdir, new_pg, args.runs, args.shared, tuple(args.engines)
+            )
     print("\n".join(lines))
 
 

@@ -296,7 +296,9 @@ def _drill_where(
 def _check_pipeline(prep: Prepared, pipeline: int) -> None:
     known = {0} | {
         p
-        for (p,) in prep.store.query("SELECT id FROM pipelines WHERE portal = ?", [prep.portal.key])
+        for (p,) in prep.store.query_remembered(
+            "SELECT id FROM pipelines WHERE portal = ?", [prep.portal.key]
+        )
     }
     if pipeline not in known:
         raise ReportInputError(

@@ -43,7 +43,7 @@ def _stages(prep: Prepared, k: Kind) -> dict[int, list[dict[str, Any]]]:
     """Stages of each pipeline in their order (sort, then ID)."""
     out: dict[int, list[dict[str, Any]]] = {}
     where = "entity_id LIKE 'DEAL_STAGE%'" if k is DEAL else "entity_id = 'STATUS'"
-    rows = prep.store.query(
+    rows = prep.store.query_remembered(
         "SELECT status_id, name, sort, category_id, entity_id, semantics FROM statuses "
         f"WHERE portal = ? AND {where} ORDER BY sort, status_id",
         [prep.portal.key],
@@ -60,7 +60,9 @@ def _pipelines(prep: Prepared, k: Kind, stages: dict[int, list]) -> list[tuple[i
     if k is LEAD:
         return [(0, "")]
     names = dict(
-        prep.store.query("SELECT id, name FROM pipelines WHERE portal = ?", [prep.portal.key])
+        prep.store.query_remembered(
+            "SELECT id, name FROM pipelines WHERE portal = ?", [prep.portal.key]
+        )
     )
     names.setdefault(0, "Общая")
     ids = sorted(set(names) | set(stages))
