@@ -167,12 +167,11 @@ def drill(
             total = int(got[0]["_total"]) if got else 0
     # Owners unknown to user.get are named "user #ID" by SQL; the flag lets a
     # page say it in its language (rop.report.formatting.unknown_user_name).
-    owners = sorted({r["manager_id"] for r in records if r.get("manager_id") is not None})
+    # The users' IDs: a directory remembered until the data changes (rop.store.memo).
     known_users = {
         uid
-        for (uid,) in store.query(
-            "SELECT id FROM users WHERE portal = $p AND id IN (SELECT unnest(CAST($ids AS BIGINT[])))",
-            {"p": prep.portal.key, "ids": owners},
+        for (uid,) in store.query_remembered(
+            "SELECT id FROM users WHERE portal = ?", [prep.portal.key]
         )
     }
     out_records = []

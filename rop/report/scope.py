@@ -177,8 +177,14 @@ def choosable_departments(
 
 
 def is_known_user(store: Store, portal: str, user: int) -> bool:
-    """A user of user.get, or an ID that owns records (shown as "user #ID")."""
-    return _is_user(store, portal, user) or _owns_records(store, portal, user)
+    """A user of user.get, or an ID that owns records (shown as "user #ID").
+
+    Remembered until the data changes (rop.store.memo): a drill-down asks it
+    of its manager each time."""
+    return store.remember(
+        ("known_user", portal, user),
+        lambda: _is_user(store, portal, user) or _owns_records(store, portal, user),
+    )
 
 
 def granted_scope(
