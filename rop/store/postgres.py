@@ -441,6 +441,14 @@ def display(url: str) -> str:
     return f"postgresql://{user}{host}{port}/{parts.get('dbname', '')}"
 
 
+# A statement run a second time on a connection is prepared (psycopg's default
+# waits for the sixth): a report's queries are long texts whose parsing is a
+# good part of their cost at 10k deals, and PostgreSQL may switch a prepared
+# statement to a generic plan (no planning either) after five custom ones.
+# 10k deals, runs 2-6 of a report on fresh connections: 89 -> 80 ms median
+# (docs/BENCHMARKS.md "PostgreSQL's fixed costs").
+PREPARE_THRESHOLD = 1
+
 # The web keeps one connection per request thread (web/app.py StorePool), and
 # Starlette runs sync routes on anyio's 40 worker threads, plus the sync job.
 POOL_SIZE = 42
@@ -464,7 +472,11 @@ def connect_pool(url: str, max_size: int = POOL_SIZE) -> ConnectionPool:
         url,
         min_size=1,  # connections open as threads ask for them
         max_size=max_size,
-        kwargs={"autocommit": True, "options": "-c TimeZone=UTC"},
+        kwargs={
+            "autocommit": True,
+            "options": "-c TimeZone=UTC",
+            "prepare_threshold": PREPARE_THRESHOLD,
+        },
         configure=_configure,
         reset=_reset,
         open=False,
