@@ -278,3 +278,20 @@ def test_without_the_triggers_nothing_is_remembered(db: str) -> None:
         assert len([s for s in warm if not _figures(s)]) >= 20
         store.execute("UPDATE users SET name = 'Z' WHERE portal = ? AND id = 4", [PORTAL])
         assert _manager(build_report(store, FLT, stages=False), 4)["name"] == "Z Петрова"
+
+
+def test_a_rights_change_elsewhere_reaches_a_cached_web_report(db: str) -> None:
+    # The web keeps built reports by the data's version: on PostgreSQL every
+    # committed write moves it, a rights change by another process too.
+    served = open_store(db)
+    app = create_app(Settings(db=db, portal=PORTAL, viewer=4), served)
+    with page_client(app) as client:
+        url = "/report.json?from=2026-11-01&to=2026-11-30"
+        assert {r["user_id"] for r in client.get(url).json()["report"]["rows"]} == {4}
+        _in_another_process(
+            db,
+            "from rop.report.scope import set_override\n"
+            f"set_override(s, {PORTAL!r}, 4, 7, True)",
+        )
+        assert {r["user_id"] for r in client.get(url).json()["report"]["rows"]} == {4, 7}
+    served.close()

@@ -181,6 +181,12 @@ class Store:
         portal again (what its remembered lookups are keyed by, rop.store.memo);
         DuckDB's memo is forgotten at each write already: nothing to do."""
 
+    def data_version(self, portal: str | None = None) -> int | None:
+        """A count every committed write to ``portal``'s data moves (None: any
+        portal's), where the engine keeps one (PostgreSQL, rop.store.pg_versions);
+        None where it does not (DuckDB)."""
+        return None
+
     def table(self, name: str) -> TableSpec:
         """The table's columns and key, read once from the live schema."""
         spec = self._specs.get(name)

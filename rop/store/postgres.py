@@ -238,6 +238,16 @@ class PgStore(Store):
             row = self.conn.execute(pg_versions.VERSION_SQL, {"p": ""}).fetchone()
             self._pin = (int(row[0]) if row else -1, time.monotonic())
 
+    def data_version(self, portal: str | None = None) -> int | None:
+        if self.versions is None:
+            return None
+        if portal is None:
+            sql = f"SELECT coalesce(sum(version), 0) FROM {pg_versions.VERSIONS}"  # noqa: S608
+            row = self.conn.execute(sql).fetchone()
+        else:
+            row = self.conn.execute(pg_versions.VERSION_SQL, {"p": portal}).fetchone()
+        return int(row[0]) if row else None
+
     def remember(self, key: Any, compute: Callable[[], T]) -> T:
         """``compute()``, remembered in this process for this portal's data version.
 
