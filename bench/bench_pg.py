@@ -322,9 +322,7 @@ def main() -> None:
             if args.load_only:
                 load_pg(size, args.workdir, new_pg, args.shared)
                 continue
-            lines += bench(
-                size, args.workdir, new_pg, args.runs, args.shared, tuple(args.engines)
-            )
+            lines += bench(size, args.workdir, new_pg, args.runs, args.shared, tuple(args.engines))
     print("\n".join(lines))
 
 

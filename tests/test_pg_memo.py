@@ -134,7 +134,7 @@ def test_what_another_process_writes_shows_in_the_next_report(db: str, store: Pg
         "s.execute(\"UPDATE users SET name = 'Boris' WHERE portal = ? AND id = 4\", "
         f"[{PORTAL!r}])\n"
         "d = s.scalar(\"SELECT min(id) FROM deals WHERE stage_semantic = 'P' "
-        "AND assigned_by_id IS NOT NULL\")\n"
+        'AND assigned_by_id IS NOT NULL")\n'
         "row = s.query_dicts('SELECT * FROM deals WHERE id = ?', [d])[0]\n"
         "row.update(stage_id='WON', stage_semantic='S')\n"
         "s.upsert('deals', [row])",
@@ -158,8 +158,7 @@ def test_a_rights_change_in_another_process_shows_at_once(db: str, store: PgStor
     build_report(store, as_irina, stages=False)
     _in_another_process(
         db,
-        "from rop.report.scope import set_override\n"
-        f"set_override(s, {PORTAL!r}, 4, 7, True)",
+        f"from rop.report.scope import set_override\nset_override(s, {PORTAL!r}, 4, 7, True)",
     )
     rows = build_report(store, as_irina, stages=False)["rows"]
     assert {r["user_id"] for r in rows} == {4, 7}
@@ -290,8 +289,7 @@ def test_a_rights_change_elsewhere_reaches_a_cached_web_report(db: str) -> None:
         assert {r["user_id"] for r in client.get(url).json()["report"]["rows"]} == {4}
         _in_another_process(
             db,
-            "from rop.report.scope import set_override\n"
-            f"set_override(s, {PORTAL!r}, 4, 7, True)",
+            f"from rop.report.scope import set_override\nset_override(s, {PORTAL!r}, 4, 7, True)",
         )
         assert {r["user_id"] for r in client.get(url).json()["report"]["rows"]} == {4, 7}
     served.close()

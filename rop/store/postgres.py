@@ -402,7 +402,9 @@ def grant(conn: psycopg.Connection, role: str) -> None:
     # The data versions move by the triggers only (rop.store.pg_versions).
     for table in (pg_versions.VERSIONS, pg_versions.MARKS):
         conn.execute(sql.SQL("REVOKE ALL ON {} FROM {}").format(sql.Identifier(table), who))
-    conn.execute(sql.SQL("GRANT SELECT ON {} TO {}").format(sql.Identifier(pg_versions.VERSIONS), who))
+    conn.execute(
+        sql.SQL("GRANT SELECT ON {} TO {}").format(sql.Identifier(pg_versions.VERSIONS), who)
+    )
 
 
 def migrate_pg(conn: psycopg.Connection, target: str, app_role: str | None = None) -> list[int]:
