@@ -147,7 +147,7 @@ class Versions:
             if known is not None and known[0] == version and key in known[1]:
                 self._portals.move_to_end(portal)
                 known[1].move_to_end(key)
-                return known[1][key]  # type: ignore[no-any-return]
+                return known[1][key]
         value = compute()
         with self._lock:
             known = self._portals.get(portal)

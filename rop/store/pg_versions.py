@@ -125,7 +125,7 @@ def install(conn: psycopg.Connection, portal_tables: list[str], shared: list[str
     schema = conn.execute("SELECT quote_ident(current_schema())").fetchone()
     quoted = str(schema[0]) if schema else "public"
     for statement in _install_sql(quoted):
-        conn.execute(statement)  # type: ignore[arg-type]  # our own text
+        conn.execute(statement)
     for table, shared_table in [(t, False) for t in portal_tables] + [(t, True) for t in shared]:
         name = sql.Identifier(table)
         if shared_table:
