@@ -458,7 +458,7 @@ def display(url: str) -> str:
 # good part of their cost at 10k deals, and PostgreSQL may switch a prepared
 # statement to a generic plan (no planning either) after five custom ones.
 # 10k deals, runs 2-6 of a report on fresh connections: 89 -> 80 ms median
-# (docs/BENCHMARKS.md "PostgreSQL's fixed costs").
+# (docs/BENCHMARKS.md "Sixth run: PostgreSQL's fixed costs").
 PREPARE_THRESHOLD = 1
 
 # The web keeps one connection per request thread (web/app.py StorePool), and
