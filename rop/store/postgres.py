@@ -241,6 +241,14 @@ class PgStore(Store):
     def data_version(self, portal: str | None = None) -> int | None:
         if self.versions is None:
             return None
+        if (
+            portal is not None
+            and portal == self.portal
+            and self._pin is not None
+            and time.monotonic() - self._pin[1] <= PIN_SECONDS
+        ):
+            # Read with the portal as this request or report began (use_portal).
+            return self._pin[0]
         if portal is None:
             sql = f"SELECT coalesce(sum(version), 0) FROM {pg_versions.VERSIONS}"  # noqa: S608
             row = self.conn.execute(sql).fetchone()
