@@ -22,9 +22,10 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from rop.metrics.figure import Column
-from rop.store import client_facts, client_texts, facts
+from rop.store import client_days, client_facts, client_texts, facts
 from rop.store.dialect import DUCKDB, Dialect, days_between
 from rop.store.grants import GRANT_ENTITIES
+from rop.store.rollups import local_day
 
 
 def in_period(expr: str) -> str:
@@ -107,6 +108,11 @@ class Options:
     # The stored client texts (rop.store.client_texts) are current: a page of a
     # companies' or contacts' list reads its rows' texts from them.
     client_texts: bool = False
+    # The clients' flags per manager from the stored client days
+    # (rop.store.client_days, rop.metrics.client_counts): set by the report
+    # while they are current, for a filter without an upper call-duration
+    # bound and without deals or calls granted one by one.
+    client_days: bool = False
 
 
 def granted_filter(entity: str, alias: str) -> str:
@@ -390,7 +396,38 @@ def client_flag_steps(kind: str, opts: Options) -> tuple[list[Cte], str, str]:
     if opts.client_facts:
         steps, _, _ = _stored_flags(kind, opts)
         return steps, f"{client_facts.step(kind)}_flags", "id"
+    if opts.client_days:
+        return [_days_flags(kind, opts)], f"{kind}_flags", "cid"
     return [CALL_BASE, flags_step(kind, CLIENT_TABLES[kind][1], opts)], f"{kind}_flags", "cid"
+
+
+def _days_flags(kind: str, opts: Options) -> Cte:
+    """``<kind>_flags`` as :func:`flags_step` gives it, from the stored client days
+    (rop.store.client_days): the period's days (and the previous period's), one
+    row per client and day already, instead of every deal and call of them."""
+    # The period's UTC bounds are local midnights: its days run from the first
+    # bound's local day up to the last one's (rop.store.rollups.local_day).
+    periods = [("", "p")]
+    if opts.previous:
+        periods.append(("_q", "q"))
+    days = {
+        q: f"d.day >= {local_day(f'${b}_from')} AND d.day < {local_day(f'${b}_to')}"
+        for q, b in periods
+    }
+    deals = _pipes("d", opts)
+    flags = ", ".join(
+        f"bool_or(d.created AND {deals} AND {days[q]}) AS with_deals{q}, "
+        f"bool_or(d.won AND {deals} AND {days[q]}) AS with_sales{q}, "
+        # call_bounds without an upper bound (client_days is off with one).
+        f"bool_or(d.call_max >= $min_s AND {days[q]}) AS called{q}"
+        for q, _ in periods
+    )
+    return Cte(
+        f"{kind}_flags",
+        f"SELECT d.id AS cid, {flags} FROM {client_days.TABLE} d "
+        f"WHERE d.portal = $portal AND d.kind = '{kind}' "
+        f"AND ({' OR '.join(f'({days[q]})' for q, _ in periods)}) GROUP BY d.id",
+    )
 
 
 def client_where(kind: str) -> str:
