@@ -108,7 +108,9 @@ def test_client_days_follow_incremental_syncs_and_give_the_same_sections(
     # An upper call bound, and a long period of the default filter (the stored
     # client facts), take the other paths.
     for other in (replace(month, max_call_seconds=99), long):
-        assert not context(prepare(store, other, key), other.date_from, other.date_to).opts.client_days
+        assert not context(
+            prepare(store, other, key), other.date_from, other.date_to
+        ).opts.client_days
     flagged = 0
     for flt in (
         month,

@@ -49,6 +49,10 @@ CACHE_STATIC_STEPS = True
 # Sums and counts from the stored rollups where they answer exactly
 # (rop.metrics.rollups); tests switch it off to compare with the records.
 USE_ROLLUPS = True
+# The client sections' flags from the stored client days (rop.store.client_days,
+# kept with the rollups); tests and bench/bench_clients.py switch it off to
+# compare with the flags from the period's deals and calls.
+USE_CLIENT_DAYS = True
 
 
 @dataclass(frozen=True)
@@ -304,6 +308,7 @@ def context(prep: Prepared, date_from: date, date_to: date) -> Context:
     opts = replace(
         opts,
         client_days=prep.rollups
+        and USE_CLIENT_DAYS
         and not opts.client_facts
         and flt.max_call_seconds is None
         and not granted & {"deal", "call"},
