@@ -134,7 +134,9 @@ def client_counts_sql(source: Source, figs: Sequence[Figure], ctx: Context) -> s
     def steps(opts: Options) -> list[Cte]:
         flag_steps, flags, cid = client_flag_steps(kind, opts)
         per = _per_manager(kind, opts, flags, cid, ctx.group == "source")
-        return [*deal_ctes(opts), *flag_steps, per]
+        # The stored client days need no deal step (rop.store.client_days).
+        deals = [] if opts.client_days else deal_ctes(opts)
+        return [*deals, *flag_steps, per]
 
     # The rows are managers: relation() narrows them to the viewer's scope and
     # gives each its department, as it does for the records.
