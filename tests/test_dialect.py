@@ -53,7 +53,13 @@ def _ctx(
 
 def _days_ctx(dialect: Dialect) -> Context:
     ctx = _ctx(dialect, pipelines=True)
-    params = {**ctx.params, "q_from": datetime(2026, 9, 30, 21), "q_to": datetime(2026, 10, 31, 21)}
+    params = {
+        **ctx.params,
+        "q_from": datetime(2026, 9, 30, 21),
+        "q_to": datetime(2026, 10, 31, 21),
+        "qd_from": datetime(2026, 10, 1).date(),
+        "qd_to": datetime(2026, 10, 31).date(),
+    }
     opts = replace(ctx.opts, previous=True, client_days=True)
     return replace(ctx, params=params, opts=opts)
 

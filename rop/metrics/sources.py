@@ -25,7 +25,6 @@ from rop.metrics.figure import Column
 from rop.store import client_days, client_facts, client_texts, facts
 from rop.store.dialect import DUCKDB, Dialect, days_between
 from rop.store.grants import GRANT_ENTITIES
-from rop.store.rollups import local_day
 
 
 def in_period(expr: str) -> str:
@@ -405,15 +404,14 @@ def _days_flags(kind: str, opts: Options) -> Cte:
     """``<kind>_flags`` as :func:`flags_step` gives it, from the stored client days
     (rop.store.client_days): the period's days (and the previous period's), one
     row per client and day already, instead of every deal and call of them."""
-    # The period's UTC bounds are local midnights: its days run from the first
-    # bound's local day up to the last one's (rop.store.rollups.local_day).
-    periods = [("", "p")]
+    # The period's local days ($d_from..$d_to; the previous period's $qd_from..
+    # $qd_to), bound as values: PostgreSQL then reads an index range it can
+    # estimate, where a zone conversion of the UTC bounds in the SQL was computed
+    # per row (0.75 -> 2.6 s for the contacts at 1M deals).
+    periods = [("", "d")]
     if opts.previous:
-        periods.append(("_q", "q"))
-    days = {
-        q: f"d.day >= {local_day(f'${b}_from')} AND d.day < {local_day(f'${b}_to')}"
-        for q, b in periods
-    }
+        periods.append(("_q", "qd"))
+    days = {q: f"d.day >= ${b}_from AND d.day <= ${b}_to" for q, b in periods}
     deals = _pipes("d", opts)
     flags = ", ".join(
         f"bool_or(d.created AND {deals} AND {days[q]}) AS with_deals{q}, "
