@@ -150,3 +150,15 @@ def test_client_days_are_the_portals_local_days_across_a_daylight_saving_change(
         _days_vs_events(store, flt, portal, monkeypatch)
     assert seen > 0
     store.close()
+
+
+def test_postgresql_sessions_compile_no_jit(tmp_path: Path, request: pytest.FixtureRequest) -> None:
+    """The report's statements are planned over many rows: PostgreSQL's JIT would
+    compile them for longer than they run (rop.store.postgres.connect_pool)."""
+    with open_store(store_target("postgres", tmp_path, request)) as store:
+        assert store.scalar("SHOW jit") == "off"
+        twin = store.cursor()  # another pooled connection (a report's thread)
+        try:
+            assert twin.scalar("SHOW jit") == "off"
+        finally:
+            twin.close()

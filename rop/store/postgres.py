@@ -384,7 +384,11 @@ def connect_pool(url: str, max_size: int = POOL_SIZE) -> ConnectionPool:
         url,
         min_size=1,  # connections open as threads ask for them
         max_size=max_size,
-        kwargs={"autocommit": True, "options": "-c TimeZone=UTC"},
+        # JIT off: the report's statements are planned over a million rows, so
+        # PostgreSQL compiled them (0.3-0.65 s each at 1M deals, a third of the
+        # client sections' time) for runs shorter than the compilation
+        # (docs/SERVER.md, docs/BENCHMARKS.md).
+        kwargs={"autocommit": True, "options": "-c TimeZone=UTC -c jit=off"},
         configure=_configure,
         reset=_reset,
         open=False,
