@@ -9,8 +9,9 @@ deal's):
 
 - ``total`` and ``new``: a grouped count of the clients (two columns read);
 - ``with_deals``, ``with_sales``, ``called``: the clients the period's events
-  flag (``<kind>_flags``: the period's deals and calls, or the stored client
-  facts, exactly the step the records path joins), joined to their clients;
+  flag (``<kind>_flags``: the period's deals and calls, the stored client
+  facts or the stored client days, rop.metrics.sources.client_flag_steps),
+  joined to their clients;
 - ``not_called``/``not_sold``: ``total`` minus the flagged count; the shares
   take ``total`` as their denominator.
 
