@@ -42,7 +42,7 @@ from datetime import datetime, time, timedelta
 from typing import TYPE_CHECKING, Any
 
 from rop.store import client_days
-from rop.store.client_facts import KINDS
+from rop.store.client_facts import KINDS as CLIENT_KINDS
 from rop.store.dialect import days_between
 
 if TYPE_CHECKING:
@@ -241,8 +241,8 @@ def rebuild_rollups(store: Store, params: dict[str, Any]) -> None:
         f"FROM ({_call_sql(False)}) r ORDER BY day",
         bound,
     )
-    for kind in KINDS:
-        client_days.write(store, bound, kind, None)
+    for client in CLIENT_KINDS:
+        client_days.write(store, bound, client, None)
 
 
 def refresh_rollups(store: Store, params: dict[str, Any], days: Touched) -> int:
