@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import difflib
 import os
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 
@@ -17,7 +18,7 @@ import pytest
 
 from rop.metrics.catalogue import STATIC, figure
 from rop.metrics.client_counts import client_counts_sql
-from rop.metrics.compile import Context, aggregate_sql, drill_sql
+from rop.metrics.compile import Context, aggregate_sql, drill_sql, previous_figure
 from rop.metrics.rollups import beside_records, rollup_sql, split
 from rop.metrics.sources import SOURCES, Options
 from rop.store.dialect import DUCKDB, POSTGRES, Dialect, to_pyformat
@@ -50,6 +51,19 @@ def _ctx(
     )
 
 
+def _days_ctx(dialect: Dialect) -> Context:
+    ctx = _ctx(dialect, pipelines=True)
+    params = {
+        **ctx.params,
+        "q_from": datetime(2026, 9, 30, 21),
+        "q_to": datetime(2026, 10, 31, 21),
+        "qd_from": datetime(2026, 10, 1).date(),
+        "qd_to": datetime(2026, 10, 31).date(),
+    }
+    opts = replace(ctx.opts, previous=True, client_days=True)
+    return replace(ctx, params=params, opts=opts)
+
+
 def _queries(dialect: Dialect) -> dict[str, str]:
     deals = [f for f in STATIC if f.section == "deals"]
     leads = [f for f in STATIC if f.section == "leads"]
@@ -70,6 +84,13 @@ def _queries(dialect: Dialect) -> dict[str, str]:
         ),
         "contacts_counts_scoped": client_counts_sql(
             SOURCES["contact_rel"], contacts, _ctx(dialect, allowed=True)
+        )
+        or "",
+        # The flags of both periods from the stored client days (a pipeline subset).
+        "contacts_counts_days": client_counts_sql(
+            SOURCES["contact_rel"],
+            [*contacts, *(previous_figure(SOURCES["contact_rel"], f) for f in contacts)],
+            _days_ctx(dialect),
         )
         or "",
         "deals_won_drill_pipelines": drill_sql(

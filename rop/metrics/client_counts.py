@@ -9,8 +9,9 @@ deal's):
 
 - ``total`` and ``new``: a grouped count of the clients (two columns read);
 - ``with_deals``, ``with_sales``, ``called``: the clients the period's events
-  flag (``<kind>_flags``: the period's deals and calls, or the stored client
-  facts, exactly the step the records path joins), joined to their clients;
+  flag (``<kind>_flags``: the period's deals and calls, the stored client
+  facts or the stored client days, rop.metrics.sources.client_flag_steps),
+  joined to their clients;
 - ``not_called``/``not_sold``: ``total`` minus the flagged count; the shares
   take ``total`` as their denominator.
 
@@ -134,7 +135,9 @@ def client_counts_sql(source: Source, figs: Sequence[Figure], ctx: Context) -> s
     def steps(opts: Options) -> list[Cte]:
         flag_steps, flags, cid = client_flag_steps(kind, opts)
         per = _per_manager(kind, opts, flags, cid, ctx.group == "source")
-        return [*deal_ctes(opts), *flag_steps, per]
+        # The stored client days need no deal step (rop.store.client_days).
+        deals = [] if opts.client_days else deal_ctes(opts)
+        return [*deals, *flag_steps, per]
 
     # The rows are managers: relation() narrows them to the viewer's scope and
     # gives each its department, as it does for the records.

@@ -101,7 +101,14 @@ def _run_both(
     source = SOURCES[SECTION_SOURCE[section]]
     both = dc_replace(
         ctx,
-        params={**ctx.params, "q_from": prev.params["p_from"], "q_to": prev.params["p_to"]},
+        params={
+            **ctx.params,
+            "q_from": prev.params["p_from"],
+            "q_to": prev.params["p_to"],
+            # The previous period's local days (the stored client days).
+            "qd_from": prev.params["d_from"],
+            "qd_to": prev.params["d_to"],
+        },
         opts=dc_replace(ctx.opts, previous=True),
     )
     rows, depts, total = _run_figures(

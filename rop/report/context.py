@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -49,6 +49,10 @@ CACHE_STATIC_STEPS = True
 # Sums and counts from the stored rollups where they answer exactly
 # (rop.metrics.rollups); tests switch it off to compare with the records.
 USE_ROLLUPS = True
+# The client sections' flags from the stored client days (rop.store.client_days,
+# kept with the rollups); tests and bench/bench_clients.py switch it off to
+# compare with the flags from the period's deals and calls.
+USE_CLIENT_DAYS = True
 
 
 @dataclass(frozen=True)
@@ -297,6 +301,17 @@ def context(prep: Prepared, date_from: date, date_to: date) -> Context:
         and not granted & {"deal", "call"},
         # Any filter: a list's client texts are the same for every one.
         client_texts=bool(prep.stored),
+    )
+    # The client sections' counts per manager from the stored client days
+    # (rop.store.client_days, built with the rollups) where the client facts do
+    # not answer: a short period, or a pipeline subset or call bound over a long one.
+    opts = replace(
+        opts,
+        client_days=prep.rollups
+        and USE_CLIENT_DAYS
+        and not opts.client_facts
+        and flt.max_call_seconds is None
+        and not granted & {"deal", "call"},
     )
     return Context(
         params=params,

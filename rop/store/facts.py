@@ -49,7 +49,7 @@ from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
-from rop.store import client_facts, client_texts
+from rop.store import client_days, client_facts, client_texts
 from rop.store.dialect import DUCKDB, Dialect
 from rop.store.rollups import (
     Touched,
@@ -492,6 +492,8 @@ def refresh_facts(store: Store, portal: str, *, full: bool = False) -> Refreshed
             if found:
                 with _stage_ids(store, sorted(found)):
                     client_facts.write(store, params, client, _IDS)
+                    if follow:  # the client days of those clients; else rebuilt below
+                        client_days.write(store, params, client, _IDS)
             if found | texted[client]:
                 with _stage_ids(store, sorted(found | texted[client])):
                     client_texts.write(store, params, client, _IDS)

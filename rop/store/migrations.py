@@ -764,4 +764,25 @@ CREATE TABLE client_texts (
 );
 """,
     ),
+    (
+        19,
+        "client days",
+        # Per company and contact, each local day with a deal created or won (per
+        # pipeline) or a call (rop/store/client_days.py): the client sections'
+        # flags of a period from a range of days.
+        # Built with the rollups (ROLLUP_VERSION 2) when the store is next opened
+        # for writing; PostgreSQL's index: rop.store.postgres.PG_INDEXES.
+        """
+CREATE TABLE client_days (
+    portal TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    day DATE NOT NULL,
+    id BIGINT NOT NULL,
+    category_id BIGINT,
+    created BOOLEAN NOT NULL,
+    won BOOLEAN NOT NULL,
+    call_max INTEGER
+);
+""",
+    ),
 ]

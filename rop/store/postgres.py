@@ -66,6 +66,10 @@ POLICY = "rop_portal_isolation"
 PG_INDEXES: tuple[str, ...] = (
     "CREATE INDEX IF NOT EXISTS record_rollups_day ON record_rollups (portal, entity, kind, day)",
     "CREATE INDEX IF NOT EXISTS call_rollups_day ON call_rollups (portal, day)",
+    # The client sections' flags: a period's days of one kind (rop.store.client_days).
+    "CREATE INDEX IF NOT EXISTS client_days_day ON client_days (portal, kind, day)",
+    # ... and a refresh replaces the rows of some clients.
+    "CREATE INDEX IF NOT EXISTS client_days_id ON client_days (portal, kind, id)",
     "CREATE INDEX IF NOT EXISTS deal_facts_last_move ON deal_facts (portal, last_move)",
     "CREATE INDEX IF NOT EXISTS lead_facts_last_move ON lead_facts (portal, last_move)",
     # The client sections flag the clients with a deal created or won, or a
@@ -492,9 +496,13 @@ def connect_pool(url: str, max_size: int = POOL_SIZE) -> ConnectionPool:
         url,
         min_size=1,  # connections open as threads ask for them
         max_size=max_size,
+        # JIT off: the report's statements are planned over a million rows, so
+        # PostgreSQL compiled them (0.3-0.65 s each at 1M deals, a third of the
+        # client sections' time) for runs shorter than the compilation
+        # (docs/SERVER.md, docs/BENCHMARKS.md).
         kwargs={
             "autocommit": True,
-            "options": "-c TimeZone=UTC",
+            "options": "-c TimeZone=UTC -c jit=off",
             "prepare_threshold": PREPARE_THRESHOLD,
         },
         configure=_configure,

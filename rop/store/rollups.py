@@ -41,13 +41,16 @@ from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from typing import TYPE_CHECKING, Any
 
+from rop.store import client_days
+from rop.store.client_facts import KINDS as CLIENT_KINDS
 from rop.store.dialect import days_between
 
 if TYPE_CHECKING:
     from rop.store.db import Store
 
 # Bump when what a rollup holds changes: the next refresh rebuilds them.
-ROLLUP_VERSION = 1
+# 2: the client days (rop.store.client_days) are built and versioned with them.
+ROLLUP_VERSION = 2
 
 
 def local_day(expr: str) -> str:
@@ -216,7 +219,8 @@ def touched(store: Store, entity: str, params: dict[str, Any], ids: str) -> set[
 
 
 def rebuild_rollups(store: Store, params: dict[str, Any]) -> None:
-    """All of the portal's rollups from its stored facts (inside the caller's transaction)."""
+    """All of the portal's rollups (and client days) from its stored facts, inside
+    the caller's transaction."""
     bound = {"portal": params["portal"], "tz": params["tz"]}
     _run(store, "DELETE FROM record_rollups WHERE portal = $portal", {"portal": params["portal"]})
     _run(store, "DELETE FROM call_rollups WHERE portal = $portal", {"portal": params["portal"]})
@@ -237,6 +241,8 @@ def rebuild_rollups(store: Store, params: dict[str, Any]) -> None:
         f"FROM ({_call_sql(False)}) r ORDER BY day",
         bound,
     )
+    for client in CLIENT_KINDS:
+        client_days.write(store, bound, client, None)
 
 
 def refresh_rollups(store: Store, params: dict[str, Any], days: Touched) -> int:
