@@ -24,7 +24,7 @@ import pyarrow as pa
 
 from rop.store.db import Params, Store, StoreError, TableSpec
 from rop.store.dialect import POSTGRES, to_pyformat
-from rop.store.facts import ensure_facts, mark_deleted
+from rop.store.facts import mark_deleted
 from rop.store.migrations import MIGRATIONS
 
 if TYPE_CHECKING:
@@ -423,9 +423,8 @@ def open_pg_store(url: str, read_only: bool = False, migrate: bool = True) -> Pg
                     f"{[m[0] for m in pending]} and this role may not apply them: "
                     "run `rop migrate --db URL` as the tables' owner"
                 ) from None
-        if not read_only:
-            # A store last written by an older version gets its stored facts once.
-            ensure_facts(store)
+        # Stored facts that lag (another FACTS_VERSION) are rebuilt by `rop migrate`
+        # or the portal's next sync (rop.store.facts.ensure_facts), never by an open.
     except BaseException:
         store.close()
         raise
