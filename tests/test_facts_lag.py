@@ -19,7 +19,8 @@ from click.testing import CliRunner
 
 from rop.cli import cli
 from rop.config import Settings
-from rop.emulator import EmulatorConfig, create_app as emulator_app, serve_in_thread
+from rop.emulator import EmulatorConfig, serve_in_thread
+from rop.emulator import create_app as emulator_app
 from rop.report.build import build_report
 from rop.report.filter import ReportFilter
 from rop.store import facts
@@ -52,7 +53,9 @@ def pages(store: Store) -> list[Any]:
 
 def make_lag(store: Store, portal: str) -> None:
     """Facts stamped by an older version, and wrong, as no reader may use them."""
-    store.execute("UPDATE facts_state SET version = ? WHERE portal = ?", [facts.FACTS_VERSION - 1, portal])
+    store.execute(
+        "UPDATE facts_state SET version = ? WHERE portal = ?", [facts.FACTS_VERSION - 1, portal]
+    )
     store.execute("UPDATE deal_facts SET amount = amount + 1000, close_time = NULL")
     store.execute("DELETE FROM call_facts")
     store.execute("DELETE FROM lead_facts")

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import click
 
 from rop.cli.problems import UsageProblem
 from rop.cli.store import locked_by_server
 from rop.config import load_settings
+
+if TYPE_CHECKING:
+    from rop.store.db import Store
 
 
 @click.command("serve")
@@ -58,12 +63,12 @@ def serve_command(
         store.close()
 
 
-def _say_lagging_facts(store: object) -> None:
+def _say_lagging_facts(store: Store) -> None:
     """Tell the operator when the stored facts lag: the server never rebuilds them
     itself (minutes and, unbounded, gigabytes at 1M deals, rop.store.facts.ensure_facts)."""
     from rop.store.facts import lagging
 
-    behind = lagging(store)  # type: ignore[arg-type]
+    behind = lagging(store)
     if behind:
         click.echo(
             f"the stored facts of {', '.join(behind)} are from another version of rop or not "
