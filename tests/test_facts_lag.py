@@ -129,3 +129,28 @@ def test_the_next_sync_brings_lagging_facts_current(tmp_path: Path, emulator: An
         assert version(store, portal) == facts.FACTS_VERSION
         assert_facts_equal_a_rebuild(store, portal)
         assert reports(store, portal) == want
+
+
+def test_migrate_brings_a_lagging_postgresql_store_current(pg_cluster: Any) -> None:
+    # Server mode: the web and the workers open as the application role and never
+    # rebuild; `rop migrate` as the owner does, after the migrations.
+    from tests.pg import APP, OWNER
+
+    name = pg_cluster.new_database()
+    owner, app = pg_cluster.url(name, OWNER), pg_cluster.url(name, APP)
+    made = CliRunner().invoke(cli, ["migrate", "--db", owner, "--app-role", APP])
+    assert made.exit_code == 0, made.output
+    with load("tricky", app) as store:
+        want = reports(store, PORTAL)
+        make_lag(store, PORTAL)
+    with open_store(app) as served:
+        served.use_portal(PORTAL)  # row-level security: the portal's rows only
+        assert version(served, PORTAL) == facts.FACTS_VERSION - 1  # not by the open
+        assert reports(served, PORTAL) == want
+    result = CliRunner().invoke(cli, ["migrate", "--db", owner, "--app-role", APP])
+    assert result.exit_code == 0, result.output
+    assert f"stored facts rebuilt for: {PORTAL}" in result.output
+    with open_store(app) as current:
+        current.use_portal(PORTAL)
+        assert_facts_equal_a_rebuild(current, PORTAL)
+        assert reports(current, PORTAL) == want
