@@ -365,7 +365,7 @@ def _rebuild(
     computes in memory until the end: it never sees half-rebuilt facts), the
     facts go, and so do the marks only these facts read (the rebuild covers
     them; marks left or made meanwhile are handled by the refresh's last step).
-    A run cut short leaves no state, so the next writable open rebuilds.
+    A run cut short leaves no state, so the next sync or `rop migrate` rebuilds.
     The stage facts are sliced on DuckDB only (PostgreSQL rebuilds them in
     the refresh's last transaction, on its server); their marks go here on both.
     """
