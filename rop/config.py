@@ -103,7 +103,7 @@ class Settings(BaseSettings):
     # most of the machine's memory: 1.9 GB for a 1M-deal portal's facts
     # rebuild). A bound makes the stored facts' rebuild
     # and the sync's queries spill to disk instead of growing the process;
-    # at 160MB a whole 1M-deal portal's sync peaked at 432 MB (docs/BENCHMARKS.md).
+    # at 160MB a whole 1M-deal portal's sync peaked at 406 MB (docs/BENCHMARKS.md).
     sync_memory_limit: str = Field(
         default="160MB", pattern=r"^(\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB))?$"
     )

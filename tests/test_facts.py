@@ -344,9 +344,10 @@ def test_a_change_of_zone_or_rates_rebuilds_and_reports_never_read_stale_facts(t
     store.close()
 
 
-def test_a_store_from_before_the_facts_gets_them_when_opened(tmp_path):
-    # A store written by the previous version (no migration 12): opening it for
-    # writing builds the facts once; a read-only open then finds them ready.
+def test_a_store_from_before_the_facts_gets_them_from_ensure_facts(tmp_path):
+    # A store written by the previous version (no migration 12): opening it adds
+    # the tables, never builds (reports compute in memory); ensure_facts (`rop
+    # migrate`, `rop sync`) builds them once; a read-only open then finds them ready.
     path = tmp_path / "old.duckdb"
     store = load("tricky", path)
     portal = "tricky.bitrix24.ru"
@@ -357,12 +358,18 @@ def test_a_store_from_before_the_facts_gets_them_when_opened(tmp_path):
     # Migration 16 adds to the facts of migration 12: neither had run.
     store.execute("DELETE FROM schema_migrations WHERE version IN (12, 16)")
     store.close()
+    flt = ReportFilter(date(2026, 11, 1), date(2026, 11, 30), today=date(2026, 11, 27))
     with open_store(path) as reopened:
+        assert not facts.facts_ready(reopened, portal)
+        assert all(not stored(reopened, f, portal) for f in facts.FACTS)
+        in_memory = build_report(reopened, flt)
+        assert facts.ensure_facts(reopened) == [portal]
         assert {f.table: stored(reopened, f, portal) for f in facts.FACTS} == expected
     with open_store(path, read_only=True) as ro:
         assert facts.facts_ready(ro, portal)
-        flt = ReportFilter(date(2026, 11, 1), date(2026, 11, 30), today=date(2026, 11, 27))
-        assert build_report(ro, flt)["total"]["figures"]["deals_won"] > 0
+        from_facts = build_report(ro, flt)
+        assert from_facts["total"]["figures"]["deals_won"] > 0
+        assert from_facts["total"] == in_memory["total"]
 
 
 def test_the_by_id_sync_refreshes_the_facts_it_changes(tmp_path: Path, portal_dir: Path) -> None:
@@ -385,9 +392,10 @@ def test_the_by_id_sync_refreshes_the_facts_it_changes(tmp_path: Path, portal_di
         assert len(after) == len(before) - 1
 
 
-def test_a_store_from_before_the_stage_facts_gets_them_when_opened(tmp_path):
+def test_a_store_from_before_the_stage_facts_gets_them_from_ensure_facts(tmp_path):
     # Written by the previous version (facts version 1, no migration 15): opening it
-    # for writing adds the stage tables and builds every fact once.
+    # adds the stage tables; ensure_facts (`rop migrate`, `rop sync`) builds every
+    # fact once.
     path = tmp_path / "old.duckdb"
     store = load("tricky", path)
     portal = "tricky.bitrix24.ru"
@@ -400,6 +408,8 @@ def test_a_store_from_before_the_stage_facts_gets_them_when_opened(tmp_path):
     assert not facts.facts_ready(store, portal)  # reports compute in memory meanwhile
     store.close()
     with open_store(path) as reopened:
+        assert not facts.facts_ready(reopened, portal)
+        assert facts.ensure_facts(reopened) == [portal]
         got = {k.entity: stage_tables(reopened, k, portal) for k in stage_facts.KINDS.values()}
         assert got == expected
         assert_facts_equal_a_rebuild(reopened, portal)

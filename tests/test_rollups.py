@@ -172,7 +172,7 @@ def test_days_are_the_portals_local_days_across_a_daylight_saving_change(
     store.close()
 
 
-def test_a_store_from_before_the_rollups_gets_them_when_opened(
+def test_a_store_from_before_the_rollups_gets_them_from_ensure_facts(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     path = tmp_path / "old.duckdb"
@@ -190,6 +190,9 @@ def test_a_store_from_before_the_rollups_gets_them_when_opened(
         assert _reads_rollups(ro, flt, monkeypatch) == 0
         before = build_report(ro, flt, stages=False)
     with open_store(path) as reopened:
+        assert not rollups.rollups_ready(reopened, portal)  # no open builds them
+        # `rop migrate` or the next sync does (ensure_facts).
+        assert facts.ensure_facts(reopened) == [portal]
         assert stored_rollups(reopened, portal) == expected
         assert rollups.rollups_ready(reopened, portal)
         assert _reads_rollups(reopened, flt, monkeypatch) > 0

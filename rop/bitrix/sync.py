@@ -23,7 +23,9 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
+import ctypes
 import functools
+import gc
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -65,13 +67,32 @@ from rop.bitrix.sync_write import (
 from rop.bitrix.timezone import guess_timezone, portal_timezone
 from rop.bitrix.values import to_int
 from rop.store.db import Store, StoreError
-from rop.store.facts import refresh_facts
+from rop.store.facts import rebuilds_whole, refresh_facts
 
 # Re-read changes this far before the watermark: portal servers' clocks and
 # records saved in the same second as the previous run's last read.
 OVERLAP = timedelta(minutes=5)
 
+# Parsed batches held at once by all the entities together: one being written,
+# one waiting for the writer, two being fetched (the rate limit allows two
+# requests a second, and a request takes about a second); more only waits.
+BATCHES_IN_FLIGHT = 4
+
 T = TypeVar("T")
+
+
+def give_back_memory() -> None:
+    """Hand the memory the copy's batches freed back to the system before the
+    facts' refresh (a whole rebuild after a first copy is the sync's peak).
+
+    Python's large objects (a record's dict, a batch's lists) come from
+    glibc's malloc, which keeps what they freed for reuse; DuckDB allocates
+    elsewhere (its own allocator, returned past ``allocator_flush_threshold``).
+    Where the C library has no ``malloc_trim`` (not glibc) nothing happens.
+    """
+    gc.collect()
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
 
 
 class SyncError(RuntimeError):
@@ -181,6 +202,8 @@ class _Engine:
         self.change_totals: dict[str, int | None] = {}
         # Entities copied in full this run, whose changes since are read last.
         self.catch_ups: dict[str, tuple[Entity, EntityState, Probe]] = {}
+        # Parsed batches in memory at once, every entity together (see _fetch).
+        self._slots = asyncio.Semaphore(BATCHES_IN_FLIGHT)
 
     def close(self) -> None:
         self._writer.shutdown(wait=True)
@@ -290,20 +313,27 @@ class _Engine:
         # longer than its write, or every entity keeps its last one while it
         # waits its turn at the rate limit (eight entities: ~40 MB).
         records, first = first, None
+        held = False  # whether ``records`` holds one of the shared slots
         while True:
             if records is None:
                 if chain.done:
                     return
-                records = await step(self.client, chain)
+                records, held = await self._fetch(chain), True
             last_id = chain.last_id
-            ahead = None if chain.done else asyncio.ensure_future(step(self.client, chain))
+            ahead = None if chain.done else asyncio.ensure_future(self._fetch(chain))
             try:
                 await self._db(self._commit, entity, records, state, last_id)
             except BaseException:
                 if ahead is not None:
                     ahead.cancel()
-                    await asyncio.gather(ahead, return_exceptions=True)
+                    got = await asyncio.gather(ahead, return_exceptions=True)
+                    if not isinstance(got[0], BaseException):
+                        self._slots.release()
                 raise
+            finally:
+                if held:
+                    self._slots.release()
+            held = ahead is not None
             done += len(records)
             records = None
             if not quiet:
@@ -311,6 +341,22 @@ class _Engine:
             records = await ahead if ahead is not None else None
             if records is None:
                 return
+
+    async def _fetch(self, chain: Chain) -> list[Record]:
+        """The chain's next batch, once a slot is free; the caller releases the
+        slot when the batch is written.
+
+        Every entity fetches its next batch while its current one waits for
+        the one writer thread; when the writer is the slower side (a large
+        store on a busy machine) each of the eight entities would hold two
+        parsed batches (2,500 records, 4-7 MB of Python objects each) at once.
+        """
+        await self._slots.acquire()
+        try:
+            return await step(self.client, chain)
+        except BaseException:
+            self._slots.release()
+            raise
 
     def _changes_filter(self, entity: Entity, state: EntityState) -> dict[str, Any] | None:
         """The filter for records changed since the watermark; None: nothing to ask."""
@@ -513,12 +559,18 @@ async def sync_portal(
             raise SyncError(str(exc)) from None
         outcome, message = "failed", None
         try:
-            await engine.directories(pre)
-            await engine.big_entities(pre)
-            await engine.deletions(pre)
+            # A first copy (or facts of another version) ends in a whole rebuild
+            # of the stored facts: marking each written record would only make
+            # millions of marks for that rebuild to delete.
+            whole = rebuilds_whole(store, hook.portal)
+            with store.unmarked() if whole else contextlib.nullcontext():
+                await engine.directories(pre)
+                await engine.big_entities(pre)
+                await engine.deletions(pre)
             stamp_clock(store, hook.portal, client.portal_clock)
+            give_back_memory()
             # The stored facts of the records this run wrote (rop.store.facts).
-            await engine._db(refresh_facts, store, hook.portal)
+            await engine._db(functools.partial(refresh_facts, store, hook.portal, full=whole))
             outcome = "ok"
         except BitrixError as exc:
             message = str(exc)

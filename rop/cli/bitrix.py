@@ -162,6 +162,7 @@ def sync_command(webhook: str | None, db: str | None, full: bool, queue: bool) -
     from rop.bitrix.sync import SyncError, run_sync
     from rop.bitrix.sync_remote import ForwardError, forward_sync, is_lock_error
     from rop.store.db import StoreError, open_store
+    from rop.store.facts import ensure_facts
 
     settings = load_settings(webhook=webhook, db=db)
     from rop.logs import configure
@@ -213,8 +214,13 @@ def sync_command(webhook: str | None, db: str | None, full: bool, queue: bool) -
                 timezone=settings.timezone,
                 progress=progress,
             )
+            # The sync refreshed its portal's facts (rebuilt whole if they lagged);
+            # the store's other portals whose facts lag, under the same bound.
+            rebuilt = ensure_facts(store)
         except (SyncError, StoreError) as exc:
             # A full disk or a damaged file is one line naming the store (rop.store.db).
             raise click.ClickException(str(exc)) from None
     for line in result.summary_lines():
         click.echo(line)
+    if rebuilt:
+        click.echo(f"stored facts rebuilt for: {', '.join(rebuilt)}")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import click
 
@@ -23,15 +24,20 @@ def migrate_command(db: str | None, app_role: str | None) -> None:
     """Bring the store's schema up to date (PostgreSQL: also row-level security)."""
     from rop.store.db import StoreError, is_url, open_store
 
-    target = load_settings(db=db).db
+    settings = load_settings(db=db)
+    target = settings.db
     if not is_url(target):
         if app_role:
             raise UsageProblem("--app-role applies to a postgresql:// store only")
         try:
-            open_store(target).close()  # DuckDB migrates on open
+            store = open_store(target)  # DuckDB migrates on open
         except StoreError as exc:
             raise UsageProblem(str(exc)) from None
+        with store:
+            built = _bring_facts_up_to_date(store, settings.sync_memory_limit, settings.db_threads)
         click.echo(f"the store {target} is up to date")
+        if built:
+            click.echo(f"stored facts rebuilt for: {', '.join(built)}")
         return
     from rop.store.postgres import connect_pool, display, migrate_pg
 
@@ -56,6 +62,35 @@ def migrate_command(db: str | None, app_role: str | None) -> None:
     click.echo(f"migrations applied to {display(url)}: {done}")
     if queue:
         click.echo(queue)
+    from rop.store.postgres import open_pg_store
+
+    try:
+        with open_pg_store(url) as store:
+            built = _bring_facts_up_to_date(store, "", 0)
+    except StoreError as exc:
+        raise UsageProblem(str(exc)) from None
+    if built:
+        click.echo(f"stored facts rebuilt for: {', '.join(built)}")
+
+
+def _bring_facts_up_to_date(store: Any, memory_limit: str, threads: int) -> list[str]:
+    """The stored facts of every portal whose facts lag (another FACTS_VERSION),
+    rebuilt under the sync's memory bound (DuckDB; PostgreSQL computes on its server)."""
+    from rop.store.db import StoreError
+    from rop.store.facts import ensure_facts
+
+    if memory_limit:
+        try:
+            store.bound(memory_limit, threads, MIGRATE_LIMIT_HINT)
+        except StoreError as exc:
+            raise UsageProblem(f"ROP_SYNC_MEMORY_LIMIT is too small: {exc}") from None
+    try:
+        return ensure_facts(store)
+    except StoreError as exc:
+        raise UsageProblem(str(exc)) from None
+
+
+MIGRATE_LIMIT_HINT = "raise ROP_SYNC_MEMORY_LIMIT and run `rop migrate` again"
 
 
 def _install_queue(conn: object, app_role: str | None) -> str | None:

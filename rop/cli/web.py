@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import click
 
 from rop.cli.problems import UsageProblem
 from rop.cli.store import locked_by_server
 from rop.config import load_settings
+
+if TYPE_CHECKING:
+    from rop.store.db import Store
 
 
 @click.command("serve")
@@ -44,6 +49,7 @@ def serve_command(
     except StoreError as exc:
         raise UsageProblem(locked_by_server(settings.db, str(exc)) or str(exc)) from None
     try:
+        _say_lagging_facts(store)
         app = create_app(settings, store)
         if settings.app_mode:
             # What the portal's application form asks for (README).
@@ -55,3 +61,18 @@ def serve_command(
             raise UsageProblem(f"cannot listen on {settings.host}:{settings.port}: {exc}") from None
     finally:
         store.close()
+
+
+def _say_lagging_facts(store: Store) -> None:
+    """Tell the operator when the stored facts lag: the server never rebuilds them
+    itself (minutes and, unbounded, gigabytes at 1M deals, rop.store.facts.ensure_facts)."""
+    from rop.store.facts import lagging
+
+    behind = lagging(store)
+    if behind:
+        click.echo(
+            f"the stored facts of {', '.join(behind)} are from another version of rop or not "
+            "built yet: reports compute them from the records meanwhile (same figures, "
+            "slower); the next sync rebuilds them, or `rop migrate` with the server stopped",
+            err=True,
+        )

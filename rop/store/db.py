@@ -14,7 +14,7 @@ import duckdb
 import pyarrow as pa
 
 from rop.store.dialect import DUCKDB, Dialect
-from rop.store.facts import ensure_facts, mark_deleted, mark_upserted
+from rop.store.facts import mark_deleted, mark_upserted
 from rop.store.memo import Generation, for_file, writes
 from rop.store.migrations import MIGRATIONS
 
@@ -589,6 +589,7 @@ def _bring_up_to_date(conn: duckdb.DuckDBPyConnection, target: str, read_only: b
                 "open it once for writing (any rop command but a read-only one)"
             )
     else:
+        # The schema only: a store whose stored facts lag (another FACTS_VERSION)
+        # gets them from `rop migrate` or the next sync, under the sync's memory
+        # bound (rop.store.facts.ensure_facts); its reports compute in memory until then.
         migrate(conn, target)
-        # A store last written by an older version gets its stored facts once.
-        ensure_facts(DuckStore(conn, target, Generation()))

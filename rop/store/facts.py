@@ -20,8 +20,9 @@ like every table), and follow the data:
   a portal's rows must call it too;
 - a change of what every fact reads (the portal's zone or base currency, the
   rates, the stage semantics) or of :data:`FACTS_VERSION` rebuilds the
-  portal's facts whole; :func:`ensure_facts` does so when a store is opened
-  for writing (so a store written by an older version gets its facts once).
+  portal's facts whole; :func:`ensure_facts` does so for a store written by
+  an older version, from `rop migrate` and `rop sync` under the sync's memory
+  bound (an open never rebuilds: reports compute in memory meanwhile).
 
 A reader uses the stored facts only when :func:`facts_ready` says they match
 the data; otherwise (a read-only store left mid-sync, rows written some other
@@ -66,8 +67,8 @@ from rop.store.stage_facts import tables as stage_table_names
 if TYPE_CHECKING:
     from rop.store.db import Store
 
-# Bump when a fact's definition changes: each store rebuilds its facts once
-# when next opened for writing (and reads compute in memory until then).
+# Bump when a fact's definition changes: each store rebuilds its facts once at
+# its next `rop migrate` or sync (and reads compute in memory until then).
 # 2: the stage facts (rop.store.stage_facts); 3: the client facts, the funnel's top stage;
 # 4: the client texts (rop.store.client_texts)
 FACTS_VERSION = 4
@@ -364,7 +365,7 @@ def _rebuild(
     computes in memory until the end: it never sees half-rebuilt facts), the
     facts go, and so do the marks only these facts read (the rebuild covers
     them; marks left or made meanwhile are handled by the refresh's last step).
-    A run cut short leaves no state, so the next writable open rebuilds.
+    A run cut short leaves no state, so the next sync or `rop migrate` rebuilds.
     The stage facts are sliced on DuckDB only (PostgreSQL rebuilds them in
     the refresh's last transaction, on its server); their marks go here on both.
     """
@@ -599,25 +600,53 @@ def _facts_ready(store: Store, portal: str) -> bool:
     )
 
 
+def rebuilds_whole(store: Store, portal: str) -> bool:
+    """The portal's next refresh rebuilds every fact whole whatever is marked:
+    none built yet (a first copy) or built by another :data:`FACTS_VERSION`.
+
+    A writer may then leave its writes unmarked (``Store.unmarked``) and ask
+    for ``refresh_facts(full=True)``: the marks of a first copy are every
+    record (millions of ``fact_changes`` rows and their index, and a join per
+    written batch to make them), all to be deleted by that rebuild. A run cut
+    short leaves the state as it was, so the next run rebuilds whole too.
+    """
+    version = store.scalar("SELECT version FROM facts_state WHERE portal = ?", [portal])
+    return version != FACTS_VERSION
+
+
+def lagging(store: Store) -> list[str]:
+    """The portals whose stored facts :func:`ensure_facts` would build: none yet, or
+    built by another :data:`FACTS_VERSION`, or built before the rollups.
+
+    Their reports compute the facts in memory meanwhile (:func:`facts_ready` is
+    false), so the figures are right, only slower."""
+    found = []
+    for (portal,) in store.query("SELECT portal FROM portals ORDER BY portal"):
+        version = store.scalar("SELECT version FROM facts_state WHERE portal = ?", [portal])
+        if version != FACTS_VERSION or not rollups_follow(store, portal):
+            found.append(portal)
+    return found
+
+
 def ensure_facts(store: Store) -> list[str]:
     """Build the facts of every portal that has none from this version; returns those.
 
-    Run when a store is opened for writing: a store last written by an older
-    version gets its facts once, so read-only opens and reports find them.
+    A writer's step, never an open's: `rop migrate` and `rop sync` run it under
+    the sync's memory bound (``ROP_SYNC_MEMORY_LIMIT``), slice by slice (see
+    :func:`refresh_facts`), and the sync's own refresh does the same for its
+    portal. Opening a store never rebuilds (`rop serve` would hold its first
+    request for minutes and, unbounded, gigabytes at 1M deals): until a writer
+    comes, its reports compute the facts in memory.
     """
     built = []
     before = store.portal
-    for (portal,) in store.query("SELECT portal FROM portals ORDER BY portal"):
+    for portal in lagging(store):
         store.use_portal(portal)
         version = store.scalar("SELECT version FROM facts_state WHERE portal = ?", [portal])
-        if version != FACTS_VERSION:
-            refresh_facts(store, portal, full=True)
-            built.append(portal)
-        elif not rollups_follow(store, portal):
-            # Facts current, rollups missing (a store from before them): the
-            # refresh builds the rollups, and recomputes only marked records.
-            refresh_facts(store, portal)
-            built.append(portal)
+        # Facts current but the rollups missing (a store from before them): the
+        # refresh builds the rollups and recomputes only the marked records.
+        refresh_facts(store, portal, full=version != FACTS_VERSION)
+        built.append(portal)
     if built or before is not None:
         store.use_portal(before or "")  # PostgreSQL: back to no portal when none was set
         store.portal = before

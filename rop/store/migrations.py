@@ -568,8 +568,8 @@ DELETE FROM sync_state WHERE entity IN ('activities', 'companies', 'contacts');
         12,
         "stored facts",
         # Per-record facts the report reads (rop/store/facts.py), refreshed by
-        # every writer for the records it marked in fact_changes. Filled when
-        # the store is next opened for writing (rop.store.facts.ensure_facts).
+        # every writer for the records it marked in fact_changes. Filled by
+        # the store's next `rop migrate` or sync (rop.store.facts.ensure_facts).
         """
 CREATE TABLE deal_facts (
     portal TEXT NOT NULL,
@@ -673,7 +673,7 @@ CREATE TABLE requisites (
         "stored stage facts",
         # Stage visits, open visits, furthest stages and open aggregates per
         # deal and lead (rop/store/stage_facts.py), refreshed with the facts of
-        # migration 12; filled when the store is next opened for writing
+        # migration 12; filled by the store's next `rop migrate` or sync
         # (FACTS_VERSION 2).
         "\n" + _stage_tables("deal") + _stage_tables("lead"),
     ),
@@ -684,7 +684,7 @@ CREATE TABLE requisites (
         # it was called, first, last and all (rop/store/client_facts.py); per deal
         # the furthest working stage of its pipeline it reached (the page's
         # funnel). Refreshed with the facts of migration 12; filled when the store
-        # is next opened for writing (FACTS_VERSION 3).
+        # is next migrated or synced (FACTS_VERSION 3).
         """
 ALTER TABLE deal_facts ADD COLUMN funnel_top INTEGER;
 CREATE TABLE client_facts (
@@ -710,7 +710,7 @@ CREATE TABLE client_facts (
         # Counts and sums of the stored facts per manager and local day
         # (rop/store/rollups.py): the report's deal, lead and call figures that
         # are sums read these instead of every record. Refreshed with the facts;
-        # built when the store is next opened for writing (rollup_state: the
+        # built by the store's next `rop migrate` or sync (rollup_state: the
         # version built with which facts_state). PostgreSQL's indexes on them:
         # rop.store.postgres.PG_INDEXES.
         """
@@ -750,7 +750,7 @@ CREATE TABLE rollup_state (
         # Per company and contact: its last call, the number called and its last
         # sale, what a list of clients shows (rop/store/client_texts.py), so a
         # page of such a list reads its own rows. Refreshed with the client facts;
-        # filled when the store is next opened for writing (FACTS_VERSION 4).
+        # filled by the store's next `rop migrate` or sync (FACTS_VERSION 4).
         """
 CREATE TABLE client_texts (
     portal TEXT NOT NULL,
@@ -770,8 +770,9 @@ CREATE TABLE client_texts (
         # Per company and contact, each local day with a deal created or won (per
         # pipeline) or a call (rop/store/client_days.py): the client sections'
         # flags of a period from a range of days.
-        # Built with the rollups (ROLLUP_VERSION 2) when the store is next opened
-        # for writing; PostgreSQL's index: rop.store.postgres.PG_INDEXES.
+        # Built with the rollups (ROLLUP_VERSION 2) by `rop migrate` or the next
+        # `rop sync` (rop.store.facts.ensure_facts); PostgreSQL's index:
+        # rop.store.postgres.PG_INDEXES.
         """
 CREATE TABLE client_days (
     portal TEXT NOT NULL,

@@ -26,7 +26,7 @@ import pyarrow as pa
 from rop.store import pg_versions
 from rop.store.db import Params, Store, StoreError, TableSpec
 from rop.store.dialect import POSTGRES, to_pyformat
-from rop.store.facts import ensure_facts, mark_deleted
+from rop.store.facts import mark_deleted
 from rop.store.memo import Versions, for_database, writes
 from rop.store.migrations import MIGRATIONS
 
@@ -551,9 +551,8 @@ def open_pg_store(url: str, read_only: bool = False, migrate: bool = True) -> Pg
             # Lookups remembered per data version; a database migrated by an
             # older rop has no versions until `rop migrate`: nothing remembered.
             store.versions = for_database(store.path)
-        if not read_only:
-            # A store last written by an older version gets its stored facts once.
-            ensure_facts(store)
+        # Stored facts that lag (another FACTS_VERSION) are rebuilt by `rop migrate`
+        # or the portal's next sync (rop.store.facts.ensure_facts), never by an open.
     except BaseException:
         store.close()
         raise

@@ -337,7 +337,7 @@ def rebuild_stage_facts(
        the stage section's range reads rely on (zone maps);
     3. the open aggregates, one small grouped table, in one statement.
 
-    A run cut short leaves no facts state (the next writable open rebuilds) and
+    A run cut short leaves no facts state (the next sync or `rop migrate` rebuilds) and
     a work table the next rebuild replaces.
     """
     t = tables(k)
