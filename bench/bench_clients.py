@@ -29,6 +29,8 @@ from dataclasses import replace
 from datetime import date
 from pathlib import Path
 
+from current import require_current  # bench/, the script's own folder
+
 import rop.metrics.client_counts as client_counts
 import rop.report.context as context
 from rop.report.build import build_report
@@ -74,6 +76,7 @@ def main() -> None:
             run(store, args.runs)
         return
     with open_store(str(args.db)) as store:
+        require_current(store, str(args.db))
         run(store, args.runs)
 
 

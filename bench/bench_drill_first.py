@@ -16,6 +16,7 @@ import os
 import time
 from datetime import date
 
+from current import require_current  # bench/, the script's own folder
 from timing import timed  # bench/, the script's own folder
 
 from rop.report.build import build_report, drill
@@ -32,6 +33,7 @@ def main() -> None:
     args = parser.parse_args()
     pg = args.db.startswith("postgresql://")
     store = open_store(args.db) if pg else open_store(args.db, read_only=True)
+    require_current(store, args.db)
     last = store.scalar("SELECT max(date_create) FROM deals").date()
     month = ReportFilter(last.replace(day=1), last)
     year = ReportFilter(date(last.year, 1, 1), last)

@@ -96,6 +96,18 @@ def migrate_owner(url: str, app_role: str) -> None:
             f"({time.perf_counter() - start:.1f} s)",
             flush=True,
         )
+    # As `rop migrate` does: stored facts of another FACTS_VERSION (or rollups of
+    # another ROLLUP_VERSION) are rebuilt now, not by an open (rop.store.facts).
+    from rop.store.facts import ensure_facts
+    from rop.store.postgres import open_pg_store
+
+    start = time.perf_counter()
+    with open_pg_store(url) as store:
+        built = ensure_facts(store)
+    if built:
+        print(
+            f"# stored facts rebuilt for {built} ({time.perf_counter() - start:.1f} s)", flush=True
+        )
 
 
 def cases(store: Store) -> list[tuple[str, Callable[[], Any]]]:
