@@ -30,6 +30,8 @@ from dataclasses import replace
 from datetime import date
 from pathlib import Path
 
+from current import require_current  # bench/, the script's own folder
+
 from rop.bitrix.snapshot import load_snapshot
 from rop.report.build import build_report, drill
 from rop.report.filter import ReportFilter
@@ -305,6 +307,7 @@ def bench_store(
     store = open_store(db)
     opened = time.perf_counter() - start
     print(f"# {label}: opened in {opened * 1000:.0f} ms", flush=True)
+    require_current(store, str(db))
     try:
         last = store.scalar("SELECT max(date_create) FROM deals").date()
         month = ReportFilter(last.replace(day=1), last)
