@@ -207,3 +207,26 @@ def test_a_stage_rebuild_cut_short_is_finished_by_ensure_facts(tmp_path, monkeyp
         assert facts.facts_ready(reopened, PORTAL)
         assert all_stage_rows(reopened) == expected
         assert_facts_equal_a_rebuild(reopened, PORTAL)
+
+
+def test_a_rebuild_step_that_fails_is_named_in_the_error(tmp_path, monkeypatch):
+    """DuckDB's out-of-memory message names no table: the rebuild adds its step, so an
+    operator (and the next engineer) knows which part of a big rebuild did not fit."""
+    from rop.store import client_texts
+    from rop.store.db import StoreOverloaded
+
+    store = load("tricky", tmp_path / "s.duckdb")
+    real = client_texts.write
+
+    def overloaded(store, params, kind, ids):
+        if kind == "contact":
+            raise StoreOverloaded("the store s.duckdb ran out of its memory limit for this query")
+        return real(store, params, kind, ids)
+
+    monkeypatch.setattr(client_texts, "write", overloaded)
+    with pytest.raises(
+        StoreOverloaded, match=r"memory limit.*\[rebuilding client_texts of contact\]"
+    ):
+        facts.refresh_facts(store, PORTAL, full=True)
+    assert not facts.facts_ready(store, PORTAL)  # readers compute in memory; nothing half-visible
+    store.close()

@@ -43,7 +43,9 @@ rop.metrics.sources reads these tables (or this SQL) as its ``*_base`` steps.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -355,6 +357,19 @@ def _slices(store: Store, fact: Fact, portal: str) -> list[tuple[int, int]]:
     return id_slices(store, fact.source, portal, SLICE)
 
 
+@contextlib.contextmanager
+def _step(name: str) -> Iterator[None]:
+    """A rebuild step's store error names the step: DuckDB's out-of-memory message
+    names no table, and the operator (or the next engineer) needs to know which of
+    a 1M-deal rebuild's steps did not fit ``ROP_SYNC_MEMORY_LIMIT``."""
+    from rop.store.db import StoreError  # db imports this module
+
+    try:
+        yield
+    except StoreError as exc:
+        raise type(exc)(f"{exc} [rebuilding {name}]") from None
+
+
 def _rebuild(
     store: Store, facts: list[Fact], stages: list[Kind], params: dict[str, Any], portal: str
 ) -> None:
@@ -401,19 +416,20 @@ def _rebuild(
                 f"INSERT INTO {fact.table} (portal, {', '.join(fact.columns)}) "
                 f"SELECT $portal, {', '.join(fact.columns)} FROM ({fact.sql(ids, store.dialect)}) f"
             )
-            with store.transaction():
+            with _step(f"{fact.table}, ids {after}-{top}"), store.transaction():
                 store.execute(insert, _bind(insert, {**params, "after": after, "top": top}))
     if whole & {DEAL, CALL}:
         # The client facts derive from the deal and call facts: whole too, a
         # transaction per kind (readers compute in memory until the state is stamped).
         # So do the client texts (the call facts say whose each call is).
         for kind in client_facts.KINDS:
-            with store.transaction():
+            with _step(f"{client_facts.TABLE} of {kind}"), store.transaction():
                 client_facts.write(store, params, kind, None)
-            with store.transaction():
+            with _step(f"{client_texts.TABLE} of {kind}"), store.transaction():
                 client_texts.write(store, params, kind, None)
     for stage in sliced:
-        rebuild_stage_facts(store, stage, params, STAGE_SLICE, SLICE)
+        with _step(f"the {stage.entity} stage facts"):
+            rebuild_stage_facts(store, stage, params, STAGE_SLICE, SLICE)
 
 
 def refresh_facts(store: Store, portal: str, *, full: bool = False) -> Refreshed:
@@ -506,7 +522,8 @@ def refresh_facts(store: Store, portal: str, *, full: bool = False) -> Refreshed
         if follow:
             rolled: int | None = refresh_rollups(store, params, days)
         else:
-            rebuild_rollups(store, params)
+            with _step("the rollups and client days"):
+                rebuild_rollups(store, params)
             rolled = None
         for kind in STAGE_KINDS.values():
             fresh = _marked(store, portal, kind.entity)
