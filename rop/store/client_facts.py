@@ -118,8 +118,9 @@ def write(store: Store, params: dict[str, Any], kind: str, ids: str | None) -> N
 
 
 def links(store: Store, portal: str, table: str, ids: str) -> dict[str, set[int]]:
-    """The clients the stored facts of ``table`` (deal_facts, call_facts) link the
-    records in ``ids`` to, per kind: taken before and after a refresh of them."""
+    """The clients the rows of ``table`` (deal_facts, call_facts: taken before and
+    after a refresh of them; or deals, the records themselves) link the records in
+    ``ids`` to, per kind."""
     out: dict[str, set[int]] = {kind: set() for kind in KINDS}
     rows = store.query(
         f"SELECT company_id, contact_id FROM {table} WHERE portal = $portal "

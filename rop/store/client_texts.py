@@ -35,6 +35,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from rop.store import client_facts
 from rop.store.client_facts import KINDS
 
 if TYPE_CHECKING:
@@ -107,17 +108,7 @@ def links(store: Store, portal: str, ids: str) -> dict[str, set[int]]:
     clients the deals' rows point at now (a deal with no responsible has no deal
     facts), and those whose last sale came from one of them (where such a deal
     pointed before its change or deletion, only its stored client knows)."""
-    out: dict[str, set[int]] = {kind: set() for kind in KINDS}
-    rows = store.query(
-        "SELECT company_id, contact_id FROM deals WHERE portal = $portal "
-        f"AND id IN (SELECT id FROM {ids}) AND (company_id IS NOT NULL OR contact_id IS NOT NULL)",
-        {"portal": portal},
-    )
-    for company, contact in rows:
-        if company is not None:
-            out["company"].add(int(company))
-        if contact is not None:
-            out["contact"].add(int(contact))
+    out = client_facts.links(store, portal, "deals", ids)  # the deals' own rows
     rows = store.query(
         f"SELECT kind, id FROM {TABLE} WHERE portal = $portal "
         f"AND won_deal IN (SELECT id FROM {ids})",

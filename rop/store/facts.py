@@ -63,7 +63,13 @@ from rop.store.rollups import (
     touched,
 )
 from rop.store.stage_facts import KINDS as STAGE_KINDS
-from rop.store.stage_facts import Kind, id_slices, rebuild_stage_facts, refresh_stage_facts
+from rop.store.stage_facts import (
+    Kind,
+    checkpoint,
+    id_slices,
+    rebuild_stage_facts,
+    refresh_stage_facts,
+)
 from rop.store.stage_facts import tables as stage_table_names
 
 if TYPE_CHECKING:
@@ -402,6 +408,12 @@ def _rebuild(
         for table in _stage_tables(stage):
             with store.transaction():
                 store.execute(f"DELETE FROM {table} WHERE portal = ?", [portal])
+    # DuckDB keeps the index entries these deletes (and the inserts below) touch in
+    # memory until a checkpoint: at 1M deals the primary keys of the old facts,
+    # visits and client rows together left the first stage band no room under
+    # 160MB (`rop migrate` failed in three runs of six, BENCHMARKS "Sync").
+    if store.dialect is DUCKDB:
+        checkpoint(store)
     for fact in facts:
         if store.dialect is not DUCKDB:
             # PostgreSQL computes on its server (no memory of ours to bound), and
@@ -427,6 +439,8 @@ def _rebuild(
                 client_facts.write(store, params, kind, None)
             with _step(f"{client_texts.TABLE} of {kind}"), store.transaction():
                 client_texts.write(store, params, kind, None)
+    if sliced:
+        checkpoint(store)
     for stage in sliced:
         with _step(f"the {stage.entity} stage facts"):
             rebuild_stage_facts(store, stage, params, STAGE_SLICE, SLICE)

@@ -302,7 +302,7 @@ def _bands(store: Store, basis: str, key: str, size: int) -> list[tuple[str, dic
     return out
 
 
-def _checkpoint(store: Store) -> None:
+def checkpoint(store: Store) -> None:
     """Write the committed bands out, so the key's index leaves memory.
 
     DuckDB keeps an index's new entries in memory until a checkpoint: 4.2M
@@ -373,7 +373,7 @@ def rebuild_stage_facts(
                         f"FROM {rows(band)} v ORDER BY {key}, id",
                         {**params, **values},
                     )
-                _checkpoint(store)
+                checkpoint(store)
         names = ", ".join(AGG_COLUMNS)
         opened = f"(SELECT * FROM {t.opened} WHERE portal = $portal)"
         with store.transaction():
