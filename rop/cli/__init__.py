@@ -12,6 +12,7 @@ module and in the tuple below (tests/test_cli_meta.py lists the command set).
 from __future__ import annotations
 
 import sys
+from typing import Any
 
 import click
 
@@ -39,6 +40,19 @@ class OptionsAnywhere(click.Group):
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
         return super().parse_args(ctx, self._options_after_command(ctx, args))
+
+    def invoke(self, ctx: click.Context) -> Any:
+        """A store that fails mid-command (a damaged block read late, a disk gone)
+        is one line and exit 2 in every command, not only where it opens: the
+        store's errors already name the file and what to do."""
+        try:
+            return super().invoke(ctx)
+        except Exception as exc:
+            # Only loaded when a command opened a store; `rop --help` loads no DuckDB.
+            db = sys.modules.get("rop.store.db")
+            if db is not None and isinstance(exc, db.StoreError):
+                raise UsageProblem(str(exc)) from None
+            raise
 
     def _options_after_command(self, ctx: click.Context, args: list[str]) -> list[str]:
         own = {o for p in self.params for o in (*p.opts, *p.secondary_opts)}
