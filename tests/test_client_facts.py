@@ -15,7 +15,6 @@ from typing import Any
 
 import pytest
 
-import rop.bitrix.sync as sync_module
 from rop.report.build import build_report
 from rop.report.context import context, prepare
 from rop.report.filter import ReportFilter
@@ -23,7 +22,7 @@ from rop.store import facts
 from rop.store.db import Store, open_store
 from tests.conftest import ENGINES, store_target
 from tests.sync_portal import make_portal
-from tests.test_facts import assert_facts_equal_a_rebuild, change_portal
+from tests.test_facts import Spy, assert_facts_equal_a_rebuild, change_portal
 from tests.test_sync import Emulated, emulate, sync
 
 
@@ -78,14 +77,7 @@ def sections(report: dict[str, Any]) -> dict[str, Any]:
 def test_client_facts_follow_incremental_syncs_and_give_the_same_sections(
     store: Store, portal_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    runs: list[facts.Refreshed] = []
-    real = sync_module.refresh_facts
-
-    def spy(*args: Any, **kwargs: Any) -> facts.Refreshed:
-        runs.append(real(*args, **kwargs))
-        return runs[-1]
-
-    monkeypatch.setattr(sync_module, "refresh_facts", spy)
+    runs = Spy(monkeypatch).runs
     rnd = random.Random(3)
     with emulate(portal_dir) as emu:
         sync(store, emu)

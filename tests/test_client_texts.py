@@ -13,16 +13,15 @@ from typing import Any
 
 import pytest
 
-import rop.bitrix.sync as sync_module
 from rop.report.build import drill
 from rop.report.context import context, prepare
 from rop.report.filter import ReportFilter
-from rop.store import client_texts, facts
+from rop.store import client_texts
 from rop.store.db import Store, open_store
 from tests.conftest import ENGINES, store_target
 from tests.sync_portal import make_portal
 from tests.test_client_facts import move_clients
-from tests.test_facts import assert_facts_equal_a_rebuild, change_portal
+from tests.test_facts import Spy, assert_facts_equal_a_rebuild, change_portal
 from tests.test_sync import Emulated, emulate, sync
 
 FLT = ReportFilter(date(2026, 6, 1), date(2026, 11, 27), today=date(2026, 11, 27))
@@ -123,14 +122,7 @@ def change_texts(emu: Emulated, rnd: random.Random, lonely: int | None, round_: 
 def test_client_texts_follow_incremental_syncs_and_show_what_the_tables_do(
     store: Store, portal_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    runs: list[facts.Refreshed] = []
-    real = sync_module.refresh_facts
-
-    def spy(*args: Any, **kwargs: Any) -> facts.Refreshed:
-        runs.append(real(*args, **kwargs))
-        return runs[-1]
-
-    monkeypatch.setattr(sync_module, "refresh_facts", spy)
+    runs = Spy(monkeypatch).runs
     rnd = random.Random(18)
     with emulate(portal_dir) as emu:
         sync(store, emu)
