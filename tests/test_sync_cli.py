@@ -113,7 +113,7 @@ def test_failures_end_with_one_message_and_leave_the_store(
         with serve(portal_dir, faults=faults) as garbage:
             url, expect = f"{garbage}/rest/1/{TOKEN}/", "not Bitrix24 JSON"
             result = rop("sync", "--webhook", url, "--db", str(db))
-    assert result.exit_code == 1, result.output
+    assert result.exit_code == 2, result.output
     lines = [line for line in result.output.splitlines() if line.strip()]
     assert len(lines) == 1 and lines[0].startswith("Error: "), result.output
     assert expect in lines[0]
@@ -155,7 +155,7 @@ def held_db(tmp_path: Path) -> Iterator[Path]:
 
 def test_locked_store_without_server_says_so(held_db: Path) -> None:
     result = rop("sync", "--webhook", "http://127.0.0.1:1/rest/1/t/", "--db", str(held_db))
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert "locked by another process" in result.output and "Traceback" not in result.output
 
 

@@ -21,15 +21,7 @@ FORWARD_TIMEOUT_SECONDS = 6 * 3600.0
 
 
 class ForwardError(RuntimeError):
-    """No server to forward to, or it refused; the message says which.
-
-    ``refused`` is True when the server turned the request itself down (a
-    portal it does not sync): the caller's input, not a failure.
-    """
-
-    def __init__(self, message: str, *, refused: bool = False) -> None:
-        super().__init__(message)
-        self.refused = refused
+    """No server to forward to, or it refused; the message says which."""
 
 
 def is_lock_error(message: str) -> bool:
@@ -80,7 +72,7 @@ def forward_sync(db_path: str | Path, *, full: bool, portal: str | None = None) 
             # The server's own refusal (rop.web.errors): its message says it all.
             message = str(error.get("message"))
             message = message[:1].lower() + message[1:]  # the page capitalises it
-            raise ForwardError(f"the server at {url} refused the sync: {message}", refused=True)
+            raise ForwardError(f"the server at {url} refused the sync: {message}")
         detail = (
             answer.get("message") or answer.get("error") or answer
             if isinstance(answer, dict)

@@ -183,13 +183,11 @@ def sync_command(webhook: str | None, db: str | None, full: bool, queue: bool) -
         store = open_store(settings.db)
     except StoreError as exc:
         if not is_lock_error(str(exc)):
-            raise click.ClickException(str(exc)) from None
+            raise UsageProblem(str(exc)) from None
         try:
             answer = forward_sync(settings.db, full=full, portal=hook.portal)
         except ForwardError as problem:
-            if problem.refused:
-                raise UsageProblem(str(problem)) from None
-            raise click.ClickException(str(problem)) from None
+            raise UsageProblem(str(problem)) from None
         click.echo("the store is open in `rop serve`; the server ran the sync:")
         click.echo(json.dumps(answer, ensure_ascii=False, indent=2))
         return
@@ -218,8 +216,10 @@ def sync_command(webhook: str | None, db: str | None, full: bool, queue: bool) -
             # the store's other portals whose facts lag, under the same bound.
             rebuilt = ensure_facts(store)
         except (SyncError, StoreError) as exc:
-            # A full disk or a damaged file is one line naming the store (rop.store.db).
-            raise click.ClickException(str(exc)) from None
+            # A bad token, a broken reply, a full disk or a damaged file: one
+            # line naming the portal or the store, exit 2 like every other
+            # problem the user must fix (rop.cli.problems).
+            raise UsageProblem(str(exc)) from None
     for line in result.summary_lines():
         click.echo(line)
     if rebuilt:

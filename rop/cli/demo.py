@@ -51,7 +51,5 @@ def demo_command(deals: int, port: int | None, host: str | None, as_app: bool) -
             run_demo_app(settings, deals=deals, say=click.echo)
         else:
             run_demo(settings, deals=deals, say=click.echo)
-    except DemoError as exc:
+    except (DemoError, StoreError) as exc:
         raise UsageProblem(str(exc)) from None
-    except StoreError as exc:
-        raise click.ClickException(str(exc)) from None
