@@ -524,9 +524,19 @@ def _call_text(ids: str | None) -> str:
     # The client by name (its card is linked by the list), and the recording:
     # the portal's URL, else "file:<id>" of a file on its Drive (rop.report.drill
     # turns it into a link). Paged, the clients too are only the page's calls'
-    # (else DuckDB hashes every company, contact and lead to join 100 calls).
-    page_calls = f"(SELECT crm_entity_id FROM calls WHERE portal = $portal AND id IN {ids})"
-    clients = among("id", page_calls) if ids else ""
+    # (else DuckDB hashes every company, contact and lead to join 100 calls),
+    # each table only the IDs its kind of call points at: with every page
+    # call's ID, DuckDB read the names of most of the 500k leads to keep ~30
+    # (the calls page 130 -> 60 ms at 1M deals, load 6).
+    def clients(kind: str) -> str:
+        if not ids:
+            return ""
+        page_calls = (
+            f"(SELECT crm_entity_id FROM calls WHERE portal = $portal "
+            f"AND crm_entity_type = '{kind}' AND id IN {ids})"
+        )
+        return among("id", page_calls)
+
     # The page's calls in a subquery of their own (_only): PostgreSQL otherwise
     # joins every call to its client and only then keeps the page's (2 s at 1M).
     calls = _only("calls", ids)
@@ -540,26 +550,26 @@ def _call_text(ids: str | None) -> str:
     coalesce(nullif(c.call_record_url, ''),
         'file:' || CAST(c.record_file_id AS VARCHAR)) AS record
 FROM {calls} c
-LEFT JOIN (SELECT id, title FROM companies WHERE portal = $portal{clients}) co
+LEFT JOIN (SELECT id, title FROM companies WHERE portal = $portal{clients("COMPANY")}) co
     ON co.id = c.crm_entity_id AND c.crm_entity_type = 'COMPANY'
-LEFT JOIN (SELECT id, name, last_name FROM contacts WHERE portal = $portal{clients}) ct
+LEFT JOIN (SELECT id, name, last_name FROM contacts WHERE portal = $portal{clients("CONTACT")}) ct
     ON ct.id = c.crm_entity_id AND c.crm_entity_type = 'CONTACT'
-LEFT JOIN (SELECT id, title, name, last_name FROM leads WHERE portal = $portal{clients}) l
+LEFT JOIN (SELECT id, title, name, last_name FROM leads WHERE portal = $portal{clients("LEAD")}) l
     ON l.id = c.crm_entity_id AND c.crm_entity_type = 'LEAD'
 WHERE c.portal = $portal"""
 
 
+# Paged on both engines: a page names its 100 calls (computed whole, every
+# call's client name cost the first page after an open 1.4 s at 1M deals, and
+# a server's warm-up 2.4 s of CPU); a list sorted by one of these columns reads
+# them whole (docs/WEB.md "Sorting a list").
 CALL_TEXT = text_step("call_text", _call_text)
-# On DuckDB the calls' texts are cached whole (and warmed by a server): a warm
-# page reads them in 25 ms at 1M where the paged form takes 100 ms; on
-# PostgreSQL the cache is per connection, so each new one paid 3-9 s for it.
-CALL_TEXT_WHOLE = Cte("call_text", _call_text(None), static=True)
 
 
 def call_ctes(opts: Options) -> list[Cte]:
     return [
         CALL_BASE,
-        CALL_TEXT if opts.dialect.name == "postgres" else CALL_TEXT_WHOLE,
+        CALL_TEXT,
         Cte(
             "call_rel",
             f"""SELECT c.*, CAST(NULL AS VARCHAR) AS grp_source, CAST(NULL AS VARCHAR) AS grp_pipeline
