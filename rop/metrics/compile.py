@@ -17,7 +17,13 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from rop.metrics.figure import Column, Figure
-from rop.metrics.sources import Options, Source, granted_activity_filter, granted_filter
+from rop.metrics.sources import (
+    PAGE,
+    Options,
+    Source,
+    granted_activity_filter,
+    granted_filter,
+)
 
 _PARAM = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)")
 
@@ -85,7 +91,7 @@ def relation(source: Source, ctx: Context, names: bool = False, page: str | None
         if cte.name.endswith("_text") and cte.name != text:
             continue  # names only a list shows
         if cte.name == text and page is not None and cte.paged is not None:
-            paged = cte.paged("(SELECT id FROM f_page)")
+            paged = cte.paged(f"(SELECT id FROM {PAGE})")
             continue
         if cte.name in ctx.stored:
             ctes[cte.name] = _STORED + ctx.stored[cte.name]
@@ -123,14 +129,14 @@ def relation(source: Source, ctx: Context, names: bool = False, page: str | None
             f"SELECT r.*, u.department_id AS department_id FROM {source.name} r {users} "
             f"WHERE {base}"
         )
-        ctes["f_page"] = page
+        ctes[PAGE] = page
         if paged is not None and text is not None:
             # Its helpers (the stage directory...) come inline when the cache
             # keeps them out of the chain; a CTE reads only earlier ones.
             for n, q in _helpers(paged, static).items():
                 ctes.setdefault(n, q)
             ctes[text] = paged
-        ctes["f"] = f"SELECT r.*{name}{texts} FROM f_page r {users}{join_text}"
+        ctes["f"] = f"SELECT r.*{name}{texts} FROM {PAGE} r {users}{join_text}"
         return "WITH " + _with(ctes)
     ctes["f"] = (
         f"SELECT r.*, u.department_id AS department_id{name}{texts} "
