@@ -49,7 +49,7 @@ f_all AS (
 SELECT r.*, u.department_id AS department_id FROM deal_rel r LEFT JOIN users u ON u.portal = %(portal)s AND u.id = r.manager_id WHERE r.in_pipes
 ),
 f_page AS (
-SELECT f.*, n.* FROM f_all f, (SELECT count(*) AS _total, count(*) AS a0_n FROM f_all f WHERE (semantic = 'S' AND (close_time >= %(p_from)s AND close_time < %(p_to)s)) AND f.manager_id = %(row)s) n WHERE (semantic = 'S' AND (close_time >= %(p_from)s AND close_time < %(p_to)s)) AND f.manager_id = %(row)s ORDER BY f.id ASC NULLS LAST, f.id LIMIT 100
+SELECT f.*, count(*) OVER () AS _total, count(*) OVER () AS a0_n FROM f_all f WHERE (semantic = 'S' AND (close_time >= %(p_from)s AND close_time < %(p_to)s)) AND f.manager_id = %(row)s ORDER BY f.id ASC NULLS LAST, f.id LIMIT 100
 ),
 deal_text AS (
 SELECT d.id, d.title, coalesce(p.name, CAST(d.category_id AS VARCHAR)) AS pipeline_name,
