@@ -17,7 +17,13 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from rop.metrics.figure import Column, Figure
-from rop.metrics.sources import Options, Source, granted_activity_filter, granted_filter
+from rop.metrics.sources import (
+    PAGE,
+    Options,
+    Source,
+    granted_activity_filter,
+    granted_filter,
+)
 
 _PARAM = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)")
 
@@ -85,7 +91,7 @@ def relation(source: Source, ctx: Context, names: bool = False, page: str | None
         if cte.name.endswith("_text") and cte.name != text:
             continue  # names only a list shows
         if cte.name == text and page is not None and cte.paged is not None:
-            paged = cte.paged("(SELECT id FROM f_page)")
+            paged = cte.paged(f"(SELECT id FROM {PAGE})")
             continue
         if cte.name in ctx.stored:
             ctes[cte.name] = _STORED + ctx.stored[cte.name]
@@ -123,14 +129,14 @@ def relation(source: Source, ctx: Context, names: bool = False, page: str | None
             f"SELECT r.*, u.department_id AS department_id FROM {source.name} r {users} "
             f"WHERE {base}"
         )
-        ctes["f_page"] = page
+        ctes[PAGE] = page
         if paged is not None and text is not None:
             # Its helpers (the stage directory...) come inline when the cache
             # keeps them out of the chain; a CTE reads only earlier ones.
             for n, q in _helpers(paged, static).items():
                 ctes.setdefault(n, q)
             ctes[text] = paged
-        ctes["f"] = f"SELECT r.*{name}{texts} FROM f_page r {users}{join_text}"
+        ctes["f"] = f"SELECT r.*{name}{texts} FROM {PAGE} r {users}{join_text}"
         return "WITH " + _with(ctes)
     ctes["f"] = (
         f"SELECT r.*, u.department_id AS department_id{name}{texts} "
@@ -357,6 +363,13 @@ def _window_aggregates(fig: Figure) -> str:
     return ", ".join(cols)
 
 
+def _named(source: Source, order: str) -> bool:
+    """The order reads a list's names (a ``*_text`` column or the manager's name),
+    which only the whole list has: any other column is the relation's own, so a
+    page can be picked before its rows are named (docs/WEB.md "Sorting a list")."""
+    return any(re.search(rf"\b{c}\b", order) for c in (*source.text, "manager_name"))
+
+
 def drill_sql(
     source: Source,
     fig: Figure,
@@ -373,9 +386,12 @@ def drill_sql(
     )
     page = f" LIMIT {int(limit)}" if limit is not None else ""
     page += f" OFFSET {int(offset)}" if offset else ""
-    if order.startswith("f.id "):
+    if not _named(source, order):
         # The order needs no names (nor does a row's condition): pick the page, with
         # the figure's aggregates over the whole list, first; then name its rows.
+        # (The aggregates as one row beside the page instead of windows read ~10 %
+        # less CPU for a calls page at 1M deals but 60 % more for deals won: the
+        # list became a CTE read twice, computed whole with its stage movements.)
         windows = _window_aggregates(fig)
         picked = (
             f"SELECT f.*, {windows} FROM f_all f "

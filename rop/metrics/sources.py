@@ -75,6 +75,11 @@ class Cte:
     paged: Callable[[str], str] | None = field(default=None, compare=False)
 
 
+# The drill-down's page (rop.metrics.compile.relation): a paged text step reads
+# the page's ids from it, and may read the page's own columns too.
+PAGE = "f_page"
+
+
 def among(expr: str, ids: str | None) -> str:
     """`` AND expr IN ids`` for a paged text step, nothing for the whole one."""
     return f" AND {expr} IN {ids}" if ids else ""
@@ -439,6 +444,13 @@ def client_source(kind: str) -> str:
     return "x.source_id" if kind == "contact" else "CAST(NULL AS VARCHAR)"
 
 
+def client_name(kind: str) -> str:
+    """A client's name as its list shows it, from its row ``x``."""
+    if kind == "company":
+        return "x.title"
+    return "trim(coalesce(x.name, '') || ' ' || coalesce(x.last_name, ''))"
+
+
 def _client_text(kind: str) -> str:
     """What a list of clients shows beside the facts (who to call, and when they
     were last called and last bought): the last call and the last won deal
@@ -454,7 +466,8 @@ def _client_text(kind: str) -> str:
         if kind == "company"
         else "CASE c.crm_entity_type WHEN 'CONTACT' THEN c.crm_entity_id END"
     )
-    return f"""SELECT x.id, coalesce(x.phone, lc.phone) AS phone, lc.last_call, lw.last_won
+    return f"""SELECT x.id, {client_name(kind)} AS title, coalesce(x.phone, lc.phone) AS phone,
+    lc.last_call, lw.last_won
 FROM {table} x
 LEFT JOIN (SELECT {call_client} AS cid, max(c.call_start_date) AS last_call,
         max(c.phone_number) AS phone
@@ -477,16 +490,14 @@ def _client_ctes(kind: str, opts: Options) -> list[Cte]:
     flag_steps, flag_cols, flag_joins = (
         _stored_flags(kind, opts) if opts.client_facts else _client_flags(kind, link, opts)
     )
-    name = (
-        "x.title"
-        if kind == "company"
-        else "trim(coalesce(x.name, '') || ' ' || coalesce(x.last_name, ''))"
-    )
     source = client_source(kind)
+    # The name too is a text (a page names its own rows): read with every client,
+    # it was a fifth of a manager's companies page (10 of 53 ms at 1M deals).
+    name = client_name(kind)
     text = (
         # Stored per client, so a page reads its own rows' (on both engines), and so
         # does an export; a list sorted by a column reads them whole.
-        text_step(f"{kind}_text", lambda ids: client_texts.paged_sql(kind, table, ids))
+        text_step(f"{kind}_text", lambda ids: client_texts.paged_sql(kind, table, ids, name))
         if opts.client_texts
         # Else (the stored facts lag the data) from the tables, cached whole: the
         # calls table has no order or index by client, so a paged form read every
@@ -499,7 +510,7 @@ def _client_ctes(kind: str, opts: Options) -> list[Cte]:
         text,
         Cte(
             f"{kind}_rel",
-            f"""SELECT x.id, x.assigned_by_id AS manager_id, {name} AS title, x.date_create,
+            f"""SELECT x.id, x.assigned_by_id AS manager_id, x.date_create,
     {flag_cols},
     {source} AS grp_source, CAST(NULL AS VARCHAR) AS grp_pipeline
 FROM {table} x
@@ -524,9 +535,19 @@ def _call_text(ids: str | None) -> str:
     # The client by name (its card is linked by the list), and the recording:
     # the portal's URL, else "file:<id>" of a file on its Drive (rop.report.drill
     # turns it into a link). Paged, the clients too are only the page's calls'
-    # (else DuckDB hashes every company, contact and lead to join 100 calls).
-    page_calls = f"(SELECT crm_entity_id FROM calls WHERE portal = $portal AND id IN {ids})"
-    clients = among("id", page_calls) if ids else ""
+    # (else DuckDB hashes every company, contact and lead to join 100 calls),
+    # each table only the IDs its kind of call points at: with every page
+    # call's ID, DuckDB read the names of most of the 500k leads to keep ~30
+    # (the calls page 130 -> 60 ms at 1M deals, load 6). Read from the page
+    # itself (its rows are the call facts', which hold the call's binding):
+    # from the calls table, DuckDB took them for many and hashed all 250k
+    # companies to join 7 calls (a warm page 110 -> 350 ms).
+    def clients(kind: str) -> str:
+        if not ids:
+            return ""
+        page_calls = f"(SELECT crm_entity_id FROM {PAGE} WHERE crm_entity_type = '{kind}')"
+        return among("id", page_calls)
+
     # The page's calls in a subquery of their own (_only): PostgreSQL otherwise
     # joins every call to its client and only then keeps the page's (2 s at 1M).
     calls = _only("calls", ids)
@@ -540,26 +561,26 @@ def _call_text(ids: str | None) -> str:
     coalesce(nullif(c.call_record_url, ''),
         'file:' || CAST(c.record_file_id AS VARCHAR)) AS record
 FROM {calls} c
-LEFT JOIN (SELECT id, title FROM companies WHERE portal = $portal{clients}) co
+LEFT JOIN (SELECT id, title FROM companies WHERE portal = $portal{clients("COMPANY")}) co
     ON co.id = c.crm_entity_id AND c.crm_entity_type = 'COMPANY'
-LEFT JOIN (SELECT id, name, last_name FROM contacts WHERE portal = $portal{clients}) ct
+LEFT JOIN (SELECT id, name, last_name FROM contacts WHERE portal = $portal{clients("CONTACT")}) ct
     ON ct.id = c.crm_entity_id AND c.crm_entity_type = 'CONTACT'
-LEFT JOIN (SELECT id, title, name, last_name FROM leads WHERE portal = $portal{clients}) l
+LEFT JOIN (SELECT id, title, name, last_name FROM leads WHERE portal = $portal{clients("LEAD")}) l
     ON l.id = c.crm_entity_id AND c.crm_entity_type = 'LEAD'
 WHERE c.portal = $portal"""
 
 
+# Paged on both engines: a page names its 100 calls (computed whole, every
+# call's client name cost the first page after an open 1.4 s at 1M deals, and
+# a server's warm-up 2.4 s of CPU); a list sorted by one of these columns reads
+# them whole (docs/WEB.md "Sorting a list").
 CALL_TEXT = text_step("call_text", _call_text)
-# On DuckDB the calls' texts are cached whole (and warmed by a server): a warm
-# page reads them in 25 ms at 1M where the paged form takes 100 ms; on
-# PostgreSQL the cache is per connection, so each new one paid 3-9 s for it.
-CALL_TEXT_WHOLE = Cte("call_text", _call_text(None), static=True)
 
 
 def call_ctes(opts: Options) -> list[Cte]:
     return [
         CALL_BASE,
-        CALL_TEXT if opts.dialect.name == "postgres" else CALL_TEXT_WHOLE,
+        CALL_TEXT,
         Cte(
             "call_rel",
             f"""SELECT c.*, CAST(NULL AS VARCHAR) AS grp_source, CAST(NULL AS VARCHAR) AS grp_pipeline
@@ -595,7 +616,7 @@ _CLIENT_FACTS = (
     Column("last_won", "last_won", "Последняя продажа", "Last sale", "datetime"),
     Column("phone", "phone", "Телефон", "Phone", "phone"),
 )
-_CLIENT_TEXT = ("phone", "last_call", "last_won")
+_CLIENT_TEXT = ("title", "phone", "last_call", "last_won")
 _CLIENT_PERIOD = ("with_deals", "with_sales", "called")
 
 SOURCES: dict[str, Source] = {

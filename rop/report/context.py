@@ -342,8 +342,8 @@ def warm_cache(
     1M deals); a server can call this in the background as a sync run ends.
     Nothing is computed twice: a report after it reuses the tables. Of the
     list texts (``*_text``) only those a drill-down reads whole are warmed (the
-    calls' on DuckDB, and the clients' while the stored facts lag the data);
-    the others have a paged form: a page names its own rows
+    clients' while the stored facts lag the data); the others, the calls' too,
+    have a paged form: a page names its own rows
     (rop.metrics.compile.relation). ``sources``: only these relations (names of
     :func:`warm_sources`).
     """

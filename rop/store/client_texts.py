@@ -119,12 +119,14 @@ def links(store: Store, portal: str, ids: str) -> dict[str, set[int]]:
     return out
 
 
-def paged_sql(kind: str, table: str, ids: str | None) -> str:
+def paged_sql(kind: str, table: str, ids: str | None, name: str) -> str:
     """The list's ``<kind>_text`` step from the stored texts: the clients of ``table``
     in ``ids`` (a ``(SELECT id FROM ...)`` subquery; None: every client), each with
-    its card's phone, else the number last called."""
+    its name (``name``, SQL over the client's row ``x``) and its card's phone, else
+    the number last called."""
     among = f" AND id IN {ids}" if ids else ""
-    return f"""SELECT x.id, coalesce(x.phone, t.phone) AS phone, t.last_call, t.last_won
-FROM (SELECT id, phone FROM {table} WHERE portal = $portal{among}) x
+    return f"""SELECT x.id, {name} AS title, coalesce(x.phone, t.phone) AS phone, t.last_call,
+    t.last_won
+FROM (SELECT * FROM {table} WHERE portal = $portal{among}) x
 LEFT JOIN (SELECT id, phone, last_call, last_won FROM {TABLE}
     WHERE portal = $portal AND kind = '{kind}'{among}) t ON t.id = x.id"""

@@ -37,15 +37,6 @@ LEFT JOIN (SELECT status_id, max(semantics) AS semantics FROM statuses
     ON s.status_id = d.stage_id
 WHERE d.portal = %(portal)s AND d.assigned_by_id IS NOT NULL
 ),
-deal_text AS (
-SELECT d.id, d.title, coalesce(p.name, CAST(d.category_id AS VARCHAR)) AS pipeline_name,
-    d.stage_id, coalesce(s.name, d.stage_id) AS stage_name, d.source_id,
-    d.opportunity, coalesce(d.currency_id, %(base)s) AS currency_id
-FROM deals d
-LEFT JOIN deal_stage_dir s ON s.status_id = d.stage_id
-LEFT JOIN (SELECT id, name FROM pipelines WHERE portal = %(portal)s) p ON p.id = d.category_id
-WHERE d.portal = %(portal)s
-),
 deal_rel AS (
 SELECT b.*, coalesce(CASE
     WHEN b.last_move < %(p_from)s OR b.first_move >= %(p_to)s THEN FALSE
@@ -54,7 +45,22 @@ SELECT b.*, coalesce(CASE
         WHERE u.first_move < %(p_from)s AND u.last_move >= %(p_to)s AND EXISTS (SELECT 1 FROM unnest(u.moves) AS t(v) WHERE t.v >= %(p_from)s AND t.v < %(p_to)s))
 END, FALSE) AS moved, b.category_id IN (SELECT unnest(CAST(%(pipes)s AS BIGINT[]))) AS in_pipes FROM deal_base b
 ),
+f_all AS (
+SELECT r.*, u.department_id AS department_id FROM deal_rel r LEFT JOIN users u ON u.portal = %(portal)s AND u.id = r.manager_id WHERE r.in_pipes
+),
+f_page AS (
+SELECT f.*, count(*) OVER () AS _total, count(*) OVER () AS a0_n FROM f_all f WHERE (semantic = 'S' AND (close_time >= %(p_from)s AND close_time < %(p_to)s)) AND f.manager_id = %(row)s ORDER BY f.close_time DESC, f.id LIMIT 50
+),
+deal_text AS (
+SELECT d.id, d.title, coalesce(p.name, CAST(d.category_id AS VARCHAR)) AS pipeline_name,
+    d.stage_id, coalesce(s.name, d.stage_id) AS stage_name, d.source_id,
+    d.opportunity, coalesce(d.currency_id, %(base)s) AS currency_id
+FROM (SELECT * FROM deals WHERE portal = %(portal)s AND id IN (SELECT id FROM f_page)) d
+LEFT JOIN deal_stage_dir s ON s.status_id = d.stage_id
+LEFT JOIN (SELECT id, name FROM pipelines WHERE portal = %(portal)s) p ON p.id = d.category_id
+WHERE d.portal = %(portal)s
+),
 f AS (
-SELECT r.*, u.department_id AS department_id, coalesce(nullif(trim(coalesce(u.name, '') || ' ' || coalesce(u.last_name, '')), ''), 'user #' || CAST(r.manager_id AS VARCHAR)) AS manager_name, t.title, t.pipeline_name, t.stage_id, t.stage_name, t.source_id, t.opportunity, t.currency_id FROM deal_rel r LEFT JOIN users u ON u.portal = %(portal)s AND u.id = r.manager_id LEFT JOIN deal_text t ON t.id = r.id WHERE r.in_pipes
+SELECT r.*, coalesce(nullif(trim(coalesce(u.name, '') || ' ' || coalesce(u.last_name, '')), ''), 'user #' || CAST(r.manager_id AS VARCHAR)) AS manager_name, t.title, t.pipeline_name, t.stage_id, t.stage_name, t.source_id, t.opportunity, t.currency_id FROM f_page r LEFT JOIN users u ON u.portal = %(portal)s AND u.id = r.manager_id LEFT JOIN deal_text t ON t.id = r.id
 )
-SELECT f.id AS id, f.manager_id AS manager_id, title AS title, manager_name AS manager, pipeline_name AS pipeline, stage_name AS stage, amount AS amount, amount_missing AS amount_missing, opportunity AS opportunity, currency_id AS currency, date_create AS date_create, close_time AS close_time, closedate AS closedate, count(*) OVER () AS _total, count(*) OVER () AS a0_n FROM f WHERE (semantic = 'S' AND (close_time >= %(p_from)s AND close_time < %(p_to)s)) AND f.manager_id = %(row)s ORDER BY f.close_time DESC, f.id LIMIT 50
+SELECT f.id AS id, f.manager_id AS manager_id, title AS title, manager_name AS manager, pipeline_name AS pipeline, stage_name AS stage, amount AS amount, amount_missing AS amount_missing, opportunity AS opportunity, currency_id AS currency, date_create AS date_create, close_time AS close_time, closedate AS closedate, f._total, f.a0_n FROM f ORDER BY f.close_time DESC, f.id
