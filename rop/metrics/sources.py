@@ -117,6 +117,10 @@ class Options:
     # while they are current, for a filter without an upper call-duration
     # bound and without deals or calls granted one by one.
     client_days: bool = False
+    # The stored copies of the clients' managers are current (the client days'
+    # ``manager_id``, rop.store.manager_clients): the client sections' counts per
+    # manager read them, not the clients (rop.metrics.client_counts).
+    client_managers: bool = False
 
 
 def granted_filter(entity: str, alias: str) -> str:
@@ -427,16 +431,19 @@ def _days_flags(kind: str, opts: Options) -> Cte:
     )
     return Cte(
         f"{kind}_flags",
-        f"SELECT d.id AS cid, {flags} FROM {client_days.TABLE} d "
+        # With the stored copy of the client's manager (one per client: the same
+        # groups as by id), for the counts per manager that read no client row.
+        f"SELECT d.id AS cid, d.manager_id, {flags} FROM {client_days.TABLE} d "
         f"WHERE d.portal = $portal AND d.kind = '{kind}' "
-        f"AND ({' OR '.join(f'({days[q]})' for q, _ in periods)}) GROUP BY d.id",
+        f"AND ({' OR '.join(f'({days[q]})' for q, _ in periods)}) GROUP BY d.id, d.manager_id",
     )
 
 
 def client_where(kind: str) -> str:
     """The clients (rows ``x`` of the kind's table) a section counts."""
-    mine = " AND NOT coalesce(x.is_my_company, FALSE)" if kind == "company" else ""
-    return f"x.portal = $portal AND x.assigned_by_id IS NOT NULL{mine}"
+    # The stored copies of a client's manager (rop.store.client_days,
+    # rop.store.manager_clients) keep the same clients.
+    return f"x.portal = $portal AND {client_days.counted(kind)}"
 
 
 def client_source(kind: str) -> str:

@@ -312,6 +312,8 @@ def context(prep: Prepared, date_from: date, date_to: date) -> Context:
         and not opts.client_facts
         and flt.max_call_seconds is None
         and not granted & {"deal", "call"},
+        # Built with the client days: the clients counted per manager.
+        client_managers=prep.rollups and USE_CLIENT_DAYS,
     )
     return Context(
         params=params,
