@@ -14,9 +14,9 @@ import rop.metrics.client_counts as client_counts
 import rop.report.build as build
 from rop.bitrix.snapshot import load_snapshot
 from rop.report.build import build_report
+from rop.report.context import context, prepare
 from rop.report.filter import ReportFilter
 from rop.store import open_store
-from rop.report.context import context, prepare
 from tests.conftest import ENGINES, store_target
 from tests.fixtures.portals import load
 from tests.sync_portal import make_portal

@@ -12,6 +12,7 @@ from __future__ import annotations
 import random
 from datetime import date
 from pathlib import Path
+
 import pytest
 
 from rop.report.build import build_report
@@ -26,6 +27,7 @@ from tests.test_client_days import _days_vs_events, assert_days_equal_a_rebuild,
 from tests.test_client_facts import move_clients
 from tests.test_facts import Spy
 from tests.test_sync import Emulated, emulate, sync
+
 
 @pytest.fixture(scope="module")
 def portal_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
@@ -70,7 +72,9 @@ def hand_over_clients(emu: Emulated, rnd: random.Random) -> dict[str, int]:
             done["deleted"] += 1
         # Back under a deleted ID (its deals and calls still point at it), new ones.
         fields = {"company": {"TITLE": "Новая"}, "contact": {"NAME": "Новый"}}[kind]
-        portal.add(kind, {**fields, "ID": str(picked[8]), "ASSIGNED_BY_ID": str(rnd.randint(1, 60))})
+        portal.add(
+            kind, {**fields, "ID": str(picked[8]), "ASSIGNED_BY_ID": str(rnd.randint(1, 60))}
+        )
         portal.add(kind, {**fields, "ASSIGNED_BY_ID": str(rnd.randint(1, 60))})
         portal.add(kind, {**fields, "ASSIGNED_BY_ID": ""})
         done["added"] += 3
