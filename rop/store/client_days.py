@@ -8,8 +8,8 @@ deal and call of the period (and the previous one) by client: on PostgreSQL at
 day, pipeline), a period's flags come from a range of days: an index range on
 PostgreSQL, a range of row groups on DuckDB (rows written in day order),
 already one row per client and day. The flags are still taken per client
-(``bool_or`` over its days): a per-manager count of distinct clients cannot be
-summed over days.
+(OR-ed over its days): a per-manager count of distinct clients cannot be summed
+over days.
 
 Each row also holds ``manager_id``, a stored copy of its client's current
 manager (ASSIGNED_BY): NULL where the client counts in no section (no
