@@ -14,11 +14,17 @@ import rop.metrics.client_counts as client_counts
 import rop.report.build as build
 from rop.bitrix.snapshot import load_snapshot
 from rop.report.build import build_report
+from rop.report.context import context, prepare
 from rop.report.filter import ReportFilter
 from rop.store import open_store
+from tests.conftest import ENGINES, store_target
 from tests.fixtures.portals import load
+from tests.sync_portal import make_portal
+from tests.test_sync import emulate, sync
 
 SECTIONS = ("companies", "contacts")
+# (the emulator's kind, the report's section, the deals' column) of each client kind.
+CLIENTS = [("contact", "contacts", "contact_id"), ("company", "companies", "company_id")]
 
 
 @pytest.fixture
@@ -37,12 +43,12 @@ def used(monkeypatch):
     return seen
 
 
-def _both_ways(store, flt: ReportFilter, monkeypatch) -> dict:
+def _both_ways(store, flt: ReportFilter, monkeypatch, portal: str | None = None) -> dict:
     """The report by counts, checked against the same report by the records."""
-    fast = build_report(store, flt, stages=False)
+    fast = build_report(store, flt, portal=portal, stages=False)
     with monkeypatch.context() as m:
         m.setattr(client_counts, "ENABLED", False)
-        slow = build_report(store, flt, stages=False)
+        slow = build_report(store, flt, portal=portal, stages=False)
     for part in ("total", "rows", "departments", "previous"):
         assert fast.get(part) == slow.get(part), (part, flt)
     return fast
@@ -134,29 +140,54 @@ def test_a_viewer_scope_narrows_the_counts(demo_store, used, monkeypatch):
     assert 0 < seen["total"]["figures"][total] < whole["total"]["figures"][total]
 
 
-def test_a_client_moved_to_another_manager_counts_for_the_new_one(demo_store, monkeypatch):
-    """The client's manager, not the deal's: a contact handed to another manager
-    takes its flags with it (both paths, on a copy of the store's rows)."""
-    last = demo_store.scalar("SELECT max(date_create) FROM deals").date()
-    flt = ReportFilter(last.replace(day=1), last, sections=("contacts",), compare=False)
-    before = _both_ways(demo_store, flt, monkeypatch)
-    rows = {r["key"]: r["figures"] for r in before["rows"]}
-    contact, owner = demo_store.query(
-        "SELECT c.id, c.assigned_by_id FROM contacts c JOIN deals d ON d.contact_id = c.id "
-        "WHERE d.date_create >= ? AND c.assigned_by_id IS NOT NULL ORDER BY c.id LIMIT 1",
-        [last.replace(day=1)],
-    )[0]
-    other = next(k for k in rows if k not in (owner, None))
-    demo_store.execute("UPDATE contacts SET assigned_by_id = ? WHERE id = ?", [other, contact])
-    try:
-        after = _both_ways(demo_store, replace(flt), monkeypatch)
-        moved = {r["key"]: r["figures"] for r in after["rows"]}
-        assert moved[owner]["contacts_total"] == rows[owner]["contacts_total"] - 1
-        assert moved[other]["contacts_total"] == rows[other]["contacts_total"] + 1
-        assert moved[owner]["contacts_with_deals"] <= rows[owner]["contacts_with_deals"]
-        assert after["total"]["figures"] == before["total"]["figures"]
-    finally:
-        demo_store.execute("UPDATE contacts SET assigned_by_id = ? WHERE id = ?", [owner, contact])
+@pytest.fixture(scope="module")
+def small_portal(tmp_path_factory):
+    return make_portal(tmp_path_factory.mktemp("portal"), deals=200)
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+@pytest.mark.parametrize(("kind", "table", "link"), CLIENTS)
+def test_a_client_moved_to_another_manager_counts_for_the_new_one(
+    small_portal, engine, kind, table, link, tmp_path, request, monkeypatch
+):
+    """The client's manager, not the deal's: a contact or a company handed to
+    another manager on the portal takes its flags with it after an incremental
+    sync (the stored copies of its manager follow, as the records path does)."""
+    section = f"{table}_"
+    with open_store(store_target(engine, tmp_path, request)) as store, emulate(small_portal) as emu:
+        # The portal's deals have companies only: some get a contact too; its
+        # clients are all one manager's: five share them.
+        for rid in sorted(emu.portal.tables["deal"].rows)[::5]:
+            emu.portal.update("deal", rid, {"CONTACT_ID": str(1 + rid % 80)})
+        for rid in sorted(emu.portal.tables[kind].rows):
+            emu.portal.update(kind, rid, {"ASSIGNED_BY_ID": str(2 + rid % 5)})
+        sync(store, emu)
+        # A client with a deal created mid-month (its local day in the same month).
+        client, owner, created = store.query(
+            f"SELECT x.id, x.assigned_by_id, min(d.date_create) FROM {table} x "
+            f"JOIN deals d ON d.{link} = x.id WHERE x.assigned_by_id IS NOT NULL "
+            "AND EXTRACT(DAY FROM d.date_create) BETWEEN 3 AND 25 "
+            "GROUP BY x.id, x.assigned_by_id ORDER BY x.id LIMIT 1"
+        )[0]
+        start = created.date().replace(day=1)
+        end = (start + timedelta(days=32)).replace(day=1) - timedelta(days=1)
+        flt = ReportFilter(start, end, sections=(table,), compare=False, today=date(2026, 11, 27))
+        prep = prepare(store, flt, emu.key)
+        assert context(prep, start, end).opts.client_managers  # the stored copies are read
+        before = _both_ways(store, flt, monkeypatch, emu.key)
+        rows = {r["key"]: r["figures"] for r in before["rows"]}
+        other = next(k for k in rows if k not in (owner, None))
+        emu.portal.update(kind, int(client), {"ASSIGNED_BY_ID": str(other)})
+        sync(store, emu)
+        after = _both_ways(store, replace(flt), monkeypatch, emu.key)
+    moved = {r["key"]: r["figures"] for r in after["rows"]}
+    assert moved[owner][f"{section}total"] == rows[owner][f"{section}total"] - 1
+    assert moved[other][f"{section}total"] == rows[other][f"{section}total"] + 1
+    assert moved[owner][f"{section}with_deals"] <= rows[owner][f"{section}with_deals"]
+    # Its deal of the month goes with it.
+    assert moved[owner][f"{section}with_deals"] == rows[owner][f"{section}with_deals"] - 1
+    assert moved[other][f"{section}with_deals"] == rows[other][f"{section}with_deals"] + 1
+    assert after["total"]["figures"] == before["total"]["figures"]
 
 
 def test_grants_and_unknown_figures_keep_the_records_path():

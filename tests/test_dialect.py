@@ -93,6 +93,16 @@ def _queries(dialect: Dialect) -> dict[str, str]:
             _days_ctx(dialect),
         )
         or "",
+        # The same, counted per manager from the stored copies of the clients'
+        # managers (the client days' manager_id, the client counts per manager).
+        "contacts_counts_stored": client_counts_sql(
+            SOURCES["contact_rel"],
+            [*contacts, *(previous_figure(SOURCES["contact_rel"], f) for f in contacts)],
+            replace(
+                _days_ctx(dialect), opts=replace(_days_ctx(dialect).opts, client_managers=True)
+            ),
+        )
+        or "",
         "deals_won_drill_pipelines": drill_sql(
             SOURCES["deal_rel"],
             won,

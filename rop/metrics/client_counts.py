@@ -45,6 +45,7 @@ from rop.metrics.sources import (
     deal_ctes,
     in_period,
 )
+from rop.store import manager_clients
 
 # Tests switch it off to compare with the records path.
 ENABLED = True
@@ -83,12 +84,64 @@ def _figure_columns(i: int, fig: Figure, known: dict) -> list[str] | None:
     return None
 
 
+def _stored_per_manager(kind: str, opts: Options, flags: str, cid: str) -> Cte:
+    """``<kind>_per`` from the stored copies of the clients' managers: ``total`` and
+    ``new`` summed from the client counts per manager and creation day
+    (rop.store.manager_clients), the flags counted from the client days' rows,
+    which hold their client's manager (rop.store.client_days): no client row read.
+    """
+    periods = ("", "_q") if opts.previous else ("",)
+    # A period is whole local days ($d_from..$d_to, the previous $qd_from..$qd_to).
+    bounds = {"": "d", "_q": "qd"}
+    flag_cols = [f"{f}{q}" for q in periods for f in _FLAGS]
+    # The flags come from the client days only with opts.client_days; else (the
+    # stored client facts) they are joined to the clients for their manager.
+    flagged_from = (
+        f"FROM {flags} fl WHERE fl.manager_id IS NOT NULL"
+        if opts.client_days
+        else f"FROM {flags} fl JOIN ({_clients(kind, False)}) x ON x.id = fl.{cid} WHERE TRUE"
+    )
+    manager = "fl.manager_id" if opts.client_days else "x.manager_id"
+    new = ", ".join(
+        f"coalesce(sum(m.n) FILTER (WHERE m.day >= ${bounds[q]}_from "
+        f"AND m.day <= ${bounds[q]}_to), 0) AS new{q}"
+        for q in periods
+    )
+    zeros = ", ".join(f"0 AS {c}" for c in flag_cols)
+    zero_new = ", ".join(f"0 AS new{q}" for q in periods)
+    flagged = ", ".join(f"count(*) FILTER (WHERE fl.{c}) AS {c}" for c in flag_cols)
+    any_flag = " OR ".join(f"fl.{c}" for c in flag_cols)
+    sums = ", ".join(
+        f"CAST(sum({c}) AS BIGINT) AS {c}"
+        for c in ("total", *(f"new{q}" for q in periods), *flag_cols)
+    )
+    return Cte(
+        f"{kind}_per",
+        f"SELECT manager_id, CAST(NULL AS VARCHAR) AS grp_source, "
+        f"CAST(NULL AS VARCHAR) AS grp_pipeline, {sums} FROM (\n"
+        f"SELECT m.manager_id, sum(m.n) AS total, {new}, {zeros}\n"
+        f"FROM {manager_clients.TABLE} m WHERE m.portal = $portal AND m.kind = '{kind}' "
+        "GROUP BY m.manager_id\n"
+        f"UNION ALL SELECT {manager} AS manager_id, 0 AS total, {zero_new}, {flagged}\n"
+        f"{flagged_from} AND ({any_flag}) GROUP BY {manager}\n"
+        ") p GROUP BY manager_id",
+    )
+
+
+def _clients(kind: str, by_source: bool) -> str:
+    """The clients a section counts, with their manager (and source, ``by_source``)."""
+    table = CLIENT_TABLES[kind][0]
+    source = client_source(kind) if by_source else "CAST(NULL AS VARCHAR)"
+    return (
+        f"SELECT x.id, x.assigned_by_id AS manager_id, {source} AS grp_source, "
+        f"x.date_create FROM {table} x WHERE {client_where(kind)}"
+    )
+
+
 def _per_manager(kind: str, opts: Options, flags: str, cid: str, by_source: bool) -> Cte:
     """``<kind>_per``: per manager (and source, ``by_source``), the clients' counts of
     the period(s). Grouping by a contact's source only when the rows are sources:
     a string key costs a third of the count (at 1M deals, 500k contacts)."""
-    table = CLIENT_TABLES[kind][0]
-    source = client_source(kind) if by_source else "CAST(NULL AS VARCHAR)"
     periods = ("", "_q") if opts.previous else ("",)
     new = {q: in_period("x.date_create").replace("$p_", "$q_" if q else "$p_") for q in periods}
     flag_cols = [f"{f}{q}" for q in periods for f in _FLAGS]
@@ -101,10 +154,7 @@ def _per_manager(kind: str, opts: Options, flags: str, cid: str, by_source: bool
         f"CAST(sum({c}) AS BIGINT) AS {c}"
         for c in ("total", *(f"new{q}" for q in periods), *flag_cols)
     )
-    clients = (
-        f"SELECT x.id, x.assigned_by_id AS manager_id, {source} AS grp_source, "
-        f"x.date_create FROM {table} x WHERE {client_where(kind)}"
-    )
+    clients = _clients(kind, by_source)
     return Cte(
         f"{kind}_per",
         f"SELECT manager_id, grp_source, CAST(NULL AS VARCHAR) AS grp_pipeline, {sums} FROM (\n"
@@ -134,7 +184,11 @@ def client_counts_sql(source: Source, figs: Sequence[Figure], ctx: Context) -> s
 
     def steps(opts: Options) -> list[Cte]:
         flag_steps, flags, cid = client_flag_steps(kind, opts)
-        per = _per_manager(kind, opts, flags, cid, ctx.group == "source")
+        # By source the rows need each client's source: the clients are read.
+        if opts.client_managers and ctx.group != "source":
+            per = _stored_per_manager(kind, opts, flags, cid)
+        else:
+            per = _per_manager(kind, opts, flags, cid, ctx.group == "source")
         # The stored client days need no deal step (rop.store.client_days).
         deals = [] if opts.client_days else deal_ctes(opts)
         return [*deals, *flag_steps, per]

@@ -53,6 +53,10 @@ USE_ROLLUPS = True
 # kept with the rollups); tests and bench/bench_clients.py switch it off to
 # compare with the flags from the period's deals and calls.
 USE_CLIENT_DAYS = True
+# The client sections' counts per manager from the stored copies of the clients'
+# managers (rop.store.manager_clients, the client days' manager_id); bench
+# scripts switch it off to time the counts that read the clients.
+USE_CLIENT_MANAGERS = True
 
 
 @dataclass(frozen=True)
@@ -312,6 +316,8 @@ def context(prep: Prepared, date_from: date, date_to: date) -> Context:
         and not opts.client_facts
         and flt.max_call_seconds is None
         and not granted & {"deal", "call"},
+        # Built with the client days: the clients counted per manager.
+        client_managers=prep.rollups and USE_CLIENT_DAYS and USE_CLIENT_MANAGERS,
     )
     return Context(
         params=params,

@@ -52,7 +52,7 @@ from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
-from rop.store import client_days, client_facts, client_texts
+from rop.store import client_days, client_facts, client_texts, manager_clients
 from rop.store.dialect import DUCKDB, Dialect
 from rop.store.rollups import (
     Touched,
@@ -89,6 +89,9 @@ MARKS: dict[str, tuple[str, str]] = {
     "lead_status_history": ("lead", "owner_id"),
     "calls": ("call", "id"),
     "contacts": ("contact", "id"),  # a contact's company is its calls' company
+    # A client's manager and creation day: the client days and client counts
+    # hold copies of them (rop.store.client_days, rop.store.manager_clients).
+    "companies": ("company", "id"),
 }
 
 # A refresh with more marked records than this share of a table rebuilds it
@@ -355,6 +358,9 @@ _READERS: dict[str, tuple[Fact | str, ...]] = {
     "lead": (LEAD, DEAL, "lead"),
     "call": (CALL,),
     "contact": (CALL,),
+    # The contact and company marks are read by the client days and client counts
+    # too (rop.store.client_days, rop.store.manager_clients): a rebuild of any fact
+    # rebuilds those whole as well (the refresh's ``follow``), so none is lost here.
 }
 
 
@@ -523,8 +529,15 @@ def refresh_facts(store: Store, portal: str, *, full: bool = False) -> Refreshed
             if found:
                 with _stage_ids(store, sorted(found)):
                     client_facts.write(store, params, client, _IDS)
-                    if follow:  # the client days of those clients; else rebuilt below
+            if follow:  # else the client days and counts are rebuilt below
+                # The clients changed themselves (a new manager, added, deleted): the
+                # copies of their manager follow (the days' rows, the counts per manager).
+                changed = _marked(store, portal, client)
+                if found | changed:
+                    with _stage_ids(store, sorted(found | changed)):
                         client_days.write(store, params, client, _IDS)
+                if changed:
+                    manager_clients.write(store, params, client)
             if found | texted[client]:
                 with _stage_ids(store, sorted(found | texted[client])):
                     client_texts.write(store, params, client, _IDS)

@@ -786,4 +786,34 @@ CREATE TABLE client_days (
 );
 """,
     ),
+    (
+        20,
+        "stored client managers",
+        # The client days hold their client's manager (rop/store/client_days.py),
+        # and the clients are counted per manager and local creation day
+        # (rop/store/manager_clients.py): the client sections then read no client
+        # row. Both are rebuilt with the rollups (ROLLUP_VERSION 3) by `rop migrate`
+        # or the next `rop sync`, so the client days' old rows can go here.
+        """
+DROP TABLE client_days;
+CREATE TABLE client_days (
+    portal TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    day DATE NOT NULL,
+    id BIGINT NOT NULL,
+    category_id BIGINT,
+    created BOOLEAN NOT NULL,
+    won BOOLEAN NOT NULL,
+    call_max INTEGER,
+    manager_id BIGINT
+);
+CREATE TABLE manager_clients (
+    portal TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    manager_id BIGINT NOT NULL,
+    day DATE,
+    n BIGINT NOT NULL
+);
+""",
+    ),
 ]

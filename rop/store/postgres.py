@@ -70,6 +70,8 @@ PG_INDEXES: tuple[str, ...] = (
     "CREATE INDEX IF NOT EXISTS client_days_day ON client_days (portal, kind, day)",
     # ... and a refresh replaces the rows of some clients.
     "CREATE INDEX IF NOT EXISTS client_days_id ON client_days (portal, kind, id)",
+    # The client counts per manager and creation day: one kind's rows of one portal.
+    "CREATE INDEX IF NOT EXISTS manager_clients_kind ON manager_clients (portal, kind)",
     "CREATE INDEX IF NOT EXISTS deal_facts_last_move ON deal_facts (portal, last_move)",
     "CREATE INDEX IF NOT EXISTS lead_facts_last_move ON lead_facts (portal, last_move)",
     # The client sections flag the clients with a deal created or won, or a

@@ -41,7 +41,7 @@ from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from typing import TYPE_CHECKING, Any
 
-from rop.store import client_days
+from rop.store import client_days, manager_clients
 from rop.store.client_facts import KINDS as CLIENT_KINDS
 from rop.store.dialect import days_between
 
@@ -50,7 +50,9 @@ if TYPE_CHECKING:
 
 # Bump when what a rollup holds changes: the next refresh rebuilds them.
 # 2: the client days (rop.store.client_days) are built and versioned with them.
-ROLLUP_VERSION = 2
+# 3: the client days hold their client's manager; the client counts per manager
+# (rop.store.manager_clients) are built with them.
+ROLLUP_VERSION = 3
 
 
 def local_day(expr: str) -> str:
@@ -243,6 +245,7 @@ def rebuild_rollups(store: Store, params: dict[str, Any]) -> None:
     )
     for client in CLIENT_KINDS:
         client_days.write(store, bound, client, None)
+        manager_clients.write(store, bound, client)
 
 
 def refresh_rollups(store: Store, params: dict[str, Any], days: Touched) -> int:
