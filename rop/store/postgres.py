@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import pyarrow as pa
 
-from rop.store import pg_versions
+from rop.store import pg_plans, pg_versions
 from rop.store.db import Params, Store, StoreError, TableSpec
 from rop.store.dialect import POSTGRES, to_pyformat
 from rop.store.facts import mark_deleted
@@ -114,8 +114,11 @@ def _configure(conn: psycopg.Connection) -> None:
 
 
 def _reset(conn: psycopg.Connection) -> None:
-    # A connection back in the pool serves no portal until the next use_portal.
-    conn.execute("SELECT set_config('app.portal', '', false)")
+    # A connection back in the pool serves no portal until the next use_portal
+    # (which sets the portal's plan mode again: rop.store.pg_plans).
+    conn.execute(
+        "SELECT set_config('app.portal', '', false), set_config('plan_cache_mode', 'auto', false)"
+    )
 
 
 class PgStore(Store):
@@ -255,8 +258,21 @@ class PgStore(Store):
         if self.versions is None:
             self.conn.execute("SELECT set_config('app.portal', %s, false)", [portal])
             return
-        row = self.conn.execute(pg_versions.PIN_SQL, {"p": portal}).fetchone()
-        self._pin = (int(row[1]) if row else -1, time.monotonic())
+        hints = pg_plans.for_database(self.path)
+        hint = hints.get(portal)
+        plan_mode = hint[1] if hint is not None else pg_plans.AUTO
+        row = self.conn.execute(pg_versions.PIN_SQL, {"p": portal, "m": plan_mode}).fetchone()
+        version = int(row[2]) if row else -1
+        self._pin = (version, time.monotonic())
+        if hint is None or hint[0] != version:
+            # The portal's size under this version: once per version and process.
+            counted = self.conn.execute(
+                pg_plans.SIZE_SQL, {"p": portal, "n": pg_plans.SMALL_DEALS + 1}
+            ).fetchone()
+            fresh = pg_plans.mode(int(counted[0]) if counted else 0)
+            hints.put(portal, version, fresh)
+            if fresh != plan_mode:
+                self.conn.execute("SELECT set_config('plan_cache_mode', %s, false)", [fresh])
 
     def refresh(self) -> None:
         """A report starts: read the data version of this handle's portal again,
