@@ -90,8 +90,8 @@ def test_a_failing_statement_in_the_pipeline_leaves_the_connection_usable(store:
     with pytest.raises(psycopg.errors.UndefinedTable):
         store.query_batch([("SELECT 1 AS a", ()), ("SELECT * FROM no_such_table", ())])
     assert store.query_batch([("SELECT 1 AS a", ()), ("SELECT ? AS b", [2])]) == [
-        [{"a": 1}],
-        [{"b": 2}],
+        (["a"], [(1,)]),
+        (["b"], [(2,)]),
     ]
 
 
