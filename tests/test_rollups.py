@@ -111,9 +111,18 @@ def _reads_rollups(store: Store, flt: ReportFilter, monkeypatch: pytest.MonkeyPa
         seen.append(sql)
         return real(self, sql, params)
 
+    # The figure statements go together (Store.query_batch, rop.report.build).
+    real_batch = type(store).query_batch
+
+    def batch_spy(self: Store, statements: Any) -> Any:
+        seen.extend(sql for sql, _ in statements)
+        return real_batch(self, statements)
+
     monkeypatch.setattr(type(store), "query_dicts", spy)
+    monkeypatch.setattr(type(store), "query_batch", batch_spy)
     build_report(store, flt, stages=False)
     monkeypatch.setattr(type(store), "query_dicts", real)
+    monkeypatch.setattr(type(store), "query_batch", real_batch)
     return sum(" record_rollups " in s or " call_rollups " in s for s in seen)
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace as dc_replace
 from datetime import date
 from typing import Any
@@ -11,7 +11,6 @@ from rop.metrics.catalogue import figures as catalogue_figures
 from rop.metrics.client_counts import client_counts_sql
 from rop.metrics.compile import (
     Context,
-    add_partials,
     aggregate_sql,
     bind,
     combine,
@@ -55,34 +54,80 @@ def _section_figures(prep: Prepared) -> dict[str, list[Figure]]:
 Period = tuple[Cells, Cells, dict[str, Any]]  # figures per row key, per department, total
 
 
-def _run_figures(prep: Prepared, section: str, figs: Sequence[Figure], ctx: Context) -> Period:
+class _Batch:
+    """The report's figure statements: planned first, then sent together
+    (``Store.query_batch``: PostgreSQL's pipeline, one round trip for all of
+    them, the server running the next while this process reads the last;
+    DuckDB one after the other, as before), then read into their periods."""
+
+    def __init__(self, prep: Prepared) -> None:
+        self.prep = prep
+        self.jobs: list[tuple[str, Any, Callable[[list[str], list[tuple]], None]]] = []
+
+    def add(self, sql: str, params: Any, read: Callable[[list[str], list[tuple]], None]) -> None:
+        self.jobs.append((sql, params, read))
+
+    def run(self) -> None:
+        jobs, self.jobs = self.jobs, []
+        results = self.prep.store.query_batch([(sql, params) for sql, params, _ in jobs])
+        for (_, _, read), (cols, recs) in zip(jobs, results, strict=True):
+            read(cols, recs)
+
+
+def _empty_period() -> Period:
+    return ({}, {}, {})
+
+
+def _run_figures(batch: _Batch, section: str, figs: Sequence[Figure], ctx: Context) -> Period:
     """``figs`` of one section, rolled up to departments and total: the sums the
-    stored rollups answer from them (rop.metrics.rollups), the rest from the records."""
+    stored rollups answer from them (rop.metrics.rollups), the rest from the records.
+    The period returned is filled when ``batch`` runs."""
     rolled, rest = split_rollups(section, figs, ctx)
     source = SOURCES[SECTION_SOURCE[section]]
     if not rolled:
         # Companies and contacts: counted from the period's events where it can.
         sql = client_counts_sql(source, rest, ctx) or aggregate_sql(source, rest, ctx)
-        return _query_figures(prep, rest, sql, ctx)
+        return _query_figures(batch, rest, sql, ctx)
     sql = rollup_sql(section, rolled, ctx, offset=len(rest))
     if rest:
         # One statement: a query per part cost DuckDB its planning twice (10k deals).
         sql = beside_records(aggregate_sql(source, rest, ctx), sql)
-    return _query_figures(prep, [*rest, *rolled], sql, ctx)
+    return _query_figures(batch, [*rest, *rolled], sql, ctx)
 
 
-def _query_figures(prep: Prepared, figs: Sequence[Figure], sql: str, ctx: Context) -> Period:
-    """Run one aggregate query of ``figs`` (row key, department, partials)."""
-    row_parts: dict[Any, dict[str, Any]] = {}
-    dept_parts: dict[Any, dict[str, Any]] = {}
-    total_parts: dict[str, Any] = {}
-    for rec in prep.store.query_dicts(sql, bind(sql, params_for(ctx, figs))):
-        add_partials(row_parts.setdefault(rec["k"], {}), rec)
-        add_partials(dept_parts.setdefault(rec["dept"], {}), rec)
-        add_partials(total_parts, rec)
-    rows = {k: _values(figs, part) for k, part in row_parts.items()}
-    depts = {k: _values(figs, part) for k, part in dept_parts.items()}
-    return rows, depts, _values(figs, total_parts)
+def _query_figures(batch: _Batch, figs: Sequence[Figure], sql: str, ctx: Context) -> Period:
+    """One aggregate query of ``figs`` (row key, department, partials), added to ``batch``."""
+    out = _empty_period()
+
+    def read(cols: list[str], recs: list[tuple]) -> None:
+        # The partials (columns ``a<i>_*``) summed per row key, per department
+        # and in total (rop.metrics.compile.add_partials, by position: a report
+        # reads about a thousand such rows at 10k deals).
+        at = [i for i, name in enumerate(cols) if name.startswith("a")]
+        names = [cols[i] for i in at]
+        k_at, dept_at = cols.index("k"), cols.index("dept")
+        row_parts: dict[Any, list[Any]] = {}
+        dept_parts: dict[Any, list[Any]] = {}
+        total = [0] * len(at)
+        for rec in recs:
+            values = [rec[i] or 0 for i in at]
+            for acc in (
+                row_parts.setdefault(rec[k_at], [0] * len(at)),
+                dept_parts.setdefault(rec[dept_at], [0] * len(at)),
+                total,
+            ):
+                for j, v in enumerate(values):
+                    acc[j] += v
+
+        def partials(sums: list[Any]) -> dict[str, Any]:
+            return dict(zip(names, sums, strict=True))
+
+        out[0].update({k: _values(figs, partials(v)) for k, v in row_parts.items()})
+        out[1].update({k: _values(figs, partials(v)) for k, v in dept_parts.items()})
+        out[2].update(_values(figs, partials(total) if recs else {}))
+
+    batch.add(sql, bind(sql, params_for(ctx, figs)), read)
+    return out
 
 
 def _merge(into: Period, part: Period) -> None:
@@ -92,12 +137,21 @@ def _merge(into: Period, part: Period) -> None:
     into[2].update(part[2])
 
 
+def _merged(parts: Sequence[Period]) -> Period:
+    """A period's sections merged, once their batch has run."""
+    result = _empty_period()
+    for part in parts:
+        _merge(result, part)
+    return result
+
+
 def _run_both(
-    prep: Prepared, section: str, figs: Sequence[Figure], ctx: Context, prev: Context
+    batch: _Batch, section: str, figs: Sequence[Figure], ctx: Context, prev: Context
 ) -> tuple[Period, Period]:
     """Both periods of a section in one query: the relation gives its period
     columns for the previous period too, and each figure comes twice, the
-    second about the previous period (rop.metrics.compile.previous_figure)."""
+    second about the previous period (rop.metrics.compile.previous_figure).
+    Both periods are filled when ``batch`` runs."""
     source = SOURCES[SECTION_SOURCE[section]]
     both = dc_replace(
         ctx,
@@ -111,9 +165,10 @@ def _run_both(
         },
         opts=dc_replace(ctx.opts, previous=True),
     )
-    rows, depts, total = _run_figures(
-        prep, section, [*figs, *(previous_figure(source, f) for f in figs)], both
-    )
+    inner = _Batch(batch.prep)
+    joint = _run_figures(inner, section, [*figs, *(previous_figure(source, f) for f in figs)], both)
+    ((sql, params, read_joint),) = inner.jobs
+    now, before = _empty_period(), _empty_period()
     n = len(figs)
 
     def split(values: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -123,14 +178,19 @@ def _run_both(
             dict(zip((f.key for f in figs), items[n:], strict=True)),
         )
 
-    now_rows, prev_rows = {}, {}
-    for k, v in rows.items():
-        now_rows[k], prev_rows[k] = split(v)
-    now_depts, prev_depts = {}, {}
-    for k, v in depts.items():
-        now_depts[k], prev_depts[k] = split(v)
-    now_total, prev_total = split(total)
-    return (now_rows, now_depts, now_total), (prev_rows, prev_depts, prev_total)
+    def read(cols: list[str], recs: list[tuple]) -> None:
+        read_joint(cols, recs)
+        rows, depts, total = joint
+        for k, v in rows.items():
+            now[0][k], before[0][k] = split(v)
+        for k, v in depts.items():
+            now[1][k], before[1][k] = split(v)
+        now_total, prev_total = split(total)
+        now[2].update(now_total)
+        before[2].update(prev_total)
+
+    batch.add(sql, params, read)
+    return now, before
 
 
 # Both periods of a section in one query only up to PAIR_DAYS days each: the
@@ -145,15 +205,16 @@ def _short(date_from: date, date_to: date) -> bool:
 
 
 def _run_period(
-    prep: Prepared,
+    batch: _Batch,
     sections: dict[str, list[Figure]],
     date_from: date,
     date_to: date,
     now: dict[str, Period],
     previous: tuple[date, date] | None = None,
     ahead: dict[str, Period] | None = None,
-) -> Period:
-    """The figures of one period: a query per section for the period's figures.
+) -> list[Period]:
+    """The figures of one period: a query per section for the period's figures,
+    added to ``batch``; the parts returned are filled when it runs (``_merged``).
 
     Figures about the present (``Figure.now``: in progress, portfolio) do not
     depend on the period: they are computed once, kept in ``now``, and reused
@@ -165,12 +226,13 @@ def _run_period(
     and leaves them in ``ahead``; the previous period's run takes them from
     there (``ahead`` without ``previous``).
     """
+    prep = batch.prep
     ctx = context(prep, date_from, date_to)
     prev_ctx = context(prep, *previous) if previous is not None else None
-    result: Period = ({}, {}, {})
+    parts: list[Period] = []
     for section, figs in sections.items():
         if previous is None and ahead is not None and section in ahead:
-            _merge(result, ahead[section])
+            parts.append(ahead[section])
             continue
         timed = [f for f in figs if not f.now]
         if any(f.condition == "TRUE" for f in timed):
@@ -186,17 +248,17 @@ def _run_period(
             and len(timed) == len(figs)
             and pairs_periods(source, figs)
         ):
-            part, ahead[section] = _run_both(prep, section, figs, ctx, prev_ctx)
-            _merge(result, part)
+            part, ahead[section] = _run_both(batch, section, figs, ctx, prev_ctx)
+            parts.append(part)
             continue
         if timed:
-            _merge(result, _run_figures(prep, section, timed, ctx))
+            parts.append(_run_figures(batch, section, timed, ctx))
         present = [f for f in figs if f not in timed]
         if present:
             if section not in now:
-                now[section] = _run_figures(prep, section, present, ctx)
-            _merge(result, now[section])
-    return result
+                now[section] = _run_figures(batch, section, present, ctx)
+            parts.append(now[section])
+    return parts
 
 
 def _values(figs: Sequence[Figure], partials: dict[str, Any]) -> dict[str, Any]:
@@ -359,8 +421,10 @@ def build_report(
         else None
     )
     ahead: dict[str, Period] = {}
-    cells, dept_cells, total = _run_period(
-        prep,
+    # Both periods' statements planned, then sent together (_Batch).
+    batch = _Batch(prep)
+    current = _run_period(
+        batch,
         sections,
         flt.date_from,
         flt.date_to,
@@ -368,6 +432,13 @@ def build_report(
         (compared.date_from, compared.date_to) if compared is not None else None,
         ahead,
     )
+    earlier = (
+        _run_period(batch, sections, compared.date_from, compared.date_to, now, None, ahead)
+        if compared is not None
+        else []
+    )
+    batch.run()
+    cells, dept_cells, total = _merged(current)
     if flt.by == "manager":
         rows = _manager_rows(prep, cells, figs)
         all_depts = _departments(store, prep.portal.key)
@@ -410,10 +481,7 @@ def build_report(
         report["stages"] = build_stages(prep, context(prep, flt.date_from, flt.date_to))
     report["plans"] = plan_fact_section(prep, report)
     if compared is not None:
-        p_from, p_to = compared.date_from, compared.date_to
-        prev_cells, prev_depts, prev_total = _run_period(
-            prep, sections, p_from, p_to, now, None, ahead
-        )
+        prev_cells, prev_depts, prev_total = _merged(earlier)
         report["previous"] = {
             "period": {**compared.as_json(), "timezone": prep.portal.timezone},
             "total": {"figures": _fill(prev_total, figs)},

@@ -209,6 +209,13 @@ class Store:
         rows = self._fetch(sql, params)[1]
         return rows[0][0] if rows else None
 
+    def query_batch(
+        self, statements: Sequence[tuple[str, Params]]
+    ) -> list[tuple[list[str], list[tuple]]]:
+        """Independent reads, each one's column names and rows, in order. DuckDB
+        runs them one after the other; PostgreSQL sends them together (its pipeline)."""
+        return [self._fetch(sql, params) for sql, params in statements]
+
     def remember(self, key: Any, compute: Callable[[], T]) -> T:
         """``compute()``, remembered until the data changes where the engine allows
         it (rop.store.memo); the value is shared: callers must not change it."""

@@ -43,11 +43,12 @@ VERSIONS = "rop_data_versions"
 MARKS = "rop_data_marks"
 TRIGGER = "rop_data_version"
 
-# The session's portal and the data's version for it, in one round trip
-# (rop.store.postgres.PgStore.use_portal): the global scope '' counts too.
+# The session's portal, its plan mode (rop.store.pg_plans) and the data's
+# version for the portal, in one round trip (rop.store.postgres.PgStore.use_portal):
+# the global scope '' counts too.
 PIN_SQL = (
-    "SELECT set_config('app.portal', %(p)s, false), (SELECT coalesce(sum(version), 0) "
-    f"FROM {VERSIONS} WHERE scope = %(p)s OR scope = '')"
+    "SELECT set_config('app.portal', %(p)s, false), set_config('plan_cache_mode', %(m)s, false), "
+    f"(SELECT coalesce(sum(version), 0) FROM {VERSIONS} WHERE scope = %(p)s OR scope = '')"
 )
 # The version alone, for a handle whose portal is already set.
 VERSION_SQL = f"SELECT coalesce(sum(version), 0) FROM {VERSIONS} WHERE scope = %(p)s OR scope = ''"

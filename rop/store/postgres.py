@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import pyarrow as pa
 
-from rop.store import pg_versions
+from rop.store import pg_plans, pg_versions
 from rop.store.db import Params, Store, StoreError, TableSpec
 from rop.store.dialect import POSTGRES, to_pyformat
 from rop.store.facts import mark_deleted
@@ -103,10 +103,12 @@ def _numeric_loader() -> type:
         """``numeric`` -> int when integral in form (sums of integers), else float."""
 
         def load(self, data: Any) -> Any:
-            text = bytes(data).decode()
-            if text.lstrip("-").isdigit():
-                return int(text)
-            return float(text)
+            # int() and float() read the ASCII bytes themselves (a report loads
+            # about a thousand sums at 10k deals: no str in between).
+            raw = bytes(data)
+            if raw.lstrip(b"-").isdigit():
+                return int(raw)
+            return float(raw)
 
     return NumericLoader
 
@@ -116,8 +118,11 @@ def _configure(conn: psycopg.Connection) -> None:
 
 
 def _reset(conn: psycopg.Connection) -> None:
-    # A connection back in the pool serves no portal until the next use_portal.
-    conn.execute("SELECT set_config('app.portal', '', false)")
+    # A connection back in the pool serves no portal until the next use_portal
+    # (which sets the portal's plan mode again: rop.store.pg_plans).
+    conn.execute(
+        "SELECT set_config('app.portal', '', false), set_config('plan_cache_mode', 'auto', false)"
+    )
 
 
 class PgStore(Store):
@@ -158,6 +163,33 @@ class PgStore(Store):
         if cur.description is None:
             return [], []
         return [d.name for d in cur.description], cur.fetchall()
+
+    def query_batch(
+        self, statements: Sequence[tuple[str, Params]]
+    ) -> list[tuple[list[str], list[tuple]]]:
+        """The reads sent in one pipeline (psycopg 3): one round trip for all of
+        them, and the server runs each next statement while this process still
+        reads the last one's rows (a report's figure statements, rop.report.build)."""
+        import psycopg
+
+        if len(statements) < 2 or any(writes(sql) for sql, _ in statements):
+            return super().query_batch(statements)
+        conn = self.conn
+        try:
+            with conn.pipeline():
+                cursors = [
+                    conn.execute(to_pyformat(sql), params) if params else conn.execute(sql)
+                    for sql, params in statements
+                ]
+            out: list[tuple[list[str], list[tuple]]] = []
+            for cur in cursors:
+                if cur.description is None:
+                    out.append(([], []))
+                    continue
+                out.append(([d.name for d in cur.description], cur.fetchall()))
+        except psycopg.OperationalError as exc:
+            raise StoreError(f"the store {self.path} failed: {_first_line(exc)}") from None
+        return out
 
     def _spec(self, name: str) -> TableSpec | None:
         cols = self.query(
@@ -231,8 +263,21 @@ class PgStore(Store):
         if self.versions is None:
             self.conn.execute("SELECT set_config('app.portal', %s, false)", [portal])
             return
-        row = self.conn.execute(pg_versions.PIN_SQL, {"p": portal}).fetchone()
-        self._pin = (int(row[1]) if row else -1, time.monotonic())
+        hints = pg_plans.for_database(self.path)
+        hint = hints.get(portal)
+        plan_mode = hint[1] if hint is not None else pg_plans.AUTO
+        row = self.conn.execute(pg_versions.PIN_SQL, {"p": portal, "m": plan_mode}).fetchone()
+        version = int(row[2]) if row else -1
+        self._pin = (version, time.monotonic())
+        if hint is None or hint[0] != version:
+            # The portal's size under this version: once per version and process.
+            counted = self.conn.execute(
+                pg_plans.SIZE_SQL, {"p": portal, "n": pg_plans.SMALL_DEALS + 1}
+            ).fetchone()
+            fresh = pg_plans.mode(int(counted[0]) if counted else 0)
+            hints.put(portal, version, fresh)
+            if fresh != plan_mode:
+                self.conn.execute("SELECT set_config('plan_cache_mode', %s, false)", [fresh])
 
     def refresh(self) -> None:
         """A report starts: read the data version of this handle's portal again,
