@@ -84,6 +84,9 @@ class Rows:
     by day, with the days as numbers for a period's slice."""
 
     parts: dict[str | None, tuple[pa.Table, array[int]]]
+    # Per kind, its rows summed over the days (a figure of any day, "in progress
+    # now": 35k open deal rows at 1M deals, a few dozen sums).
+    whole: dict[str | None, pa.Table]
 
 
 def _load(store: Store, section: str, portal: str) -> Rows | None:
@@ -106,6 +109,7 @@ def _load(store: Store, section: str, portal: str) -> Rows | None:
 
     rows = store.query_arrow(sql, [portal], schema)
     parts: dict[str | None, tuple[pa.Table, array[int]]] = {}
+    whole: dict[str | None, pa.Table] = {}
     kinds = [None] if section == "calls" else sorted(pc.unique(rows["kind"]).drop_null().to_pylist())
     for kind in kinds:
         part = rows if kind is None else rows.filter(pc.equal(rows.column("kind"), kind))
@@ -113,7 +117,17 @@ def _load(store: Store, section: str, portal: str) -> Rows | None:
         numbers = pc.fill_null(pc.cast(part["day"], pa.int32()), _NO_DAY)
         days = array("q", pc.cast(numbers, pa.int64()).to_pylist())
         parts[kind] = (part, days)
-    return Rows(parts)
+        whole[kind] = _over_days(part)
+    return Rows(parts, whole)
+
+
+def _over_days(table: pa.Table) -> pa.Table:
+    """``table``'s rows summed per everything but the day (SQL's sums: NULL where
+    every value is NULL)."""
+    sums = [c for c in ("n", "amount", "days_s", "days_n", "secs") if c in table.column_names]
+    keys = [c for c in table.column_names if c not in sums and c != "day"]
+    grouped = table.group_by(keys, use_threads=False).aggregate([(c, "sum") for c in sums])
+    return grouped.rename_columns([c.removesuffix("_sum") for c in grouped.column_names])
 
 
 def rows(store: Store, section: str, portal: str) -> Rows | None:
@@ -128,33 +142,31 @@ def _day(d: date) -> int:
     return (d - _EPOCH).days
 
 
-def _taken(held: Rows, roll: Roll, ctx: Context, section: str) -> pa.Table | None:
-    """The rows ``roll`` sums, in the viewer's and the filter's scope."""
+def _slice(held: Rows, kind: str | None, days: str | None, ctx: Context) -> pa.Table | None:
+    """The rows of ``kind`` whose day is in the period (``"period"``), before
+    today (``"past"``) or any (``None``): a slice of the rows sorted by day."""
+    part = held.parts.get(kind)
+    if part is None:
+        return None
+    if days is None:
+        return held.whole[kind]
+    table, numbers = part
+    if days == "period":
+        lo = bisect_left(numbers, _day(ctx.params["d_from"]))
+        hi = bisect_right(numbers, _day(ctx.params["d_to"]))
+    elif days == "past":
+        lo, hi = 0, bisect_left(numbers, _day(ctx.params["today"]))
+    else:
+        lo, hi = 0, len(numbers)
+    return table.slice(lo, hi - lo) if hi > lo else None
+
+
+def _scoped(table: pa.Table, ctx: Context, section: str) -> pa.Table:
+    """``table``'s rows in the viewer's and the filter's scope (rollups._who)."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    part = held.parts.get(roll.kind)
-    if part is None:
-        return None
-    table, days = part
-    if roll.days == "period":
-        lo = bisect_left(days, _day(ctx.params["d_from"]))
-        hi = bisect_right(days, _day(ctx.params["d_to"]))
-    elif roll.days == "past":
-        lo, hi = 0, bisect_left(days, _day(ctx.params["today"]))
-    else:
-        lo, hi = 0, len(days)
-    if hi <= lo:
-        return None
-    table = table.slice(lo, hi - lo)
-    # SQL's NULL: a comparison with a NULL column keeps no row (fill_null False).
     keep: list[Any] = []
-    if roll.semantic is not None:
-        keep.append(pc.equal(table["semantic"], roll.semantic))
-    if roll.call_types is not None:
-        keep.append(pc.is_in(table["call_type"], pa.array(roll.call_types, pa.int64())))
-    if roll.ok is not None:
-        keep.append(table["ok"] if roll.ok else pc.invert(table["ok"]))
     if section == "deals" and ctx.opts.pipelines:
         keep.append(pc.is_in(table["category_id"], pa.array(ctx.params["pipes"], pa.int64())))
     if ctx.allowed is not None:
@@ -163,12 +175,29 @@ def _taken(held: Rows, roll: Roll, ctx: Context, section: str) -> pa.Table | Non
         managed = table["manager_id"]
         out = pc.is_in(managed, pa.array(sorted(ctx.excluded), pa.int64()))
         keep.append(pc.and_(pc.is_valid(managed), pc.invert(out)))
-    if keep:
-        mask = keep[0]
-        for more in keep[1:]:
-            mask = pc.and_(mask, more)
-        table = table.filter(pc.fill_null(mask, False))
-    return table if table.num_rows else None
+    return table.filter(_all(keep)) if keep else table
+
+
+def _all(masks: Sequence[Any]) -> Any:
+    """The rows every mask keeps; SQL's NULL keeps none."""
+    import pyarrow.compute as pc
+
+    mask = masks[0]
+    for more in masks[1:]:
+        mask = pc.and_kleene(mask, more)
+    return pc.fill_null(mask, False)
+
+
+def _takes(roll: Roll, numerator: str | None, group: dict[str, Any]) -> bool:
+    """Whether ``roll`` (its share's ``numerator``) takes a group's rows, SQL's
+    way: a NULL compared is no match (``NOT ok`` with ``ok`` NULL neither)."""
+    if roll.semantic is not None and group["semantic"] != roll.semantic:
+        return False
+    if numerator is not None and group["semantic"] != numerator:
+        return False
+    if roll.call_types is not None and group["call_type"] not in roll.call_types:
+        return False
+    return roll.ok is None or group["ok"] is roll.ok
 
 
 def _keys(ctx: Context) -> list[str]:
@@ -209,40 +238,61 @@ def partial_rows(
 ) -> list[dict[str, Any]] | None:
     """The rows :func:`rop.metrics.rollups.rollup_sql` gives for ``figs`` (row key,
     department, partials ``a<offset + i>_*``), from the rows in memory; None when
-    they are not held (too many): the caller runs the statement."""
-    import pyarrow.compute as pc
+    they are not held (too many): the caller runs the statement.
 
+    One ``group_by`` per slice of rows (a kind's rows of the period, say), by the
+    row key and what a figure tests (semantic; call type, connected): a few
+    hundred sums, which each figure adds up where its test holds, as SQL's
+    ``sum(...) FILTER (WHERE ...)`` (NULL when nothing or only NULLs are
+    summed); a row key is in the result when some figure takes some of its
+    rows, as the statement's WHERE keeps them.
+    """
     held = rows(store, section, str(ctx.params["portal"]))
     if held is None:
         return None
     names: list[str] = []
-    # Per distinct set of rows (a Roll without what it sums): the sums it feeds.
-    wanted: dict[Roll, dict[tuple[str, str | None], list[str]]] = {}
+    # slice (kind, days) -> [(roll's rows, numerator, column, the partials it gives)]
+    wanted: dict[tuple[str | None, str | None], dict[tuple[Roll, str | None, str], list[str]]]
+    wanted = {}
     for i, fig in enumerate(figs, offset):
         roll = ROLLS[fig.key]
         where = Roll(roll.kind, roll.semantic, roll.days, roll.call_types, roll.ok)
         for column, numerator, name in _sums(fig, i):
-            wanted.setdefault(where, {}).setdefault((column, numerator), []).append(name)
+            sums = wanted.setdefault((roll.kind, roll.days), {})
+            sums.setdefault((where, numerator, column), []).append(name)
             names.append(name)
     keys = _keys(ctx)
+    tests = ["call_type", "ok"] if section == "calls" else ["semantic"]
     out: dict[tuple[Any, Any], dict[str, Any]] = {}
-    for where, sums in wanted.items():
-        table = _taken(held, where, ctx, section)
+    for (kind, days), sums in wanted.items():
+        table = _slice(held, kind, days, ctx)
         if table is None:
             continue
-        aggs = []
-        for n, (column, numerator) in enumerate(sums):
-            values = table[column]
-            if numerator is not None:
-                values = pc.if_else(pc.equal(table["semantic"], numerator), values, None)
-            table = table.append_column(f"_s{n}", values)
-            aggs.append((f"_s{n}", "sum"))
-        grouped = table.group_by(keys, use_threads=False).aggregate(aggs)
-        for group in grouped.to_pylist():
-            row = out.get(key := _row_key(ctx, group))
+        table = _scoped(table, ctx, section)
+        if not table.num_rows:
+            continue
+        columns = sorted({column for _, _, column in sums})
+        grouped = (
+            table.group_by([*keys, *tests], use_threads=False)
+            .aggregate([(c, "sum") for c in columns])
+            .to_pylist()
+        )
+        for group in grouped:
+            takers = [
+                (column, targets)
+                for (where, numerator, column), targets in sums.items()
+                if _takes(where, numerator, group)
+            ]
+            if not takers:
+                continue
+            key = _row_key(ctx, group)
+            row = out.get(key)
             if row is None:
                 row = out[key] = {"k": key[0], "dept": key[1], **dict.fromkeys(names)}
-            for n, targets in enumerate(sums.values()):
+            for column, targets in takers:
+                value = group[f"{column}_sum"]
+                if value is None:
+                    continue
                 for name in targets:
-                    row[name] = group[f"_s{n}_sum"]
+                    row[name] = value if row[name] is None else row[name] + value
     return list(out.values())
