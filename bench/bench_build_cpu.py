@@ -64,9 +64,6 @@ def main() -> None:
 
     stats: list[dict[str, Any]] = []
     recording = threading.Event()
-    import os
-    if os.environ.get('BENCH_PATCH'):
-        exec(open(os.environ['BENCH_PATCH']).read(), {})
     real_fetch = store_db.DuckStore._fetch
 
     def fetch(self: Any, sql: str, params: Any) -> Any:
@@ -137,7 +134,9 @@ def main() -> None:
     if args.show:
         print("\nthe last request's costliest statements:")
         for s in sorted(stats, key=lambda s: -s["cpu"])[: args.show]:
-            print(f"--- {s['origin']}: {s['cpu'] * 1000:.1f} ms (plan {(s['plan'] or 0) * 1000:.1f})")
+            print(
+                f"--- {s['origin']}: {s['cpu'] * 1000:.1f} ms (plan {(s['plan'] or 0) * 1000:.1f})"
+            )
             print(s["sql"][:3000])
 
 

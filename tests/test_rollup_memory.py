@@ -129,7 +129,9 @@ def test_the_sums_in_memory_equal_the_rollup_statement_and_follow_a_sync(
             ReportFilter(
                 date(2026, 1, 1), date(2026, 4, 30), today=date(2026, 5, 1), by="department"
             ),
-            ReportFilter(date(2026, 1, 1), date(2026, 4, 30), today=date(2026, 5, 1), pipelines=(1,)),
+            ReportFilter(
+                date(2026, 1, 1), date(2026, 4, 30), today=date(2026, 5, 1), pipelines=(1,)
+            ),
         ):
             fast, read = _report(store, flt, monkeypatch, memory=True)
             assert read == 0  # no statement reads a rollup table: the rows are in memory

@@ -110,7 +110,9 @@ def _load(store: Store, section: str, portal: str) -> Rows | None:
     rows = store.query_arrow(sql, [portal], schema)
     parts: dict[str | None, tuple[pa.Table, array[int]]] = {}
     whole: dict[str | None, pa.Table] = {}
-    kinds = [None] if section == "calls" else sorted(pc.unique(rows["kind"]).drop_null().to_pylist())
+    kinds = (
+        [None] if section == "calls" else sorted(pc.unique(rows["kind"]).drop_null().to_pylist())
+    )
     for kind in kinds:
         part = rows if kind is None else rows.filter(pc.equal(rows.column("kind"), kind))
         # The days as 8-byte numbers (a list of ints would cost 36 bytes a row).
@@ -133,9 +135,7 @@ def _over_days(table: pa.Table) -> pa.Table:
 def rows(store: Store, section: str, portal: str) -> Rows | None:
     """The section's rollup rows of ``portal``, read once per data version (None:
     too many to hold, see :data:`MAX_ROWS`)."""
-    return store.remember(
-        ("rollup_memory", section, portal), lambda: _load(store, section, portal)
-    )
+    return store.remember(("rollup_memory", section, portal), lambda: _load(store, section, portal))
 
 
 def _day(d: date) -> int:

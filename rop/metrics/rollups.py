@@ -59,9 +59,7 @@ class Roll:
             parts.append("day < $today")
         if self.call_types is not None:
             types = self.call_types
-            parts.append(
-                f"call_type = {types[0]}" if len(types) == 1 else f"call_type IN {types}"
-            )
+            parts.append(f"call_type = {types[0]}" if len(types) == 1 else f"call_type IN {types}")
         if self.ok is not None:
             parts.append("ok" if self.ok else "NOT ok")
         return " AND ".join(parts)
