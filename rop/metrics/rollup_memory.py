@@ -138,6 +138,17 @@ def _over_days(table: pa.Table) -> pa.Table:
     return grouped.rename_columns([c.removesuffix("_sum") for c in grouped.column_names])
 
 
+def report_asked(store: Store, portal: str) -> None:
+    """A report on ``portal`` is being built: counted per data version (see
+    :func:`partial_rows`)."""
+    store.remember(("rollup_memory reports", portal), lambda: [0])[0] += 1
+
+
+def _wanted(store: Store, portal: str) -> bool:
+    """Whether this data version has been asked for more than one report."""
+    return store.remember(("rollup_memory reports", portal), lambda: [0])[0] > 1
+
+
 def rows(store: Store, section: str, portal: str) -> Rows | None:
     """The section's rollup rows of ``portal``, read once per data version (None:
     too many to hold, see :data:`MAX_ROWS`)."""
@@ -240,11 +251,21 @@ def _sums(fig: Figure, i: int) -> list[tuple[str, str | None, str]]:
 
 
 def partial_rows(
-    store: Store, section: str, figs: Sequence[Figure], ctx: Context, offset: int = 0
+    store: Store,
+    section: str,
+    figs: Sequence[Figure],
+    ctx: Context,
+    offset: int = 0,
+    *,
+    always: bool = False,
 ) -> list[dict[str, Any]] | None:
     """The rows :func:`rop.metrics.rollups.rollup_sql` gives for ``figs`` (row key,
     department, partials ``a<offset + i>_*``), from the rows in memory; None when
-    they are not held (too many): the caller runs the statement.
+    they are not held: too many, or (unless ``always``) the data has been asked
+    for one report only since it last changed (:func:`report_asked`): reading
+    them costs about as much as a report's rollup statements (~110 ms of CPU at
+    1M deals), so a one-off report (the CLI's, a server's first page after a
+    sync) keeps the statements; the caller runs them.
 
     One ``group_by`` per slice of rows (a kind's rows of the period, say), by the
     row key and what a figure tests (semantic; call type, connected): a few
@@ -253,7 +274,10 @@ def partial_rows(
     summed); a row key is in the result when some figure takes some of its
     rows, as the statement's WHERE keeps them.
     """
-    held = rows(store, section, str(ctx.params["portal"]))
+    portal = str(ctx.params["portal"])
+    if not always and not _wanted(store, portal):
+        return None
+    held = rows(store, section, portal)
     if held is None:
         return None
     names: list[str] = []

@@ -19,7 +19,7 @@ from rop.metrics.compile import (
     previous_figure,
 )
 from rop.metrics.figure import Figure
-from rop.metrics.rollup_memory import partial_rows
+from rop.metrics.rollup_memory import partial_rows, report_asked
 from rop.metrics.rollups import beside_records, rollup_sql
 from rop.metrics.rollups import split as split_rollups
 from rop.metrics.sources import SECTION_SOURCE, SOURCES
@@ -444,6 +444,8 @@ def build_report(
     does not wait for it; rop.report.stages.stage_section builds it alone.
     """
     prep = prepare(store, flt, portal)
+    if prep.rollups:
+        report_asked(store, prep.portal.key)  # the rollup rows are held from the second
     names = filter_names(prep)
     sections = _section_figures(prep)
     figs = [f for fs in sections.values() for f in fs]
