@@ -26,6 +26,7 @@ stays bounded).
 
 from __future__ import annotations
 
+import threading
 from array import array
 from bisect import bisect_left, bisect_right
 from collections.abc import Sequence
@@ -152,7 +153,15 @@ def _wanted(store: Store, portal: str) -> bool:
 def rows(store: Store, section: str, portal: str) -> Rows | None:
     """The section's rollup rows of ``portal``, read once per data version (None:
     too many to hold, see :data:`MAX_ROWS`)."""
-    return store.remember(("rollup_memory", section, portal), lambda: _load(store, section, portal))
+    # One read at a time: two builds that both find them missing (a server's two
+    # build slots) would each read them; the second waits and finds them remembered.
+    with _LOADING:
+        return store.remember(
+            ("rollup_memory", section, portal), lambda: _load(store, section, portal)
+        )
+
+
+_LOADING = threading.Lock()
 
 
 def _day(d: date) -> int:
