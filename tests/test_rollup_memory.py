@@ -183,8 +183,16 @@ def _report(
         seen.append(sql)
         return real(self, sql, params)
 
+    # The figure statements go together (Store.query_batch, rop.report.build).
+    real_batch = type(store).query_batch
+
+    def batch_spy(self: Store, statements: Any) -> Any:
+        seen.extend(sql for sql, _ in statements)
+        return real_batch(self, statements)
+
     with monkeypatch.context() as m:
         m.setattr(type(store), "query_dicts", spy)
+        m.setattr(type(store), "query_batch", batch_spy)
         if not memory:
             m.setattr(rollup_memory, "rows", lambda *a: None)
         report = build_report(store, flt, stages=False)

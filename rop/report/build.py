@@ -126,8 +126,8 @@ def _query_figures(
     def read(cols: list[str], recs: list[tuple]) -> None:
         if more is not None:
             every = ["k", "dept", *_partials(figs)]
-            at = {c: i for i, c in enumerate(cols)}
-            recs = [tuple(r[at[c]] if c in at else None for c in every) for r in recs]
+            where = {c: i for i, c in enumerate(cols)}
+            recs = [tuple(r[where[c]] if c in where else None for c in every) for r in recs]
             recs += [tuple(m.get(c) for c in every) for m in more]
             cols = every
         # The partials (columns ``a<i>_*``) summed per row key, per department
