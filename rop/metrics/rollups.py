@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from typing import Any
 
 from rop.metrics.compile import Context
 from rop.metrics.figure import Figure
@@ -27,64 +28,94 @@ from rop.metrics.figure import Figure
 class Roll:
     """A figure over rollup rows: the rows it takes, what it sums.
 
-    ``count`` (a column) stands for the records' ``count(*)`` (or, for a
-    mean, ``count(value)``); ``value`` for the sum of the records' value;
-    ``numerator`` picks a share's counted rows.
+    The rows: of ``kind`` (records; None: calls), ``semantic``, whose ``day``
+    is in the period (``days="period"``) or before today (``"past"``), of
+    ``call_types``, connected or not (``ok``). ``count`` (a column) stands for
+    the records' ``count(*)`` (or, for a mean, ``count(value)``); ``value`` for
+    the sum of the records' value; ``numerator`` (a semantic) picks a share's
+    counted rows. :attr:`condition` says the same in SQL; rop.metrics.rollup_memory
+    tests the same fields over the rows in memory.
     """
 
-    condition: str
+    kind: str | None = None
+    semantic: str | None = None
+    days: str | None = "period"
+    call_types: tuple[int, ...] | None = None
+    ok: bool | None = None
     value: str | None = None
     count: str = "n"
     numerator: str | None = None
 
+    @property
+    def condition(self) -> str:
+        parts = []
+        if self.kind is not None:
+            parts.append(f"kind = '{self.kind}'")
+        if self.semantic is not None:
+            parts.append(f"semantic = '{self.semantic}'")
+        if self.days == "period":
+            parts.append("day >= $d_from AND day <= $d_to")
+        elif self.days == "past":
+            parts.append("day < $today")
+        if self.call_types is not None:
+            types = self.call_types
+            parts.append(f"call_type = {types[0]}" if len(types) == 1 else f"call_type IN {types}")
+        if self.ok is not None:
+            parts.append("ok" if self.ok else "NOT ok")
+        return " AND ".join(parts)
 
-def _days(kind: str, semantic: str | None = None) -> str:
-    sem = f" AND semantic = '{semantic}'" if semantic else ""
-    return f"kind = '{kind}'{sem} AND day >= $d_from AND day <= $d_to"
+    @property
+    def numerator_sql(self) -> str | None:
+        return None if self.numerator is None else f"semantic = '{self.numerator}'"
 
 
-_NEW = _days("new")
-_WON = _days("closed", "S")
-_LOST = _days("closed", "F")
-_CLOSED = _days("closed")
-_OPEN = "kind = 'open'"
+_NEW = Roll("new")
+_WON = Roll("closed", "S")
+_LOST = Roll("closed", "F")
+_CLOSED = Roll("closed")
+_OPEN = Roll("open", days=None)
 _DAYS = {"value": "days_s", "count": "days_n"}
-_INCOMING = "call_type IN (2, 3)"
-_PERIOD = "day >= $d_from AND day <= $d_to"
+_CALLS = Roll()
+_INCOMING = (2, 3)
+
+
+def _r(base: Roll, **kw: Any) -> Roll:
+    return replace(base, **kw)
+
 
 ROLLS: dict[str, Roll] = {
-    "deals_new": Roll(_NEW),
-    "deals_new_amount": Roll(_NEW, "amount"),
-    "deals_in_progress": Roll(_OPEN),
-    "deals_in_progress_amount": Roll(_OPEN, "amount"),
-    "deals_won": Roll(_WON),
-    "deals_won_amount": Roll(_WON, "amount"),
-    "deals_avg_won": Roll(_WON, "amount"),  # amount is never NULL: count(amount) = n
-    "deals_lost": Roll(_LOST),
-    "deals_lost_amount": Roll(_LOST, "amount"),
-    "deals_conversion_sale": Roll(_NEW, numerator="semantic = 'S'"),
-    "deals_conversion_loss": Roll(_NEW, numerator="semantic = 'F'"),
-    "deals_win_rate": Roll(_CLOSED, numerator="semantic = 'S'"),
-    "deals_sale_cycle_days": Roll(_WON, **_DAYS),
-    "deals_loss_cycle_days": Roll(_LOST, **_DAYS),
+    "deals_new": _NEW,
+    "deals_new_amount": _r(_NEW, value="amount"),
+    "deals_in_progress": _OPEN,
+    "deals_in_progress_amount": _r(_OPEN, value="amount"),
+    "deals_won": _WON,
+    "deals_won_amount": _r(_WON, value="amount"),
+    "deals_avg_won": _r(_WON, value="amount"),  # amount is never NULL: count(amount) = n
+    "deals_lost": _LOST,
+    "deals_lost_amount": _r(_LOST, value="amount"),
+    "deals_conversion_sale": _r(_NEW, numerator="S"),
+    "deals_conversion_loss": _r(_NEW, numerator="F"),
+    "deals_win_rate": _r(_CLOSED, numerator="S"),
+    "deals_sale_cycle_days": _r(_WON, **_DAYS),
+    "deals_loss_cycle_days": _r(_LOST, **_DAYS),
     # The open rows' day is the planned close date (CLOSEDATE, a local day).
-    "deals_potential": Roll(f"{_OPEN} AND day >= $d_from AND day <= $d_to"),
-    "deals_potential_amount": Roll(f"{_OPEN} AND day >= $d_from AND day <= $d_to", "amount"),
-    "deals_overdue": Roll(f"{_OPEN} AND day < $today"),
-    "leads_new": Roll(_NEW),
-    "leads_in_progress": Roll(_OPEN),
-    "leads_converted": Roll(_WON),
-    "leads_junk": Roll(_LOST),
-    "leads_conversion_sale": Roll(_NEW, numerator="semantic = 'S'"),
-    "leads_conversion_loss": Roll(_NEW, numerator="semantic = 'F'"),
-    "leads_conversion_cycle_days": Roll(_WON, **_DAYS),
-    "leads_junk_cycle_days": Roll(_LOST, **_DAYS),
-    "calls_total": Roll(_PERIOD),
-    "calls_outgoing": Roll(f"{_PERIOD} AND call_type = 1"),
-    "calls_incoming": Roll(f"{_PERIOD} AND {_INCOMING}"),
-    "calls_missed": Roll(f"{_PERIOD} AND {_INCOMING} AND NOT ok"),
-    "calls_talk_seconds": Roll(_PERIOD, "secs"),
-    "calls_avg_seconds": Roll(f"{_PERIOD} AND ok", "secs"),  # duration never NULL there
+    "deals_potential": _r(_OPEN, days="period"),
+    "deals_potential_amount": _r(_OPEN, days="period", value="amount"),
+    "deals_overdue": _r(_OPEN, days="past"),
+    "leads_new": _NEW,
+    "leads_in_progress": _OPEN,
+    "leads_converted": _WON,
+    "leads_junk": _LOST,
+    "leads_conversion_sale": _r(_NEW, numerator="S"),
+    "leads_conversion_loss": _r(_NEW, numerator="F"),
+    "leads_conversion_cycle_days": _r(_WON, **_DAYS),
+    "leads_junk_cycle_days": _r(_LOST, **_DAYS),
+    "calls_total": _CALLS,
+    "calls_outgoing": _r(_CALLS, call_types=(1,)),
+    "calls_incoming": _r(_CALLS, call_types=_INCOMING),
+    "calls_missed": _r(_CALLS, call_types=_INCOMING, ok=False),
+    "calls_talk_seconds": _r(_CALLS, value="secs"),
+    "calls_avg_seconds": _r(_CALLS, ok=True, value="secs"),  # duration never NULL there
 }
 
 # Section -> (rollup table, its rows of that section, the entity whose grants apply).
@@ -145,7 +176,7 @@ def _aggregates(fig: Figure, i: int) -> list[str]:
         ]
     if fig.measure == "share":
         return [
-            f"sum({roll.count}) FILTER (WHERE ({cond}) AND ({roll.numerator})) AS a{i}_num",
+            f"sum({roll.count}) FILTER (WHERE ({cond}) AND ({roll.numerator_sql})) AS a{i}_num",
             f"sum({roll.count}) FILTER (WHERE {cond}) AS a{i}_den",
         ]
     raise ValueError(f"unknown measure {fig.measure}")

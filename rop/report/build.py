@@ -19,6 +19,7 @@ from rop.metrics.compile import (
     previous_figure,
 )
 from rop.metrics.figure import Figure
+from rop.metrics.rollup_memory import partial_rows, report_asked
 from rop.metrics.rollups import beside_records, rollup_sql
 from rop.metrics.rollups import split as split_rollups
 from rop.metrics.sources import SECTION_SOURCE, SOURCES
@@ -88,6 +89,12 @@ def _run_figures(batch: _Batch, section: str, figs: Sequence[Figure], ctx: Conte
         # Companies and contacts: counted from the period's events where it can.
         sql = client_counts_sql(source, rest, ctx) or aggregate_sql(source, rest, ctx)
         return _query_figures(batch, rest, sql, ctx)
+    held = partial_rows(batch.prep.store, section, rolled, ctx, offset=len(rest))
+    if held is not None:
+        # The rollups' sums from the rows in memory (rop.metrics.rollup_memory):
+        # only the records' figures (if any) are a statement.
+        records = aggregate_sql(source, rest, ctx) if rest else None
+        return _query_figures(batch, [*rest, *rolled], records, ctx, held)
     sql = rollup_sql(section, rolled, ctx, offset=len(rest))
     if rest:
         # One statement: a query per part cost DuckDB its planning twice (10k deals).
@@ -95,11 +102,34 @@ def _run_figures(batch: _Batch, section: str, figs: Sequence[Figure], ctx: Conte
     return _query_figures(batch, [*rest, *rolled], sql, ctx)
 
 
-def _query_figures(batch: _Batch, figs: Sequence[Figure], sql: str, ctx: Context) -> Period:
-    """One aggregate query of ``figs`` (row key, department, partials), added to ``batch``."""
+_PARTS = {"count": ("n",), "sum": ("s",), "mean": ("s", "n"), "share": ("num", "den")}
+
+
+def _partials(figs: Sequence[Figure]) -> list[str]:
+    """The partials' names a query of ``figs`` gives (rop.metrics.compile.combine reads)."""
+    return [f"a{i}_{part}" for i, fig in enumerate(figs) for part in _PARTS[fig.measure]]
+
+
+def _query_figures(
+    batch: _Batch,
+    figs: Sequence[Figure],
+    sql: str | None,
+    ctx: Context,
+    more: Sequence[dict[str, Any]] | None = None,
+) -> Period:
+    """One aggregate query of ``figs`` (row key, department, partials), added to
+    ``batch``, its rows read with ``more`` rows of that shape (the rollups' sums
+    taken in memory: each row then has every partial, the other part's None, as
+    beside_records gives); no statement when ``sql`` is None."""
     out = _empty_period()
 
     def read(cols: list[str], recs: list[tuple]) -> None:
+        if more is not None:
+            every = ["k", "dept", *_partials(figs)]
+            where = {c: i for i, c in enumerate(cols)}
+            recs = [tuple(r[where[c]] if c in where else None for c in every) for r in recs]
+            recs += [tuple(m.get(c) for c in every) for m in more]
+            cols = every
         # The partials (columns ``a<i>_*``) summed per row key, per department
         # and in total (rop.metrics.compile.add_partials, by position: a report
         # reads about a thousand such rows at 10k deals).
@@ -126,7 +156,10 @@ def _query_figures(batch: _Batch, figs: Sequence[Figure], sql: str, ctx: Context
         out[1].update({k: _values(figs, partials(v)) for k, v in dept_parts.items()})
         out[2].update(_values(figs, partials(total) if recs else {}))
 
-    batch.add(sql, bind(sql, params_for(ctx, figs)), read)
+    if sql is None:
+        read([], [])
+    else:
+        batch.add(sql, bind(sql, params_for(ctx, figs)), read)
     return out
 
 
@@ -411,6 +444,8 @@ def build_report(
     does not wait for it; rop.report.stages.stage_section builds it alone.
     """
     prep = prepare(store, flt, portal)
+    if prep.rollups:
+        report_asked(store, prep.portal.key)  # the rollup rows are held from the second
     names = filter_names(prep)
     sections = _section_figures(prep)
     figs = [f for fs in sections.values() for f in fs]
