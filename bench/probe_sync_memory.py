@@ -83,7 +83,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, required=True, help="TSV of the samples")
     parser.add_argument("--limit", default=os.environ.get("ROP_SYNC_MEMORY_LIMIT", "160MB"))
     parser.add_argument("--every", type=float, default=1.0)
-    parser.add_argument("--copy-share", type=float, default=1.0, help="as `rop sync`: COPY_SHARE")
+    parser.add_argument("--alone", action="store_true", help="as `rop sync` runs it")
     args = parser.parse_args()
     db = args.db or args.out.with_suffix(".duckdb")
     for stale in (db, Path(f"{db}.wal")):
@@ -154,9 +154,7 @@ def main() -> None:
         sampler.start()
         try:
             with ConsoleProgress() as progress:
-                result = sync_mod.run_sync(
-                    store, webhook, progress=progress, copy_share=args.copy_share
-                )
+                result = sync_mod.run_sync(store, webhook, progress=progress, alone=args.alone)
         finally:
             stop.set()
             sampler.join()

@@ -35,30 +35,62 @@ def test_the_copy_runs_under_its_share_and_the_refresh_under_the_whole_bound(
 ) -> None:
     seen_in_copy: set[str] = set()
     seen_in_refresh: list[str] = []
+    connections: list[Any] = []
     refresh = sync_module.refresh_facts
 
     def refreshing(store: Any, portal: str, **kwargs: Any) -> Any:
         seen_in_refresh.append(_limit(store))
+        connections.append(store.conn)
         return refresh(store, portal, **kwargs)
 
     monkeypatch.setattr(sync_module, "refresh_facts", refreshing)
     with open_store(tmp_path / "s.duckdb") as store, emulate(portal_dir) as emu:
         store.bound("160MB")
+        copying = store.conn
         spy = store.cursor()  # the progress callback runs beside the writer thread
         result = sync(
             store,
             emu,
-            copy_share=0.5,
+            alone=True,
             progress=lambda entity, done, total: seen_in_copy.add(_limit(spy)),
         )
         assert result.kind == "full"
-        # 80 MB in the copy, 160 MB (152.5 MiB) for the facts' rebuild and after.
-        assert seen_in_copy == {"76.2 MiB"}
+        # 0.7 x 160 MB in the copy; 160 MB (152.5 MiB) for the facts' rebuild and
+        # after, on a connection opened after the copy.
+        assert seen_in_copy == {"106.8 MiB"}
         assert seen_in_refresh == ["152.5 MiB"]
+        assert connections[0] is store.conn is not copying
         assert _limit(store) == "152.5 MiB"
         assert_store_equals_portal(store, emu, portal_dir)
         assert facts_ready(store, emu.key)
         spy.close()
+
+
+def test_a_server_sync_keeps_its_bound_and_connection(
+    tmp_path: Path, portal_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A server's bound is its readers' too, its handle theirs (run_sync's default).
+    seen: set[str] = set()
+    with open_store(tmp_path / "s.duckdb") as store, emulate(portal_dir) as emu:
+        store.bound("160MB")
+        before = store.conn
+        spy = store.cursor()
+        sync(store, emu, progress=lambda entity, done, total: seen.add(_limit(spy)))
+        assert seen == {"152.5 MiB"} and store.conn is before
+        spy.close()
+
+
+def test_a_reopened_store_keeps_its_rows_and_bound(tmp_path: Path) -> None:
+    with open_store(tmp_path / "s.duckdb") as store:
+        store.bound("160MB", 1)
+        store.execute("CREATE TABLE t AS SELECT 1 AS x")
+        store.reopen()
+        assert store.query("SELECT x FROM t") == [(1,)]
+        settings = store.query(
+            "SELECT current_setting('memory_limit'), current_setting('threads'), "
+            "current_setting('TimeZone')"
+        )
+        assert settings == [("152.5 MiB", 1, "UTC")]
 
 
 def test_a_failed_copy_gives_the_bound_back(tmp_path: Path) -> None:

@@ -79,7 +79,7 @@ OVERLAP = timedelta(minutes=5)
 BATCHES_IN_FLIGHT = 4
 
 # The share of the store's memory bound the copy works under when the sync
-# has the process to itself (`rop sync`: ROP_SYNC_MEMORY_LIMIT): the copy's
+# has the process to itself (`rop sync`: ROP_SYNC_MEMORY_LIMIT; run_sync's ``alone``): the copy's
 # upserts need little of DuckDB's pool but fill it with the big tables' blocks
 # (a 1M portal's copy climbed to 390 MB at 160MB), while the facts' whole
 # rebuild after a first copy needs all of it (BENCHMARKS "Sync").
@@ -558,7 +558,7 @@ async def sync_portal(
     progress: ProgressCallback | None = None,
     token_provider: TokenProvider | None = None,
     retry: RetryPolicy | None = None,
-    copy_share: float = 1.0,
+    alone: bool = False,
 ) -> SyncResult:
     """The async engine behind :func:`run_sync` (same arguments)."""
     try:
@@ -599,11 +599,16 @@ async def sync_portal(
             # millions of marks for that rebuild to delete.
             whole = rebuilds_whole(store, hook.portal)
             unmarked = store.unmarked() if whole else contextlib.nullcontext()
-            with unmarked, store.narrowed(copy_share):
+            with unmarked, store.narrowed(COPY_SHARE if alone else 1.0):
                 await engine.directories(pre)
                 await engine.big_entities(pre)
                 await engine.deletions(pre)
             stamp_clock(store, hook.portal, client.portal_clock)
+            if alone:
+                # What the copy left in DuckDB beside its pool (its allocator's
+                # reserves) goes with the connection, before the refresh fills
+                # the whole bound (a first copy's whole rebuild: the peak).
+                await engine._db(store.reopen)
             give_back_memory()
             # The stored facts of the records this run wrote (rop.store.facts).
             await engine._db(functools.partial(refresh_facts, store, hook.portal, full=whole))
@@ -660,17 +665,18 @@ def run_sync(
     progress: ProgressCallback | None = None,
     token_provider: TokenProvider | None = None,
     retry: RetryPolicy | None = None,
-    copy_share: float = 1.0,
+    alone: bool = False,
 ) -> SyncResult:
     """Copy the portal behind ``webhook_url`` into ``store``; raise SyncError on failure.
 
     Synchronous: runs the async engine with ``asyncio.run``, so call it from a
     thread with no running event loop (a web server's worker thread).
     ``progress(entity, done, total)`` is called from that same thread.
-    ``copy_share``: the share of the store's memory bound (``Store.bound``)
-    the copy runs under, the facts' refresh after it under the whole bound
-    (:data:`COPY_SHARE` where the process is the sync's alone; a server's
-    bound is its readers' too, so 1 there).
+    ``alone``: the process and the store's handle are this sync's alone
+    (`rop sync`): the copy runs under :data:`COPY_SHARE` of the store's
+    memory bound (``Store.bound``), and the store is reopened before the
+    facts' refresh, which gets the whole bound. A server's bound is its
+    readers' too, and its handle theirs: not there.
     """
     return asyncio.run(
         sync_portal(
@@ -683,7 +689,7 @@ def run_sync(
             progress=progress,
             token_provider=token_provider,
             retry=retry,
-            copy_share=copy_share,
+            alone=alone,
         )
     )
 

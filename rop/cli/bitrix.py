@@ -159,7 +159,7 @@ def sync_command(webhook: str | None, db: str | None, full: bool, queue: bool) -
     """Copy the portal's CRM into the store: in full the first time, then only changes."""
     from rop.bitrix.client import parse_webhook
     from rop.bitrix.progress import ConsoleProgress
-    from rop.bitrix.sync import COPY_SHARE, SyncError, run_sync
+    from rop.bitrix.sync import SyncError, run_sync
     from rop.bitrix.sync_remote import ForwardError, forward_sync, is_lock_error
     from rop.store.db import StoreError, open_store
     from rop.store.facts import ensure_facts
@@ -211,8 +211,8 @@ def sync_command(webhook: str | None, db: str | None, full: bool, queue: bool) -
                 rate_burst=settings.rate_burst,
                 timezone=settings.timezone,
                 progress=progress,
-                # The process is the sync's: its copy needs less of the bound.
-                copy_share=COPY_SHARE,
+                # The process and the store are the sync's (run_sync: ``alone``).
+                alone=True,
             )
             # The sync refreshed its portal's facts (rebuilt whole if they lagged);
             # the store's other portals whose facts lag, under the same bound.

@@ -321,6 +321,12 @@ class Store:
         PostgreSQL)."""
         yield
 
+    def reopen(self) -> None:
+        """Close the connection and open the store again, bound as before: what
+        the engine kept beside its pool goes with the old connection. Only for a
+        handle that is the process's one (no cursors of it open); nothing on
+        PostgreSQL (its memory is the server's)."""
+
     def analyze(self) -> list[str]:
         """Planner statistics after a bulk write, where the engine needs them and
         this connection may take them; returns the tables analysed. DuckDB keeps
@@ -351,6 +357,7 @@ class DuckStore(Store):
         self.limit_hint = SERVER_LIMIT_HINT
         # The memory limit :meth:`bound` set, in bytes (None: DuckDB's default).
         self.limit_bytes: int | None = None
+        self._bound_args: tuple[str, int, str] | None = None
 
     # Every statement runs under _io_guard: a damaged file or a full disk is
     # a StoreError naming the file, wherever it shows.
@@ -452,6 +459,7 @@ class DuckStore(Store):
         # One DuckDB instance serves every cursor: the bounds are the instance's.
         # ``hint``: what a query past the limit tells to do (names the setting).
         self.limit_hint = hint
+        self._bound_args = (memory_limit, threads, hint)
         # The limit covers the buffer pool, the metrics cache's attached
         # in-memory tables included; a query past it spills to a temporary file.
         self.execute(f"SET memory_limit = '{_memory(memory_limit)}'")
@@ -483,6 +491,15 @@ class DuckStore(Store):
         finally:
             if lowered:
                 self.execute(f"SET memory_limit = '{bound}B'")
+
+    def reopen(self) -> None:
+        with _io_guard(self.path):
+            self.conn.close()
+            self.conn = duckdb.connect(self.path, config={"autoinstall_known_extensions": False})
+        with contextlib.suppress(duckdb.Error):
+            self.conn.execute("SET TimeZone = 'UTC'")
+        if self._bound_args is not None:
+            self.bound(*self._bound_args)
 
     # -- the metrics cache: an in-memory database attached to this instance --
     # Every cursor of the instance (the web serves each thread its own) sees
