@@ -127,13 +127,21 @@ def main() -> None:
     store = open_store(db)
     store.bound(args.limit, 0)
     spy = store.cursor()
+    spied = store.conn
     stop = threading.Event()
     t0 = time.perf_counter()
     with args.out.open("w") as out:
         out.write("t\trss_mb\tphase\tglibc_mb\tglibc_used_mb\tpy_blocks\tduck_mb\tduck_top\n")
 
         def sample() -> None:
+            nonlocal spy, spied
             while not stop.wait(args.every):
+                if store.conn is not spied:
+                    # The sync reopened the store (``alone``): a cursor of the old
+                    # connection would keep its instance, and its memory, alive.
+                    spy.close()
+                    spied = store.conn
+                    spy = store.cursor()
                 try:
                     tags = spy.query(
                         "SELECT tag, memory_usage_bytes FROM duckdb_memory() "
