@@ -7,9 +7,10 @@ The emulator always runs as ``rop emulate`` in its own process, the sync as
 ``rop sync`` under GNU time (so max RSS is the sync's own, not this script's).
 ``--portal DIR`` instead syncs a whole snapshot (e.g. the 1M demo portal) and
 also reports the emulator's load time and peak memory; with ``--rss-log FILE``
-it samples the ``rop sync`` process's RSS every second beside the sync's phase
-(the entity of its last progress line; "after the copy" once the copy's lines
-stop: the deletions' pass, then the stored facts' refresh).
+it samples the ``rop sync`` process's RSS every second beside the entity of the
+sync's last progress line (the deletions' pass and the stored facts' refresh
+print none: they keep the last copy entity's name; ``rop sync`` reopens the
+store between the copy and the refresh, which shows as a drop of the RSS).
 
 1. Full sync of a generated demo portal (rop.demo.generator, ``--deals``)
    with Bitrix24's standard limits (2 req/s, burst 50, simulated processing):
@@ -164,7 +165,6 @@ def rop_sync(webhook: str, db: Path, rss_log: Path | None = None, **env: str) ->
         if found:
             progress.append((time.perf_counter() - started, found.group(1), int(found.group(2))))
             phase[0] = f"copy ({found.group(1)})"
-    phase[0] = "after the copy"
     output = proc.stdout.read()
     status = proc.wait()
     seconds = time.perf_counter() - started
