@@ -567,7 +567,9 @@ async def sync_portal(
         raise SyncError(str(exc)) from None
     # Server mode: row-level security lets this handle touch only this portal.
     store.use_portal(hook.portal)
-    tune_malloc()
+    if alone:
+        # Process-wide: a server's other threads (reports) are not measured with it.
+        tune_malloc()
     async with BitrixClient(
         hook.base,
         rate_per_second=rate_per_second,
@@ -674,9 +676,10 @@ def run_sync(
     ``progress(entity, done, total)`` is called from that same thread.
     ``alone``: the process and the store's handle are this sync's alone
     (`rop sync`): the copy runs under :data:`COPY_SHARE` of the store's
-    memory bound (``Store.bound``), and the store is reopened before the
-    facts' refresh, which gets the whole bound. A server's bound is its
-    readers' too, and its handle theirs: not there.
+    memory bound (``Store.bound``), the store is reopened before the
+    facts' refresh, which gets the whole bound, and glibc's malloc is tuned
+    (:func:`tune_malloc`). A server's bound is its readers' too, its handle
+    theirs, its allocator everyone's: not there.
     """
     return asyncio.run(
         sync_portal(
