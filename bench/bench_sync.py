@@ -6,7 +6,11 @@
 The emulator always runs as ``rop emulate`` in its own process, the sync as
 ``rop sync`` under GNU time (so max RSS is the sync's own, not this script's).
 ``--portal DIR`` instead syncs a whole snapshot (e.g. the 1M demo portal) and
-also reports the emulator's load time and peak memory.
+also reports the emulator's load time and peak memory; with ``--rss-log FILE``
+it samples the ``rop sync`` process's RSS every second beside the entity of the
+sync's last progress line (the deletions' pass and the stored facts' refresh
+print none: they keep the last copy entity's name; ``rop sync`` reopens the
+store between the copy and the refresh, which shows as a drop of the RSS).
 
 1. Full sync of a generated demo portal (rop.demo.generator, ``--deals``)
    with Bitrix24's standard limits (2 req/s, burst 50, simulated processing):
@@ -33,6 +37,7 @@ import re
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -87,9 +92,42 @@ class Emulator:
         self.proc.wait()
 
 
-def rop_sync(webhook: str, db: Path, **env: str) -> dict[str, Any]:
+def _rss_kb(pid: int) -> int | None:
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return None
+    found = re.search(r"VmRSS:\s+(\d+) kB", status)
+    return int(found.group(1)) if found else None
+
+
+def sample_rss(
+    launcher: int, phase: list[str], out: Path, stop: threading.Event, every: float = 1.0
+) -> None:
+    """Write ``seconds, RSS MB, phase`` of ``launcher``'s child (GNU time runs
+    ``rop sync`` as its child) to ``out`` every ``every`` seconds until ``stop``."""
+    started = time.perf_counter()
+    child: int | None = None
+    with out.open("w") as file:
+        file.write("seconds\trss_mb\tphase\n")
+        while not stop.wait(every):
+            if child is None:
+                try:
+                    kids = Path(f"/proc/{launcher}/task/{launcher}/children").read_text().split()
+                except OSError:
+                    kids = []
+                child = int(kids[0]) if kids else None
+            kb = _rss_kb(child) if child is not None else None
+            if kb is not None:
+                elapsed = time.perf_counter() - started
+                file.write(f"{elapsed:.0f}\t{kb / 1024:.0f}\t{phase[0]}\n")
+                file.flush()
+
+
+def rop_sync(webhook: str, db: Path, rss_log: Path | None = None, **env: str) -> dict[str, Any]:
     """Run ``rop sync`` in a child; its wall time, max RSS, the requests it
-    reports, and its progress lines with their arrival times."""
+    reports, and its progress lines with their arrival times; with
+    ``rss_log``, its RSS every second beside its phase (:func:`sample_rss`)."""
     started = time.perf_counter()
     # The peak memory comes from GNU time, a small launcher: a child forked from
     # this script would count the script's own memory in its ru_maxrss (the
@@ -116,13 +154,23 @@ def rop_sync(webhook: str, db: Path, **env: str) -> dict[str, Any]:
     )
     assert proc.stdout is not None and proc.stderr is not None
     progress: list[tuple[float, str, int]] = []
+    phase = ["start"]
+    stop = threading.Event()
+    sampler = None
+    if rss_log is not None:
+        sampler = threading.Thread(target=sample_rss, args=(proc.pid, phase, rss_log, stop))
+        sampler.start()
     for line in proc.stderr:  # "sync deals: 12345/200000 rows (...)"
         found = re.match(r"sync (\w+): (\d+)", line)
         if found:
             progress.append((time.perf_counter() - started, found.group(1), int(found.group(2))))
+            phase[0] = f"copy ({found.group(1)})"
     output = proc.stdout.read()
     status = proc.wait()
     seconds = time.perf_counter() - started
+    stop.set()
+    if sampler is not None:
+        sampler.join()
     if status != 0:
         raise RuntimeError(f"rop sync failed:\n{output}")
     found = re.search(r"(\d+) requests", output)
@@ -197,7 +245,7 @@ def write_deals_only(folder: Path, deals: int) -> None:
     bench_emulator.write(folder, deals)
 
 
-def full_portal(folder: Path) -> dict[str, Any]:
+def full_portal(folder: Path, rss_log: Path | None = None) -> dict[str, Any]:
     """A whole snapshot synced with standard limits: time against the bound,
     requests, the sync's and the emulator's peak memory."""
     with tempfile.TemporaryDirectory() as tmp:
@@ -205,7 +253,7 @@ def full_portal(folder: Path) -> dict[str, Any]:
         print(f"emulator loaded in {emu.load_seconds:.0f} s, {emu.peak_mb():.0f} MB", flush=True)
         try:
             loaded_mb = emu.peak_mb()
-            full = rop_sync(emu.webhook, Path(tmp) / "full.duckdb")
+            full = rop_sync(emu.webhook, Path(tmp) / "full.duckdb", rss_log)
             emulator_mb = emu.peak_mb()
         finally:
             emu.stop()
@@ -240,10 +288,13 @@ def main() -> None:
     )
     parser.add_argument("--no-libs", action="store_true", help="skip the library comparison")
     parser.add_argument("--json", type=Path, help="also write the figures here")
+    parser.add_argument(
+        "--rss-log", type=Path, help="with --portal: the sync's RSS every second, with its phase"
+    )
     args = parser.parse_args()
     figures: dict[str, Any] = {"deals": args.deals, "mem_deals": args.mem_deals}
     if args.portal:
-        figures = {"portal": str(args.portal), "full": full_portal(args.portal)}
+        figures = {"portal": str(args.portal), "full": full_portal(args.portal, args.rss_log)}
         if args.json:
             args.json.write_text(json.dumps(figures, indent=2))
         print(json.dumps(figures, indent=2))

@@ -78,6 +78,13 @@ OVERLAP = timedelta(minutes=5)
 # requests a second, and a request takes about a second); more only waits.
 BATCHES_IN_FLIGHT = 4
 
+# The share of the store's memory bound the copy works under when the sync
+# has the process to itself (`rop sync`: ROP_SYNC_MEMORY_LIMIT; run_sync's ``alone``): the copy's
+# upserts need little of DuckDB's pool but fill it with the big tables' blocks
+# (a 1M portal's copy climbed to 390 MB at 160MB), while the facts' whole
+# rebuild after a first copy needs all of it (BENCHMARKS "Sync").
+COPY_SHARE = 0.7
+
 T = TypeVar("T")
 
 
@@ -93,6 +100,32 @@ def give_back_memory() -> None:
     gc.collect()
     with contextlib.suppress(OSError, AttributeError):
         ctypes.CDLL("libc.so.6").malloc_trim(0)
+
+
+# glibc's mallopt parameters (malloc.h) and what a sync sets them to.
+_M_MMAP_THRESHOLD = -3
+_M_ARENA_MAX = -8
+MALLOC_ARENAS = 2
+MMAP_THRESHOLD = 256 << 10
+
+
+def tune_malloc() -> None:
+    """Keep glibc's malloc from holding memory a sync's batches freed.
+
+    Two threads allocate a sync's Python objects (the event loop parses each
+    batch, the writer thread turns it into rows), and glibc gives each thread
+    that meets a locked arena an arena of its own (up to 8 per core), each
+    keeping what it freed. And each freed large block (a response body, a
+    batch's lists: several MB) raises glibc's threshold for serving such blocks
+    from ``mmap`` (returned at once) instead of the arenas (kept), up to 32 MB,
+    so later batches' bodies stay behind in the heap. A fixed threshold and two
+    arenas stop both. Process-wide and harmless to repeat; nothing happens off
+    glibc.
+    """
+    with contextlib.suppress(OSError, AttributeError):
+        libc = ctypes.CDLL("libc.so.6")
+        libc.mallopt(_M_ARENA_MAX, MALLOC_ARENAS)
+        libc.mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD)
 
 
 class SyncError(RuntimeError):
@@ -525,6 +558,7 @@ async def sync_portal(
     progress: ProgressCallback | None = None,
     token_provider: TokenProvider | None = None,
     retry: RetryPolicy | None = None,
+    alone: bool = False,
 ) -> SyncResult:
     """The async engine behind :func:`run_sync` (same arguments)."""
     try:
@@ -533,6 +567,9 @@ async def sync_portal(
         raise SyncError(str(exc)) from None
     # Server mode: row-level security lets this handle touch only this portal.
     store.use_portal(hook.portal)
+    if alone:
+        # Process-wide: a server's other threads (reports) are not measured with it.
+        tune_malloc()
     async with BitrixClient(
         hook.base,
         rate_per_second=rate_per_second,
@@ -563,11 +600,17 @@ async def sync_portal(
             # of the stored facts: marking each written record would only make
             # millions of marks for that rebuild to delete.
             whole = rebuilds_whole(store, hook.portal)
-            with store.unmarked() if whole else contextlib.nullcontext():
+            unmarked = store.unmarked() if whole else contextlib.nullcontext()
+            with unmarked, store.narrowed(COPY_SHARE if alone else 1.0):
                 await engine.directories(pre)
                 await engine.big_entities(pre)
                 await engine.deletions(pre)
             stamp_clock(store, hook.portal, client.portal_clock)
+            if alone:
+                # What the copy left in DuckDB beside its pool (its allocator's
+                # reserves) goes with the connection, before the refresh fills
+                # the whole bound (a first copy's whole rebuild: the peak).
+                await engine._db(store.reopen)
             give_back_memory()
             # The stored facts of the records this run wrote (rop.store.facts).
             await engine._db(functools.partial(refresh_facts, store, hook.portal, full=whole))
@@ -624,12 +667,19 @@ def run_sync(
     progress: ProgressCallback | None = None,
     token_provider: TokenProvider | None = None,
     retry: RetryPolicy | None = None,
+    alone: bool = False,
 ) -> SyncResult:
     """Copy the portal behind ``webhook_url`` into ``store``; raise SyncError on failure.
 
     Synchronous: runs the async engine with ``asyncio.run``, so call it from a
     thread with no running event loop (a web server's worker thread).
     ``progress(entity, done, total)`` is called from that same thread.
+    ``alone``: the process and the store's handle are this sync's alone
+    (`rop sync`): the copy runs under :data:`COPY_SHARE` of the store's
+    memory bound (``Store.bound``), the store is reopened before the
+    facts' refresh, which gets the whole bound, and glibc's malloc is tuned
+    (:func:`tune_malloc`). A server's bound is its readers' too, its handle
+    theirs, its allocator everyone's: not there.
     """
     return asyncio.run(
         sync_portal(
@@ -642,6 +692,7 @@ def run_sync(
             progress=progress,
             token_provider=token_provider,
             retry=retry,
+            alone=alone,
         )
     )
 

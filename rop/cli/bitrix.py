@@ -211,6 +211,8 @@ def sync_command(webhook: str | None, db: str | None, full: bool, queue: bool) -
                 rate_burst=settings.rate_burst,
                 timezone=settings.timezone,
                 progress=progress,
+                # The process and the store are the sync's (run_sync: ``alone``).
+                alone=True,
             )
             # The sync refreshed its portal's facts (rebuilt whole if they lagged);
             # the store's other portals whose facts lag, under the same bound.

@@ -314,6 +314,19 @@ class Store:
         """Bound the engine's memory and threads (a server's settings); PostgreSQL
         is bounded by its own server's configuration, so nothing to do there."""
 
+    @contextlib.contextmanager
+    def narrowed(self, share: float) -> Iterator[None]:
+        """Inside, the engine's memory limit is ``share`` of its bound; the bound
+        comes back after. Nothing where there is no bound (or no pool of ours:
+        PostgreSQL)."""
+        yield
+
+    def reopen(self) -> None:
+        """Close the connection and open the store again, bound as before: what
+        the engine kept beside its pool goes with the old connection. Only for a
+        handle that is the process's one (no cursors of it open); nothing on
+        PostgreSQL (its memory is the server's)."""
+
     def analyze(self) -> list[str]:
         """Planner statistics after a bulk write, where the engine needs them and
         this connection may take them; returns the tables analysed. DuckDB keeps
@@ -342,6 +355,9 @@ class DuckStore(Store):
         self._generation = generation or for_file(path)
         self.generation = self._generation
         self.limit_hint = SERVER_LIMIT_HINT
+        # The memory limit :meth:`bound` set, in bytes (None: DuckDB's default).
+        self.limit_bytes: int | None = None
+        self._bound_args: tuple[str, int, str] | None = None
 
     # Every statement runs under _io_guard: a damaged file or a full disk is
     # a StoreError naming the file, wherever it shows.
@@ -443,16 +459,47 @@ class DuckStore(Store):
         # One DuckDB instance serves every cursor: the bounds are the instance's.
         # ``hint``: what a query past the limit tells to do (names the setting).
         self.limit_hint = hint
+        self._bound_args = (memory_limit, threads, hint)
         # The limit covers the buffer pool, the metrics cache's attached
         # in-memory tables included; a query past it spills to a temporary file.
         self.execute(f"SET memory_limit = '{_memory(memory_limit)}'")
+        self.limit_bytes = _bytes(memory_limit)
         # DuckDB's allocator keeps up to this much freed memory after a task,
         # outside the limit: 128 MB by default, most of a small limit again
         # (a sync's). An eighth of the limit, returned by a background thread.
         flush = min(max(_bytes(memory_limit) // 8, 4 << 20), 128 << 20)
         self.execute(f"SET allocator_flush_threshold = '{flush}B'")
+        # And when a query frees a large block of memory at once (a hash table,
+        # a sort), its pages go back to the system then, not to the allocator's
+        # own reserve (512 MB by default: never, under a sync's bound).
+        self.execute(f"SET allocator_bulk_deallocation_flush_threshold = '{flush}B'")
         self.execute("SET allocator_background_threads = true")
         self.execute(f"SET threads = {int(threads) or (os.cpu_count() or 1)}")
+
+    @contextlib.contextmanager
+    def narrowed(self, share: float) -> Iterator[None]:
+        bound = self.limit_bytes
+        lowered = False
+        if bound is not None and share < 1:
+            # Best effort: DuckDB refuses a limit below what it cannot evict
+            # (another cursor's running query); the bound then stays as it was.
+            with contextlib.suppress(StoreError, duckdb.Error):
+                self.execute(f"SET memory_limit = '{int(bound * share)}B'")
+                lowered = True
+        try:
+            yield
+        finally:
+            if lowered:
+                self.execute(f"SET memory_limit = '{bound}B'")
+
+    def reopen(self) -> None:
+        with _io_guard(self.path):
+            self.conn.close()
+            self.conn = duckdb.connect(self.path, config={"autoinstall_known_extensions": False})
+        with contextlib.suppress(duckdb.Error):
+            self.conn.execute("SET TimeZone = 'UTC'")
+        if self._bound_args is not None:
+            self.bound(*self._bound_args)
 
     # -- the metrics cache: an in-memory database attached to this instance --
     # Every cursor of the instance (the web serves each thread its own) sees
@@ -487,6 +534,7 @@ class DuckStore(Store):
         twin._specs = self._specs
         twin.portal = self.portal
         twin.limit_hint = self.limit_hint
+        twin.limit_bytes = self.limit_bytes
         return twin
 
 
