@@ -93,10 +93,11 @@ class Settings(BaseSettings):
 
     # The DuckDB store's own bounds in a server (docs/CONFIG.md): its buffer
     # pool (queries spill to disk past it) and its worker threads (0: one per core).
-    # 384MB keeps a 1M-deal server under 600 MB with 20 viewers building at once
-    # at the cost of a slightly slower crowd (docs/BENCHMARKS.md, round 6).
+    # 320MB keeps a 1M-deal server under 600 MB with 20 viewers building at once
+    # (384MB did until the client sections' stored managers: 624-635 MB since;
+    # docs/BENCHMARKS.md, crowd round 10), the crowd's p95 unchanged.
     db_memory_limit: str = Field(
-        default="384MB", pattern=r"^\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)$"
+        default="320MB", pattern=r"^\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)$"
     )
     db_threads: int = Field(default=0, ge=0, description="DuckDB threads (0: one per core)")
     # The DuckDB store's memory limit in `rop sync` (without one DuckDB takes

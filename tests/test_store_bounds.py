@@ -24,14 +24,14 @@ def test_the_server_applies_the_memory_limit_and_threads(tmp_path):
 
 
 def test_a_server_is_bounded_by_default(tmp_path, monkeypatch):
-    # Without the setting a server's DuckDB takes 384MB, not DuckDB's own
+    # Without the setting a server's DuckDB takes 320MB, not DuckDB's own
     # default (80 % of the machine's memory).
     monkeypatch.delenv("ROP_DB_MEMORY_LIMIT", raising=False)
     settings = load_settings(db=tmp_path / "s.duckdb")
     store = open_store(settings.db)
     try:
         create_app(settings, store, cache_size=0)
-        assert store.scalar("SELECT current_setting('memory_limit')") == "366.2 MiB"
+        assert store.scalar("SELECT current_setting('memory_limit')") == "305.1 MiB"
     finally:
         store.close()
 
