@@ -107,14 +107,7 @@ def _stored_per_manager(kind: str, opts: Options, flags: str, cid: str) -> Cte:
         f"AND m.day <= ${bounds[q]}_to), 0) AS new{q}"
         for q in periods
     )
-    zeros = ", ".join(f"0 AS {c}" for c in flag_cols)
-    zero_new = ", ".join(f"0 AS new{q}" for q in periods)
-    flagged = ", ".join(f"count(*) FILTER (WHERE fl.{c}) AS {c}" for c in flag_cols)
-    any_flag = " OR ".join(f"fl.{c}" for c in flag_cols)
-    sums = ", ".join(
-        f"CAST(sum({c}) AS BIGINT) AS {c}"
-        for c in ("total", *(f"new{q}" for q in periods), *flag_cols)
-    )
+    zeros, zero_new, flagged, any_flag, sums = _columns(periods, flag_cols)
     return Cte(
         f"{kind}_per",
         f"SELECT manager_id, CAST(NULL AS VARCHAR) AS grp_source, "
@@ -126,6 +119,20 @@ def _stored_per_manager(kind: str, opts: Options, flags: str, cid: str) -> Cte:
         f"{flagged_from} AND ({any_flag}) GROUP BY {manager}\n"
         ") p GROUP BY manager_id",
     )
+
+
+def _columns(periods: Sequence[str], flag_cols: Sequence[str]) -> tuple[str, str, str, str, str]:
+    """The column lists both ``<kind>_per`` spellings share: the flags' zeros, the
+    new clients' zeros, the flagged counts, "any flag", and the outer sums."""
+    zeros = ", ".join(f"0 AS {c}" for c in flag_cols)
+    zero_new = ", ".join(f"0 AS new{q}" for q in periods)
+    flagged = ", ".join(f"count(*) FILTER (WHERE fl.{c}) AS {c}" for c in flag_cols)
+    any_flag = " OR ".join(f"fl.{c}" for c in flag_cols)
+    sums = ", ".join(
+        f"CAST(sum({c}) AS BIGINT) AS {c}"
+        for c in ("total", *(f"new{q}" for q in periods), *flag_cols)
+    )
+    return zeros, zero_new, flagged, any_flag, sums
 
 
 def _clients(kind: str, by_source: bool) -> str:
@@ -145,15 +152,8 @@ def _per_manager(kind: str, opts: Options, flags: str, cid: str, by_source: bool
     periods = ("", "_q") if opts.previous else ("",)
     new = {q: in_period("x.date_create").replace("$p_", "$q_" if q else "$p_") for q in periods}
     flag_cols = [f"{f}{q}" for q in periods for f in _FLAGS]
-    zeros = ", ".join(f"0 AS {c}" for c in flag_cols)
     totals = ", ".join(f"count(*) FILTER (WHERE {new[q]}) AS new{q}" for q in periods)
-    zero_new = ", ".join(f"0 AS new{q}" for q in periods)
-    flagged = ", ".join(f"count(*) FILTER (WHERE fl.{c}) AS {c}" for c in flag_cols)
-    any_flag = " OR ".join(f"fl.{c}" for c in flag_cols)
-    sums = ", ".join(
-        f"CAST(sum({c}) AS BIGINT) AS {c}"
-        for c in ("total", *(f"new{q}" for q in periods), *flag_cols)
-    )
+    zeros, zero_new, flagged, any_flag, sums = _columns(periods, flag_cols)
     clients = _clients(kind, by_source)
     return Cte(
         f"{kind}_per",
