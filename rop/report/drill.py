@@ -157,7 +157,7 @@ def drill_chunks(
     key: Any = None,
     none_row: bool = False,
     quality: QualitySettings | None = None,
-    chunk: int = EXPORT_CHUNK,
+    chunk: int | None = None,
 ) -> tuple[dict, Iterator[list[dict[str, Any]]]]:
     """Every record behind one number, for an export: the drill-down's head
     (figure, columns, period; no value nor count) and its records ``chunk`` at a
@@ -168,6 +168,7 @@ def drill_chunks(
     statement on a handle of their own (one snapshot of the data: a sync that
     commits meanwhile is not seen), closed when the chunks end or are dropped.
     """
+    chunk = EXPORT_CHUNK if chunk is None else max(1, check_whole(chunk, "chunk"))
     if figure == "forecast_pipeline":
         # The forecast's deals are computed whole by rop.report.forecast anyway.
         result = _forecast(store, flt, portal, user_id, department_id, 0, None)
@@ -175,7 +176,6 @@ def drill_chunks(
         return result, iter([records[i : i + chunk] for i in range(0, len(records), chunk)])
     plan = _plan(store, flt, figure, user_id, department_id, portal, sort, desc, 0, None,
                  key, none_row, quality)  # fmt: skip
-    check_whole(chunk, "chunk")
     known = plan.known_users(store)
     reader = store.cursor()
 
