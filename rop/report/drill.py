@@ -7,7 +7,7 @@ Its SQL is compiled from the same figure definition as the report's number
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 from typing import Any
@@ -179,7 +179,7 @@ def drill_chunks(
     known = plan.known_users(store)
     reader = store.cursor()
 
-    def chunks() -> Iterator[list[dict[str, Any]]]:
+    def chunks() -> Generator[list[dict[str, Any]], None, None]:
         try:
             for rows in reader.query_chunks(plan.sql, bind(plan.sql, plan.params), chunk):
                 yield plan.records(store, rows, known)
