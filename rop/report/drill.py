@@ -6,7 +6,9 @@ Its SQL is compiled from the same figure definition as the report's number
 
 from __future__ import annotations
 
-from dataclasses import replace
+import itertools
+from collections.abc import Generator, Iterator
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -112,6 +114,180 @@ def drill(
     """
     if figure == "forecast_pipeline":
         return _forecast(store, flt, portal, user_id, department_id, offset, limit)
+    plan = _plan(store, flt, figure, user_id, department_id, portal, sort, desc, offset, limit,
+                 key, none_row, quality)  # fmt: skip
+    fig, ctx, where, params = plan.fig, plan.ctx, plan.where, plan.params
+    records = store.query_dicts(plan.sql, bind(plan.sql, params))
+    if records:
+        total = int(records[0]["_total"])
+        value = combine(fig, 0, records[0])
+    else:
+        # An empty page: the figure over all its records, without listing them.
+        vsql = value_sql(plan.source, fig, ctx, where)
+        counted = store.query_dicts(vsql, bind(vsql, params))[0]
+        value = combine(fig, 0, counted)
+        total = 0
+        if offset:
+            count_sql, _ = drill_sql(plan.source, fig, ctx, where, "f.id", 1, 0)
+            got = store.query_dicts(count_sql, bind(count_sql, params))
+            total = int(got[0]["_total"]) if got else 0
+    head = plan.head()
+    # The keys in their old order (JSON readers see the same document).
+    order = ["figure", "label_ru", "label_en", "kind", "measure", "value", "value_column",
+             "entity", "records", "columns", "total_records"]  # fmt: skip
+    extra = {"value": value, "records": plan.records(store, records), "total_records": total}
+    out = {k: extra[k] if k in extra else head[k] for k in order}
+    return out | {k: v for k, v in head.items() if k not in out}
+
+
+# Records an export reads at a time (drill_chunks): a few MB of Python objects.
+EXPORT_CHUNK = 5000
+
+
+def drill_chunks(
+    store: Store,
+    flt: ReportFilter,
+    figure: str,
+    *,
+    user_id: int | None = None,
+    department_id: int | None = None,
+    portal: str | None = None,
+    sort: str | None = None,
+    desc: bool = False,
+    key: Any = None,
+    none_row: bool = False,
+    quality: QualitySettings | None = None,
+    chunk: int | None = None,
+) -> tuple[dict, Iterator[list[dict[str, Any]]]]:
+    """Every record behind one number, for an export: the drill-down's head
+    (figure, columns, period; no value nor count) and its records ``chunk`` at a
+    time, so a list of two million calls is never held whole.
+
+    Every check (filter, rights, sort) is done, and the first chunk read, before
+    this returns: a refusal comes before a file starts. The records come from one
+    statement on a handle of their own (one snapshot of the data: a sync that
+    commits meanwhile is not seen), closed when the chunks end or are dropped.
+    """
+    chunk = EXPORT_CHUNK if chunk is None else max(1, check_whole(chunk, "chunk"))
+    if figure == "forecast_pipeline":
+        # The forecast's deals are computed whole by rop.report.forecast anyway.
+        result = _forecast(store, flt, portal, user_id, department_id, 0, None)
+        records = result.pop("records")
+        return result, iter([records[i : i + chunk] for i in range(0, len(records), chunk)])
+    plan = _plan(store, flt, figure, user_id, department_id, portal, sort, desc, 0, None,
+                 key, none_row, quality)  # fmt: skip
+    known = plan.known_users(store)
+    reader = store.cursor()
+
+    def chunks() -> Generator[list[dict[str, Any]], None, None]:
+        try:
+            for rows in reader.query_chunks(plan.sql, bind(plan.sql, plan.params), chunk):
+                yield plan.records(store, rows, known)
+        finally:
+            reader.close()
+
+    stream = chunks()
+    try:
+        first = next(stream, None)
+    except BaseException:
+        stream.close()
+        raise
+    if first is None:
+        return plan.head(), iter(())
+    return plan.head(), itertools.chain([first], stream)
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """A drill-down checked and compiled: its statement, and how its rows become records."""
+
+    prep: Prepared
+    names: dict
+    fig: Any
+    source: Any
+    cols: tuple
+    ctx: Context
+    where: str
+    sql: str
+    params: dict[str, Any]
+    user_id: int | None
+    department_id: int | None
+    key: Any
+    none_row: bool
+
+    def known_users(self, store: Store) -> set[int]:
+        # Owners unknown to user.get are named "user #ID" by SQL; the flag lets a
+        # page say it in its language (rop.report.formatting.unknown_user_name).
+        # The users' IDs: a directory remembered until the data changes (rop.store.memo).
+        return {
+            uid
+            for (uid,) in store.query_remembered(
+                "SELECT id FROM users WHERE portal = ?", [self.prep.portal.key]
+            )
+        }
+
+    def records(
+        self, store: Store, rows: list[dict[str, Any]], known: set[int] | None = None
+    ) -> list[dict[str, Any]]:
+        known_users = self.known_users(store) if known is None else known
+        prep, entity = self.prep, self.source.entity
+        out_records = []
+        for rec in rows:
+            rec["manager_unknown"] = rec.get("manager_id") is not None and (
+                rec["manager_id"] not in known_users
+            )
+            for name in [k for k in rec if k == "_total" or k.startswith("a0_")]:
+                del rec[name]
+            item = {k: _jsonable(v, prep) for k, v in rec.items()}
+            item["url"] = _record_url(prep, entity, rec)
+            if "record" in item:
+                item["record"] = _record_link(prep, item["record"])
+            out_records.append(item)
+        return out_records
+
+    def head(self) -> dict[str, Any]:
+        fig, flt, prep = self.fig, self.prep.flt, self.prep
+        value_column = None
+        if fig.measure in ("sum", "mean"):
+            value_column = next((c.key for c in self.cols if c.expr == fig.value), "value")
+        return {
+            "figure": fig.key,
+            "label_ru": fig.label_ru,
+            "label_en": fig.label_en,
+            "kind": fig.kind,
+            "measure": fig.measure,
+            "value_column": value_column,
+            "entity": self.source.entity,
+            "columns": [{"key": "id", "label_ru": "ID", "label_en": "ID", "kind": "count"}]
+            + [c.as_json() for c in self.cols],
+            "description": flt.describe("ru", self.names),
+            "description_en": flt.describe("en", self.names),
+            "period": {"from": flt.date_from.isoformat(), "to": flt.date_to.isoformat(),
+                       "timezone": prep.portal.timezone},
+            "today": prep.today.isoformat(),
+            "user_id": self.user_id,
+            "department_id": self.department_id,
+            "key": self.key,
+            "none_row": self.none_row,
+        }  # fmt: skip
+
+
+def _plan(
+    store: Store,
+    flt: ReportFilter,
+    figure: str,
+    user_id: int | None,
+    department_id: int | None,
+    portal: str | None,
+    sort: str | None,
+    desc: bool,
+    offset: int,
+    limit: int | None,
+    key: Any,
+    none_row: bool,
+    quality: QualitySettings | None,
+) -> _Plan:
+    """Every check of a drill-down (figure, section, rights, sort) and its statement."""
     fig = find_figure(figure)
     # A key stage/status column may be drilled without being chosen as a column:
     # adding it to the filter checks that it exists (and is in the chosen pipelines).
@@ -151,67 +327,8 @@ def drill(
     order = f"{order_expr} {direction} NULLS LAST, f.id"
     sql, cols = drill_sql(source, fig, ctx, where, order, limit, offset)
     params = params_for(ctx, [fig]) | extra
-    records = store.query_dicts(sql, bind(sql, params))
-    if records:
-        total = int(records[0]["_total"])
-        value = combine(fig, 0, records[0])
-    else:
-        # An empty page: the figure over all its records, without listing them.
-        vsql = value_sql(source, fig, ctx, where)
-        counted = store.query_dicts(vsql, bind(vsql, params))[0]
-        value = combine(fig, 0, counted)
-        total = 0
-        if offset:
-            count_sql, _ = drill_sql(source, fig, ctx, where, "f.id", 1, 0)
-            got = store.query_dicts(count_sql, bind(count_sql, params))
-            total = int(got[0]["_total"]) if got else 0
-    # Owners unknown to user.get are named "user #ID" by SQL; the flag lets a
-    # page say it in its language (rop.report.formatting.unknown_user_name).
-    # The users' IDs: a directory remembered until the data changes (rop.store.memo).
-    known_users = {
-        uid
-        for (uid,) in store.query_remembered(
-            "SELECT id FROM users WHERE portal = ?", [prep.portal.key]
-        )
-    }
-    out_records = []
-    for rec in records:
-        rec["manager_unknown"] = rec.get("manager_id") is not None and (
-            rec["manager_id"] not in known_users
-        )
-        for name in [k for k in rec if k == "_total" or k.startswith("a0_")]:
-            del rec[name]
-        item = {k: _jsonable(v, prep) for k, v in rec.items()}
-        item["url"] = _record_url(prep, source.entity, rec)
-        if "record" in item:
-            item["record"] = _record_link(prep, item["record"])
-        out_records.append(item)
-    value_column = None
-    if fig.measure in ("sum", "mean"):
-        value_column = next((c.key for c in cols if c.expr == fig.value), "value")
-    return {
-        "figure": fig.key,
-        "label_ru": fig.label_ru,
-        "label_en": fig.label_en,
-        "kind": fig.kind,
-        "measure": fig.measure,
-        "value": value,
-        "value_column": value_column,
-        "entity": source.entity,
-        "records": out_records,
-        "columns": [{"key": "id", "label_ru": "ID", "label_en": "ID", "kind": "count"}]
-        + [c.as_json() for c in cols],
-        "total_records": total,
-        "description": flt.describe("ru", names),
-        "description_en": flt.describe("en", names),
-        "period": {"from": flt.date_from.isoformat(), "to": flt.date_to.isoformat(),
-                   "timezone": prep.portal.timezone},
-        "today": prep.today.isoformat(),
-        "user_id": user_id,
-        "department_id": department_id,
-        "key": key,
-        "none_row": none_row,
-    }  # fmt: skip
+    return _Plan(prep, names, fig, source, cols, ctx, where, sql, params,
+                 user_id, department_id, key, none_row)  # fmt: skip
 
 
 def _forecast(

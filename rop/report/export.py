@@ -7,7 +7,7 @@ same whichever way it was asked for.
 
 from __future__ import annotations
 
-from rop.report.export_csv import drill_to_csv, report_to_csv
+from rop.report.export_csv import drill_csv_parts, drill_to_csv, report_to_csv
 from rop.report.export_safe import content_disposition
 from rop.report.export_xlsx import drill_to_xlsx, report_to_xlsx
 
@@ -32,6 +32,7 @@ def drill_file_name(result: dict, fmt: str) -> str:
 __all__ = [
     "MEDIA_TYPES",
     "content_disposition",
+    "drill_csv_parts",
     "drill_file_name",
     "drill_to_csv",
     "drill_to_xlsx",

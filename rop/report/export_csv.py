@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -128,15 +129,30 @@ def report_to_csv(report: dict, lang: str = "ru") -> str:
 
 def drill_to_csv(result: dict, lang: str = "ru") -> str:
     """The records behind one figure, every column of the drill-down and the card's URL."""
+    return "".join(drill_csv_parts(result, [result["records"]], lang))
+
+
+def drill_csv_parts(
+    result: dict, chunks: Iterable[Iterable[dict[str, Any]]], lang: str = "ru"
+) -> Iterator[str]:
+    """``drill_to_csv`` piece by piece: the head (byte-order mark and header line),
+    then one piece of text per chunk of records (rop.report.drill.drill_chunks),
+    so a long list streams and only one chunk's text is held at a time."""
     d = dialect(lang)
     columns = result["columns"]
     heads = [label(c, d.lang) if d.words else c["key"] for c in columns]
     out = io.StringIO()
     w = _writer(out, d)
     w.writerow([csv_text(h) for h in [*heads, "URL" if d.words else "url"]])
-    for rec in result["records"]:
-        w.writerow(
-            [cell(rec.get(c["key"]), c["kind"], d) for c in columns]
-            + [cell(rec.get("url"), "text", d)]
-        )
-    return out.getvalue()
+    yield out.getvalue()
+    for records in chunks:
+        out = io.StringIO()
+        w = csv.writer(out, delimiter=d.delimiter, lineterminator="\r\n")
+        for rec in records:
+            w.writerow(
+                [cell(rec.get(c["key"]), c["kind"], d) for c in columns]
+                + [cell(rec.get("url"), "text", d)]
+            )
+        text = out.getvalue()
+        if text:
+            yield text

@@ -216,6 +216,14 @@ class Store:
         runs them one after the other; PostgreSQL sends them together (its pipeline)."""
         return [self._fetch(sql, params) for sql, params in statements]
 
+    def query_chunks(self, sql: str, params: Params, size: int) -> Iterator[list[dict[str, Any]]]:
+        """``sql``'s rows as dicts, ``size`` at a time, from one statement (one
+        consistent read): a long list (a drill-down export) never held whole.
+        This fallback reads every row first; each engine streams them."""
+        cols, rows = self._fetch(sql, params)
+        for start in range(0, len(rows), size):
+            yield [dict(zip(cols, row, strict=True)) for row in rows[start : start + size]]
+
     def query_arrow(self, sql: str, params: Params, schema: Any) -> Any:
         """``sql``'s rows as a ``pyarrow.Table`` of ``schema`` (its columns in the
         statement's order): a few hundred thousand rows kept in memory without a
@@ -370,6 +378,19 @@ class DuckStore(Store):
         finally:
             if writes(sql):  # after it ran (or failed half-way): forget
                 self._generation.bump()
+
+    def query_chunks(self, sql: str, params: Params, size: int) -> Iterator[list[dict[str, Any]]]:
+        # One statement is one snapshot (MVCC): a sync committing meanwhile is
+        # not seen. DuckDB streams the result: fetchmany holds one chunk here.
+        with _io_guard(self.path, self.limit_hint):
+            cur = self.conn.execute(sql, params)
+            cols = [d[0] for d in cur.description or []]
+        while True:
+            with _io_guard(self.path, self.limit_hint):
+                rows = cur.fetchmany(size)
+            if not rows:
+                return
+            yield [dict(zip(cols, row, strict=True)) for row in rows]
 
     def query_arrow(self, sql: str, params: Params, schema: Any) -> Any:
         # DuckDB hands its columns over as Arrow directly: no Python row at all.

@@ -164,6 +164,28 @@ class PgStore(Store):
             return [], []
         return [d.name for d in cur.description], cur.fetchall()
 
+    def query_chunks(self, sql: str, params: Params, size: int) -> Iterator[list[dict[str, Any]]]:
+        """A server-side cursor in a transaction: one statement, one snapshot, and
+        ``size`` rows come over the wire at a time (not the whole result)."""
+        import psycopg
+
+        try:
+            with self.conn.transaction():
+                cur = self.conn.cursor(name="rop_chunks")
+                try:
+                    cur.itersize = size
+                    if params:
+                        cur.execute(to_pyformat(sql), params)
+                    else:
+                        cur.execute(sql)
+                    cols = [d.name for d in cur.description or []]
+                    while rows := cur.fetchmany(size):
+                        yield [dict(zip(cols, row, strict=True)) for row in rows]
+                finally:
+                    cur.close()
+        except psycopg.OperationalError as exc:
+            raise StoreError(f"the store {self.path} failed: {_first_line(exc)}") from None
+
     def query_batch(
         self, statements: Sequence[tuple[str, Params]]
     ) -> list[tuple[list[str], list[tuple]]]:

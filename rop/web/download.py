@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from starlette.responses import Response
+from collections.abc import Iterator
+
+from starlette.responses import Response, StreamingResponse
 
 
 def file_response(body: str | bytes | None, fmt: str, name: str) -> Response:
@@ -16,6 +18,19 @@ def file_response(body: str | bytes | None, fmt: str, name: str) -> Response:
     data = body.encode("utf-8") if isinstance(body, str) else bytes(body)
     return Response(
         data,
+        media_type=MEDIA_TYPES[fmt],
+        headers={"content-disposition": content_disposition(name)},
+    )
+
+
+def stream_response(parts: Iterator[str], fmt: str, name: str) -> StreamingResponse:
+    """A long export sent as it is written (a drill-down's CSV, chunk by chunk),
+    with the same type and file name as :func:`file_response`; no length is
+    known up front, so it goes chunked."""
+    from rop.report.export import MEDIA_TYPES, content_disposition
+
+    return StreamingResponse(
+        (part.encode("utf-8") for part in parts),
         media_type=MEDIA_TYPES[fmt],
         headers={"content-disposition": content_disposition(name)},
     )

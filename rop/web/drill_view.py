@@ -11,7 +11,7 @@ from rop.report.formatting import unknown_user_name
 from rop.web import bidi, i18n
 from rop.web.cache import data_version
 from rop.web.context import PAGE_SIZE, Json, setup
-from rop.web.download import file_response
+from rop.web.download import file_response, stream_response
 from rop.web.errors import BadInput
 from rop.web.options import Options, names
 from rop.web.params import WebFilter, parse_int
@@ -68,13 +68,15 @@ def _pages(total: int, offset: int, link: Any) -> list[dict[str, Any]]:
     return out
 
 
-def drill_context(request: Request, limit: int | None = PAGE_SIZE) -> dict[str, Any]:
+def drill_context(
+    request: Request, limit: int | None = PAGE_SIZE, export: bool = False
+) -> dict[str, Any]:
     from rop.report.build import drill
     from rop.web.quality_view import quality_settings
 
     store, opts, wf = setup(request)
     args = _drill_args(request, wf.lang)
-    if limit is None:
+    if limit is None or export:
         args["offset"] = 0  # an export lists every record, whatever page is shown
     flt = wf.to_report_filter()
     cache_key = (
@@ -105,7 +107,7 @@ def drill_context(request: Request, limit: int | None = PAGE_SIZE) -> dict[str, 
         )
 
     # A page of records is cached; a whole list for an export can be huge, so not.
-    result = request.app.state.cache.get_or_build(cache_key, run) if limit else run()
+    result = request.app.state.cache.get_or_build(cache_key, run) if limit and not export else run()
     urls = request.app.state.urls
     pairs = wf.pairs()
     target = {
@@ -238,14 +240,51 @@ def drill_json(request: Request) -> Response:
     )
 
 
+# An XLSX is built whole in memory (xlsxwriter, one workbook): past this many
+# records the download is refused with a pointer to the CSV, which streams
+# (docs/WEB.md, "Exports").
+XLSX_MAX_RECORDS = 50_000
+
+
 def _drill_export(request: Request, fmt: str) -> Response:
     from rop.report import export
 
-    ctx = drill_context(request, limit=None)
-    lang = ctx["filter"].lang
-    to_file = export.drill_to_xlsx if fmt == "xlsx" else export.drill_to_csv
-    body = to_file(ctx["drill"], lang=lang)
-    return file_response(body, fmt, export.drill_file_name(ctx["drill"], fmt))
+    if fmt == "xlsx":
+        ctx = drill_context(request, limit=XLSX_MAX_RECORDS + 1, export=True)
+        lang = ctx["filter"].lang
+        total = ctx["drill"]["total_records"]
+        if total > XLSX_MAX_RECORDS:
+            raise BadInput(i18n.text("xlsx_too_long", lang, count=total, maximum=XLSX_MAX_RECORDS))
+        body = export.drill_to_xlsx(ctx["drill"], lang=lang)
+        return file_response(body, fmt, export.drill_file_name(ctx["drill"], fmt))
+    head, chunks, lang = _export_chunks(request)
+    return stream_response(
+        export.drill_csv_parts(head, chunks, lang), fmt, export.drill_file_name(head, fmt)
+    )
+
+
+def _export_chunks(request: Request) -> tuple[dict[str, Any], Any, str]:
+    """Every record of the list asked for, chunk by chunk (rop.report.drill.drill_chunks):
+    the filter, the rights and the sort are checked before anything is sent."""
+    from rop.report.drill import drill_chunks
+    from rop.web.quality_view import quality_settings
+
+    store, opts, wf = setup(request)
+    args = _drill_args(request, wf.lang)
+    head, chunks = drill_chunks(
+        store,
+        wf.to_report_filter(),
+        args["figure"],
+        user_id=args["user"],
+        department_id=args["department"],
+        key=args["key"],
+        none_row=args["none"],
+        portal=opts.portal,
+        sort=args["sort"],
+        desc=args["desc"],
+        quality=quality_settings(request),
+    )
+    return head, chunks, wf.lang
 
 
 def drill_csv(request: Request) -> Response:

@@ -280,6 +280,12 @@ _TEXT: dict[str, tuple[str, str]] = {
         "Даты «{value}» в поле {field} нет в календаре; нужен формат ДД.ММ.ГГГГ.",
         "The date “{value}” in {field} does not exist; use YYYY-MM-DD.",
     ),
+    "xlsx_too_long": (
+        "В списке {count} записей, больше {maximum}: так много строк Excel-файлом не выгружается. "
+        "Выгрузите CSV (он открывается в Excel) или сузьте фильтр.",
+        "The list has {count} records, more than {maximum}: too many for an XLSX download. "
+        "Download the CSV (Excel opens it) or narrow the filter.",
+    ),
     "bad_number": (
         "«{value}» в поле {field} — не целое число.",
         "“{value}” in {field} is not a whole number.",
