@@ -68,15 +68,29 @@ def _pages(total: int, offset: int, link: Any) -> list[dict[str, Any]]:
     return out
 
 
-def drill_context(
-    request: Request, limit: int | None = PAGE_SIZE, export: bool = False
-) -> dict[str, Any]:
-    from rop.report.build import drill
+def _list_args(request: Request, args: dict[str, Any], portal: str | None) -> dict[str, Any]:
+    """The list's own arguments of rop.report.drill.drill and drill_chunks: which
+    records (row, department, key), their order and the quality thresholds."""
     from rop.web.quality_view import quality_settings
+
+    return {
+        "user_id": args["user"],
+        "department_id": args["department"],
+        "key": args["key"],
+        "none_row": args["none"],
+        "portal": portal,
+        "sort": args["sort"],
+        "desc": args["desc"],
+        "quality": quality_settings(request),
+    }
+
+
+def drill_context(request: Request, limit: int = PAGE_SIZE, export: bool = False) -> dict[str, Any]:
+    from rop.report.build import drill
 
     store, opts, wf = setup(request)
     args = _drill_args(request, wf.lang)
-    if limit is None or export:
+    if export:
         args["offset"] = 0  # an export lists every record, whatever page is shown
     flt = wf.to_report_filter()
     cache_key = (
@@ -94,20 +108,13 @@ def drill_context(
             store,
             flt,
             args["figure"],
-            user_id=args["user"],
-            department_id=args["department"],
-            key=args["key"],
-            none_row=args["none"],
-            portal=opts.portal,
-            sort=args["sort"],
-            desc=args["desc"],
             offset=args["offset"],
             limit=limit,
-            quality=quality_settings(request),
+            **_list_args(request, args, opts.portal),
         )
 
-    # A page of records is cached; a whole list for an export can be huge, so not.
-    result = request.app.state.cache.get_or_build(cache_key, run) if limit and not export else run()
+    # A page of records is cached; an export's list can be huge, so not.
+    result = run() if export else request.app.state.cache.get_or_build(cache_key, run)
     urls = request.app.state.urls
     pairs = wf.pairs()
     target = {
@@ -267,22 +274,11 @@ def _export_chunks(request: Request) -> tuple[dict[str, Any], Any, str]:
     """Every record of the list asked for, chunk by chunk (rop.report.drill.drill_chunks):
     the filter, the rights and the sort are checked before anything is sent."""
     from rop.report.drill import drill_chunks
-    from rop.web.quality_view import quality_settings
 
     store, opts, wf = setup(request)
     args = _drill_args(request, wf.lang)
     head, chunks = drill_chunks(
-        store,
-        wf.to_report_filter(),
-        args["figure"],
-        user_id=args["user"],
-        department_id=args["department"],
-        key=args["key"],
-        none_row=args["none"],
-        portal=opts.portal,
-        sort=args["sort"],
-        desc=args["desc"],
-        quality=quality_settings(request),
+        store, wf.to_report_filter(), args["figure"], **_list_args(request, args, opts.portal)
     )
     return head, chunks, wf.lang
 
