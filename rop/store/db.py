@@ -516,9 +516,7 @@ class DuckStore(Store):
     def reopen(self) -> None:
         with _io_guard(self.path):
             self.conn.close()
-            self.conn = duckdb.connect(self.path, config={"autoinstall_known_extensions": False})
-        with contextlib.suppress(duckdb.Error):
-            self.conn.execute("SET TimeZone = 'UTC'")
+            self.conn = _connect(self.path)
         if self._bound_args is not None:
             self.bound(*self._bound_args)
 
@@ -633,6 +631,20 @@ def is_url(target: str | Path) -> bool:
     return str(target).startswith(("postgresql://", "postgres://"))
 
 
+def _connect(target: str, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+    """A DuckDB connection as every store handle has it (the open's and a reopen's)."""
+    # No extension downloads: given a SQLite or other foreign file, DuckDB
+    # would otherwise fetch a reader from the internet to open it.
+    conn = duckdb.connect(
+        target, read_only=read_only, config={"autoinstall_known_extensions": False}
+    )
+    # Timestamps are UTC by convention; pin the session so DuckDB never
+    # converts them to the machine's zone.
+    with contextlib.suppress(duckdb.Error):
+        conn.execute("SET TimeZone = 'UTC'")
+    return conn
+
+
 def open_store(path: str | Path, read_only: bool = False) -> Store:
     """Open (creating if needed) the store and bring its schema up to date.
 
@@ -648,11 +660,7 @@ def open_store(path: str | Path, read_only: bool = False) -> Store:
     try:
         if target != ":memory:":
             Path(target).parent.mkdir(parents=True, exist_ok=True)
-        # No extension downloads: given a SQLite or other foreign file, DuckDB
-        # would otherwise fetch a reader from the internet to open it.
-        conn = duckdb.connect(
-            target, read_only=read_only, config={"autoinstall_known_extensions": False}
-        )
+        conn = _connect(target, read_only)
     except OSError as exc:
         raise StoreError(f"cannot open store {target}: {exc.strerror} ({exc.filename})") from None
     except duckdb.Error as exc:
@@ -660,10 +668,6 @@ def open_store(path: str | Path, read_only: bool = False) -> Store:
         if problem is not None:
             raise problem from None
         raise StoreError(f"cannot open store {target}: {_open_problem(exc)}") from None
-    # Timestamps are UTC by convention; pin the session so DuckDB never
-    # converts them to the machine's zone.
-    with contextlib.suppress(duckdb.Error):
-        conn.execute("SET TimeZone = 'UTC'")
     try:
         with _io_guard(target):
             _bring_up_to_date(conn, target, read_only)
