@@ -148,43 +148,38 @@ class PgStore(Store):
 
     # -- engine hooks ----------------------------------------------------
     def _fetch(self, sql: str, params: Params) -> tuple[list[str], list[tuple]]:
-        import psycopg
-
         try:
-            # No parameters: the text goes as written (no placeholders to rewrite).
-            cur = self.conn.execute(to_pyformat(sql), params) if params else self.conn.execute(sql)
-        except psycopg.OperationalError as exc:
-            # The server went away or refused (shutdown, network, disk): one
-            # line naming the store, as DuckDB's I/O failures are.
-            raise StoreError(f"the store {self.path} failed: {_first_line(exc)}") from None
+            with self._failures():
+                cur = _execute(self.conn, sql, params)
         finally:
             if self._pin is not None and writes(sql):
                 self._pin = None  # this handle wrote: the next lookup reads the version
-        if cur.description is None:
-            return [], []
-        return [d.name for d in cur.description], cur.fetchall()
+        return _result(cur)
+
+    @contextlib.contextmanager
+    def _failures(self) -> Iterator[None]:
+        """The server went away or refused (shutdown, network, disk): one line
+        naming the store, as DuckDB's I/O failures are."""
+        import psycopg
+
+        try:
+            yield
+        except psycopg.OperationalError as exc:
+            raise StoreError(f"the store {self.path} failed: {_first_line(exc)}") from None
 
     def query_chunks(self, sql: str, params: Params, size: int) -> Iterator[list[dict[str, Any]]]:
         """A server-side cursor in a transaction: one statement, one snapshot, and
         ``size`` rows come over the wire at a time (not the whole result)."""
-        import psycopg
-
-        try:
-            with self.conn.transaction():
-                cur = self.conn.cursor(name="rop_chunks")
-                try:
-                    cur.itersize = size
-                    if params:
-                        cur.execute(to_pyformat(sql), params)
-                    else:
-                        cur.execute(sql)
-                    cols = [d.name for d in cur.description or []]
-                    while rows := cur.fetchmany(size):
-                        yield [dict(zip(cols, row, strict=True)) for row in rows]
-                finally:
-                    cur.close()
-        except psycopg.OperationalError as exc:
-            raise StoreError(f"the store {self.path} failed: {_first_line(exc)}") from None
+        with self._failures(), self.conn.transaction():
+            cur = self.conn.cursor(name="rop_chunks")
+            try:
+                cur.itersize = size
+                _execute(cur, sql, params)
+                cols = [d.name for d in cur.description or []]
+                while rows := cur.fetchmany(size):
+                    yield [dict(zip(cols, row, strict=True)) for row in rows]
+            finally:
+                cur.close()
 
     def query_batch(
         self, statements: Sequence[tuple[str, Params]]
@@ -192,26 +187,13 @@ class PgStore(Store):
         """The reads sent in one pipeline (psycopg 3): one round trip for all of
         them, and the server runs each next statement while this process still
         reads the last one's rows (a report's figure statements, rop.report.build)."""
-        import psycopg
-
         if len(statements) < 2 or any(writes(sql) for sql, _ in statements):
             return super().query_batch(statements)
         conn = self.conn
-        try:
+        with self._failures():
             with conn.pipeline():
-                cursors = [
-                    conn.execute(to_pyformat(sql), params) if params else conn.execute(sql)
-                    for sql, params in statements
-                ]
-            out: list[tuple[list[str], list[tuple]]] = []
-            for cur in cursors:
-                if cur.description is None:
-                    out.append(([], []))
-                    continue
-                out.append(([d.name for d in cur.description], cur.fetchall()))
-        except psycopg.OperationalError as exc:
-            raise StoreError(f"the store {self.path} failed: {_first_line(exc)}") from None
-        return out
+                cursors = [_execute(conn, sql, params) for sql, params in statements]
+            return [_result(cur) for cur in cursors]
 
     def _spec(self, name: str) -> TableSpec | None:
         cols = self.query(
@@ -591,6 +573,19 @@ def _first_line(exc: BaseException) -> str:
     """The cause in one line, without the password a URL may carry."""
     lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
     return lines[0] if lines else type(exc).__name__
+
+
+def _execute(target: Any, sql: str, params: Params) -> Any:
+    """Run ``sql`` on a connection or cursor; its cursor. Without parameters the
+    text goes as written (no placeholders to rewrite)."""
+    return target.execute(to_pyformat(sql), params) if params else target.execute(sql)
+
+
+def _result(cur: Any) -> tuple[list[str], list[tuple]]:
+    """A statement's column names and rows (none for a statement without rows)."""
+    if cur.description is None:
+        return [], []
+    return [d.name for d in cur.description], cur.fetchall()
 
 
 def open_pg_store(url: str, read_only: bool = False, migrate: bool = True) -> PgStore:
