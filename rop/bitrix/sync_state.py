@@ -8,12 +8,15 @@ resumes where the last commit left off). ``sync_runs`` gives the report its
 
 from __future__ import annotations
 
+import contextlib
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from rop.store.db import Store
+from rop.store.db import Store, StoreError
+from rop.store.portal_lock import portal_lock
 
 
 def utcnow() -> datetime:
@@ -66,6 +69,20 @@ def stamp_clock(store: Store, portal: str, clock: datetime | None) -> None:
 def reset_state(store: Store, portal: str) -> None:
     """Forget every watermark of ``portal`` (a requested full sync)."""
     store.execute("DELETE FROM sync_state WHERE portal = ?", [portal])
+
+
+@contextlib.contextmanager
+def held(store: Store, portal: str) -> Iterator[None]:
+    """The portal's lock for a sync (rop.store.portal_lock), taken before its run is
+    logged and its first request; one still busy after the wait is a SyncError."""
+    from rop.bitrix.sync import SyncError
+
+    with contextlib.ExitStack() as stack:
+        try:
+            stack.enter_context(portal_lock(store, portal))
+        except StoreError as exc:  # PortalBusy, or the store went away
+            raise SyncError(str(exc)) from None
+        yield
 
 
 def start_run(store: Store, portal: str, kind: str, started_at: datetime) -> int:
