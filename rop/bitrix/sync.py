@@ -47,6 +47,7 @@ from rop.bitrix.records import BIG, DIRECTORIES, Entity, Record, to_rows
 from rop.bitrix.sync_preflight import Preflight, Probe, directory_records, preflight
 from rop.bitrix.sync_state import (
     EntityState,
+    carry_over,
     finish_run,
     held,
     load_state,
@@ -609,6 +610,7 @@ async def _copy(
         token_provider=token_provider,
         retry=retry,
     ) as client:
+        carry_over(store, hook.portal, client.bucket)
         engine = _Engine(store, client, hook, full=full, timezone=timezone, progress=progress)
         try:
             pre = await engine.preflight()

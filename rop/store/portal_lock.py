@@ -65,18 +65,19 @@ def holders(store: Store, portal: str) -> list[int]:
 
 @contextlib.contextmanager
 def portal_lock(
-    store: Store, portal: str, wait: float = LOCK_WAIT_SECONDS, evict: bool = False
+    store: Store, portal: str, wait: float | None = None, evict: bool = False
 ) -> Iterator[None]:
     """Hold ``portal``'s lock on ``store``'s connection for the block.
 
-    Waits up to ``wait`` seconds for another holder, then raises PortalBusy.
+    Waits up to ``wait`` seconds (default :data:`LOCK_WAIT_SECONDS`) for
+    another holder, then raises PortalBusy.
     ``evict``: end the holder's session first (its work is unwanted: an
     uninstall that wipes the portal), which also stops its writes.
     """
     if store.dialect.name != "postgres":
         yield
         return
-    _take(store, portal, wait, evict)
+    _take(store, portal, LOCK_WAIT_SECONDS if wait is None else wait, evict)
     try:
         yield
     finally:
