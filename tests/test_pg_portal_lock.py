@@ -107,7 +107,12 @@ def test_a_worker_late_with_its_heartbeat_never_syncs_beside_its_retried_job(
                 assert running(), "the first sync ended before its worker was stopped"
                 # Past the stalled timeout the other worker retries the job ...
                 wait_until(lambda: has(second_log, portal, "job", "started"), 60, "the retried job")
-                time.sleep(1.0)  # ... and would sync beside the stopped one now
+                # ... and would sync beside the stopped one now, or waits for its lock.
+                deadline = time.monotonic() + 5
+                while time.monotonic() < deadline and not has(
+                    second_log, portal, "lock", "waiting"
+                ):
+                    time.sleep(0.1)
             finally:
                 first.send_signal(signal.SIGCONT)  # the late worker goes on
 
