@@ -209,13 +209,14 @@ def test_the_lock_is_a_sessions_a_killed_process_frees_it_a_stopped_one_keeps_it
             pass
 
 
-def test_a_sync_waits_for_the_lock_before_its_first_request(
+def test_a_sync_waits_for_the_lock_before_its_first_request_and_facts_skip_a_busy_portal(
     tmp_path: Path, pg_cluster: Cluster, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """`rop sync --db postgresql://` beside a worker's sync: it spends none of the
     portal's limit and logs no run until the lock is free, then syncs."""
     from rop.bitrix.sync import SyncError, run_sync
     from rop.store import portal_lock
+    from rop.store.facts import ensure_facts
 
     url = migrated_database(pg_cluster)
     portal_dir = make_portal(tmp_path / "portal", deals=20, seed=4)
@@ -231,6 +232,13 @@ def test_a_sync_waits_for_the_lock_before_its_first_request(
             result = run_sync(store, emu.webhook, rate_per_second=40, rate_burst=40)
             assert result.kind == "full"
             assert_exact(url, emu, portal_dir)
+            # `rop migrate` and `rop sync` rebuild lagging facts: never beside a sync of
+            # the portal (that sync's own refresh does it), and no waiting for it either.
+            store.use_portal(emu.key)
+            store.execute("DELETE FROM facts_state WHERE portal = ?", [emu.key])
+            with holder(url, emu.key):
+                assert ensure_facts(store) == []
+            assert ensure_facts(store) == [emu.key]
 
 
 def test_an_uninstall_with_clean_ends_the_running_syncs_session_then_purges(

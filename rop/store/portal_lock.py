@@ -81,9 +81,30 @@ def portal_lock(
     try:
         yield
     finally:
-        # A dead connection took its lock with it; the pool drops it.
-        with contextlib.suppress(Exception):
-            store.conn.execute("SELECT pg_advisory_unlock(%s)", [lock_key(portal)])
+        _release(store, portal)
+
+
+@contextlib.contextmanager
+def if_free(store: Store, portal: str) -> Iterator[bool]:
+    """Hold ``portal``'s lock for the block if no one holds it (True), else False."""
+    if store.dialect.name != "postgres":
+        yield True
+        return
+    try:
+        _take(store, portal, 0, False)
+    except PortalBusy:
+        yield False
+        return
+    try:
+        yield True
+    finally:
+        _release(store, portal)
+
+
+def _release(store: Store, portal: str) -> None:
+    # A dead connection took its lock with it; the pool drops it.
+    with contextlib.suppress(Exception):
+        store.conn.execute("SELECT pg_advisory_unlock(%s)", [lock_key(portal)])
 
 
 def _take(store: Store, portal: str, wait: float, evict: bool) -> None:
