@@ -2,7 +2,10 @@
 
 ``rop worker`` runs :func:`build_app`'s worker; any number of them, on any
 machines, share the queue in PostgreSQL. Every job of a portal holds the
-portal's lock (rop.jobs.defer), so one job at a time runs per portal.
+portal's job lock (rop.jobs.defer) and, for its whole run, the portal's
+advisory lock on the connection it writes through (rop.store.portal_lock), so
+one job at a time runs per portal even when a late heartbeat gets a live
+worker's job retried.
 
 A worker killed mid-job (SIGKILL, a lost machine) stops sending heartbeats;
 every live worker watches for such workers and puts their running jobs back
