@@ -127,7 +127,13 @@ def _take(store: Store, portal: str, wait: float, evict: bool) -> None:
                 portal,
                 extra={"event": "lock", "portal": portal, "state": "evicting", "holders": others},
             )
-            conn.execute("SELECT pg_terminate_backend(pid) FROM unnest(%s::int[]) AS pid", [others])
+            try:
+                conn.execute(
+                    "SELECT pg_terminate_backend(pid) FROM unnest(%s::int[]) AS pid", [others]
+                )
+            except psycopg.errors.InsufficientPrivilege:
+                # Another role's session (`rop sync` as the owner): wait for it instead.
+                log.warning("may not end the sessions %s: waiting for them", others)
         else:
             log.info(
                 "waiting for the lock of %s (held by session %s)",
