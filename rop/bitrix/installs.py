@@ -14,11 +14,15 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from rop.store.db import Store
+from rop.store.portal_lock import portal_lock
 from rop.store.vault import Vault
 
 INSTALLED = "installed"
 ATTENTION = "attention"  # tokens refused (invalid_grant, PAYMENT_REQUIRED): a person must act
 UNINSTALLED = "uninstalled"
+# An uninstall with CLEAN=1 ends a running sync's session, then waits this long
+# at most for its lock (the session ends at once; a stuck server is an error).
+PURGE_WAIT_SECONDS = 30.0
 
 
 @dataclass(frozen=True)
@@ -220,7 +224,11 @@ class Installs:
         ]
         # PostgreSQL: the portal's rows are visible to this session only as that portal.
         self.store.use_portal(install.portal)
-        with self.store.transaction():
+        # ... and a worker's sync of it still running would write rows after the
+        # purge: its session is ended (its lock and its writes go with it) and the
+        # purge holds the portal's lock, so a later job finds no install.
+        lock = portal_lock(self.store, install.portal, wait=PURGE_WAIT_SECONDS, evict=True)
+        with lock, self.store.transaction():
             for table in tables:
                 if table == "app_portals":
                     continue

@@ -50,3 +50,10 @@ class LeakyBucket:
         """The server said we are over its limit: assume its bucket is full."""
         self._drain()
         self._level = float(self.burst)
+
+    def spent(self, seconds_ago: float) -> None:
+        """The portal's bucket may have been full ``seconds_ago`` (another run of
+        the portal, maybe in another process, ended then): start from what it
+        has drained since, not from empty, so the two runs' bursts do not add up."""
+        self._drain()
+        self._level = max(self._level, min(float(self.burst), self.burst - seconds_ago * self.rate))

@@ -47,7 +47,9 @@ from rop.bitrix.records import BIG, DIRECTORIES, Entity, Record, to_rows
 from rop.bitrix.sync_preflight import Preflight, Probe, directory_records, preflight
 from rop.bitrix.sync_state import (
     EntityState,
+    carry_over,
     finish_run,
+    held,
     load_state,
     reset_state,
     save_state,
@@ -567,6 +569,37 @@ async def sync_portal(
         raise SyncError(str(exc)) from None
     # Server mode: row-level security lets this handle touch only this portal.
     store.use_portal(hook.portal)
+    # PostgreSQL: one sync of a portal at a time, whoever runs it (its lock,
+    # on this handle's connection, before the first request spends its limit).
+    with held(store, hook.portal):
+        return await _copy(
+            store,
+            hook,
+            full=full,
+            rate_per_second=rate_per_second,
+            rate_burst=rate_burst,
+            timezone=timezone,
+            progress=progress,
+            token_provider=token_provider,
+            retry=retry,
+            alone=alone,
+        )
+
+
+async def _copy(
+    store: Store,
+    hook: Webhook,
+    *,
+    full: bool,
+    rate_per_second: float,
+    rate_burst: int,
+    timezone: str | None,
+    progress: ProgressCallback | None,
+    token_provider: TokenProvider | None,
+    retry: RetryPolicy | None,
+    alone: bool,
+) -> SyncResult:
+    """sync_portal's run, under the portal's lock."""
     if alone:
         # Process-wide: a server's other threads (reports) are not measured with it.
         tune_malloc()
@@ -577,6 +610,7 @@ async def sync_portal(
         token_provider=token_provider,
         retry=retry,
     ) as client:
+        carry_over(store, hook.portal, client.bucket)
         engine = _Engine(store, client, hook, full=full, timezone=timezone, progress=progress)
         try:
             pre = await engine.preflight()

@@ -8,12 +8,16 @@ resumes where the last commit left off). ``sync_runs`` gives the report its
 
 from __future__ import annotations
 
+import contextlib
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from rop.store.db import Store
+from rop.bitrix.ratelimit import LeakyBucket
+from rop.store.db import Store, StoreError
+from rop.store.portal_lock import portal_lock
 
 
 def utcnow() -> datetime:
@@ -66,6 +70,42 @@ def stamp_clock(store: Store, portal: str, clock: datetime | None) -> None:
 def reset_state(store: Store, portal: str) -> None:
     """Forget every watermark of ``portal`` (a requested full sync)."""
     store.execute("DELETE FROM sync_state WHERE portal = ?", [portal])
+
+
+@contextlib.contextmanager
+def held(store: Store, portal: str) -> Iterator[None]:
+    """The portal's lock for a sync (rop.store.portal_lock), taken before its run is
+    logged and its first request; one still busy after the wait is a SyncError."""
+    from rop.bitrix.sync import SyncError
+
+    with contextlib.ExitStack() as stack:
+        try:
+            stack.enter_context(portal_lock(store, portal))
+        except StoreError as exc:  # PortalBusy, or the store went away
+            raise SyncError(str(exc)) from None
+        yield
+
+
+def carry_over(store: Store, portal: str, bucket: LeakyBucket) -> None:
+    """PostgreSQL: a run starts from the portal's limit as the last run left it.
+
+    Each run has a client and a bucket of its own, and in server mode the
+    portal's runs follow one another on any worker: the next one, let in by
+    the lock as the last ends, would otherwise burst on a portal bucket the
+    last left full. Its last commit (its last watermark, or the run's end) is
+    when it last spent the limit; the bucket is taken as full then. DuckDB: one
+    process, runs seldom back to back; its behaviour stays as it was.
+    """
+    if store.dialect.name != "postgres":
+        return
+    row = store.query(
+        "SELECT (SELECT max(finished_at) FROM sync_runs WHERE portal = ?), "
+        "(SELECT max(updated_at) FROM sync_state WHERE portal = ?)",
+        [portal, portal],
+    )
+    moments = [m for m in (row[0] if row else ()) if m is not None]
+    if moments:
+        bucket.spent(max(0.0, (utcnow() - max(moments)).total_seconds()))
 
 
 def start_run(store: Store, portal: str, kind: str, started_at: datetime) -> int:

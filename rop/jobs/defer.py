@@ -2,7 +2,8 @@
 
 Each job names its portal; ``lock`` = the portal, so one job at a time runs
 per portal whichever worker takes it (Bitrix24's rate limit is per portal
-and the client's leaky bucket assumes it is alone); ``queueing_lock`` = the
+and the client's leaky bucket assumes it is alone; a job retried from a late
+worker still running it waits on rop.store.portal_lock); ``queueing_lock`` = the
 kind of job and the portal, so a burst asks once: a second request while one
 is waiting is answered "already queued" and merges into it.
 """

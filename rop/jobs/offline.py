@@ -65,7 +65,7 @@ def poll_round(worker: Worker, app: procrastinate.App) -> int:
 
 def drain(worker: Worker, app: procrastinate.App, portal: str) -> OfflineResult | None:
     """Drain one portal's offline queue; None when it is no installed app portal."""
-    with worker.logged("offline", portal), worker.cursor() as cursor:
+    with worker.logged("offline", portal), worker.locked(portal) as cursor:
         source = Sources(cursor, worker.runtime.keys).get(portal)
         if source is None or source.member_id is None:
             return None

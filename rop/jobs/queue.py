@@ -2,7 +2,10 @@
 
 ``rop worker`` runs :func:`build_app`'s worker; any number of them, on any
 machines, share the queue in PostgreSQL. Every job of a portal holds the
-portal's lock (rop.jobs.defer), so one job at a time runs per portal.
+portal's job lock (rop.jobs.defer) and, for its whole run, the portal's
+advisory lock on the connection it writes through (rop.store.portal_lock), so
+one job at a time runs per portal even when a late heartbeat gets a live
+worker's job retried.
 
 A worker killed mid-job (SIGKILL, a lost machine) stops sending heartbeats;
 every live worker watches for such workers and puts their running jobs back
@@ -108,6 +111,22 @@ class Worker:
             cursor.close()
 
     @contextmanager
+    def locked(self, portal: str) -> Iterator[Store]:
+        """A handle holding ``portal``'s lock (rop.store.portal_lock) for a whole job.
+
+        procrastinate's job lock alone is not enough: a live worker late with
+        its heartbeat has its job retried by another (_retry_stalled) while it
+        still runs it. The retried job waits here for the first one to end,
+        then runs (an incremental sync after a finished one is cheap). Taken
+        before the job reads its source or pending rows, and its writes go
+        through the same connection, which the library's sync locks again.
+        """
+        from rop.store.portal_lock import portal_lock
+
+        with self.cursor() as cursor, portal_lock(cursor, portal):
+            yield cursor
+
+    @contextmanager
     def logged(self, job: str, portal: str, **fields: Any) -> Iterator[None]:
         """One JSON line as a job starts and one as it ends (ROP_LOG_FORMAT=json)."""
         extra = {"event": "job", "job": job, "portal": portal, "pid": os.getpid(), **fields}
@@ -124,7 +143,7 @@ class Worker:
     def sync(self, portal: str, full: bool) -> None:
         from rop.bitrix.sync import run_sync
 
-        with self.logged("sync", portal, full=full), self.cursor() as cursor:
+        with self.logged("sync", portal, full=full), self.locked(portal) as cursor:
             source = Sources(cursor, self.runtime.keys).get(portal)
             if source is None:
                 log.warning("no webhook or installed app for %s: nothing to sync", portal)
@@ -142,7 +161,7 @@ class Worker:
     def sync_changes(self, portal: str) -> None:
         from rop.bitrix.sync_ids import run_sync_changes
 
-        with self.logged("changes", portal), self.cursor() as cursor:
+        with self.logged("changes", portal), self.locked(portal) as cursor:
             source = Sources(cursor, self.runtime.keys).get(portal)
             cursor.use_portal(portal)
             changes, taken = pending.take(cursor, portal)

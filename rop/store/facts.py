@@ -682,14 +682,22 @@ def ensure_facts(store: Store) -> list[str]:
     request for minutes and, unbounded, gigabytes at 1M deals): until a writer
     comes, its reports compute the facts in memory.
     """
+    # Here, not at the top: portal_lock imports db, which imports this module.
+    from rop.store.portal_lock import if_free
+
     built = []
     before = store.portal
     for portal in lagging(store):
-        store.use_portal(portal)
-        version = store.scalar("SELECT version FROM facts_state WHERE portal = ?", [portal])
-        # Facts current but the rollups missing (a store from before them): the
-        # refresh builds the rollups and recomputes only the marked records.
-        refresh_facts(store, portal, full=version != FACTS_VERSION)
+        # PostgreSQL: never beside a sync of the portal (rop.store.portal_lock); one
+        # running now ends with its own refresh, whole when the facts lag.
+        with if_free(store, portal) as free:
+            if not free:
+                continue
+            store.use_portal(portal)
+            version = store.scalar("SELECT version FROM facts_state WHERE portal = ?", [portal])
+            # Facts current but the rollups missing (a store from before them): the
+            # refresh builds the rollups and recomputes only the marked records.
+            refresh_facts(store, portal, full=version != FACTS_VERSION)
         built.append(portal)
     if built or before is not None:
         store.use_portal(before or "")  # PostgreSQL: back to no portal when none was set

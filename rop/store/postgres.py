@@ -119,9 +119,11 @@ def _configure(conn: psycopg.Connection) -> None:
 
 def _reset(conn: psycopg.Connection) -> None:
     # A connection back in the pool serves no portal until the next use_portal
-    # (which sets the portal's plan mode again: rop.store.pg_plans).
+    # (which sets the portal's plan mode again: rop.store.pg_plans), and holds
+    # no portal's lock (rop.store.portal_lock) for its next user.
     conn.execute(
-        "SELECT set_config('app.portal', '', false), set_config('plan_cache_mode', 'auto', false)"
+        "SELECT set_config('app.portal', '', false), set_config('plan_cache_mode', 'auto', false), "
+        "pg_advisory_unlock_all()"
     )
 
 
