@@ -118,12 +118,15 @@ def test_client_managers_follow_incremental_syncs_and_give_the_same_sections(
     assert _days_vs_events(
         store, ReportFilter(date(2026, 11, 1), date(2026, 11, 30), today=today), key, monkeypatch
     )["total"]["contacts_new"]
-    # A long period of the default filter: flags from the stored client facts,
-    # the totals from the stored counts.
+    # A long period of the default filter: the flagged clients counted from the
+    # stored client firsts (else from the stored client facts), the totals from
+    # the stored counts.
     long = ReportFilter(date(2025, 12, 1), date(2026, 11, 30), today=today)
     prep = prepare(store, long, key)
     opts = context(prep, long.date_from, long.date_to).opts
-    assert opts.client_facts and opts.client_managers
+    assert opts.client_facts and opts.client_managers and opts.client_firsts
     fast = sections(build_report(store, long, portal=key, stages=False))
+    monkeypatch.setattr("rop.report.context.USE_CLIENT_FIRSTS", False)
+    assert sections(build_report(store, long, portal=key, stages=False)) == fast
     monkeypatch.setattr("rop.report.context.USE_ROLLUPS", False)
     assert sections(build_report(store, long, portal=key, stages=False)) == fast

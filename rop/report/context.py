@@ -323,15 +323,17 @@ def context(prep: Prepared, date_from: date, date_to: date) -> Context:
         # Built with the client days: the clients counted per manager.
         client_managers=prep.rollups and USE_CLIENT_DAYS and USE_CLIENT_MANAGERS,
     )
-    # The default pipelines and call bound: the flagged clients per manager
-    # counted from the stored client firsts (rop.store.client_firsts).
+    # The default pipelines and call bound, over any period (a long one too,
+    # where the client facts would be joined to the clients): the flagged clients
+    # per manager counted from the stored client firsts (rop.store.client_firsts).
     opts = replace(
         opts,
-        client_firsts=opts.client_days
-        and opts.client_managers
+        client_firsts=opts.client_managers
         and USE_CLIENT_FIRSTS
         and not flt.pipelines
-        and flt.min_call_seconds == 0,
+        and flt.min_call_seconds == 0
+        and flt.max_call_seconds is None
+        and not granted & {"deal", "call"},
     )
     return Context(
         params=params,

@@ -61,7 +61,9 @@ def firsts_sql(kind: str, ids: str | None = None) -> str:
     )
     # The latest earlier day with the flag: the days are distinct per client, so
     # the rows strictly before this one are the earlier days.
-    earlier = "OVER (PARTITION BY g.id ORDER BY g.day ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING)"
+    earlier = (
+        "OVER (PARTITION BY g.id ORDER BY g.day ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING)"
+    )
     prevs = ", ".join(f"max(CASE WHEN g.{f} THEN g.day END) {earlier} AS {f}_prev" for f in FLAGS)
     return (
         f"SELECT '{kind}' AS kind, g.day, g.id, g.manager_id, g.created, g.won, g.called, "
