@@ -1,5 +1,6 @@
 """Benchmark what a change of clients costs the refresh after a sync: the stored
-copies of the clients' managers (rop.store.client_days, rop.store.manager_clients).
+copies of the clients' managers (rop.store.client_days, rop.store.manager_clients)
+and the client firsts (rop.store.client_firsts).
 
 Not a test. Usage (a copy of a store: it is changed):
     .venv/bin/python bench/bench_client_refresh.py --db STORE [--share 0.01]
@@ -22,9 +23,9 @@ from pathlib import Path
 
 from bench_clients import postgres  # bench/, the script's own folder
 
-from rop.store import Store, manager_clients, open_store
+from rop.store import Store, client_firsts, manager_clients, open_store
 from rop.store.client_facts import KINDS
-from rop.store.facts import _params, refresh_facts
+from rop.store.facts import _IDS, _params, _stage_ids, refresh_facts
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -37,8 +38,9 @@ def run(store: Store, share: float) -> None:
     step = max(1, round(1 / share))
     start = time.perf_counter()
     moved = 0
+    ids: dict[str, list[int]] = {}
     with store.transaction():
-        for table in ("contacts", "companies"):
+        for kind, table in (("contact", "contacts"), ("company", "companies")):
             rows = store.query_dicts(
                 f"SELECT * FROM {table} WHERE id % {step} = 0 AND assigned_by_id IS NOT NULL "  # noqa: S608
                 "ORDER BY id"
@@ -48,6 +50,7 @@ def run(store: Store, share: float) -> None:
             for i in range(0, len(rows), 2500):  # the sync's batches
                 store.upsert(table, rows[i : i + 2500])
             moved += len(rows)
+            ids[kind] = [int(r["id"]) for r in rows]
     write = time.perf_counter() - start
     start = time.perf_counter()
     done = refresh_facts(store, portal)
@@ -70,6 +73,22 @@ def run(store: Store, share: float) -> None:
             f"| {store.dialect.name} | the {kind} counts rebuilt whole | {took * 1000:,.0f} ms "
             f"| {os.getloadavg()[0]:.1f} |"
         )
+    # The client firsts: the handed-over clients' rows rewritten (what the refresh
+    # adds to the client days' rewrite), then each kind's rebuilt whole.
+    for kind in KINDS:
+        for label, chosen in (("handed-over", ids[kind]), ("all", None)):
+            start = time.perf_counter()
+            with store.transaction():
+                if chosen is None:
+                    client_firsts.write(store, params, kind, None)
+                else:
+                    with _stage_ids(store, chosen):
+                        client_firsts.write(store, params, kind, _IDS)
+            took = time.perf_counter() - start
+            print(
+                f"| {store.dialect.name} | the {kind} firsts of {label} clients rewritten "
+                f"| {took * 1000:,.0f} ms | {os.getloadavg()[0]:.1f} |"
+            )
 
 
 def main() -> None:

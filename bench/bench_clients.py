@@ -15,7 +15,8 @@ Prints a Markdown table: per period (the store's last month, the year to date,
 each with the previous period) and path (the records; counts per manager with
 the flags from the period's deals and calls; counts with the flags from the
 stored client days; the same with the clients counted from the stored copies of
-their managers), the median wall and CPU time of ``build_report`` with the
+their managers; and with the flagged clients counted from the stored client
+firsts), the median wall and CPU time of ``build_report`` with the
 client sections only (no stage section). A long period of the default filter
 reads the stored client facts whichever of the middle two.
 """
@@ -75,22 +76,30 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--pg-db", default="clients")
     parser.add_argument("--page", action="store_true")
+    parser.add_argument(
+        "--last-two", action="store_true", help="only the stored managers, without and with firsts"
+    )
     args = parser.parse_args()
     if args.pg_keep:
         with postgres(args.pg_keep, args.portal, args.pg_db) as url, open_store(url) as store:
             store.use_portal(str(store.scalar("SELECT portal FROM portals LIMIT 1")))
-            run(store, args.runs, args.page)
+            run(store, args.runs, args.page, args.last_two)
         return
     with open_store(str(args.db)) as store:
         require_current(store, str(args.db))
-        run(store, args.runs, args.page)
+        run(store, args.runs, args.page, args.last_two)
 
 
-def _use(path: tuple[bool, bool, bool]) -> None:
-    client_counts.ENABLED, context.USE_CLIENT_DAYS, context.USE_CLIENT_MANAGERS = path
+def _use(path: tuple[bool, bool, bool, bool]) -> None:
+    (
+        client_counts.ENABLED,
+        context.USE_CLIENT_DAYS,
+        context.USE_CLIENT_MANAGERS,
+        context.USE_CLIENT_FIRSTS,
+    ) = path
 
 
-def run(store: Store, runs: int, page: bool = False) -> None:
+def run(store: Store, runs: int, page: bool = False, last_two: bool = False) -> None:
     last = store.scalar("SELECT max(date_create) FROM deals").date()
     # The page: every section (the stage section apart, as bench_pg.py's page case).
     sections = SECTIONS if page else ("companies", "contacts")
@@ -98,12 +107,20 @@ def run(store: Store, runs: int, page: bool = False) -> None:
         "month + previous": ReportFilter(last.replace(day=1), last, sections=sections),
         "year to date + previous": ReportFilter(date(last.year, 1, 1), last, sections=sections),
     }
-    # (client_counts.ENABLED, context.USE_CLIENT_DAYS, context.USE_CLIENT_MANAGERS).
+    # (client_counts.ENABLED, context.USE_CLIENT_DAYS, context.USE_CLIENT_MANAGERS,
+    # context.USE_CLIENT_FIRSTS).
     paths = {
-        **({} if page else {"records": (False, False, False)}),
-        "counts, flags from the period's deals and calls": (True, False, False),
-        "counts, flags from the stored client days": (True, True, False),
-        "counts from the stored client managers": (True, True, True),
+        **({} if page or last_two else {"records": (False, False, False, False)}),
+        **(
+            {}
+            if last_two
+            else {
+                "counts, flags from the period's deals and calls": (True, False, False, False),
+                "counts, flags from the stored client days": (True, True, False, False),
+            }
+        ),
+        "counts from the stored client managers": (True, True, True, False),
+        "counts from the stored client managers and client firsts": (True, True, True, True),
     }
     print("| period | path | median wall | median CPU | load |\n|---|---|---|---|---|")
     for label, flt in periods.items():

@@ -19,7 +19,7 @@ import pytest
 from rop.report.build import build_report
 from rop.report.context import context, prepare
 from rop.report.filter import ReportFilter
-from rop.store import client_days, facts, rollups
+from rop.store import client_days, client_firsts, facts, rollups
 from rop.store.client_facts import KINDS
 from rop.store.db import Store, open_store
 from tests.conftest import ENGINES, store_target
@@ -59,6 +59,81 @@ def assert_days_equal_a_rebuild(store: Store, portal: str) -> None:
         rebuilt = _rows(store, f"SELECT {cols} FROM ({client_days.days_sql(kind)}) d", params)
         assert rebuilt, kind  # the portal has some of each
         assert stored == rebuilt, kind
+        # The client firsts (rop.store.client_firsts) follow the same clients:
+        # they equal what the rebuilt days give, worked out here in Python.
+        first_cols = ", ".join(client_firsts.COLUMNS)
+        firsts = _rows(
+            store,
+            f"SELECT {first_cols} FROM {client_firsts.TABLE} "
+            f"WHERE portal = $portal AND kind = '{kind}'",
+            params,
+        )
+        assert firsts == expected_firsts(kind, rebuilt), kind
+
+
+def assert_firsts_count_distinct_clients(store: Store, portal: str, rnd: random.Random) -> None:
+    """Per manager, the clients the client firsts count in a period (and a second
+    one) are the distinct clients of the period's client days with each flag,
+    counted here in Python, for random periods over the portal's days."""
+    tz = store.scalar("SELECT timezone FROM portals WHERE portal = ?", [portal])
+    params = {"portal": portal, "tz": tz or "UTC"}
+    cols = ", ".join(client_days.COLUMNS)
+    names = {"created": "with_deals", "won": "with_sales", "called": "called"}
+    checked = 0
+    for kind in KINDS:
+        days = _rows(store, f"SELECT {cols} FROM ({client_days.days_sql(kind)}) d", params)
+        span = sorted({d[1] for d in days})
+        for _ in range(12):
+            a, b = sorted(rnd.sample(span, 2))
+            qa, qb = sorted(rnd.sample(span, 2))
+            got = {
+                r[0]: r[1:]
+                for r in store.query(
+                    client_firsts.counts_sql(kind, {"": "d", "_q": "qd"}),
+                    {"portal": portal, "d_from": a, "d_to": b, "qd_from": qa, "qd_to": qb},
+                )
+            }
+            want: dict[int, list[int]] = {}
+            for low, high, at in ((a, b, 0), (qa, qb, 3)):
+                for i, flag in enumerate(names):
+                    seen = set()
+                    for _k, day, cid, _c, created, won, call_max, manager in days:
+                        has = {
+                            "created": created,
+                            "won": won,
+                            "called": call_max is not None and call_max >= 0,
+                        }[flag]
+                        if manager is not None and has and low <= day <= high:
+                            seen.add((manager, cid))
+                    for manager, _cid in seen:
+                        want.setdefault(manager, [0] * 6)[at + i] += 1
+            got = {m: list(v) for m, v in got.items() if any(v)}
+            assert got == want, (kind, a, b, qa, qb)
+            checked += sum(map(sum, want.values()))
+    assert checked > 0
+
+
+def expected_firsts(kind: str, days: list[tuple]) -> list[tuple]:
+    """The client firsts' rows (client_firsts.COLUMNS) of the client days' rows
+    (client_days.COLUMNS), by hand: per client and day its flags (any pipeline, a
+    call of 0 s or more), and per flag the latest earlier day that had it."""
+    per: dict[tuple[int, Any], list] = {}
+    for _kind, day, cid, _category, created, won, call_max, manager in days:
+        row = per.setdefault((cid, day), [manager, False, False, False])
+        row[1] |= bool(created)
+        row[2] |= bool(won)
+        row[3] |= call_max is not None and call_max >= 0
+    out = []
+    last: dict[int, list] = {}
+    for (cid, day), (manager, *flags) in sorted(per.items()):
+        if not any(flags):
+            continue
+        prev = last.setdefault(cid, [None, None, None])
+        out.append((kind, day, cid, manager, *flags, *prev))
+        for i, flag in enumerate(flags):
+            if flag:
+                prev[i] = day
+    return sorted(out, key=repr)
 
 
 def sections(report: dict[str, Any]) -> dict[str, Any]:
@@ -101,6 +176,7 @@ def test_client_days_follow_incremental_syncs_and_give_the_same_sections(
             sync(store, emu)
             assert rollups.rollups_ready(store, emu.key)
             assert_days_equal_a_rebuild(store, emu.key)
+            assert_firsts_count_distinct_clients(store, emu.key, rnd)
         key = emu.key
     today = date(2026, 5, 1)
     month = ReportFilter(date(2026, 1, 1), date(2026, 1, 31), today=today)
@@ -111,6 +187,13 @@ def test_client_days_follow_incremental_syncs_and_give_the_same_sections(
         assert not context(
             prepare(store, other, key), other.date_from, other.date_to
         ).opts.client_days
+    # The default pipelines and call bound count from the client firsts; a
+    # pipeline subset or a lower call bound groups the client days per client.
+    assert context(prepare(store, month, key), month.date_from, month.date_to).opts.client_firsts
+    for other in (replace(month, pipelines=(1,)), replace(month, min_call_seconds=60)):
+        assert not context(
+            prepare(store, other, key), other.date_from, other.date_to
+        ).opts.client_firsts
     flagged = 0
     for flt in (
         month,

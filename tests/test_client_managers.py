@@ -23,7 +23,12 @@ from rop.store.client_facts import KINDS
 from rop.store.db import Store, open_store
 from tests.conftest import ENGINES, store_target
 from tests.sync_portal import make_portal
-from tests.test_client_days import _days_vs_events, assert_days_equal_a_rebuild, sections
+from tests.test_client_days import (
+    _days_vs_events,
+    assert_days_equal_a_rebuild,
+    assert_firsts_count_distinct_clients,
+    sections,
+)
 from tests.test_client_facts import move_clients
 from tests.test_facts import Spy
 from tests.test_sync import Emulated, emulate, sync
@@ -98,6 +103,7 @@ def test_client_managers_follow_incremental_syncs_and_give_the_same_sections(
             # Incremental: the changed clients only, nothing rebuilt whole.
             assert not runs[-1].rebuilt and runs[-1].rollups, runs[-1]
             assert_days_equal_a_rebuild(store, emu.key)
+            assert_firsts_count_distinct_clients(store, emu.key, rnd)
             assert_counts_equal_a_rebuild(store, emu.key)
         key = emu.key
     today = date(2026, 11, 27)
@@ -112,12 +118,15 @@ def test_client_managers_follow_incremental_syncs_and_give_the_same_sections(
     assert _days_vs_events(
         store, ReportFilter(date(2026, 11, 1), date(2026, 11, 30), today=today), key, monkeypatch
     )["total"]["contacts_new"]
-    # A long period of the default filter: flags from the stored client facts,
-    # the totals from the stored counts.
+    # A long period of the default filter: the flagged clients counted from the
+    # stored client firsts (else from the stored client facts), the totals from
+    # the stored counts.
     long = ReportFilter(date(2025, 12, 1), date(2026, 11, 30), today=today)
     prep = prepare(store, long, key)
     opts = context(prep, long.date_from, long.date_to).opts
-    assert opts.client_facts and opts.client_managers
+    assert opts.client_facts and opts.client_managers and opts.client_firsts
     fast = sections(build_report(store, long, portal=key, stages=False))
+    monkeypatch.setattr("rop.report.context.USE_CLIENT_FIRSTS", False)
+    assert sections(build_report(store, long, portal=key, stages=False)) == fast
     monkeypatch.setattr("rop.report.context.USE_ROLLUPS", False)
     assert sections(build_report(store, long, portal=key, stages=False)) == fast

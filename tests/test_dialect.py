@@ -103,6 +103,22 @@ def _queries(dialect: Dialect) -> dict[str, str]:
             ),
         )
         or "",
+        # The default pipelines and call bound: the flagged clients per manager
+        # counted from the stored client firsts, no grouping per client.
+        "contacts_counts_firsts": client_counts_sql(
+            SOURCES["contact_rel"],
+            [*contacts, *(previous_figure(SOURCES["contact_rel"], f) for f in contacts)],
+            replace(
+                _days_ctx(dialect),
+                opts=replace(
+                    _days_ctx(dialect).opts,
+                    pipelines=False,
+                    client_managers=True,
+                    client_firsts=True,
+                ),
+            ),
+        )
+        or "",
         "deals_won_drill_pipelines": drill_sql(
             SOURCES["deal_rel"],
             won,

@@ -11,7 +11,9 @@ deal's):
 - ``with_deals``, ``with_sales``, ``called``: the clients the period's events
   flag (``<kind>_flags``: the period's deals and calls, the stored client
   facts or the stored client days, rop.metrics.sources.client_flag_steps),
-  joined to their clients;
+  joined to their clients; or, for the default pipelines and call bound,
+  counted per manager from the stored client firsts (rop.store.client_firsts:
+  a client's first day in the period, no grouping per client);
 - ``not_called``/``not_sold``: ``total`` minus the flagged count; the shares
   take ``total`` as their denominator.
 
@@ -45,7 +47,7 @@ from rop.metrics.sources import (
     deal_ctes,
     in_period,
 )
-from rop.store import manager_clients
+from rop.store import client_firsts, manager_clients
 
 # Tests switch it off to compare with the records path.
 ENABLED = True
@@ -84,30 +86,42 @@ def _figure_columns(i: int, fig: Figure, known: dict) -> list[str] | None:
     return None
 
 
-def _stored_per_manager(kind: str, opts: Options, flags: str, cid: str) -> Cte:
+def _stored_per_manager(kind: str, opts: Options, flags: str | None, cid: str | None) -> Cte:
     """``<kind>_per`` from the stored copies of the clients' managers: ``total`` and
     ``new`` summed from the client counts per manager and creation day
     (rop.store.manager_clients), the flags counted from the client days' rows,
     which hold their client's manager (rop.store.client_days): no client row read.
+    With ``opts.client_firsts`` (``flags`` None) the flags are counted per manager
+    from the stored client firsts' range of days, with no grouping per client
+    (rop.store.client_firsts).
     """
     periods = ("", "_q") if opts.previous else ("",)
     # A period is whole local days ($d_from..$d_to, the previous $qd_from..$qd_to).
     bounds = {"": "d", "_q": "qd"}
     flag_cols = [f"{f}{q}" for q in periods for f in _FLAGS]
-    # The flags come from the client days only with opts.client_days; else (the
-    # stored client facts) they are joined to the clients for their manager.
-    flagged_from = (
-        f"FROM {flags} fl WHERE fl.manager_id IS NOT NULL"
-        if opts.client_days
-        else f"FROM {flags} fl JOIN ({_clients(kind, False)}) x ON x.id = fl.{cid} WHERE TRUE"
-    )
-    manager = "fl.manager_id" if opts.client_days else "x.manager_id"
     new = ", ".join(
         f"coalesce(sum(m.n) FILTER (WHERE m.day >= ${bounds[q]}_from "
         f"AND m.day <= ${bounds[q]}_to), 0) AS new{q}"
         for q in periods
     )
     zeros, zero_new, flagged, any_flag, sums = _columns(periods, flag_cols)
+    if flags is None:
+        firsts = client_firsts.counts_sql(kind, {q: bounds[q] for q in periods})
+        cols = ", ".join(f"c.{c}" for c in flag_cols)
+        flagged_part = f"SELECT c.manager_id, 0 AS total, {zero_new}, {cols} FROM ({firsts}) c"
+    else:
+        # The flags come from the client days only with opts.client_days; else (the
+        # stored client facts) they are joined to the clients for their manager.
+        flagged_from = (
+            f"FROM {flags} fl WHERE fl.manager_id IS NOT NULL"
+            if opts.client_days
+            else f"FROM {flags} fl JOIN ({_clients(kind, False)}) x ON x.id = fl.{cid} WHERE TRUE"
+        )
+        manager = "fl.manager_id" if opts.client_days else "x.manager_id"
+        flagged_part = (
+            f"SELECT {manager} AS manager_id, 0 AS total, {zero_new}, {flagged}\n"
+            f"{flagged_from} AND ({any_flag}) GROUP BY {manager}"
+        )
     return Cte(
         f"{kind}_per",
         f"SELECT manager_id, CAST(NULL AS VARCHAR) AS grp_source, "
@@ -115,8 +129,7 @@ def _stored_per_manager(kind: str, opts: Options, flags: str, cid: str) -> Cte:
         f"SELECT m.manager_id, sum(m.n) AS total, {new}, {zeros}\n"
         f"FROM {manager_clients.TABLE} m WHERE m.portal = $portal AND m.kind = '{kind}' "
         "GROUP BY m.manager_id\n"
-        f"UNION ALL SELECT {manager} AS manager_id, 0 AS total, {zero_new}, {flagged}\n"
-        f"{flagged_from} AND ({any_flag}) GROUP BY {manager}\n"
+        f"UNION ALL {flagged_part}\n"
         ") p GROUP BY manager_id",
     )
 
@@ -183,9 +196,13 @@ def client_counts_sql(source: Source, figs: Sequence[Figure], ctx: Context) -> s
         cols.extend(got)
 
     def steps(opts: Options) -> list[Cte]:
-        flag_steps, flags, cid = client_flag_steps(kind, opts)
         # By source the rows need each client's source: the clients are read.
-        if opts.client_managers and ctx.group != "source":
+        stored = opts.client_managers and ctx.group != "source"
+        if stored and opts.client_firsts:
+            # Counted per manager from the client firsts: no flags per client.
+            return [_stored_per_manager(kind, opts, None, None)]
+        flag_steps, flags, cid = client_flag_steps(kind, opts)
+        if stored:
             per = _stored_per_manager(kind, opts, flags, cid)
         else:
             per = _per_manager(kind, opts, flags, cid, ctx.group == "source")

@@ -121,6 +121,10 @@ class Options:
     # ``manager_id``, rop.store.manager_clients): the client sections' counts per
     # manager read them, not the clients (rop.metrics.client_counts).
     client_managers: bool = False
+    # The clients' flags counted per manager from the stored client firsts
+    # (rop.store.client_firsts, with the client days and managers): for a deal of
+    # any pipeline and a call of any duration ($min_s 0, no upper bound).
+    client_firsts: bool = False
 
 
 def granted_filter(entity: str, alias: str) -> str:

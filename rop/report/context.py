@@ -57,6 +57,10 @@ USE_CLIENT_DAYS = True
 # managers (rop.store.manager_clients, the client days' manager_id); bench
 # scripts switch it off to time the counts that read the clients.
 USE_CLIENT_MANAGERS = True
+# The client sections' flagged clients per manager from the stored client firsts
+# (rop.store.client_firsts) for the default pipelines and call bound; bench
+# scripts switch it off to time the client days' grouping per client.
+USE_CLIENT_FIRSTS = True
 
 
 @dataclass(frozen=True)
@@ -318,6 +322,18 @@ def context(prep: Prepared, date_from: date, date_to: date) -> Context:
         and not granted & {"deal", "call"},
         # Built with the client days: the clients counted per manager.
         client_managers=prep.rollups and USE_CLIENT_DAYS and USE_CLIENT_MANAGERS,
+    )
+    # The default pipelines and call bound, over any period (a long one too,
+    # where the client facts would be joined to the clients): the flagged clients
+    # per manager counted from the stored client firsts (rop.store.client_firsts).
+    opts = replace(
+        opts,
+        client_firsts=opts.client_managers
+        and USE_CLIENT_FIRSTS
+        and not flt.pipelines
+        and flt.min_call_seconds == 0
+        and flt.max_call_seconds is None
+        and not granted & {"deal", "call"},
     )
     return Context(
         params=params,

@@ -9,7 +9,8 @@ day, pipeline), a period's flags come from a range of days: an index range on
 PostgreSQL, a range of row groups on DuckDB (rows written in day order),
 already one row per client and day. The flags are still taken per client
 (OR-ed over its days): a per-manager count of distinct clients cannot be summed
-over days.
+over days. For the default pipelines and call bound the client firsts, derived
+from these rows, count them with no grouping per client (rop.store.client_firsts).
 
 Each row also holds ``manager_id``, a stored copy of its client's current
 manager (ASSIGNED_BY): NULL where the client counts in no section (no

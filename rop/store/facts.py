@@ -52,7 +52,7 @@ from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
-from rop.store import client_days, client_facts, client_texts, manager_clients
+from rop.store import client_days, client_facts, client_firsts, client_texts, manager_clients
 from rop.store.dialect import DUCKDB, Dialect
 from rop.store.rollups import (
     Touched,
@@ -536,6 +536,7 @@ def refresh_facts(store: Store, portal: str, *, full: bool = False) -> Refreshed
                 if found | changed:
                     with _stage_ids(store, sorted(found | changed)):
                         client_days.write(store, params, client, _IDS)
+                        client_firsts.write(store, params, client, _IDS)
                 if changed:
                     manager_clients.write(store, params, client)
             if found | texted[client]:

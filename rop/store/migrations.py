@@ -816,4 +816,29 @@ CREATE TABLE manager_clients (
 );
 """,
     ),
+    (
+        21,
+        "client firsts",
+        # Per company and contact, each local day with a deal created or won or a
+        # call, and the previous day it had each (rop/store/client_firsts.py): the
+        # client sections count a period's distinct clients per manager as a range
+        # of days, with no grouping per client. Built with the rollups
+        # (ROLLUP_VERSION 4) by `rop migrate` or the next `rop sync`; PostgreSQL's
+        # indexes: rop.store.postgres.PG_INDEXES.
+        """
+CREATE TABLE client_firsts (
+    portal TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    day DATE NOT NULL,
+    id BIGINT NOT NULL,
+    manager_id BIGINT,
+    created BOOLEAN NOT NULL,
+    won BOOLEAN NOT NULL,
+    called BOOLEAN NOT NULL,
+    created_prev DATE,
+    won_prev DATE,
+    called_prev DATE
+);
+""",
+    ),
 ]

@@ -70,6 +70,9 @@ PG_INDEXES: tuple[str, ...] = (
     "CREATE INDEX IF NOT EXISTS client_days_day ON client_days (portal, kind, day)",
     # ... and a refresh replaces the rows of some clients.
     "CREATE INDEX IF NOT EXISTS client_days_id ON client_days (portal, kind, id)",
+    # The client firsts: the same two (rop.store.client_firsts).
+    "CREATE INDEX IF NOT EXISTS client_firsts_day ON client_firsts (portal, kind, day)",
+    "CREATE INDEX IF NOT EXISTS client_firsts_id ON client_firsts (portal, kind, id)",
     # The client counts per manager and creation day: one kind's rows of one portal.
     "CREATE INDEX IF NOT EXISTS manager_clients_kind ON manager_clients (portal, kind)",
     "CREATE INDEX IF NOT EXISTS deal_facts_last_move ON deal_facts (portal, last_move)",

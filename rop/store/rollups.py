@@ -41,7 +41,7 @@ from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from typing import TYPE_CHECKING, Any
 
-from rop.store import client_days, manager_clients
+from rop.store import client_days, client_firsts, manager_clients
 from rop.store.client_facts import KINDS as CLIENT_KINDS
 from rop.store.dialect import days_between
 
@@ -52,7 +52,8 @@ if TYPE_CHECKING:
 # 2: the client days (rop.store.client_days) are built and versioned with them.
 # 3: the client days hold their client's manager; the client counts per manager
 # (rop.store.manager_clients) are built with them.
-ROLLUP_VERSION = 3
+# 4: the client firsts (rop.store.client_firsts) are built with them.
+ROLLUP_VERSION = 4
 
 
 def local_day(expr: str) -> str:
@@ -245,6 +246,7 @@ def rebuild_rollups(store: Store, params: dict[str, Any]) -> None:
     )
     for client in CLIENT_KINDS:
         client_days.write(store, bound, client, None)
+        client_firsts.write(store, bound, client, None)
         manager_clients.write(store, bound, client)
 
 
