@@ -192,9 +192,10 @@ _CACHED = "SELECT * FROM "
 _STORED = "-- stored facts\n"
 
 
-# A step read by several others that each compute it (DuckDB: a drill-down's list).
+# A step its readers each compute (a drill-down's list, read by its page's pick
+# and by the aggregates beside the page).
 _INLINE = "-- computed where read\n"
-# A step computed once for all its readers (DuckDB: a drill-down's page).
+# A step computed once for all its readers (a drill-down's page).
 _ONCE = "-- computed once\n"
 
 
@@ -429,7 +430,7 @@ def drill_sql(
         # cheap to read again (``Source.reread``: a scan of stored facts) come
         # as one row beside the page, from the list read again (NOT
         # MATERIALIZED); as windows over the whole list they held every row of
-        # it (the calls of a month at 1M deals: a quarter of the page's CPU).
+        # it (the calls of a month at 1M deals: a fifth of the page's CPU).
         # Elsewhere windows: deals won ~the same either way, a client list read
         # twice is joined to its flags twice; PostgreSQL's page was not measured.
         beside = totals and source.reread and ctx.opts.dialect.name == "duckdb"
