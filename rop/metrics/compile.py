@@ -125,11 +125,26 @@ def relation(source: Source, ctx: Context, names: bool = False, page: str | None
     join_text = f" LEFT JOIN {text} t ON t.id = r.id" if text else ""
     users = "LEFT JOIN users u ON u.portal = $portal AND u.id = r.manager_id"
     if page is not None and names:
-        ctes["f_all"] = (
-            f"SELECT r.*, u.department_id AS department_id FROM {source.name} r {users} "
-            f"WHERE {base}"
+        # The department only where the page's pick reads it (a department's
+        # row, rows by department): a join fewer to plan and run otherwise.
+        dept = (
+            (", u.department_id AS department_id", f" {users}")
+            if re.search(r"\bdepartment_id\b", page)
+            else ("", "")
         )
+        ctes["f_all"] = f"SELECT r.*{dept[0]} FROM {source.name} r{dept[1]} WHERE {base}"
         ctes[PAGE] = page
+        # The list is read where it is used (the page's pick, and on DuckDB the
+        # figure's aggregates beside it: drill_sql), the page computed once for
+        # its names and rows: left to itself DuckDB inlines a page without
+        # windows (an export's) into each of its readers, the pick five times
+        # for the calls. Read once, as PostgreSQL's page is, neither changes a plan.
+        ctes["f_all"] = _INLINE + ctes["f_all"]
+        if source.name in ctes and not ctes[source.name].startswith(_STORED):
+            # Its filters reach the facts' scan: materialized once for two readers,
+            # the deals were read whole (1M rows instead of 209k at 1M deals).
+            ctes[source.name] = _INLINE + ctes[source.name]
+        ctes[PAGE] = _ONCE + page
         if paged is not None and text is not None:
             # Its helpers (the stage directory...) come inline when the cache
             # keeps them out of the chain; a CTE reads only earlier ones.
@@ -177,12 +192,22 @@ _CACHED = "SELECT * FROM "
 _STORED = "-- stored facts\n"
 
 
+# A step its readers each compute (a drill-down's list, read by its page's pick
+# and by the aggregates beside the page).
+_INLINE = "-- computed where read\n"
+# A step computed once for all its readers (a drill-down's page).
+_ONCE = "-- computed once\n"
+
+
 def _with(ctes: dict[str, str]) -> str:
-    plain = (_CACHED, _STORED)
-    return ",\n".join(
-        f"{n} AS {'NOT MATERIALIZED ' if sql.startswith(plain) else ''}(\n{sql}\n)"
-        for n, sql in ctes.items()
-    )
+    plain = (_CACHED, _STORED, _INLINE)
+
+    def how(sql: str) -> str:
+        if sql.startswith(plain):
+            return "NOT MATERIALIZED "
+        return "MATERIALIZED " if sql.startswith(_ONCE) else ""
+
+    return ",\n".join(f"{n} AS {how(sql)}(\n{sql}\n)" for n, sql in ctes.items())
 
 
 def params_for(ctx: Context, figs: Sequence[Figure]) -> dict[str, Any]:
@@ -345,22 +370,27 @@ def drill_columns(source: Source, fig: Figure) -> tuple[Column, ...]:
     return (*extra, *source.columns)
 
 
-def _window_aggregates(fig: Figure) -> str:
-    """The figure's own aggregates over the whole list (named as in :func:`_aggregates`).
+def _list_aggregates(fig: Figure, over: str = "") -> str:
+    """The figure's own aggregates over the whole list (named as in :func:`_aggregates`),
+    and its count (``_total``); ``over``: as windows (`` OVER ()``) beside each row.
 
     The list's rows already meet the figure's condition, so the value of the
     figure comes with the page, from the very same records.
     """
-    cols = ["count(*) OVER () AS _total"]
+    cols = [f"count(*){over} AS _total"]
     if fig.measure in ("sum", "mean"):
-        cols.append(f"sum({fig.value}) OVER () AS a0_s")
+        cols.append(f"sum({fig.value}){over} AS a0_s")
     if fig.measure in ("count", "mean"):
         what = "*" if fig.measure == "count" else fig.value
-        cols.append(f"count({what}) OVER () AS a0_n")
+        cols.append(f"count({what}){over} AS a0_n")
     if fig.measure == "share":
-        cols.append("count(*) OVER () AS a0_den")
-        cols.append(f"sum(CASE WHEN ({fig.numerator}) THEN 1 ELSE 0 END) OVER () AS a0_num")
+        cols.append(f"count(*){over} AS a0_den")
+        cols.append(f"sum(CASE WHEN ({fig.numerator}) THEN 1 ELSE 0 END){over} AS a0_num")
     return ", ".join(cols)
+
+
+def _aggregate_names(aggs: str) -> list[str]:
+    return re.findall(r" AS (_total|a0_\w+)", aggs)
 
 
 def _named(source: Source, order: str) -> bool:
@@ -378,30 +408,48 @@ def drill_sql(
     order: str,
     limit: int | None,
     offset: int,
+    totals: bool = True,
 ) -> tuple[str, tuple[Column, ...]]:
-    """The records behind one figure: for a share, its denominator with the numerator flagged."""
+    """The records behind one figure: for a share, its denominator with the numerator flagged.
+
+    ``totals``: each row also carries the list's count (``_total``) and the
+    figure's aggregates over the whole list (``a0_*``, see :func:`combine`), as a
+    page needs them; an export (``totals=False``) reads the rows alone, so the
+    engine need not hold the whole list to count it before the first row.
+    """
     cols = drill_columns(source, fig)
     select = ", ".join(
         ["f.id AS id", "f.manager_id AS manager_id"] + [f"{c.expr} AS {c.key}" for c in cols]
     )
     page = f" LIMIT {int(limit)}" if limit is not None else ""
     page += f" OFFSET {int(offset)}" if offset else ""
+    listed = f"({fig.condition}) AND {where}"
     if not _named(source, order):
-        # The order needs no names (nor does a row's condition): pick the page, with
-        # the figure's aggregates over the whole list, first; then name its rows.
-        # (The aggregates as one row beside the page instead of windows read ~10 %
-        # less CPU for a calls page at 1M deals but 60 % more for deals won: the
-        # list became a CTE read twice, computed whole with its stage movements.)
-        windows = _window_aggregates(fig)
-        picked = (
-            f"SELECT f.*, {windows} FROM f_all f "
-            f"WHERE ({fig.condition}) AND {where} ORDER BY {order}{page}"
-        )
+        # The order needs no names (nor does a row's condition): pick the page
+        # first, then name its rows. On DuckDB the aggregates of a list that is
+        # cheap to read again (``Source.reread``: a scan of stored facts) come
+        # as one row beside the page, from the list read again (NOT
+        # MATERIALIZED); as windows over the whole list they held every row of
+        # it (the calls of a month at 1M deals: a fifth of the page's CPU).
+        # Elsewhere windows: deals won ~the same either way, a client list read
+        # twice is joined to its flags twice; PostgreSQL's page was not measured.
+        beside = totals and source.reread and ctx.opts.dialect.name == "duckdb"
+        windows = ", " + _list_aggregates(fig, " OVER ()") if totals and not beside else ""
+        picked = f"SELECT f.*{windows} FROM f_all f WHERE {listed} ORDER BY {order}{page}"
         rel = relation(source, ctx, names=True, page=picked)
-        aggs = ", ".join(f"f.{a}" for a in re.findall(r" AS (_total|a0_\w+)", windows))
-        return f"{rel}\nSELECT {select}, {aggs} FROM f ORDER BY {order}", cols
+        if beside:
+            aggs = _list_aggregates(fig)
+            got = ", ".join(f"t.{a}" for a in _aggregate_names(aggs))
+            return (
+                f"{rel}\nSELECT {select}, {got} FROM f, "
+                f"(SELECT {aggs} FROM f_all f WHERE {listed}) t ORDER BY {order}",
+                cols,
+            )
+        got = "".join(f", f.{a}" for a in _aggregate_names(windows))
+        return f"{rel}\nSELECT {select}{got} FROM f ORDER BY {order}", cols
+    windows = ", " + _list_aggregates(fig, " OVER ()") if totals else ""
     sql = (
-        f"{relation(source, ctx, names=True)}\nSELECT {select}, {_window_aggregates(fig)} "
-        f"FROM f WHERE ({fig.condition}) AND {where} ORDER BY {order}{page}"
+        f"{relation(source, ctx, names=True)}\nSELECT {select}{windows} "
+        f"FROM f WHERE {listed} ORDER BY {order}{page}"
     )
     return sql, cols

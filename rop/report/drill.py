@@ -174,8 +174,10 @@ def drill_chunks(
         result = _forecast(store, flt, portal, user_id, department_id, 0, None)
         records = result.pop("records")
         return result, iter([records[i : i + chunk] for i in range(0, len(records), chunk)])
+    # Its own statement: the rows alone, without the page's count and value
+    # over the whole list (windows DuckDB fills only once it has held every row).
     plan = _plan(store, flt, figure, user_id, department_id, portal, sort, desc, 0, None,
-                 key, none_row, quality)  # fmt: skip
+                 key, none_row, quality, totals=False)  # fmt: skip
     known = plan.known_users(store)
     reader = store.cursor()
 
@@ -286,8 +288,10 @@ def _plan(
     key: Any,
     none_row: bool,
     quality: QualitySettings | None,
+    totals: bool = True,
 ) -> _Plan:
-    """Every check of a drill-down (figure, section, rights, sort) and its statement."""
+    """Every check of a drill-down (figure, section, rights, sort) and its statement;
+    ``totals``: with the list's count and the figure's value (a page, not an export)."""
     fig = find_figure(figure)
     # A key stage/status column may be drilled without being chosen as a column:
     # adding it to the filter checks that it exists (and is in the chosen pipelines).
@@ -325,7 +329,7 @@ def _plan(
     direction = "DESC" if desc else "ASC"
     order_expr = "f.id" if sort in (None, "id") else by_key[sort].expr
     order = f"{order_expr} {direction} NULLS LAST, f.id"
-    sql, cols = drill_sql(source, fig, ctx, where, order, limit, offset)
+    sql, cols = drill_sql(source, fig, ctx, where, order, limit, offset, totals)
     params = params_for(ctx, [fig]) | extra
     return _Plan(prep, names, fig, source, cols, ctx, where, sql, params,
                  user_id, department_id, key, none_row)  # fmt: skip

@@ -37,7 +37,8 @@ LEFT JOIN (SELECT status_id, max(semantics) AS semantics FROM statuses
     ON s.status_id = d.stage_id
 WHERE d.portal = $portal AND d.assigned_by_id IS NOT NULL
 ),
-deal_rel AS (
+deal_rel AS NOT MATERIALIZED (
+-- computed where read
 SELECT b.*, coalesce(CASE
     WHEN b.last_move < $p_from OR b.first_move >= $p_to THEN FALSE
     WHEN b.first_move >= $p_from OR b.last_move < $p_to THEN TRUE
@@ -45,10 +46,12 @@ SELECT b.*, coalesce(CASE
         WHERE u.first_move < $p_from AND u.last_move >= $p_to AND len(list_filter(u.moves, lambda t: t >= $p_from AND t < $p_to)) > 0)
 END, FALSE) AS moved, b.category_id IN (SELECT unnest(CAST($pipes AS BIGINT[]))) AS in_pipes FROM deal_base b
 ),
-f_all AS (
-SELECT r.*, u.department_id AS department_id FROM deal_rel r LEFT JOIN users u ON u.portal = $portal AND u.id = r.manager_id WHERE r.in_pipes
+f_all AS NOT MATERIALIZED (
+-- computed where read
+SELECT r.* FROM deal_rel r WHERE r.in_pipes
 ),
-f_page AS (
+f_page AS MATERIALIZED (
+-- computed once
 SELECT f.*, count(*) OVER () AS _total, count(*) OVER () AS a0_n FROM f_all f WHERE (semantic = 'S' AND (close_time >= $p_from AND close_time < $p_to)) AND f.manager_id = $row ORDER BY f.close_time DESC, f.id LIMIT 50
 ),
 deal_text AS (

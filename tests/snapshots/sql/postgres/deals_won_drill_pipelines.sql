@@ -37,7 +37,8 @@ LEFT JOIN (SELECT status_id, max(semantics) AS semantics FROM statuses
     ON s.status_id = d.stage_id
 WHERE d.portal = %(portal)s AND d.assigned_by_id IS NOT NULL
 ),
-deal_rel AS (
+deal_rel AS NOT MATERIALIZED (
+-- computed where read
 SELECT b.*, coalesce(CASE
     WHEN b.last_move < %(p_from)s OR b.first_move >= %(p_to)s THEN FALSE
     WHEN b.first_move >= %(p_from)s OR b.last_move < %(p_to)s THEN TRUE
@@ -45,10 +46,12 @@ SELECT b.*, coalesce(CASE
         WHERE u.first_move < %(p_from)s AND u.last_move >= %(p_to)s AND EXISTS (SELECT 1 FROM unnest(u.moves) AS t(v) WHERE t.v >= %(p_from)s AND t.v < %(p_to)s))
 END, FALSE) AS moved, b.category_id IN (SELECT unnest(CAST(%(pipes)s AS BIGINT[]))) AS in_pipes FROM deal_base b
 ),
-f_all AS (
-SELECT r.*, u.department_id AS department_id FROM deal_rel r LEFT JOIN users u ON u.portal = %(portal)s AND u.id = r.manager_id WHERE r.in_pipes
+f_all AS NOT MATERIALIZED (
+-- computed where read
+SELECT r.* FROM deal_rel r WHERE r.in_pipes
 ),
-f_page AS (
+f_page AS MATERIALIZED (
+-- computed once
 SELECT f.*, count(*) OVER () AS _total, count(*) OVER () AS a0_n FROM f_all f WHERE (semantic = 'S' AND (close_time >= %(p_from)s AND close_time < %(p_to)s)) AND f.manager_id = %(row)s ORDER BY f.close_time DESC, f.id LIMIT 50
 ),
 deal_text AS (
