@@ -29,6 +29,10 @@ def _default_runner() -> Runner:
     return run_sync
 
 
+class SyncCancelled(Exception):
+    """The job was cancelled (``SyncJob.cancel``): raised at the sync's next batch."""
+
+
 def _jsonable(value: Any) -> Any:
     if isinstance(value, dict):
         return {str(k): _jsonable(v) for k, v in value.items()}
@@ -65,6 +69,8 @@ class SyncJob:
         self.finished_at: str | None = None
         self.runs = 0
         self.on_finish: Callable[[], None] | None = None
+        # Set by cancel(): the running sync stops at its next batch, none starts.
+        self._cancelled = threading.Event()
 
     @property
     def available(self) -> bool:
@@ -94,9 +100,10 @@ class SyncJob:
             }
 
     def start(self, full: bool = False) -> bool:
-        """Start a sync unless one is running; returns False if one already is."""
+        """Start a sync unless one is running (or the job was cancelled); returns
+        False if none starts."""
         with self._lock:
-            if self.state == "running":
+            if self.state == "running" or self._cancelled.is_set():
                 return False
             self.state = "running"
             self.full = full
@@ -110,6 +117,15 @@ class SyncJob:
             self._thread.start()
         return True
 
+    def cancel(self) -> None:
+        """No sync starts from now; a running one raises :class:`SyncCancelled` at
+        its next progress report (after a batch's commit, before the next one)."""
+        self._cancelled.set()
+
+    @property
+    def cancelled(self) -> bool:
+        return self._cancelled.is_set()
+
     def wait(self, timeout: float | None = None) -> None:
         thread = self._thread
         if thread is not None:
@@ -117,6 +133,8 @@ class SyncJob:
 
     def _progress(self, *args: Any, **kwargs: Any) -> None:
         # run_sync calls progress(entity, done, total); keep any other shape as is.
+        if self._cancelled.is_set():
+            raise SyncCancelled("the sync was cancelled")
         with self._lock:
             if len(args) == 3 and not kwargs:
                 self.progress = {"entity": args[0], "done": args[1], "total": args[2]}
@@ -139,6 +157,11 @@ class SyncJob:
             with self._lock:
                 self.state = "done"
                 self.message = "" if result is None else str(_jsonable(result))[:500]
+        except SyncCancelled as exc:
+            log.info("sync cancelled")
+            with self._lock:
+                self.state = "failed"
+                self.message = f"{type(exc).__name__}: {exc}"
         except Exception as exc:  # the page shows the reason; the server stays up
             log.exception("sync failed")
             with self._lock:

@@ -13,6 +13,7 @@ event goes to ``AppMode.events`` (which queues a sync).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import time
@@ -79,6 +80,7 @@ async def app_events(request: Request) -> Response:
 
     if event == "ONAPPINSTALL":
         _record(installs, auth, data)
+        mode.jobs.forget(member_id)  # installed again: it may sync again
         return _ok()
     if event == "ONAPPUPDATE":
         if token:
@@ -86,12 +88,22 @@ async def app_events(request: Request) -> Response:
         return JSONResponse({"result": True}, background=BackgroundTask(_rebind, mode, member_id))
     if event == "ONAPPUNINSTALL":
         clean = str(data.get("CLEAN") or "0") == "1"
-        mode.jobs.forget(member_id)
-        if clean:
-            removed = installs.purge(member_id)
-            log.info("uninstalled with CLEAN=1 from member %s: %s", member_id, removed)
-        else:
-            installs.forget(member_id)
+        if mode.queued is not None:
+            # PostgreSQL: the web process syncs nothing; the purge ends the
+            # worker session holding the portal's lock (Installs.purge).
+            if clean:
+                removed = installs.purge(member_id)
+                log.info("uninstalled with CLEAN=1 from member %s: %s", member_id, removed)
+            else:
+                installs.forget(member_id)
+            return _ok()
+        # DuckDB: the tokens go now (a later event is refused, a re-scan skips
+        # the portal); the server's own running sync is cancelled and the
+        # CLEAN=1 purge runs once it has stopped, after this answer.
+        installs.forget(member_id)
+        mode.jobs.uninstall(
+            member_id, purge=functools.partial(mode.purge, member_id) if clean else None
+        )
         return _ok()
     mode.events(member_id, event, body)
     return _ok()

@@ -38,6 +38,8 @@ def poll_portal(mode: AppMode, member_id: str) -> OfflineResult | None:
     if install is None or install.state != INSTALLED:
         return None  # gone, or needing attention (its page says why): nothing to ask
     with mode.jobs.gate:
+        if mode.jobs.gone(member_id):  # uninstalled meanwhile: its purge waits for the gate
+            return None
         result = run_drain_offline(
             mode.store,
             install.client_endpoint,

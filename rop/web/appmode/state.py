@@ -18,7 +18,7 @@ from rop.store.db import Store, is_url
 from rop.store.vault import Vault
 from rop.web.appmode.queued import QueuedJob, QueuedSyncs
 from rop.web.appmode.viewer_token import ViewerTokens
-from rop.web.sync import SyncJob
+from rop.web.sync import SyncCancelled, SyncJob
 
 log = logging.getLogger("rop.web.appmode")
 
@@ -34,7 +34,15 @@ class AppViewer:
 
 
 class PortalJobs:
-    """One sync job per installed portal; one sync runs at a time in the process."""
+    """One sync job per installed portal; one sync runs at a time in the process.
+
+    Every writer of a portal's rows in this process (its sync, the event
+    queue's by-ID sync, the offline drain, an uninstall's purge) holds
+    ``gate``; a portal uninstalled (``uninstall``) is ``gone``: its running sync
+    is cancelled at its next batch and nothing syncs it again, which each
+    writer checks once it holds the gate, so a CLEAN=1 purge that takes the
+    gate after them is the portal's last write.
+    """
 
     def __init__(self, mode: AppMode, store: Store, on_finish: Callable[[], None]) -> None:
         self.mode = mode
@@ -42,6 +50,8 @@ class PortalJobs:
         self.on_finish = on_finish
         self._jobs: dict[str, SyncJob] = {}
         self._again: set[str] = set()
+        self._gone: set[str] = set()  # uninstalled since the process started (or reinstalled)
+        self._purges: list[threading.Thread] = []
         self._lock = threading.Lock()
         self.gate = threading.Lock()  # DuckDB: one writer at a time is the simple, safe choice
 
@@ -57,17 +67,59 @@ class PortalJobs:
                     install = Installs(cursor, self.mode.vault).get(member_id)
                 finally:
                     cursor.close()
-                endpoint = install.client_endpoint if install and install.active else None
+                live = install is not None and install.active and member_id not in self._gone
+                endpoint = install.client_endpoint if install and live else None
                 job = SyncJob(self.store, endpoint, runner=self._runner(member_id))
                 job.on_finish = lambda: self._finished(member_id)
                 self._jobs[member_id] = job
             return job
 
     def forget(self, member_id: str) -> None:
+        """(Re)installed: drop a job made before, with no endpoint; the portal syncs again."""
         with self._lock:
+            self._gone.discard(member_id)
             job = self._jobs.pop(member_id, None)
         if job is not None:
             job.webhook = None  # no new runs; a running one ends on its own
+
+    def gone(self, member_id: str) -> bool:
+        """Uninstalled: nothing may sync the portal (checked under ``gate``)."""
+        with self._lock:
+            return member_id in self._gone
+
+    def uninstall(self, member_id: str, purge: Callable[[], Any] | None = None) -> None:
+        """The portal is uninstalled: from now no sync of it starts (an event, a
+        re-scan, the page) and the running one is cancelled at its next batch.
+        ``purge`` (CLEAN=1) then runs under ``gate`` in a thread of its own, once
+        the sync has stopped, so the event's answer does not wait for it."""
+        with self._lock:
+            self._gone.add(member_id)
+            self._again.discard(member_id)
+            # Kept (not popped): wait_all waits for it, the page sees it stopped.
+            job = self._jobs.get(member_id)
+        if job is not None:
+            job.webhook = None
+            job.cancel()
+        if purge is None:
+            return
+        thread = threading.Thread(
+            target=self._purge, args=(member_id, purge), name="rop-app-purge", daemon=True
+        )
+        with self._lock:
+            self._purges = [t for t in self._purges if t.is_alive()] + [thread]
+        thread.start()
+
+    def _purge(self, member_id: str, purge: Callable[[], Any]) -> None:
+        with self.gate:  # after the cancelled sync (or an event's) has stopped
+            if not self.gone(member_id):
+                log.info("member %s installed again before its purge: kept", member_id)
+                return
+            try:
+                removed = purge()
+            except Exception:  # logged; the server stays up
+                log.exception("purge of member %s failed", member_id)
+                return
+        log.info("uninstalled with CLEAN=1 from member %s: %s", member_id, removed)
 
     def start(self, member_id: str, full: bool = False) -> bool:
         if self.mode.queued is not None:  # server mode: a job for the workers
@@ -82,14 +134,14 @@ class PortalJobs:
         job = self.job(member_id)
         if not job.available:
             return
-        if not job.start(full=False):
+        if not job.start(full=False) and not self.gone(member_id):
             with self._lock:
                 self._again.add(member_id)
 
     def _finished(self, member_id: str) -> None:
         self.on_finish()
         with self._lock:
-            again = member_id in self._again
+            again = member_id in self._again and member_id not in self._gone
             self._again.discard(member_id)
         if again:
             self.job(member_id).start(full=False)
@@ -101,6 +153,8 @@ class PortalJobs:
             from rop.bitrix.sync import run_sync
 
             with self.gate:
+                if self.gone(member_id):  # uninstalled while this run waited for the gate
+                    raise SyncCancelled("the portal was uninstalled")
                 return run_sync(
                     store,
                     endpoint,
@@ -116,8 +170,11 @@ class PortalJobs:
     def wait_all(self, timeout: float) -> None:
         with self._lock:
             jobs = list(self._jobs.values())
+            purges = list(self._purges)
         for job in jobs:
             job.wait(timeout)
+        for thread in purges:
+            thread.join(timeout)
 
 
 EventSink = Callable[[str, str, dict[str, Any]], None]
@@ -214,7 +271,8 @@ class AppMode:
         cursor = self.store.cursor()
         try:
             install = self.installs(cursor).get(member_id)
-            if install is None or not install.active:
+            # The event queue holds the gate here: an uninstall's purge waits for us.
+            if install is None or not install.active or self.jobs.gone(member_id):
                 return None
             return run_sync_changes(
                 cursor,
@@ -225,6 +283,14 @@ class AppMode:
                 rate_per_second=self.settings.rate_per_second,
                 rate_burst=self.settings.rate_burst,
             )
+        finally:
+            cursor.close()
+
+    def purge(self, member_id: str) -> dict[str, int]:
+        """CLEAN=1: every row of the portal (``Installs.purge``), on a cursor of its own."""
+        cursor = self.store.cursor()
+        try:
+            return self.installs(cursor).purge(member_id)
         finally:
             cursor.close()
 
