@@ -307,7 +307,8 @@ def _giving_way(app: Starlette, piece: Any, yielding: Yielding) -> bool:
 
 def _in_slot(app: Starlette, loop: asyncio.AbstractEventLoop, work: Any) -> bool:
     """Run the coroutine ``work`` on the server's loop from this thread; False
-    when it failed or the server is stopping (the warm-up then ends)."""
+    when it failed, gave way to a viewer (``Yielding.asked``: the warm-up tries
+    it again) or the server is stopping (the warm-up then ends)."""
     future = asyncio.run_coroutine_threadsafe(work, loop)
     stopping: threading.Event = app.state.stopping
     while True:

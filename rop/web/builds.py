@@ -43,6 +43,7 @@ import anyio.to_thread
 from starlette.requests import Request
 from starlette.responses import Response
 
+from rop.store.db import Store
 from rop.web.cache import ReportCache
 
 # (True, value) or (False, the exception the build raised)
@@ -103,7 +104,7 @@ class Yielding:
 
     def __init__(self) -> None:
         self.asked = False
-        self.handle: Any = None
+        self.handle: Store | None = None
 
     def ask(self) -> None:
         self.asked = True  # first: a piece setting its handle now sees it
