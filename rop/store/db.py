@@ -341,6 +341,12 @@ class Store:
         its own as it writes: nothing to do."""
         return []
 
+    def interrupt(self) -> None:
+        """Stop the statement this handle runs now (it raises in its thread), from
+        another thread; nothing when it runs none. A server's warm-up gives its
+        build slot to a viewer this way (rop.web.builds). Nothing on PostgreSQL:
+        a piece of warm-up there runs to its end."""
+
     def close(self) -> None:
         self.conn.close()
 
@@ -399,6 +405,10 @@ class DuckStore(Store):
             # DuckDB 2 names it to_arrow_table, 1.x arrow (a Table there).
             table = (getattr(rel, "to_arrow_table", None) or rel.arrow)()
         return table.rename_columns(schema.names).cast(schema)
+
+    def interrupt(self) -> None:
+        # DuckDB drops an interrupt that finds no statement running.
+        self.conn.interrupt()
 
     def _scratch(self, sql: str, params: Params = ()) -> None:
         """A statement on the metrics cache's own tables: the data stays as it was."""

@@ -33,7 +33,7 @@ from rop.store.dialect import POSTGRES
 from rop.store.holder import announce
 from rop.web import bidi, errors, report_view, routes
 from rop.web.access_log import AccessLog
-from rop.web.builds import Builds
+from rop.web.builds import Builds, Yielding
 from rop.web.cache import ReportCache
 from rop.web.formatting import fmt_cell, fmt_value
 from rop.web.limits import BodyLimit, deadline_protocol
@@ -257,7 +257,10 @@ def warm(app: Starlette) -> None:
 
     While the server runs, in its report build slots (rop.web.builds): the page
     is a build like any request's and waits its turn; each static step after it
-    waits until no request's build waits or runs (``Builds.run_when_idle``).
+    waits until no request's build waits or runs (``Builds.run_when_idle``). Each
+    piece gives way to viewers (``Yielding``): stopped when a request's build
+    finds every slot taken, it is tried again once no request's build waits or
+    runs (what it had computed, the static steps' tables, stays).
     """
     from rop.report.context import warm_sources
 
@@ -267,20 +270,45 @@ def warm(app: Starlette) -> None:
             asyncio.get_running_loop()
         except RuntimeError:  # a thread of our own, not the loop's: hand it over
             builds: Builds = app.state.builds
-            if not _in_slot(app, loop, builds.run(functools.partial(_warm, app))):
-                return
-            for name in warm_sources():
-                work = functools.partial(_warm_steps, app, [name])
-                if not _in_slot(app, loop, builds.run_when_idle(work)):
-                    return
+            pieces = [functools.partial(_warm, app)]
+            pieces += [functools.partial(_warm_steps, app, [name]) for name in warm_sources()]
+            for i, piece in enumerate(pieces):
+                first = i == 0  # the page at once; the rest once idle
+                while True:
+                    yielding = Yielding()
+                    work = functools.partial(_giving_way, app, piece, yielding)
+                    run = (
+                        builds.run(work, yielding)
+                        if first
+                        else builds.run_when_idle(work, yielding)
+                    )
+                    if _in_slot(app, loop, run):
+                        break
+                    if not yielding.asked or app.state.stopping.is_set():
+                        return  # nothing to warm, or shutting down
+                    log.debug("the warm-up gave its slot to a viewer; again once idle")
+                    first = False
             return
     if _warm(app):
         _warm_steps(app, None)
 
 
+def _giving_way(app: Starlette, piece: Any, yielding: Yielding) -> bool:
+    """``piece`` of the warm-up in a build slot, on this thread's store handle,
+    which ``yielding`` interrupts when a viewer's build waits for the slot."""
+    yielding.handle = app.state.pool.get()
+    try:
+        if yielding.asked:  # asked before it began: a viewer waits already
+            return False
+        return bool(piece())
+    finally:
+        yielding.handle = None
+
+
 def _in_slot(app: Starlette, loop: asyncio.AbstractEventLoop, work: Any) -> bool:
     """Run the coroutine ``work`` on the server's loop from this thread; False
-    when it failed or the server is stopping (the warm-up then ends)."""
+    when it failed, gave way to a viewer (``Yielding.asked``: the warm-up tries
+    it again) or the server is stopping (the warm-up then ends)."""
     future = asyncio.run_coroutine_threadsafe(work, loop)
     stopping: threading.Event = app.state.stopping
     while True:

@@ -20,10 +20,18 @@ builds at once more than ``ROP_REPORT_BUILDS``; and what it warms beyond the
 default page goes a piece at a time, each only when no request's build waits
 or runs (``Builds.run_when_idle``): twenty viewers arriving right after a start
 used to share the cores and the slots with seconds of it (docs/BENCHMARKS.md).
+And every piece of it gives way (``Yielding``): when a request's build finds
+every slot taken while a piece of warm-up holds or waits for one, the piece is
+stopped (its running statement interrupted) and tried again once no request's
+build waits or runs. The default page after a start costs seconds of CPU at 1M
+deals (the forecast's stage probabilities); a crowd arriving meanwhile used to
+get one slot instead of two until it was done (docs/BENCHMARKS.md, "Issue 16:
+the cold crowd").
 """
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import threading
 import time
@@ -35,6 +43,7 @@ import anyio.to_thread
 from starlette.requests import Request
 from starlette.responses import Response
 
+from rop.store.db import Store
 from rop.web.cache import ReportCache
 
 # (True, value) or (False, the exception the build raised)
@@ -86,6 +95,24 @@ class _Flight:
         self.outcome: Outcome = (False, RuntimeError("build did not finish"))
 
 
+class Yielding:
+    """A piece of warm-up that gives its slot to a viewer's build: :meth:`ask`
+    (from the event loop) marks it and interrupts the statement its store handle
+    runs now; the piece sets ``handle`` (its thread's cursor) before its first
+    statement, looks at ``asked`` once it has, and clears ``handle`` before it
+    returns, so an interrupt never reaches the next user of that thread's cursor."""
+
+    def __init__(self) -> None:
+        self.asked = False
+        self.handle: Store | None = None
+
+    def ask(self) -> None:
+        self.asked = True  # first: a piece setting its handle now sees it
+        handle = self.handle
+        if handle is not None:
+            handle.interrupt()
+
+
 class Builds:
     """At most ``limit`` report builds at once; one build per key at a time.
 
@@ -101,6 +128,10 @@ class Builds:
         self._last_flight = 0.0  # when the last request's build ended (monotonic)
         self.started = 0  # builds begun (tests and benchmarks read it)
         self._count = threading.Lock()
+        # Pieces of warm-up holding or waiting for a slot, and the task stopping
+        # them while a request's build waits for one (``_make_way``).
+        self._yielding: set[Yielding] = set()
+        self._way: asyncio.Task[None] | None = None
 
     @property
     def running(self) -> int:
@@ -114,6 +145,10 @@ class Builds:
         if self._limiter is None:  # made in the event loop, on first use
             self._limiter = anyio.CapacityLimiter(self.limit)
         flight = self._flights[key] = _Flight()
+        # Every slot taken and this build would wait: the warm-up gives way.
+        waits = self._limiter.available_tokens < 1
+        if self._yielding and waits and (self._way is None or self._way.done()):
+            self._way = asyncio.get_running_loop().create_task(self._make_way())
         try:
             # Waiting for a slot holds no thread; the build's thread is counted
             # against this limiter, not the route pool's.
@@ -126,12 +161,29 @@ class Builds:
             flight.done.set()
         return flight.outcome
 
-    async def run(self, work: Callable[[], Any]) -> Any:
+    async def run(self, work: Callable[[], Any], yielding: Yielding | None = None) -> Any:
         """``work`` in a worker thread holding one build slot, not cached as such:
-        the warm-up after a start or a sync builds reports like a request does."""
+        the warm-up after a start or a sync builds reports like a request does.
+        With ``yielding``, a request's build that finds every slot taken stops it
+        (:class:`Yielding`), waiting for its slot or running."""
         if self._limiter is None:
             self._limiter = anyio.CapacityLimiter(self.limit)
-        return await anyio.to_thread.run_sync(work, limiter=self._limiter)
+        if yielding is None:
+            return await anyio.to_thread.run_sync(work, limiter=self._limiter)
+        self._yielding.add(yielding)
+        try:
+            return await anyio.to_thread.run_sync(work, limiter=self._limiter)
+        finally:
+            self._yielding.discard(yielding)
+
+    async def _make_way(self, every: float = 0.02) -> None:
+        """Stop the pieces of warm-up until none holds or waits for a slot. Again
+        and again: an interrupt between two statements finds none to stop (and is
+        dropped), so the piece's next statement gets the next one."""
+        while self._yielding:
+            for piece in list(self._yielding):
+                piece.ask()
+            await anyio.sleep(every)
 
     @property
     def wanted(self) -> int:
@@ -139,7 +191,11 @@ class Builds:
         return len(self._flights)
 
     async def run_when_idle(
-        self, work: Callable[[], Any], quiet: float = 1.0, poll: float = 0.1
+        self,
+        work: Callable[[], Any],
+        yielding: Yielding | None = None,
+        quiet: float = 1.0,
+        poll: float = 0.1,
     ) -> Any:
         """``work`` as :meth:`run`, once no request's build has waited or run for
         ``quiet`` seconds: what a warm-up does beyond the default page (the
@@ -151,7 +207,7 @@ class Builds:
                 await anyio.sleep(poll)
             rest = self._last_flight + quiet - time.monotonic()
             if rest <= 0:
-                return await self.run(work)
+                return await self.run(work, yielding)
             await anyio.sleep(rest)
 
     def _capture(self, key: Hashable, build: Callable[[], Any]) -> Outcome:
