@@ -15,10 +15,12 @@ tests/test_store.py asks for ``fresh=True`` stores that migrate themselves.
 from __future__ import annotations
 
 import itertools
+import re
 import shutil
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -99,3 +101,38 @@ def store_target(
     if fresh:
         return migrated_database(cluster)
     return _copy_database(cluster, request.getfixturevalue("pg_template"))
+
+
+# A module-scoped (or class-scoped) fixture, or fixtures imported from another
+# test module (tests/test_web_browser_polish.py takes test_web_browser's).
+_SHARES = re.compile(r"scope=[\"'](?:module|class)[\"']|^from tests\.test_\w+ import", re.M)
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """``pytest -n 2 --dist loadgroup`` (make test): a module whose tests share a
+    module-scoped fixture (a generated portal, a loaded store, a server, a
+    browser) goes to one worker whole, so the fixture is built once, not once
+    per worker; every other test is sent on its own. Modules with more tests
+    are sent first, single tests last, so the workers end close together.
+
+    xdist's own loadgroup reads ``xdist_group`` marks through a node ID that
+    pytest 9.2 no longer lets a plugin change, so it splits every group: this
+    scheduler decides from the module's source instead (the controller collects
+    nothing). It orders tests, never changes what they do."""
+    if config.getvalue("dist") != "loadgroup":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    root = config.rootpath
+    shared: dict[str, bool] = {}
+
+    class ModuleFixtureScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            module = nodeid.split("::", 1)[0]
+            if module not in shared:
+                path = root / module
+                text = path.read_text(encoding="utf-8") if path.is_file() else ""
+                shared[module] = bool(_SHARES.search(text))
+            return module if shared[module] else nodeid
+
+    return ModuleFixtureScheduling(config, log)
