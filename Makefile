@@ -29,9 +29,10 @@ lint: $(VENV)/.dev
 	$(BIN)/mypy rop
 
 # Two workers (pytest-xdist): the suite takes about half as long on two cores
-# (docs/BENCHMARKS.md "CI").
+# (docs/BENCHMARKS.md "CI"). loadgroup: a module sharing a module-scoped fixture
+# runs on one worker (tests/conftest.py), the fixture built once, not twice.
 test: lint
-	$(BIN)/pytest -q -n 2
+	$(BIN)/pytest -q -n 2 --dist loadgroup
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

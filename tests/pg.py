@@ -76,10 +76,15 @@ class Cluster:
             cur = conn.execute(sql)  # type: ignore[arg-type]
             return cur.fetchall() if cur.description else []
 
-    def new_database(self) -> str:
-        """A fresh database owned by the owner role; the app role may connect."""
+    def new_database(self, template: str | None = None) -> str:
+        """A fresh database owned by the owner role; the app role may connect.
+
+        ``template``: a database to copy (schema, grants, row-level security and
+        statistics; nobody may be connected to it), instead of an empty one.
+        """
         name = "rop_" + uuid.uuid4().hex[:12]
-        self.psql(f"CREATE DATABASE {name} OWNER {OWNER}")
+        copy = f" TEMPLATE {template}" if template else ""
+        self.psql(f"CREATE DATABASE {name} OWNER {OWNER}{copy}")
         self.psql(f"GRANT CONNECT, TEMPORARY ON DATABASE {name} TO {APP}")
         return name
 

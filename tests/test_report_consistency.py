@@ -15,7 +15,6 @@ from datetime import date, datetime, timedelta
 
 import pytest
 
-from rop.bitrix.snapshot import load_snapshot
 from rop.report.build import build_report, drill
 from rop.report.filter import ReportFilter
 from rop.store import open_store
@@ -174,11 +173,12 @@ def test_tricky_portal_figures_equal_their_drill_downs():
 
 @pytest.fixture(scope="module")
 def demo_store(tmp_path_factory):
-    generator = pytest.importorskip("rop.demo.generator")
-    folder = tmp_path_factory.mktemp("demo")
-    generator.generate(folder, seed=1, deals=3000)
-    store = open_store(":memory:")
-    load_snapshot(store, folder)
+    pytest.importorskip("rop.demo.generator")
+    from tests.demo_stores import demo_store_copy
+
+    path = tmp_path_factory.mktemp("demo") / "demo.duckdb"
+    demo_store_copy(tmp_path_factory, path, seed=1, deals=3000)
+    store = open_store(path)
     yield store
     store.close()
 

@@ -16,7 +16,7 @@ from tests.conftest import ENGINES, store_target
 @pytest.fixture(params=ENGINES)
 def target(request, tmp_path):
     """A fresh store of each engine (PostgreSQL: as the application role, RLS on)."""
-    return store_target(request.param, tmp_path, request)
+    return store_target(request.param, tmp_path, request, fresh=True)
 
 
 def test_migrations_recorded_once(target):

@@ -43,17 +43,14 @@ pytestmark = [
 @pytest.fixture(scope="module")
 def portal(tmp_path_factory):
     """A demo portal: a store loaded from it and the emulator serving its cards."""
-    from rop.bitrix.snapshot import load_snapshot
-    from rop.demo.generator import generate
     from rop.emulator.app import create_app as emulator_app
     from rop.emulator.server import serve_in_thread as emulator_thread
     from rop.store import open_store
+    from tests.demo_stores import demo_store_copy
 
     tmp = tmp_path_factory.mktemp("browser")
-    folder = tmp / "portal"
-    generate(folder, seed=1, deals=3000)
+    folder, key = demo_store_copy(tmp_path_factory, tmp / "demo.duckdb", seed=1, deals=3000)
     store = open_store(tmp / "demo.duckdb")
-    key = load_snapshot(store, folder)
     with emulator_thread(emulator_app(folder)) as emulator_url:
         store.execute("UPDATE portals SET url = ? WHERE portal = ?", [emulator_url, key])
         yield store, emulator_url

@@ -27,14 +27,12 @@ DOCS = Path(__file__).resolve().parent.parent / "docs"
 
 @pytest.fixture(scope="module")
 def store(tmp_path_factory):
-    from rop.bitrix.snapshot import load_snapshot
-    from rop.demo.generator import generate
     from rop.store import open_store
+    from tests.demo_stores import demo_store_copy
 
     tmp = tmp_path_factory.mktemp("manager")
-    generate(tmp / "portal", seed=1, deals=3000)
+    demo_store_copy(tmp_path_factory, tmp / "demo.duckdb", seed=1, deals=3000)
     s = open_store(tmp / "demo.duckdb")
-    load_snapshot(s, tmp / "portal")
     yield s
     s.close()
 
