@@ -213,6 +213,45 @@ def test_client_days_follow_incremental_syncs_and_give_the_same_sections(
     assert flagged > 0
 
 
+@pytest.mark.parametrize("engine", ENGINES)
+def test_a_whole_rebuild_of_the_firsts_mends_wrong_missing_and_extra_rows(
+    engine: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    # PostgreSQL's whole rebuild rewrites only the rows that differ
+    # (client_firsts._rewrite_changed): every kind of difference is mended, the
+    # rows that were right are kept, and the other kind and portal are untouched.
+    store = load("tricky", store_target(engine, tmp_path, request))
+    portal = "tricky.bitrix24.ru"
+    cols = ", ".join(client_firsts.COLUMNS)
+    params = {"portal": portal, "tz": "UTC"}
+    select = f"SELECT {cols} FROM {client_firsts.TABLE} WHERE portal = $portal"
+    right = _rows(store, select, params)
+    assert len(right) > 3
+    other = [r for r in right if r[0] == "contact"]
+    kind, day, cid = right[0][0], right[0][1], right[0][2]
+    assert kind == "company" and right[1][0] == kind and other  # sorted by repr
+    store.execute(
+        f"UPDATE {client_firsts.TABLE} SET manager_id = 999, created_prev = NULL "
+        f"WHERE portal = $portal AND kind = '{kind}' AND id = $id AND day = $day",
+        {"portal": portal, "id": cid, "day": day},
+    )
+    store.execute(
+        f"DELETE FROM {client_firsts.TABLE} WHERE portal = $portal AND kind = '{kind}' "
+        "AND id = $id AND day = $day",
+        {"portal": portal, "id": right[1][2], "day": right[1][1]},
+    )
+    store.execute(
+        f"INSERT INTO {client_firsts.TABLE} (portal, {cols}) "
+        f"VALUES ($portal, '{kind}', $day, -5, 1, TRUE, FALSE, FALSE, NULL, NULL, NULL)",
+        {"portal": portal, "day": day},
+    )
+    assert _rows(store, select, params) != right
+    client_firsts.write(store, params, kind, None)
+    assert _rows(store, select, params) == right
+    assert [r for r in _rows(store, select, params) if r[0] == "contact"] == other
+    store.close()
+
+
 def test_client_days_are_the_portals_local_days_across_a_daylight_saving_change(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

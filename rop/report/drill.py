@@ -328,6 +328,8 @@ def _plan(
         raise ReportInputError("bad_sort", sort=sort, choices=", ".join(by_key))
     direction = "DESC" if desc else "ASC"
     order_expr = "f.id" if sort in (None, "id") else by_key[sort].expr
+    if order_expr == "f.id" and limit is not None:
+        order_expr = store.dialect.page_order_key(order_expr)  # no primary-key walk
     order = f"{order_expr} {direction} NULLS LAST, f.id"
     sql, cols = drill_sql(source, fig, ctx, where, order, limit, offset, totals)
     params = params_for(ctx, [fig]) | extra
