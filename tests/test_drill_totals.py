@@ -94,14 +94,14 @@ def test_a_managers_and_a_departments_page_count_their_own_rows(store, key):
 
 def test_duckdbs_scanned_lists_count_beside_the_page_not_in_windows(store):
     # The windows held every row of the list before the page was picked (the
-    # calls of a month at 1M deals: a quarter of the page's CPU).
-    if store.dialect.name != "duckdb":
-        pytest.skip("PostgreSQL's page keeps its windows (not measured there)")
+    # calls of a month at 1M deals: a quarter of the page's CPU). PostgreSQL's
+    # page keeps its windows (its plans were not measured with the other form).
+    windows = store.dialect.name != "duckdb"
     for key in ("calls_total", "leads_new"):
         plan = drill_module._plan(store, FLT, key, None, None, None, None, False, 0, 2,
                                   None, False, None)  # fmt: skip
         assert SOURCES[figure(key).source].reread
-        assert " OVER (" not in plan.sql, key
+        assert (" OVER (" in plan.sql) is windows, key
 
 
 def test_an_exports_statement_counts_nothing(store, monkeypatch):
