@@ -24,7 +24,7 @@ from rop.bitrix.errors import BitrixError
 from rop.bitrix.events import data_changes
 from rop.bitrix.sync import SyncError, SyncResult, run_with_client
 from rop.bitrix.sync_ids import sync_changes
-from rop.bitrix.sync_state import carry_over, held
+from rop.bitrix.sync_state import held
 from rop.store.db import Store
 
 # event.offline.get's page: its default (50) and the by-ID sync's batch size agree.
@@ -121,8 +121,7 @@ def run_drain_offline(
     async def job(client: BitrixClient, host: str) -> OfflineResult:
         try:
             # PostgreSQL: the drain is one sync of the portal (its lock, held throughout).
-            with held(store, portal or host):
-                carry_over(store, portal or host, client.bucket)
+            with held(store, portal or host, client.bucket):
                 return await drain_offline(store, client, portal or host)
         except BitrixError as exc:
             raise SyncError(str(exc)) from None

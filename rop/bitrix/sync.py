@@ -47,7 +47,6 @@ from rop.bitrix.records import BIG, DIRECTORIES, Entity, Record, to_rows
 from rop.bitrix.sync_preflight import Preflight, Probe, directory_records, preflight
 from rop.bitrix.sync_state import (
     EntityState,
-    carry_over,
     finish_run,
     held,
     load_state,
@@ -569,37 +568,6 @@ async def sync_portal(
         raise SyncError(str(exc)) from None
     # Server mode: row-level security lets this handle touch only this portal.
     store.use_portal(hook.portal)
-    # PostgreSQL: one sync of a portal at a time, whoever runs it (its lock,
-    # on this handle's connection, before the first request spends its limit).
-    with held(store, hook.portal):
-        return await _copy(
-            store,
-            hook,
-            full=full,
-            rate_per_second=rate_per_second,
-            rate_burst=rate_burst,
-            timezone=timezone,
-            progress=progress,
-            token_provider=token_provider,
-            retry=retry,
-            alone=alone,
-        )
-
-
-async def _copy(
-    store: Store,
-    hook: Webhook,
-    *,
-    full: bool,
-    rate_per_second: float,
-    rate_burst: int,
-    timezone: str | None,
-    progress: ProgressCallback | None,
-    token_provider: TokenProvider | None,
-    retry: RetryPolicy | None,
-    alone: bool,
-) -> SyncResult:
-    """sync_portal's run, under the portal's lock."""
     if alone:
         # Process-wide: a server's other threads (reports) are not measured with it.
         tune_malloc()
@@ -610,75 +578,93 @@ async def _copy(
         token_provider=token_provider,
         retry=retry,
     ) as client:
-        carry_over(store, hook.portal, client.bucket)
-        engine = _Engine(store, client, hook, full=full, timezone=timezone, progress=progress)
-        try:
-            pre = await engine.preflight()
-        except BitrixError as exc:
-            raise SyncError(str(exc)) from None
-        except (TypeError, KeyError, ValueError, IndexError) as exc:
-            raise SyncError(f"unexpected answer from {hook.portal}: {exc!r}") from None
-        started = utcnow()
-        try:
-            if full:
-                with store.transaction():
-                    reset_state(store, hook.portal)
-            done_before = all(load_state(store, hook.portal, e.name).full_done for e in BIG)
-            kind = "incremental" if done_before else "full"
-            run_id = start_run(store, hook.portal, kind, started)
-        except StoreError as exc:
-            raise SyncError(str(exc)) from None
-        outcome, message = "failed", None
-        try:
-            # A first copy (or facts of another version) ends in a whole rebuild
-            # of the stored facts: marking each written record would only make
-            # millions of marks for that rebuild to delete.
-            whole = rebuilds_whole(store, hook.portal)
-            unmarked = store.unmarked() if whole else contextlib.nullcontext()
-            with unmarked, store.narrowed(COPY_SHARE if alone else 1.0):
-                await engine.directories(pre)
-                await engine.big_entities(pre)
-                await engine.deletions(pre)
-            stamp_clock(store, hook.portal, client.portal_clock)
-            if alone:
-                # What the copy left in DuckDB beside its pool (its allocator's
-                # reserves) goes with the connection, before the refresh fills
-                # the whole bound (a first copy's whole rebuild: the peak).
-                await engine._db(store.reopen)
-            give_back_memory()
-            # The stored facts of the records this run wrote (rop.store.facts).
-            await engine._db(functools.partial(refresh_facts, store, hook.portal, full=whole))
-            outcome = "ok"
-        except BitrixError as exc:
-            message = str(exc)
-            raise SyncError(message) from None
-        except StoreError as exc:
-            message = str(exc)
-            raise SyncError(message) from None
-        except (TypeError, KeyError, ValueError, IndexError) as exc:
-            message = f"unexpected answer from {hook.portal}: {exc!r}"
-            raise SyncError(message) from None
-        except (KeyboardInterrupt, asyncio.CancelledError):
-            outcome, message = "interrupted", "stopped by the user"
-            raise
-        except BaseException as exc:
-            message = f"stopped: {exc!r}"
-            raise
-        finally:
-            # Let a commit still running on the writer thread finish first.
-            engine.close()
-            counts = {k: t.as_dict() for k, t in engine.tallies.items()}
-            # The run's own error matters more than a failure to log it.
-            with contextlib.suppress(Exception):
-                finish_run(
-                    store,
-                    hook.portal,
-                    run_id,
-                    outcome=outcome,
-                    message=message,
-                    requests=client.requests,
-                    counts=counts,
-                )
+        # PostgreSQL: one sync of a portal at a time, whoever runs it (its lock,
+        # on this handle's connection, before the first request spends its limit).
+        with held(store, hook.portal, client.bucket):
+            return await _copy(
+                store, client, hook, full=full, timezone=timezone, progress=progress, alone=alone
+            )
+
+
+async def _copy(
+    store: Store,
+    client: BitrixClient,
+    hook: Webhook,
+    *,
+    full: bool,
+    timezone: str | None,
+    progress: ProgressCallback | None,
+    alone: bool,
+) -> SyncResult:
+    """sync_portal's run, under the portal's lock."""
+    engine = _Engine(store, client, hook, full=full, timezone=timezone, progress=progress)
+    try:
+        pre = await engine.preflight()
+    except BitrixError as exc:
+        raise SyncError(str(exc)) from None
+    except (TypeError, KeyError, ValueError, IndexError) as exc:
+        raise SyncError(f"unexpected answer from {hook.portal}: {exc!r}") from None
+    started = utcnow()
+    try:
+        if full:
+            with store.transaction():
+                reset_state(store, hook.portal)
+        done_before = all(load_state(store, hook.portal, e.name).full_done for e in BIG)
+        kind = "incremental" if done_before else "full"
+        run_id = start_run(store, hook.portal, kind, started)
+    except StoreError as exc:
+        raise SyncError(str(exc)) from None
+    outcome, message = "failed", None
+    try:
+        # A first copy (or facts of another version) ends in a whole rebuild
+        # of the stored facts: marking each written record would only make
+        # millions of marks for that rebuild to delete.
+        whole = rebuilds_whole(store, hook.portal)
+        unmarked = store.unmarked() if whole else contextlib.nullcontext()
+        with unmarked, store.narrowed(COPY_SHARE if alone else 1.0):
+            await engine.directories(pre)
+            await engine.big_entities(pre)
+            await engine.deletions(pre)
+        stamp_clock(store, hook.portal, client.portal_clock)
+        if alone:
+            # What the copy left in DuckDB beside its pool (its allocator's
+            # reserves) goes with the connection, before the refresh fills
+            # the whole bound (a first copy's whole rebuild: the peak).
+            await engine._db(store.reopen)
+        give_back_memory()
+        # The stored facts of the records this run wrote (rop.store.facts).
+        await engine._db(functools.partial(refresh_facts, store, hook.portal, full=whole))
+        outcome = "ok"
+    except BitrixError as exc:
+        message = str(exc)
+        raise SyncError(message) from None
+    except StoreError as exc:
+        message = str(exc)
+        raise SyncError(message) from None
+    except (TypeError, KeyError, ValueError, IndexError) as exc:
+        message = f"unexpected answer from {hook.portal}: {exc!r}"
+        raise SyncError(message) from None
+    except (KeyboardInterrupt, asyncio.CancelledError):
+        outcome, message = "interrupted", "stopped by the user"
+        raise
+    except BaseException as exc:
+        message = f"stopped: {exc!r}"
+        raise
+    finally:
+        # Let a commit still running on the writer thread finish first.
+        engine.close()
+        counts = {k: t.as_dict() for k, t in engine.tallies.items()}
+        # The run's own error matters more than a failure to log it.
+        with contextlib.suppress(Exception):
+            finish_run(
+                store,
+                hook.portal,
+                run_id,
+                outcome=outcome,
+                message=message,
+                requests=client.requests,
+                counts=counts,
+            )
     return SyncResult(
         portal=hook.portal,
         kind=kind,

@@ -41,7 +41,7 @@ from rop.bitrix.records import (
     Record,
 )
 from rop.bitrix.sync import SyncError, SyncResult, run_with_client
-from rop.bitrix.sync_state import carry_over, finish_run, held, start_run, utcnow
+from rop.bitrix.sync_state import finish_run, held, start_run, utcnow
 from rop.bitrix.sync_write import Tally, delete_records, write_records
 from rop.store.db import Store, StoreError
 from rop.store.facts import refresh_facts
@@ -283,8 +283,8 @@ def run_sync_changes(
     """
 
     async def job(client: BitrixClient, host: str) -> SyncResult:
-        with held(store, portal or host):  # PostgreSQL: one sync of a portal at a time
-            carry_over(store, portal or host, client.bucket)
+        # PostgreSQL: one sync of a portal at a time.
+        with held(store, portal or host, client.bucket):
             return await sync_changes(store, client, portal or host, changes)
 
     return run_with_client(

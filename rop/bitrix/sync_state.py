@@ -73,9 +73,11 @@ def reset_state(store: Store, portal: str) -> None:
 
 
 @contextlib.contextmanager
-def held(store: Store, portal: str) -> Iterator[None]:
+def held(store: Store, portal: str, bucket: LeakyBucket) -> Iterator[None]:
     """The portal's lock for a sync (rop.store.portal_lock), taken before its run is
-    logged and its first request; one still busy after the wait is a SyncError."""
+    logged and its first request, and ``bucket`` started from the portal's limit
+    as the last run left it (:func:`carry_over`); one still busy after the wait
+    is a SyncError."""
     from rop.bitrix.sync import SyncError
 
     with contextlib.ExitStack() as stack:
@@ -83,6 +85,7 @@ def held(store: Store, portal: str) -> Iterator[None]:
             stack.enter_context(portal_lock(store, portal))
         except StoreError as exc:  # PortalBusy, or the store went away
             raise SyncError(str(exc)) from None
+        carry_over(store, portal, bucket)
         yield
 
 

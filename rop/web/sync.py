@@ -122,10 +122,6 @@ class SyncJob:
         its next progress report (after a batch's commit, before the next one)."""
         self._cancelled.set()
 
-    @property
-    def cancelled(self) -> bool:
-        return self._cancelled.is_set()
-
     def wait(self, timeout: float | None = None) -> None:
         thread = self._thread
         if thread is not None:
