@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -82,6 +82,14 @@ class Rig:
         assert reply.status_code == 303, reply.text
         return self.rop + reply.headers["location"]
 
+    def query(self, sql: str, params: list | None = None) -> list:
+        """Rows of the served store, on a cursor of the server's own store."""
+        cur = self.app.state.store.cursor()
+        try:
+            return cur.query(sql, params or [])
+        finally:
+            cur.close()
+
     def wait_sync(self, url: str, timeout: float = 60) -> dict[str, Any]:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -90,6 +98,16 @@ class Rig:
                 return dict(status)
             time.sleep(0.2)
         raise AssertionError("the sync did not finish")
+
+
+def until(check: Callable[[], bool], timeout: float, every: float = 0.1) -> bool:
+    """Whether ``check()`` came true within ``timeout`` seconds (asked every ``every``)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return True
+        time.sleep(every)
+    return False
 
 
 @contextlib.contextmanager

@@ -7,47 +7,27 @@ import time
 import httpx
 import pytest
 
-from tests.app_portal import Rig, app_rig
+from tests.app_portal import app_rig, until
 
 pytestmark = pytest.mark.timeout(300)
 
 
-def _until(check, timeout: float = 10.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return True
-        time.sleep(0.1)
-    return False
-
-
-def _query(rig: Rig, sql: str, params: list | None = None) -> list:
-    cur = rig.app.state.store.cursor()
-    try:
-        return cur.query(sql, params or [])
-    finally:
-        cur.close()
-
-
 def test_a_change_in_the_portal_reaches_the_store_within_ten_seconds(tmp_path):
     with app_rig(tmp_path) as rig:
-        portal = _query(rig, "SELECT portal FROM app_portals")[0][0]
-        deal = _query(
-            rig, "SELECT id FROM deals WHERE portal = ? AND stage_id = 'NEW' LIMIT 1", [portal]
+        portal = rig.query("SELECT portal FROM app_portals")[0][0]
+        deal = rig.query(
+            "SELECT id FROM deals WHERE portal = ? AND stage_id = 'NEW' LIMIT 1", [portal]
         )[0][0]
         started = time.monotonic()
         rig.emu("POST", "/_emulator/deal/update", {"id": deal, "fields": {"STAGE_ID": "WON"}})
-        assert _until(
-            lambda: (
-                _query(
-                    rig, "SELECT stage_id FROM deals WHERE portal = ? AND id = ?", [portal, deal]
-                )[0][0]
-                == "WON"
-            )
+        stage = "SELECT stage_id FROM deals WHERE portal = ? AND id = ?"
+        assert until(
+            lambda: rig.query(stage, [portal, deal])[0][0] == "WON",
+            10.0,
         ), "the event did not bring the change within 10 s"
         print(f"change -> store: {time.monotonic() - started:.2f} s")
         # By ID, through the event queue, not a whole incremental re-scan.
-        kinds = {k for (k,) in _query(rig, "SELECT kind FROM sync_runs WHERE portal = ?", [portal])}
+        kinds = {k for (k,) in rig.query("SELECT kind FROM sync_runs WHERE portal = ?", [portal])}
         assert "events" in kinds, kinds
 
 
@@ -85,7 +65,7 @@ def test_update_stores_the_new_token_and_binds_again(tmp_path):
     with app_rig(tmp_path) as rig:
         old = rig.state()["application_token"]
         rig.emu("POST", "/_emulator/app/update", {"version": 2})
-        assert _until(lambda: len(rig.state()["bindings"]) > 2), rig.state()
+        assert until(lambda: len(rig.state()["bindings"]) > 2, 10.0), rig.state()
         state = rig.state()
         assert state["application_token"] != old
         assert rig.post_frame("/app", 1).status_code == 303  # the new token is ours now
@@ -95,29 +75,30 @@ def test_update_stores_the_new_token_and_binds_again(tmp_path):
 def test_uninstall_with_clean_deletes_the_portals_data(tmp_path):
     with app_rig(tmp_path) as rig:
         url = rig.open_as(1)
-        portal = _query(rig, "SELECT portal FROM app_portals")[0][0]
-        assert _query(rig, "SELECT count(*) FROM deals WHERE portal = ?", [portal])[0][0] > 0
+        portal = rig.query("SELECT portal FROM app_portals")[0][0]
+        assert rig.query("SELECT count(*) FROM deals WHERE portal = ?", [portal])[0][0] > 0
         rig.emu("POST", "/_emulator/app/uninstall", {"clean": True})
-        assert _until(lambda: not _query(rig, "SELECT * FROM app_portals"))
-        tables = _query(
-            rig,
+        assert until(lambda: not rig.query("SELECT * FROM app_portals"), 10.0)
+        tables = rig.query(
             "SELECT DISTINCT table_name FROM information_schema.columns "
             "WHERE column_name = 'portal' AND table_schema = 'main'",
         )
         for (table,) in tables:
-            left = _query(rig, f"SELECT count(*) FROM {table} WHERE portal = ?", [portal])  # noqa: S608
+            left = rig.query(f"SELECT count(*) FROM {table} WHERE portal = ?", [portal])  # noqa: S608
             assert left[0][0] == 0, table
         assert httpx.get(url, timeout=10).status_code == 403
 
 
 def test_uninstall_without_clean_forgets_tokens_keeps_data(tmp_path):
     with app_rig(tmp_path) as rig:
-        portal = _query(rig, "SELECT portal FROM app_portals")[0][0]
+        portal = rig.query("SELECT portal FROM app_portals")[0][0]
         rig.emu("POST", "/_emulator/app/uninstall", {"clean": False})
-        assert _until(lambda: _query(rig, "SELECT state FROM app_portals")[0][0] == "uninstalled")
-        row = _query(rig, "SELECT access_token, refresh_token, application_token FROM app_portals")
+        assert until(
+            lambda: rig.query("SELECT state FROM app_portals")[0][0] == "uninstalled", 10.0
+        )
+        row = rig.query("SELECT access_token, refresh_token, application_token FROM app_portals")
         assert row == [(None, None, None)]
-        assert _query(rig, "SELECT count(*) FROM deals WHERE portal = ?", [portal])[0][0] > 0
+        assert rig.query("SELECT count(*) FROM deals WHERE portal = ?", [portal])[0][0] > 0
 
 
 def test_onappinstall_event_records_the_portal_when_proven(tmp_path):
@@ -143,7 +124,7 @@ def test_onappinstall_event_records_the_portal_when_proven(tmp_path):
         }
         forged = dict(body, **{"auth[access_token]": "made-up"})
         assert httpx.post(rig.rop + "/app/events", data=forged, timeout=10).status_code == 403
-        assert not _query(rig, "SELECT * FROM app_portals")
+        assert not rig.query("SELECT * FROM app_portals")
         reply = httpx.post(rig.rop + "/app/events", data=body, timeout=10)
         assert reply.status_code == 200, reply.text
         tokens = rig.app.state.appmode.installs(rig.app.state.store).tokens(state["member_id"])

@@ -7,17 +7,9 @@ import time
 import pytest
 
 from rop.web.appmode.offline_poll import poll_offline_events
-from tests.app_portal import Rig, app_rig, won_deals
+from tests.app_portal import app_rig, won_deals
 
 pytestmark = pytest.mark.timeout(300)
-
-
-def _query(rig: Rig, sql: str, params: list | None = None) -> list:
-    cur = rig.app.state.store.cursor()
-    try:
-        return cur.query(sql, params or [])
-    finally:
-        cur.close()
 
 
 def test_a_change_reaches_the_report_through_the_offline_queue(tmp_path):
@@ -29,9 +21,9 @@ def test_a_change_reaches_the_report_through_the_offline_queue(tmp_path):
         delivered = len(rig.emu("GET", "/_emulator/stats")["deliveries"])
 
         report = rig.open_as(1) + "&period=this_year"
-        portal = _query(rig, "SELECT portal FROM app_portals")[0][0]
-        deal = _query(
-            rig, "SELECT id FROM deals WHERE portal = ? AND stage_id = 'NEW' LIMIT 1", [portal]
+        portal = rig.query("SELECT portal FROM app_portals")[0][0]
+        deal = rig.query(
+            "SELECT id FROM deals WHERE portal = ? AND stage_id = 'NEW' LIMIT 1", [portal]
         )[0][0]
         won_before = won_deals(report, timeout=60)
         won = {"STAGE_ID": "WON", "STAGE_SEMANTIC_ID": "S"}
@@ -45,7 +37,7 @@ def test_a_change_reaches_the_report_through_the_offline_queue(tmp_path):
         print(f"change -> report (offline, 1 s poll): {time.monotonic() - started:.2f} s")
         assert len(rig.emu("GET", "/_emulator/stats")["deliveries"]) == delivered
         # The by-ID sync, not a re-scan; and the queue was cleared after it.
-        kinds = {k for (k,) in _query(rig, "SELECT kind FROM sync_runs WHERE portal = ?", [portal])}
+        kinds = {k for (k,) in rig.query("SELECT kind FROM sync_runs WHERE portal = ?", [portal])}
         assert "events" in kinds, kinds
         mode = rig.app.state.appmode
         mode.offline.stop()
@@ -58,18 +50,18 @@ def test_the_poll_is_one_call_for_a_scheduler_of_its_own(tmp_path):
     with app_rig(tmp_path, app_offline_events=True, app_offline_poll_seconds=3600) as rig:
         mode = rig.app.state.appmode
         member = rig.state()["member_id"]
-        portal = _query(rig, "SELECT portal FROM app_portals")[0][0]
-        deal = _query(
-            rig, "SELECT id FROM deals WHERE portal = ? AND stage_id = 'NEW' LIMIT 1", [portal]
+        portal = rig.query("SELECT portal FROM app_portals")[0][0]
+        deal = rig.query(
+            "SELECT id FROM deals WHERE portal = ? AND stage_id = 'NEW' LIMIT 1", [portal]
         )[0][0]
         rig.emu("POST", "/_emulator/deal/update", {"id": deal, "fields": {"STAGE_ID": "WON"}})
         time.sleep(1)
         stage = "SELECT stage_id FROM deals WHERE portal = ? AND id = ?"
-        assert _query(rig, stage, [portal, deal])[0][0] == "NEW"
+        assert rig.query(stage, [portal, deal])[0][0] == "NEW"
         generation = rig.app.state.cache.generation
         assert poll_offline_events(mode, "no-such-member") == {}
         done = poll_offline_events(mode)
         assert list(done) == [member] and done[member].events == 1, done
-        assert _query(rig, stage, [portal, deal])[0][0] == "WON"
+        assert rig.query(stage, [portal, deal])[0][0] == "WON"
         assert rig.app.state.cache.generation > generation  # cached reports dropped
         assert poll_offline_events(mode)[member].events == 0  # cleared, not served twice

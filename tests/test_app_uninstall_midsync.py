@@ -16,28 +16,11 @@ import pytest
 
 from rop.emulator.config import FaultConfig
 from rop.emulator.faults import Faults
-from tests.app_portal import Rig, app_rig
+from tests.app_portal import Rig, app_rig, until
 
 pytestmark = pytest.mark.timeout(300)
 
 SLOW_SECONDS = 0.25  # every REST reply: a full sync of the small portal takes seconds
-
-
-def _until(check, timeout: float = 30.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return True
-        time.sleep(0.05)
-    return False
-
-
-def _query(rig: Rig, sql: str, params: list | None = None) -> list:
-    cur = rig.app.state.store.cursor()
-    try:
-        return cur.query(sql, params or [])
-    finally:
-        cur.close()
 
 
 def _slow_emulator(rig: Rig, seconds: float) -> None:
@@ -68,7 +51,7 @@ def test_uninstall_with_clean_mid_sync_leaves_no_row_of_the_portal(tmp_path):
     with app_rig(tmp_path, deals=300) as rig:
         mode = rig.app.state.appmode
         member = rig.state()["member_id"]
-        portal = _query(rig, "SELECT portal FROM app_portals")[0][0]
+        portal = rig.query("SELECT portal FROM app_portals")[0][0]
         url = rig.open_as(1)
         vt = url.split("vt=")[1].split("&")[0]
         sync = url.split("/report")[0] + "/api/sync?vt=" + vt
@@ -79,7 +62,11 @@ def test_uninstall_with_clean_mid_sync_leaves_no_row_of_the_portal(tmp_path):
         assert reply.status_code in (200, 202), reply.text
         job = mode.jobs.job(member)
         # Mid-way: the full copy has committed batches and has more to fetch.
-        assert _until(lambda: (job.status()["progress"] or {}).get("entity") not in (None, "users"))
+        assert until(
+            lambda: (job.status()["progress"] or {}).get("entity") not in (None, "users"),
+            30.0,
+            0.05,
+        )
         assert job.status()["state"] == "running"
         started = time.monotonic()
         reply = httpx.post(rig.rop + "/app/events", data=_uninstall(rig, member), timeout=30)
@@ -97,19 +84,18 @@ def test_uninstall_with_clean_mid_sync_leaves_no_row_of_the_portal(tmp_path):
         # The server idle: the running sync ended, the purge done.
         job.wait(60)
         mode.jobs.wait_all(60)
-        assert _until(lambda: not _query(rig, "SELECT * FROM app_portals"))
+        assert until(lambda: not rig.query("SELECT * FROM app_portals"), 30.0, 0.05)
         # Stopped by the server at a batch, not run to its end.
         assert "SyncCancelled" in job.status()["message"], job.status()
         print(f"uninstall -> idle: {time.monotonic() - started:.2f} s")
-        tables = _query(
-            rig,
+        tables = rig.query(
             "SELECT DISTINCT table_name FROM information_schema.columns "
             "WHERE column_name = 'portal' AND table_schema = 'main'",
         )
         assert len(tables) > 10
         left = {}
         for (table,) in tables:
-            count = _query(rig, f"SELECT count(*) FROM {table} WHERE portal = ?", [portal])[0][0]  # noqa: S608
+            count = rig.query(f"SELECT count(*) FROM {table} WHERE portal = ?", [portal])[0][0]  # noqa: S608
             if count:
                 left[table] = count
         assert left == {}, f"rows of the uninstalled portal left: {left}"
