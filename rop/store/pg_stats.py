@@ -57,13 +57,16 @@ CHANGED_SHARE = 0.1
 
 
 def _stale(table: str) -> str:
-    """The test that ``table`` (schema-qualified, quoted) needs statistics now."""
+    """The test that ``table`` (schema-qualified, quoted) needs statistics now;
+    with ``first`` (the function's argument) only a table whose statistics saw
+    no page yet."""
     rel = f"'{table}'::regclass"
     return (
-        f"(SELECT pg_relation_size({rel}) / current_setting('block_size')::int "
+        f"(SELECT CASE WHEN first THEN c.relpages = 0 AND pg_relation_size({rel}) > 0 "
+        f"ELSE pg_relation_size({rel}) / current_setting('block_size')::int "
         f"> {GROWTH} * c.relpages "
         f"OR pg_stat_get_mod_since_analyze({rel}) > {CHANGED_BASE} "
-        f"+ {CHANGED_SHARE} * greatest(c.reltuples, 0) "
+        f"+ {CHANGED_SHARE} * greatest(c.reltuples, 0) END "
         f"FROM pg_class c WHERE c.oid = {rel})"
     )
 
@@ -77,7 +80,8 @@ def function_sql(schema: str, tables: list[str]) -> str:
         "  END IF;"
         for t in tables
     )
-    return f"""CREATE OR REPLACE FUNCTION {schema}.{FUNCTION}() RETURNS text[]
+    return f"""CREATE OR REPLACE FUNCTION {schema}.{FUNCTION}(first boolean DEFAULT false)
+RETURNS text[]
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
   done text[] := '{{}}';
@@ -103,7 +107,7 @@ def install(conn: psycopg.Connection, tables: list[str], app_role: str | None) -
     schema = str(row[0]) if row else "public"
     quoted = [sql.Identifier(t).as_string(conn) for t in tables]
     conn.execute(function_sql(schema, quoted).encode())
-    name = sql.SQL(f"{schema}.{FUNCTION}()")
+    name = sql.SQL(f"{schema}.{FUNCTION}(boolean)")
     conn.execute(sql.SQL("REVOKE ALL ON FUNCTION {} FROM PUBLIC").format(name))
     if app_role:
         conn.execute(
@@ -117,12 +121,13 @@ def installed(conn: psycopg.Connection) -> bool:
     row = conn.execute(
         "SELECT p IS NOT NULL AND has_function_privilege(p, 'EXECUTE') "
         "FROM to_regprocedure(%s) AS p",
-        [f"{FUNCTION}()"],
+        [f"{FUNCTION}(boolean)"],
     ).fetchone()
     return bool(row and row[0])
 
 
-def analyze(conn: psycopg.Connection) -> list[str]:
-    """The stale tables analysed now; returns their names."""
-    row = conn.execute(f"SELECT {FUNCTION}()").fetchone()
+def analyze(conn: psycopg.Connection, first: bool = False) -> list[str]:
+    """The stale tables analysed now (``first``: only those with no statistics
+    yet); returns their names."""
+    row = conn.execute(f"SELECT {FUNCTION}(%s)", [first]).fetchone()
     return list(row[0]) if row and row[0] else []

@@ -338,7 +338,7 @@ class PgStore(Store):
         assert self._pin is not None
         return self.versions.remember(self.portal or "", self._pin[0], key, compute)
 
-    def analyze(self) -> list[str]:
+    def analyze(self, first: bool = False) -> list[str]:
         """ANALYZE the tables this role owns (PostgreSQL 15 lets only the owner).
 
         Right after a first copy or a snapshot load the planner has no
@@ -355,8 +355,8 @@ class PgStore(Store):
         if self._stats is None:
             self._stats = pg_stats.installed(self.conn)
         if self._stats:
-            return pg_stats.analyze(self.conn)
-        return analyze_owned(self.conn)
+            return pg_stats.analyze(self.conn, first)
+        return [] if first else analyze_owned(self.conn)
 
     # -- the metrics cache: temporary tables of this session ---------------
     def scratch_key(self) -> tuple:
