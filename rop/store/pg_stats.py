@@ -12,18 +12,20 @@ So ``rop migrate`` (the owner) makes one function, ``rop_analyze()``, owned by
 it and SECURITY DEFINER, which the application role may EXECUTE and nothing
 more (docs/SERVER.md "Planner statistics"):
 
-- **no argument**: the tables are the schema's product tables (every table with
-  a ``portal`` column) as they were when the owner migrated; each is a
-  statement written into the function's body (``ANALYZE (SKIP_LOCKED) t``), so
-  nothing a caller passes reaches any SQL, and there is no dynamic SQL at all;
-- **only what is stale**: a table is analysed when it grew by more than a tenth
-  in pages since its statistics (the first rows after an empty ANALYZE, a
-  whole rebuild's new rows beside the dead ones), or when more rows changed
-  since than autovacuum's own threshold (50 + 10 % of its rows). The pages are
-  read from the file (``pg_relation_size``), so the writes of the caller's own
-  transaction count at once, where the statistics views lag behind. A caller
-  calling it in a loop therefore makes nothing autovacuum would not make too,
-  only sooner; calling it when nothing is stale costs a catalogue read;
+- **no input reaches SQL**: the tables are the schema's product tables (every
+  table with a ``portal`` column) as they were when the owner migrated; each is
+  a statement written into the function's body (``ANALYZE (SKIP_LOCKED) t``),
+  so there is no dynamic SQL at all. Its one argument, ``first``, only narrows
+  which of them are stale (a copy under way: a table with rows and no
+  statistics of them yet, once);
+- **only what is stale**: a table is analysed when its file grew by more than
+  a tenth in pages since its statistics were taken (the first rows after an
+  empty ANALYZE, a copy that went on, a whole rebuild's new rows beside the
+  dead ones). The pages are read from the file (``pg_relation_size``), so the
+  caller's writes count at once, where the statistics views lag behind. A
+  caller calling it in a loop therefore makes nothing autovacuum would not
+  make too, only sooner; calling it when nothing is stale costs a catalogue
+  read per table. Changes in place (updates, deletes) are autovacuum's, as before;
 - **never waits**: ``SKIP_LOCKED`` passes a table another ANALYZE (another
   portal's sync, autovacuum) holds, so two syncs do not queue on each other;
 - ``search_path`` pinned (the tables schema-qualified as well), EXECUTE revoked
@@ -36,7 +38,7 @@ copied rows, after each fact table a whole rebuild writes, and as it ends
 """
 
 # The SQL here is assembled from this module's constants and names read from
-# the catalogue, quoted by psycopg's sql.Identifier; no caller's value reaches it.
+# the catalogue, quoted by the server's quote_ident(); no caller's value reaches it.
 # ruff: noqa: S608
 
 from __future__ import annotations
@@ -49,11 +51,10 @@ if TYPE_CHECKING:
 FUNCTION = "rop_analyze"
 
 # A table is stale when its file grew past this share of the pages its
-# statistics saw, or more rows changed since than autovacuum's default
-# threshold (autovacuum_analyze_threshold 50 + autovacuum_analyze_scale_factor 0.1).
+# statistics saw. The file, not the statistics views: those count the rows of a
+# transaction up to a second after it commits (and after an ANALYZE that ran
+# meanwhile), so a count since the last ANALYZE says "stale" again right after.
 GROWTH = 1.1
-CHANGED_BASE = 50
-CHANGED_SHARE = 0.1
 
 
 def _stale(table: str) -> str:
@@ -61,24 +62,21 @@ def _stale(table: str) -> str:
     with ``first`` (the function's argument) only a table whose statistics saw
     no page yet."""
     rel = f"'{table}'::regclass"
+    pages = f"pg_relation_size({rel}) / current_setting('block_size')::int"
     return (
-        f"(SELECT CASE WHEN first THEN c.relpages = 0 AND pg_relation_size({rel}) > 0 "
-        f"ELSE pg_relation_size({rel}) / current_setting('block_size')::int "
-        f"> {GROWTH} * c.relpages "
-        f"OR pg_stat_get_mod_since_analyze({rel}) > {CHANGED_BASE} "
-        f"+ {CHANGED_SHARE} * greatest(c.reltuples, 0) END "
+        f"(SELECT {pages} > {GROWTH} * c.relpages AND (NOT first OR c.relpages = 0) "
         f"FROM pg_class c WHERE c.oid = {rel})"
     )
 
 
-def function_sql(schema: str, tables: list[str]) -> str:
-    """The function's text: one fixed ANALYZE per table (names quoted already)."""
+def function_sql(schema: str, tables: list[tuple[str, str]]) -> str:
+    """The function's text: one fixed ANALYZE per table ((name, name quoted) pairs)."""
     steps = "\n".join(
-        f"  IF {_stale(f'{schema}.{t}')} THEN\n"
-        f"    ANALYZE (SKIP_LOCKED) {schema}.{t};\n"
-        f"    done := done || {_literal(t)};\n"
+        f"  IF {_stale(f'{schema}.{quoted}')} THEN\n"
+        f"    ANALYZE (SKIP_LOCKED) {schema}.{quoted};\n"
+        f"    done := done || {_literal(name)};\n"
         "  END IF;"
-        for t in tables
+        for name, quoted in tables
     )
     return f"""CREATE OR REPLACE FUNCTION {schema}.{FUNCTION}(first boolean DEFAULT false)
 RETURNS text[]
@@ -92,8 +90,7 @@ END $$"""
 
 
 def _literal(name: str) -> str:
-    # A quoted identifier as a text literal for the result list (a name from the
-    # catalogue: no quote of its own, checked by install).
+    # A table's name (from the catalogue) as a text literal for the result list.
     return "'" + name.replace("'", "''") + "'::text"
 
 
@@ -105,7 +102,10 @@ def install(conn: psycopg.Connection, tables: list[str], app_role: str | None) -
 
     row = conn.execute("SELECT quote_ident(current_schema())").fetchone()
     schema = str(row[0]) if row else "public"
-    quoted = [sql.Identifier(t).as_string(conn) for t in tables]
+    quoted = []
+    for table in tables:
+        got = conn.execute("SELECT quote_ident(%s)", [table]).fetchone()
+        quoted.append((table, str(got[0]) if got else table))
     conn.execute(function_sql(schema, quoted).encode())
     name = sql.SQL(f"{schema}.{FUNCTION}(boolean)")
     conn.execute(sql.SQL("REVOKE ALL ON FUNCTION {} FROM PUBLIC").format(name))
