@@ -82,6 +82,9 @@ PG_INDEXES: tuple[str, ...] = (
     # of the contacts' query at 1M deals).
     "CREATE INDEX IF NOT EXISTS deal_facts_date_create ON deal_facts (portal, date_create)",
     "CREATE INDEX IF NOT EXISTS deal_facts_close_time ON deal_facts (portal, close_time)",
+    # The new leads' drill-down pages (rop.report.drill): a period's leads by
+    # creation, not a scan of every lead of the portal (326 ms at 500k leads).
+    "CREATE INDEX IF NOT EXISTS lead_facts_date_create ON lead_facts (portal, date_create)",
     "CREATE INDEX IF NOT EXISTS call_facts_start ON call_facts (portal, call_start_date)",
     # The stage section reads the visits whose key moment ``k`` falls in or
     # after the period (rop.metrics.stages): a range, where DuckDB's sorted
