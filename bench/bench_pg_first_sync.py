@@ -29,7 +29,6 @@ import os
 import re
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -117,12 +116,11 @@ def main() -> None:
         "report, median |",
         "|---|---|---|---|---|---|---|---|",
     ]
-    with tempfile.TemporaryDirectory():
-        with start_cluster(None, options) as cluster:
-            log = cluster.socket_dir.parent / "server.log"
-            for size in args.deals:
-                lines += first_sync(size, args.workdir, cluster, log, args.runs, args.slow_ms)
-                print(lines[-1], flush=True)
+    with start_cluster(None, options) as cluster:
+        log = cluster.socket_dir.parent / "server.log"
+        for size in args.deals:
+            lines += first_sync(size, args.workdir, cluster, log, args.runs, args.slow_ms)
+            print(lines[-1], flush=True)
     print("\n".join(lines))
 
 

@@ -139,9 +139,12 @@ def test_the_application_role_analyses_only_through_the_fixed_function(
     )
     pg_cluster.psql(f"GRANT CONNECT ON DATABASE {db} TO rop_stranger")
     pg_cluster.psql("GRANT USAGE ON SCHEMA public TO rop_stranger", db=db, role=OWNER)
-    with psycopg.connect(pg_cluster.url(db, "rop_stranger"), autocommit=True) as conn:
-        with pytest.raises(psycopg.errors.InsufficientPrivilege):
-            conn.execute("SELECT rop_analyze()")
+    stranger = pg_cluster.url(db, "rop_stranger")
+    with (
+        psycopg.connect(stranger, autocommit=True) as conn,
+        pytest.raises(psycopg.errors.InsufficientPrivilege),
+    ):
+        conn.execute("SELECT rop_analyze()")
 
 
 def test_migrate_covers_a_table_added_later(pg_cluster: Any, tmp_path: Path) -> None:
