@@ -164,3 +164,43 @@ def test_migrate_covers_a_table_added_later(pg_cluster: Any, tmp_path: Path) -> 
         assert conn.execute("SELECT rop_analyze()").fetchone() == (["later"],)
     tuples = pg_cluster.psql("SELECT reltuples FROM pg_class WHERE relname = 'later'", db=db)
     assert tuples == [(100.0,)]
+
+
+def test_the_new_leads_drill_down_reads_a_range_of_the_lead_facts(
+    synced: tuple[str, str], pg_cluster: Any
+) -> None:
+    """The new leads' page reads the period's leads by creation (lead_facts_date_create),
+    not every lead fact of the portal: with sequential scans priced out (the portal is
+    small) and a month after its leads (a big portal's month is a small share of them),
+    a plan without that index reads the primary key's whole range of the portal."""
+    from datetime import date
+
+    from rop.report.build import drill
+    from rop.report.filter import ReportFilter
+    from rop.store.dialect import to_pyformat
+    from rop.store.postgres import PgStore
+
+    url, portal = synced
+    with open_store(url) as store:
+        assert isinstance(store, PgStore)
+        store.use_portal(portal)
+        last = store.scalar("SELECT max(date_create) FROM lead_facts")
+        assert last is not None
+        seen: list[tuple[str, Any]] = []
+        fetch = store._fetch
+
+        def recording(sql: str, params: Any) -> Any:
+            seen.append((sql, params))
+            return fetch(sql, params)
+
+        store._fetch = recording  # type: ignore[method-assign]
+        later = date(last.year + 1, 1, 1)
+        drill(store, ReportFilter(later, date(later.year, 1, 31)), "leads_new", limit=100)
+        del store._fetch
+        pages = [(s, p) for s, p in seen if "lead_facts" in s and "date_create" in s]
+        assert pages
+        store.conn.execute("SET enable_seqscan = off")
+        for sql, params in pages:
+            plan = [r[0] for r in store.conn.execute("EXPLAIN " + to_pyformat(sql), params)]
+            reads = [line for line in plan if " on lead_facts" in line]
+            assert any("lead_facts_date_create" in line for line in reads), "\n".join(plan)
