@@ -61,7 +61,7 @@ def _stale(table: str) -> str:
     """The test that ``table`` (schema-qualified, quoted) needs statistics now;
     with ``first`` (the function's argument) only a table whose statistics saw
     no page yet."""
-    rel = f"'{table}'::regclass"
+    rel = "'" + table.replace("'", "''") + "'::regclass"
     pages = f"pg_relation_size({rel}) / current_setting('block_size')::int"
     return (
         f"(SELECT {pages} > {GROWTH} * c.relpages AND (NOT first OR c.relpages = 0) "
@@ -128,6 +128,7 @@ def installed(conn: psycopg.Connection) -> bool:
 
 def analyze(conn: psycopg.Connection, first: bool = False) -> list[str]:
     """The stale tables analysed now (``first``: only those with no statistics
-    yet); returns their names."""
+    yet); returns their names (one another ANALYZE held at that moment was
+    passed, not waited for, and is named too)."""
     row = conn.execute(f"SELECT {FUNCTION}(%s)", [first]).fetchone()
     return list(row[0]) if row and row[0] else []
