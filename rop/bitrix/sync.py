@@ -321,6 +321,11 @@ class _Engine:
             if state is not None:
                 state.id_watermark = last_id
                 save_state(self.store, self.portal, entity.name, state)
+        # A first copy fills tables analysed while empty: the next batches'
+        # comparison (rop.bitrix.sync_write.compare_rows) plans from statistics of
+        # its first rows (PostgreSQL: once per table, else a catalogue read;
+        # rop.store.pg_stats). The facts' refresh takes them all again as it starts.
+        self.store.analyze(first=True)
 
     def _save(self, name: str, state: EntityState) -> None:
         with self.store.transaction():

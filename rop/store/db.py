@@ -335,10 +335,12 @@ class Store:
         handle that is the process's one (no cursors of it open); nothing on
         PostgreSQL (its memory is the server's)."""
 
-    def analyze(self) -> list[str]:
+    def analyze(self, first: bool = False) -> list[str]:
         """Planner statistics after a bulk write, where the engine needs them and
-        this connection may take them; returns the tables analysed. DuckDB keeps
-        its own as it writes: nothing to do."""
+        this connection may take them; returns the tables analysed. ``first``:
+        only tables that have rows but no statistics of them yet (a copy under
+        way: once, not at each batch). DuckDB keeps its own as it writes:
+        nothing to do."""
         return []
 
     def interrupt(self) -> None:
