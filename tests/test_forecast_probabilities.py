@@ -166,13 +166,49 @@ def test_ties_are_decided_by_the_highest_id(store: Store) -> None:
          "stage_semantic": "P", "stage_id": "C2:NEW"},
     ]  # fmt: skip
     _load(store, rows)
-    got = stage_probabilities(store, PORTAL, TODAY, TZ)
-    assert (
-        got
-        == reference(rows)
-        == {
-            (0, "NEW"): {"won": 1, "closed": 2, "probability": 0.5},
-            (0, "WORK"): {"won": 0, "closed": 0, "probability": None},
-            (1, "C1:NEW"): {"won": 1, "closed": 1, "probability": 1.0},
-        }
-    )
+    expected = {
+        (0, "NEW"): {"won": 1, "closed": 2, "probability": 0.5},
+        (0, "WORK"): {"won": 0, "closed": 0, "probability": None},
+        (1, "C1:NEW"): {"won": 1, "closed": 1, "probability": 1.0},
+    }
+    assert reference(rows) == expected
+    assert stage_probabilities(store, PORTAL, TODAY, TZ) == expected
+
+
+@pytest.mark.parametrize("viewer", [None, 5, 2])
+def test_open_deals_name_only_the_picked_deals(
+    viewer: int | None, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    """The open deals behind the forecast, picked first and named after (the
+    drill-downs' paged names), are the rows of the whole named relation filtered
+    as before, for the administrator, a department head and a manager."""
+    from rop.metrics.compile import bind, params_for, relation
+    from rop.metrics.sources import SOURCES
+    from rop.report.context import context, prepare
+    from rop.report.filter import ReportFilter
+    from rop.report.forecast import open_deals
+    from rop.report.plans import parse_period
+    from tests.fixtures import plans_portal
+
+    nov = parse_period("2026-11")
+    flt = ReportFilter(nov.start, nov.end, today=plans_portal.TODAY, viewer=viewer)
+    for engine in ENGINES:
+        with plans_portal.build(store_target(engine, tmp_path, request)) as store:
+            prep = prepare(store, flt, None)
+            ctx = context(prep, nov.start, nov.end)
+            sql = relation(SOURCES["deal_rel"], ctx, names=True) + (
+                "\nSELECT f.id, f.title, f.manager_id, f.manager_name, f.department_id, "
+                "f.pipeline_name, f.stage_id, f.stage_name, f.amount, f.closedate FROM f "
+                "WHERE f.semantic = 'P' AND f.closedate >= $d_from AND f.closedate <= $d_to "
+                "ORDER BY f.closedate, f.id"
+            )
+            whole = store.query(sql, bind(sql, params_for(ctx, [])))
+            assert whole, engine  # each viewer sees some
+            deals = open_deals(prep, nov)
+            got = [
+                (d["id"], d["title"], d["manager_id"], d["manager_name"], d["department_id"],
+                 d["pipeline_name"], d["stage_id"], d["stage_name"], d["amount"],
+                 d["closedate"])
+                for d in deals
+            ]  # fmt: skip
+            assert got == [(*r[:-1], r[-1].isoformat()) for r in whole], engine

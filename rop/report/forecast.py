@@ -112,14 +112,21 @@ GROUP BY category_id, stage_id
 def open_deals(prep: Any, period: PlanPeriod) -> list[dict[str, Any]]:
     """Open deals the viewer sees, planned to close in ``period``, with their weight."""
     ctx = context(prep, period.start, period.end)
+    # The deals are picked first and only theirs are named (the drill-downs'
+    # paged names, rop.metrics.compile.relation): naming every deal of the
+    # portal for a month's few thousand open ones cost the start's first page
+    # 0.2-0.4 s at 1M deals (issue 16). The pick reads the department (the
+    # relation then joins it) and orders as the list always was (IDs are unique).
+    picked = """SELECT f.* FROM f_all f
+WHERE f.semantic = 'P' AND f.closedate >= $d_from AND f.closedate <= $d_to
+ORDER BY f.closedate, f.id, f.department_id"""
     sql = (
-        relation(SOURCES["deal_rel"], ctx, names=True)
+        relation(SOURCES["deal_rel"], ctx, names=True, page=picked)
         + """
 SELECT f.id, f.title, f.manager_id, f.manager_name, f.department_id,
     coalesce(f.category_id, 0) AS category_id, f.pipeline_name, f.stage_id, f.stage_name,
     f.amount, f.closedate
-FROM f WHERE f.semantic = 'P' AND f.closedate >= $d_from AND f.closedate <= $d_to
-ORDER BY f.closedate, f.id"""
+FROM f ORDER BY f.closedate, f.id"""
     )
     params = params_for(ctx, [])
     probs = stage_probabilities(prep.store, prep.portal.key, prep.today, prep.tz, prep.materialize)
