@@ -61,8 +61,12 @@ def stage_probabilities(
     # entered stages made distinct. The stages only open deals entered still
     # get their row (won and closed 0), as every entered stage always had.
     # Issue 16: 1.1 s of CPU instead of 1.9 s at 1M deals (docs/BENCHMARKS.md).
-    sql = """
-WITH h AS (
+    # DuckDB reads the year of history again for each step that uses it rather
+    # than copying it once (2.3M rows at 1M deals: ~0.3-0.5 s less CPU).
+    inline = "NOT MATERIALIZED " if store.dialect.name == "duckdb" else ""
+    # `inline` is one of two constants; every value is a bound parameter.
+    sql = f"""
+WITH h AS {inline}(
     SELECT id, owner_id, created_time, coalesce(category_id, 0) AS category_id, stage_id,
         coalesce(stage_semantic, 'P') AS semantic
     FROM deal_stage_history
@@ -94,7 +98,7 @@ FROM (
     FROM h WHERE semantic NOT IN ('S', 'F') AND owner_id IS NOT NULL
 ) counted
 GROUP BY category_id, stage_id
-"""
+"""  # noqa: S608
     out = {}
     if materialize is not None:
         # The table name comes from rop.metrics.cache, never from input.
