@@ -35,43 +35,28 @@ def history_window(today: date) -> tuple[date, date]:
     return first.replace(day=min(today.day, last_day)), today
 
 
-def stage_probabilities(
-    store: Store,
-    portal: str,
-    today: date,
-    tz: Any,
-    materialize: Callable[[str, str, dict[str, Any]], str] | None = None,
-) -> dict[tuple[int, str], dict[str, Any]]:
-    """(pipeline, stage) -> {won, closed, probability} from the stage history.
-
-    With ``materialize`` (rop.metrics.cache), the shares are computed once per
-    day and data version: a pass over a year of history costs about a second
-    at 100k deals, and every report of the current month needs them.
-    """
-    first, last = history_window(today)
-    params = {
-        "portal": portal,
-        "since": local_midnight_utc(first, tz),
-        "until": local_midnight_utc(last + timedelta(days=1), tz),
-    }
-    # Portable (DuckDB and PostgreSQL run it) and pruned before the costly part:
-    # each deal's outcome is its latest row (latest moment, then highest ID:
-    # IDs are unique per portal), found by hash aggregates, not a window sorting
-    # a year of history; only the deals that ended won or lost then have their
-    # entered stages made distinct. The stages only open deals entered still
-    # get their row (won and closed 0), as every entered stage always had.
-    # Issue 16: 1.1 s of CPU instead of 1.9 s at 1M deals (docs/BENCHMARKS.md).
-    # DuckDB reads the year of history again for each step that uses it rather
-    # than copying it once (2.3M rows at 1M deals: ~0.3-0.5 s less CPU).
-    inline = "NOT MATERIALIZED " if store.dialect.name == "duckdb" else ""
-    # `inline` is one of two constants; every value is a bound parameter.
-    sql = f"""
-WITH h AS {inline}(
+# The history rows of the window, each deal's stage and outcome read from them.
+_WINDOW = """
     SELECT id, owner_id, created_time, coalesce(category_id, 0) AS category_id, stage_id,
         coalesce(stage_semantic, 'P') AS semantic
     FROM deal_stage_history
     WHERE portal = $portal AND created_time >= $since AND created_time < $until
-),
+"""
+
+# DuckDB: pruned before the costly part. Each deal's outcome is its latest row
+# (latest moment, then highest ID: IDs are unique per portal), found by hash
+# aggregates instead of a window sorting a year of history; only the deals that
+# ended won or lost then have their entered stages made distinct; the stages
+# only open deals entered still get their row (won and closed 0), as every
+# entered stage always had. The window's rows are read again where each step
+# uses them (NOT MATERIALIZED) rather than copied once. At 1M deals (2.3M rows
+# in the window) about half the CPU of the window below (docs/BENCHMARKS.md,
+# "Issue 16: the start's default page"); DuckDB's arg_max would be cheaper
+# still but is DuckDB's alone, and on PostgreSQL this form is slower than the
+# window (its copy of the rows, read four times), so each engine has its own;
+# tests/test_forecast_probabilities.py holds both to one derivation.
+_DUCK_SQL = f"""
+WITH h AS NOT MATERIALIZED ({_WINDOW}),
 last_at AS (SELECT owner_id, max(created_time) AS t FROM h GROUP BY owner_id),
 at_last AS (
     SELECT h.id, h.owner_id, h.semantic
@@ -98,7 +83,49 @@ FROM (
     FROM h WHERE semantic NOT IN ('S', 'F') AND owner_id IS NOT NULL
 ) counted
 GROUP BY category_id, stage_id
-"""  # noqa: S608
+"""  # noqa: S608 (constants only)
+
+# PostgreSQL: each deal's latest row ranked by a window (a sort PostgreSQL does
+# well), every entered stage joined to it.
+_PG_SQL = f"""
+WITH h AS ({_WINDOW}),
+ranked AS (
+    SELECT owner_id, semantic,
+        row_number() OVER (PARTITION BY owner_id ORDER BY created_time DESC, id DESC) AS rn
+    FROM h
+),
+outcome AS (SELECT owner_id, semantic AS outcome FROM ranked WHERE rn = 1),
+entered AS (
+    SELECT DISTINCT owner_id, category_id, stage_id FROM h WHERE semantic NOT IN ('S', 'F')
+)
+SELECT e.category_id, e.stage_id,
+    sum(CASE WHEN o.outcome = 'S' THEN 1 ELSE 0 END) AS won,
+    sum(CASE WHEN o.outcome IN ('S', 'F') THEN 1 ELSE 0 END) AS closed
+FROM entered e JOIN outcome o ON o.owner_id = e.owner_id
+GROUP BY e.category_id, e.stage_id
+"""  # noqa: S608 (constants only)
+
+
+def stage_probabilities(
+    store: Store,
+    portal: str,
+    today: date,
+    tz: Any,
+    materialize: Callable[[str, str, dict[str, Any]], str] | None = None,
+) -> dict[tuple[int, str], dict[str, Any]]:
+    """(pipeline, stage) -> {won, closed, probability} from the stage history.
+
+    With ``materialize`` (rop.metrics.cache), the shares are computed once per
+    day and data version: a pass over a year of history costs about a second
+    at 100k deals, and every report of the current month needs them.
+    """
+    first, last = history_window(today)
+    params = {
+        "portal": portal,
+        "since": local_midnight_utc(first, tz),
+        "until": local_midnight_utc(last + timedelta(days=1), tz),
+    }
+    sql = _PG_SQL if store.dialect.name == "postgres" else _DUCK_SQL
     out = {}
     if materialize is not None:
         # The table name comes from rop.metrics.cache, never from input.
