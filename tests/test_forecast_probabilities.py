@@ -4,8 +4,9 @@ re-opened after a win or a loss, moved between pipelines, several rows at one
 moment (the highest ID is the latest), rows before, at and after the window's
 edges, deals with no history in the window or none at all, missing pipelines,
 semantics and stages, and another portal's rows beside them (DuckDB and
-PostgreSQL). The SQL finds each deal's latest row with hash aggregates instead of
-a window over a year of history (issue 16): this pins that it means the same.
+PostgreSQL). Each engine has its SQL (issue 16: on DuckDB grouped maxima instead
+of a window over a year of history; PostgreSQL's window): this holds both to one
+meaning.
 """
 
 from __future__ import annotations
