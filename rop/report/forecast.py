@@ -35,6 +35,77 @@ def history_window(today: date) -> tuple[date, date]:
     return first.replace(day=min(today.day, last_day)), today
 
 
+# The history rows of the window, each deal's stage and outcome read from them.
+_WINDOW = """
+    SELECT id, owner_id, created_time, coalesce(category_id, 0) AS category_id, stage_id,
+        coalesce(stage_semantic, 'P') AS semantic
+    FROM deal_stage_history
+    WHERE portal = $portal AND created_time >= $since AND created_time < $until
+"""
+
+# DuckDB: pruned before the costly part. Each deal's outcome is its latest row
+# (latest moment, then highest ID: IDs are unique per portal), found by hash
+# aggregates instead of a window sorting a year of history; only the deals that
+# ended won or lost then have their entered stages made distinct; the stages
+# only open deals entered still get their row (won and closed 0), as every
+# entered stage always had. The window's rows are read again where each step
+# uses them (NOT MATERIALIZED) rather than copied once. At 1M deals (2.3M rows
+# in the window) about half the CPU of the window below (docs/BENCHMARKS.md,
+# "Issue 16: the start's default page"); DuckDB's arg_max would be cheaper
+# still but is DuckDB's alone, and on PostgreSQL this form is slower than the
+# window (its copy of the rows, read four times), so each engine has its own;
+# tests/test_forecast_probabilities.py holds both to one derivation.
+_DUCK_SQL = f"""
+WITH h AS NOT MATERIALIZED ({_WINDOW}),
+last_at AS (SELECT owner_id, max(created_time) AS t FROM h GROUP BY owner_id),
+at_last AS (
+    SELECT h.id, h.owner_id, h.semantic
+    FROM h JOIN last_at l ON l.owner_id = h.owner_id AND l.t = h.created_time
+),
+last_id AS (SELECT max(id) AS id FROM at_last GROUP BY owner_id),
+outcome AS (
+    SELECT a.owner_id, a.semantic AS outcome
+    FROM at_last a JOIN last_id l ON l.id = a.id
+    WHERE a.semantic IN ('S', 'F')
+),
+entered AS (
+    SELECT DISTINCT h.owner_id, h.category_id, h.stage_id, o.outcome
+    FROM h JOIN outcome o ON o.owner_id = h.owner_id
+    WHERE h.semantic NOT IN ('S', 'F')
+)
+SELECT category_id, stage_id, sum(won) AS won, sum(closed) AS closed
+FROM (
+    SELECT category_id, stage_id, CASE WHEN outcome = 'S' THEN 1 ELSE 0 END AS won,
+        1 AS closed
+    FROM entered
+    UNION ALL
+    SELECT DISTINCT category_id, stage_id, 0, 0
+    FROM h WHERE semantic NOT IN ('S', 'F') AND owner_id IS NOT NULL
+) counted
+GROUP BY category_id, stage_id
+"""  # noqa: S608 (constants only)
+
+# PostgreSQL: each deal's latest row ranked by a window (a sort PostgreSQL does
+# well), every entered stage joined to it.
+_PG_SQL = f"""
+WITH h AS ({_WINDOW}),
+ranked AS (
+    SELECT owner_id, semantic,
+        row_number() OVER (PARTITION BY owner_id ORDER BY created_time DESC, id DESC) AS rn
+    FROM h
+),
+outcome AS (SELECT owner_id, semantic AS outcome FROM ranked WHERE rn = 1),
+entered AS (
+    SELECT DISTINCT owner_id, category_id, stage_id FROM h WHERE semantic NOT IN ('S', 'F')
+)
+SELECT e.category_id, e.stage_id,
+    sum(CASE WHEN o.outcome = 'S' THEN 1 ELSE 0 END) AS won,
+    sum(CASE WHEN o.outcome IN ('S', 'F') THEN 1 ELSE 0 END) AS closed
+FROM entered e JOIN outcome o ON o.owner_id = e.owner_id
+GROUP BY e.category_id, e.stage_id
+"""  # noqa: S608 (constants only)
+
+
 def stage_probabilities(
     store: Store,
     portal: str,
@@ -54,28 +125,7 @@ def stage_probabilities(
         "since": local_midnight_utc(first, tz),
         "until": local_midnight_utc(last + timedelta(days=1), tz),
     }
-    sql = """
-WITH h AS (
-    SELECT id, owner_id, created_time, coalesce(category_id, 0) AS category_id, stage_id,
-        coalesce(stage_semantic, 'P') AS semantic
-    FROM deal_stage_history
-    WHERE portal = $portal AND created_time >= $since AND created_time < $until
-),
-ranked AS (
-    SELECT owner_id, semantic,
-        row_number() OVER (PARTITION BY owner_id ORDER BY created_time DESC, id DESC) AS rn
-    FROM h
-),
-outcome AS (SELECT owner_id, semantic AS outcome FROM ranked WHERE rn = 1),
-entered AS (
-    SELECT DISTINCT owner_id, category_id, stage_id FROM h WHERE semantic NOT IN ('S', 'F')
-)
-SELECT e.category_id, e.stage_id,
-    sum(CASE WHEN o.outcome = 'S' THEN 1 ELSE 0 END) AS won,
-    sum(CASE WHEN o.outcome IN ('S', 'F') THEN 1 ELSE 0 END) AS closed
-FROM entered e JOIN outcome o ON o.owner_id = e.owner_id
-GROUP BY e.category_id, e.stage_id
-"""
+    sql = _PG_SQL if store.dialect.name == "postgres" else _DUCK_SQL
     out = {}
     if materialize is not None:
         # The table name comes from rop.metrics.cache, never from input.
@@ -93,14 +143,21 @@ GROUP BY e.category_id, e.stage_id
 def open_deals(prep: Any, period: PlanPeriod) -> list[dict[str, Any]]:
     """Open deals the viewer sees, planned to close in ``period``, with their weight."""
     ctx = context(prep, period.start, period.end)
+    # The deals are picked first and only theirs are named (the drill-downs'
+    # paged names, rop.metrics.compile.relation): naming every deal of the
+    # portal for a month's 12.8k open ones cost the start's first page ~0.45 s
+    # of CPU at 1M deals on DuckDB, 1.6 s on PostgreSQL (issue 16). The pick reads the department (the
+    # relation then joins it) and orders as the list always was (IDs are unique).
+    picked = """SELECT f.* FROM f_all f
+WHERE f.semantic = 'P' AND f.closedate >= $d_from AND f.closedate <= $d_to
+ORDER BY f.closedate, f.id, f.department_id"""
     sql = (
-        relation(SOURCES["deal_rel"], ctx, names=True)
+        relation(SOURCES["deal_rel"], ctx, names=True, page=picked)
         + """
 SELECT f.id, f.title, f.manager_id, f.manager_name, f.department_id,
     coalesce(f.category_id, 0) AS category_id, f.pipeline_name, f.stage_id, f.stage_name,
     f.amount, f.closedate
-FROM f WHERE f.semantic = 'P' AND f.closedate >= $d_from AND f.closedate <= $d_to
-ORDER BY f.closedate, f.id"""
+FROM f ORDER BY f.closedate, f.id"""
     )
     params = params_for(ctx, [])
     probs = stage_probabilities(prep.store, prep.portal.key, prep.today, prep.tz, prep.materialize)
