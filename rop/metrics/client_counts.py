@@ -44,7 +44,7 @@ from rop.metrics.sources import (
     client_flag_steps,
     client_source,
     client_where,
-    deal_ctes,
+    deal_base,
     in_period,
 )
 from rop.store import client_firsts, manager_clients
@@ -206,8 +206,9 @@ def client_counts_sql(source: Source, figs: Sequence[Figure], ctx: Context) -> s
             per = _stored_per_manager(kind, opts, flags, cid)
         else:
             per = _per_manager(kind, opts, flags, cid, ctx.group == "source")
-        # The stored client days need no deal step (rop.store.client_days).
-        deals = [] if opts.client_days else deal_ctes(opts)
+        # Only the period's flags read the deals (the stored client facts and
+        # days need none), and only their facts step.
+        deals = [] if opts.client_days or opts.client_facts else [deal_base(opts)]
         return [*deals, *flag_steps, per]
 
     # The rows are managers: relation() narrows them to the viewer's scope and

@@ -1,7 +1,4 @@
-WITH deal_stage_dir AS (
-SELECT status_id, max(semantics) AS semantics, max(name) AS name FROM statuses WHERE portal = $portal AND entity_id LIKE 'DEAL_STAGE%' GROUP BY status_id
-),
-deal_base AS (
+WITH deal_base AS (
 SELECT d.id, d.assigned_by_id AS manager_id, d.category_id, coalesce(d.stage_semantic, s.semantics, 'P') AS semantic,
     d.date_create, d.closedate, d.company_id, d.contact_id,
     CASE WHEN coalesce(d.stage_semantic, s.semantics, 'P') IN ('S', 'F') THEN coalesce(c.closed_at, d.moved_time, CAST(timezone($tz, CAST(d.closedate AS TIMESTAMP)) AS TIMESTAMP)) END
@@ -36,14 +33,6 @@ LEFT JOIN (SELECT status_id, max(semantics) AS semantics FROM statuses
     WHERE portal = $portal AND entity_id LIKE 'DEAL_STAGE%' GROUP BY status_id) s
     ON s.status_id = d.stage_id
 WHERE d.portal = $portal AND d.assigned_by_id IS NOT NULL
-),
-deal_rel AS (
-SELECT b.*, coalesce(CASE
-    WHEN b.last_move < $p_from OR b.first_move >= $p_to THEN FALSE
-    WHEN b.first_move >= $p_from OR b.last_move < $p_to THEN TRUE
-    ELSE b.id IN (SELECT u.id FROM deal_base u
-        WHERE u.first_move < $p_from AND u.last_move >= $p_to AND len(list_filter(u.moves, lambda t: t >= $p_from AND t < $p_to)) > 0)
-END, FALSE) AS moved, TRUE AS in_pipes FROM deal_base b
 ),
 call_base AS (
 SELECT c.id, c.portal_user_id AS manager_id, c.call_type, c.call_duration,
