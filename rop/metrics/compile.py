@@ -66,8 +66,17 @@ def bind(sql: str, params: dict[str, Any]) -> dict[str, Any]:
     return {n: params[n] for n in names}
 
 
-def relation(source: Source, ctx: Context, names: bool = False, page: str | None = None) -> str:
+def relation(
+    source: Source,
+    ctx: Context,
+    names: bool = False,
+    page: str | None = None,
+    department: bool = True,
+) -> str:
     """``WITH ...`` ending in ``f``: the source relation narrowed to who may be seen.
+
+    ``department=False`` (without ``names``): ``f`` has no ``department_id``, for a
+    statement that reads none (the funnels): the join to the users is left out.
 
     A static step the store keeps (``ctx.stored``: deal, lead and call facts)
     is read from its table. With ``ctx.materialize`` set, each other static
@@ -152,6 +161,9 @@ def relation(source: Source, ctx: Context, names: bool = False, page: str | None
                 ctes.setdefault(n, q)
             ctes[text] = paged
         ctes["f"] = f"SELECT r.*{name}{texts} FROM {PAGE} r {users}{join_text}"
+        return "WITH " + _with(ctes)
+    if not department and not names:
+        ctes["f"] = f"SELECT r.*{texts} FROM {source.name} r{join_text} WHERE {base}"
         return "WITH " + _with(ctes)
     ctes["f"] = (
         f"SELECT r.*, u.department_id AS department_id{name}{texts} "
