@@ -18,6 +18,7 @@ from typing import Any
 
 from rop.metrics.figure import Column, Figure
 from rop.metrics.sources import (
+    MOVED_BOUND,
     PAGE,
     Options,
     Source,
@@ -311,6 +312,11 @@ def aggregate_sql(source: Source, figs: Sequence[Figure], ctx: Context) -> str:
     bounds = {fig.bound for fig in figs if fig.bound is not None}
     if figs and all(fig.bound is not None for fig in figs):
         where = f"({where}) AND ({' OR '.join(f'({b})' for b in sorted(bounds))})"
+        if bounds == {MOVED_BOUND}:
+            # Every row within the movement bound (the "moved" counts): the few
+            # undecided records' lists read in place, not by a second scan of the
+            # facts (rop.metrics.sources.moved).
+            ctx = replace(ctx, opts=replace(ctx.opts, moved="direct"))
     return (
         f"{relation(source, ctx)}\nSELECT k, dept, {', '.join(outer)} FROM (\n"
         f"SELECT {key} AS k, {dept} AS dept,\n    {aggs}\n"

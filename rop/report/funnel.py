@@ -38,7 +38,7 @@ def funnel_tops(
     # Neither the records' ``moved`` nor their department is read here: left out
     # of the relation, the statement costs a third of its CPU (docs/BENCHMARKS.md,
     # "Issue 16: CPU per crowd report").
-    ctx = replace(ctx, opts=replace(ctx.opts, moved=False))
+    ctx = replace(ctx, opts=replace(ctx.opts, moved=""))
     sql = f"{relation(SOURCES['deal_rel'], ctx, department=False)}\n{TOPS_SQL}"
     params = {**params_for(ctx, ()), "funnel_pipes": list(pipelines)}
     out: dict[int, dict[int | None, int]] = {int(p): {} for p in pipelines}
