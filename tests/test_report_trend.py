@@ -219,7 +219,9 @@ def test_the_trend_and_funnels_from_the_stored_facts_equal_the_old_computation(
     # statement reads neither (docs/BENCHMARKS.md, "Issue 16: CPU per crowd report").
     seen: list[str] = []
     real = store.query
-    monkeypatch.setattr(store, "query", lambda sql, params=(): seen.append(sql) or real(sql, params))
+    monkeypatch.setattr(
+        store, "query", lambda sql, params=(): seen.append(sql) or real(sql, params)
+    )
     funnel_tops(store, ReportFilter(*month), (0, 1), key)
     (statement,) = [sql for sql in seen if "funnel_top" in sql]
     assert " AS moved" not in statement and "JOIN users" not in statement, statement
