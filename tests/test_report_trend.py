@@ -214,6 +214,17 @@ def test_the_trend_and_funnels_from_the_stored_facts_equal_the_old_computation(
             assert got == want, (first, last, narrowed, cached)
             counted += sum(n for tops in got.values() for top, n in tops.items() if top)
     assert counted > 50
+    # What it counts needs neither the records' movements in the period (a
+    # semi-join on their lists) nor their department (a join to the users): its
+    # statement reads neither (docs/BENCHMARKS.md, "Issue 16: CPU per crowd report").
+    seen: list[str] = []
+    real = store.query
+    monkeypatch.setattr(
+        store, "query", lambda sql, params=(): seen.append(sql) or real(sql, params)
+    )
+    funnel_tops(store, ReportFilter(*month), (0, 1), key)
+    (statement,) = [sql for sql in seen if "funnel_top" in sql]
+    assert " AS moved" not in statement and "JOIN users" not in statement, statement
 
 
 @pytest.mark.parametrize(

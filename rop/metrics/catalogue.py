@@ -17,7 +17,7 @@ import hashlib
 from rop.metrics.errors import ColumnChoice, ReportInputError
 from rop.metrics.figure import Figure
 from rop.metrics.quality import BY_KEY as QUALITY_BY_KEY
-from rop.metrics.sources import DAYS, in_period
+from rop.metrics.sources import DAYS, MOVED_BOUND, in_period
 from rop.metrics.stages import stage_figure as stage_view_figure
 
 _NEW_D = in_period("date_create")
@@ -25,7 +25,7 @@ _WON = f"semantic = 'S' AND {in_period('close_time')}"
 _LOST = f"semantic = 'F' AND {in_period('close_time')}"
 _CYCLE = DAYS("close_time", "date_create")
 # "moved" (rop.metrics.sources.moved) is FALSE unless a movement is in the period.
-_MOVED_BOUND = "last_move >= $p_from AND first_move < $p_to"
+_MOVED_BOUND = MOVED_BOUND
 
 
 def _deal(key, measure, kind, cond, ru, en, dru, den, **kw) -> Figure:

@@ -18,6 +18,7 @@ from typing import Any
 
 from rop.metrics.figure import Column, Figure
 from rop.metrics.sources import (
+    MOVED_BOUND,
     PAGE,
     Options,
     Source,
@@ -66,8 +67,17 @@ def bind(sql: str, params: dict[str, Any]) -> dict[str, Any]:
     return {n: params[n] for n in names}
 
 
-def relation(source: Source, ctx: Context, names: bool = False, page: str | None = None) -> str:
+def relation(
+    source: Source,
+    ctx: Context,
+    names: bool = False,
+    page: str | None = None,
+    department: bool = True,
+) -> str:
     """``WITH ...`` ending in ``f``: the source relation narrowed to who may be seen.
+
+    ``department=False`` (without ``names``): ``f`` has no ``department_id``, for a
+    statement that reads none (the funnels): the join to the users is left out.
 
     A static step the store keeps (``ctx.stored``: deal, lead and call facts)
     is read from its table. With ``ctx.materialize`` set, each other static
@@ -152,6 +162,9 @@ def relation(source: Source, ctx: Context, names: bool = False, page: str | None
                 ctes.setdefault(n, q)
             ctes[text] = paged
         ctes["f"] = f"SELECT r.*{name}{texts} FROM {PAGE} r {users}{join_text}"
+        return "WITH " + _with(ctes)
+    if not department and not names:
+        ctes["f"] = f"SELECT r.*{texts} FROM {source.name} r{join_text} WHERE {base}"
         return "WITH " + _with(ctes)
     ctes["f"] = (
         f"SELECT r.*, u.department_id AS department_id{name}{texts} "
@@ -299,6 +312,11 @@ def aggregate_sql(source: Source, figs: Sequence[Figure], ctx: Context) -> str:
     bounds = {fig.bound for fig in figs if fig.bound is not None}
     if figs and all(fig.bound is not None for fig in figs):
         where = f"({where}) AND ({' OR '.join(f'({b})' for b in sorted(bounds))})"
+        if bounds == {MOVED_BOUND}:
+            # Every row within the movement bound (the "moved" counts): the few
+            # undecided records' lists read in place, not by a second scan of the
+            # facts (rop.metrics.sources.moved).
+            ctx = replace(ctx, opts=replace(ctx.opts, moved="direct"))
     return (
         f"{relation(source, ctx)}\nSELECT k, dept, {', '.join(outer)} FROM (\n"
         f"SELECT {key} AS k, {dept} AS dept,\n    {aggs}\n"

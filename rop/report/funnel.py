@@ -12,6 +12,7 @@ counts the deals whose furthest stage is at or after it, which is the figure
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 
 from rop.metrics.compile import bind, params_for, relation
 from rop.metrics.sources import SOURCES
@@ -34,7 +35,11 @@ def funnel_tops(
     created in ``flt``'s period, as the viewer and the filter see them."""
     prep = prepare(store, flt, portal)
     ctx = context(prep, flt.date_from, flt.date_to)
-    sql = f"{relation(SOURCES['deal_rel'], ctx)}\n{TOPS_SQL}"
+    # Neither the records' ``moved`` nor their department is read here: left out
+    # of the relation, the statement costs a third of its CPU (docs/BENCHMARKS.md,
+    # "Issue 16: CPU per crowd report").
+    ctx = replace(ctx, opts=replace(ctx.opts, moved=""))
+    sql = f"{relation(SOURCES['deal_rel'], ctx, department=False)}\n{TOPS_SQL}"
     params = {**params_for(ctx, ()), "funnel_pipes": list(pipelines)}
     out: dict[int, dict[int | None, int]] = {int(p): {} for p in pipelines}
     for pipe, top, n in store.query(sql, bind(sql, params)):

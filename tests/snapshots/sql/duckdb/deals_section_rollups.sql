@@ -42,8 +42,7 @@ deal_rel AS (
 SELECT b.*, coalesce(CASE
     WHEN b.last_move < $p_from OR b.first_move >= $p_to THEN FALSE
     WHEN b.first_move >= $p_from OR b.last_move < $p_to THEN TRUE
-    ELSE b.id IN (SELECT u.id FROM deal_base u
-        WHERE u.first_move < $p_from AND u.last_move >= $p_to AND len(list_filter(u.moves, lambda t: t >= $p_from AND t < $p_to)) > 0)
+    ELSE len(list_filter(b.moves, lambda t: t >= $p_from AND t < $p_to)) > 0
 END, FALSE) AS moved, b.category_id IN (SELECT unnest(CAST($pipes AS BIGINT[]))) AS in_pipes FROM deal_base b
 ),
 f AS (

@@ -42,8 +42,7 @@ deal_rel AS (
 SELECT b.*, coalesce(CASE
     WHEN b.last_move < %(p_from)s OR b.first_move >= %(p_to)s THEN FALSE
     WHEN b.first_move >= %(p_from)s OR b.last_move < %(p_to)s THEN TRUE
-    ELSE b.id IN (SELECT u.id FROM deal_base u
-        WHERE u.first_move < %(p_from)s AND u.last_move >= %(p_to)s AND EXISTS (SELECT 1 FROM unnest(u.moves) AS t(v) WHERE t.v >= %(p_from)s AND t.v < %(p_to)s))
+    ELSE EXISTS (SELECT 1 FROM unnest(b.moves) AS t(v) WHERE t.v >= %(p_from)s AND t.v < %(p_to)s)
 END, FALSE) AS moved, b.category_id IN (SELECT unnest(CAST(%(pipes)s AS BIGINT[]))) AS in_pipes FROM deal_base b
 ),
 f AS (
