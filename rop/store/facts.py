@@ -52,7 +52,14 @@ from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
-from rop.store import client_days, client_facts, client_firsts, client_texts, manager_clients
+from rop.store import (
+    client_days,
+    client_facts,
+    client_firsts,
+    client_texts,
+    manager_clients,
+    stage_entries,
+)
 from rop.store.dialect import DUCKDB, Dialect
 from rop.store.rollups import (
     Touched,
@@ -555,6 +562,12 @@ def refresh_facts(store: Store, portal: str, *, full: bool = False) -> Refreshed
             None if rebuilt_clients else sum(len(v | texted[k]) for k, v in clients.items())
         )
         if follow:
+            # The stage entries of the deals whose history changed (rebuilt with
+            # the rollups otherwise): rop.store.stage_entries.
+            moved = staged.get("deal", set()) | _marked(store, portal, "deal")
+            if moved:
+                with _stage_ids(store, sorted(moved)):
+                    stage_entries.write(store, params, _IDS)
             rolled: int | None = refresh_rollups(store, params, days)
         else:
             with _step("the rollups and client days"):
