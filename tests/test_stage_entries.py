@@ -160,3 +160,16 @@ def test_stage_entries_are_rebuilt_with_the_rollups(store: Store) -> None:
     assert _stored(store) != _rebuilt(store)
     facts.refresh_facts(store, PORTAL)
     _check(store, rows)
+
+
+def test_without_history_after_the_window_the_history_is_not_read(store: Store) -> None:
+    """No row at or after the window's end (what a live portal has): the entries
+    alone answer, and still equal the derivation."""
+    rnd = random.Random(3)
+    rows = [r for r in random_history(rnd, deals=150) if r["created_time"] < UNTIL]
+    _load(store, rows)
+    _deals(store, 151)
+    facts.refresh_facts(store, PORTAL)
+    assert not stage_entries.any_later(store, {"portal": PORTAL, "until": UNTIL})
+    assert "deal_stage_history" not in stage_entries.probabilities_sql(later=False)
+    _check(store, rows)

@@ -135,7 +135,7 @@ def stage_probabilities(
     if stored is None:
         stored = facts_ready(store, portal) and rollups_ready(store, portal)
     if stored:
-        sql = stage_entries.probabilities_sql()
+        sql = stage_entries.probabilities_sql(stage_entries.any_later(store, params))
     else:
         sql = _PG_SQL if store.dialect.name == "postgres" else _DUCK_SQL
     out = {}

@@ -595,9 +595,11 @@ def refresh_facts(store: Store, portal: str, *, full: bool = False) -> Refreshed
             [portal, FACTS_VERSION, inputs, stamp, now],
         )
         stamp_rollups(store, portal, now)
-    if rebuild or whole:
+    if rebuild or whole or not follow:
         # A first copy or a load: statistics for the planner now (the rollups,
         # client days and stage facts written above), not when autovacuum gets there.
+        # So after the rollups alone were rebuilt (a new ROLLUP_VERSION): the
+        # stage entries' first rows (rop.store.stage_entries).
         store.analyze()
     return Refreshed(portal, done, time.perf_counter() - start, rolled)
 

@@ -92,10 +92,23 @@ def write(store: Store, params: dict[str, Any], ids: str | None) -> None:
 _LATER = f"SELECT DISTINCT id FROM {TABLE} WHERE portal = $portal AND last_at >= $until"
 
 
-def probabilities_sql() -> str:
+def any_later(store: Store, params: dict[str, Any]) -> bool:
+    """Whether a deal has a history row at or after ``params['until']`` (an index
+    lookup on PostgreSQL): without one, :func:`probabilities_sql` needs no history."""
+    sql = f"SELECT EXISTS ({_LATER})"
+    return bool(store.scalar(sql, {"portal": params["portal"], "until": params["until"]}))
+
+
+def probabilities_sql(later: bool = True) -> str:
     """Per (pipeline, stage): ``won`` and ``closed`` of the window [$since, $until),
-    the columns rop.report.forecast reads; one row per stage any deal entered in it."""
-    later = f"""WITH h AS (
+    the columns rop.report.forecast reads; one row per stage any deal entered in it.
+
+    ``later``: count the deals with history after the window from their history
+    (:func:`any_later` says whether there are any); without, the history is not
+    read at all (on PostgreSQL its semi-join still scanned a year of it, 0.13 s
+    at 1M deals, for no deal).
+    """
+    later_sql = f"""WITH h AS (
     SELECT id, owner_id, created_time, coalesce(category_id, 0) AS category_id, stage_id,
         coalesce(stage_semantic, 'P') AS semantic
     FROM deal_stage_history
@@ -121,7 +134,6 @@ FROM entered e JOIN outcome o ON o.owner_id = e.owner_id"""
         CASE WHEN last_semantic IN ('S', 'F') THEN 1 ELSE 0 END AS closed
     FROM {TABLE}
     WHERE portal = $portal AND entered >= $since AND last_at < $until
-    UNION ALL
-    SELECT * FROM ({later}) l
+{f"    UNION ALL SELECT * FROM ({later_sql}) l" if later else ""}
 ) c
 GROUP BY category_id, stage_id"""
