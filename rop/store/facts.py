@@ -514,6 +514,11 @@ def refresh_facts(store: Store, portal: str, *, full: bool = False) -> Refreshed
     sliced = stages_whole if store.dialect is DUCKDB else []
     if rebuild or stages_whole:
         _rebuild(store, rebuild, stages_whole, params, portal)
+    if not follow and store.dialect is DUCKDB:
+        # The stage entries rebuilt with the rollups, in slices (bounded memory);
+        # readers do not use them until the rollups are stamped below.
+        with _step("the stage entries"):
+            stage_entries.rebuild(store, params, STAGE_SLICE)
     days: Touched = {}
     with store.transaction():
         # The clients the changed deals and calls point at, before and after.
@@ -571,7 +576,7 @@ def refresh_facts(store: Store, portal: str, *, full: bool = False) -> Refreshed
             rolled: int | None = refresh_rollups(store, params, days)
         else:
             with _step("the rollups and client days"):
-                rebuild_rollups(store, params)
+                rebuild_rollups(store, params, entries=store.dialect is not DUCKDB)
             rolled = None
         for kind in STAGE_KINDS.values():
             fresh = _marked(store, portal, kind.entity)

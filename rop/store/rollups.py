@@ -222,9 +222,10 @@ def touched(store: Store, entity: str, params: dict[str, Any], ids: str) -> set[
     return {(r[0], r[1]) for r in rows}
 
 
-def rebuild_rollups(store: Store, params: dict[str, Any]) -> None:
+def rebuild_rollups(store: Store, params: dict[str, Any], entries: bool = True) -> None:
     """All of the portal's rollups (and client days) from its stored facts, inside
-    the caller's transaction."""
+    the caller's transaction; the stage entries too unless ``entries`` is false
+    (DuckDB rebuilds them in slices before: rop.store.stage_entries.rebuild)."""
     bound = {"portal": params["portal"], "tz": params["tz"]}
     _run(store, "DELETE FROM record_rollups WHERE portal = $portal", {"portal": params["portal"]})
     _run(store, "DELETE FROM call_rollups WHERE portal = $portal", {"portal": params["portal"]})
@@ -249,7 +250,8 @@ def rebuild_rollups(store: Store, params: dict[str, Any]) -> None:
         client_days.write(store, bound, client, None)
         client_firsts.write(store, bound, client, None)
         manager_clients.write(store, bound, client)
-    stage_entries.write(store, bound, None)
+    if entries:
+        stage_entries.write(store, bound, None)
 
 
 def refresh_rollups(store: Store, params: dict[str, Any], days: Touched) -> int:
