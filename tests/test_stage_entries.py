@@ -65,7 +65,9 @@ def _check(store: Store, rows: list[dict[str, Any]]) -> None:
 
 def _deals(store: Store, count: int) -> None:
     """The deals themselves (a refresh of a few is incremental against their number)."""
-    store.upsert("deals", [{"portal": PORTAL, "id": i, "title": f"D{i}"} for i in range(1, count + 1)])
+    store.upsert(
+        "deals", [{"portal": PORTAL, "id": i, "title": f"D{i}"} for i in range(1, count + 1)]
+    )
 
 
 def _change(rnd: random.Random, rows: list[dict[str, Any]], store: Store) -> list[dict[str, Any]]:

@@ -55,7 +55,9 @@ def _only(column: str, ids: str | None) -> str:
 def entries_sql(ids: str | None = None, sliced: bool = False) -> str:
     """The rows of the deals in ``ids`` (a relation of deal IDs; every deal when None);
     ``sliced``: of the deals with IDs in ($after, $top] only."""
-    only = _only("owner_id", ids) + (" AND owner_id > $after AND owner_id <= $top" if sliced else "")
+    only = _only("owner_id", ids) + (
+        " AND owner_id > $after AND owner_id <= $top" if sliced else ""
+    )
     return f"""WITH h AS ({_ROWS.format(only=only)}),
 last AS (
     SELECT owner_id, created_time AS last_at, semantic AS last_semantic FROM (
