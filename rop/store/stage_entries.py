@@ -34,6 +34,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from rop.store.stage_facts import id_slices
+
 if TYPE_CHECKING:
     from rop.store.db import Store
 
@@ -103,8 +105,6 @@ def rebuild(store: Store, params: dict[str, Any], size: int) -> None:
     in deal order, not sorted by ``entered`` (the forecast's scan of them costs
     0.05 s at 1M deals either way).
     """
-    from rop.store.stage_facts import id_slices  # stage_facts imports db's callers
-
     bound = {"portal": params["portal"]}
     with store.transaction():
         store.execute(f"DELETE FROM {TABLE} WHERE portal = $portal", bound)
