@@ -22,7 +22,10 @@ from rop.metrics.sources import SOURCES
 from rop.report.context import context
 from rop.report.periods import _add_months, local_midnight_utc
 from rop.report.plans import PlanPeriod
+from rop.store import stage_entries
 from rop.store.db import Store
+from rop.store.facts import facts_ready
+from rop.store.rollups import rollups_ready
 
 WINDOW_MONTHS = 12
 PIPELINE_FIGURES = {"deals_won_amount": "amount", "deals_won": "count"}
@@ -112,12 +115,16 @@ def stage_probabilities(
     today: date,
     tz: Any,
     materialize: Callable[[str, str, dict[str, Any]], str] | None = None,
+    stored: bool | None = None,
 ) -> dict[tuple[int, str], dict[str, Any]]:
     """(pipeline, stage) -> {won, closed, probability} from the stage history.
 
-    With ``materialize`` (rop.metrics.cache), the shares are computed once per
-    day and data version: a pass over a year of history costs about a second
-    at 100k deals, and every report of the current month needs them.
+    ``stored``: read the stored stage entries (rop.store.stage_entries: one scan
+    and grouping, no sort; the same figures), which the caller knows to be
+    current; None: asked of the store. Else, with ``materialize``
+    (rop.metrics.cache), the shares are computed once per day and data version:
+    a pass over a year of history costs about a second at 100k deals, and every
+    report of the current month needs them.
     """
     first, last = history_window(today)
     params = {
@@ -125,7 +132,12 @@ def stage_probabilities(
         "since": local_midnight_utc(first, tz),
         "until": local_midnight_utc(last + timedelta(days=1), tz),
     }
-    sql = _PG_SQL if store.dialect.name == "postgres" else _DUCK_SQL
+    if stored is None:
+        stored = facts_ready(store, portal) and rollups_ready(store, portal)
+    if stored:
+        sql = stage_entries.probabilities_sql(stage_entries.any_later(store, params))
+    else:
+        sql = _PG_SQL if store.dialect.name == "postgres" else _DUCK_SQL
     out = {}
     if materialize is not None:
         # The table name comes from rop.metrics.cache, never from input.
@@ -160,7 +172,9 @@ SELECT f.id, f.title, f.manager_id, f.manager_name, f.department_id,
 FROM f ORDER BY f.closedate, f.id"""
     )
     params = params_for(ctx, [])
-    probs = stage_probabilities(prep.store, prep.portal.key, prep.today, prep.tz, prep.materialize)
+    probs = stage_probabilities(
+        prep.store, prep.portal.key, prep.today, prep.tz, prep.materialize, prep.rollups
+    )
     deals = []
     for r in prep.store.query_dicts(sql, bind(sql, params)):
         p = probs.get((r["category_id"], r["stage_id"]))

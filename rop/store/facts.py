@@ -52,7 +52,14 @@ from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
-from rop.store import client_days, client_facts, client_firsts, client_texts, manager_clients
+from rop.store import (
+    client_days,
+    client_facts,
+    client_firsts,
+    client_texts,
+    manager_clients,
+    stage_entries,
+)
 from rop.store.dialect import DUCKDB, Dialect
 from rop.store.rollups import (
     Touched,
@@ -507,6 +514,11 @@ def refresh_facts(store: Store, portal: str, *, full: bool = False) -> Refreshed
     sliced = stages_whole if store.dialect is DUCKDB else []
     if rebuild or stages_whole:
         _rebuild(store, rebuild, stages_whole, params, portal)
+    if not follow and store.dialect is DUCKDB:
+        # The stage entries rebuilt with the rollups, in slices (bounded memory);
+        # readers do not use them until the rollups are stamped below.
+        with _step("the stage entries"):
+            stage_entries.rebuild(store, params, STAGE_SLICE)
     days: Touched = {}
     with store.transaction():
         # The clients the changed deals and calls point at, before and after.
@@ -555,10 +567,16 @@ def refresh_facts(store: Store, portal: str, *, full: bool = False) -> Refreshed
             None if rebuilt_clients else sum(len(v | texted[k]) for k, v in clients.items())
         )
         if follow:
+            # The stage entries of the deals whose history changed (rebuilt with
+            # the rollups otherwise): rop.store.stage_entries.
+            moved = staged.get("deal", set()) | _marked(store, portal, "deal")
+            if moved:
+                with _stage_ids(store, sorted(moved)):
+                    stage_entries.write(store, params, _IDS)
             rolled: int | None = refresh_rollups(store, params, days)
         else:
             with _step("the rollups and client days"):
-                rebuild_rollups(store, params)
+                rebuild_rollups(store, params, entries=store.dialect is not DUCKDB)
             rolled = None
         for kind in STAGE_KINDS.values():
             fresh = _marked(store, portal, kind.entity)
@@ -582,9 +600,11 @@ def refresh_facts(store: Store, portal: str, *, full: bool = False) -> Refreshed
             [portal, FACTS_VERSION, inputs, stamp, now],
         )
         stamp_rollups(store, portal, now)
-    if rebuild or whole:
+    if rebuild or whole or not follow:
         # A first copy or a load: statistics for the planner now (the rollups,
         # client days and stage facts written above), not when autovacuum gets there.
+        # So after the rollups alone were rebuilt (a new ROLLUP_VERSION): the
+        # stage entries' first rows (rop.store.stage_entries).
         store.analyze()
     return Refreshed(portal, done, time.perf_counter() - start, rolled)
 

@@ -841,4 +841,24 @@ CREATE TABLE client_firsts (
 );
 """,
     ),
+    (
+        22,
+        "stage entries",
+        # Per deal, pipeline and working stage, the latest moment the deal entered
+        # it, with the deal's latest history row beside it (rop/store/stage_entries.py):
+        # the forecast's stage probabilities as one scan and grouping. Built with the
+        # rollups (ROLLUP_VERSION 5) by `rop migrate` or the next `rop sync`;
+        # PostgreSQL's indexes: rop.store.postgres.PG_INDEXES.
+        """
+CREATE TABLE deal_stage_entries (
+    portal TEXT NOT NULL,
+    id BIGINT NOT NULL,
+    category_id BIGINT NOT NULL,
+    stage_id TEXT,
+    entered TIMESTAMP NOT NULL,
+    last_at TIMESTAMP NOT NULL,
+    last_semantic TEXT NOT NULL
+);
+""",
+    ),
 ]

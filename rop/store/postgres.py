@@ -92,6 +92,10 @@ PG_INDEXES: tuple[str, ...] = (
     # visit of the portal (and at 10k deals started two parallel workers for it).
     "CREATE INDEX IF NOT EXISTS deal_stage_visits_k ON deal_stage_visits (portal, k)",
     "CREATE INDEX IF NOT EXISTS lead_stage_visits_k ON lead_stage_visits (portal, k)",
+    # The stage entries (rop.store.stage_entries): a refresh replaces some deals'
+    # rows; the forecast finds the deals with history after its window.
+    "CREATE INDEX IF NOT EXISTS deal_stage_entries_id ON deal_stage_entries (portal, id)",
+    "CREATE INDEX IF NOT EXISTS deal_stage_entries_last ON deal_stage_entries (portal, last_at)",
 )
 # A version read this long ago is read again before the memo serves a value:
 # a handle that does not pick its portal again (nothing but a report does) still

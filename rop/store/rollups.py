@@ -41,7 +41,7 @@ from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from typing import TYPE_CHECKING, Any
 
-from rop.store import client_days, client_firsts, manager_clients
+from rop.store import client_days, client_firsts, manager_clients, stage_entries
 from rop.store.client_facts import KINDS as CLIENT_KINDS
 from rop.store.dialect import days_between
 
@@ -53,7 +53,8 @@ if TYPE_CHECKING:
 # 3: the client days hold their client's manager; the client counts per manager
 # (rop.store.manager_clients) are built with them.
 # 4: the client firsts (rop.store.client_firsts) are built with them.
-ROLLUP_VERSION = 4
+# 5: the stage entries (rop.store.stage_entries) are built with them.
+ROLLUP_VERSION = 5
 
 
 def local_day(expr: str) -> str:
@@ -221,9 +222,10 @@ def touched(store: Store, entity: str, params: dict[str, Any], ids: str) -> set[
     return {(r[0], r[1]) for r in rows}
 
 
-def rebuild_rollups(store: Store, params: dict[str, Any]) -> None:
+def rebuild_rollups(store: Store, params: dict[str, Any], entries: bool = True) -> None:
     """All of the portal's rollups (and client days) from its stored facts, inside
-    the caller's transaction."""
+    the caller's transaction; the stage entries too unless ``entries`` is false
+    (DuckDB rebuilds them in slices before: rop.store.stage_entries.rebuild)."""
     bound = {"portal": params["portal"], "tz": params["tz"]}
     _run(store, "DELETE FROM record_rollups WHERE portal = $portal", {"portal": params["portal"]})
     _run(store, "DELETE FROM call_rollups WHERE portal = $portal", {"portal": params["portal"]})
@@ -248,6 +250,8 @@ def rebuild_rollups(store: Store, params: dict[str, Any]) -> None:
         client_days.write(store, bound, client, None)
         client_firsts.write(store, bound, client, None)
         manager_clients.write(store, bound, client)
+    if entries:
+        stage_entries.write(store, bound, None)
 
 
 def refresh_rollups(store: Store, params: dict[str, Any], days: Touched) -> int:
