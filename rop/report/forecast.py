@@ -39,12 +39,7 @@ def history_window(today: date) -> tuple[date, date]:
 
 
 # The history rows of the window, each deal's stage and outcome read from them.
-_WINDOW = """
-    SELECT id, owner_id, created_time, coalesce(category_id, 0) AS category_id, stage_id,
-        coalesce(stage_semantic, 'P') AS semantic
-    FROM deal_stage_history
-    WHERE portal = $portal AND created_time >= $since AND created_time < $until
-"""
+_WINDOW = stage_entries.WINDOW
 
 # DuckDB: pruned before the costly part. Each deal's outcome is its latest row
 # (latest moment, then highest ID: IDs are unique per portal), found by hash
@@ -89,23 +84,11 @@ GROUP BY category_id, stage_id
 """  # noqa: S608 (constants only)
 
 # PostgreSQL: each deal's latest row ranked by a window (a sort PostgreSQL does
-# well), every entered stage joined to it.
+# well), every entered stage joined to it (rop.store.stage_entries.history_sql).
 _PG_SQL = f"""
-WITH h AS ({_WINDOW}),
-ranked AS (
-    SELECT owner_id, semantic,
-        row_number() OVER (PARTITION BY owner_id ORDER BY created_time DESC, id DESC) AS rn
-    FROM h
-),
-outcome AS (SELECT owner_id, semantic AS outcome FROM ranked WHERE rn = 1),
-entered AS (
-    SELECT DISTINCT owner_id, category_id, stage_id FROM h WHERE semantic NOT IN ('S', 'F')
-)
-SELECT e.category_id, e.stage_id,
-    sum(CASE WHEN o.outcome = 'S' THEN 1 ELSE 0 END) AS won,
-    sum(CASE WHEN o.outcome IN ('S', 'F') THEN 1 ELSE 0 END) AS closed
-FROM entered e JOIN outcome o ON o.owner_id = e.owner_id
-GROUP BY e.category_id, e.stage_id
+SELECT category_id, stage_id, sum(won) AS won, sum(closed) AS closed
+FROM ({stage_entries.history_sql()}) r
+GROUP BY category_id, stage_id
 """  # noqa: S608 (constants only)
 
 

@@ -133,22 +133,25 @@ def any_later(store: Store, params: dict[str, Any]) -> bool:
     return bool(store.scalar(sql, {"portal": params["portal"], "until": params["until"]}))
 
 
-def probabilities_sql(later: bool = True) -> str:
-    """Per (pipeline, stage): ``won`` and ``closed`` of the window [$since, $until),
-    the columns rop.report.forecast reads; one row per stage any deal entered in it.
-
-    ``later``: count the deals with history after the window from their history
-    (:func:`any_later` says whether there are any); without, the history is not
-    read at all (on PostgreSQL its semi-join still scanned a year of it, 0.13 s
-    at 1M deals, for no deal).
-    """
-    later_sql = f"""WITH h AS (
+# The history rows of the window, each deal's stage and outcome read from them.
+WINDOW = """
     SELECT id, owner_id, created_time, coalesce(category_id, 0) AS category_id, stage_id,
         coalesce(stage_semantic, 'P') AS semantic
     FROM deal_stage_history
-    WHERE portal = $portal AND created_time >= $since AND created_time < $until
-        AND owner_id IN ({_LATER})
-),
+    WHERE portal = $portal AND created_time >= $since AND created_time < $until"""
+
+
+def history_sql(only: str = "") -> str:
+    """The forecast's definition read from the history: per deal and stage it
+    entered in the window [$since, $until), ``won`` and ``closed`` (0 or 1) of the
+    deal's latest row in the window (latest moment, then highest ID), ranked by a
+    window. ``only``: a condition on the window's rows (`` AND ...``).
+
+    Grouped per stage it is PostgreSQL's statement when the entries are not
+    current (rop.report.forecast); here it counts the deals with history after
+    the window. One text for both, so the two paths cannot drift apart.
+    """
+    return f"""WITH h AS ({WINDOW}{only}),
 ranked AS (
     SELECT owner_id, semantic,
         row_number() OVER (PARTITION BY owner_id ORDER BY created_time DESC, id DESC) AS rn
@@ -162,6 +165,18 @@ SELECT e.category_id, e.stage_id,
     CASE WHEN o.outcome = 'S' THEN 1 ELSE 0 END AS won,
     CASE WHEN o.outcome IN ('S', 'F') THEN 1 ELSE 0 END AS closed
 FROM entered e JOIN outcome o ON o.owner_id = e.owner_id"""
+
+
+def probabilities_sql(later: bool = True) -> str:
+    """Per (pipeline, stage): ``won`` and ``closed`` of the window [$since, $until),
+    the columns rop.report.forecast reads; one row per stage any deal entered in it.
+
+    ``later``: count the deals with history after the window from their history
+    (:func:`any_later` says whether there are any); without, the history is not
+    read at all (on PostgreSQL its semi-join still scanned a year of it, 0.13 s
+    at 1M deals, for no deal).
+    """
+    later_sql = history_sql(f" AND owner_id IN ({_LATER})")
     return f"""SELECT category_id, stage_id, sum(won) AS won, sum(closed) AS closed FROM (
     SELECT category_id, stage_id,
         CASE WHEN last_semantic = 'S' THEN 1 ELSE 0 END AS won,
