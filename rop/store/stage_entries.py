@@ -128,9 +128,15 @@ _LATER = f"SELECT DISTINCT id FROM {TABLE} WHERE portal = $portal AND last_at >=
 
 def any_later(store: Store, params: dict[str, Any]) -> bool:
     """Whether a deal has a history row at or after ``params['until']`` (an index
-    lookup on PostgreSQL): without one, :func:`probabilities_sql` needs no history."""
+    lookup on PostgreSQL): without one, :func:`probabilities_sql` needs no history.
+
+    Remembered until the next write where the store allows it (rop.store.memo),
+    as the facts' readiness is: a warm report sends no statement for it (on
+    PostgreSQL a round trip of its own, outside the figures' pipeline)."""
+    bound = {"portal": params["portal"], "until": params["until"]}
     sql = f"SELECT EXISTS ({_LATER})"
-    return bool(store.scalar(sql, {"portal": params["portal"], "until": params["until"]}))
+    key = ("stage_entries.any_later", bound["portal"], bound["until"])
+    return store.remember(key, lambda: bool(store.scalar(sql, bound)))
 
 
 # The history rows of the window, each deal's stage and outcome read from them.
