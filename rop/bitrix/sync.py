@@ -150,22 +150,39 @@ def run_with_client(
     event worker and the offline poller share this; what a job lets out of
     Bitrix24's errors is the job's own choice.
     """
-    try:
-        hook = parse_webhook(base_url, oauth=token_provider is not None)
-    except ValueError as exc:
-        raise SyncError(str(exc)) from None
+    hook = _webhook(base_url, token_provider)
 
     async def go() -> T:
-        async with BitrixClient(
-            hook.base,
-            rate_per_second=rate_per_second,
-            burst=rate_burst,
-            token_provider=token_provider,
-            retry=retry,
-        ) as client:
+        async with _client(hook, token_provider, rate_per_second, rate_burst, retry) as client:
             return await job(client, hook.portal)
 
     return asyncio.run(go())
+
+
+def _webhook(url: str, token_provider: TokenProvider | None) -> Webhook:
+    """The portal's endpoint from ``url`` (an app's REST endpoint with a token
+    provider, else a webhook); a bad one is a SyncError naming it."""
+    try:
+        return parse_webhook(url, oauth=token_provider is not None)
+    except ValueError as exc:
+        raise SyncError(str(exc)) from None
+
+
+def _client(
+    hook: Webhook,
+    token_provider: TokenProvider | None,
+    rate_per_second: float,
+    rate_burst: int,
+    retry: RetryPolicy | None,
+) -> BitrixClient:
+    """The client of one run against ``hook`` (the sync's and any job's alike)."""
+    return BitrixClient(
+        hook.base,
+        rate_per_second=rate_per_second,
+        burst=rate_burst,
+        token_provider=token_provider,
+        retry=retry,
+    )
 
 
 @dataclass
@@ -567,22 +584,13 @@ async def sync_portal(
     alone: bool = False,
 ) -> SyncResult:
     """The async engine behind :func:`run_sync` (same arguments)."""
-    try:
-        hook = parse_webhook(webhook_url, oauth=token_provider is not None)
-    except ValueError as exc:
-        raise SyncError(str(exc)) from None
+    hook = _webhook(webhook_url, token_provider)
     # Server mode: row-level security lets this handle touch only this portal.
     store.use_portal(hook.portal)
     if alone:
         # Process-wide: a server's other threads (reports) are not measured with it.
         tune_malloc()
-    async with BitrixClient(
-        hook.base,
-        rate_per_second=rate_per_second,
-        burst=rate_burst,
-        token_provider=token_provider,
-        retry=retry,
-    ) as client:
+    async with _client(hook, token_provider, rate_per_second, rate_burst, retry) as client:
         # PostgreSQL: one sync of a portal at a time, whoever runs it (its lock,
         # on this handle's connection, before the first request spends its limit).
         with held(store, hook.portal, client.bucket):
